@@ -1,0 +1,1 @@
+//! leakhound-heap (work in progress).

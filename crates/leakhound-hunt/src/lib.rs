@@ -1,0 +1,1 @@
+//! leakhound-hunt (work in progress).

@@ -1,0 +1,1 @@
+//! leakhound-inspector (work in progress).

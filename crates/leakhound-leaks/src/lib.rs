@@ -1,0 +1,1 @@
+//! leakhound-leaks (work in progress).

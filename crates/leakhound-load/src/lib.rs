@@ -1,0 +1,1 @@
+//! leakhound-load (work in progress).

@@ -1,0 +1,1 @@
+//! leakhound-report (work in progress).

@@ -1,0 +1,2 @@
+//! The `leakhound` command line.
+fn main() {}
