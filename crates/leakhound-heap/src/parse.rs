@@ -1,0 +1,720 @@
+//! Streaming `.heapsnapshot` parser: reads the layout from `snapshot.meta`, then streams
+//! `nodes`, `edges`, `locations` and `strings` straight into columnar arrays. Never holds
+//! the file as one string and never builds a JSON tree of the big sections.
+
+use std::io::Read;
+
+use crate::error::{Section, SnapshotError, Warning};
+use crate::reader::{Json, Reader};
+use crate::snapshot::{EdgeType, HeapSnapshot, Location, NodeType, Statistics};
+use crate::strings::Strings;
+
+/// Progress of a load, reported through the callback given to [`crate::load`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Progress {
+    /// `bytes` of the input have been read.
+    Read {
+        /// Bytes read so far.
+        bytes: u64,
+    },
+    /// Reading is done; the named analysis step has started.
+    Step(&'static str),
+}
+
+/// Where each field sits in a node, edge or location row (found by name in the meta).
+#[derive(Debug, Clone)]
+struct Layout {
+    node_stride: usize,
+    n_type: usize,
+    n_name: usize,
+    n_id: usize,
+    n_self: usize,
+    n_edges: usize,
+    n_detach: Option<usize>,
+    n_trace: Option<usize>,
+    edge_stride: usize,
+    e_type: usize,
+    e_name: usize,
+    e_to: usize,
+    loc_stride: usize,
+    l_object: Option<usize>,
+    l_script: Option<usize>,
+    l_line: Option<usize>,
+    l_column: Option<usize>,
+    node_types: Vec<String>,
+    edge_types: Vec<String>,
+    node_count: u64,
+    edge_count: u64,
+    root_index: Option<u64>,
+    extra_native_bytes: u64,
+}
+
+fn names(meta: &Json, key: &str) -> Option<Vec<String>> {
+    meta.get(key)?
+        .as_array()?
+        .iter()
+        .map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
+fn type_list(meta: &Json, key: &str, offset: usize) -> Option<Vec<String>> {
+    let list = meta.get(key)?.as_array()?.get(offset)?.as_array()?;
+    list.iter().map(|v| v.as_str().map(str::to_owned)).collect()
+}
+
+impl Layout {
+    fn from_header(header: &Json, at: u64) -> Result<Layout, SnapshotError> {
+        let bad = |message: String| SnapshotError::Invalid {
+            section: Section::Header,
+            offset: at,
+            message,
+        };
+        let meta = header
+            .get("meta")
+            .ok_or_else(|| bad("the header has no 'meta'".into()))?;
+        let node_fields =
+            names(meta, "node_fields").ok_or_else(|| bad("meta.node_fields is missing".into()))?;
+        let edge_fields =
+            names(meta, "edge_fields").ok_or_else(|| bad("meta.edge_fields is missing".into()))?;
+        let find = |fields: &[String], name: &str, list: &str| -> Result<usize, SnapshotError> {
+            fields
+                .iter()
+                .position(|f| f == name)
+                .ok_or_else(|| bad(format!("meta.{list} has no '{name}' field")))
+        };
+        let n_type = find(&node_fields, "type", "node_fields")?;
+        let e_type = find(&edge_fields, "type", "edge_fields")?;
+        let node_types = type_list(meta, "node_types", n_type)
+            .ok_or_else(|| bad("meta.node_types has no list of type names".into()))?;
+        let edge_types = type_list(meta, "edge_types", e_type)
+            .ok_or_else(|| bad("meta.edge_types has no list of type names".into()))?;
+        if node_types.len() > 255 || edge_types.len() > 255 {
+            return Err(bad("more than 255 node or edge types".into()));
+        }
+        let location_fields = names(meta, "location_fields").unwrap_or_default();
+        let count = |key: &str| -> Result<u64, SnapshotError> {
+            header
+                .get(key)
+                .and_then(Json::as_u64)
+                .ok_or_else(|| bad(format!("the header has no numeric '{key}'")))
+        };
+        Ok(Layout {
+            node_stride: node_fields.len(),
+            n_type,
+            n_name: find(&node_fields, "name", "node_fields")?,
+            n_id: find(&node_fields, "id", "node_fields")?,
+            n_self: find(&node_fields, "self_size", "node_fields")?,
+            n_edges: find(&node_fields, "edge_count", "node_fields")?,
+            n_detach: node_fields.iter().position(|f| f == "detachedness"),
+            n_trace: node_fields.iter().position(|f| f == "trace_node_id"),
+            edge_stride: edge_fields.len(),
+            e_type,
+            e_name: find(&edge_fields, "name_or_index", "edge_fields")?,
+            e_to: find(&edge_fields, "to_node", "edge_fields")?,
+            loc_stride: location_fields.len(),
+            l_object: location_fields.iter().position(|f| f == "object_index"),
+            l_script: location_fields.iter().position(|f| f == "script_id"),
+            l_line: location_fields.iter().position(|f| f == "line"),
+            l_column: location_fields.iter().position(|f| f == "column"),
+            node_types,
+            edge_types,
+            node_count: count("node_count")?,
+            edge_count: count("edge_count")?,
+            root_index: header.get("root_index").and_then(Json::as_u64),
+            extra_native_bytes: header
+                .get("extra_native_bytes")
+                .and_then(Json::as_u64)
+                .unwrap_or(0),
+        })
+    }
+}
+
+/// Exact division by a runtime constant through a 64-bit reciprocal (exact for `u32`
+/// dividends), so the edge loop does not pay for a hardware divide per edge.
+#[derive(Clone, Copy)]
+struct Divider {
+    m: u128,
+}
+
+impl Divider {
+    fn new(d: u32) -> Divider {
+        // m = ceil(2^64 / d)
+        let m = (1u128 << 64).div_ceil(d as u128);
+        Divider { m }
+    }
+    #[inline]
+    fn div(self, x: u32) -> u32 {
+        ((x as u128 * self.m) >> 64) as u32
+    }
+}
+
+/// The raw graph as read, before analysis.
+pub(crate) struct Parsed {
+    pub(crate) snapshot: HeapSnapshot,
+    pub(crate) warnings: Vec<Warning>,
+}
+
+pub(crate) fn parse<R: Read>(
+    input: R,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Parsed, SnapshotError> {
+    let mut r = Reader::new(input);
+    let mut warnings = Vec::new();
+    let mut report = |bytes: u64| progress(Progress::Read { bytes });
+
+    match r.peek_nonws()? {
+        Some(b'{') => {}
+        Some(_) => {
+            return Err(r.syntax("not a heap snapshot: expected '{' at the start of the file"));
+        }
+        None => {
+            return Err(SnapshotError::Truncated {
+                section: Section::TopLevel,
+                offset: 0,
+            });
+        }
+    }
+    r.expect(b'{', "'{'")?;
+
+    let mut layout: Option<Layout> = None;
+    let mut snap = empty_snapshot();
+    let mut seen_nodes = false;
+    let mut seen_edges = false;
+    let mut seen_strings = false;
+    let mut nodes_offset = 0u64;
+    let mut edges_offset = 0u64;
+    let mut raw_locations: Vec<u32> = Vec::new();
+    let mut self_size_overflows = 0u64;
+    let mut scratch = Vec::new();
+
+    if r.peek_nonws()? == Some(b'}') {
+        return Err(r.invalid_at(r.offset(), "the JSON object is empty: not a heap snapshot"));
+    }
+    loop {
+        r.section = Section::TopLevel;
+        let key_at = r.offset();
+        let key = r.read_string(&mut scratch)?;
+        r.expect(b':', "':' after a key")?;
+        match key.as_str() {
+            "snapshot" => {
+                r.section = Section::Header;
+                let at = r.offset();
+                let header = r.read_value(0)?;
+                layout = Some(Layout::from_header(&header, at)?);
+            }
+            "nodes" | "edges" | "locations" => {
+                let Some(l) = layout.as_ref() else {
+                    return Err(r.invalid_at(
+                        key_at,
+                        format!("the '{key}' section comes before the 'snapshot' header"),
+                    ));
+                };
+                match key.as_str() {
+                    "nodes" => {
+                        r.section = Section::Nodes;
+                        nodes_offset = r.offset();
+                        read_nodes(&mut r, l, &mut snap, &mut self_size_overflows, &mut report)?;
+                        seen_nodes = true;
+                    }
+                    "edges" => {
+                        r.section = Section::Edges;
+                        edges_offset = r.offset();
+                        if !seen_nodes {
+                            return Err(
+                                r.invalid_at(key_at, "the 'edges' section comes before 'nodes'")
+                            );
+                        }
+                        read_edges(&mut r, l, &mut snap, &mut report)?;
+                        seen_edges = true;
+                    }
+                    _ => {
+                        r.section = Section::Locations;
+                        let expected_stride = l.loc_stride.max(1);
+                        let mut count = 0u64;
+                        r.read_uint_array(
+                            |v, at| {
+                                if v > u32::MAX as u64 {
+                                    return Err(SnapshotError::Invalid {
+                                        section: Section::Locations,
+                                        offset: at,
+                                        message: format!("location value {v} does not fit 32 bits"),
+                                    });
+                                }
+                                raw_locations.push(v as u32);
+                                count += 1;
+                                Ok(())
+                            },
+                            &mut report,
+                        )?;
+                        if !count.is_multiple_of(expected_stride as u64) {
+                            return Err(r.invalid_at(
+                                r.offset(),
+                                format!("{count} location values is not a multiple of {expected_stride} location_fields"),
+                            ));
+                        }
+                    }
+                }
+            }
+            "strings" => {
+                r.section = Section::Strings;
+                let strings = &mut snap.strings;
+                r.read_string_array(
+                    |bytes, at, rd| {
+                        match std::str::from_utf8(bytes) {
+                            Ok(s) => {
+                                strings.push(s);
+                            }
+                            Err(_) => {
+                                rd.note_invalid_utf8(at);
+                                strings.push(&String::from_utf8_lossy(bytes));
+                            }
+                        }
+                        Ok(())
+                    },
+                    &mut report,
+                )?;
+                seen_strings = true;
+            }
+            _ => {
+                r.section = Section::Other;
+                r.skip_value()?;
+            }
+        }
+        r.section = Section::TopLevel;
+        if !r.comma_or(b'}')? {
+            break;
+        }
+    }
+    r.expect_end()?;
+    report(r.offset());
+
+    let end = r.offset();
+    let Some(layout) = layout else {
+        return Err(SnapshotError::Invalid {
+            section: Section::Header,
+            offset: end,
+            message: "no 'snapshot' header: not a heap snapshot".into(),
+        });
+    };
+    for (seen, section, name) in [
+        (seen_nodes, Section::Nodes, "nodes"),
+        (seen_edges, Section::Edges, "edges"),
+        (seen_strings, Section::Strings, "strings"),
+    ] {
+        if !seen {
+            return Err(SnapshotError::Invalid {
+                section,
+                offset: end,
+                message: format!("the '{name}' section is missing"),
+            });
+        }
+    }
+    if r.invalid_utf8_strings > 0 {
+        warnings.push(Warning {
+            section: Section::Strings,
+            message: format!(
+                "{} string(s) had invalid UTF-8, replaced with U+FFFD (first at byte {})",
+                r.invalid_utf8_strings,
+                r.first_invalid_utf8_offset.unwrap_or(0)
+            ),
+        });
+    }
+    if self_size_overflows > 0 {
+        warnings.push(Warning {
+            section: Section::Nodes,
+            message: format!(
+                "{self_size_overflows} node(s) have a self size of 4 GiB or more; counted modulo 2^32 as DevTools does"
+            ),
+        });
+    }
+
+    // Cross-section checks that need the strings.
+    let string_count = snap.strings.len() as u64;
+    if string_count > u32::MAX as u64 {
+        return Err(SnapshotError::Invalid {
+            section: Section::Strings,
+            offset: end,
+            message: "more than 2^32 strings".into(),
+        });
+    }
+    if let Some((k, &name)) = snap
+        .node_name
+        .iter()
+        .enumerate()
+        .find(|&(_, &n)| n as u64 >= string_count)
+    {
+        return Err(SnapshotError::Invalid {
+            section: Section::Nodes,
+            offset: nodes_offset,
+            message: format!(
+                "node {k} names string {name}, but there are only {string_count} strings"
+            ),
+        });
+    }
+    for e in 0..snap.edge_to.len() {
+        let t = snap
+            .edge_type_kinds
+            .get(snap.edge_type[e] as usize)
+            .copied()
+            .unwrap_or(EdgeType::Other);
+        if !t.has_index_name() && snap.edge_name[e] as u64 >= string_count {
+            return Err(SnapshotError::Invalid {
+                section: Section::Edges,
+                offset: edges_offset,
+                message: format!(
+                    "edge {e} names string {}, but there are only {string_count} strings",
+                    snap.edge_name[e]
+                ),
+            });
+        }
+    }
+    snap.file_string_count = string_count as u32;
+
+    // Locations: keyed by node index; the last row for a node wins (DevTools Map.set).
+    if let (Some(o), Some(s), Some(li), Some(c)) = (
+        layout.l_object,
+        layout.l_script,
+        layout.l_line,
+        layout.l_column,
+    ) {
+        let stride = layout.loc_stride;
+        let mut locs: Vec<(u32, Location)> =
+            Vec::with_capacity(raw_locations.len() / stride.max(1));
+        for row in raw_locations.chunks_exact(stride) {
+            let index = row[o] as usize;
+            if !index.is_multiple_of(layout.node_stride)
+                || index / layout.node_stride >= snap.node_type.len()
+            {
+                warnings.push(Warning {
+                    section: Section::Locations,
+                    message: format!(
+                        "a location points at node index {index}, which is not a node; ignored"
+                    ),
+                });
+                continue;
+            }
+            locs.push((
+                (index / layout.node_stride) as u32,
+                Location {
+                    script_id: row[s],
+                    line: row[li],
+                    column: row[c],
+                },
+            ));
+        }
+        // Stable sort keeps file order among equal nodes; keep the last.
+        locs.sort_by_key(|&(n, _)| n);
+        let mut dedup: Vec<(u32, Location)> = Vec::with_capacity(locs.len());
+        for item in locs {
+            match dedup.last_mut() {
+                Some(last) if last.0 == item.0 => *last = item,
+                _ => dedup.push(item),
+            }
+        }
+        snap.locations = dedup;
+    }
+
+    if let Some(ri) = layout.root_index {
+        if !ri.is_multiple_of(layout.node_stride as u64)
+            || ri / layout.node_stride as u64 >= snap.node_type.len() as u64
+        {
+            return Err(SnapshotError::Invalid {
+                section: Section::Header,
+                offset: 0,
+                message: format!("root_index {ri} is not a node"),
+            });
+        }
+        snap.root = (ri / layout.node_stride as u64) as u32;
+    }
+    if snap.node_type.is_empty() {
+        return Err(SnapshotError::Invalid {
+            section: Section::Nodes,
+            offset: nodes_offset,
+            message: "the snapshot has no nodes".into(),
+        });
+    }
+    snap.extra_native_bytes = layout.extra_native_bytes;
+    snap.node_type_names = layout.node_types.clone();
+    snap.edge_type_names = layout.edge_types.clone();
+    Ok(Parsed {
+        snapshot: snap,
+        warnings,
+    })
+}
+
+fn empty_snapshot() -> HeapSnapshot {
+    HeapSnapshot {
+        node_type_names: Vec::new(),
+        edge_type_names: Vec::new(),
+        node_type_kinds: Vec::new(),
+        edge_type_kinds: Vec::new(),
+        node_type: Vec::new(),
+        node_name: Vec::new(),
+        node_id: Vec::new(),
+        self_size: Vec::new(),
+        first_edge: Vec::new(),
+        detachedness: Vec::new(),
+        has_detachedness: false,
+        has_trace_node_id: false,
+        edge_type: Vec::new(),
+        edge_name: Vec::new(),
+        edge_to: Vec::new(),
+        strings: Strings::new(),
+        locations: Vec::new(),
+        root: 0,
+        extra_native_bytes: 0,
+        file_string_count: 0,
+        flags: Vec::new(),
+        distance: Vec::new(),
+        dominator: Vec::new(),
+        retained: Vec::new(),
+        first_dominated: Vec::new(),
+        dominated: Vec::new(),
+        class_of: Vec::new(),
+        classes: Vec::new(),
+        interface_definitions: Vec::new(),
+        statistics: Statistics::default(),
+        unreachable_count: 0,
+    }
+}
+
+fn read_nodes<R: Read>(
+    r: &mut Reader<R>,
+    l: &Layout,
+    snap: &mut HeapSnapshot,
+    overflows: &mut u64,
+    report: &mut impl FnMut(u64),
+) -> Result<(), SnapshotError> {
+    let stride = l.node_stride;
+    if stride == 0 {
+        return Err(r.invalid_at(r.offset(), "meta.node_fields is empty"));
+    }
+    // Node indices are written as 32-bit numbers; past this many nodes they overflow.
+    let max_nodes = (u32::MAX as u64) / stride as u64;
+    if l.node_count > max_nodes {
+        return Err(r.invalid_at(
+            r.offset(),
+            format!(
+                "node_count {} exceeds what 32-bit node indices can address",
+                l.node_count
+            ),
+        ));
+    }
+    let n = l.node_count as usize;
+    snap.node_type_kinds = l
+        .node_types
+        .iter()
+        .map(|s| NodeType::from_name(s))
+        .collect();
+    snap.edge_type_kinds = l
+        .edge_types
+        .iter()
+        .map(|s| EdgeType::from_name(s))
+        .collect();
+    snap.node_type = Vec::with_capacity(n);
+    snap.node_name = Vec::with_capacity(n);
+    snap.node_id = Vec::with_capacity(n);
+    snap.self_size = Vec::with_capacity(n);
+    snap.first_edge = Vec::with_capacity(n + 1);
+    snap.first_edge.push(0);
+    snap.has_detachedness = l.n_detach.is_some();
+    snap.has_trace_node_id = l.n_trace.is_some();
+    if snap.has_detachedness {
+        snap.detachedness = Vec::with_capacity(n);
+    }
+    let type_count = l.node_types.len() as u64;
+    let mut field = 0usize;
+    let mut values = 0u64;
+    let mut edge_total: u64 = 0;
+    let mut row = [0u64; 16];
+    let mut row_offset = 0u64;
+    r.read_uint_array(
+        |v, at| {
+            values += 1;
+            if field == 0 {
+                row_offset = at;
+            }
+            if field < row.len() {
+                row[field] = v;
+            }
+            field += 1;
+            if field < stride {
+                return Ok(());
+            }
+            field = 0;
+            if snap.node_type.len() == n {
+                return Err(SnapshotError::Invalid {
+                    section: Section::Nodes,
+                    offset: at,
+                    message: format!("more node values than node_count {n} × {stride} fields"),
+                });
+            }
+            let get = |i: usize| if i < row.len() { row[i] } else { 0 };
+            let t = get(l.n_type);
+            if t >= type_count {
+                return Err(SnapshotError::Invalid {
+                    section: Section::Nodes,
+                    offset: row_offset,
+                    message: format!("node type {t} is not one of the {type_count} node_types"),
+                });
+            }
+            let check32 = |v: u64, what: &str| -> Result<u32, SnapshotError> {
+                u32::try_from(v).map_err(|_| SnapshotError::Invalid {
+                    section: Section::Nodes,
+                    offset: row_offset,
+                    message: format!("node {what} {v} does not fit 32 bits"),
+                })
+            };
+            snap.node_type.push(t as u8);
+            snap.node_name.push(check32(get(l.n_name), "name")?);
+            snap.node_id.push(check32(get(l.n_id), "id")?);
+            let size = get(l.n_self);
+            if size > u32::MAX as u64 {
+                *overflows += 1;
+            }
+            snap.self_size.push(size as u32);
+            edge_total += get(l.n_edges);
+            if edge_total > u32::MAX as u64 {
+                return Err(SnapshotError::Invalid {
+                    section: Section::Nodes,
+                    offset: row_offset,
+                    message: "more than 2^32 edges".into(),
+                });
+            }
+            snap.first_edge.push(edge_total as u32);
+            if let Some(d) = l.n_detach {
+                snap.detachedness.push((get(d) & 3) as u8);
+            }
+            Ok(())
+        },
+        report,
+    )?;
+    let expected = l.node_count * stride as u64;
+    if values != expected {
+        return Err(r.invalid_at(
+            r.offset(),
+            format!("the nodes array has {values} values but node_count {} × {stride} fields = {expected}", l.node_count),
+        ));
+    }
+    if edge_total != l.edge_count {
+        return Err(r.invalid_at(
+            r.offset(),
+            format!(
+                "the nodes' edge counts add up to {edge_total} but the header says edge_count {}",
+                l.edge_count
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn read_edges<R: Read>(
+    r: &mut Reader<R>,
+    l: &Layout,
+    snap: &mut HeapSnapshot,
+    report: &mut impl FnMut(u64),
+) -> Result<(), SnapshotError> {
+    let stride = l.edge_stride;
+    if stride == 0 || stride > 16 {
+        return Err(r.invalid_at(
+            r.offset(),
+            format!("unsupported edge layout of {stride} fields"),
+        ));
+    }
+    let m = l.edge_count as usize;
+    snap.edge_type = Vec::with_capacity(m);
+    snap.edge_name = Vec::with_capacity(m);
+    snap.edge_to = Vec::with_capacity(m);
+    let node_stride = l.node_stride as u32;
+    let divider = Divider::new(node_stride);
+    let node_count = snap.node_type.len() as u32;
+    let type_count = l.edge_types.len() as u64;
+    let (e_type, e_name, e_to) = (l.e_type, l.e_name, l.e_to);
+    let mut field = 0usize;
+    let mut row = [0u64; 16];
+    let mut values = 0u64;
+    r.read_uint_array(
+        |v, at| {
+            row[field] = v;
+            field += 1;
+            values += 1;
+            if field < stride {
+                return Ok(());
+            }
+            field = 0;
+            if snap.edge_to.len() == m {
+                return Err(SnapshotError::Invalid {
+                    section: Section::Edges,
+                    offset: at,
+                    message: format!("more edge values than edge_count {m} × {stride} fields"),
+                });
+            }
+            let t = row[e_type];
+            if t >= type_count {
+                return Err(SnapshotError::Invalid {
+                    section: Section::Edges,
+                    offset: at,
+                    message: format!("edge type {t} is not one of the {type_count} edge_types"),
+                });
+            }
+            let to = row[e_to];
+            if to > u32::MAX as u64 {
+                return Err(SnapshotError::Invalid {
+                    section: Section::Edges,
+                    offset: at,
+                    message: format!("edge target {to} does not fit 32 bits"),
+                });
+            }
+            let to = to as u32;
+            let ordinal = divider.div(to);
+            if ordinal * node_stride != to || ordinal >= node_count {
+                return Err(SnapshotError::Invalid {
+                    section: Section::Edges,
+                    offset: at,
+                    message: if ordinal >= node_count {
+                        format!("edge points past the node array (to_node {to}, {node_count} nodes)")
+                    } else {
+                        format!("edge to_node {to} is not a multiple of the node field count {node_stride}")
+                    },
+                });
+            }
+            let name = row[e_name];
+            if name > u32::MAX as u64 {
+                return Err(SnapshotError::Invalid {
+                    section: Section::Edges,
+                    offset: at,
+                    message: format!("edge name_or_index {name} does not fit 32 bits"),
+                });
+            }
+            snap.edge_type.push(t as u8);
+            snap.edge_name.push(name as u32);
+            snap.edge_to.push(ordinal);
+            Ok(())
+        },
+        report,
+    )?;
+    let expected = l.edge_count * stride as u64;
+    if values != expected {
+        return Err(r.invalid_at(
+            r.offset(),
+            format!("the edges array has {values} values but edge_count {} × {stride} fields = {expected}", l.edge_count),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Divider;
+
+    #[test]
+    fn divider_is_exact_for_all_strides_seen() {
+        for d in 1..=16u32 {
+            let div = Divider::new(d);
+            for x in (0..200_000u32).chain([u32::MAX, u32::MAX - 1, u32::MAX - d, 1 << 31]) {
+                assert_eq!(div.div(x), x / d, "{x} / {d}");
+            }
+        }
+    }
+}

@@ -1,0 +1,600 @@
+//! A buffered byte source with the primitives the snapshot parser needs: whitespace and
+//! punctuation, JSON strings, unsigned integer arrays (the hot path), and skipping.
+//!
+//! Never holds more than one buffer (4 MiB) of the input; positions are absolute byte
+//! offsets for error messages.
+
+use std::io::Read;
+
+use crate::error::{Section, SnapshotError};
+
+const BUF_BYTES: usize = 4 << 20;
+
+/// A small JSON value, used only for the `snapshot` header.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Json {
+    Null,
+    Bool(bool),
+    Number(f64),
+    String(String),
+    Array(Vec<Json>),
+    Object(Vec<(String, Json)>),
+}
+
+impl Json {
+    pub(crate) fn get(&self, key: &str) -> Option<&Json> {
+        match self {
+            Json::Object(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+    pub(crate) fn as_array(&self) -> Option<&[Json]> {
+        match self {
+            Json::Array(items) => Some(items),
+            _ => None,
+        }
+    }
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        match self {
+            Json::String(s) => Some(s),
+            _ => None,
+        }
+    }
+    pub(crate) fn as_u64(&self) -> Option<u64> {
+        match self {
+            Json::Number(n) if *n >= 0.0 && n.fract() == 0.0 && *n < 1.8e19 => Some(*n as u64),
+            _ => None,
+        }
+    }
+}
+
+pub(crate) struct Reader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    pos: usize,
+    len: usize,
+    /// Absolute offset of `buf[0]`.
+    base: u64,
+    eof: bool,
+    pub(crate) section: Section,
+    /// Count of strings whose bytes were not valid UTF-8 (replaced with U+FFFD).
+    pub(crate) invalid_utf8_strings: u64,
+    pub(crate) first_invalid_utf8_offset: Option<u64>,
+}
+
+impl<R: Read> Reader<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        Reader {
+            inner,
+            buf: vec![0; BUF_BYTES],
+            pos: 0,
+            len: 0,
+            base: 0,
+            eof: false,
+            section: Section::TopLevel,
+            invalid_utf8_strings: 0,
+            first_invalid_utf8_offset: None,
+        }
+    }
+
+    /// Absolute offset of the next unread byte.
+    #[inline]
+    pub(crate) fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    pub(crate) fn syntax(&self, message: impl Into<String>) -> SnapshotError {
+        SnapshotError::Syntax {
+            section: self.section,
+            offset: self.offset(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn syntax_at(&self, offset: u64, message: impl Into<String>) -> SnapshotError {
+        SnapshotError::Syntax {
+            section: self.section,
+            offset,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn invalid_at(&self, offset: u64, message: impl Into<String>) -> SnapshotError {
+        SnapshotError::Invalid {
+            section: self.section,
+            offset,
+            message: message.into(),
+        }
+    }
+
+    fn truncated(&self) -> SnapshotError {
+        SnapshotError::Truncated {
+            section: self.section,
+            offset: self.offset(),
+        }
+    }
+
+    /// Moves the unread tail to the front and reads more. Returns false at end of input.
+    fn refill(&mut self) -> Result<bool, SnapshotError> {
+        if self.eof {
+            return Ok(false);
+        }
+        if self.pos > 0 {
+            self.buf.copy_within(self.pos..self.len, 0);
+            self.base += self.pos as u64;
+            self.len -= self.pos;
+            self.pos = 0;
+        }
+        if self.len == self.buf.len() {
+            // A single token longer than the buffer: grow (only strings can do this).
+            let new_len = self.buf.len() * 2;
+            self.buf.resize(new_len, 0);
+        }
+        loop {
+            match self.inner.read(&mut self.buf[self.len..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(false);
+                }
+                Ok(n) => {
+                    self.len += n;
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(SnapshotError::Io {
+                        section: self.section,
+                        offset: self.offset(),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Next byte after whitespace, not consumed; `None` at end of input.
+    pub(crate) fn peek_nonws(&mut self) -> Result<Option<u8>, SnapshotError> {
+        loop {
+            while self.pos < self.len {
+                let b = self.buf[self.pos];
+                if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+                    return Ok(Some(b));
+                }
+                self.pos += 1;
+            }
+            if !self.refill()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Consumes `byte` after whitespace or fails naming `what`.
+    pub(crate) fn expect(&mut self, byte: u8, what: &str) -> Result<(), SnapshotError> {
+        match self.peek_nonws()? {
+            Some(b) if b == byte => {
+                self.pos += 1;
+                Ok(())
+            }
+            Some(b) => Err(self.syntax(format!("expected {what}, found {}", describe(b)))),
+            None => Err(self.truncated()),
+        }
+    }
+
+    /// After a value inside an array/object: consumes ',' (returns true) or `close` (false).
+    pub(crate) fn comma_or(&mut self, close: u8) -> Result<bool, SnapshotError> {
+        match self.peek_nonws()? {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(b) if b == close => {
+                self.pos += 1;
+                Ok(false)
+            }
+            Some(b) => Err(self.syntax(format!(
+                "expected ',' or '{}', found {}",
+                close as char,
+                describe(b)
+            ))),
+            None => Err(self.truncated()),
+        }
+    }
+
+    /// Consumes the end of input (only whitespace may remain).
+    pub(crate) fn expect_end(&mut self) -> Result<(), SnapshotError> {
+        match self.peek_nonws()? {
+            None => Ok(()),
+            Some(b) => Err(self.syntax(format!(
+                "unexpected {} after the end of the snapshot",
+                describe(b)
+            ))),
+        }
+    }
+
+    /// Reads a JSON string into `out` (raw bytes, escapes decoded; may be invalid UTF-8
+    /// if the file is). The opening quote must be next (after whitespace).
+    pub(crate) fn read_string_bytes(&mut self, out: &mut Vec<u8>) -> Result<(), SnapshotError> {
+        self.expect(b'"', "a string")?;
+        loop {
+            // Fast path: copy a run of plain bytes.
+            let start = self.pos;
+            let mut i = start;
+            let buf = &self.buf[..self.len];
+            while i < buf.len() {
+                let b = buf[i];
+                if b == b'"' || b == b'\\' || b < 0x20 {
+                    break;
+                }
+                i += 1;
+            }
+            out.extend_from_slice(&buf[start..i]);
+            self.pos = i;
+            if i == self.len {
+                if !self.refill()? {
+                    return Err(self.truncated());
+                }
+                continue;
+            }
+            let b = self.buf[i];
+            self.pos += 1;
+            match b {
+                b'"' => return Ok(()),
+                b'\\' => self.read_escape(out)?,
+                _ => {
+                    return Err(
+                        self.syntax_at(self.offset() - 1, "control character inside a string")
+                    );
+                }
+            }
+        }
+    }
+
+    fn next_byte(&mut self) -> Result<u8, SnapshotError> {
+        if self.pos == self.len && !self.refill()? {
+            return Err(self.truncated());
+        }
+        let b = self.buf[self.pos];
+        self.pos += 1;
+        Ok(b)
+    }
+
+    fn read_hex4(&mut self) -> Result<u32, SnapshotError> {
+        let mut v = 0u32;
+        for _ in 0..4 {
+            let b = self.next_byte()?;
+            let d = (b as char)
+                .to_digit(16)
+                .ok_or_else(|| self.syntax_at(self.offset() - 1, "bad \\u escape in a string"))?;
+            v = v * 16 + d;
+        }
+        Ok(v)
+    }
+
+    fn read_escape(&mut self, out: &mut Vec<u8>) -> Result<(), SnapshotError> {
+        let b = self.next_byte()?;
+        let c = match b {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let hi = self.read_hex4()?;
+                if (0xD800..0xDC00).contains(&hi) {
+                    // A high surrogate: a low one should follow as another \u escape.
+                    if self.pos + 6 > self.len {
+                        self.refill()?;
+                    }
+                    let next_is_escape =
+                        self.pos + 1 < self.len && &self.buf[self.pos..self.pos + 2] == b"\\u";
+                    if next_is_escape {
+                        let save = self.pos;
+                        self.pos += 2;
+                        let lo = self.read_hex4()?;
+                        if (0xDC00..0xE000).contains(&lo) {
+                            let cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                            char::from_u32(cp).unwrap_or('\u{FFFD}')
+                        } else {
+                            self.pos = save;
+                            '\u{FFFD}'
+                        }
+                    } else {
+                        '\u{FFFD}'
+                    }
+                } else {
+                    char::from_u32(hi).unwrap_or('\u{FFFD}')
+                }
+            }
+            other => {
+                return Err(
+                    self.syntax_at(self.offset() - 1, format!("bad escape \\{}", other as char))
+                );
+            }
+        };
+        let mut tmp = [0u8; 4];
+        out.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
+        Ok(())
+    }
+
+    /// Reads a JSON string as UTF-8, replacing invalid bytes with U+FFFD (counted).
+    pub(crate) fn read_string(&mut self, scratch: &mut Vec<u8>) -> Result<String, SnapshotError> {
+        scratch.clear();
+        let at = self.offset();
+        self.read_string_bytes(scratch)?;
+        Ok(match std::str::from_utf8(scratch) {
+            Ok(s) => s.to_owned(),
+            Err(_) => {
+                self.note_invalid_utf8(at);
+                String::from_utf8_lossy(scratch).into_owned()
+            }
+        })
+    }
+
+    pub(crate) fn note_invalid_utf8(&mut self, at: u64) {
+        self.invalid_utf8_strings += 1;
+        self.first_invalid_utf8_offset.get_or_insert(at);
+    }
+
+    /// Reads any JSON value (for small sections only).
+    pub(crate) fn read_value(&mut self, depth: u32) -> Result<Json, SnapshotError> {
+        if depth > 64 {
+            return Err(self.syntax("nesting deeper than 64 levels"));
+        }
+        let mut scratch = Vec::new();
+        match self.peek_nonws()? {
+            None => Err(self.truncated()),
+            Some(b'{') => {
+                self.pos += 1;
+                let mut entries = Vec::new();
+                if self.peek_nonws()? == Some(b'}') {
+                    self.pos += 1;
+                    return Ok(Json::Object(entries));
+                }
+                loop {
+                    let key = self.read_string(&mut scratch)?;
+                    self.expect(b':', "':'")?;
+                    let value = self.read_value(depth + 1)?;
+                    entries.push((key, value));
+                    if !self.comma_or(b'}')? {
+                        return Ok(Json::Object(entries));
+                    }
+                }
+            }
+            Some(b'[') => {
+                self.pos += 1;
+                let mut items = Vec::new();
+                if self.peek_nonws()? == Some(b']') {
+                    self.pos += 1;
+                    return Ok(Json::Array(items));
+                }
+                loop {
+                    items.push(self.read_value(depth + 1)?);
+                    if !self.comma_or(b']')? {
+                        return Ok(Json::Array(items));
+                    }
+                }
+            }
+            Some(b'"') => Ok(Json::String(self.read_string(&mut scratch)?)),
+            Some(b't') => self.read_literal(b"true", Json::Bool(true)),
+            Some(b'f') => self.read_literal(b"false", Json::Bool(false)),
+            Some(b'n') => self.read_literal(b"null", Json::Null),
+            Some(b) if b == b'-' || b.is_ascii_digit() => {
+                let at = self.offset();
+                let mut text = String::new();
+                while let Some(b) = self.peek_raw()? {
+                    if b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E') {
+                        text.push(b as char);
+                        self.pos += 1;
+                    } else {
+                        break;
+                    }
+                }
+                text.parse::<f64>()
+                    .map(Json::Number)
+                    .map_err(|_| self.syntax_at(at, format!("bad number {text:?}")))
+            }
+            Some(b) => Err(self.syntax(format!("expected a JSON value, found {}", describe(b)))),
+        }
+    }
+
+    fn peek_raw(&mut self) -> Result<Option<u8>, SnapshotError> {
+        if self.pos == self.len && !self.refill()? {
+            return Ok(None);
+        }
+        Ok(Some(self.buf[self.pos]))
+    }
+
+    fn read_literal(&mut self, lit: &[u8], value: Json) -> Result<Json, SnapshotError> {
+        let at = self.offset();
+        for &want in lit {
+            if self.next_byte()? != want {
+                return Err(self.syntax_at(at, "bad literal"));
+            }
+        }
+        Ok(value)
+    }
+
+    /// Skips any JSON value without building it (for sections this engine does not use).
+    pub(crate) fn skip_value(&mut self) -> Result<(), SnapshotError> {
+        let mut depth: u32 = 0;
+        let mut scratch = Vec::new();
+        loop {
+            let b = self.peek_nonws()?.ok_or_else(|| self.truncated())?;
+            match b {
+                b'{' | b'[' => {
+                    self.pos += 1;
+                    depth += 1;
+                    continue;
+                }
+                b'}' | b']' => {
+                    if depth == 0 {
+                        return Err(self.syntax(format!("unexpected {}", describe(b))));
+                    }
+                    self.pos += 1;
+                    depth -= 1;
+                }
+                b'"' => {
+                    scratch.clear();
+                    self.read_string_bytes(&mut scratch)?;
+                    if depth > 0 && self.peek_nonws()? == Some(b':') {
+                        self.pos += 1;
+                        continue;
+                    }
+                }
+                b',' if depth > 0 => {
+                    self.pos += 1;
+                    continue;
+                }
+                _ => {
+                    // Number or literal: consume its bytes.
+                    let mut n = 0;
+                    while let Some(b) = self.peek_raw()? {
+                        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.') {
+                            self.pos += 1;
+                            n += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                    if n == 0 {
+                        return Err(self.syntax(format!("unexpected {}", describe(b))));
+                    }
+                }
+            }
+            if depth == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Reads a JSON array of unsigned integers, calling `sink(value, offset_of_value)` for
+    /// each. The hot path of the parser: runs over the buffer without per-byte calls.
+    /// `progress(offset)` is called about every 16 MiB.
+    pub(crate) fn read_uint_array<F, P>(
+        &mut self,
+        mut sink: F,
+        progress: &mut P,
+    ) -> Result<(), SnapshotError>
+    where
+        F: FnMut(u64, u64) -> Result<(), SnapshotError>,
+        P: FnMut(u64),
+    {
+        self.expect(b'[', "'['")?;
+        // 0: expect a value or ']' (start), 1: after a value, 2: expect a value (after ',')
+        let mut state = 0u8;
+        let mut next_progress = self.offset() + (16 << 20);
+        loop {
+            let mut i = self.pos;
+            let len = self.len;
+            let mut need_more = false;
+            while i < len {
+                let b = self.buf[i];
+                if b.is_ascii_digit() {
+                    if state == 1 {
+                        return Err(
+                            self.syntax_at(self.base + i as u64, "expected ',' between numbers")
+                        );
+                    }
+                    let start = i;
+                    let mut v: u64 = 0;
+                    while i < len {
+                        let d = self.buf[i].wrapping_sub(b'0');
+                        if d > 9 {
+                            break;
+                        }
+                        v = v.wrapping_mul(10).wrapping_add(d as u64);
+                        i += 1;
+                    }
+                    if i == len && !self.eof {
+                        // The number may continue in the next read.
+                        i = start;
+                        need_more = true;
+                        break;
+                    }
+                    if i - start > 19 {
+                        return Err(self
+                            .invalid_at(self.base + start as u64, "number too large for 64 bits"));
+                    }
+                    if i < len && matches!(self.buf[i], b'.' | b'e' | b'E') {
+                        return Err(self.invalid_at(
+                            self.base + start as u64,
+                            "expected an integer, found a fraction",
+                        ));
+                    }
+                    sink(v, self.base + start as u64)?;
+                    state = 1;
+                    continue;
+                }
+                match b {
+                    b' ' | b'\n' | b'\r' | b'\t' => {}
+                    b',' if state == 1 => state = 2,
+                    b']' if state != 2 => {
+                        self.pos = i + 1;
+                        return Ok(());
+                    }
+                    b'-' => return Err(self.invalid_at(self.base + i as u64, "negative number")),
+                    _ => {
+                        return Err(self.syntax_at(
+                            self.base + i as u64,
+                            format!("expected an unsigned integer, found {}", describe(b)),
+                        ));
+                    }
+                }
+                i += 1;
+            }
+            self.pos = i;
+            let _ = need_more;
+            if self.offset() >= next_progress {
+                progress(self.offset());
+                next_progress = self.offset() + (16 << 20);
+            }
+            if !self.refill()? {
+                return Err(self.truncated());
+            }
+        }
+    }
+
+    /// Reads a JSON array of strings, calling `sink(bytes, offset)` for each (raw bytes,
+    /// escapes decoded).
+    pub(crate) fn read_string_array<F, P>(
+        &mut self,
+        mut sink: F,
+        progress: &mut P,
+    ) -> Result<(), SnapshotError>
+    where
+        F: FnMut(&[u8], u64, &mut Self) -> Result<(), SnapshotError>,
+        P: FnMut(u64),
+    {
+        self.expect(b'[', "'['")?;
+        let mut scratch = Vec::with_capacity(256);
+        if self.peek_nonws()? == Some(b']') {
+            self.pos += 1;
+            return Ok(());
+        }
+        let mut next_progress = self.offset() + (16 << 20);
+        loop {
+            scratch.clear();
+            let at = self.offset();
+            self.read_string_bytes(&mut scratch)?;
+            sink(&scratch, at, self)?;
+            if self.offset() >= next_progress {
+                progress(self.offset());
+                next_progress = self.offset() + (16 << 20);
+            }
+            if !self.comma_or(b']')? {
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn describe(b: u8) -> String {
+    if b.is_ascii_graphic() {
+        format!("'{}'", b as char)
+    } else {
+        format!("byte 0x{b:02x}")
+    }
+}

@@ -1,0 +1,533 @@
+//! The heap graph: columnar node and edge arrays, CSR edge offsets, interned strings,
+//! and the per-node numbers DevTools computes.
+
+use crate::strings::Strings;
+
+/// A node ordinal: the k-th node of the file's `nodes` array (its node index is k × the
+/// node field count). `u32`: a snapshot holds fewer than 2^32 nodes (V8 writes node
+/// indices as 32-bit numbers, so the real limit is lower; checked at parse time).
+pub type NodeId = u32;
+
+/// An edge ordinal: the k-th edge of the file's `edges` array.
+pub type EdgeId = u32;
+
+/// `distance` value of a node that no BFS reached (DevTools `noDistance`).
+pub const NO_DISTANCE: i32 = -5;
+/// Distances at or above this are "reachable only through system roots" (DevTools
+/// `baseSystemDistance`); the UI shows `−` for them.
+pub const BASE_SYSTEM_DISTANCE: i32 = 100_000_000;
+/// Retainer distance of unreachable retainers in the Retainers view (DevTools
+/// `baseUnreachableDistance`).
+pub const BASE_UNREACHABLE_DISTANCE: i32 = 200_000_000;
+
+/// The V8 node types this engine knows by name; others keep their name from the meta.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NodeType {
+    /// `hidden`: V8 internals (shown as `(system)`).
+    Hidden,
+    /// `array`: internal arrays such as `(object elements)`.
+    Array,
+    /// `string`.
+    String,
+    /// `object`: JS objects, named by constructor.
+    Object,
+    /// `code`: compiled code and related metadata.
+    Code,
+    /// `closure`: JS functions.
+    Closure,
+    /// `regexp`.
+    RegExp,
+    /// `number`: heap numbers.
+    Number,
+    /// `native`: embedder objects and backing stores.
+    Native,
+    /// `synthetic`: the root, `(GC roots)` and its sub-roots.
+    Synthetic,
+    /// `concatenated string`.
+    ConsString,
+    /// `sliced string`.
+    SlicedString,
+    /// `symbol`.
+    Symbol,
+    /// `bigint`.
+    BigInt,
+    /// `object shape`.
+    ObjectShape,
+    /// `wasm object`.
+    WasmObject,
+    /// A type name this engine does not know.
+    Other,
+}
+
+impl NodeType {
+    pub(crate) fn from_name(name: &str) -> NodeType {
+        match name {
+            "hidden" => NodeType::Hidden,
+            "array" => NodeType::Array,
+            "string" => NodeType::String,
+            "object" => NodeType::Object,
+            "code" => NodeType::Code,
+            "closure" => NodeType::Closure,
+            "regexp" => NodeType::RegExp,
+            "number" => NodeType::Number,
+            "native" => NodeType::Native,
+            "synthetic" => NodeType::Synthetic,
+            "concatenated string" => NodeType::ConsString,
+            "sliced string" => NodeType::SlicedString,
+            "symbol" => NodeType::Symbol,
+            "bigint" => NodeType::BigInt,
+            "object shape" => NodeType::ObjectShape,
+            "wasm object" => NodeType::WasmObject,
+            _ => NodeType::Other,
+        }
+    }
+}
+
+/// The V8 edge types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EdgeType {
+    /// `context`: a variable of a closure's context (`->name`).
+    Context,
+    /// `element`: an array index (`[i]`).
+    Element,
+    /// `property`: a named JS property (`.name`).
+    Property,
+    /// `internal`: not visible to JS (`{map}`, `{elements}`, `{context}` ...).
+    Internal,
+    /// `hidden`: an unnamed pointer needed for sizes (`{i}`).
+    Hidden,
+    /// `shortcut`: a shortcut that must not be followed for sizes.
+    Shortcut,
+    /// `weak`: does not retain (`[[i]]`).
+    Weak,
+    /// A type name this engine does not know.
+    Other,
+}
+
+impl EdgeType {
+    pub(crate) fn from_name(name: &str) -> EdgeType {
+        match name {
+            "context" => EdgeType::Context,
+            "element" => EdgeType::Element,
+            "property" => EdgeType::Property,
+            "internal" => EdgeType::Internal,
+            "hidden" => EdgeType::Hidden,
+            "shortcut" => EdgeType::Shortcut,
+            "weak" => EdgeType::Weak,
+            _ => EdgeType::Other,
+        }
+    }
+
+    /// Whether `name_or_index` is an index (element, hidden) rather than a string index.
+    #[inline]
+    pub fn has_index_name(self) -> bool {
+        matches!(self, EdgeType::Element | EdgeType::Hidden)
+    }
+}
+
+/// A source location of an object's constructor or a closure, from the `locations`
+/// section. `line` and `column` are 0-based as in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Location {
+    /// V8 script id (CDP `Debugger.scriptParsed.scriptId`).
+    pub script_id: u32,
+    /// 0-based line.
+    pub line: u32,
+    /// 0-based column.
+    pub column: u32,
+}
+
+/// The Statistics breakdown (DevTools' pie chart), all in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Statistics {
+    /// Total size: the root's retained size plus `extra_native_bytes`.
+    pub total_bytes: u64,
+    /// `total_bytes` minus `native_bytes`.
+    pub v8heap_bytes: u64,
+    /// Self sizes of `code` nodes.
+    pub code_bytes: u64,
+    /// Self sizes of string nodes (plain, concatenated, sliced).
+    pub strings_bytes: u64,
+    /// Objects named `Array`, plus their `elements` store when it has a single retainer.
+    pub js_arrays_bytes: u64,
+    /// Self sizes of `hidden` nodes.
+    pub system_bytes: u64,
+    /// Self sizes of `native` nodes plus `extra_native_bytes`.
+    pub native_bytes: u64,
+    /// Self sizes of native `system / JSArrayBufferData` nodes (ArrayBuffer backing stores).
+    pub typed_arrays_bytes: u64,
+}
+
+/// An inferred plain-object "interface" (DevTools `InterfaceDefinition`): plain objects
+/// whose properties include all of `properties` are shown as `name`, e.g. `{a, b}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceDefinition {
+    /// The class name shown, e.g. `{user, id}`.
+    pub name: String,
+    /// Property names, in the order of the first object seen with them.
+    pub properties: Vec<String>,
+    /// How many plain objects start with exactly these properties (0 when the definition
+    /// was borrowed from another snapshot).
+    pub count: u32,
+}
+
+/// A class: the Summary's grouping of nodes (DevTools class key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Class {
+    /// Class name as the Summary shows it (`Quote`, `(string)`, `{a, b}`, `Function`).
+    pub name: String,
+    /// Constructor location for `object` nodes that have one (splits same-named classes).
+    pub location: Option<Location>,
+}
+
+impl Class {
+    /// DevTools' public class key: `"<script_id>,<line>,<column>,<name>"` for located
+    /// object classes, else `",<name>"`. It is the Comparison join key.
+    pub fn key(&self) -> String {
+        match self.location {
+            Some(l) => format!("{},{},{},{}", l.script_id, l.line, l.column, self.name),
+            None => format!(",{}", self.name),
+        }
+    }
+}
+
+/// A parsed, analysed heap snapshot.
+///
+/// Layout: struct of arrays indexed by [`NodeId`] (node ordinal) and [`EdgeId`]; the edges
+/// of node `n` are `first_edge[n]..first_edge[n + 1]` in file order. Per-node numbers are
+/// the ones DevTools shows (`self_size` is the *adjusted* shallow size, see
+/// `heapsnapshot-format.md` §3.3).
+#[derive(Debug)]
+pub struct HeapSnapshot {
+    pub(crate) node_type_names: Vec<String>,
+    pub(crate) edge_type_names: Vec<String>,
+    pub(crate) node_type_kinds: Vec<NodeType>,
+    pub(crate) edge_type_kinds: Vec<EdgeType>,
+
+    pub(crate) node_type: Vec<u8>,
+    pub(crate) node_name: Vec<u32>,
+    pub(crate) node_id: Vec<u32>,
+    pub(crate) self_size: Vec<u32>,
+    pub(crate) first_edge: Vec<u32>,
+    /// Detachedness (0 unknown, 1 attached, 2 detached) after DevTools' propagation.
+    pub(crate) detachedness: Vec<u8>,
+    pub(crate) has_detachedness: bool,
+    pub(crate) has_trace_node_id: bool,
+
+    pub(crate) edge_type: Vec<u8>,
+    pub(crate) edge_name: Vec<u32>,
+    pub(crate) edge_to: Vec<u32>,
+
+    pub(crate) strings: Strings,
+    /// Sorted by node; at most one per node (the last one in the file wins, as in DevTools).
+    pub(crate) locations: Vec<(NodeId, Location)>,
+    pub(crate) root: NodeId,
+    pub(crate) extra_native_bytes: u64,
+    pub(crate) file_string_count: u32,
+
+    // Computed.
+    pub(crate) flags: Vec<u8>,
+    pub(crate) distance: Vec<i32>,
+    pub(crate) dominator: Vec<NodeId>,
+    pub(crate) retained: Vec<u64>,
+    pub(crate) first_dominated: Vec<u32>,
+    pub(crate) dominated: Vec<NodeId>,
+    pub(crate) class_of: Vec<u32>,
+    pub(crate) classes: Vec<Class>,
+    pub(crate) interface_definitions: Vec<InterfaceDefinition>,
+    pub(crate) statistics: Statistics,
+    pub(crate) unreachable_count: u32,
+}
+
+pub(crate) const FLAG_CAN_BE_QUERIED: u8 = 1;
+pub(crate) const FLAG_DETACHED_DOM: u8 = 2;
+pub(crate) const FLAG_PAGE_OBJECT: u8 = 4;
+
+impl HeapSnapshot {
+    /// Number of nodes.
+    #[inline]
+    pub fn node_count(&self) -> usize {
+        self.node_type.len()
+    }
+
+    /// Number of edges.
+    #[inline]
+    pub fn edge_count(&self) -> usize {
+        self.edge_to.len()
+    }
+
+    /// The root node (ordinal 0 unless the header gives `root_index`).
+    #[inline]
+    pub fn root(&self) -> NodeId {
+        self.root
+    }
+
+    /// The string table (the file's strings, then those the engine added).
+    pub fn strings(&self) -> &Strings {
+        &self.strings
+    }
+
+    /// `extra_native_bytes` from the header (0 when absent).
+    pub fn extra_native_bytes(&self) -> u64 {
+        self.extra_native_bytes
+    }
+
+    /// Total size as DevTools shows it: the root's retained size plus `extra_native_bytes`.
+    pub fn total_size_bytes(&self) -> u64 {
+        self.retained[self.root as usize] + self.extra_native_bytes
+    }
+
+    /// The node type of `node`.
+    #[inline]
+    pub fn node_type(&self, node: NodeId) -> NodeType {
+        self.node_type_kinds
+            .get(self.node_type[node as usize] as usize)
+            .copied()
+            .unwrap_or(NodeType::Other)
+    }
+
+    /// The node type's name as the file spells it (`object`, `closure`, ...).
+    pub fn node_type_name(&self, node: NodeId) -> &str {
+        self.node_type_names
+            .get(self.node_type[node as usize] as usize)
+            .map(|s| s.as_str())
+            .unwrap_or("?")
+    }
+
+    /// The raw name (`rawName()` in DevTools): constructor name, string content, function
+    /// name ..., with `Detached ` prepended to detached native nodes.
+    #[inline]
+    pub fn raw_name(&self, node: NodeId) -> &str {
+        self.strings.get(self.node_name[node as usize])
+    }
+
+    /// String index of the raw name.
+    #[inline]
+    pub fn raw_name_index(&self, node: NodeId) -> u32 {
+        self.node_name[node as usize]
+    }
+
+    /// The V8 node id (stable across snapshots of one isolate for JS objects).
+    #[inline]
+    pub fn id(&self, node: NodeId) -> u32 {
+        self.node_id[node as usize]
+    }
+
+    /// Adjusted self (shallow) size in bytes, as DevTools shows it.
+    #[inline]
+    pub fn self_size(&self, node: NodeId) -> u64 {
+        self.self_size[node as usize] as u64
+    }
+
+    /// Retained size in bytes.
+    #[inline]
+    pub fn retained_size(&self, node: NodeId) -> u64 {
+        self.retained[node as usize]
+    }
+
+    /// Distance from the GC roots (see [`NO_DISTANCE`], [`BASE_SYSTEM_DISTANCE`]).
+    #[inline]
+    pub fn distance(&self, node: NodeId) -> i32 {
+        self.distance[node as usize]
+    }
+
+    /// Immediate dominator (the root's is itself).
+    #[inline]
+    pub fn dominator(&self, node: NodeId) -> NodeId {
+        self.dominator[node as usize]
+    }
+
+    /// Nodes immediately dominated by `node`.
+    pub fn dominated(&self, node: NodeId) -> &[NodeId] {
+        let n = node as usize;
+        &self.dominated[self.first_dominated[n] as usize..self.first_dominated[n + 1] as usize]
+    }
+
+    /// Detachedness after propagation: 0 unknown, 1 attached, 2 detached.
+    pub fn detachedness(&self, node: NodeId) -> u8 {
+        self.detachedness.get(node as usize).copied().unwrap_or(0)
+    }
+
+    /// Index into [`HeapSnapshot::classes`] of `node`'s class.
+    #[inline]
+    pub fn class_index(&self, node: NodeId) -> u32 {
+        self.class_of[node as usize]
+    }
+
+    /// The class of `node`.
+    #[inline]
+    pub fn class(&self, node: NodeId) -> &Class {
+        &self.classes[self.class_of[node as usize] as usize]
+    }
+
+    /// All classes, in order of first appearance among nodes.
+    pub fn classes(&self) -> &[Class] {
+        &self.classes
+    }
+
+    /// The constructor/function location of `node`, if the `locations` section has one.
+    pub fn location(&self, node: NodeId) -> Option<Location> {
+        self.locations
+            .binary_search_by_key(&node, |&(n, _)| n)
+            .ok()
+            .map(|i| self.locations[i].1)
+    }
+
+    /// The edges of `node` as a range of edge ordinals, in file order.
+    #[inline]
+    pub fn edges(&self, node: NodeId) -> std::ops::Range<EdgeId> {
+        self.first_edge[node as usize]..self.first_edge[node as usize + 1]
+    }
+
+    /// The type of edge `e`.
+    #[inline]
+    pub fn edge_type(&self, e: EdgeId) -> EdgeType {
+        self.edge_type_kinds
+            .get(self.edge_type[e as usize] as usize)
+            .copied()
+            .unwrap_or(EdgeType::Other)
+    }
+
+    /// The edge type's name as the file spells it.
+    pub fn edge_type_name(&self, e: EdgeId) -> &str {
+        self.edge_type_names
+            .get(self.edge_type[e as usize] as usize)
+            .map(|s| s.as_str())
+            .unwrap_or("?")
+    }
+
+    /// Raw `name_or_index` of edge `e`.
+    #[inline]
+    pub fn edge_name_or_index(&self, e: EdgeId) -> u32 {
+        self.edge_name[e as usize]
+    }
+
+    /// The target node of edge `e`.
+    #[inline]
+    pub fn edge_target(&self, e: EdgeId) -> NodeId {
+        self.edge_to[e as usize]
+    }
+
+    /// The edge's name as DevTools gives it (`edge.name()`): element and hidden indexes
+    /// in decimal, numeric shortcut names normalised, else the string.
+    pub fn edge_name(&self, e: EdgeId) -> std::borrow::Cow<'_, str> {
+        let t = self.edge_type(e);
+        let raw = self.edge_name[e as usize];
+        if t.has_index_name() {
+            return raw.to_string().into();
+        }
+        let s = self.strings.get(raw);
+        if t == EdgeType::Shortcut
+            && let Some(n) = js_parse_int(s)
+        {
+            return n.into();
+        }
+        s.into()
+    }
+
+    /// The edge in DevTools' notation: `.prop`, `["a b"]`, `[i]`, `->ctx`, `{internal}`,
+    /// `[[weak]]`.
+    pub fn edge_label(&self, e: EdgeId) -> String {
+        let name = self.edge_name(e);
+        match self.edge_type(e) {
+            EdgeType::Context => format!("->{name}"),
+            EdgeType::Element => format!("[{name}]"),
+            EdgeType::Weak => format!("[[{name}]]"),
+            EdgeType::Property => {
+                if name.contains(' ') {
+                    format!("[\"{name}\"]")
+                } else {
+                    format!(".{name}")
+                }
+            }
+            EdgeType::Shortcut => {
+                let raw = self.strings.get(self.edge_name[e as usize]);
+                if js_parse_int(raw).is_some() {
+                    format!("[{name}]")
+                } else if name.contains(' ') {
+                    format!("[\"{name}\"]")
+                } else {
+                    format!(".{name}")
+                }
+            }
+            EdgeType::Internal | EdgeType::Hidden => format!("{{{name}}}"),
+            EdgeType::Other => format!("?{name}?"),
+        }
+    }
+
+    /// The largest odd node id (DevTools `maxJSObjectId`): ids above it in a later
+    /// snapshot of the same process were allocated after this one.
+    pub fn max_js_object_id(&self) -> u32 {
+        self.node_id
+            .iter()
+            .copied()
+            .filter(|id| id % 2 == 1)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The Statistics breakdown.
+    pub fn statistics(&self) -> &Statistics {
+        &self.statistics
+    }
+
+    /// The inferred plain-object interfaces, in DevTools' order.
+    pub fn interface_definitions(&self) -> &[InterfaceDefinition] {
+        &self.interface_definitions
+    }
+
+    /// How many nodes the dominator DFS did not reach from the root.
+    pub fn unreachable_count(&self) -> u32 {
+        self.unreachable_count
+    }
+
+    /// Whether the page-object flag is set (reachable from a root shortcut such as the
+    /// global object, without weak edges).
+    pub fn is_page_object(&self, node: NodeId) -> bool {
+        self.flags[node as usize] & FLAG_PAGE_OBJECT != 0
+    }
+
+    /// Finds the node with V8 id `id` (linear scan).
+    pub fn node_by_id(&self, id: u32) -> Option<NodeId> {
+        self.node_id
+            .iter()
+            .position(|&x| x == id)
+            .map(|p| p as NodeId)
+    }
+
+    /// Whether a node type is a string type (plain, concatenated, sliced).
+    pub fn is_string(&self, node: NodeId) -> bool {
+        matches!(
+            self.node_type(node),
+            NodeType::String | NodeType::ConsString | NodeType::SlicedString
+        )
+    }
+}
+
+/// JS `parseInt(s, 10)` for the cases that matter: optional whitespace and sign, then
+/// leading digits; returns the normalised decimal text or None (NaN).
+pub(crate) fn js_parse_int(s: &str) -> Option<String> {
+    let t = s.trim_start();
+    let (neg, rest) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let digits: &str = &rest[..rest.bytes().take_while(|b| b.is_ascii_digit()).count()];
+    if digits.is_empty() {
+        return None;
+    }
+    let trimmed = digits.trim_start_matches('0');
+    let body = if trimmed.is_empty() { "0" } else { trimmed };
+    if body.len() > 15 {
+        // Large values print in exponent form in JS; keep the text (never seen in practice).
+        return Some(format!("{}{}", if neg { "-" } else { "" }, body));
+    }
+    if neg && body != "0" {
+        Some(format!("-{body}"))
+    } else {
+        Some(body.to_string())
+    }
+}
