@@ -26,8 +26,8 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(50);
 /// unsent (the server closed the keep-alive connection just before it was written).
 const MAX_UNSENT_RETRIES: u32 = 3;
 
-/// Backoff after a failed reconnect, doubled per consecutive failure up to the maximum, so
-/// that a dead server does not turn the driver into a busy loop.
+/// Backoff after a failed reconnect in a run with a duration, doubled per consecutive failure
+/// up to the maximum, so that a dead server does not turn the driver into a busy loop.
 const BACKOFF_MIN: Duration = Duration::from_millis(10);
 const BACKOFF_MAX: Duration = Duration::from_millis(200);
 
@@ -212,12 +212,16 @@ async fn worker(shared: Arc<Shared>, mut conn: Option<Conn>) -> Tally {
             Outcome::ConnectFailed => {
                 tally.errors += 1;
                 shared.done.fetch_add(1, Ordering::Relaxed);
-                let mut wake = Instant::now() + backoff;
+                // A run bounded by a count ends fast by itself (every failure uses up a
+                // request), so that a crashed server is reported quickly; a run bounded by
+                // time would spin until the deadline, so it backs off.
                 if let Some(deadline) = shared.deadline {
-                    wake = wake.min(deadline);
+                    let wake = Instant::now()
+                        .checked_add(backoff)
+                        .map_or(deadline, |w| w.min(deadline));
+                    tokio::time::sleep_until(wake).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
                 }
-                tokio::time::sleep_until(wake).await;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
                 continue;
             }
         }

@@ -175,11 +175,8 @@ async fn forward_lines<R: AsyncRead + Unpin>(
         }
         let _ = output.send(text);
     };
-    loop {
-        let buf = match reader.fill_buf().await {
-            Ok(buf) => buf,
-            Err(_) => break,
-        };
+    // An I/O error ends the stream like end of file does.
+    while let Ok(buf) = reader.fill_buf().await {
         if buf.is_empty() {
             break;
         }

@@ -73,7 +73,8 @@ impl LoadReport {
     /// One line for humans, in the spirit of autocannon, e.g.
     /// `2000 requests in 1.23 s, 1626 req/s, latency p50 4.1 ms p90 7.9 ms p99 12.0 ms, 0 errors`.
     ///
-    /// When some responses were 4xx or 5xx, `, N 4xx` / `, N 5xx` follow the error count.
+    /// Latencies below 1 ms get two or three decimals (`p50 0.042 ms`). When some responses
+    /// were 4xx or 5xx, `, N 4xx` / `, N 5xx` follow the error count.
     pub fn summary_line(&self) -> String {
         let plural = |n: u64, one: &str, many: &str| {
             if n == 1 {
@@ -83,13 +84,13 @@ impl LoadReport {
             }
         };
         let mut line = format!(
-            "{} in {:.2} s, {:.0} req/s, latency p50 {:.1} ms p90 {:.1} ms p99 {:.1} ms, {}",
+            "{} in {:.2} s, {:.0} req/s, latency p50 {} ms p90 {} ms p99 {} ms, {}",
             plural(self.requests_sent, "request", "requests"),
             self.elapsed_ms / 1000.0,
             self.requests_per_s,
-            self.latency_ms.p50,
-            self.latency_ms.p90,
-            self.latency_ms.p99,
+            format_ms(self.latency_ms.p50),
+            format_ms(self.latency_ms.p90),
+            format_ms(self.latency_ms.p99),
             plural(self.errors, "error", "errors"),
         );
         if self.responses_4xx > 0 {
@@ -99,6 +100,18 @@ impl LoadReport {
             let _ = write!(line, ", {} 5xx", self.responses_5xx);
         }
         line
+    }
+}
+
+/// Milliseconds with one decimal, or more below 1 ms so that fast local responses do not all
+/// read `0.0`: `12.0`, `0.25`, `0.042`.
+fn format_ms(ms: f64) -> String {
+    if ms == 0.0 || ms >= 1.0 {
+        format!("{ms:.1}")
+    } else if ms >= 0.1 {
+        format!("{ms:.2}")
+    } else {
+        format!("{ms:.3}")
     }
 }
 
@@ -140,6 +153,15 @@ mod tests {
         let line = report.summary_line();
         assert!(line.starts_with("1 request in 0.00 s"), "{line}");
         assert!(line.ends_with("1 error, 3 4xx, 2 5xx"), "{line}");
+    }
+
+    #[test]
+    fn sub_millisecond_latencies_keep_their_digits() {
+        assert_eq!(format_ms(0.0), "0.0");
+        assert_eq!(format_ms(0.042), "0.042");
+        assert_eq!(format_ms(0.25), "0.25");
+        assert_eq!(format_ms(1.0), "1.0");
+        assert_eq!(format_ms(1234.56), "1234.6");
     }
 
     #[test]

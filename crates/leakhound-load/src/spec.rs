@@ -174,13 +174,13 @@ impl LoadSpec {
         if self.duration == Some(Duration::ZERO) {
             return Err(LoadError::invalid("duration", "must be longer than zero"));
         }
-        if let Some(rate) = self.rate_per_s {
-            if !(rate.is_finite() && rate > 0.0) {
-                return Err(LoadError::invalid(
-                    "rate_per_s",
-                    format!("{rate} is not a positive number of requests per second"),
-                ));
-            }
+        if let Some(rate) = self.rate_per_s
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            return Err(LoadError::invalid(
+                "rate_per_s",
+                format!("{rate} is not a positive number of requests per second"),
+            ));
         }
         if self.request_timeout.is_zero() {
             return Err(LoadError::invalid(
@@ -200,5 +200,164 @@ impl LoadSpec {
             rate_per_s: self.rate_per_s,
             request_timeout: self.request_timeout,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok_spec() -> LoadSpec {
+        let mut spec = LoadSpec::new("http://127.0.0.1:3000/a?b=c");
+        spec.requests = Some(10);
+        spec
+    }
+
+    fn field_of(spec: &LoadSpec) -> &'static str {
+        match spec.validate() {
+            Err(LoadError::InvalidSpec { field, .. }) => field,
+            other => panic!("expected an invalid spec, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let spec = LoadSpec::new("http://x/");
+        assert_eq!(spec.method, "GET");
+        assert_eq!(spec.connections, DEFAULT_CONNECTIONS);
+        assert_eq!(spec.request_timeout, Duration::from_secs(10));
+        assert_eq!(
+            (spec.requests, spec.duration, spec.rate_per_s),
+            (None, None, None)
+        );
+        assert!(ok_spec().validate().is_ok());
+    }
+
+    #[test]
+    fn prepared_request_parts() {
+        let mut spec = ok_spec();
+        spec.method = "post".into();
+        spec.headers = vec![("x-a".into(), "1".into()), ("x-a".into(), "2".into())];
+        let p = spec.prepare().expect("valid");
+        assert_eq!(p.method, Method::POST);
+        assert_eq!(p.target.path, "/a?b=c");
+        assert_eq!(p.target.port, 3000);
+        assert_eq!(p.headers[header::HOST], "127.0.0.1:3000");
+        assert_eq!(p.headers.get_all("x-a").iter().count(), 2);
+
+        spec.headers = vec![("Host".into(), "example.test".into())];
+        let p = spec.prepare().expect("valid");
+        assert_eq!(p.headers.get_all(header::HOST).iter().count(), 1);
+        assert_eq!(p.headers[header::HOST], "example.test");
+    }
+
+    #[test]
+    fn url_forms() {
+        let p = |url: &str| parse_url(url).expect(url);
+        let t = p("http://localhost");
+        assert_eq!(
+            (t.host.as_str(), t.port, t.path.to_string().as_str()),
+            ("localhost", 80, "/")
+        );
+        let t = p("HTTP://[::1]:8080");
+        assert_eq!((t.host.as_str(), t.port), ("::1", 8080));
+        assert_eq!(t.host_header, "[::1]:8080");
+        for bad in [
+            "",
+            "   ",
+            "https://127.0.0.1/",
+            "ftp://127.0.0.1/",
+            "127.0.0.1:3000",
+            "/just/a/path",
+            "http://user:pw@127.0.0.1/",
+            "http://127.0.0.1:0/",
+            "http://127.0.0.1:99999/",
+            "http://127.0.0.1:/",
+            "http:// bad/",
+            "http://",
+        ] {
+            let mut spec = ok_spec();
+            spec.url = bad.into();
+            assert!(
+                matches!(
+                    spec.validate(),
+                    Err(LoadError::InvalidSpec { field: "url", .. })
+                ),
+                "{bad:?} was accepted: {:?}",
+                spec.prepare().map(|p| p.target)
+            );
+        }
+        let mut spec = ok_spec();
+        spec.url = "https://127.0.0.1/".into();
+        let text = spec.validate().expect_err("https").to_string();
+        assert!(
+            text.starts_with("invalid url: ") && text.contains("https is not supported"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        type Change = Box<dyn Fn(&mut LoadSpec)>;
+        let cases: Vec<(&str, Change)> = vec![
+            ("method", Box::new(|s| s.method = String::new())),
+            ("method", Box::new(|s| s.method = "GE T".into())),
+            (
+                "headers",
+                Box::new(|s| s.headers = vec![("bad name".into(), "v".into())]),
+            ),
+            (
+                "headers",
+                Box::new(|s| s.headers = vec![("x".into(), "a\nb".into())]),
+            ),
+            (
+                "headers",
+                Box::new(|s| s.headers = vec![("Content-Length".into(), "3".into())]),
+            ),
+            (
+                "headers",
+                Box::new(|s| s.headers = vec![("transfer-encoding".into(), "chunked".into())]),
+            ),
+            ("connections", Box::new(|s| s.connections = 0)),
+            (
+                "connections",
+                Box::new(|s| s.connections = MAX_CONNECTIONS + 1),
+            ),
+            ("requests", Box::new(|s| s.requests = None)),
+            ("requests", Box::new(|s| s.requests = Some(0))),
+            ("duration", Box::new(|s| s.duration = Some(Duration::ZERO))),
+            ("rate_per_s", Box::new(|s| s.rate_per_s = Some(0.0))),
+            ("rate_per_s", Box::new(|s| s.rate_per_s = Some(-1.0))),
+            ("rate_per_s", Box::new(|s| s.rate_per_s = Some(f64::NAN))),
+            (
+                "rate_per_s",
+                Box::new(|s| s.rate_per_s = Some(f64::INFINITY)),
+            ),
+            (
+                "request_timeout",
+                Box::new(|s| s.request_timeout = Duration::ZERO),
+            ),
+        ];
+        for (field, change) in cases {
+            let mut spec = ok_spec();
+            change(&mut spec);
+            assert_eq!(field_of(&spec), field, "{spec:?}");
+            let text = spec.validate().expect_err("invalid").to_string();
+            assert!(text.starts_with(&format!("invalid {field}: ")), "{text}");
+        }
+    }
+
+    #[test]
+    fn extreme_but_valid_values() {
+        let mut spec = ok_spec();
+        spec.requests = Some(u64::MAX);
+        spec.duration = Some(Duration::MAX);
+        spec.rate_per_s = Some(f64::MIN_POSITIVE);
+        spec.request_timeout = Duration::MAX;
+        spec.connections = MAX_CONNECTIONS;
+        assert!(spec.validate().is_ok());
+        spec.requests = None;
+        spec.duration = Some(Duration::from_nanos(1));
+        assert!(spec.validate().is_ok());
     }
 }

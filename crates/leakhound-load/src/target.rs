@@ -75,12 +75,23 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, LoadError> {
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(raw_host)
         .to_owned();
-    let port = match authority.port() {
-        Some(p) => p.as_u16(),
-        None if authority.as_str().ends_with(':') => {
-            return Err(bad(format!("`{trimmed}` has an empty port")));
-        }
-        None => 80,
+    // `Authority::port()` hides an out-of-range port; read it from the text.
+    let port_text = authority
+        .as_str()
+        .strip_prefix(raw_host)
+        .unwrap_or_default();
+    let port = if port_text.is_empty() {
+        80
+    } else {
+        port_text
+            .strip_prefix(':')
+            .and_then(|p| p.parse::<u16>().ok())
+            .ok_or_else(|| {
+                bad(format!(
+                    "`{trimmed}`: bad port `{}`",
+                    port_text.trim_start_matches(':')
+                ))
+            })?
     };
     if port == 0 {
         return Err(bad(format!("`{trimmed}`: port 0 cannot be connected to")));

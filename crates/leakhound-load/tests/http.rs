@@ -263,6 +263,46 @@ async fn slow_responses_hit_the_request_timeout() {
 }
 
 #[tokio::test]
+async fn server_crashing_mid_run_gives_a_report_with_errors_quickly() {
+    let server = NodeServer::start(&[("EXIT_AFTER", "50")]);
+    let started = Instant::now();
+    let report = bounded(run(&spec(server.url("/"), 4, 5000), |_| {}))
+        .await
+        .expect("a report, not an error: the server answered at first");
+    assert_consistent(&report);
+    assert_eq!(report.requests_sent, 5000, "{report:?}");
+    assert!(
+        report.responses_2xx_3xx >= 50 && report.responses_2xx_3xx < 60,
+        "{report:?}"
+    );
+    assert!(report.errors > 4900, "{report:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn server_crashing_during_a_timed_run_backs_off() {
+    let server = NodeServer::start(&[("EXIT_AFTER", "20")]);
+    let mut spec = LoadSpec::new(server.url("/"));
+    spec.connections = 4;
+    spec.duration = Some(Duration::from_millis(700));
+    let started = Instant::now();
+    let report = bounded(run(&spec, |_| {})).await.expect("a report");
+    let wall = started.elapsed();
+    assert_consistent(&report);
+    assert!(report.responses_2xx_3xx >= 20, "{report:?}");
+    // Backing off 10, 20, 40, ... 200 ms: a handful of reconnects per connection, not a spin.
+    assert!(report.errors > 0 && report.errors < 100, "{report:?}");
+    assert!(
+        wall >= Duration::from_millis(700) && wall < Duration::from_secs(2),
+        "{wall:?}"
+    );
+}
+
+#[tokio::test]
 async fn connection_refused_is_a_connect_error() {
     let (_reserved, port) = closed_port();
     let url = format!("http://127.0.0.1:{port}/");

@@ -11,13 +11,15 @@ use std::time::Duration;
 
 /// Node server: counts requests (except `/count` and `/last`), remembers the last one, and
 /// answers with `?status=` (default 200) after `?delay=` ms with `?size=` bytes (default 64).
-/// `CLOSE_EVERY=n` sends `connection: close` on every n-th counted request. `PORT` (default 0)
-/// and `START_DELAY_MS` delay the listen. Prints `PORT <n>` once listening.
+/// `CLOSE_EVERY=n` sends `connection: close` on every n-th counted request; `EXIT_AFTER=n`
+/// exits (a crash, for the client) after answering the n-th. `PORT` (default 0) and
+/// `START_DELAY_MS` delay the listen. Prints `PORT <n>` once listening.
 const SERVER_JS: &str = r#"
 const http = require('http');
 const closeEvery = Number(process.env.CLOSE_EVERY || 0);
 const port = Number(process.env.PORT || 0);
 const startDelay = Number(process.env.START_DELAY_MS || 0);
+const exitAfter = Number(process.env.EXIT_AFTER || 0);
 let count = 0, conns = 0, last = '';
 const server = http.createServer((req, res) => {
   const chunks = [];
@@ -30,6 +32,7 @@ const server = http.createServer((req, res) => {
     last = [req.method, req.url, req.headers['x-leak'] || '', req.headers['content-type'] || '',
             req.headers['content-length'] || '', Buffer.concat(chunks).toString('hex')].join('\n');
     if (closeEvery > 0 && count % closeEvery === 0) res.setHeader('connection', 'close');
+    if (count === exitAfter) res.on('finish', () => process.exit(0));
     const status = Number(url.searchParams.get('status') || 200);
     const delay = Number(url.searchParams.get('delay') || 0);
     const size = Number(url.searchParams.get('size') || 64);
