@@ -1,1 +1,7 @@
-//! leakhound-report (work in progress).
+//! Renderers for leakhound's results: text for a terminal, stable JSON for tools, and a
+//! self-contained HTML page. Inputs are plain structs; output goes to any `io::Write`.
+//! This crate holds the only JSON wire types of the project (`schema_version` fields,
+//! units in names, additive changes only).
+
+pub mod format;
+pub mod summary;

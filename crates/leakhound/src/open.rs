@@ -1,0 +1,112 @@
+//! Opening snapshot files: gzip detection, progress bars on stderr, warnings.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use leakhound_heap::{Loaded, Progress};
+
+/// How chatty loading is.
+#[derive(Debug, Clone, Copy)]
+pub struct Ui {
+    /// No progress bars and no warnings on stderr.
+    pub quiet: bool,
+}
+
+/// Loads and analyses a snapshot file (`.heapsnapshot`, or gzip-compressed), with a
+/// progress bar on stderr when it is a terminal.
+pub fn load_snapshot(path: &Path, ui: Ui) -> Result<Loaded> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut magic = [0u8; 2];
+    let n = peek(&mut reader, &mut magic)?;
+    let gz = n == 2 && magic == [0x1f, 0x8b];
+    let input: Box<dyn Read> = if gz {
+        Box::new(flate2::read::GzDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    };
+
+    let bar = if ui.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(size)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {msg:24} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_message(format!("reading {}", short_name(path)));
+    let timings = std::env::var_os("LEAKHOUND_TIMINGS").is_some();
+    let started = std::time::Instant::now();
+    let mut last = (started, "reading");
+    let mut on_progress = |p: Progress| match p {
+        Progress::Read { bytes } => {
+            if !gz {
+                bar.set_position(bytes);
+            }
+        }
+        Progress::Step(step) => {
+            if timings {
+                #[allow(clippy::print_stderr, reason = "opt-in timings")]
+                {
+                    eprintln!(
+                        "timing: {:>28} {:>8.3} s",
+                        last.1,
+                        last.0.elapsed().as_secs_f64()
+                    );
+                }
+                last = (std::time::Instant::now(), step);
+            }
+            bar.set_position(size);
+            bar.set_message(step.to_string());
+        }
+        _ => {}
+    };
+    let loaded = leakhound_heap::load(input, &mut on_progress);
+    if timings {
+        #[allow(clippy::print_stderr, reason = "opt-in timings")]
+        {
+            eprintln!(
+                "timing: {:>28} {:>8.3} s",
+                last.1,
+                last.0.elapsed().as_secs_f64()
+            );
+        }
+    }
+    bar.finish_and_clear();
+    let loaded = loaded.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if !ui.quiet {
+        for w in &loaded.warnings {
+            #[allow(
+                clippy::print_stderr,
+                reason = "warnings go to stderr, results to stdout"
+            )]
+            {
+                eprintln!("leakhound: warning: {}: {w}", path.display());
+            }
+        }
+    }
+    Ok(loaded)
+}
+
+fn peek(reader: &mut BufReader<File>, out: &mut [u8; 2]) -> Result<usize> {
+    use std::io::BufRead;
+    let buf = reader.fill_buf().context("cannot read")?;
+    let n = buf.len().min(2);
+    out[..n].copy_from_slice(&buf[..n]);
+    Ok(n)
+}
+
+/// The file name without directories, for messages.
+pub fn short_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
