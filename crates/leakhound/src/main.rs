@@ -96,8 +96,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut rows = leakhound_heap::summary(&loaded.snapshot);
             match sort {
                 SortBy::Retained => {}
-                SortBy::SelfSize => rows.sort_by(|a, b| b.self_size_bytes.cmp(&a.self_size_bytes)),
-                SortBy::Count => rows.sort_by(|a, b| b.count.cmp(&a.count)),
+                SortBy::SelfSize => rows.sort_by_key(|r| std::cmp::Reverse(r.self_size_bytes)),
+                SortBy::Count => rows.sort_by_key(|r| std::cmp::Reverse(r.count)),
             }
             let total_rows = rows.len();
             if top > 0 {

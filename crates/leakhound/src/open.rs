@@ -47,11 +47,7 @@ pub fn load_snapshot(path: &Path, ui: Ui) -> Result<Loaded> {
     let started = std::time::Instant::now();
     let mut last = (started, "reading");
     let mut on_progress = |p: Progress| match p {
-        Progress::Read { bytes } => {
-            if !gz {
-                bar.set_position(bytes);
-            }
-        }
+        Progress::Read { bytes } if !gz => bar.set_position(bytes),
         Progress::Step(step) => {
             if timings {
                 #[allow(clippy::print_stderr, reason = "opt-in timings")]
