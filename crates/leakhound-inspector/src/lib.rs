@@ -2,7 +2,9 @@
 
 mod endpoint;
 mod error;
+mod memory;
 mod session;
 
 pub use error::InspectorError;
+pub use memory::{GC_RING_CAPACITY, GcEvent, MemoryUsage};
 pub use session::{CloseReason, Session};
