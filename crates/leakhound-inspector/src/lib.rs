@@ -4,7 +4,9 @@ mod endpoint;
 mod error;
 mod memory;
 mod session;
+mod snapshot;
 
 pub use error::InspectorError;
 pub use memory::{GC_RING_CAPACITY, GcEvent, MemoryUsage};
 pub use session::{CloseReason, Session};
+pub use snapshot::SnapshotFile;
