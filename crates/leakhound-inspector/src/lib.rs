@@ -1,5 +1,69 @@
-//! Chrome DevTools Protocol client for Node.js targets (work in progress).
+//! Chrome DevTools Protocol client for Node.js targets: start an app with its inspector or
+//! attach to a running one, sample its memory, watch its major GCs and stream heap snapshots
+//! to disk.
+//!
+//! - [`NodeProcess::spawn`] starts `node app.js` (or `npm start`, via `NODE_OPTIONS`) with
+//!   `--inspect=127.0.0.1:0`, forwards its output line by line, and returns the process and a
+//!   connected [`Session`].
+//! - [`attach`] opens the inspector of a running node process with SIGUSR1 and finds the port
+//!   it really listens on through `/proc`.
+//! - [`Session::connect`] / [`Session::connect_http`] / [`Session::connect_url`] take a
+//!   user-given `ws://127.0.0.1:…` or `http://127.0.0.1:9229` address.
+//! - A [`Session`] offers raw [`Session::call`]s and the helpers leakhound needs:
+//!   [`Session::memory_usage`], [`Session::collect_garbage`],
+//!   [`Session::install_gc_observer`] / [`Session::drain_gc_events`],
+//!   [`Session::take_heap_snapshot`] and [`Session::script_urls`].
+//!
+//! **Architecture invariant: loopback only.** An inspector executes arbitrary code for whoever
+//! connects, so this crate opens inspectors on 127.0.0.1 and never connects to anything but
+//! 127.0.0.0/8, `::1` or `localhost` (mapped to 127.0.0.1 without name resolution).
+//!
+//! The inspector quirks this crate works around are listed in
+//! `../shared/reference/crates.md` §5 ("CDP proof"): the URL on stderr, `/json/list`
+//! connections that never close, SIGUSR1 port discovery via `/proc`, the explicit WebSocket
+//! close node needs to exit, raised WebSocket size limits, and the snapshot reply that comes
+//! after the last chunk. Linux only (`/proc`, process groups).
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::ffi::{OsStr, OsString};
+//! use std::path::Path;
+//! use leakhound_inspector::{InspectorError, NodeProcess, OutputLine, SpawnOptions};
+//!
+//! # async fn run() -> Result<(), InspectorError> {
+//! let (output, mut lines) = tokio::sync::mpsc::unbounded_channel::<OutputLine>();
+//! tokio::spawn(async move {
+//!     while let Some(line) = lines.recv().await {
+//!         eprintln!("app: {}", line.line);
+//!     }
+//! });
+//! let (mut app, session) = NodeProcess::spawn(
+//!     OsStr::new("node"),
+//!     &[OsString::from("server.js")],
+//!     SpawnOptions::new(output),
+//! )
+//! .await?;
+//! session.install_gc_observer().await?;
+//! session.collect_garbage().await?;
+//! let usage = session.memory_usage().await?;
+//! println!("heap used after gc: {} bytes", usage.heap_used_bytes);
+//! let file = session
+//!     .take_heap_snapshot(Path::new("app.heapsnapshot"), |done, total| {
+//!         eprintln!("snapshot {done}/{total}");
+//!     })
+//!     .await?;
+//! println!("{} bytes in {} ms", file.bytes, file.duration_ms);
+//! for gc in session.drain_gc_events().await? {
+//!     println!("major gc at {}: {} bytes used", gc.unix_ms, gc.memory.heap_used_bytes);
+//! }
+//! session.close().await;
+//! app.kill().await?;
+//! # Ok(())
+//! # }
+//! ```
 
+mod attach;
 mod endpoint;
 mod error;
 mod memory;
@@ -7,9 +71,12 @@ mod process;
 mod session;
 mod snapshot;
 
+pub use attach::attach;
 pub use error::InspectorError;
 pub use memory::{GC_RING_CAPACITY, GcEvent, MemoryUsage};
 pub use nix::sys::signal::Signal;
-pub use process::{DEFAULT_KILL_GRACE, DEFAULT_READY_TIMEOUT, NodeProcess, OutputLine, SpawnOptions, Stream};
+pub use process::{
+    DEFAULT_KILL_GRACE, DEFAULT_READY_TIMEOUT, NodeProcess, OutputLine, SpawnOptions, Stream,
+};
 pub use session::{CloseReason, Session};
 pub use snapshot::SnapshotFile;
