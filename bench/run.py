@@ -198,8 +198,9 @@ def failure_reason(stderr_text, code, sig, timed_out, timeout):
     if sig:
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
         return f"killed by {name}" + (" (OOM killer?)" if sig == signal.SIGKILL else "")
-    last = [ln.strip() for ln in t.strip().splitlines() if ln.strip()]
-    tail = last[-1][:100] if last else ""
+    lines = [ln.strip() for ln in t.strip().splitlines() if ln.strip()]
+    errors = [ln for ln in lines if re.search(r"\berror\b", ln, re.I)]
+    tail = (errors[0] if errors else lines[-1] if lines else "")[:100]
     return f"exit {code}" + (f": {tail}" if tail else "")
 
 
@@ -244,16 +245,22 @@ def measure(cmd, timeout, env=None, cwd=None, stdout_to_null=False):
     if not ok:
         res["reason"] = failure_reason(stderr_text, code, sig, timed_out.is_set(), timeout)
         res["stderr_tail"] = stderr_text[-2000:]
-    res["stdout_full"] = stdout_text[-20000:]
+    res["text_tail"] = stdout_text[-20000:] + "\n" + stderr_text[-20000:]
     return res
 
 
 def summarize(runs):
+    s = summarize_runs(runs)
+    s["each_run"] = [{k: r[k] for k in ("ok", "wall_s", "rss_kb", "exit") if k in r} for r in runs]
+    return s
+
+
+def summarize_runs(runs):
     ok = [r for r in runs if r["ok"]]
     if len(ok) < len(runs):
         bad = next(r for r in runs if not r["ok"])
         return {"ok": False, "reason": bad["reason"], "runs": len(runs), "failed_runs": len(runs) - len(ok),
-                "wall_s": bad["wall_s"], "rss_kb": bad["rss_kb"]}
+                "wall_s": bad["wall_s"], "rss_kb": bad["rss_kb"], "stderr_tail": bad.get("stderr_tail", "")[-1500:]}
     walls = [r["wall_s"] for r in ok]
     rss = [r["rss_kb"] for r in ok]
     return {"ok": True, "runs": len(ok), "wall_s": statistics.median(walls), "wall_min": min(walls),
@@ -489,7 +496,7 @@ def main():
                 log(f"leaks {tool} run {i + 1}/{args.runs}: {shlex.join(cmd)}")
                 r = measure(cmd, args.timeout, env=env, stdout_to_null=to_null)
                 shutil.rmtree(mwork, ignore_errors=True)
-                found = re.search(r"MemLab found (\d+) leak", r.get("stdout_full", ""))
+                found = re.search(r"MemLab found (\d+) leak", r.get("text_tail", ""))
                 if found:
                     r["out"] = f"memlab found {found.group(1)} leak(s)"
                 log(f"  -> {'ok' if r['ok'] else 'FAILS (' + r['reason'] + ')'} {r['wall_s']:.2f} s, "
@@ -511,8 +518,10 @@ def main():
     report = [f"## {title}", "", body, ""]
     if args.runs > 1:
         report.append(f"Wall: median of {args.runs} runs (range in parentheses); peak RSS: median.")
-    report.append("Peak RSS: `ru_maxrss` from `wait4` (largest process of the tree). RSS / input: peak RSS over "
-                  "the input size. Speed-up: peer wall / leakhound wall.")
+    floor = measure(["true"], 30)["rss_kb"]
+    report.append("Peak RSS: `ru_maxrss` from `wait4` (largest process of the tree); it cannot go below the "
+                  f"harness's own RSS, which the child inherits at fork/exec (floor here: {mb(floor):.0f} MB, "
+                  "measured on `true`). RSS / input: peak RSS over the input size. Speed-up: peer wall / leakhound wall.")
     if notes:
         report += ["", "What each tool printed (proof of work):", ""] + notes
     text = "\n".join(report) + "\n"
@@ -520,7 +529,7 @@ def main():
 
     for row in rows:
         for s in row["results"].values():
-            s.pop("stdout_full", None)
+            s.pop("text_tail", None)
     if args.json_out:
         with open(args.json_out, "w") as fh:
             json.dump({"command": command, "rows": rows}, fh, indent=1)
