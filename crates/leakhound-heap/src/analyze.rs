@@ -10,8 +10,8 @@ use crate::dominators::{self, BitVec, Graph};
 use crate::error::{Section, Warning};
 use crate::parse::Progress;
 use crate::snapshot::{
-    BASE_SYSTEM_DISTANCE, EdgeType, FLAG_CAN_BE_QUERIED, FLAG_DETACHED_DOM, FLAG_PAGE_OBJECT,
-    HeapSnapshot, NO_DISTANCE, NodeId, NodeType, Statistics,
+    BASE_SYSTEM_DISTANCE, EdgeType, FLAG_CAN_BE_QUERIED, FLAG_DETACHED_DOM, FLAG_PAGE_OBJECT, HeapSnapshot,
+    NO_DISTANCE, NodeId, NodeType, Statistics,
 };
 use crate::strings::StrSet;
 
@@ -109,11 +109,7 @@ impl Names {
     }
 }
 
-pub(crate) fn analyze(
-    s: &mut HeapSnapshot,
-    warnings: &mut Vec<Warning>,
-    progress: &mut dyn FnMut(Progress),
-) {
+pub(crate) fn analyze(s: &mut HeapSnapshot, warnings: &mut Vec<Warning>, progress: &mut dyn FnMut(Progress)) {
     let names = Names::new(s);
     progress(Progress::Step("propagating DOM state"));
     init_detachedness(s);
@@ -169,9 +165,7 @@ fn init_detachedness(s: &mut HeapSnapshot) {
     let n = s.node_count();
     let mut d = vec![0u8; n];
     for (i, slot) in d.iter_mut().enumerate() {
-        if s.node_type(i as NodeId) == NodeType::Native
-            && s.raw_name(i as NodeId).starts_with("Detached ")
-        {
+        if s.node_type(i as NodeId) == NodeType::Native && s.raw_name(i as NodeId).starts_with("Detached ") {
             *slot = DETACHED;
         }
     }
@@ -231,15 +225,7 @@ fn propagate_dom_state(s: &mut HeapSnapshot) {
         if state == 0 {
             continue;
         }
-        process(
-            s,
-            o,
-            state,
-            &mut visited,
-            &mut attached,
-            &mut detached,
-            &mut renamed,
-        );
+        process(s, o, state, &mut visited, &mut attached, &mut detached, &mut renamed);
     }
     let children = |s: &HeapSnapshot, o: NodeId| -> Vec<NodeId> {
         s.edges(o)
@@ -249,15 +235,7 @@ fn propagate_dom_state(s: &mut HeapSnapshot) {
     };
     while let Some(o) = attached.pop() {
         for c in children(s, o) {
-            process(
-                s,
-                c,
-                ATTACHED,
-                &mut visited,
-                &mut attached,
-                &mut detached,
-                &mut renamed,
-            );
+            process(s, c, ATTACHED, &mut visited, &mut attached, &mut detached, &mut renamed);
         }
     }
     while let Some(o) = detached.pop() {
@@ -265,28 +243,18 @@ fn propagate_dom_state(s: &mut HeapSnapshot) {
             continue;
         }
         for c in children(s, o) {
-            process(
-                s,
-                c,
-                DETACHED,
-                &mut visited,
-                &mut attached,
-                &mut detached,
-                &mut renamed,
-            );
+            process(s, c, DETACHED, &mut visited, &mut attached, &mut detached, &mut renamed);
         }
     }
 }
 
 /// DevTools `isUserRoot` of the JS snapshot: not synthetic, or the `(Document DOM trees)` root.
 fn is_user_root(s: &HeapSnapshot, names: &Names, o: NodeId) -> bool {
-    s.node_type(o) != NodeType::Synthetic
-        || names.document_dom_trees.contains(s.node_name[o as usize])
+    s.node_type(o) != NodeType::Synthetic || names.document_dom_trees.contains(s.node_name[o as usize])
 }
 
 pub(crate) fn has_user_roots(s: &HeapSnapshot, names: &Names) -> bool {
-    s.edges(s.root)
-        .any(|e| is_user_root(s, names, s.edge_target(e)))
+    s.edges(s.root).any(|e| is_user_root(s, names, s.edge_target(e)))
 }
 
 /// `calculateFlags` (§3.2): detached DOM, can-be-queried, page-object.
@@ -314,10 +282,7 @@ fn calculate_flags(s: &mut HeapSnapshot, names: &Names) {
             if flags[c as usize] & FLAG_CAN_BE_QUERIED != 0 {
                 continue;
             }
-            if matches!(
-                s.edge_type(e),
-                EdgeType::Hidden | EdgeType::Internal | EdgeType::Weak
-            ) {
+            if matches!(s.edge_type(e), EdgeType::Hidden | EdgeType::Internal | EdgeType::Weak) {
                 continue;
             }
             list.push(c);
@@ -462,11 +427,7 @@ fn calculate_distances(s: &mut HeapSnapshot, names: &Names, weakmaps: &WeakMapNa
     }
     let had_user_roots = !queue.is_empty();
     bfs(s, names, weakmaps, &mut dist, &mut queue, &mut pending);
-    dist[s.root as usize] = if had_user_roots {
-        BASE_SYSTEM_DISTANCE
-    } else {
-        0
-    };
+    dist[s.root as usize] = if had_user_roots { BASE_SYSTEM_DISTANCE } else { 0 };
     queue.clear();
     queue.push(s.root);
     bfs(s, names, weakmaps, &mut dist, &mut queue, &mut pending);
@@ -500,9 +461,7 @@ fn bfs(
                 continue;
             }
             // DevTools' filter, called only for unvisited targets.
-            if is_native_context
-                && !et.has_index_name()
-                && names.sloppy_function_map.contains(s.edge_name[e as usize])
+            if is_native_context && !et.has_index_name() && names.sloppy_function_map.contains(s.edge_name[e as usize])
             {
                 continue;
             }
@@ -533,8 +492,7 @@ fn parse_int_of_edge_name(s: &HeapSnapshot, e: u32) -> Option<i64> {
     if et.has_index_name() {
         return Some(s.edge_name[e as usize] as i64);
     }
-    crate::snapshot::js_parse_int(s.strings.get(s.edge_name[e as usize]))
-        .and_then(|t| t.parse().ok())
+    crate::snapshot::js_parse_int(s.strings.get(s.edge_name[e as usize])).and_then(|t| t.parse().ok())
 }
 
 /// `buildDominatedNodes`: the dominator tree as CSR. Within a node's slice, children are
@@ -615,9 +573,7 @@ fn calculate_statistics(s: &HeapSnapshot, names: &Names) -> Statistics {
                 }
             }
             NodeType::Code => st.code_bytes += size,
-            NodeType::String | NodeType::ConsString | NodeType::SlicedString => {
-                st.strings_bytes += size
-            }
+            NodeType::String | NodeType::ConsString | NodeType::SlicedString => st.strings_bytes += size,
             _ => {
                 if names.array.contains(s.node_name[o as usize]) {
                     let mut total = size;
@@ -638,9 +594,8 @@ fn calculate_statistics(s: &HeapSnapshot, names: &Names) -> Statistics {
 }
 
 fn elements_edge(s: &HeapSnapshot, names: &Names, o: NodeId) -> Option<u32> {
-    s.edges(o).find(|&e| {
-        s.edge_type(e) == EdgeType::Internal && names.elements.contains(s.edge_name[e as usize])
-    })
+    s.edges(o)
+        .find(|&e| s.edge_type(e) == EdgeType::Internal && names.elements.contains(s.edge_name[e as usize]))
 }
 
 #[cfg(test)]
@@ -656,23 +611,10 @@ mod tests {
             suffix,
             " / part of key (Object @123) -> value (Foo @456) pair in WeakMap (table @789)"
         );
+        assert!(parse_weakmap_edge_name("x / part of key (a @1) -> value (b @2) pair in WeakMap (table @3)").is_none());
+        assert!(parse_weakmap_edge_name("1 / part of key (a @1) -> value (b @2) pair in WeakMap (table @)").is_none());
         assert!(
-            parse_weakmap_edge_name(
-                "x / part of key (a @1) -> value (b @2) pair in WeakMap (table @3)"
-            )
-            .is_none()
-        );
-        assert!(
-            parse_weakmap_edge_name(
-                "1 / part of key (a @1) -> value (b @2) pair in WeakMap (table @)"
-            )
-            .is_none()
-        );
-        assert!(
-            parse_weakmap_edge_name(
-                "1 / part of key (a\n @1) -> value (b @2) pair in WeakMap (table @3)"
-            )
-            .is_none()
+            parse_weakmap_edge_name("1 / part of key (a\n @1) -> value (b @2) pair in WeakMap (table @3)").is_none()
         );
         assert!(parse_weakmap_edge_name("map").is_none());
     }

@@ -3,9 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::snapshot::{
-    Class, EdgeType, HeapSnapshot, InterfaceDefinition, Location, NodeId, NodeType,
-};
+use crate::snapshot::{Class, EdgeType, HeapSnapshot, InterfaceDefinition, Location, NodeId, NodeType};
 
 const MAX_INTERFACE_NAME_LENGTH: usize = 120;
 const MIN_OBJECT_COUNT_PER_INTERFACE: f64 = 2.0;
@@ -83,18 +81,12 @@ pub(crate) fn classify(s: &HeapSnapshot, defs: &[InterfaceDefinition]) -> (Vec<C
                     }
                 }
             }
-            NodeType::Hidden => *special
-                .entry("(system)")
-                .or_insert_with(|| table.intern("(system)")),
+            NodeType::Hidden => *special.entry("(system)").or_insert_with(|| table.intern("(system)")),
             NodeType::Code => *special
                 .entry("(compiled code)")
                 .or_insert_with(|| table.intern("(compiled code)")),
-            NodeType::Closure => *special
-                .entry("Function")
-                .or_insert_with(|| table.intern("Function")),
-            NodeType::RegExp => *special
-                .entry("RegExp")
-                .or_insert_with(|| table.intern("RegExp")),
+            NodeType::Closure => *special.entry("Function").or_insert_with(|| table.intern("Function")),
+            NodeType::RegExp => *special.entry("RegExp").or_insert_with(|| table.intern("RegExp")),
             _ => {
                 let type_name = s.node_type_name(o);
                 let key = format!("({type_name})");
@@ -237,8 +229,7 @@ fn infer_interface_definitions(s: &HeapSnapshot) -> Vec<InterfaceDefinition> {
         match index_of.get(seq.as_slice()) {
             Some(&i) => candidates[i].count += 1,
             None => {
-                let properties: Vec<String> =
-                    seq.iter().map(|&i| s.strings.get(i).to_owned()).collect();
+                let properties: Vec<String> = seq.iter().map(|&i| s.strings.get(i).to_owned()).collect();
                 let name = format!(
                     "{{{}}}",
                     properties
@@ -270,12 +261,8 @@ fn infer_interface_definitions(s: &HeapSnapshot) -> Vec<InterfaceDefinition> {
         }
     }
     merged.sort_by_key(|c| std::cmp::Reverse(c.count)); // stable, like V8's sort
-    let min_count =
-        MIN_OBJECT_COUNT_PER_INTERFACE.max(total as f64 / MIN_OBJECT_PROPORTION_PER_INTERFACE);
-    merged
-        .into_iter()
-        .take_while(|c| c.count as f64 >= min_count)
-        .collect()
+    let min_count = MIN_OBJECT_COUNT_PER_INTERFACE.max(total as f64 / MIN_OBJECT_PROPORTION_PER_INTERFACE);
+    merged.into_iter().take_while(|c| c.count as f64 >= min_count).collect()
 }
 
 /// The property tree of `applyInterfaceDefinitions`: each definition's sorted properties
@@ -373,10 +360,6 @@ impl InterfaceMatcher {
                 }
             }
         }
-        if best.1 == usize::MAX {
-            u32::MAX
-        } else {
-            best.1 as u32
-        }
+        if best.1 == usize::MAX { u32::MAX } else { best.1 as u32 }
     }
 }

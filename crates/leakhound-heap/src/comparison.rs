@@ -40,11 +40,7 @@ struct Aggregate {
     members: Vec<(u32, u64, NodeId)>,
 }
 
-fn aggregates(
-    s: &HeapSnapshot,
-    classes: &[crate::snapshot::Class],
-    class_of: &[u32],
-) -> Vec<Aggregate> {
+fn aggregates(s: &HeapSnapshot, classes: &[crate::snapshot::Class], class_of: &[u32]) -> Vec<Aggregate> {
     let mut row_of: Vec<u32> = vec![u32::MAX; classes.len()];
     let mut out: Vec<Aggregate> = Vec::new();
     for o in 0..s.node_count() as NodeId {
@@ -84,16 +80,8 @@ pub fn compare(current: &HeapSnapshot, base: &HeapSnapshot) -> Vec<ComparisonRow
         }
     }
     let cur_aggs = aggregates(current, &current.classes, &current.class_of);
-    let cur_index: HashMap<&str, usize> = cur_aggs
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (a.key.as_str(), i))
-        .collect();
-    let base_keys: HashMap<&str, usize> = base_aggs
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (a.key.as_str(), i))
-        .collect();
+    let cur_index: HashMap<&str, usize> = cur_aggs.iter().enumerate().map(|(i, a)| (a.key.as_str(), i)).collect();
+    let base_keys: HashMap<&str, usize> = base_aggs.iter().enumerate().map(|(i, a)| (a.key.as_str(), i)).collect();
 
     let cur_summary = summary_with(current, &current.classes, &current.class_of, None);
     let base_summary = summary_with(base, &base_classes, &base_class_of, None);
@@ -108,10 +96,7 @@ pub fn compare(current: &HeapSnapshot, base: &HeapSnapshot) -> Vec<ComparisonRow
 
     let empty: Vec<(u32, u64, NodeId)> = Vec::new();
     let mut rows = Vec::new();
-    let mut push = |key: &str,
-                    name: &str,
-                    base_members: &[(u32, u64, NodeId)],
-                    cur_members: &[(u32, u64, NodeId)]| {
+    let mut push = |key: &str, name: &str, base_members: &[(u32, u64, NodeId)], cur_members: &[(u32, u64, NodeId)]| {
         let (mut i, mut j) = (0, 0);
         let mut row = ComparisonRow {
             class_name: name.to_owned(),
@@ -152,18 +137,13 @@ pub fn compare(current: &HeapSnapshot, base: &HeapSnapshot) -> Vec<ComparisonRow
         }
         row.delta_count = row.new_count as i64 - row.deleted_count as i64;
         row.size_delta_bytes = row.alloc_size_bytes as i64 - row.freed_size_bytes as i64;
-        row.retained_size_delta_bytes = cur_ret.get(key).copied().unwrap_or(0) as i64
-            - base_ret.get(key).copied().unwrap_or(0) as i64;
+        row.retained_size_delta_bytes =
+            cur_ret.get(key).copied().unwrap_or(0) as i64 - base_ret.get(key).copied().unwrap_or(0) as i64;
         rows.push(row);
     };
     for b in &base_aggs {
         match cur_index.get(b.key.as_str()) {
-            Some(&ci) => push(
-                &b.key,
-                &cur_aggs[ci].name,
-                &b.members,
-                &cur_aggs[ci].members,
-            ),
+            Some(&ci) => push(&b.key, &cur_aggs[ci].name, &b.members, &cur_aggs[ci].members),
             None => push(&b.key, &b.name, &b.members, &empty),
         }
     }

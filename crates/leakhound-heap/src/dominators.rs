@@ -91,49 +91,45 @@ pub(crate) fn compute(g: &Graph<'_>, root: NodeId) -> Dominators {
 
     // Iterative DFS over essential edges in file order, numbering on first visit.
     let mut stack: Vec<(u32, u32)> = Vec::new();
-    let mut dfs = |start: u32,
-                   semi: &mut [u32],
-                   vertex: &mut [u32],
-                   label: &mut [u32],
-                   parent: &mut [u32],
-                   n: &mut u32| {
-        stack.clear();
-        *n += 1;
-        semi[start as usize] = *n;
-        vertex[*n as usize] = start;
-        label[start as usize] = start;
-        stack.push((start, g.first_edge[start as usize - 1]));
-        while let Some(top) = stack.last_mut() {
-            let v = top.0;
-            let end = g.first_edge[v as usize];
-            let mut next = None;
-            while top.1 < end {
-                let e = top.1 as usize;
-                top.1 += 1;
-                if !g.essential.get(e) {
-                    continue;
+    let mut dfs =
+        |start: u32, semi: &mut [u32], vertex: &mut [u32], label: &mut [u32], parent: &mut [u32], n: &mut u32| {
+            stack.clear();
+            *n += 1;
+            semi[start as usize] = *n;
+            vertex[*n as usize] = start;
+            label[start as usize] = start;
+            stack.push((start, g.first_edge[start as usize - 1]));
+            while let Some(top) = stack.last_mut() {
+                let v = top.0;
+                let end = g.first_edge[v as usize];
+                let mut next = None;
+                while top.1 < end {
+                    let e = top.1 as usize;
+                    top.1 += 1;
+                    if !g.essential.get(e) {
+                        continue;
+                    }
+                    let w = g.edge_to[e] + 1;
+                    if semi[w as usize] == 0 {
+                        next = Some(w);
+                        break;
+                    }
                 }
-                let w = g.edge_to[e] + 1;
-                if semi[w as usize] == 0 {
-                    next = Some(w);
-                    break;
-                }
-            }
-            match next {
-                Some(w) => {
-                    parent[w as usize] = v;
-                    *n += 1;
-                    semi[w as usize] = *n;
-                    vertex[*n as usize] = w;
-                    label[w as usize] = w;
-                    stack.push((w, g.first_edge[w as usize - 1]));
-                }
-                None => {
-                    stack.pop();
+                match next {
+                    Some(w) => {
+                        parent[w as usize] = v;
+                        *n += 1;
+                        semi[w as usize] = *n;
+                        vertex[*n as usize] = w;
+                        label[w as usize] = w;
+                        stack.push((w, g.first_edge[w as usize - 1]));
+                    }
+                    None => {
+                        stack.pop();
+                    }
                 }
             }
-        }
-    };
+        };
     // `g.first_edge[v as usize]` with v a vertex (ordinal + 1) is the END of ordinal v-1's
     // edges; `g.first_edge[v - 1]` is its start.
 
@@ -166,13 +162,7 @@ pub(crate) fn compute(g: &Graph<'_>, root: NodeId) -> Dominators {
     let mut comp_stack: Vec<u32> = Vec::new();
 
     #[inline]
-    fn eval(
-        v: u32,
-        ancestor: &mut [u32],
-        label: &mut [u32],
-        semi: &[u32],
-        stack: &mut Vec<u32>,
-    ) -> u32 {
+    fn eval(v: u32, ancestor: &mut [u32], label: &mut [u32], semi: &[u32], stack: &mut Vec<u32>) -> u32 {
         if ancestor[v as usize] == 0 {
             return v;
         }
@@ -217,11 +207,7 @@ pub(crate) fn compute(g: &Graph<'_>, root: NodeId) -> Dominators {
         while v != 0 {
             let next = dom[v as usize];
             let u = eval(v, &mut ancestor, &mut label, &semi, &mut comp_stack);
-            dom[v as usize] = if semi[u as usize] < semi[v as usize] {
-                u
-            } else {
-                p
-            };
+            dom[v as usize] = if semi[u as usize] < semi[v as usize] { u } else { p };
             v = next;
         }
     }

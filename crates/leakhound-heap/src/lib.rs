@@ -39,8 +39,8 @@ pub use error::{Section, SnapshotError, Warning};
 pub use parse::Progress;
 pub use retainers::{Retainer, RetainerIndex, display_name, retainer_view_distance, retainers};
 pub use snapshot::{
-    BASE_SYSTEM_DISTANCE, BASE_UNREACHABLE_DISTANCE, Class, EdgeId, EdgeType, HeapSnapshot,
-    InterfaceDefinition, Location, NO_DISTANCE, NodeId, NodeType, Statistics,
+    BASE_SYSTEM_DISTANCE, BASE_UNREACHABLE_DISTANCE, Class, EdgeId, EdgeType, HeapSnapshot, InterfaceDefinition,
+    Location, NO_DISTANCE, NodeId, NodeType, Statistics,
 };
 pub use strings::Strings;
 pub use summary::{SummaryRow, summary, summary_filtered};
@@ -64,10 +64,7 @@ pub struct Loaded {
 /// complete, self-consistent heap snapshot: empty, truncated, not JSON, JSON without the
 /// snapshot sections, counts that disagree with the arrays, an edge pointing past the
 /// node array, negative or overflowing numbers, or a read error.
-pub fn load<R: std::io::Read>(
-    input: R,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<Loaded, SnapshotError> {
+pub fn load<R: std::io::Read>(input: R, progress: &mut dyn FnMut(Progress)) -> Result<Loaded, SnapshotError> {
     let parse::Parsed {
         mut snapshot,
         mut warnings,

@@ -73,10 +73,8 @@ impl Layout {
         let meta = header
             .get("meta")
             .ok_or_else(|| bad("the header has no 'meta'".into()))?;
-        let node_fields =
-            names(meta, "node_fields").ok_or_else(|| bad("meta.node_fields is missing".into()))?;
-        let edge_fields =
-            names(meta, "edge_fields").ok_or_else(|| bad("meta.edge_fields is missing".into()))?;
+        let node_fields = names(meta, "node_fields").ok_or_else(|| bad("meta.node_fields is missing".into()))?;
+        let edge_fields = names(meta, "edge_fields").ok_or_else(|| bad("meta.edge_fields is missing".into()))?;
         let find = |fields: &[String], name: &str, list: &str| -> Result<usize, SnapshotError> {
             fields
                 .iter()
@@ -122,10 +120,7 @@ impl Layout {
             node_count: count("node_count")?,
             edge_count: count("edge_count")?,
             root_index: header.get("root_index").and_then(Json::as_u64),
-            extra_native_bytes: header
-                .get("extra_native_bytes")
-                .and_then(Json::as_u64)
-                .unwrap_or(0),
+            extra_native_bytes: header.get("extra_native_bytes").and_then(Json::as_u64).unwrap_or(0),
         })
     }
 }
@@ -155,10 +150,7 @@ pub(crate) struct Parsed {
     pub(crate) warnings: Vec<Warning>,
 }
 
-pub(crate) fn parse<R: Read>(
-    input: R,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<Parsed, SnapshotError> {
+pub(crate) fn parse<R: Read>(input: R, progress: &mut dyn FnMut(Progress)) -> Result<Parsed, SnapshotError> {
     let mut r = Reader::new(input);
     let mut warnings = Vec::new();
     let mut report = |bytes: u64| progress(Progress::Read { bytes });
@@ -221,9 +213,7 @@ pub(crate) fn parse<R: Read>(
                         r.section = Section::Edges;
                         edges_offset = r.offset();
                         if !seen_nodes {
-                            return Err(
-                                r.invalid_at(key_at, "the 'edges' section comes before 'nodes'")
-                            );
+                            return Err(r.invalid_at(key_at, "the 'edges' section comes before 'nodes'"));
                         }
                         read_edges(&mut r, l, &mut snap, &mut report)?;
                         seen_edges = true;
@@ -250,7 +240,9 @@ pub(crate) fn parse<R: Read>(
                         if !count.is_multiple_of(expected_stride as u64) {
                             return Err(r.invalid_at(
                                 r.offset(),
-                                format!("{count} location values is not a multiple of {expected_stride} location_fields"),
+                                format!(
+                                    "{count} location values is not a multiple of {expected_stride} location_fields"
+                                ),
                             ));
                         }
                     }
@@ -347,9 +339,7 @@ pub(crate) fn parse<R: Read>(
         return Err(SnapshotError::Invalid {
             section: Section::Nodes,
             offset: nodes_offset,
-            message: format!(
-                "node {k} names string {name}, but there are only {string_count} strings"
-            ),
+            message: format!("node {k} names string {name}, but there are only {string_count} strings"),
         });
     }
     for e in 0..snap.edge_to.len() {
@@ -372,25 +362,15 @@ pub(crate) fn parse<R: Read>(
     snap.file_string_count = string_count as u32;
 
     // Locations: keyed by node index; the last row for a node wins (DevTools Map.set).
-    if let (Some(o), Some(s), Some(li), Some(c)) = (
-        layout.l_object,
-        layout.l_script,
-        layout.l_line,
-        layout.l_column,
-    ) {
+    if let (Some(o), Some(s), Some(li), Some(c)) = (layout.l_object, layout.l_script, layout.l_line, layout.l_column) {
         let stride = layout.loc_stride;
-        let mut locs: Vec<(u32, Location)> =
-            Vec::with_capacity(raw_locations.len() / stride.max(1));
+        let mut locs: Vec<(u32, Location)> = Vec::with_capacity(raw_locations.len() / stride.max(1));
         for row in raw_locations.chunks_exact(stride) {
             let index = row[o] as usize;
-            if !index.is_multiple_of(layout.node_stride)
-                || index / layout.node_stride >= snap.node_type.len()
-            {
+            if !index.is_multiple_of(layout.node_stride) || index / layout.node_stride >= snap.node_type.len() {
                 warnings.push(Warning {
                     section: Section::Locations,
-                    message: format!(
-                        "a location points at node index {index}, which is not a node; ignored"
-                    ),
+                    message: format!("a location points at node index {index}, which is not a node; ignored"),
                 });
                 continue;
             }
@@ -502,16 +482,8 @@ fn read_nodes<R: Read>(
         ));
     }
     let n = l.node_count as usize;
-    snap.node_type_kinds = l
-        .node_types
-        .iter()
-        .map(|s| NodeType::from_name(s))
-        .collect();
-    snap.edge_type_kinds = l
-        .edge_types
-        .iter()
-        .map(|s| EdgeType::from_name(s))
-        .collect();
+    snap.node_type_kinds = l.node_types.iter().map(|s| NodeType::from_name(s)).collect();
+    snap.edge_type_kinds = l.edge_types.iter().map(|s| EdgeType::from_name(s)).collect();
     snap.node_type = Vec::with_capacity(n);
     snap.node_name = Vec::with_capacity(n);
     snap.node_id = Vec::with_capacity(n);
@@ -594,7 +566,10 @@ fn read_nodes<R: Read>(
     if values != expected {
         return Err(r.invalid_at(
             r.offset(),
-            format!("the nodes array has {values} values but node_count {} × {stride} fields = {expected}", l.node_count),
+            format!(
+                "the nodes array has {values} values but node_count {} × {stride} fields = {expected}",
+                l.node_count
+            ),
         ));
     }
     if edge_total != l.edge_count {
@@ -617,10 +592,7 @@ fn read_edges<R: Read>(
 ) -> Result<(), SnapshotError> {
     let stride = l.edge_stride;
     if stride == 0 || stride > 16 {
-        return Err(r.invalid_at(
-            r.offset(),
-            format!("unsupported edge layout of {stride} fields"),
-        ));
+        return Err(r.invalid_at(r.offset(), format!("unsupported edge layout of {stride} fields")));
     }
     let m = l.edge_count as usize;
     snap.edge_type = Vec::with_capacity(m);
@@ -698,7 +670,10 @@ fn read_edges<R: Read>(
     if values != expected {
         return Err(r.invalid_at(
             r.offset(),
-            format!("the edges array has {values} values but edge_count {} × {stride} fields = {expected}", l.edge_count),
+            format!(
+                "the edges array has {values} values but edge_count {} × {stride} fields = {expected}",
+                l.edge_count
+            ),
         ));
     }
     Ok(())

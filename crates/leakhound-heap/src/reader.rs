@@ -191,11 +191,7 @@ impl<R: Read> Reader<R> {
                 self.pos += 1;
                 Ok(false)
             }
-            Some(b) => Err(self.syntax(format!(
-                "expected ',' or '{}', found {}",
-                close as char,
-                describe(b)
-            ))),
+            Some(b) => Err(self.syntax(format!("expected ',' or '{}', found {}", close as char, describe(b)))),
             None => Err(self.truncated()),
         }
     }
@@ -204,10 +200,7 @@ impl<R: Read> Reader<R> {
     pub(crate) fn expect_end(&mut self) -> Result<(), SnapshotError> {
         match self.peek_nonws()? {
             None => Ok(()),
-            Some(b) => Err(self.syntax(format!(
-                "unexpected {} after the end of the snapshot",
-                describe(b)
-            ))),
+            Some(b) => Err(self.syntax(format!("unexpected {} after the end of the snapshot", describe(b)))),
         }
     }
 
@@ -241,9 +234,7 @@ impl<R: Read> Reader<R> {
                 b'"' => return Ok(()),
                 b'\\' => self.read_escape(out)?,
                 _ => {
-                    return Err(
-                        self.syntax_at(self.offset() - 1, "control character inside a string")
-                    );
+                    return Err(self.syntax_at(self.offset() - 1, "control character inside a string"));
                 }
             }
         }
@@ -288,8 +279,7 @@ impl<R: Read> Reader<R> {
                     if self.pos + 6 > self.len {
                         self.refill()?;
                     }
-                    let next_is_escape =
-                        self.pos + 1 < self.len && &self.buf[self.pos..self.pos + 2] == b"\\u";
+                    let next_is_escape = self.pos + 1 < self.len && &self.buf[self.pos..self.pos + 2] == b"\\u";
                     if next_is_escape {
                         let save = self.pos;
                         self.pos += 2;
@@ -309,9 +299,7 @@ impl<R: Read> Reader<R> {
                 }
             }
             other => {
-                return Err(
-                    self.syntax_at(self.offset() - 1, format!("bad escape \\{}", other as char))
-                );
+                return Err(self.syntax_at(self.offset() - 1, format!("bad escape \\{}", other as char)));
             }
         };
         let mut tmp = [0u8; 4];
@@ -473,11 +461,7 @@ impl<R: Read> Reader<R> {
     /// Reads a JSON array of unsigned integers, calling `sink(value, offset_of_value)` for
     /// each. The hot path of the parser: runs over the buffer without per-byte calls.
     /// `progress(offset)` is called about every 16 MiB.
-    pub(crate) fn read_uint_array<F, P>(
-        &mut self,
-        mut sink: F,
-        progress: &mut P,
-    ) -> Result<(), SnapshotError>
+    pub(crate) fn read_uint_array<F, P>(&mut self, mut sink: F, progress: &mut P) -> Result<(), SnapshotError>
     where
         F: FnMut(u64, u64) -> Result<(), SnapshotError>,
         P: FnMut(u64),
@@ -494,9 +478,7 @@ impl<R: Read> Reader<R> {
                 let b = self.buf[i];
                 if b.is_ascii_digit() {
                     if state == 1 {
-                        return Err(
-                            self.syntax_at(self.base + i as u64, "expected ',' between numbers")
-                        );
+                        return Err(self.syntax_at(self.base + i as u64, "expected ',' between numbers"));
                     }
                     let start = i;
                     let mut v: u64 = 0;
@@ -515,14 +497,10 @@ impl<R: Read> Reader<R> {
                         break;
                     }
                     if i - start > 19 {
-                        return Err(self
-                            .invalid_at(self.base + start as u64, "number too large for 64 bits"));
+                        return Err(self.invalid_at(self.base + start as u64, "number too large for 64 bits"));
                     }
                     if i < len && matches!(self.buf[i], b'.' | b'e' | b'E') {
-                        return Err(self.invalid_at(
-                            self.base + start as u64,
-                            "expected an integer, found a fraction",
-                        ));
+                        return Err(self.invalid_at(self.base + start as u64, "expected an integer, found a fraction"));
                     }
                     sink(v, self.base + start as u64)?;
                     state = 1;
@@ -559,11 +537,7 @@ impl<R: Read> Reader<R> {
 
     /// Reads a JSON array of strings, calling `sink(bytes, offset)` for each (raw bytes,
     /// escapes decoded).
-    pub(crate) fn read_string_array<F, P>(
-        &mut self,
-        mut sink: F,
-        progress: &mut P,
-    ) -> Result<(), SnapshotError>
+    pub(crate) fn read_string_array<F, P>(&mut self, mut sink: F, progress: &mut P) -> Result<(), SnapshotError>
     where
         F: FnMut(&[u8], u64, &mut Self) -> Result<(), SnapshotError>,
         P: FnMut(u64),

@@ -3,9 +3,7 @@
 //! names (`JSHeapSnapshotNode.name()`).
 
 use crate::classes::{format_property_name, js_cmp};
-use crate::snapshot::{
-    BASE_UNREACHABLE_DISTANCE, EdgeId, EdgeType, HeapSnapshot, NO_DISTANCE, NodeId, NodeType,
-};
+use crate::snapshot::{BASE_UNREACHABLE_DISTANCE, EdgeId, EdgeType, HeapSnapshot, NO_DISTANCE, NodeId, NodeType};
 
 /// One row of the Retainers view: an edge from `from` to the node asked about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,11 +48,7 @@ impl RetainerIndex {
                 sources[fill[t] as usize] = src;
             }
         }
-        RetainerIndex {
-            first,
-            edges,
-            sources,
-        }
+        RetainerIndex { first, edges, sources }
     }
 
     /// (edge, source) pairs retaining `node`, in DevTools' retainer-list order.
@@ -70,11 +64,7 @@ impl RetainerIndex {
 /// The distance DevTools uses for a retainer row.
 pub fn retainer_view_distance(s: &HeapSnapshot, node: NodeId) -> i32 {
     let d = s.distance(node);
-    if d == NO_DISTANCE {
-        BASE_UNREACHABLE_DISTANCE
-    } else {
-        d
-    }
+    if d == NO_DISTANCE { BASE_UNREACHABLE_DISTANCE } else { d }
 }
 
 /// The Retainers view of `node`: every edge into it except from the root and weak edges,
@@ -110,11 +100,7 @@ pub fn retainers(s: &HeapSnapshot, node: NodeId, index: Option<&RetainerIndex>) 
             )
         })
         .collect();
-    rows.sort_by(|a, b| {
-        a.0.distance
-            .cmp(&b.0.distance)
-            .then_with(|| js_cmp(&a.1, &b.1))
-    });
+    rows.sort_by(|a, b| a.0.distance.cmp(&b.0.distance).then_with(|| js_cmp(&a.1, &b.1)));
     rows.into_iter().map(|(r, _)| r).collect()
 }
 

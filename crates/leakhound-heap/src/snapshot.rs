@@ -288,6 +288,16 @@ impl HeapSnapshot {
             .unwrap_or(NodeType::Other)
     }
 
+    /// The node type names of the file's meta, in order.
+    pub fn node_type_names(&self) -> &[String] {
+        &self.node_type_names
+    }
+
+    /// The edge type names of the file's meta, in order.
+    pub fn edge_type_names(&self) -> &[String] {
+        &self.edge_type_names
+    }
+
     /// The node type's name as the file spells it (`object`, `closure`, ...).
     pub fn node_type_name(&self, node: NodeId) -> &str {
         self.node_type_names
@@ -460,12 +470,7 @@ impl HeapSnapshot {
     /// The largest odd node id (DevTools `maxJSObjectId`): ids above it in a later
     /// snapshot of the same process were allocated after this one.
     pub fn max_js_object_id(&self) -> u32 {
-        self.node_id
-            .iter()
-            .copied()
-            .filter(|id| id % 2 == 1)
-            .max()
-            .unwrap_or(0)
+        self.node_id.iter().copied().filter(|id| id % 2 == 1).max().unwrap_or(0)
     }
 
     /// The Statistics breakdown.
@@ -491,10 +496,7 @@ impl HeapSnapshot {
 
     /// Finds the node with V8 id `id` (linear scan).
     pub fn node_by_id(&self, id: u32) -> Option<NodeId> {
-        self.node_id
-            .iter()
-            .position(|&x| x == id)
-            .map(|p| p as NodeId)
+        self.node_id.iter().position(|&x| x == id).map(|p| p as NodeId)
     }
 
     /// Whether a node type is a string type (plain, concatenated, sliced).

@@ -71,10 +71,7 @@ impl Strings {
         let mut start = 0usize;
         for (i, &end) in self.ends.iter().enumerate() {
             let end = end as usize;
-            f(
-                i as u32,
-                std::str::from_utf8(&self.bytes[start..end]).unwrap_or(""),
-            );
+            f(i as u32, std::str::from_utf8(&self.bytes[start..end]).unwrap_or(""));
             start = end;
         }
     }

@@ -50,21 +50,12 @@ impl Mismatches {
             total: 0,
         }
     }
-    fn check<T: PartialEq + std::fmt::Debug>(
-        &mut self,
-        label: impl FnOnce() -> String,
-        ours: T,
-        theirs: T,
-    ) {
+    fn check<T: PartialEq + std::fmt::Debug>(&mut self, label: impl FnOnce() -> String, ours: T, theirs: T) {
         if ours != theirs {
             self.total += 1;
             if self.lines.len() < 15 {
-                self.lines.push(format!(
-                    "{}: ours {:?} devtools {:?}",
-                    label(),
-                    ours,
-                    theirs
-                ));
+                self.lines
+                    .push(format!("{}: ours {:?} devtools {:?}", label(), ours, theirs));
             }
         }
     }
@@ -82,18 +73,10 @@ impl Mismatches {
     }
 }
 
-fn check_one(
-    snapshot_path: &Path,
-    golden_path: &Path,
-    base_path: Option<&Path>,
-) -> Result<(), String> {
+fn check_one(snapshot_path: &Path, golden_path: &Path, base_path: Option<&Path>) -> Result<(), String> {
     let s = load_snapshot(snapshot_path);
     let golden: Value = serde_json::from_slice(&read_maybe_gz(golden_path)).expect("golden json");
-    let name = snapshot_path
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .to_string();
+    let name = snapshot_path.file_name().unwrap().to_string_lossy().to_string();
     let mut m = Mismatches::new(&name);
 
     // Totals and statistics.
@@ -166,12 +149,7 @@ fn check_one(
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| {
-                (
-                    r[0].as_str().unwrap().to_owned(),
-                    r[1].as_str().unwrap().to_owned(),
-                )
-            })
+            .map(|r| (r[0].as_str().unwrap().to_owned(), r[1].as_str().unwrap().to_owned()))
             .collect();
         let arr = |k: &str| -> Vec<i64> {
             nodes[k]
@@ -253,11 +231,7 @@ fn check_one(
             })
             .collect();
         let theirs = entry["retainers"].as_array().unwrap();
-        m.check(
-            || format!("retainers of {o}: count"),
-            ours.len(),
-            theirs.len(),
-        );
+        m.check(|| format!("retainers of {o}: count"), ours.len(), theirs.len());
         for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
             m.check(|| format!("retainers of {o}: row {i}"), a, b);
         }
@@ -285,10 +259,8 @@ fn check_one(
 #[test]
 fn corpus_matches_devtools_bit_for_bit() {
     let dir = corpus_dir();
-    let manifest: Value = serde_json::from_slice(
-        &std::fs::read(dir.join("manifest.json")).expect("tests/corpus/manifest.json"),
-    )
-    .unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("tests/corpus/manifest.json")).unwrap();
     let mut checked = 0;
     let mut failures = Vec::new();
     for entry in manifest.as_array().expect("manifest is a list") {

@@ -1,1 +1,17 @@
-//! leakhound-leaks (work in progress).
+//! Leak analyses over heap graphs: the three-snapshot leak finder with Node-aware
+//! filtering, holders, patterns and source locations ([`find_leaks`]), and retainer
+//! traces ([`Traces`]). Pure functions over [`leakhound_heap::HeapSnapshot`]s; no I/O.
+
+mod finder;
+mod pattern;
+mod retainer_tree;
+mod source;
+mod trace;
+
+pub use finder::{
+    ClassCount, Cluster, LeakError, LeakOptions, LeakReport, NotGrowing, PerRequest, TraceStep, check_pair, find_leaks,
+};
+pub use pattern::Pattern;
+pub use retainer_tree::{RetainerTree, path_to_root, retainer_tree};
+pub use source::{ScriptMap, SourceRef};
+pub use trace::Traces;

@@ -178,13 +178,8 @@ impl Shared {
     }
 
     fn record_latency(&self, latency: Duration) {
-        let us = u64::try_from(latency.as_micros())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        let mut h = self
-            .latency_us
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1);
+        let mut h = self.latency_us.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         h.saturating_record(us);
     }
 }
@@ -261,26 +256,19 @@ async fn worker(shared: Arc<Shared>, mut conn: Option<Conn>) -> Tally {
 ///
 /// Not resumable, but safe to drop: dropping the future aborts all worker tasks and closes
 /// their connections (requests in flight are cut off and not reported).
-pub async fn run(
-    spec: &LoadSpec,
-    progress: impl Fn(u64) + Send + Sync,
-) -> Result<LoadReport, LoadError> {
+pub async fn run(spec: &LoadSpec, progress: impl Fn(u64) + Send + Sync) -> Result<LoadReport, LoadError> {
     let prepared = spec.prepare()?;
     let url = prepared.target.url.clone();
-    let addrs = resolve(&prepared.target)
-        .await
-        .map_err(|source| LoadError::Connect {
-            url: url.clone(),
-            source,
-        })?;
+    let addrs = resolve(&prepared.target).await.map_err(|source| LoadError::Connect {
+        url: url.clone(),
+        source,
+    })?;
     let workers = match prepared.requests {
         Some(n) => usize::try_from(n).map_or(prepared.connections, |n| n.min(prepared.connections)),
         None => prepared.connections,
     };
-    let histogram = Histogram::<u64>::new_with_bounds(1, HISTOGRAM_MAX_US, 3).map_err(|e| {
-        LoadError::Worker {
-            reason: format!("cannot create the latency histogram: {e}"),
-        }
+    let histogram = Histogram::<u64>::new_with_bounds(1, HISTOGRAM_MAX_US, 3).map_err(|e| LoadError::Worker {
+        reason: format!("cannot create the latency histogram: {e}"),
     })?;
 
     // Open the first connections concurrently; the phase starts once they are open.
@@ -309,8 +297,7 @@ pub async fn run(
     if conns.iter().all(Option::is_none) {
         return Err(LoadError::Connect {
             url,
-            source: first_error
-                .unwrap_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no connection")),
+            source: first_error.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no connection")),
         });
     }
 

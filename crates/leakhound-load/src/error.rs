@@ -65,10 +65,7 @@ pub enum LoadError {
     },
 
     /// The external load command exited unsuccessfully (non-zero code, or killed by a signal).
-    #[error(
-        "external load command `{command}` failed ({status}){}",
-        format_tail(last_lines)
-    )]
+    #[error("external load command `{command}` failed ({status}){}", format_tail(last_lines))]
     ExternalFailed {
         /// The command line, as given.
         command: String,

@@ -67,10 +67,7 @@ pub struct ExternalReport {
 ///
 /// Safe to drop: dropping the future kills the command's whole process group with `SIGKILL`
 /// (the `sh` itself with it) and stops reading its output.
-pub async fn run_external(
-    load: &ExternalLoad,
-    output: UnboundedSender<String>,
-) -> Result<ExternalReport, LoadError> {
+pub async fn run_external(load: &ExternalLoad, output: UnboundedSender<String>) -> Result<ExternalReport, LoadError> {
     if load.command.trim().is_empty() {
         return Err(LoadError::invalid("command", "the command is empty"));
     }
@@ -133,10 +130,7 @@ pub async fn run_external(
             units: load.units,
         })
     } else {
-        let last_lines = tail
-            .lock()
-            .map(|t| t.iter().cloned().collect())
-            .unwrap_or_default();
+        let last_lines = tail.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default();
         Err(LoadError::ExternalFailed {
             command: load.command.clone(),
             code: status.code(),
@@ -219,16 +213,9 @@ impl GroupKiller {
 impl Drop for GroupKiller {
     fn drop(&mut self) {
         #[cfg(unix)]
-        if let Some(pgid) = self
-            .pgid
-            .and_then(|p| i32::try_from(p).ok())
-            .filter(|&p| p > 1)
-        {
+        if let Some(pgid) = self.pgid.and_then(|p| i32::try_from(p).ok()).filter(|&p| p > 1) {
             // The leader is not reaped yet (we disarm right after wait()), so the id is ours.
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(pgid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::Signal::SIGKILL);
         }
     }
 }

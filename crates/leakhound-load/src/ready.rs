@@ -34,11 +34,7 @@ pub const READY_POLL_INTERVAL: Duration = Duration::from_millis(50);
 pub async fn wait_ready(url: &str, timeout: Duration) -> Result<u16, LoadError> {
     let target = parse_url(url)?;
     let deadline = Instant::now().checked_add(timeout);
-    let remaining = || {
-        deadline.map_or(Duration::MAX, |d| {
-            d.saturating_duration_since(Instant::now())
-        })
-    };
+    let remaining = || deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()));
     let mut last_error: Option<String> = None;
     loop {
         match tokio::time::timeout(remaining(), probe(&target)).await {
@@ -46,9 +42,7 @@ pub async fn wait_ready(url: &str, timeout: Duration) -> Result<u16, LoadError> 
             Ok(Err(e)) => last_error = Some(e),
             // An attempt cut short by the deadline says less than the error before it.
             Err(_) => {
-                last_error.get_or_insert_with(|| {
-                    format!("no HTTP answer within {} ms", timeout.as_millis())
-                });
+                last_error.get_or_insert_with(|| format!("no HTTP answer within {} ms", timeout.as_millis()));
             }
         }
         let left = remaining();
@@ -74,12 +68,9 @@ async fn probe(target: &Target) -> Result<u16, String> {
         .map_err(|e| e.to_string())?;
     let mut req = Request::new(Full::new(Bytes::new()));
     *req.uri_mut() = target.path.clone();
+    req.headers_mut().insert(header::HOST, target.host_header.clone());
     req.headers_mut()
-        .insert(header::HOST, target.host_header.clone());
-    req.headers_mut().insert(
-        header::CONNECTION,
-        header::HeaderValue::from_static("close"),
-    );
+        .insert(header::CONNECTION, header::HeaderValue::from_static("close"));
     let response = conn
         .sender
         .send_request(req)

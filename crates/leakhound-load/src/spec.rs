@@ -116,20 +116,14 @@ impl LoadSpec {
         if method_text.is_empty() {
             return Err(LoadError::invalid("method", "the method is empty"));
         }
-        let method =
-            Method::from_bytes(method_text.to_ascii_uppercase().as_bytes()).map_err(|_| {
-                LoadError::invalid(
-                    "method",
-                    format!("`{method_text}` is not a valid HTTP method"),
-                )
-            })?;
+        let method = Method::from_bytes(method_text.to_ascii_uppercase().as_bytes())
+            .map_err(|_| LoadError::invalid("method", format!("`{method_text}` is not a valid HTTP method")))?;
 
         let mut headers = HeaderMap::new();
         headers.insert(header::HOST, target.host_header.clone());
         for (name, value) in &self.headers {
-            let name_parsed = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
-                LoadError::invalid("headers", format!("`{name}` is not a valid header name"))
-            })?;
+            let name_parsed = HeaderName::from_bytes(name.trim().as_bytes())
+                .map_err(|_| LoadError::invalid("headers", format!("`{name}` is not a valid header name")))?;
             if name_parsed == header::CONTENT_LENGTH || name_parsed == header::TRANSFER_ENCODING {
                 return Err(LoadError::invalid(
                     "headers",
@@ -156,10 +150,7 @@ impl LoadSpec {
         if self.connections > MAX_CONNECTIONS {
             return Err(LoadError::invalid(
                 "connections",
-                format!(
-                    "{} is more than the maximum of {MAX_CONNECTIONS}",
-                    self.connections
-                ),
+                format!("{} is more than the maximum of {MAX_CONNECTIONS}", self.connections),
             ));
         }
         if self.requests.is_none() && self.duration.is_none() {
@@ -183,10 +174,7 @@ impl LoadSpec {
             ));
         }
         if self.request_timeout.is_zero() {
-            return Err(LoadError::invalid(
-                "request_timeout",
-                "must be longer than zero",
-            ));
+            return Err(LoadError::invalid("request_timeout", "must be longer than zero"));
         }
 
         Ok(Prepared {
@@ -226,10 +214,7 @@ mod tests {
         assert_eq!(spec.method, "GET");
         assert_eq!(spec.connections, DEFAULT_CONNECTIONS);
         assert_eq!(spec.request_timeout, Duration::from_secs(10));
-        assert_eq!(
-            (spec.requests, spec.duration, spec.rate_per_s),
-            (None, None, None)
-        );
+        assert_eq!((spec.requests, spec.duration, spec.rate_per_s), (None, None, None));
         assert!(ok_spec().validate().is_ok());
     }
 
@@ -279,10 +264,7 @@ mod tests {
             let mut spec = ok_spec();
             spec.url = bad.into();
             assert!(
-                matches!(
-                    spec.validate(),
-                    Err(LoadError::InvalidSpec { field: "url", .. })
-                ),
+                matches!(spec.validate(), Err(LoadError::InvalidSpec { field: "url", .. })),
                 "{bad:?} was accepted: {:?}",
                 spec.prepare().map(|p| p.target)
             );
@@ -306,10 +288,7 @@ mod tests {
                 "headers",
                 Box::new(|s| s.headers = vec![("bad name".into(), "v".into())]),
             ),
-            (
-                "headers",
-                Box::new(|s| s.headers = vec![("x".into(), "a\nb".into())]),
-            ),
+            ("headers", Box::new(|s| s.headers = vec![("x".into(), "a\nb".into())])),
             (
                 "headers",
                 Box::new(|s| s.headers = vec![("Content-Length".into(), "3".into())]),
@@ -319,24 +298,15 @@ mod tests {
                 Box::new(|s| s.headers = vec![("transfer-encoding".into(), "chunked".into())]),
             ),
             ("connections", Box::new(|s| s.connections = 0)),
-            (
-                "connections",
-                Box::new(|s| s.connections = MAX_CONNECTIONS + 1),
-            ),
+            ("connections", Box::new(|s| s.connections = MAX_CONNECTIONS + 1)),
             ("requests", Box::new(|s| s.requests = None)),
             ("requests", Box::new(|s| s.requests = Some(0))),
             ("duration", Box::new(|s| s.duration = Some(Duration::ZERO))),
             ("rate_per_s", Box::new(|s| s.rate_per_s = Some(0.0))),
             ("rate_per_s", Box::new(|s| s.rate_per_s = Some(-1.0))),
             ("rate_per_s", Box::new(|s| s.rate_per_s = Some(f64::NAN))),
-            (
-                "rate_per_s",
-                Box::new(|s| s.rate_per_s = Some(f64::INFINITY)),
-            ),
-            (
-                "request_timeout",
-                Box::new(|s| s.request_timeout = Duration::ZERO),
-            ),
+            ("rate_per_s", Box::new(|s| s.rate_per_s = Some(f64::INFINITY))),
+            ("request_timeout", Box::new(|s| s.request_timeout = Duration::ZERO)),
         ];
         for (field, change) in cases {
             let mut spec = ok_spec();

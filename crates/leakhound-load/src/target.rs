@@ -58,9 +58,7 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, LoadError> {
             )));
         }
     }
-    let authority = uri
-        .authority()
-        .ok_or_else(|| bad(format!("`{trimmed}` has no host")))?;
+    let authority = uri.authority().ok_or_else(|| bad(format!("`{trimmed}` has no host")))?;
     if authority.as_str().contains('@') {
         return Err(bad(format!(
             "`{trimmed}`: credentials in the url are not supported, send an authorization header instead"
@@ -76,34 +74,22 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, LoadError> {
         .unwrap_or(raw_host)
         .to_owned();
     // `Authority::port()` hides an out-of-range port; read it from the text.
-    let port_text = authority
-        .as_str()
-        .strip_prefix(raw_host)
-        .unwrap_or_default();
+    let port_text = authority.as_str().strip_prefix(raw_host).unwrap_or_default();
     let port = if port_text.is_empty() {
         80
     } else {
         port_text
             .strip_prefix(':')
             .and_then(|p| p.parse::<u16>().ok())
-            .ok_or_else(|| {
-                bad(format!(
-                    "`{trimmed}`: bad port `{}`",
-                    port_text.trim_start_matches(':')
-                ))
-            })?
+            .ok_or_else(|| bad(format!("`{trimmed}`: bad port `{}`", port_text.trim_start_matches(':'))))?
     };
     if port == 0 {
         return Err(bad(format!("`{trimmed}`: port 0 cannot be connected to")));
     }
-    let host_header = HeaderValue::from_str(authority.as_str())
-        .map_err(|e| bad(format!("`{trimmed}`: bad host: {e}")))?;
+    let host_header =
+        HeaderValue::from_str(authority.as_str()).map_err(|e| bad(format!("`{trimmed}`: bad host: {e}")))?;
     let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
-    let path_and_query = if path_and_query.is_empty() {
-        "/"
-    } else {
-        path_and_query
-    };
+    let path_and_query = if path_and_query.is_empty() { "/" } else { path_and_query };
     let path: Uri = path_and_query
         .parse()
         .map_err(|e| bad(format!("`{trimmed}`: bad path: {e}")))?;
@@ -150,11 +136,7 @@ pub(crate) struct Conn {
 
 /// Connects to the first address of `addrs` that accepts, starting at `first` (the address
 /// that worked last time), within `timeout` overall. Returns the index of the address used.
-pub(crate) async fn connect(
-    addrs: &[SocketAddr],
-    first: usize,
-    timeout: Duration,
-) -> io::Result<(Conn, usize)> {
+pub(crate) async fn connect(addrs: &[SocketAddr], first: usize, timeout: Duration) -> io::Result<(Conn, usize)> {
     let attempt = async {
         let mut last_err = None;
         for k in 0..addrs.len() {
@@ -174,9 +156,7 @@ pub(crate) async fn connect(
     })??;
     // Latency matters more than packet count for a load driver.
     let _ = stream.set_nodelay(true);
-    let (sender, connection) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(io::Error::other)?;
+    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.map_err(io::Error::other)?;
     let driver = tokio::spawn(async move {
         // Errors surface on the request futures; nothing to do here.
         let _ = connection.await;

@@ -44,9 +44,7 @@ async fn success_forwards_stdout_and_stderr_lines() {
 #[tokio::test]
 async fn non_zero_exit_is_an_error_with_code_and_last_lines() {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let spec = load(
-        "i=0; while [ $i -lt 30 ]; do echo line$i; i=$((i+1)); done; sleep 0.2; echo boom >&2; exit 3",
-    );
+    let spec = load("i=0; while [ $i -lt 30 ]; do echo line$i; i=$((i+1)); done; sleep 0.2; echo boom >&2; exit 3");
     let err = bounded(run_external(&spec, tx)).await.expect_err("exit 3");
     match &err {
         LoadError::ExternalFailed {
@@ -67,10 +65,7 @@ async fn non_zero_exit_is_an_error_with_code_and_last_lines() {
     }
     let text = err.to_string();
     assert!(text.starts_with("external load command `"), "{text}");
-    assert!(
-        text.contains("last output:\n") && text.contains("boom"),
-        "{text}"
-    );
+    assert!(text.contains("last output:\n") && text.contains("boom"), "{text}");
     assert_eq!(drain(&mut rx).len(), 31, "every line was forwarded");
 }
 
@@ -90,19 +85,8 @@ async fn killed_by_a_signal_is_an_error_without_code() {
 #[tokio::test]
 async fn empty_command_is_invalid() {
     let (tx, _rx) = mpsc::unbounded_channel();
-    let err = bounded(run_external(&load("  "), tx))
-        .await
-        .expect_err("empty");
-    assert!(
-        matches!(
-            err,
-            LoadError::InvalidSpec {
-                field: "command",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    let err = bounded(run_external(&load("  "), tx)).await.expect_err("empty");
+    assert!(matches!(err, LoadError::InvalidSpec { field: "command", .. }), "{err}");
 }
 
 #[tokio::test]
@@ -131,16 +115,10 @@ async fn background_process_holding_the_pipes_does_not_hang() {
         .await
         .expect("success");
     assert_eq!(report.exit_code, Some(0));
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
     // Clean up the sleep we started, by its pid.
     let pid = rx.try_recv().expect("pid line");
-    let _ = std::process::Command::new("kill")
-        .args(["-KILL", pid.trim()])
-        .status();
+    let _ = std::process::Command::new("kill").args(["-KILL", pid.trim()]).status();
 }
 
 /// Whether a process is gone (or a zombie waiting for whoever inherited it).

@@ -50,10 +50,7 @@ async fn exact_count(connections: usize, requests: u64) {
     assert_eq!(report.status_counts.get(&200), Some(&requests));
     assert_eq!(progress.load(Ordering::Relaxed), requests);
     let (count, conns) = server.count();
-    assert_eq!(
-        count, requests,
-        "the server counted every request exactly once"
-    );
+    assert_eq!(count, requests, "the server counted every request exactly once");
     // One keep-alive connection per worker, no more than `requests` of them (+1 for the
     // /count request itself).
     let workers = (connections as u64).min(requests);
@@ -63,15 +60,8 @@ async fn exact_count(connections: usize, requests: u64) {
         l.p50 > 0.0 && l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.max,
         "{l:?}"
     );
-    assert!(
-        report.requests_per_s > 0.0 && report.elapsed_ms > 0.0,
-        "{report:?}"
-    );
-    assert!(
-        report
-            .summary_line()
-            .starts_with(&format!("{requests} requests in "))
-    );
+    assert!(report.requests_per_s > 0.0 && report.elapsed_ms > 0.0, "{report:?}");
+    assert!(report.summary_line().starts_with(&format!("{requests} requests in ")));
 }
 
 #[tokio::test]
@@ -102,10 +92,7 @@ async fn server_closing_keep_alive_connections_still_gives_the_exact_count() {
     let (count, conns) = server.count();
     assert_eq!(count, 500);
     // 500 / 7 = 71 closes, each followed by a reconnect (except maybe at the very end).
-    assert!(
-        conns >= 4 + 70,
-        "expected reconnects, got {conns} connections"
-    );
+    assert!(conns >= 4 + 70, "expected reconnects, got {conns} connections");
 }
 
 #[tokio::test]
@@ -140,11 +127,7 @@ async fn statuses_are_classified() {
         .expect("load run");
     assert_consistent(&r404);
     assert_eq!(
-        (
-            r404.responses_2xx_3xx,
-            r404.responses_4xx,
-            r404.responses_5xx
-        ),
+        (r404.responses_2xx_3xx, r404.responses_4xx, r404.responses_5xx),
         (0, 20, 0)
     );
     assert_eq!(r404.status_counts.get(&404), Some(&20));
@@ -158,11 +141,7 @@ async fn statuses_are_classified() {
         .await
         .expect("load run");
     assert_eq!(
-        (
-            r503.responses_2xx_3xx,
-            r503.responses_4xx,
-            r503.responses_5xx
-        ),
+        (r503.responses_2xx_3xx, r503.responses_4xx, r503.responses_5xx),
         (0, 0, 10)
     );
     let r302 = bounded(run(&spec(server.url("/?status=302"), 1, 5), |_| {}))
@@ -212,10 +191,7 @@ async fn duration_bounded_run_stops_in_time() {
     let report = bounded(run(&spec, |_| {})).await.expect("load run");
     let wall = started.elapsed();
     assert!(wall >= Duration::from_millis(400), "{wall:?}");
-    assert!(
-        wall < Duration::from_millis(1500),
-        "did not stop in time: {wall:?}"
-    );
+    assert!(wall < Duration::from_millis(1500), "did not stop in time: {wall:?}");
     assert!(report.requests_sent > 10, "{report:?}");
     assert_eq!(report.errors, 0, "{report:?}");
     assert_eq!(server.count().0, report.requests_sent);
@@ -230,11 +206,7 @@ async fn duration_with_rate_sends_the_scheduled_requests() {
     spec.rate_per_s = Some(50.0);
     let report = bounded(run(&spec, |_| {})).await.expect("load run");
     // Due at 0, 20, ..., 580 ms: 30 requests.
-    assert!(
-        (20..=30).contains(&report.requests_sent),
-        "{}",
-        report.summary_line()
-    );
+    assert!((20..=30).contains(&report.requests_sent), "{}", report.summary_line());
     assert_eq!(server.count().0, report.requests_sent);
 }
 
@@ -276,11 +248,7 @@ async fn server_crashing_mid_run_gives_a_report_with_errors_quickly() {
         "{report:?}"
     );
     assert!(report.errors > 4900, "{report:?}");
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
 }
 
 #[tokio::test]
@@ -325,10 +293,7 @@ async fn connection_refused_is_a_connect_error() {
             other => panic!("expected a connect error, got {other:?}"),
         }
         let text = err.to_string();
-        assert!(
-            text.starts_with("cannot connect to http://127.0.0.1:"),
-            "{text}"
-        );
+        assert!(text.starts_with("cannot connect to http://127.0.0.1:"), "{text}");
     }
 }
 
@@ -337,10 +302,7 @@ async fn invalid_specs_fail_before_any_connection() {
     let mut https = LoadSpec::new("https://127.0.0.1:1/");
     https.requests = Some(1);
     match bounded(run(&https, |_| {})).await {
-        Err(LoadError::InvalidSpec {
-            field: "url",
-            reason,
-        }) => {
+        Err(LoadError::InvalidSpec { field: "url", reason }) => {
             assert!(reason.contains("https"), "{reason}");
         }
         other => panic!("{other:?}"),
@@ -348,10 +310,7 @@ async fn invalid_specs_fail_before_any_connection() {
     let no_stop = LoadSpec::new("http://127.0.0.1:1/");
     assert!(matches!(
         bounded(run(&no_stop, |_| {})).await,
-        Err(LoadError::InvalidSpec {
-            field: "requests",
-            ..
-        })
+        Err(LoadError::InvalidSpec { field: "requests", .. })
     ));
 }
 
@@ -390,11 +349,7 @@ async fn wait_ready_succeeds_once_a_server_starts_late() {
     ))
     .await;
     server.abort();
-    assert_eq!(
-        status.expect("server came up"),
-        503,
-        "any status means ready"
-    );
+    assert_eq!(status.expect("server came up"), 503, "any status means ready");
     assert!(started.elapsed() >= Duration::from_millis(350));
 }
 
@@ -442,9 +397,7 @@ async fn wait_ready_times_out_cleanly_on_a_closed_port() {
 #[tokio::test]
 async fn wait_ready_times_out_on_a_server_that_never_answers() {
     // Accepts connections but never writes a byte.
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let acceptor = tokio::spawn(async move {
         let mut held = Vec::new();

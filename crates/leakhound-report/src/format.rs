@@ -143,9 +143,6 @@ mod tests {
         let mut t = Table::new(&["Class", "Count"]);
         t.row(vec!["Quote".into(), "12".into()]);
         t.row(vec!["(string)".into(), "1200".into()]);
-        assert_eq!(
-            t.render(),
-            "Class     Count\nQuote        12\n(string)   1200\n"
-        );
+        assert_eq!(t.render(), "Class     Count\nQuote        12\n(string)   1200\n");
     }
 }

@@ -3,5 +3,8 @@
 //! This crate holds the only JSON wire types of the project (`schema_version` fields,
 //! units in names, additive changes only).
 
+pub mod diff;
 pub mod format;
+pub mod leaks;
+pub mod retainers;
 pub mod summary;

@@ -202,11 +202,7 @@ pub fn write_summary_text(v: &SummaryView<'_>, w: &mut dyn Write) -> io::Result<
     }
     write!(w, "{}", t.render())?;
     if v.total_rows > v.rows.len() {
-        writeln!(
-            w,
-            "… {} more classes (--top 0 shows all)",
-            v.total_rows - v.rows.len()
-        )?;
+        writeln!(w, "… {} more classes (--top 0 shows all)", v.total_rows - v.rows.len())?;
     }
     Ok(())
 }
@@ -215,12 +211,7 @@ pub fn write_summary_text(v: &SummaryView<'_>, w: &mut dyn Write) -> io::Result<
 ///
 /// # Errors
 /// Any error writing to `w`.
-pub fn write_stats(
-    file: &str,
-    s: &leakhound_heap::HeapSnapshot,
-    json: bool,
-    w: &mut dyn Write,
-) -> io::Result<()> {
+pub fn write_stats(file: &str, s: &leakhound_heap::HeapSnapshot, json: bool, w: &mut dyn Write) -> io::Result<()> {
     if json {
         #[derive(Serialize)]
         struct Doc<'a> {

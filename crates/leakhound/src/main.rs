@@ -39,6 +39,65 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The Comparison view: what was allocated and freed between two snapshots of one
+    /// process, per class (DevTools' #New, #Deleted, #Delta, sizes) plus the change in
+    /// retained size.
+    Diff {
+        /// The earlier snapshot.
+        base: PathBuf,
+        /// The later snapshot.
+        current: PathBuf,
+        /// Rows to show; 0 shows every row.
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+        /// Order: size delta (what grew most, default), retained delta, alloc size (DevTools' default), count delta.
+        #[arg(long, value_enum, default_value_t = DiffSort::Delta)]
+        sort: DiffSort,
+        /// Print the stable JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Retainer paths of a node, or of the largest instances of a class, up to GC roots.
+    Retainers {
+        /// A .heapsnapshot file.
+        file: PathBuf,
+        /// The node's id, as `@123` or `123`.
+        #[arg(long, conflicts_with = "class", required_unless_present = "class")]
+        id: Option<String>,
+        /// A class name (Summary's Constructor column): its largest instances are shown.
+        #[arg(long)]
+        class: Option<String>,
+        /// Levels of retainers to expand.
+        #[arg(long, default_value_t = 4)]
+        depth: usize,
+        /// Retainers shown per node and level.
+        #[arg(long, default_value_t = 5)]
+        max_retainers: usize,
+        /// Instances shown with --class.
+        #[arg(long, default_value_t = 3)]
+        instances: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The three-snapshot leak finder: objects allocated after BASELINE, present in
+    /// TARGET and still alive (and growing) in FINAL and every later snapshot, grouped by
+    /// the holder that keeps them.
+    Leaks {
+        /// Snapshots of one process, oldest first: baseline, target, final, more...
+        #[arg(required = true, num_args = 3..)]
+        snapshots: Vec<PathBuf>,
+        /// Units of load (requests) between consecutive snapshots, for rates per request.
+        #[arg(long)]
+        requests_per_step: Option<f64>,
+        /// Minimum growth, in objects, from target to the last snapshot for a cluster to
+        /// count as a leak.
+        #[arg(long, default_value_t = 2)]
+        min_growth: u64,
+        /// Print the stable JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// The Statistics breakdown of a heap snapshot (code, strings, arrays, native...).
     Stats {
         /// A .heapsnapshot file (or gzip of one).
@@ -47,6 +106,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+enum DiffSort {
+    Delta,
+    Retained,
+    Alloc,
+    Count,
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
@@ -86,12 +153,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match cli.command {
-        Command::Summary {
-            file,
-            top,
-            sort,
-            json,
-        } => {
+        Command::Summary { file, top, sort, json } => {
             let loaded = open::load_snapshot(&file, ui)?;
             let mut rows = leakhound_heap::summary(&loaded.snapshot);
             match sort {
@@ -117,16 +179,151 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 leakhound_report::summary::write_summary_text(&view, &mut out)?;
             }
         }
+        Command::Diff {
+            base,
+            current,
+            top,
+            sort,
+            json,
+        } => {
+            let mut loaded = open::load_many(&[base.clone(), current.clone()], ui)?;
+            let cur = loaded.pop().map(|l| l.snapshot);
+            let bas = loaded.pop().map(|l| l.snapshot);
+            let (Some(cur), Some(bas)) = (cur, bas) else {
+                anyhow::bail!("internal: snapshots missing")
+            };
+            check_same_process(&bas, &cur, &base, &current)?;
+            let mut rows = leakhound_heap::compare(&cur, &bas);
+            match sort {
+                DiffSort::Alloc => {}
+                DiffSort::Delta => rows.sort_by_key(|r| std::cmp::Reverse(r.size_delta_bytes)),
+                DiffSort::Retained => rows.sort_by_key(|r| std::cmp::Reverse(r.retained_size_delta_bytes)),
+                DiffSort::Count => rows.sort_by_key(|r| std::cmp::Reverse(r.delta_count)),
+            }
+            let total = rows.len();
+            if top > 0 {
+                rows.truncate(top);
+            }
+            let (b, c) = (base.display().to_string(), current.display().to_string());
+            if json {
+                leakhound_report::diff::write_diff_json(&b, &c, &rows, total, &mut out)?;
+            } else {
+                leakhound_report::diff::write_diff_text(&b, &c, &rows, total, &mut out)?;
+            }
+        }
+        Command::Retainers {
+            file,
+            id,
+            class,
+            depth,
+            max_retainers,
+            instances,
+            json,
+        } => {
+            let loaded = open::load_snapshot(&file, ui)?;
+            let s = &loaded.snapshot;
+            let nodes: Vec<u32> = match (id, class) {
+                (Some(id), _) => {
+                    let n: u32 = id
+                        .trim_start_matches('@')
+                        .parse()
+                        .map_err(|_| anyhow::anyhow!("--id takes a node id such as @1234, not {id:?}"))?;
+                    vec![
+                        s.node_by_id(n)
+                            .ok_or_else(|| anyhow::anyhow!("{}: no node with id @{n}", file.display()))?,
+                    ]
+                }
+                (None, Some(name)) => {
+                    let mut v: Vec<u32> = (0..s.node_count() as u32)
+                        .filter(|&o| s.class(o).name == name && s.self_size(o) > 0)
+                        .collect();
+                    if v.is_empty() {
+                        anyhow::bail!(
+                            "{}: no objects of class {name:?} (names are the Summary's Constructor column)",
+                            file.display()
+                        );
+                    }
+                    v.sort_by_key(|&o| (std::cmp::Reverse(s.retained_size(o)), o));
+                    v.truncate(instances.max(1));
+                    v
+                }
+                (None, None) => anyhow::bail!("give --id or --class"),
+            };
+            let index = leakhound_heap::RetainerIndex::build(s);
+            let trees: Vec<leakhound_report::retainers::RetainerNode> = nodes
+                .iter()
+                .map(|&o| (&leakhound_leaks::retainer_tree(s, &index, o, depth, max_retainers.max(1))).into())
+                .collect();
+            let paths: Vec<Vec<leakhound_report::retainers::RetainerNode>> = nodes
+                .iter()
+                .map(|&o| {
+                    leakhound_leaks::path_to_root(s, &index, o)
+                        .iter()
+                        .map(Into::into)
+                        .collect()
+                })
+                .collect();
+            if json {
+                leakhound_report::retainers::write_retainers_json(
+                    &file.display().to_string(),
+                    &trees,
+                    &paths,
+                    &mut out,
+                )?;
+            } else {
+                leakhound_report::retainers::write_retainers_text(&trees, &paths, &mut out)?;
+            }
+        }
+        Command::Leaks {
+            snapshots,
+            requests_per_step,
+            min_growth,
+            json,
+        } => {
+            let loaded = open::load_many(&snapshots, ui)?;
+            let snaps: Vec<&leakhound_heap::HeapSnapshot> = loaded.iter().map(|l| &l.snapshot).collect();
+            let opts = leakhound_leaks::LeakOptions {
+                requests_per_step,
+                min_growth,
+                ..Default::default()
+            };
+            let report = leakhound_leaks::find_leaks(&snaps, &opts)?;
+            let files: Vec<String> = snapshots.iter().map(|p| p.display().to_string()).collect();
+            if json {
+                leakhound_report::leaks::write_leaks_json(&files, &report, requests_per_step, &mut out)?;
+            } else {
+                leakhound_report::leaks::write_leaks_text(&files, &report, requests_per_step, &mut out)?;
+            }
+            out.flush()?;
+            return Ok(if report.clusters.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
         Command::Stats { file, json } => {
             let loaded = open::load_snapshot(&file, ui)?;
-            leakhound_report::summary::write_stats(
-                &file.display().to_string(),
-                &loaded.snapshot,
-                json,
-                &mut out,
-            )?;
+            leakhound_report::summary::write_stats(&file.display().to_string(), &loaded.snapshot, json, &mut out)?;
         }
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses to diff snapshots of different processes (ids would not line up).
+fn check_same_process(
+    base: &leakhound_heap::HeapSnapshot,
+    current: &leakhound_heap::HeapSnapshot,
+    base_path: &std::path::Path,
+    current_path: &std::path::Path,
+) -> Result<()> {
+    let report = leakhound_leaks::check_pair(base, current);
+    if let Err(e) = report {
+        anyhow::bail!(
+            "cannot compare {} with {}: {e}",
+            current_path.display(),
+            base_path.display()
+        );
+    }
+    Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -36,11 +36,9 @@ pub fn load_snapshot(path: &Path, ui: Ui) -> Result<Loaded> {
         ProgressBar::new(size)
     };
     bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {msg:24} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{spinner} {msg:24} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
     );
     bar.set_message(format!("reading {}", short_name(path)));
     let timings = std::env::var_os("LEAKHOUND_TIMINGS").is_some();
@@ -52,11 +50,7 @@ pub fn load_snapshot(path: &Path, ui: Ui) -> Result<Loaded> {
             if timings {
                 #[allow(clippy::print_stderr, reason = "opt-in timings")]
                 {
-                    eprintln!(
-                        "timing: {:>28} {:>8.3} s",
-                        last.1,
-                        last.0.elapsed().as_secs_f64()
-                    );
+                    eprintln!("timing: {:>28} {:>8.3} s", last.1, last.0.elapsed().as_secs_f64());
                 }
                 last = (std::time::Instant::now(), step);
             }
@@ -69,21 +63,14 @@ pub fn load_snapshot(path: &Path, ui: Ui) -> Result<Loaded> {
     if timings {
         #[allow(clippy::print_stderr, reason = "opt-in timings")]
         {
-            eprintln!(
-                "timing: {:>28} {:>8.3} s",
-                last.1,
-                last.0.elapsed().as_secs_f64()
-            );
+            eprintln!("timing: {:>28} {:>8.3} s", last.1, last.0.elapsed().as_secs_f64());
         }
     }
     bar.finish_and_clear();
     let loaded = loaded.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     if !ui.quiet {
         for w in &loaded.warnings {
-            #[allow(
-                clippy::print_stderr,
-                reason = "warnings go to stderr, results to stdout"
-            )]
+            #[allow(clippy::print_stderr, reason = "warnings go to stderr, results to stdout")]
             {
                 eprintln!("leakhound: warning: {}: {w}", path.display());
             }
@@ -105,4 +92,38 @@ pub fn short_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Loads several snapshots, two at a time (this is I/O and CPU bound; two threads
+/// keep both cores busy), in the given order.
+pub fn load_many(paths: &[PathBuf], ui: Ui) -> Result<Vec<Loaded>> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<Loaded>>>> =
+        paths.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..paths.len().min(2) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if i >= paths.len() {
+                        break;
+                    }
+                    let r = load_snapshot(&paths[i], ui);
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    let mut out = Vec::with_capacity(paths.len());
+    for (i, slot) in results.into_iter().enumerate() {
+        let r = slot
+            .into_inner()
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Err(anyhow::anyhow!("{}: loading did not finish", paths[i].display())));
+        out.push(r?);
+    }
+    Ok(out)
 }

@@ -102,9 +102,7 @@ impl NodeServer {
     /// `(requests counted, connections accepted)` so far.
     pub fn count(&self) -> (u64, u64) {
         let body = raw_get(self.port, "/count");
-        let mut it = body
-            .split_whitespace()
-            .map(|n| n.parse::<u64>().expect("a number"));
+        let mut it = body.split_whitespace().map(|n| n.parse::<u64>().expect("a number"));
         (it.next().expect("count"), it.next().expect("conns"))
     }
 
@@ -117,9 +115,7 @@ impl NodeServer {
 /// A GET with a plain std socket (`connection: close`), returning the body; 5 s timeouts.
 pub fn raw_get(port: u16, path: &str) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect for raw GET");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
+    stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\n\r\n"
@@ -135,9 +131,7 @@ pub fn raw_get(port: u16, path: &str) -> String {
 /// is bound but not listening, so no other test (or node server) can take the port meanwhile.
 pub fn closed_port() -> (tokio::net::TcpSocket, u16) {
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket
-        .bind(([127, 0, 0, 1], 0).into())
-        .expect("bind 127.0.0.1:0");
+    socket.bind(([127, 0, 0, 1], 0).into()).expect("bind 127.0.0.1:0");
     let port = socket.local_addr().expect("local addr").port();
     (socket, port)
 }

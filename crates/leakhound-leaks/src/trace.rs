@@ -1,0 +1,138 @@
+//! Retainer traces: the shortest path from a GC root to every node, found by BFS the way
+//! memlab's `TraceFinder` does (`heapsnapshot-format.md` §4): weak edges, code, feedback
+//! cells, `sloppy_function_map`, the native context and map descriptors are not followed,
+//! and V8's own `(GC roots)` are searched only after the embedder and global roots, so
+//! traces read as the app's own references (`Server → _events.request → handler → …`).
+
+use leakhound_heap::{EdgeId, EdgeType, HeapSnapshot, NodeId, NodeType};
+
+/// `parent_edge[n]` = the edge by which BFS first reached `n` (`u32::MAX` for the root
+/// and for nodes no trace reaches).
+pub struct Traces {
+    parent_edge: Vec<EdgeId>,
+    parent_node: Vec<NodeId>,
+    depth: Vec<u32>,
+}
+
+/// No parent.
+pub const NONE: u32 = u32::MAX;
+
+impl Traces {
+    /// Runs the BFS over `s`.
+    pub fn compute(s: &HeapSnapshot) -> Traces {
+        let n = s.node_count();
+        let mut parent_edge = vec![NONE; n];
+        let mut parent_node = vec![NONE; n];
+        let mut depth = vec![NONE; n];
+        let strings = s.strings();
+        let find = |t: &str| strings.find_all(t);
+        let blocked_edge_names: Vec<u32> = [
+            "feedback_cell",
+            "code",
+            "sloppy_function_map",
+            "part of key -> value pair in ephemeron table",
+        ]
+        .iter()
+        .flat_map(|t| find(t))
+        .collect();
+        let blocked_target_names: Vec<u32> = [
+            "system / NativeContext",
+            "system / SourcePositionTableWithFrameCache",
+            "(map descriptors)",
+            "system / PropertyCell",
+        ]
+        .iter()
+        .flat_map(|t| find(t))
+        .collect();
+        let gc_roots: Vec<u32> = find("(GC roots)");
+        let root = s.root();
+        depth[root as usize] = 0;
+        let mut queue: Vec<NodeId> = vec![root];
+        let mut deferred: Vec<(NodeId, EdgeId)> = Vec::new();
+        let follow = |e: EdgeId, to: NodeId, from: NodeId| -> bool {
+            let t = s.edge_type(e);
+            if t == EdgeType::Weak || to == from {
+                return false;
+            }
+            if !t.has_index_name() && blocked_edge_names.contains(&s.edge_name_or_index(e)) {
+                return false;
+            }
+            if matches!(s.node_type(to), NodeType::Code) {
+                return false;
+            }
+            !blocked_target_names.contains(&s.raw_name_index(to))
+        };
+        let mut head = 0;
+        loop {
+            while head < queue.len() {
+                let u = queue[head];
+                head += 1;
+                for e in s.edges(u) {
+                    let v = s.edge_target(e);
+                    if depth[v as usize] != NONE || !follow(e, v, u) {
+                        continue;
+                    }
+                    if u == root && s.node_type(v) == NodeType::Synthetic && gc_roots.contains(&s.raw_name_index(v)) {
+                        deferred.push((v, e));
+                        continue;
+                    }
+                    depth[v as usize] = depth[u as usize] + 1;
+                    parent_edge[v as usize] = e;
+                    parent_node[v as usize] = u;
+                    queue.push(v);
+                }
+            }
+            let mut progressed = false;
+            while let Some((v, e)) = deferred.pop() {
+                if depth[v as usize] == NONE {
+                    depth[v as usize] = 1;
+                    parent_edge[v as usize] = e;
+                    parent_node[v as usize] = root;
+                    queue.push(v);
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        Traces {
+            parent_edge,
+            parent_node,
+            depth,
+        }
+    }
+
+    /// The edge by which the trace reaches `n`, if any.
+    pub fn parent_edge(&self, n: NodeId) -> Option<EdgeId> {
+        let e = self.parent_edge[n as usize];
+        (e != NONE).then_some(e)
+    }
+
+    /// The node before `n` on its trace, if any.
+    pub fn parent(&self, n: NodeId) -> Option<NodeId> {
+        let p = self.parent_node[n as usize];
+        (p != NONE).then_some(p)
+    }
+
+    /// Number of edges from the root to `n` on its trace (`None` if unreachable).
+    pub fn depth(&self, n: NodeId) -> Option<u32> {
+        let d = self.depth[n as usize];
+        (d != NONE).then_some(d)
+    }
+
+    /// The trace to `n`, root first: the list of (edge, node) steps after the root.
+    pub fn path(&self, n: NodeId) -> Vec<(EdgeId, NodeId)> {
+        let mut steps = Vec::new();
+        let mut cur = n;
+        while let Some(e) = self.parent_edge(cur) {
+            steps.push((e, cur));
+            cur = self.parent_node[cur as usize];
+            if steps.len() > 10_000 {
+                break;
+            }
+        }
+        steps.reverse();
+        steps
+    }
+}

@@ -1,0 +1,374 @@
+//! The `leaks` report: the three-snapshot leak finder's clusters for a person (top
+//! cluster first, its trace drawn as a path) and as stable JSON.
+
+use std::io::{self, Write};
+
+use leakhound_leaks::{Cluster, LeakReport};
+use serde::Serialize;
+
+use crate::format;
+
+/// The stable JSON of `leakhound leaks --json` (`schema_version` 1; fields are only ever
+/// added). Sizes in bytes; `source` lines and columns are 1-based.
+#[derive(Debug, Serialize)]
+pub struct LeaksJson<'a> {
+    /// Always 1 for this layout.
+    pub schema_version: u32,
+    /// `"leaks"`.
+    pub kind: &'static str,
+    /// The snapshot files, oldest first (baseline, target, final, more).
+    pub snapshots: &'a [String],
+    /// `"leak"` when `clusters` is not empty, else `"no_leak"`.
+    pub verdict: &'static str,
+    /// Units of load between snapshots, when given.
+    pub requests_per_step: Option<f64>,
+    /// Objects allocated after the baseline and alive in every later snapshot, after the
+    /// Node-aware filter.
+    pub leaked_object_count: u64,
+    /// Leaking clusters, most important (largest retained size) first; empty when
+    /// nothing leaks.
+    pub clusters: Vec<ClusterJson>,
+    /// Surviving new objects that did not keep growing (bounded caches, warm-up).
+    pub not_growing: Vec<NotGrowingJson>,
+    /// Warnings about the inputs.
+    pub warnings: &'a [String],
+}
+
+/// One cluster in JSON.
+#[derive(Debug, Serialize)]
+pub struct ClusterJson {
+    /// Holder label, e.g. `quoteCache` or `lifecycle._events.shutdown`.
+    pub holder: String,
+    /// Holder class, e.g. `Map`.
+    pub holder_class: String,
+    /// V8 id of the holder (of the first, if several share the label).
+    pub holder_id: u32,
+    /// Number of holder objects sharing the label.
+    pub holder_nodes: usize,
+    /// One of `listener_accumulation`, `unbounded_collection`, `uncleared_timer`,
+    /// `closure_retention`, `external_memory`, `agent_sockets`, `unconsumed_stream`,
+    /// `global_variable`, `other`.
+    pub pattern: &'static str,
+    /// Class of the objects that accumulate.
+    pub root_class: String,
+    /// Accumulating objects (leak roots) among the leaked objects.
+    pub count: u64,
+    /// All leaked objects in the cluster.
+    pub object_count: u64,
+    /// Retained size of the leak roots in the last snapshot, no double counting.
+    pub retained_size_bytes: u64,
+    /// Share of that retained size held off the JS heap (ArrayBuffer backing stores).
+    pub external_share: f64,
+    /// Objects of the root class under the holder in each snapshot.
+    pub counts_per_snapshot: Vec<u64>,
+    /// Holder's retained size in each snapshot.
+    pub holder_retained_per_snapshot_bytes: Vec<u64>,
+    /// Rates per unit of load (when `--requests-per-step` was given), else null.
+    pub per_request: Option<PerRequestJson>,
+    /// Leaked objects by class.
+    pub objects: Vec<ClassCountJson>,
+    /// `path:line:column` of the best source location, or null.
+    pub source: Option<String>,
+    /// Every source location found.
+    pub sources: Vec<SourceJson>,
+    /// Listener count for `listener_accumulation` (Node warns above 10 by default:
+    /// `maxListeners`).
+    pub listener_count: Option<u64>,
+    /// One-line fix hint.
+    pub fix_hint: &'static str,
+    /// Retainer trace from the GC root to a representative leaked object.
+    pub trace: Vec<TraceStepJson>,
+}
+
+/// Rates per unit of load.
+#[derive(Debug, Serialize)]
+pub struct PerRequestJson {
+    /// Accumulating objects added per request.
+    pub count: f64,
+    /// Retained bytes added per request (holder's growth).
+    pub retained_size_bytes: f64,
+    /// Leaked objects per request by class.
+    pub objects: Vec<(String, f64)>,
+}
+
+/// Leaked objects of one class.
+#[derive(Debug, Serialize)]
+pub struct ClassCountJson {
+    /// Class name.
+    pub class_name: String,
+    /// Count.
+    pub count: u64,
+    /// Sum of self sizes.
+    pub self_size_bytes: u64,
+}
+
+/// A source location.
+#[derive(Debug, Serialize)]
+pub struct SourceJson {
+    /// `path:line:column`, 1-based.
+    pub location: String,
+    /// What is there.
+    pub what: String,
+}
+
+/// One trace step.
+#[derive(Debug, Serialize)]
+pub struct TraceStepJson {
+    /// Edge into the node in DevTools notation (empty for the root).
+    pub edge: String,
+    /// Edge type.
+    pub edge_type: String,
+    /// Node display name.
+    pub node_name: String,
+    /// Class name.
+    pub class_name: String,
+    /// V8 node type.
+    pub node_type: String,
+    /// V8 node id.
+    pub id: u32,
+    /// Self size.
+    pub self_size_bytes: u64,
+    /// Retained size.
+    pub retained_size_bytes: u64,
+    /// The holder.
+    pub is_holder: bool,
+    /// A leaked object.
+    pub is_leaked: bool,
+}
+
+/// A non-growing cluster.
+#[derive(Debug, Serialize)]
+pub struct NotGrowingJson {
+    /// Holder label.
+    pub holder: String,
+    /// Root class.
+    pub root_class: String,
+    /// Counts per snapshot.
+    pub counts_per_snapshot: Vec<u64>,
+}
+
+/// Converts a cluster to its JSON form.
+pub fn cluster_json(c: &Cluster) -> ClusterJson {
+    ClusterJson {
+        holder: c.holder.clone(),
+        holder_class: c.holder_class.clone(),
+        holder_id: c.holder_id,
+        holder_nodes: c.holder_nodes,
+        pattern: c.pattern.as_str(),
+        root_class: c.root_class.clone(),
+        count: c.count,
+        object_count: c.object_count,
+        retained_size_bytes: c.retained_size_bytes,
+        external_share: (c.external_share * 1000.0).round() / 1000.0,
+        counts_per_snapshot: c.counts_per_snapshot.clone(),
+        holder_retained_per_snapshot_bytes: c.holder_retained_per_snapshot.clone(),
+        per_request: c.per_request.as_ref().map(|p| PerRequestJson {
+            count: round3(p.count),
+            retained_size_bytes: p.retained_size_bytes.round(),
+            objects: p.objects.iter().map(|(k, v)| (k.clone(), round3(*v))).collect(),
+        }),
+        objects: c
+            .objects
+            .iter()
+            .map(|o| ClassCountJson {
+                class_name: o.class_name.clone(),
+                count: o.count,
+                self_size_bytes: o.self_size_bytes,
+            })
+            .collect(),
+        source: c.source.as_ref().map(|s| s.location()),
+        sources: c
+            .sources
+            .iter()
+            .map(|s| SourceJson {
+                location: s.location(),
+                what: s.what.clone(),
+            })
+            .collect(),
+        listener_count: c.listener_count,
+        fix_hint: c.fix_hint,
+        trace: c
+            .trace
+            .iter()
+            .map(|t| TraceStepJson {
+                edge: t.edge.clone(),
+                edge_type: t.edge_type.clone(),
+                node_name: t.node_name.clone(),
+                class_name: t.class_name.clone(),
+                node_type: t.node_type.clone(),
+                id: t.id,
+                self_size_bytes: t.self_size_bytes,
+                retained_size_bytes: t.retained_size_bytes,
+                is_holder: t.is_holder,
+                is_leaked: t.is_leaked,
+            })
+            .collect(),
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// The JSON document of a leak report.
+pub fn leaks_json<'a>(files: &'a [String], report: &'a LeakReport, requests_per_step: Option<f64>) -> LeaksJson<'a> {
+    LeaksJson {
+        schema_version: 1,
+        kind: "leaks",
+        snapshots: files,
+        verdict: if report.clusters.is_empty() { "no_leak" } else { "leak" },
+        requests_per_step,
+        leaked_object_count: report.leaked_object_count,
+        clusters: report.clusters.iter().map(cluster_json).collect(),
+        not_growing: report
+            .not_growing
+            .iter()
+            .map(|n| NotGrowingJson {
+                holder: n.holder.clone(),
+                root_class: n.root_class.clone(),
+                counts_per_snapshot: n.counts_per_snapshot.clone(),
+            })
+            .collect(),
+        warnings: &report.warnings,
+    }
+}
+
+/// Writes the JSON of a leak report.
+///
+/// # Errors
+/// Any error writing to `w`.
+pub fn write_leaks_json(
+    files: &[String],
+    report: &LeakReport,
+    requests_per_step: Option<f64>,
+    w: &mut dyn Write,
+) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *w, &leaks_json(files, report, requests_per_step))?;
+    writeln!(w)
+}
+
+/// Writes one cluster for a person: headline, numbers, source, hint, and the trace.
+///
+/// # Errors
+/// Any error writing to `w`.
+pub fn write_cluster_text(i: usize, c: &Cluster, requests_per_step: Option<f64>, w: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        w,
+        "#{} {} — {} holds {} × {} ({} retained{})",
+        i + 1,
+        c.pattern,
+        c.holder,
+        format::count(c.count),
+        c.root_class,
+        format::bytes(c.retained_size_bytes),
+        if c.external_share > 0.05 {
+            format!(", {:.0} % off-heap", c.external_share * 100.0)
+        } else {
+            String::new()
+        }
+    )?;
+    let counts: Vec<String> = c.counts_per_snapshot.iter().map(|n| format::count(*n)).collect();
+    write!(
+        w,
+        "   grows: {} {} across the snapshots",
+        counts.join(" → "),
+        c.root_class
+    )?;
+    match (&c.per_request, requests_per_step) {
+        (Some(p), Some(_)) => {
+            writeln!(w, "; {:.2} {} per request", p.count, c.root_class)?;
+            let objs: Vec<String> = p.objects.iter().take(5).map(|(k, v)| format!("{v:.2} {k}")).collect();
+            if !objs.is_empty() {
+                writeln!(
+                    w,
+                    "   per request: {} retained ({})",
+                    format::bytes(p.retained_size_bytes as u64),
+                    objs.join(", ")
+                )?;
+            }
+        }
+        _ => writeln!(w)?,
+    }
+    if let Some(n) = c.listener_count {
+        writeln!(
+            w,
+            "   listeners: {} on one event (Node warns above the default maxListeners of 10)",
+            format::count(n)
+        )?;
+    }
+    match &c.source {
+        Some(s) => writeln!(w, "   source: {} ({})", s.location(), s.what)?,
+        None => writeln!(w, "   source: unknown (no location in the snapshot)")?,
+    }
+    writeln!(w, "   fix: {}", c.fix_hint)?;
+    writeln!(w, "   retainer trace:")?;
+    for (k, t) in c.trace.iter().enumerate() {
+        let marker = if t.is_holder {
+            "  ◀ holder"
+        } else if t.is_leaked {
+            "  ◀ leaked"
+        } else {
+            ""
+        };
+        if k == 0 {
+            writeln!(w, "     (root)")?;
+            continue;
+        }
+        writeln!(
+            w,
+            "     {}{} {} @{} [{}]{}",
+            "  ".repeat(k.min(12)),
+            t.edge,
+            format::truncate(&t.node_name, 50),
+            t.id,
+            format::bytes(t.retained_size_bytes),
+            marker
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes the whole leak report for a person: verdict first, then each cluster.
+///
+/// # Errors
+/// Any error writing to `w`.
+pub fn write_leaks_text(
+    files: &[String],
+    report: &LeakReport,
+    requests_per_step: Option<f64>,
+    w: &mut dyn Write,
+) -> io::Result<()> {
+    if report.clusters.is_empty() {
+        writeln!(
+            w,
+            "no leak: nothing allocated after {} keeps growing through {} ({} surviving new objects checked)",
+            files.first().map(String::as_str).unwrap_or("the baseline"),
+            files.last().map(String::as_str).unwrap_or("the final snapshot"),
+            format::count(report.leaked_object_count)
+        )?;
+    } else {
+        writeln!(
+            w,
+            "LEAK: {} growing cluster{} across {} snapshots",
+            report.clusters.len(),
+            if report.clusters.len() == 1 { "" } else { "s" },
+            files.len()
+        )?;
+        for (i, c) in report.clusters.iter().enumerate() {
+            writeln!(w)?;
+            write_cluster_text(i, c, requests_per_step, w)?;
+        }
+    }
+    if !report.not_growing.is_empty() {
+        writeln!(w)?;
+        writeln!(w, "not growing (bounded or settled, not reported as leaks):")?;
+        for n in report.not_growing.iter().take(5) {
+            let counts: Vec<String> = n.counts_per_snapshot.iter().map(|x| x.to_string()).collect();
+            writeln!(w, "   {} × {}: {}", n.holder, n.root_class, counts.join(" → "))?;
+        }
+    }
+    for warning in &report.warnings {
+        writeln!(w, "warning: {warning}")?;
+    }
+    Ok(())
+}
