@@ -444,7 +444,7 @@ def main():
     work = os.path.abspath(args.work)
     os.makedirs(work, exist_ok=True)
     peers = install_peers(work) if any(t != "leakhound" for t in tools) else os.path.join(work, "peers")
-    lh_ok, lh_version = (leakhound_status(args) if "leakhound" in tools else (False, None))
+    lh_ok, lh_version = (leakhound_status(args) if "leakhound" in tools else (False, "not run (not in --tools)"))
     runner = Tools(args, peers)
     if "oracle" in tools and not args.leaks:
         log("warming the oracle's cache (install + bundle, not timed) ...")
