@@ -73,14 +73,9 @@ pub async fn attach(pid: u32, timeout: Duration) -> Result<Session, InspectorErr
     let mut mismatch: Option<InspectorError> = None;
     loop {
         let now = listening_loopback_addrs(pid)?;
-        let mut candidates: Vec<SocketAddr> = now
-            .iter()
-            .filter(|a| !before.contains(a))
-            .copied()
-            .collect();
+        let mut candidates: Vec<SocketAddr> = now.iter().filter(|a| !before.contains(a)).copied().collect();
         if !signalled || signalled_at.elapsed() >= OLD_PORTS_AFTER {
-            let mut old: Vec<SocketAddr> =
-                now.iter().filter(|a| before.contains(a)).copied().collect();
+            let mut old: Vec<SocketAddr> = now.iter().filter(|a| before.contains(a)).copied().collect();
             old.sort_by_key(|a| (a.port() != endpoint::DEFAULT_PORT, a.port()));
             candidates.extend(old);
         }
@@ -303,14 +298,7 @@ mod tests {
 
     #[test]
     fn rejects_malformed_addresses() {
-        for f in [
-            "",
-            "0100007F",
-            "0100007F:XYZ",
-            "01007F:2405",
-            "ü:1",
-            "0100007F:12345",
-        ] {
+        for f in ["", "0100007F", "0100007F:XYZ", "01007F:2405", "ü:1", "0100007F:12345"] {
             assert_eq!(parse_hex_addr(f), None, "{f}");
         }
     }

@@ -106,9 +106,7 @@ pub(crate) fn parse_url(url: &str, expected_scheme: &str) -> Result<Endpoint, In
             if host.is_empty() {
                 invalid("missing host")
             } else {
-                InspectorError::NotLoopback {
-                    url: url.to_owned(),
-                }
+                InspectorError::NotLoopback { url: url.to_owned() }
             }
         })?;
         let header = match ip {
@@ -118,9 +116,7 @@ pub(crate) fn parse_url(url: &str, expected_scheme: &str) -> Result<Endpoint, In
         (ip, header)
     };
     if !is_loopback(ip) {
-        return Err(InspectorError::NotLoopback {
-            url: url.to_owned(),
-        });
+        return Err(InspectorError::NotLoopback { url: url.to_owned() });
     }
     Ok(Endpoint {
         addr: SocketAddr::new(ip, port),
@@ -153,9 +149,7 @@ fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
 pub(crate) fn is_loopback(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
+        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
     }
 }
 
@@ -172,10 +166,7 @@ pub(crate) struct Target {
 ///
 /// [`InspectorError::Connect`] when nothing listens, [`InspectorError::Http`] on a timeout, a
 /// non-200 status or a body that is not a JSON array.
-pub(crate) async fn json_list(
-    endpoint: &Endpoint,
-    timeout: Duration,
-) -> Result<Vec<Target>, InspectorError> {
+pub(crate) async fn json_list(endpoint: &Endpoint, timeout: Duration) -> Result<Vec<Target>, InspectorError> {
     let list = Endpoint {
         path: String::from("/json/list"),
         ..endpoint.clone()
@@ -237,9 +228,7 @@ enum GetError {
 }
 
 async fn http_get(endpoint: &Endpoint) -> Result<Vec<u8>, GetError> {
-    let mut stream = TcpStream::connect(endpoint.addr)
-        .await
-        .map_err(GetError::Connect)?;
+    let mut stream = TcpStream::connect(endpoint.addr).await.map_err(GetError::Connect)?;
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
         endpoint.path, endpoint.host
@@ -346,10 +335,7 @@ mod tests {
             "ws://127.0.0.1.evil.com:9229/x",
         ] {
             assert!(
-                matches!(
-                    parse_url(url, "ws"),
-                    Err(InspectorError::NotLoopback { .. })
-                ),
+                matches!(parse_url(url, "ws"), Err(InspectorError::NotLoopback { .. })),
                 "{url}"
             );
         }
@@ -382,10 +368,7 @@ mod tests {
 
     #[test]
     fn ws_path_ignores_the_host() {
-        assert_eq!(
-            ws_path_of("ws://evil.example:1/uuid").as_deref(),
-            Some("/uuid")
-        );
+        assert_eq!(ws_path_of("ws://evil.example:1/uuid").as_deref(), Some("/uuid"));
         assert_eq!(ws_path_of("nothing"), None);
     }
 }

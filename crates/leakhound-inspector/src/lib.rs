@@ -75,8 +75,39 @@ pub use attach::attach;
 pub use error::InspectorError;
 pub use memory::{GC_RING_CAPACITY, GcEvent, MemoryUsage};
 pub use nix::sys::signal::Signal;
-pub use process::{
-    DEFAULT_KILL_GRACE, DEFAULT_READY_TIMEOUT, NodeProcess, OutputLine, SpawnOptions, Stream,
-};
+pub use process::{DEFAULT_KILL_GRACE, DEFAULT_READY_TIMEOUT, NodeProcess, OutputLine, SpawnOptions, Stream};
 pub use session::{CloseReason, Session};
 pub use snapshot::SnapshotFile;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use std::time::Duration;
+
+    fn is_send<T: Send>(_: &T) {}
+    fn is_send_sync<T: Send + Sync + 'static>() {}
+
+    /// Compiled, never run: the futures callers put in `tokio::spawn` must be `Send`.
+    async fn futures(session: &Session, process: &mut NodeProcess) {
+        is_send(&session.call("A.b", serde_json::Value::Null));
+        is_send(&session.take_heap_snapshot(Path::new("x"), |_, _| {}));
+        is_send(&session.script_urls());
+        is_send(&session.collect_garbage());
+        is_send(&session.drain_gc_events());
+        is_send(&session.closed());
+        is_send(&session.close());
+        is_send(&process.kill());
+        is_send(&attach(1, Duration::ZERO));
+        is_send(&Session::connect_url("ws://127.0.0.1:1/x"));
+    }
+
+    #[test]
+    fn public_types_are_send_and_sync() {
+        is_send_sync::<Session>();
+        is_send_sync::<NodeProcess>();
+        is_send_sync::<InspectorError>();
+        is_send_sync::<SpawnOptions>();
+        let _ = futures;
+    }
+}

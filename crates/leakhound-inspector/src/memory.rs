@@ -157,10 +157,7 @@ impl Session {
     ///
     /// As [`Session::call`].
     pub async fn discard_console_entries(&self) -> Result<(), InspectorError> {
-        match self
-            .call("Runtime.discardConsoleEntries", serde_json::json!({}))
-            .await
-        {
+        match self.call("Runtime.discardConsoleEntries", serde_json::json!({})).await {
             Ok(_) | Err(InspectorError::Protocol { .. }) => Ok(()),
             Err(e) => Err(e),
         }
@@ -191,11 +188,7 @@ impl Session {
         self.evaluate(&window_script("begin")).await?;
         let timeout = self.call_timeout().max(MIN_GC_TIMEOUT);
         let collected = self
-            .call_with_timeout(
-                "HeapProfiler.collectGarbage",
-                serde_json::json!({}),
-                timeout,
-            )
+            .call_with_timeout("HeapProfiler.collectGarbage", serde_json::json!({}), timeout)
             .await;
         let ended = self.evaluate(&window_script("end")).await;
         collected?;
@@ -277,12 +270,8 @@ impl Session {
         entries
             .iter()
             .map(|entry| {
-                gc_event_from_js(entry).ok_or_else(|| {
-                    unexpected(format!(
-                        "malformed entry {}",
-                        shorten(&entry.to_string(), 200)
-                    ))
-                })
+                gc_event_from_js(entry)
+                    .ok_or_else(|| unexpected(format!("malformed entry {}", shorten(&entry.to_string(), 200))))
             })
             .collect()
     }
@@ -291,10 +280,7 @@ impl Session {
 fn gc_event_from_js(entry: &Value) -> Option<GcEvent> {
     Some(GcEvent {
         unix_ms: js_u64(entry.get("t_ms")?)?,
-        duration_ms: entry
-            .get("duration_ms")?
-            .as_f64()
-            .filter(|d| d.is_finite())?,
+        duration_ms: entry.get("duration_ms")?.as_f64().filter(|d| d.is_finite())?,
         forced: entry.get("forced")?.as_bool()?,
         memory: MemoryUsage::from_js(entry.get("mem")?)?,
     })

@@ -225,14 +225,8 @@ impl NodeProcess {
         if let Some(stdout) = stdout {
             tokio::spawn(drain(stdout, Stream::Stdout, opts.output.clone(), None));
         }
-        let mut stderr_done = stderr.map(|stderr| {
-            tokio::spawn(drain(
-                stderr,
-                Stream::Stderr,
-                opts.output.clone(),
-                Some((url_tx, tail)),
-            ))
-        });
+        let mut stderr_done =
+            stderr.map(|stderr| tokio::spawn(drain(stderr, Stream::Stderr, opts.output.clone(), Some((url_tx, tail)))));
 
         let ready = process
             .wait_ready(node, &mut url_rx, &mut stderr_done, opts.ready_timeout)
@@ -382,13 +376,11 @@ impl NodeProcess {
     ///
     /// [`InspectorError::Process`] when `waitpid` fails.
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, InspectorError> {
-        self.child
-            .try_wait()
-            .map_err(|source| InspectorError::Process {
-                pid: self.pid,
-                action: "wait for",
-                source,
-            })
+        self.child.try_wait().map_err(|source| InspectorError::Process {
+            pid: self.pid,
+            action: "wait for",
+            source,
+        })
     }
 
     /// Waits for the app to exit and returns its status (again on later calls).
@@ -401,14 +393,11 @@ impl NodeProcess {
     ///
     /// Cancel safe; meant for `tokio::select!` to notice an app that exits early.
     pub async fn wait(&mut self) -> Result<ExitStatus, InspectorError> {
-        self.child
-            .wait()
-            .await
-            .map_err(|source| InspectorError::Process {
-                pid: self.pid,
-                action: "wait for",
-                source,
-            })
+        self.child.wait().await.map_err(|source| InspectorError::Process {
+            pid: self.pid,
+            action: "wait for",
+            source,
+        })
     }
 
     /// Sends `signal` to the app's whole process group (e.g. `SIGINT` to forward a Ctrl-C).
@@ -470,10 +459,7 @@ impl NodeProcess {
                     Err(_) => Err(InspectorError::Process {
                         pid: self.pid,
                         action: "kill",
-                        source: std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            "still running after SIGKILL",
-                        ),
+                        source: std::io::Error::new(std::io::ErrorKind::TimedOut, "still running after SIGKILL"),
                     }),
                 }
             }
@@ -583,16 +569,12 @@ mod tests {
 
     #[test]
     fn filters_inspector_notices() {
-        assert!(is_inspector_notice(
-            "Debugger listening on ws://127.0.0.1:1/abc"
-        ));
+        assert!(is_inspector_notice("Debugger listening on ws://127.0.0.1:1/abc"));
         assert!(is_inspector_notice(
             "For help, see: https://nodejs.org/en/docs/inspector"
         ));
         assert!(is_inspector_notice("Debugger attached."));
-        assert!(!is_inspector_notice(
-            "Waiting for the debugger to disconnect..."
-        ));
+        assert!(!is_inspector_notice("Waiting for the debugger to disconnect..."));
     }
 
     #[tokio::test]

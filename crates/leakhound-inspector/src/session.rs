@@ -62,9 +62,7 @@ pub enum CloseReason {
 impl fmt::Display for CloseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CloseReason::TargetFinished => {
-                f.write_str("the target finished running and is waiting to exit")
-            }
+            CloseReason::TargetFinished => f.write_str("the target finished running and is waiting to exit"),
             CloseReason::ClosedByUs => f.write_str("the session was closed by leakhound"),
             CloseReason::ClosedByPeer => f.write_str("the inspector closed the connection"),
             CloseReason::ConnectionLost(cause) => write!(f, "the connection was lost ({cause})"),
@@ -220,9 +218,7 @@ async fn reader_task(
     let reason = loop {
         match stream.next().await {
             None => {
-                break CloseReason::ConnectionLost(String::from(
-                    "connection closed without a close frame",
-                ));
+                break CloseReason::ConnectionLost(String::from("connection closed without a close frame"));
             }
             Some(Err(e)) => break CloseReason::ConnectionLost(e.to_string()),
             Some(Ok(Message::Text(text))) => shared.dispatch(text.as_str(), &writer),
@@ -239,9 +235,16 @@ async fn writer_task(
     mut rx: mpsc::UnboundedReceiver<WriterMsg>,
     shared: Arc<Shared>,
     reader: JoinHandle<()>,
+    mut reader_finished: watch::Receiver<bool>,
 ) {
     loop {
-        match rx.recv().await {
+        let msg = tokio::select! {
+            msg = rx.recv() => msg,
+            // The connection is gone: drop the sink so the socket closes now rather than
+            // when the session is dropped.
+            _ = reader_finished.wait_for(|done| *done) => break,
+        };
+        match msg {
             Some(WriterMsg::Text(text)) => {
                 if let Err(e) = sink.send(Message::Text(text.into())).await {
                     shared.set_closed(CloseReason::ConnectionLost(e.to_string()));
@@ -407,26 +410,21 @@ impl Session {
 
     pub(crate) async fn connect_endpoint(endpoint: &Endpoint) -> Result<Session, InspectorError> {
         let url = endpoint.ws_url();
-        let tcp =
-            match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(endpoint.addr)).await {
-                Ok(Ok(tcp)) => tcp,
-                Ok(Err(source)) => return Err(InspectorError::Connect { url, source }),
-                Err(_) => {
-                    return Err(InspectorError::Connect {
-                        url,
-                        source: std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            "tcp connect timed out",
-                        ),
-                    });
-                }
-            };
+        let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(endpoint.addr)).await {
+            Ok(Ok(tcp)) => tcp,
+            Ok(Err(source)) => return Err(InspectorError::Connect { url, source }),
+            Err(_) => {
+                return Err(InspectorError::Connect {
+                    url,
+                    source: std::io::Error::new(std::io::ErrorKind::TimedOut, "tcp connect timed out"),
+                });
+            }
+        };
         let _ = tcp.set_nodelay(true);
         let config = WebSocketConfig::default()
             .max_message_size(Some(MAX_MESSAGE_BYTES))
             .max_frame_size(Some(MAX_MESSAGE_BYTES));
-        let handshake =
-            tokio_tungstenite::client_async_with_config(url.as_str(), tcp, Some(config));
+        let handshake = tokio_tungstenite::client_async_with_config(url.as_str(), tcp, Some(config));
         let ws = match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
             Ok(Ok((ws, _response))) => ws,
             Ok(Err(e)) => {
@@ -438,21 +436,16 @@ impl Session {
             Err(_) => {
                 return Err(InspectorError::WebSocket {
                     url,
-                    source: Box::new(tokio_tungstenite::tungstenite::Error::Io(
-                        std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            "websocket handshake timed out",
-                        ),
-                    )),
+                    source: Box::new(tokio_tungstenite::tungstenite::Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "websocket handshake timed out",
+                    ))),
                 });
             }
         };
         let mut session = Session::start(ws, url);
         match session
-            .call(
-                "NodeRuntime.notifyWhenWaitingForDisconnect",
-                json!({ "enabled": true }),
-            )
+            .call("NodeRuntime.notifyWhenWaitingForDisconnect", json!({ "enabled": true }))
             .await
         {
             // Older or non-node targets may not know the NodeRuntime domain.
@@ -468,8 +461,7 @@ impl Session {
     /// Waiting for it also means the app's globals (`PerformanceObserver`) exist once
     /// `connect` returns.
     async fn wait_for_pid(&self) -> Result<u32, InspectorError> {
-        const EXPR: &str =
-            "(typeof process === 'object' && process !== null) ? process.pid : undefined";
+        const EXPR: &str = "(typeof process === 'object' && process !== null) ? process.pid : undefined";
         let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
         loop {
             let value = self.evaluate(EXPR).await?;
@@ -506,7 +498,13 @@ impl Session {
             writer_tx.downgrade(),
             finished_tx,
         ));
-        tokio::spawn(writer_task(sink, writer_rx, Arc::clone(&shared), reader));
+        tokio::spawn(writer_task(
+            sink,
+            writer_rx,
+            Arc::clone(&shared),
+            reader,
+            finished_rx.clone(),
+        ));
         Session {
             shared,
             writer: writer_tx,
@@ -594,11 +592,7 @@ impl Session {
     }
 
     /// Queues a command and returns its id and the receiver for its reply.
-    fn send(
-        &self,
-        method: &str,
-        params: Value,
-    ) -> Result<(u64, oneshot::Receiver<Reply>), InspectorError> {
+    fn send(&self, method: &str, params: Value) -> Result<(u64, oneshot::Receiver<Reply>), InspectorError> {
         if self.shared.close_reason().is_some() {
             return Err(self.closed_error(method));
         }
@@ -621,11 +615,7 @@ impl Session {
 
     /// Sends a command whose reply will be awaited by the caller without a timeout; the
     /// reply is delivered through the returned receiver (used for takeHeapSnapshot).
-    pub(crate) fn send_untimed(
-        &self,
-        method: &str,
-        params: Value,
-    ) -> Result<oneshot::Receiver<Reply>, InspectorError> {
+    pub(crate) fn send_untimed(&self, method: &str, params: Value) -> Result<oneshot::Receiver<Reply>, InspectorError> {
         self.send(method, params).map(|(_, rx)| rx)
     }
 
@@ -658,8 +648,7 @@ impl Session {
     /// Cancel safe in that nothing is corrupted: the reply, if it comes, is discarded. The
     /// command may still run in the target.
     pub async fn call(&self, method: &str, params: Value) -> Result<Value, InspectorError> {
-        self.call_with_timeout(method, params, self.call_timeout)
-            .await
+        self.call_with_timeout(method, params, self.call_timeout).await
     }
 
     /// [`Session::call`] with an explicit timeout.
@@ -727,23 +716,17 @@ impl Session {
                 text: exception_text(details),
             });
         }
-        let result = reply
-            .get("result")
-            .ok_or_else(|| InspectorError::UnexpectedReply {
-                method: String::from("Runtime.evaluate"),
-                reason: String::from("no result field"),
-            })?;
+        let result = reply.get("result").ok_or_else(|| InspectorError::UnexpectedReply {
+            method: String::from("Runtime.evaluate"),
+            reason: String::from("no result field"),
+        })?;
         Ok(result.get("value").cloned().unwrap_or(Value::Null))
     }
 
     /// Enables the HeapProfiler domain once per session.
     pub(crate) async fn ensure_heap_profiler(&self) -> Result<(), InspectorError> {
         self.heap_profiler
-            .get_or_try_init(|| async {
-                self.call("HeapProfiler.enable", json!({}))
-                    .await
-                    .map(|_| ())
-            })
+            .get_or_try_init(|| async { self.call("HeapProfiler.enable", json!({})).await.map(|_| ()) })
             .await
             .map(|_| ())
     }
@@ -788,9 +771,7 @@ impl Session {
         let collected = async {
             self.call("Debugger.enable", json!({})).await?;
             // Best effort: an old target without it still works.
-            let _ = self
-                .call("Debugger.setSkipAllPauses", json!({ "skip": true }))
-                .await;
+            let _ = self.call("Debugger.setSkipAllPauses", json!({ "skip": true })).await;
             let deadline = tokio::time::Instant::now() + SCRIPTS_MAX;
             loop {
                 let quiet_end = (tokio::time::Instant::now() + SCRIPTS_QUIET).min(deadline);
@@ -809,11 +790,7 @@ impl Session {
         Ok(urls)
     }
 
-    async fn script_event(
-        &self,
-        event: Event,
-        urls: &mut HashMap<String, String>,
-    ) -> Result<(), InspectorError> {
+    async fn script_event(&self, event: Event, urls: &mut HashMap<String, String>) -> Result<(), InspectorError> {
         match event.method.as_str() {
             "Debugger.scriptParsed" => {
                 let id = event.params.get("scriptId").and_then(Value::as_str);

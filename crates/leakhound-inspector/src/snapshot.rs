@@ -135,9 +135,7 @@ impl Session {
             let path = path.to_owned();
             move |source| InspectorError::SnapshotIo { path, source }
         };
-        let file = tokio::fs::File::create(&partial)
-            .await
-            .map_err(io_err(&partial))?;
+        let file = tokio::fs::File::create(&partial).await.map_err(io_err(&partial))?;
         let mut cleanup = PartialFile {
             path: Some(partial.clone()),
         };
@@ -145,10 +143,7 @@ impl Session {
 
         let (tx, mut events) = mpsc::unbounded_channel();
         let route = self.route_events(&[CHUNK, PROGRESS], tx);
-        let reply = self.send_untimed(
-            METHOD,
-            json!({ "reportProgress": true, "captureNumericValue": false }),
-        )?;
+        let reply = self.send_untimed(METHOD, json!({ "reportProgress": true, "captureNumericValue": false }))?;
         let mut in_flight = InFlight {
             reply: Some(reply),
             exclusive: Some(exclusive),
@@ -199,9 +194,7 @@ impl Session {
         let file = out.into_inner();
         file.sync_all().await.map_err(io_err(&partial))?;
         drop(file);
-        tokio::fs::rename(&partial, path)
-            .await
-            .map_err(io_err(path))?;
+        tokio::fs::rename(&partial, path).await.map_err(io_err(path))?;
         cleanup.path = None;
         sync_parent_dir(path).await;
         Ok(SnapshotFile {
@@ -222,12 +215,12 @@ async fn handle_event(
     match event.method.as_str() {
         CHUNK => {
             if let Some(chunk) = event.params.get("chunk").and_then(Value::as_str) {
-                out.write_all(chunk.as_bytes()).await.map_err(|source| {
-                    InspectorError::SnapshotIo {
+                out.write_all(chunk.as_bytes())
+                    .await
+                    .map_err(|source| InspectorError::SnapshotIo {
                         path: partial.to_owned(),
                         source,
-                    }
-                })?;
+                    })?;
                 *bytes = bytes.saturating_add(chunk.len() as u64);
             }
         }
@@ -261,9 +254,6 @@ mod tests {
         let p = partial_path(Path::new("/tmp/dir/a.heapsnapshot"));
         assert_eq!(p.parent(), Some(Path::new("/tmp/dir")));
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        assert_eq!(
-            name,
-            format!("a.heapsnapshot.partial-{}", std::process::id())
-        );
+        assert_eq!(name, format!("a.heapsnapshot.partial-{}", std::process::id()));
     }
 }

@@ -13,8 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use leakhound_inspector::{
-    CloseReason, GcEvent, InspectorError, NodeProcess, OutputLine, Session, Signal, SpawnOptions,
-    Stream, attach,
+    CloseReason, GcEvent, InspectorError, NodeProcess, OutputLine, Session, Signal, SpawnOptions, Stream, attach,
 };
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -80,12 +79,9 @@ async fn spawn_samples_memory_collects_garbage_and_writes_a_valid_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let app = write_app(dir.path(), "app.js", STEADY_APP);
     let (opts, mut output) = options(dir.path());
-    let (mut process, session) = bounded(
-        "spawn",
-        NodeProcess::spawn(node(), &[app.into_os_string()], opts),
-    )
-    .await
-    .expect("spawn node");
+    let (mut process, session) = bounded("spawn", NodeProcess::spawn(node(), &[app.into_os_string()], opts))
+        .await
+        .expect("spawn node");
     bounded("session work", async {
         assert_eq!(session.pid(), process.pid());
         assert!(session.url().starts_with("ws://127.0.0.1:"));
@@ -136,10 +132,7 @@ async fn spawn_samples_memory_collects_garbage_and_writes_a_valid_snapshot() {
             matches!(&err, InspectorError::Exception { text, .. } if text.contains("boom")),
             "{err}"
         );
-        let err = session
-            .call("No.suchMethod", serde_json::json!({}))
-            .await
-            .unwrap_err();
+        let err = session.call("No.suchMethod", serde_json::json!({})).await.unwrap_err();
         assert!(
             matches!(&err, InspectorError::Protocol { method, code: -32601, .. } if method == "No.suchMethod"),
             "{err}"
@@ -158,10 +151,7 @@ async fn spawn_samples_memory_collects_garbage_and_writes_a_valid_snapshot() {
     while let Ok(line) = output.try_recv() {
         lines.push(line.line);
     }
-    assert!(
-        lines.iter().all(|l| !l.starts_with("Debugger listening")),
-        "{lines:?}"
-    );
+    assert!(lines.iter().all(|l| !l.starts_with("Debugger listening")), "{lines:?}");
 }
 
 fn check_snapshot(path: &Path) {
@@ -191,23 +181,16 @@ async fn app_exiting_during_spawn_reports_status_and_stderr() {
         "console.error('startup-failure-marker'); process.exit(3);\n",
     );
     let (opts, _output) = options(dir.path());
-    let err = bounded(
-        "spawn",
-        NodeProcess::spawn(node(), &[app.into_os_string()], opts),
-    )
-    .await
-    .expect_err("the app exits at once");
+    let err = bounded("spawn", NodeProcess::spawn(node(), &[app.into_os_string()], opts))
+        .await
+        .expect_err("the app exits at once");
     match &err {
         InspectorError::ExitedBeforeReady {
-            status,
-            stderr_tail,
-            ..
+            status, stderr_tail, ..
         } => {
             assert!(status.contains('3'), "{status}");
             assert!(
-                stderr_tail
-                    .iter()
-                    .any(|l| l.contains("startup-failure-marker")),
+                stderr_tail.iter().any(|l| l.contains("startup-failure-marker")),
                 "{stderr_tail:?}"
             );
         }
@@ -219,11 +202,7 @@ async fn app_exiting_during_spawn_reports_status_and_stderr() {
     let (opts, _output) = options(dir.path());
     let err = bounded(
         "spawn",
-        NodeProcess::spawn(
-            OsStr::new("/nonexistent/leakhound-no-such-program"),
-            &[],
-            opts,
-        ),
+        NodeProcess::spawn(OsStr::new("/nonexistent/leakhound-no-such-program"), &[], opts),
     )
     .await
     .expect_err("no such program");
@@ -239,12 +218,9 @@ async fn session_reports_when_the_app_finishes_and_lets_node_exit() {
         "console.log('ready'); setTimeout(() => console.log('done'), 500);\n",
     );
     let (opts, _output) = options(dir.path());
-    let (mut process, session) = bounded(
-        "spawn",
-        NodeProcess::spawn(node(), &[app.into_os_string()], opts),
-    )
-    .await
-    .expect("spawn node");
+    let (mut process, session) = bounded("spawn", NodeProcess::spawn(node(), &[app.into_os_string()], opts))
+        .await
+        .expect("spawn node");
     // The GC observer must not keep the app alive.
     session.install_gc_observer().await.expect("install");
     let outcome = bounded("finish", async {
@@ -274,10 +250,7 @@ async fn gc_observer_records_forced_major_gcs() {
     bounded("gc observer", async {
         wait_for_line(&mut output, "ready").await;
         let err = session.drain_gc_events().await.unwrap_err();
-        assert!(
-            matches!(err, InspectorError::GcObserverMissing { .. }),
-            "{err}"
-        );
+        assert!(matches!(err, InspectorError::GcObserverMissing { .. }), "{err}");
         assert!(session.install_gc_observer().await.expect("install"));
         assert!(!session.install_gc_observer().await.expect("install again"));
 
@@ -317,12 +290,9 @@ console.log('ready');
 ",
     );
     let (opts, mut output) = options(dir.path());
-    let (mut process, session) = bounded(
-        "spawn",
-        NodeProcess::spawn(node(), &[app.into_os_string()], opts),
-    )
-    .await
-    .expect("spawn node");
+    let (mut process, session) = bounded("spawn", NodeProcess::spawn(node(), &[app.into_os_string()], opts))
+        .await
+        .expect("spawn node");
     bounded("console retention", async {
         wait_for_line(&mut output, "ready").await;
         session.collect_garbage().await.expect("collect garbage");
@@ -367,9 +337,7 @@ async fn script_urls_include_the_app_file() {
             urls.values().any(|u| u == &expected),
             "{expected} not among {} urls: {:?}",
             urls.len(),
-            urls.values()
-                .filter(|u| u.starts_with("file:"))
-                .collect::<Vec<_>>()
+            urls.values().filter(|u| u.starts_with("file:")).collect::<Vec<_>>()
         );
         assert!(urls.values().any(|u| u.starts_with("node:")));
         // The Debugger domain was disabled again, and the session still works.
@@ -412,12 +380,9 @@ console.log('ready');
 ",
     );
     let (opts, mut output) = options(dir.path());
-    let (mut process, session) = bounded(
-        "spawn",
-        NodeProcess::spawn(node(), &[app.into_os_string()], opts),
-    )
-    .await
-    .expect("spawn node");
+    let (mut process, session) = bounded("spawn", NodeProcess::spawn(node(), &[app.into_os_string()], opts))
+        .await
+        .expect("spawn node");
     let path = dir.path().join("big.heapsnapshot");
     let progress = Arc::new(AtomicU64::new(0));
     let result = bounded("snapshot while killing", async {
@@ -430,9 +395,7 @@ console.log('ready');
             while progress.load(Ordering::Relaxed) == 0 {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
-            process
-                .signal_group(Signal::SIGKILL)
-                .expect("kill mid-snapshot");
+            process.signal_group(Signal::SIGKILL).expect("kill mid-snapshot");
         };
         let (snapshot, ()) = tokio::join!(snapshot, killer);
         snapshot
@@ -443,10 +406,7 @@ console.log('ready');
     match &err {
         InspectorError::Snapshot { path: p, source } => {
             assert_eq!(p, &path);
-            assert!(
-                matches!(**source, InspectorError::Closed { .. }),
-                "{source}"
-            );
+            assert!(matches!(**source, InspectorError::Closed { .. }), "{source}");
         }
         other => panic!("unexpected error: {other}"),
     }
@@ -526,9 +486,7 @@ server.listen(0, '127.0.0.1', () => console.log('ready'));
         session.close().await;
 
         // A second attach finds the already open inspector.
-        let again = attach(pid, Duration::from_secs(30))
-            .await
-            .expect("attach again");
+        let again = attach(pid, Duration::from_secs(30)).await.expect("attach again");
         assert_eq!(again.pid(), pid);
         again.close().await;
     })
@@ -568,8 +526,7 @@ async fn npm_start_connects_to_the_app_not_to_npm_and_kill_leaves_no_grandchild(
     write_app(dir.path(), "app.js", STEADY_APP);
     let (mut opts, _output) = options(dir.path());
     // Keep npm quiet and offline.
-    opts.env
-        .push(("npm_config_update_notifier".into(), "false".into()));
+    opts.env.push(("npm_config_update_notifier".into(), "false".into()));
     opts.env.push(("npm_config_fund".into(), "false".into()));
     opts.env.push(("npm_config_audit".into(), "false".into()));
     opts.env.push(("npm_config_offline".into(), "true".into()));
@@ -583,10 +540,7 @@ async fn npm_start_connects_to_the_app_not_to_npm_and_kill_leaves_no_grandchild(
     bounded("npm session", async {
         assert_ne!(app_pid, process.pid(), "connected to npm itself");
         let script = session.evaluate("process.argv[1]").await.expect("argv");
-        assert!(
-            script.as_str().is_some_and(|s| s.ends_with("app.js")),
-            "{script}"
-        );
+        assert!(script.as_str().is_some_and(|s| s.ends_with("app.js")), "{script}");
     })
     .await;
     session.close().await;
