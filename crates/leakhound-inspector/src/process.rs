@@ -131,7 +131,7 @@ fn is_node_binary(program: &OsStr) -> bool {
 const LAUNCHER_CHECK: &str = r"(() => {
   const script = String(process.argv[1] || '').replace(/\\/g, '/');
   const base = script.slice(script.lastIndexOf('/') + 1);
-  return /^(npm|npx|yarn|yarnpkg|pnpm|pnpx|corepack|nodemon)(-cli)?(\.[cm]?js)?$/.test(base);
+  return /^(npm|npx|yarn|yarnpkg|pnpm|pnpx|corepack|nodemon|node-dev|ts-node-dev|tsx|nx|lerna)(-cli)?(\.[cm]?js)?$/.test(base);
 })()";
 
 impl NodeProcess {
@@ -142,7 +142,9 @@ impl NodeProcess {
     /// as the first argument. For anything else (`npm start`, a shell script), it is appended
     /// to `NODE_OPTIONS` instead, so every node process the program starts gets an inspector;
     /// the session goes to the first one that is not a package manager or launcher (`npm`,
-    /// `npx`, `yarn`, `pnpm`, `corepack`, `nodemon`, judged by `process.argv[1]`).
+    /// `npx`, `yarn`, `pnpm`, `corepack`, and the restarters and runners that start the app
+    /// as a child: `nodemon`, `node-dev`, `ts-node-dev`, `tsx`, `nx`, `lerna`; judged by the
+    /// file name of `process.argv[1]`).
     ///
     /// The inspector URL is read from the app's stderr (`Debugger listening on ws://…`). The
     /// app runs in its own process group with stdin closed; its output goes to
