@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use leakhound_leaks::{Cluster, LeakReport};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::format;
 
@@ -35,7 +35,7 @@ pub struct LeaksJson<'a> {
 }
 
 /// One cluster in JSON.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClusterJson {
     /// Holder label, e.g. `quoteCache` or `lifecycle._events.shutdown`.
     pub holder: String,
@@ -48,7 +48,7 @@ pub struct ClusterJson {
     /// One of `listener_accumulation`, `unbounded_collection`, `uncleared_timer`,
     /// `closure_retention`, `external_memory`, `agent_sockets`, `unconsumed_stream`,
     /// `global_variable`, `other`.
-    pub pattern: &'static str,
+    pub pattern: String,
     /// Class of the objects that accumulate.
     pub root_class: String,
     /// Accumulating objects (leak roots) among the leaked objects.
@@ -75,13 +75,13 @@ pub struct ClusterJson {
     /// `maxListeners`).
     pub listener_count: Option<u64>,
     /// One-line fix hint.
-    pub fix_hint: &'static str,
+    pub fix_hint: String,
     /// Retainer trace from the GC root to a representative leaked object.
     pub trace: Vec<TraceStepJson>,
 }
 
 /// Rates per unit of load.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PerRequestJson {
     /// Accumulating objects added per request.
     pub count: f64,
@@ -92,7 +92,7 @@ pub struct PerRequestJson {
 }
 
 /// Leaked objects of one class.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClassCountJson {
     /// Class name.
     pub class_name: String,
@@ -103,7 +103,7 @@ pub struct ClassCountJson {
 }
 
 /// A source location.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SourceJson {
     /// `path:line:column`, 1-based.
     pub location: String,
@@ -112,7 +112,7 @@ pub struct SourceJson {
 }
 
 /// One trace step.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TraceStepJson {
     /// Edge into the node in DevTools notation (empty for the root).
     pub edge: String,
@@ -137,7 +137,7 @@ pub struct TraceStepJson {
 }
 
 /// A non-growing cluster.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NotGrowingJson {
     /// Holder label.
     pub holder: String,
@@ -154,7 +154,7 @@ pub fn cluster_json(c: &Cluster) -> ClusterJson {
         holder_class: c.holder_class.clone(),
         holder_id: c.holder_id,
         holder_nodes: c.holder_nodes,
-        pattern: c.pattern.as_str(),
+        pattern: c.pattern.as_str().to_owned(),
         root_class: c.root_class.clone(),
         count: c.count,
         object_count: c.object_count,
@@ -186,7 +186,7 @@ pub fn cluster_json(c: &Cluster) -> ClusterJson {
             })
             .collect(),
         listener_count: c.listener_count,
-        fix_hint: c.fix_hint,
+        fix_hint: c.fix_hint.to_owned(),
         trace: c
             .trace
             .iter()

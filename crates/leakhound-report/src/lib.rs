@@ -5,6 +5,8 @@
 
 pub mod diff;
 pub mod format;
+pub mod html;
+pub mod hunt;
 pub mod leaks;
 pub mod retainers;
 pub mod summary;

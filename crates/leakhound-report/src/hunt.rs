@@ -1,0 +1,192 @@
+//! The `hunt` report: verdict, memory series and floor statistics, snapshots, load, and
+//! the leak finder's clusters, as stable JSON ([`HuntJson`]), terminal text, and a
+//! self-contained HTML page (see [`crate::html`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::leaks::{ClusterJson, NotGrowingJson};
+
+/// The stable JSON of `leakhound hunt --json` (`schema_version` 1; fields are only ever
+/// added). Sizes in bytes, times in milliseconds since the hunt started.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HuntJson {
+    /// Always 1.
+    pub schema_version: u32,
+    /// `"hunt"`.
+    pub kind: String,
+    /// `"leak"` or `"no_leak"`.
+    pub verdict: String,
+    /// One sentence: why the verdict.
+    pub reason: String,
+    /// The app: command line or attached pid.
+    pub app: AppJson,
+    /// Units of load sent in all (warm-up included).
+    pub requests_sent: u64,
+    /// Units of load per load phase (what `per_request` divides by).
+    pub requests_per_phase: u64,
+    /// Phases in order (warm-up, load phases, calm-down), with their time spans.
+    pub phases: Vec<PhaseJson>,
+    /// Snapshots taken, oldest first.
+    pub snapshots: Vec<SnapshotJson>,
+    /// Every `process.memoryUsage()` sample.
+    pub memory: Vec<MemoryPointJson>,
+    /// Floor statistics (post-GC samples after the warm-up).
+    pub floor: FloorJson,
+    /// Whether memory came back to the baseline once load stopped.
+    pub calm_down: CalmDownJson,
+    /// Load generator figures per phase.
+    pub load: Vec<LoadJson>,
+    /// The leak finder's clusters (empty when nothing leaks), each with `per_request`.
+    pub clusters: Vec<ClusterJson>,
+    /// Surviving new objects that did not grow.
+    pub not_growing: Vec<NotGrowingJson>,
+    /// Warnings.
+    pub warnings: Vec<String>,
+}
+
+/// The app under test.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppJson {
+    /// Command line when leakhound started it.
+    pub command: Option<String>,
+    /// Process id.
+    pub pid: u32,
+    /// The URL load went to.
+    pub url: Option<String>,
+}
+
+/// One phase of the hunt.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhaseJson {
+    /// `warmup`, `load-1`, `load-2`, ..., `calm-down`.
+    pub name: String,
+    /// Start, ms since the hunt started.
+    pub start_ms: f64,
+    /// End, ms since the hunt started.
+    pub end_ms: f64,
+    /// Units of load sent in the phase.
+    pub requests: u64,
+}
+
+/// One snapshot.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SnapshotJson {
+    /// `baseline`, `target`, `final`, `final-2`, ...
+    pub label: String,
+    /// File path.
+    pub path: String,
+    /// File size.
+    pub bytes: u64,
+    /// When it was taken, ms since the hunt started.
+    pub t_ms: f64,
+    /// How long it took, ms.
+    pub duration_ms: u64,
+    /// Units of load sent before it.
+    pub requests: u64,
+}
+
+/// One memory sample.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemoryPointJson {
+    /// ms since the hunt started.
+    pub t_ms: f64,
+    /// Units of load sent so far.
+    pub requests: u64,
+    /// `rss`.
+    pub rss_bytes: u64,
+    /// `heapTotal`.
+    pub heap_total_bytes: u64,
+    /// `heapUsed`.
+    pub heap_used_bytes: u64,
+    /// `external`.
+    pub external_bytes: u64,
+    /// `arrayBuffers`.
+    pub array_buffers_bytes: u64,
+    /// Taken right after a full GC (a floor point).
+    pub after_full_gc: bool,
+}
+
+/// A floor fit of one metric.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FloorFitJson {
+    /// `heap_used`, `external` or `rss`.
+    pub metric: String,
+    /// Floor points used.
+    pub points: usize,
+    /// First floor, bytes.
+    pub first_bytes: u64,
+    /// Last floor, bytes.
+    pub last_bytes: u64,
+    /// Slope, bytes per request.
+    pub bytes_per_request: Option<f64>,
+    /// 95 % confidence interval of the slope per request.
+    pub bytes_per_request_ci95: Option<(f64, f64)>,
+    /// Slope, bytes per hour.
+    pub bytes_per_hour: Option<f64>,
+    /// 95 % confidence interval of the slope per hour.
+    pub bytes_per_hour_ci95: Option<(f64, f64)>,
+    /// Growing with 95 % confidence by a meaningful amount.
+    pub growing: bool,
+}
+
+/// Floor statistics.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FloorJson {
+    /// Over all load phases.
+    pub heap_used: FloorFitJson,
+    /// External memory over all load phases.
+    pub external: FloorFitJson,
+    /// RSS over all load phases.
+    pub rss: FloorFitJson,
+    /// Which memory grows over all load phases: `js_heap`, `external`, `native`.
+    pub growing: Vec<String>,
+    /// Which memory still grows in the last load phase (what the verdict uses when no
+    /// cluster was found).
+    pub growing_last_phase: Vec<String>,
+}
+
+/// The calm-down check.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CalmDownJson {
+    /// heapUsed after forced GC right before the baseline snapshot.
+    pub baseline_heap_used_bytes: u64,
+    /// heapUsed after the calm-down and forced GC.
+    pub after_heap_used_bytes: u64,
+    /// external before the baseline snapshot.
+    pub baseline_external_bytes: u64,
+    /// external after the calm-down.
+    pub after_external_bytes: u64,
+    /// Both came back to within 5 % (and 1 MiB) of the baseline.
+    pub returned_to_baseline: bool,
+    /// How long the calm-down waited, ms.
+    pub waited_ms: u64,
+}
+
+/// Load figures of one phase.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadJson {
+    /// Phase name.
+    pub phase: String,
+    /// Units of load sent.
+    pub requests_sent: u64,
+    /// Responses below 400.
+    pub responses_2xx_3xx: u64,
+    /// 4xx responses.
+    pub responses_4xx: u64,
+    /// 5xx responses.
+    pub responses_5xx: u64,
+    /// Connection and timeout errors.
+    pub errors: u64,
+    /// Requests per second.
+    pub requests_per_s: f64,
+    /// Latency percentiles, ms.
+    pub latency_p50_ms: f64,
+    /// p90, ms.
+    pub latency_p90_ms: f64,
+    /// p99, ms.
+    pub latency_p99_ms: f64,
+    /// Maximum, ms.
+    pub latency_max_ms: f64,
+    /// Wall time, ms.
+    pub elapsed_ms: f64,
+}
