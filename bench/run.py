@@ -20,7 +20,7 @@ $TMPDIR/leakhound-bench/peers), then runs every tool on every file:
   vscode     bench/peers/vscode.js: @vscode/v8-heap-parser parse + class groups with retained sizes
 --leaks mode: bench/gen-series.js writes baseline/target/final from ONE process (default
 500mb:122000, each ≈ 500 MB) and the tools are
-  leakhound  LEAKHOUND leaks B T F --json > /dev/null
+  leakhound  LEAKHOUND leaks B T F --json (exit 1 = leaks found counts as success; JSON kept for the verdict)
   memlab     memlab find-leaks --baseline B --target T --final F (npm memlab)
 
 Each run is timed (wall clock) and its peak RSS read from os.wait4's rusage (ru_maxrss of the child,
@@ -204,8 +204,9 @@ def failure_reason(stderr_text, code, sig, timed_out, timeout):
     return f"exit {code}" + (f": {tail}" if tail else "")
 
 
-def measure(cmd, timeout, env=None, cwd=None, stdout_to_null=False):
-    """Runs cmd once. Returns dict(ok, wall, rss_kb, reason, out) using os.wait4's rusage."""
+def measure(cmd, timeout, env=None, cwd=None, stdout_to_null=False, ok_codes=(0,)):
+    """Runs cmd once. Returns dict(ok, wall, rss_kb, reason, out) using os.wait4's rusage.
+    An exit code in ok_codes counts as success (leakhound leaks exits 1 when it finds a leak)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.monotonic()
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
@@ -238,7 +239,7 @@ def measure(cmd, timeout, env=None, cwd=None, stdout_to_null=False):
         stderr_text = err.read().decode("utf-8", "replace")
     code = proc.returncode
     sig = -code if code < 0 else 0
-    ok = code == 0 and not timed_out.is_set()
+    ok = code in ok_codes and not timed_out.is_set()
     last_out = [ln for ln in stdout_text.splitlines() if ln.strip()]
     res = {"ok": ok, "wall_s": round(wall, 3), "rss_kb": usage.ru_maxrss, "exit": code,
            "out": last_out[-1][-300:] if last_out else ""}
@@ -246,7 +247,20 @@ def measure(cmd, timeout, env=None, cwd=None, stdout_to_null=False):
         res["reason"] = failure_reason(stderr_text, code, sig, timed_out.is_set(), timeout)
         res["stderr_tail"] = stderr_text[-2000:]
     res["text_tail"] = stdout_text[-20000:] + "\n" + stderr_text[-20000:]
+    res["stdout_text"] = stdout_text
     return res
+
+
+def leakhound_leaks_note(text):
+    try:
+        rep = json.loads(text)
+    except ValueError:
+        return "leakhound: stdout is not JSON"
+    clusters = rep.get("clusters") or []
+    top = clusters[0] if clusters else {}
+    return (f"leakhound verdict={rep.get('verdict')} leaked_objects={rep.get('leaked_object_count')} "
+            f"clusters={len(clusters)} top={top.get('root_class')} held by {top.get('holder')} "
+            f"count={top.get('count')}")
 
 
 def summarize(runs):
@@ -300,7 +314,8 @@ class Tools:
 
     def leaks_cmd(self, tool, b, t, f, memlab_work):
         if tool == "leakhound":
-            return [self.args.leakhound, "leaks", b, t, f, "--json"], None, True
+            # stdout kept (a few KB of JSON) to show the verdict; exit 1 = leaks found, 2 = error
+            return [self.args.leakhound, "leaks", b, t, f, "--json"], None, False
         if tool == "memlab":
             cli = os.path.join(self.peers, "node_modules", "memlab", "bin", "memlab")
             # run memlab's own bin under node ourselves: its shebang passes flags to env without -S
@@ -494,8 +509,11 @@ def main():
                 mwork = tempfile.mkdtemp(prefix="memlab-work-", dir=work)
                 cmd, env, to_null = runner.leaks_cmd(tool, b, t, f, mwork)
                 log(f"leaks {tool} run {i + 1}/{args.runs}: {shlex.join(cmd)}")
-                r = measure(cmd, args.timeout, env=env, stdout_to_null=to_null)
+                r = measure(cmd, args.timeout, env=env, stdout_to_null=to_null,
+                            ok_codes=(0, 1) if tool == "leakhound" else (0,))
                 shutil.rmtree(mwork, ignore_errors=True)
+                if tool == "leakhound" and r["ok"]:
+                    r["out"] = leakhound_leaks_note(r["stdout_text"])
                 found = re.search(r"MemLab found (\d+) leak", r.get("text_tail", ""))
                 if found:
                     r["out"] = f"memlab found {found.group(1)} leak(s)"
@@ -530,6 +548,7 @@ def main():
     for row in rows:
         for s in row["results"].values():
             s.pop("text_tail", None)
+            s.pop("stdout_text", None)
     if args.json_out:
         with open(args.json_out, "w") as fh:
             json.dump({"command": command, "rows": rows}, fh, indent=1)
