@@ -326,6 +326,27 @@ pub(crate) fn leak_key(s: &HeapSnapshot, o: NodeId) -> (String, String) {
     }
 }
 
+/// Whether `o` hangs off leakhound's own instrumentation in the target (the GC observer's
+/// state under `Symbol.for('leakhound.…')`): not the app's memory.
+fn is_own_instrumentation(s: &HeapSnapshot, traces: &Traces, o: NodeId) -> bool {
+    let mut cur = o;
+    for _ in 0..32 {
+        let Some(e) = traces.parent_edge(cur) else { return false };
+        if !s.edge_type(e).has_index_name()
+            && s.strings()
+                .get(s.edge_name_or_index(e))
+                .starts_with("<symbol leakhound.")
+        {
+            return true;
+        }
+        match traces.parent(cur) {
+            Some(p) => cur = p,
+            None => return false,
+        }
+    }
+    false
+}
+
 /// The Node-aware filter: what can be a leaked object worth reporting.
 fn is_reportable(s: &HeapSnapshot, o: NodeId) -> bool {
     match s.node_type(o) {
@@ -379,6 +400,7 @@ pub fn find_leaks(snaps: &[&HeapSnapshot], opts: &LeakOptions) -> Result<LeakRep
     let mut keys: Vec<(String, String)> = Vec::new();
     let mut key_ids: HashMap<String, u32> = HashMap::new();
     let mut key_of_top: HashMap<NodeId, u32> = HashMap::new();
+    let mut own_state: HashMap<NodeId, bool> = HashMap::new();
     let mut holder_cache: HashMap<NodeId, Option<NodeId>> = HashMap::new();
     let mut leaked_object_count = 0u64;
     for o in 0..n as NodeId {
@@ -417,6 +439,12 @@ pub fn find_leaks(snaps: &[&HeapSnapshot], opts: &LeakOptions) -> Result<LeakRep
             None
         });
         let Some(holder) = holder else { continue };
+        if *own_state
+            .entry(holder)
+            .or_insert_with(|| is_own_instrumentation(s, &traces, holder))
+        {
+            continue;
+        }
         let root_key = *key_of_top.entry(top).or_insert_with(|| {
             let (k, shown) = leak_key(s, top);
             *key_ids.entry(k.clone()).or_insert_with(|| {

@@ -13,7 +13,7 @@ pub use finder::{
     ClassCount, Cluster, LeakError, LeakOptions, LeakReport, NotGrowing, PerRequest, TraceStep, check_pair, find_leaks,
 };
 pub use pattern::Pattern;
-pub use series::{FloorAnalysis, FloorFit, MemorySample, analyze_floor, ols, t95};
 pub use retainer_tree::{RetainerTree, path_to_root, retainer_tree};
+pub use series::{FloorAnalysis, FloorFit, MemorySample, analyze_floor, ols, t95};
 pub use source::{ScriptMap, SourceRef};
 pub use trace::Traces;

@@ -95,7 +95,11 @@ pub fn ols(xs: &[f64], ys: &[f64]) -> Option<(f64, f64)> {
     let sxy: f64 = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
     let slope = sxy / sxx;
     let intercept = my - slope * mx;
-    let sse: f64 = xs.iter().zip(ys).map(|(x, y)| (y - intercept - slope * x).powi(2)).sum();
+    let sse: f64 = xs
+        .iter()
+        .zip(ys)
+        .map(|(x, y)| (y - intercept - slope * x).powi(2))
+        .sum();
     let se = (sse / (nf - 2.0) / sxx).sqrt();
     Some((slope, t95(n - 2) * se))
 }
@@ -135,7 +139,11 @@ fn fit(metric: &'static str, floors: &[MemorySample], value: impl Fn(&MemorySamp
 /// Fits the floors (samples taken right after a full GC) from `from_ms` on (the end of
 /// the warm-up), and says which memory grows.
 pub fn analyze_floor(samples: &[MemorySample], from_ms: f64) -> FloorAnalysis {
-    let floors: Vec<MemorySample> = samples.iter().copied().filter(|s| s.after_full_gc && s.t_ms >= from_ms).collect();
+    let floors: Vec<MemorySample> = samples
+        .iter()
+        .copied()
+        .filter(|s| s.after_full_gc && s.t_ms >= from_ms)
+        .collect();
     let heap_used = fit("heap_used", &floors, |s| s.heap_used_bytes);
     let external = fit("external", &floors, |s| s.external_bytes);
     let rss = fit("rss", &floors, |s| s.rss_bytes);
@@ -149,7 +157,12 @@ pub fn analyze_floor(samples: &[MemorySample], from_ms: f64) -> FloorAnalysis {
     if rss.growing && !heap_used.growing && !external.growing {
         growing.push("native");
     }
-    FloorAnalysis { heap_used, external, rss, growing }
+    FloorAnalysis {
+        heap_used,
+        external,
+        rss,
+        growing,
+    }
 }
 
 #[cfg(test)]
@@ -180,8 +193,15 @@ mod tests {
 
     #[test]
     fn a_rising_floor_is_growing_js_heap() {
-        let s: Vec<MemorySample> =
-            (0..10).map(|i| floor(i as f64 * 1000.0, i * 1000, (10 << 20) + i * 1000 * 400 + (i % 2) * 5000)).collect();
+        let s: Vec<MemorySample> = (0..10)
+            .map(|i| {
+                floor(
+                    i as f64 * 1000.0,
+                    i * 1000,
+                    (10 << 20) + i * 1000 * 400 + (i % 2) * 5000,
+                )
+            })
+            .collect();
         let a = analyze_floor(&s, 0.0);
         assert!(a.heap_used.growing, "{:?}", a.heap_used);
         let per = a.heap_used.bytes_per_request.unwrap();
@@ -192,7 +212,13 @@ mod tests {
     #[test]
     fn a_flat_noisy_floor_is_not_growing() {
         let s: Vec<MemorySample> = (0..12)
-            .map(|i| floor(i as f64 * 1000.0, i * 1000, (10 << 20) + [0, 90_000, 10_000, 70_000][i as usize % 4]))
+            .map(|i| {
+                floor(
+                    i as f64 * 1000.0,
+                    i * 1000,
+                    (10 << 20) + [0, 90_000, 10_000, 70_000][i as usize % 4],
+                )
+            })
             .collect();
         let a = analyze_floor(&s, 0.0);
         assert!(!a.heap_used.growing, "{:?}", a.heap_used);
@@ -201,8 +227,15 @@ mod tests {
 
     #[test]
     fn samples_before_the_warm_up_and_non_floor_samples_are_ignored() {
-        let mut s: Vec<MemorySample> = (0..6).map(|i| floor(1000.0 + i as f64 * 1000.0, i * 100, 10 << 20)).collect();
-        s.push(MemorySample { after_full_gc: false, heap_used_bytes: 900 << 20, t_ms: 3500.0, ..floor(0.0, 0, 0) });
+        let mut s: Vec<MemorySample> = (0..6)
+            .map(|i| floor(1000.0 + i as f64 * 1000.0, i * 100, 10 << 20))
+            .collect();
+        s.push(MemorySample {
+            after_full_gc: false,
+            heap_used_bytes: 900 << 20,
+            t_ms: 3500.0,
+            ..floor(0.0, 0, 0)
+        });
         s.push(floor(0.0, 0, 1 << 20));
         let a = analyze_floor(&s, 500.0);
         assert_eq!(a.heap_used.points, 6);

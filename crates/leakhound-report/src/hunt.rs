@@ -156,7 +156,8 @@ pub struct CalmDownJson {
     pub baseline_external_bytes: u64,
     /// external after the calm-down.
     pub after_external_bytes: u64,
-    /// Both came back to within 5 % (and 1 MiB) of the baseline.
+    /// Both came back to within 2 % of the baseline (at least 512 KiB of heap, 1 MiB of
+    /// external memory).
     pub returned_to_baseline: bool,
     /// How long the calm-down waited, ms.
     pub waited_ms: u64,
@@ -189,4 +190,147 @@ pub struct LoadJson {
     pub latency_max_ms: f64,
     /// Wall time, ms.
     pub elapsed_ms: f64,
+}
+
+/// Writes the hunt report for a person: the verdict in the first lines, then the rate,
+/// the top clusters (holder, pattern, file:line, fix hint, trace), memory and load.
+///
+/// # Errors
+/// Any error writing to `w`.
+pub fn write_hunt_text(r: &HuntJson, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use crate::format;
+    let headline = if r.verdict == "leak" { "LEAK" } else { "NO LEAK" };
+    writeln!(w, "{headline}: {}", r.reason)?;
+    writeln!(
+        w,
+        "   {} requests ({} per phase) against {}; {} snapshots",
+        format::count(r.requests_sent),
+        format::count(r.requests_per_phase),
+        r.app.url.as_deref().unwrap_or("the app"),
+        r.snapshots.len()
+    )?;
+    let hu = &r.floor.heap_used;
+    let rate = |f: &FloorFitJson| match (f.bytes_per_request, f.bytes_per_request_ci95) {
+        (Some(s), Some((lo, hi))) => format!("{s:+.0} B/request (95 % CI {lo:+.0}…{hi:+.0})"),
+        (Some(s), None) => format!("{s:+.0} B/request"),
+        _ => "not enough floor points".to_owned(),
+    };
+    writeln!(
+        w,
+        "   floor after GC: heapUsed {} → {}, {}; external {} → {}; rss {} → {}",
+        format::bytes(hu.first_bytes),
+        format::bytes(hu.last_bytes),
+        rate(hu),
+        format::bytes(r.floor.external.first_bytes),
+        format::bytes(r.floor.external.last_bytes),
+        format::bytes(r.floor.rss.first_bytes),
+        format::bytes(r.floor.rss.last_bytes),
+    )?;
+    if !r.floor.growing.is_empty() {
+        writeln!(w, "   growing memory: {}", r.floor.growing.join(", "))?;
+    }
+    let c = &r.calm_down;
+    writeln!(
+        w,
+        "   calm-down: heapUsed {} at baseline, {} after the load stopped → {}",
+        format::bytes(c.baseline_heap_used_bytes),
+        format::bytes(c.after_heap_used_bytes),
+        if c.returned_to_baseline {
+            "returned to baseline"
+        } else {
+            "did NOT return to baseline"
+        }
+    )?;
+    for l in &r.load {
+        writeln!(
+            w,
+            "   {}: {} req in {:.1} s, {:.0} req/s, latency p50 {:.1} ms p99 {:.1} ms, {} errors",
+            l.phase,
+            l.requests_sent,
+            l.elapsed_ms / 1000.0,
+            l.requests_per_s,
+            l.latency_p50_ms,
+            l.latency_p99_ms,
+            l.errors
+        )?;
+    }
+    for (i, cl) in r.clusters.iter().enumerate().take(3) {
+        writeln!(w)?;
+        write_cluster_json_text(i, cl, w)?;
+    }
+    if r.clusters.len() > 3 {
+        writeln!(w, "\n… {} more clusters in --json / --html", r.clusters.len() - 3)?;
+    }
+    writeln!(w)?;
+    writeln!(w, "snapshots:")?;
+    for s in &r.snapshots {
+        writeln!(w, "   {:<9} {} ({})", s.label, s.path, format::bytes(s.bytes))?;
+    }
+    for warning in &r.warnings {
+        writeln!(w, "warning: {warning}")?;
+    }
+    Ok(())
+}
+
+fn write_cluster_json_text(i: usize, c: &crate::leaks::ClusterJson, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use crate::format;
+    let rate = c
+        .per_request
+        .as_ref()
+        .map(|p| {
+            format!(
+                "{:.2} {} per request, {} retained per request",
+                p.count,
+                c.root_class,
+                format::bytes(p.retained_size_bytes as u64)
+            )
+        })
+        .unwrap_or_else(|| format!("{} {}", c.count, c.root_class));
+    writeln!(
+        w,
+        "#{} {} — {} ({}) keeps {}",
+        i + 1,
+        c.pattern,
+        c.holder,
+        c.holder_class,
+        rate
+    )?;
+    let counts: Vec<String> = c.counts_per_snapshot.iter().map(|n| format::count(*n)).collect();
+    writeln!(
+        w,
+        "   {} across the snapshots; {} retained now",
+        counts.join(" → "),
+        format::bytes(c.retained_size_bytes)
+    )?;
+    if let Some(p) = &c.per_request {
+        let objs: Vec<String> = p.objects.iter().take(5).map(|(k, v)| format!("{v:.2} {k}")).collect();
+        if !objs.is_empty() {
+            writeln!(w, "   per request: {}", objs.join(", "))?;
+        }
+    }
+    if let Some(n) = c.listener_count {
+        writeln!(w, "   listeners: {n} on one event (Node's default maxListeners is 10)")?;
+    }
+    writeln!(w, "   source: {}", c.source.as_deref().unwrap_or("unknown"))?;
+    writeln!(w, "   fix: {}", c.fix_hint)?;
+    let path: Vec<String> = c
+        .trace
+        .iter()
+        .skip(1)
+        .map(|t| {
+            let name = if t.class_name.starts_with('(') {
+                &t.node_name
+            } else {
+                &t.class_name
+            };
+            format!(
+                "{} {}{}",
+                t.edge,
+                format::truncate(name, 30),
+                if t.is_holder { " ◀holder" } else { "" }
+            )
+        })
+        .collect();
+    writeln!(w, "   trace: (root) {}", path.join(" "))?;
+    Ok(())
 }

@@ -2,6 +2,7 @@
 //! formats and destinations, draws progress bars on stderr and maps results to exit
 //! codes (0 no leak / success, 1 leak found, 2 error); the crates compute and render.
 
+mod hunt_cmd;
 mod open;
 
 use std::io::Write;
@@ -24,6 +25,25 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The whole leak hunt against a live server: start it under the inspector, drive
+    /// HTTP load, take baseline/target/final snapshots after forced GCs, find what keeps
+    /// growing, and check memory returns to baseline once the load stops. Exit code 0 no
+    /// leak, 1 leak, 2 error.
+    Hunt(HuntOpts),
+    /// Runs `hunt` on a bundled leaky demo server (needs only node).
+    Demo(HuntOpts),
+    /// One heap snapshot of a running process, after a full GC.
+    Snapshot {
+        /// Attach to this pid (SIGUSR1 opens its inspector on 127.0.0.1).
+        #[arg(long, conflicts_with = "inspect", required_unless_present = "inspect")]
+        pid: Option<u32>,
+        /// Or connect to this inspector (`ws://127.0.0.1:…` or `http://127.0.0.1:9229`).
+        #[arg(long)]
+        inspect: Option<String>,
+        /// Output file (default Heap-<pid>-<time>.heapsnapshot).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// The Summary view of a heap snapshot: objects grouped by class with count,
     /// distance, shallow and retained size (DevTools' numbers).
     Summary {
@@ -108,6 +128,123 @@ enum Command {
     },
 }
 
+#[derive(clap::Args, Debug, Clone)]
+struct HuntOpts {
+    /// Attach to a running node process instead of starting one.
+    #[arg(long)]
+    attach: Option<u32>,
+    /// The app's URL (default: a free port on 127.0.0.1, passed to the app as PORT).
+    #[arg(long)]
+    url: Option<String>,
+    /// Concurrent keep-alive connections of the built-in load.
+    #[arg(long, default_value_t = 10)]
+    connections: usize,
+    /// Requests per load phase.
+    #[arg(long, default_value_t = 2000)]
+    requests: u64,
+    /// Load phases by time instead (seconds).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Target request rate (requests per second, all connections).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// HTTP method.
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// Request header `Name: value` (repeatable).
+    #[arg(long = "header", short = 'H')]
+    headers: Vec<String>,
+    /// Request body.
+    #[arg(long)]
+    body: Option<String>,
+    /// Run this shell command once per load phase instead of the built-in load
+    /// (it gets LEAKHOUND_URL in its environment).
+    #[arg(long)]
+    load: Option<String>,
+    /// Units of load one run of --load makes (for per-request rates).
+    #[arg(long)]
+    units: Option<u64>,
+    /// Warm-up requests before the baseline.
+    #[arg(long, default_value_t = 200)]
+    warmup: u64,
+    /// Load phases (2: target and final; more add snapshots).
+    #[arg(long, default_value_t = 2)]
+    phases: usize,
+    /// Memory sample interval, ms.
+    #[arg(long, default_value_t = 100)]
+    sample_ms: u64,
+    /// Force a full GC this often during load for floor points, ms (0: off).
+    #[arg(long, default_value_t = 1000)]
+    gc_interval_ms: u64,
+    /// Wait after the load before the calm-down check, ms.
+    #[arg(long, default_value_t = 1500)]
+    calm_down_ms: u64,
+    /// Folder for the snapshots (default ./leakhound-<time>).
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+    /// Seconds to wait for the app to become ready.
+    #[arg(long, default_value_t = 30)]
+    ready_timeout: u64,
+    /// Ready when this text appears in the app's output (instead of polling the URL).
+    #[arg(long)]
+    ready: Option<String>,
+    /// Minimum growth, in objects, for a cluster to count as a leak.
+    #[arg(long, default_value_t = 2)]
+    min_growth: u64,
+    /// Print the stable JSON report on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Also write a self-contained HTML report (memory chart, traces) to this file.
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// The app's command, after `--`: e.g. `-- node server.js`.
+    #[arg(last = true)]
+    command: Vec<std::ffi::OsString>,
+}
+
+impl HuntOpts {
+    fn into_args(self, quiet: bool) -> Result<hunt_cmd::HuntArgs> {
+        let headers = self
+            .headers
+            .iter()
+            .map(|h| {
+                h.split_once(':')
+                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                    .ok_or_else(|| anyhow::anyhow!("--header takes `Name: value`, not {h:?}"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if self.phases < 2 {
+            anyhow::bail!("--phases must be at least 2 (target and final)");
+        }
+        Ok(hunt_cmd::HuntArgs {
+            command: self.command,
+            attach: self.attach,
+            url: self.url,
+            connections: self.connections,
+            requests: self.requests,
+            duration: self.duration.map(std::time::Duration::from_secs_f64),
+            rate: self.rate,
+            method: self.method,
+            headers,
+            body: self.body,
+            load: self.load,
+            units: self.units,
+            warmup: self.warmup,
+            phases: self.phases,
+            sample_ms: self.sample_ms,
+            gc_interval_ms: self.gc_interval_ms,
+            calm_down_ms: self.calm_down_ms,
+            out_dir: self.out_dir,
+            ready_timeout_s: self.ready_timeout,
+            ready: self.ready,
+            min_growth: self.min_growth,
+            json: self.json,
+            html: self.html,
+            quiet,
+        })
+    }
+}
+
 #[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
 enum DiffSort {
     Delta,
@@ -153,6 +290,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match cli.command {
+        Command::Hunt(opts) => return hunt_cmd::run_hunt(opts.into_args(cli.quiet)?),
+        Command::Demo(opts) => return hunt_cmd::run_demo(opts.into_args(cli.quiet)?),
+        Command::Snapshot { pid, inspect, output } => return hunt_cmd::run_snapshot(pid, inspect, output, cli.quiet),
         Command::Summary { file, top, sort, json } => {
             let loaded = open::load_snapshot(&file, ui)?;
             let mut rows = leakhound_heap::summary(&loaded.snapshot);

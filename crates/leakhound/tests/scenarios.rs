@@ -38,7 +38,10 @@ fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
 }
 
 fn parse_truth(text: &str) -> Truth {
-    let verdict_line = text.lines().find(|l| l.contains("Expected leakhound verdict")).unwrap_or("");
+    let verdict_line = text
+        .lines()
+        .find(|l| l.contains("Expected leakhound verdict"))
+        .unwrap_or("");
     let leak = !verdict_line.to_lowercase().contains("no leak");
     let mut also = Vec::new();
     let mut rest = verdict_line;
@@ -58,8 +61,8 @@ fn parse_truth(text: &str) -> Truth {
 }
 
 fn needs_npm(dir: &Path) -> bool {
-    let pkg: Value = serde_json::from_slice(&std::fs::read(dir.join("package.json")).unwrap_or_default())
-        .unwrap_or(Value::Null);
+    let pkg: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("package.json")).unwrap_or_default()).unwrap_or(Value::Null);
     pkg["dependencies"].as_object().is_some_and(|d| !d.is_empty())
 }
 
@@ -74,51 +77,80 @@ fn run_scenario(name: &str, truth: &Truth) -> Result<(), String> {
         .output()
         .map_err(|e| format!("{name}: cannot run node drive.js: {e}"))?;
     if !drive.status.success() {
-        return Err(format!("{name}: drive.js failed: {}", String::from_utf8_lossy(&drive.stderr)));
+        return Err(format!(
+            "{name}: drive.js failed: {}",
+            String::from_utf8_lossy(&drive.stderr)
+        ));
     }
-    let snaps: Vec<PathBuf> = ["s1", "s2", "s3"].iter().map(|s| out.path().join(format!("{s}.heapsnapshot"))).collect();
+    let snaps: Vec<PathBuf> = ["s1", "s2", "s3"]
+        .iter()
+        .map(|s| out.path().join(format!("{s}.heapsnapshot")))
+        .collect();
     let run = Command::new(env!("CARGO_BIN_EXE_leakhound"))
-        .args(["leaks", "--quiet", "--json", "--requests-per-step", &REQUESTS.to_string()])
+        .args([
+            "leaks",
+            "--quiet",
+            "--json",
+            "--requests-per-step",
+            &REQUESTS.to_string(),
+        ])
         .args(&snaps)
         .output()
         .map_err(|e| e.to_string())?;
     let code = run.status.code();
-    let doc: Value = serde_json::from_slice(&run.stdout)
-        .map_err(|e| format!("{name}: bad JSON ({e}); stderr: {}", String::from_utf8_lossy(&run.stderr)))?;
+    let doc: Value = serde_json::from_slice(&run.stdout).map_err(|e| {
+        format!(
+            "{name}: bad JSON ({e}); stderr: {}",
+            String::from_utf8_lossy(&run.stderr)
+        )
+    })?;
     let clusters = doc["clusters"].as_array().ok_or(format!("{name}: no clusters list"))?;
     if !truth.leak {
         if !clusters.is_empty() || code != Some(0) || doc["verdict"] != "no_leak" {
-            return Err(format!("{name}: control scenario reported a leak (exit {code:?}): {:#}", clusters[0]));
+            return Err(format!(
+                "{name}: control scenario reported a leak (exit {code:?}): {:#}",
+                clusters[0]
+            ));
         }
         return Ok(());
     }
     if code != Some(1) || doc["verdict"] != "leak" {
-        return Err(format!("{name}: expected a leak and exit code 1, got {code:?} and {}", doc["verdict"]));
+        return Err(format!(
+            "{name}: expected a leak and exit code 1, got {code:?} and {}",
+            doc["verdict"]
+        ));
     }
     let top = &clusters[0];
     let mut problems = Vec::new();
-    if let Some(h) = &truth.holder {
-        if top["holder"].as_str() != Some(h) {
-            problems.push(format!("holder {} (expected `{h}`)", top["holder"]));
-        }
+    if let Some(h) = &truth.holder
+        && top["holder"].as_str() != Some(h)
+    {
+        problems.push(format!("holder {} (expected `{h}`)", top["holder"]));
     }
-    if let Some(p) = &truth.pattern {
-        let got = top["pattern"].as_str().unwrap_or("");
-        if got != p && !truth.also_acceptable.iter().any(|a| a == got) {
-            problems.push(format!("pattern {got} (expected {p} or {:?})", truth.also_acceptable));
-        }
+    let got = top["pattern"].as_str().unwrap_or("");
+    if let Some(p) = &truth.pattern
+        && got != p
+        && !truth.also_acceptable.iter().any(|a| a == got)
+    {
+        problems.push(format!("pattern {got} (expected {p} or {:?})", truth.also_acceptable));
     }
-    if let Some(f) = &truth.file {
-        let source = top["source"].as_str().unwrap_or("");
-        if !source.contains(&format!("/{f}:")) {
-            problems.push(format!("source {source:?} (expected file {f})"));
-        }
+    let source = top["source"].as_str().unwrap_or("");
+    if let Some(f) = &truth.file
+        && !source.contains(&format!("/{f}:"))
+    {
+        problems.push(format!("source {source:?} (expected file {f})"));
     }
     let per_request = top["per_request"]["count"].as_f64().unwrap_or(0.0);
     if (per_request - 1.0).abs() > 0.1 {
-        problems.push(format!("per_request.count {per_request} (expected 1 accumulating object per request ±10 %)"));
+        problems.push(format!(
+            "per_request.count {per_request} (expected 1 accumulating object per request ±10 %)"
+        ));
     }
-    if problems.is_empty() { Ok(()) } else { Err(format!("{name}: {}", problems.join("; "))) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{name}: {}", problems.join("; ")))
+    }
 }
 
 #[test]
@@ -144,7 +176,10 @@ fn leaks_names_the_truth_of_every_scenario() {
         }
         ran += 1;
     }
-    assert!(ran >= 3, "expected at least the three scenarios without npm dependencies, ran {ran}");
+    assert!(
+        ran >= 3,
+        "expected at least the three scenarios without npm dependencies, ran {ran}"
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

@@ -1,0 +1,443 @@
+//! `leakhound hunt`, `demo` and `snapshot`: argument handling, progress on stderr, and
+//! conversion of the hunt's outcome to the report's wire types.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use leakhound_hunt::{AppTarget, HuntConfig, HuntEvent, HuntOutcome, LoadKind, Verdict};
+use leakhound_report::hunt::{
+    AppJson, CalmDownJson, FloorFitJson, FloorJson, HuntJson, LoadJson, MemoryPointJson, PhaseJson, SnapshotJson,
+};
+use tokio::sync::mpsc;
+
+/// Options of `hunt` after parsing.
+#[derive(Debug, Clone)]
+pub struct HuntArgs {
+    /// Command to start (empty with --attach).
+    pub command: Vec<OsString>,
+    /// Attach to this pid.
+    pub attach: Option<u32>,
+    /// App URL.
+    pub url: Option<String>,
+    /// Connections.
+    pub connections: usize,
+    /// Requests per phase.
+    pub requests: u64,
+    /// Phase duration.
+    pub duration: Option<Duration>,
+    /// Rate.
+    pub rate: Option<f64>,
+    /// Method.
+    pub method: String,
+    /// Headers.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Option<String>,
+    /// External load command.
+    pub load: Option<String>,
+    /// Units per external run.
+    pub units: Option<u64>,
+    /// Warm-up requests.
+    pub warmup: u64,
+    /// Load phases.
+    pub phases: usize,
+    /// Sample interval.
+    pub sample_ms: u64,
+    /// Forced GC interval (0 = off).
+    pub gc_interval_ms: u64,
+    /// Calm-down wait.
+    pub calm_down_ms: u64,
+    /// Snapshot folder.
+    pub out_dir: Option<PathBuf>,
+    /// Ready timeout.
+    pub ready_timeout_s: u64,
+    /// Ready pattern.
+    pub ready: Option<String>,
+    /// Minimum growth for clusters.
+    pub min_growth: u64,
+    /// JSON on stdout.
+    pub json: bool,
+    /// HTML report file.
+    pub html: Option<PathBuf>,
+    /// No progress / app output echo.
+    pub quiet: bool,
+}
+
+fn free_port() -> Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port on 127.0.0.1")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// Runs `hunt` and prints the report. Exit code 0 no leak, 1 leak.
+pub fn run_hunt(args: HuntArgs) -> Result<ExitCode> {
+    let mut env: Vec<(OsString, OsString)> = Vec::new();
+    let url = match (&args.url, args.attach) {
+        (Some(u), _) => Some(u.clone()),
+        (None, None) if args.load.is_none() => {
+            let port = free_port()?;
+            env.push(("PORT".into(), port.to_string().into()));
+            Some(format!("http://127.0.0.1:{port}/"))
+        }
+        (None, Some(_)) if args.load.is_none() => bail!("with --attach, give the app's address with --url"),
+        _ => None,
+    };
+    let target = match (args.attach, args.command.split_first()) {
+        (Some(pid), _) => AppTarget::Attach { pid },
+        (None, Some((program, rest))) => AppTarget::Spawn {
+            program: program.clone(),
+            args: rest.to_vec(),
+            cwd: None,
+            env: env.clone(),
+        },
+        (None, None) => {
+            bail!("give the app's command after `--` (e.g. `leakhound hunt -- node server.js`) or --attach PID")
+        }
+    };
+    let load = match &args.load {
+        Some(cmd) => LoadKind::External(leakhound_load::ExternalLoad {
+            command: cmd.clone(),
+            units: args.units.unwrap_or(1),
+            env: url.iter().map(|u| ("LEAKHOUND_URL".to_owned(), u.clone())).collect(),
+        }),
+        None => {
+            let mut spec = leakhound_load::LoadSpec::new(url.clone().unwrap_or_default());
+            spec.connections = args.connections;
+            spec.rate_per_s = args.rate;
+            spec.method = args.method.clone();
+            spec.headers = args.headers.clone();
+            spec.body = args.body.clone().map(String::into_bytes);
+            spec.requests = Some(args.requests);
+            spec.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+            LoadKind::Builtin(spec)
+        }
+    };
+    let out_dir = args.out_dir.clone().unwrap_or_else(|| {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        PathBuf::from(format!("leakhound-{stamp}"))
+    });
+    let cfg = HuntConfig {
+        target,
+        url: url.clone(),
+        load,
+        requests_per_phase: args.units.filter(|_| args.load.is_some()).unwrap_or(args.requests),
+        duration_per_phase: args.duration,
+        warmup_requests: args.warmup,
+        phases: args.phases,
+        sample_interval: Duration::from_millis(args.sample_ms.max(10)),
+        gc_interval: (args.gc_interval_ms > 0).then(|| Duration::from_millis(args.gc_interval_ms)),
+        calm_down: Duration::from_millis(args.calm_down_ms),
+        out_dir,
+        ready_timeout: Duration::from_secs(args.ready_timeout_s),
+        ready_pattern: args.ready.clone(),
+        leak_options: leakhound_leaks::LeakOptions {
+            min_growth: args.min_growth,
+            ..Default::default()
+        },
+    };
+    let command_line = (!args.command.is_empty()).then(|| {
+        args.command
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let quiet = args.quiet;
+    let outcome = rt.block_on(async move {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let ui = tokio::spawn(show_progress(rx, quiet));
+        let r = tokio::select! {
+            r = leakhound_hunt::hunt(cfg, tx) => r.map_err(anyhow::Error::from),
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted (Ctrl-C): the app was stopped; snapshots taken so far are kept")),
+        };
+        let _ = ui.await;
+        r
+    })?;
+    let report = to_json(&outcome, command_line, url);
+    if let Some(path) = &args.html {
+        write_atomically(path, |w| leakhound_report::html::write_html(&report, w))?;
+        #[allow(clippy::print_stderr, reason = "where the report went")]
+        {
+            eprintln!("leakhound: HTML report written to {}", path.display());
+        }
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        leakhound_report::hunt::write_hunt_text(&report, &mut out)?;
+    }
+    out.flush()?;
+    Ok(if outcome.verdict == Verdict::Leak {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Writes a file through a temporary name in the same folder, renamed when complete.
+pub fn write_atomically(path: &Path, f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        std::process::id()
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let file = std::fs::File::create(&tmp)?;
+        let mut w = std::io::BufWriter::new(file);
+        f(&mut w)?;
+        w.flush()?;
+        w.get_ref().sync_all()?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(anyhow::anyhow!("cannot write {}: {e}", path.display()));
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+async fn show_progress(mut rx: mpsc::UnboundedReceiver<HuntEvent>, quiet: bool) {
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new_spinner()
+    };
+    bar.set_style(ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let mut last_mem = String::new();
+    let mut step = String::new();
+    while let Some(e) = rx.recv().await {
+        match e {
+            HuntEvent::AppOutput(l) if !quiet => bar.println(format!("app| {}", l.line)),
+            HuntEvent::Started { pid } => bar.println(format!("leakhound: app started, pid {pid}")),
+            HuntEvent::Step(s) => {
+                step = s;
+                bar.set_message(format!("{step} {last_mem}"));
+            }
+            HuntEvent::LoadProgress { phase, done, total } => {
+                bar.set_message(format!("{phase}: {done}/{total} requests {last_mem}"));
+            }
+            HuntEvent::LoadDone { phase, report } => {
+                bar.println(format!("leakhound: {phase}: {}", report.summary_line()))
+            }
+            HuntEvent::SnapshotProgress { label, done, total } => {
+                bar.set_message(format!("{label} snapshot {done}/{total}"));
+            }
+            HuntEvent::SnapshotTaken(s) => bar.println(format!(
+                "leakhound: {} snapshot {} ({}, {} ms)",
+                s.label,
+                s.path.display(),
+                leakhound_report::format::bytes(s.bytes),
+                s.duration_ms
+            )),
+            HuntEvent::Sample(m) => {
+                last_mem = format!(
+                    "| heapUsed {} external {} rss {}",
+                    leakhound_report::format::bytes(m.heap_used_bytes),
+                    leakhound_report::format::bytes(m.external_bytes),
+                    leakhound_report::format::bytes(m.rss_bytes)
+                );
+                bar.set_message(format!("{step} {last_mem}"));
+            }
+            _ => {}
+        }
+    }
+    bar.finish_and_clear();
+}
+
+fn fit_json(f: &leakhound_leaks::FloorFit) -> FloorFitJson {
+    FloorFitJson {
+        metric: f.metric.to_owned(),
+        points: f.points,
+        first_bytes: f.first_bytes,
+        last_bytes: f.last_bytes,
+        bytes_per_request: f.bytes_per_request,
+        bytes_per_request_ci95: f.bytes_per_request_ci95,
+        bytes_per_hour: f.bytes_per_hour,
+        bytes_per_hour_ci95: f.bytes_per_hour_ci95,
+        growing: f.growing,
+    }
+}
+
+/// The hunt's outcome as the report's wire type.
+pub fn to_json(o: &HuntOutcome, command: Option<String>, url: Option<String>) -> HuntJson {
+    let leaks = leakhound_report::leaks::leaks_json(&[], &o.leaks, Some(o.requests_per_phase as f64));
+    HuntJson {
+        schema_version: 1,
+        kind: "hunt".into(),
+        verdict: if o.verdict == Verdict::Leak { "leak" } else { "no_leak" }.into(),
+        reason: o.reason.clone(),
+        app: AppJson {
+            command,
+            pid: o.pid,
+            url,
+        },
+        requests_sent: o.requests_sent,
+        requests_per_phase: o.requests_per_phase,
+        phases: o
+            .phases
+            .iter()
+            .map(|p| PhaseJson {
+                name: p.name.clone(),
+                start_ms: p.start_ms,
+                end_ms: p.end_ms,
+                requests: p.requests,
+            })
+            .collect(),
+        snapshots: o
+            .snapshots
+            .iter()
+            .map(|s| SnapshotJson {
+                label: s.label.clone(),
+                path: s.path.display().to_string(),
+                bytes: s.bytes,
+                t_ms: s.t_ms,
+                duration_ms: s.duration_ms,
+                requests: s.requests,
+            })
+            .collect(),
+        memory: o
+            .samples
+            .iter()
+            .map(|m| MemoryPointJson {
+                t_ms: m.t_ms,
+                requests: m.requests,
+                rss_bytes: m.rss_bytes,
+                heap_total_bytes: m.heap_total_bytes,
+                heap_used_bytes: m.heap_used_bytes,
+                external_bytes: m.external_bytes,
+                array_buffers_bytes: m.array_buffers_bytes,
+                after_full_gc: m.after_full_gc,
+            })
+            .collect(),
+        floor: FloorJson {
+            heap_used: fit_json(&o.floor.heap_used),
+            external: fit_json(&o.floor.external),
+            rss: fit_json(&o.floor.rss),
+            growing: o.floor.growing.iter().map(|s| s.to_string()).collect(),
+            growing_last_phase: o.floor_last_phase.growing.iter().map(|s| s.to_string()).collect(),
+        },
+        calm_down: CalmDownJson {
+            baseline_heap_used_bytes: o.calm_down.baseline_heap_used_bytes,
+            after_heap_used_bytes: o.calm_down.after_heap_used_bytes,
+            baseline_external_bytes: o.calm_down.baseline_external_bytes,
+            after_external_bytes: o.calm_down.after_external_bytes,
+            returned_to_baseline: o.calm_down.returned_to_baseline,
+            waited_ms: o.calm_down.waited_ms,
+        },
+        load: o
+            .phases
+            .iter()
+            .filter_map(|p| p.load.as_ref().map(|l| (p, l)))
+            .map(|(p, l)| LoadJson {
+                phase: p.name.clone(),
+                requests_sent: l.requests_sent,
+                responses_2xx_3xx: l.responses_2xx_3xx,
+                responses_4xx: l.responses_4xx,
+                responses_5xx: l.responses_5xx,
+                errors: l.errors,
+                requests_per_s: l.requests_per_s,
+                latency_p50_ms: l.latency_ms.p50,
+                latency_p90_ms: l.latency_ms.p90,
+                latency_p99_ms: l.latency_ms.p99,
+                latency_max_ms: l.latency_ms.max,
+                elapsed_ms: l.elapsed_ms,
+            })
+            .collect(),
+        clusters: leaks.clusters,
+        not_growing: leaks.not_growing,
+        warnings: o.warnings.clone(),
+    }
+}
+
+/// The bundled leaky server of `leakhound demo`.
+pub const DEMO_SERVER: &str = include_str!("../assets/demo-server.js");
+
+/// `leakhound demo`: hunts the bundled leaky server.
+pub fn run_demo(mut args: HuntArgs) -> Result<ExitCode> {
+    let dir = tempfile::Builder::new()
+        .prefix("leakhound-demo-")
+        .tempdir()
+        .context("cannot create a temporary folder")?;
+    let server = dir.path().join("shop-server.js");
+    std::fs::write(&server, DEMO_SERVER).with_context(|| format!("cannot write {}", server.display()))?;
+    args.command = vec!["node".into(), server.into_os_string()];
+    if args.out_dir.is_none() {
+        args.out_dir = Some(PathBuf::from("leakhound-demo"));
+    }
+    if args.html.is_none() {
+        args.html = Some(PathBuf::from("leakhound-demo.html"));
+    }
+    run_hunt(args)
+}
+
+/// `leakhound snapshot`: one snapshot of a running process, after a GC.
+pub fn run_snapshot(pid: Option<u32>, inspect: Option<String>, out: Option<PathBuf>, quiet: bool) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let session = match (pid, inspect) {
+            (Some(pid), _) => leakhound_inspector::attach(pid, Duration::from_secs(10)).await?,
+            (None, Some(url)) => leakhound_inspector::Session::connect_url(&url).await?,
+            (None, None) => bail!("give --pid PID or --inspect URL"),
+        };
+        let path = out.unwrap_or_else(|| {
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            PathBuf::from(format!("Heap-{}-{stamp}.heapsnapshot", session.pid()))
+        });
+        let bar = if quiet {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new(0)
+        };
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_message("garbage collection");
+        session.collect_garbage().await?;
+        bar.set_message("snapshot");
+        let b = bar.clone();
+        let r = session
+            .take_heap_snapshot(&path, move |done, total| {
+                b.set_length(total);
+                b.set_position(done);
+            })
+            .await;
+        bar.finish_and_clear();
+        session.close().await;
+        let file = r?;
+        #[allow(clippy::print_stdout, reason = "the command's result")]
+        {
+            println!(
+                "{} ({} bytes, {} ms)",
+                file.path.display(),
+                file.bytes,
+                file.duration_ms
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
