@@ -275,8 +275,8 @@ fn label_width(s: &str) -> i32 {
     (s.chars().count() as i32) * 7 + 4
 }
 
-fn series(r: &HuntJson, div: f64, f: impl Fn(&MemoryPointJson) -> u64) -> Vec<(f64, f64)> {
-    r.memory.iter().map(|m| (m.t_ms / 1000.0, f(m) as f64 / div)).collect()
+fn series(r: &HuntJson, x_ms: f64, div: f64, f: impl Fn(&MemoryPointJson) -> u64) -> Vec<(f64, f64)> {
+    r.memory.iter().map(|m| (m.t_ms / x_ms, f(m) as f64 / div)).collect()
 }
 
 fn sample_title(m: &MemoryPointJson) -> String {
@@ -305,11 +305,11 @@ fn axis_label(v: f64, unit: &str, span: f64) -> String {
     }
 }
 
-fn x_label(v: f64) -> String {
+fn x_label(v: f64, unit: &str) -> String {
     if v.fract().abs() < 1e-9 {
-        format!("{v:.0} s")
+        format!("{v:.0} {unit}")
     } else {
-        format!("{v:.1} s")
+        format!("{v:.1} {unit}")
     }
 }
 
@@ -331,7 +331,13 @@ fn memory_svg(r: &HuntJson) -> Result<String, String> {
             .fold(0.0, f64::max)
             / 1000.0;
         let x_max = if x_end > x_min { x_end } else { x_min + 1.0 };
-        let x = x_min..x_max;
+        // Seconds on the x axis, minutes for hunts longer than a quarter of an hour.
+        let (x_ms, x_unit, x_desc) = if x_max > 900.0 {
+            (60_000.0, "min", "minutes since the hunt started")
+        } else {
+            (1000.0, "s", "seconds since the hunt started")
+        };
+        let x = x_min * 1000.0 / x_ms..x_max * 1000.0 / x_ms;
 
         // Upper panel: the JS heap and external memory, from zero.
         let heap_max = r
@@ -344,12 +350,12 @@ fn memory_svg(r: &HuntJson) -> Result<String, String> {
         let y_hi = nice_ceil(heap_max * 1.25 / div);
         let lines = [
             Line {
-                points: series(r, div, |m| m.heap_used_bytes),
+                points: series(r, x_ms, div, |m| m.heap_used_bytes),
                 color: C_HEAP,
                 width: 1,
             },
             Line {
-                points: series(r, div, |m| m.external_bytes),
+                points: series(r, x_ms, div, |m| m.external_bytes),
                 color: C_EXTERNAL,
                 width: 2,
             },
@@ -358,13 +364,15 @@ fn memory_svg(r: &HuntJson) -> Result<String, String> {
             .memory
             .iter()
             .filter(|m| m.after_full_gc)
-            .map(|m| (m.t_ms / 1000.0, m.heap_used_bytes as f64 / div))
+            .map(|m| (m.t_ms / x_ms, m.heap_used_bytes as f64 / div))
             .collect();
         let panel = Panel {
             x: x.clone(),
             y: 0.0..y_hi,
             unit,
             y_desc: "JS heap",
+            x_ms,
+            x_unit,
             x_desc: None,
             labels: true,
             lines: &lines,
@@ -379,7 +387,7 @@ fn memory_svg(r: &HuntJson) -> Result<String, String> {
         let lo = (rss_min * 0.9 / div).floor().max(0.0);
         let hi = rss_max / div + ((rss_max / div - lo) * 0.15).max(1.0);
         let lines = [Line {
-            points: series(r, div, |m| m.rss_bytes),
+            points: series(r, x_ms, div, |m| m.rss_bytes),
             color: C_RSS,
             width: 2,
         }];
@@ -388,7 +396,9 @@ fn memory_svg(r: &HuntJson) -> Result<String, String> {
             y: lo..hi,
             unit,
             y_desc: "process RSS",
-            x_desc: Some("seconds since the hunt started"),
+            x_ms,
+            x_unit,
+            x_desc: Some(x_desc),
             labels: false,
             lines: &lines,
             floor: &[],
@@ -443,6 +453,9 @@ struct Panel<'a> {
     y: std::ops::Range<f64>,
     unit: &'static str,
     y_desc: &'static str,
+    /// Milliseconds per unit of the x axis.
+    x_ms: f64,
+    x_unit: &'static str,
     x_desc: Option<&'static str>,
     labels: bool,
     lines: &'a [Line],
@@ -483,7 +496,7 @@ fn draw_panel(
     for ph in &r.phases {
         let is_load = !ph.name.starts_with("warm") && !ph.name.starts_with("calm");
         bands.push(Rectangle::new(
-            [(ph.start_ms / 1000.0, y0), (ph.end_ms / 1000.0, y1)],
+            [(ph.start_ms / p.x_ms, y0), (ph.end_ms / p.x_ms, y1)],
             phase_color(&ph.name, load_index).filled(),
         ));
         if is_load {
@@ -495,7 +508,8 @@ fn draw_panel(
     let span = y1 - y0;
     let unit = p.unit;
     let y_fmt = move |v: &f64| axis_label(*v, unit, span);
-    let x_fmt = |v: &f64| x_label(*v);
+    let x_unit = p.x_unit;
+    let x_fmt = move |v: &f64| x_label(*v, x_unit);
     let label_font = ("sans-serif", 15).into_font().color(&C_TEXT);
     let mut mesh = chart.configure_mesh();
     mesh.light_line_style(TRANSPARENT)
@@ -522,13 +536,13 @@ fn draw_panel(
         let step = r.memory.len().div_ceil(400).max(1);
         let picked: Vec<&MemoryPointJson> = r.memory.iter().step_by(step).collect();
         for (i, m) in picked.iter().enumerate() {
-            let x = chart.backend_coord(&(m.t_ms / 1000.0, y0)).0;
+            let x = chart.backend_coord(&(m.t_ms / p.x_ms, y0)).0;
             let left = i
                 .checked_sub(1)
-                .map_or(x, |j| (x + chart.backend_coord(&(picked[j].t_ms / 1000.0, y0)).0) / 2);
+                .map_or(x, |j| (x + chart.backend_coord(&(picked[j].t_ms / p.x_ms, y0)).0) / 2);
             let right = picked
                 .get(i + 1)
-                .map_or(x, |n| (x + chart.backend_coord(&(n.t_ms / 1000.0, y0)).0) / 2);
+                .map_or(x, |n| (x + chart.backend_coord(&(n.t_ms / p.x_ms, y0)).0) / 2);
             let (left, right) = (left.min(x - 2), right.max(x + 2));
             hovers.push(Hover {
                 shape: format!(
@@ -558,7 +572,7 @@ fn draw_panel(
 
     // Snapshots: dashed vertical lines.
     for s in &r.snapshots {
-        let t = s.t_ms / 1000.0;
+        let t = s.t_ms / p.x_ms;
         chart
             .draw_series(DashedLineSeries::new(
                 [(t, y0), (t, y1)],
@@ -590,14 +604,18 @@ fn draw_panel(
         // its neighbour moves down a row.
         let phase_font = ("sans-serif", 15).into_font().color(&C_TEXT);
         let snap_font = ("sans-serif", 15).into_font().style(FontStyle::Bold).color(&C_SNAPSHOT);
-        let mut rows = [i32::MIN; 2];
+        let right = chart.backend_coord(&(p.x.end, y1)).0;
+        // Left of the point when the label would run past the plot's right edge.
+        let dx = |x: i32, width: i32| 4.min(right - 2 - width - x);
         let mut texts = Vec::new();
+        let mut rows = [i32::MIN; 2];
         for ph in &r.phases {
-            let x = chart.backend_coord(&(ph.start_ms / 1000.0, y1)).0;
-            if let Some(row) = place(&mut rows, x + 4, label_width(&ph.name)) {
+            let t = ph.start_ms / p.x_ms;
+            let (x, width) = (chart.backend_coord(&(t, y1)).0, label_width(&ph.name));
+            if let Some(row) = place(&mut rows, x + dx(x, width), width) {
                 texts.push((
-                    ph.start_ms / 1000.0,
-                    4,
+                    t,
+                    dx(x, width),
                     5 + 17 * row as i32,
                     ph.name.clone(),
                     phase_font.clone(),
@@ -606,11 +624,12 @@ fn draw_panel(
         }
         let mut rows = [i32::MIN; 3];
         for s in &r.snapshots {
-            let x = chart.backend_coord(&(s.t_ms / 1000.0, y1)).0;
-            if let Some(row) = place(&mut rows, x + 4, label_width(&s.label) + 8) {
+            let t = s.t_ms / p.x_ms;
+            let (x, width) = (chart.backend_coord(&(t, y1)).0, label_width(&s.label) + 8);
+            if let Some(row) = place(&mut rows, x + dx(x, width), width) {
                 texts.push((
-                    s.t_ms / 1000.0,
-                    4,
+                    t,
+                    dx(x, width),
                     42 + 17 * row as i32,
                     s.label.clone(),
                     snap_font.clone(),
@@ -625,7 +644,7 @@ fn draw_panel(
             )
             .map_err(err)?;
         for m in r.memory.iter().filter(|m| m.after_full_gc) {
-            let (cx, cy) = chart.backend_coord(&(m.t_ms / 1000.0, m.heap_used_bytes as f64 / unit_div(unit)));
+            let (cx, cy) = chart.backend_coord(&(m.t_ms / p.x_ms, m.heap_used_bytes as f64 / unit_div(unit)));
             hovers.push(Hover {
                 shape: format!("circle cx=\"{cx}\" cy=\"{cy}\" r=\"7\" fill=\"#000\" fill-opacity=\"0\""),
                 title: sample_title(m),
@@ -805,7 +824,8 @@ fn write_calm_down_and_load(r: &HuntJson, w: &mut dyn Write) -> io::Result<()> {
 fn write_clusters(r: &HuntJson, w: &mut dyn Write) -> io::Result<()> {
     writeln!(
         w,
-        "<section id=\"clusters\" class=\"plain\">\n<h2>Leaking clusters <span class=\"count\">{}</span></h2>",
+        "<section id=\"clusters\" class=\"plain\">\n<h2>Leaking clusters <span class=\"count{}\">{}</span></h2>",
+        if r.clusters.is_empty() { " zero" } else { "" },
         r.clusters.len()
     )?;
     if r.clusters.is_empty() {
@@ -1202,6 +1222,7 @@ tr.path code{font-size:11.5px}
 .legend .band{display:inline-block;width:22px;height:12px;background:rgba(66,133,244,.18);border:1px solid rgba(66,133,244,.3)}
 svg.chart{display:block;width:100%;height:auto}
 .count{display:inline-block;min-width:24px;padding:0 8px;border-radius:12px;background:var(--red);color:#fff;font-size:13px;text-align:center;vertical-align:2px}
+.count.zero{background:var(--green)}
 .card{background:var(--card);border:1px solid var(--line);border-top:5px solid var(--red);border-radius:8px;padding:16px 20px;margin:0 0 14px}
 .card-none{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:14px 20px}
 .card-head{display:flex;align-items:center;gap:12px}
