@@ -401,37 +401,52 @@ pub fn find_leaks(snaps: &[&HeapSnapshot], opts: &LeakOptions) -> Result<LeakRep
     let mut key_ids: HashMap<String, u32> = HashMap::new();
     let mut key_of_top: HashMap<NodeId, u32> = HashMap::new();
     let mut own_state: HashMap<NodeId, bool> = HashMap::new();
-    let mut holder_cache: HashMap<NodeId, Option<NodeId>> = HashMap::new();
+    let mut holder_cache: HashMap<(NodeId, String), Option<NodeId>> = HashMap::new();
     let mut leaked_object_count = 0u64;
+    // For every new node, in BFS order (parents first): `attach` = the first old node above
+    // it on its trace, `top` = the top-most reportable leaked node between it and there.
+    const NONE: u32 = u32::MAX;
+    let mut attach = vec![NONE; n];
+    let mut top = vec![NONE; n];
+    let reportable: Vec<bool> = (0..n as NodeId)
+        .map(|o| is_leaked[o as usize] && is_reportable(s, o))
+        .collect();
+    for &o in traces.order() {
+        if !is_new[o as usize] {
+            continue;
+        }
+        let Some(p) = traces.parent(o) else { continue };
+        let (a, t) = if is_new[p as usize] {
+            (attach[p as usize], top[p as usize])
+        } else {
+            (p, NONE)
+        };
+        attach[o as usize] = a;
+        top[o as usize] = if t != NONE {
+            t
+        } else if reportable[o as usize] {
+            o
+        } else {
+            NONE
+        };
+    }
     for o in 0..n as NodeId {
-        if !is_leaked[o as usize] || !is_reportable(s, o) || traces.depth(o).is_none() {
+        if !reportable[o as usize] || traces.depth(o).is_none() {
             continue;
         }
         leaked_object_count += 1;
-        let mut top = o;
-        let mut cur = o;
-        let mut steps = 0;
-        let attach = loop {
-            match traces.parent(cur) {
-                None => break None,
-                Some(p) if !is_new[p as usize] => break Some(p),
-                Some(p) => {
-                    cur = p;
-                    if is_leaked[p as usize] && is_reportable(s, p) {
-                        top = p;
-                    }
-                }
-            }
-            steps += 1;
-            if steps > 256 {
-                break None;
-            }
-        };
-        let Some(attach) = attach else { continue };
-        let holder = *holder_cache.entry(attach).or_insert_with(|| {
-            let mut h = attach;
-            for _ in 0..64 {
-                if !is_internal(s, h) {
+        let (a, t) = (attach[o as usize], top[o as usize]);
+        if a == NONE || t == NONE {
+            continue;
+        }
+        // The holder: the first nameable node above the attach point. Old links of a
+        // chain of the top's own kind (old Timeouts of a timer list) are passed over, so a
+        // linked list is held by its list, not by whichever old element a new one follows.
+        let t_key = leak_key(s, t).0;
+        let holder = *holder_cache.entry((a, t_key.clone())).or_insert_with(|| {
+            let mut h = a;
+            for _ in 0..100_000 {
+                if !is_internal(s, h) && (s.node_type(h) == NodeType::Synthetic || leak_key(s, h).0 != t_key) {
                     return Some(h);
                 }
                 h = traces.parent(h)?;
@@ -445,8 +460,8 @@ pub fn find_leaks(snaps: &[&HeapSnapshot], opts: &LeakOptions) -> Result<LeakRep
         {
             continue;
         }
-        let root_key = *key_of_top.entry(top).or_insert_with(|| {
-            let (k, shown) = leak_key(s, top);
+        let root_key = *key_of_top.entry(t).or_insert_with(|| {
+            let (k, shown) = leak_key(s, t);
             *key_ids.entry(k.clone()).or_insert_with(|| {
                 keys.push((k, shown));
                 (keys.len() - 1) as u32
@@ -462,7 +477,9 @@ pub fn find_leaks(snaps: &[&HeapSnapshot], opts: &LeakOptions) -> Result<LeakRep
             });
             groups.len() - 1
         });
-        if top == o {
+        // Every object of the top's kind accumulates (a linked list of Timeouts hangs each
+        // one off the previous): all of them are roots, not only the head.
+        if t == o || leak_key(s, o).0 == keys[root_key as usize].0 {
             groups[gi].roots.push(o);
         }
         groups[gi].objects.push(o);
@@ -599,27 +616,33 @@ fn count_under_holders(
             wanted.insert(ci as u32, ms.clone());
         }
     }
-    for o in 0..s.node_count() as NodeId {
+    // Nearest holder above each node on its trace (BFS order: parents first), at any depth.
+    let n = s.node_count();
+    let mut nearest = vec![u32::MAX; n];
+    for &o in traces.order() {
+        if let Some(p) = traces.parent(o) {
+            nearest[o as usize] = if by_holder.contains_key(&p) {
+                p
+            } else {
+                nearest[p as usize]
+            };
+        }
+    }
+    for o in 0..n as NodeId {
+        let h = nearest[o as usize];
+        if h == u32::MAX {
+            continue;
+        }
         let Some(ms) = wanted.get(&s.class_index(o)) else {
             continue;
         };
         let key = leak_key(s, o).0;
-        let ms: Vec<usize> = ms.iter().copied().filter(|&m| root_keys[m].1 == key).collect();
-        if ms.is_empty() {
-            continue;
-        }
-        let mut cur = o;
-        for _ in 0..64 {
-            let Some(p) = traces.parent(cur) else { break };
-            if let Some(hs) = by_holder.get(&p) {
-                for m in hs {
-                    if ms.contains(m) {
-                        counts[*m][k] += 1;
-                    }
+        if let Some(hs) = by_holder.get(&h) {
+            for m in hs {
+                if ms.contains(m) && root_keys[*m].1 == key {
+                    counts[*m][k] += 1;
                 }
-                break;
             }
-            cur = p;
         }
     }
 }
@@ -697,7 +720,35 @@ fn build_cluster(
         .copied()
         .max_by_key(|&r| (s.retained_size(r), std::cmp::Reverse(r)))
         .unwrap_or(holder);
-    let trace = trace_steps(s, traces, holder, sample, &is_root);
+    let mut trace = trace_steps(s, traces, holder, sample, &is_root);
+    if trace.len() > 40 {
+        // Long chains (linked lists) keep their two ends and the holder.
+        let hidden = trace.len() - 35;
+        let tail = trace.split_off(15);
+        let mut keep_tail: Vec<TraceStep> = tail[hidden..].to_vec();
+        let holder_step = tail[..hidden].iter().find(|t| t.is_holder).cloned();
+        trace.push(TraceStep {
+            edge: "…".into(),
+            edge_type: String::new(),
+            node_name: format!("({hidden} more steps)"),
+            class_name: String::new(),
+            node_type: String::new(),
+            id: 0,
+            self_size_bytes: 0,
+            retained_size_bytes: 0,
+            is_holder: false,
+            is_leaked: false,
+        });
+        if let Some(h) = holder_step {
+            trace.push(h);
+            trace.push(TraceStep {
+                edge: "…".into(),
+                node_name: String::new(),
+                ..trace[15].clone()
+            });
+        }
+        trace.append(&mut keep_tail);
+    }
     let external_share = if retained == 0 {
         0.0
     } else {
@@ -735,6 +786,24 @@ fn build_cluster(
         && !sources.contains(&r)
     {
         sources.push(r);
+    }
+    // The most common closure among the leaked objects (an interval's callback, a
+    // listener): where the app creates what accumulates.
+    let mut closures: HashMap<String, (u64, NodeId)> = HashMap::new();
+    for &o in &objects {
+        if s.node_type(o) == NodeType::Closure && s.location(o).is_some() {
+            closures.entry(leak_key(s, o).0).or_insert((0, o)).0 += 1;
+        }
+    }
+    let mut closures: Vec<(u64, NodeId)> = closures.into_values().collect();
+    closures.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (_, c) in closures.into_iter().take(3) {
+        if let Some(loc) = s.location(c)
+            && let Some(r) = scripts.resolve(loc, format!("function {}", fn_name(s, c)))
+            && !sources.contains(&r)
+        {
+            sources.push(r);
+        }
     }
     let source = sources
         .iter()
@@ -879,7 +948,10 @@ pub(crate) fn holder_label(s: &HeapSnapshot, traces: &Traces, holder: NodeId) ->
                     }
                 }
             }
-            EdgeType::Element => parts.push("[]".into()),
+            // Indexes of arrays vary per element; keys of other objects (a timer list per
+            // duration) say which one.
+            EdgeType::Element if s.raw_name(p) == "Array" || is_internal(s, p) => parts.push("[]".into()),
+            EdgeType::Element => parts.push(format!("[{}]", s.edge_name(e))),
             // Skip V8 internals such as a Map's {table}.
             EdgeType::Internal | EdgeType::Hidden if !is_internal(s, cur) && !parts.is_empty() => {
                 parts.push(format!("{{{}}}", s.edge_name(e)));

@@ -9,6 +9,8 @@ use leakhound_heap::{EdgeId, EdgeType, HeapSnapshot, NodeId, NodeType};
 /// `parent_edge[n]` = the edge by which BFS first reached `n` (`u32::MAX` for the root
 /// and for nodes no trace reaches).
 pub struct Traces {
+    /// Nodes in BFS order (parents before children).
+    order: Vec<NodeId>,
     parent_edge: Vec<EdgeId>,
     parent_node: Vec<NodeId>,
     depth: Vec<u32>,
@@ -97,10 +99,16 @@ impl Traces {
             }
         }
         Traces {
+            order: queue,
             parent_edge,
             parent_node,
             depth,
         }
+    }
+
+    /// Reached nodes in BFS order: every node comes after its trace parent.
+    pub fn order(&self) -> &[NodeId] {
+        &self.order
     }
 
     /// The edge by which the trace reaches `n`, if any.
