@@ -119,16 +119,28 @@ pub(crate) fn analyze(s: &mut HeapSnapshot, warnings: &mut Vec<Warning>, progres
     let weakmaps = WeakMapNames::new(s);
     progress(Progress::Step("calculating shallow sizes"));
     calculate_shallow_sizes(s, &names);
-    progress(Progress::Step("building dominators"));
+    progress(Progress::Step("building dominators, distances and class names"));
     let essential = essential_edges(s, &weakmaps);
-    let doms = dominators::compute(
-        &Graph {
-            first_edge: &s.first_edge,
-            edge_to: &s.edge_to,
-            essential: &essential,
-        },
-        s.root,
-    );
+    // Dominators and (distances, class names) only read the graph: run them on both cores.
+    let (doms, dist, classes) = {
+        let snap: &HeapSnapshot = s;
+        std::thread::scope(|scope| {
+            let lt = scope.spawn(|| {
+                dominators::compute(
+                    &Graph {
+                        first_edge: &snap.first_edge,
+                        edge_to: &snap.edge_to,
+                        essential: &essential,
+                    },
+                    snap.root,
+                )
+            });
+            let dist = calculate_distances(snap, &names, &weakmaps);
+            let classes = classes::compute_classes(snap);
+            let doms = lt.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (doms, dist, classes)
+        })
+    };
     drop(essential);
     if doms.unreachable > 0 {
         warnings.push(Warning {
@@ -146,10 +158,8 @@ pub(crate) fn analyze(s: &mut HeapSnapshot, warnings: &mut Vec<Warning>, progres
     s.retained = retained;
     s.dominator = doms.idom;
     drop(doms.order);
-    progress(Progress::Step("calculating distances"));
-    calculate_distances(s, &names, &weakmaps);
-    progress(Progress::Step("calculating class names"));
-    classes::calculate_classes(s);
+    s.distance = dist;
+    (s.classes, s.class_of, s.interface_definitions) = classes;
     progress(Progress::Step("building the dominator tree"));
     build_dominated(s);
     progress(Progress::Step("calculating statistics"));
@@ -413,7 +423,7 @@ fn essential_edges(s: &HeapSnapshot, weakmaps: &WeakMapNames) -> BitVec {
 /// `calculateDistances` (§3.4): BFS from the user roots, then from the root for what is
 /// left, with DevTools' edge filter (NativeContext `sloppy_function_map`, map descriptor
 /// slots, and the first of the two WeakMap edges to a value).
-fn calculate_distances(s: &mut HeapSnapshot, names: &Names, weakmaps: &WeakMapNames) {
+fn calculate_distances(s: &HeapSnapshot, names: &Names, weakmaps: &WeakMapNames) -> Vec<i32> {
     let n = s.node_count();
     let mut dist = vec![NO_DISTANCE; n];
     let mut queue: Vec<NodeId> = Vec::with_capacity(n.min(1 << 20));
@@ -431,7 +441,7 @@ fn calculate_distances(s: &mut HeapSnapshot, names: &Names, weakmaps: &WeakMapNa
     queue.clear();
     queue.push(s.root);
     bfs(s, names, weakmaps, &mut dist, &mut queue, &mut pending);
-    s.distance = dist;
+    dist
 }
 
 fn bfs(

@@ -1,7 +1,7 @@
 //! Class names and class keys (`heapsnapshot-format.md` §3.6; DevTools
 //! `calculateObjectNames`, `inferInterfaceDefinitions`, `applyInterfaceDefinitions`).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::snapshot::{Class, EdgeType, HeapSnapshot, InterfaceDefinition, Location, NodeId, NodeType};
 
@@ -9,13 +9,12 @@ const MAX_INTERFACE_NAME_LENGTH: usize = 120;
 const MIN_OBJECT_COUNT_PER_INTERFACE: f64 = 2.0;
 const MIN_OBJECT_PROPORTION_PER_INTERFACE: f64 = 1000.0;
 
-/// Builds the class table and each node's class: what DevTools does at load time.
-pub(crate) fn calculate_classes(s: &mut HeapSnapshot) {
+/// The class table, each node's class and the interface definitions: what DevTools
+/// computes at load time.
+pub(crate) fn compute_classes(s: &HeapSnapshot) -> (Vec<Class>, Vec<u32>, Vec<InterfaceDefinition>) {
     let defs = infer_interface_definitions(s);
     let (classes, class_of) = classify(s, &defs);
-    s.classes = classes;
-    s.class_of = class_of;
-    s.interface_definitions = defs;
+    (classes, class_of, defs)
 }
 
 /// Classes of every node when plain objects are named with `defs` (the snapshot's own
@@ -25,12 +24,13 @@ pub(crate) fn classify(s: &HeapSnapshot, defs: &[InterfaceDefinition]) -> (Vec<C
     let mut table = ClassTable::default();
     let mut class_of = vec![0u32; n];
     let mut by_name: Vec<u32> = vec![u32::MAX; s.strings.len()];
-    let mut special: HashMap<&'static str, u32> = HashMap::new();
-    let mut derived: HashMap<u32, u32> = HashMap::new();
-    let mut located: HashMap<(Location, u32), u32> = HashMap::new();
+    // Classes named after the node type, by type index (`(system)`, `Function`, `(string)`...).
+    let mut by_type: Vec<u32> = vec![u32::MAX; s.node_type_names.len()];
+    let mut derived: HashMap<u32, u32> = HashMap::default();
+    let mut located: HashMap<(Location, u32), u32> = HashMap::default();
     let object_names = crate::strings::StrSet::of(&s.strings, "Object");
     let matcher = InterfaceMatcher::new(s, defs);
-    let mut match_cache: HashMap<Box<[u32]>, u32> = HashMap::new();
+    let mut match_cache: HashMap<Box<[u32]>, u32> = HashMap::default();
     let mut props: Vec<u32> = Vec::new();
 
     for o in 0..n as NodeId {
@@ -81,16 +81,18 @@ pub(crate) fn classify(s: &HeapSnapshot, defs: &[InterfaceDefinition]) -> (Vec<C
                     }
                 }
             }
-            NodeType::Hidden => *special.entry("(system)").or_insert_with(|| table.intern("(system)")),
-            NodeType::Code => *special
-                .entry("(compiled code)")
-                .or_insert_with(|| table.intern("(compiled code)")),
-            NodeType::Closure => *special.entry("Function").or_insert_with(|| table.intern("Function")),
-            NodeType::RegExp => *special.entry("RegExp").or_insert_with(|| table.intern("RegExp")),
             _ => {
-                let type_name = s.node_type_name(o);
-                let key = format!("({type_name})");
-                table.intern(&key)
+                let slot = &mut by_type[s.node_type[o as usize] as usize];
+                if *slot == u32::MAX {
+                    *slot = match t {
+                        NodeType::Hidden => table.intern("(system)"),
+                        NodeType::Code => table.intern("(compiled code)"),
+                        NodeType::Closure => table.intern("Function"),
+                        NodeType::RegExp => table.intern("RegExp"),
+                        _ => table.intern(&format!("({})", s.node_type_name(o))),
+                    };
+                }
+                *slot
             }
         };
         // Located object classes split by constructor location.
@@ -194,7 +196,9 @@ fn infer_interface_definitions(s: &HeapSnapshot) -> Vec<InterfaceDefinition> {
     let proto = crate::strings::StrSet::of(&s.strings, "__proto__");
     // Candidates keyed by the sequence of property string indices taken (names are
     // deduplicated, so the sequence determines the interface name).
-    let mut index_of: HashMap<Box<[u32]>, usize> = HashMap::new();
+    let mut index_of: HashMap<Box<[u32]>, usize> = HashMap::default();
+    // JS length of each property name once formatted, computed once per string.
+    let mut formatted_len: Vec<u32> = vec![u32::MAX; s.strings.len()];
     let mut candidates: Vec<InterfaceDefinition> = Vec::new();
     let mut total: u64 = 0;
     let mut seq: Vec<u32> = Vec::new();
@@ -213,7 +217,11 @@ fn infer_interface_definitions(s: &HeapSnapshot) -> Vec<InterfaceDefinition> {
             if proto.contains(name_idx) {
                 continue;
             }
-            let formatted_len = js_len(&format_property_name(s.strings.get(name_idx)));
+            let slot = &mut formatted_len[name_idx as usize];
+            if *slot == u32::MAX {
+                *slot = js_len(&format_property_name(s.strings.get(name_idx))) as u32;
+            }
+            let formatted_len = *slot as usize;
             if len > 1 && len + formatted_len > MAX_INTERFACE_NAME_LENGTH {
                 break;
             }
@@ -249,7 +257,7 @@ fn infer_interface_definitions(s: &HeapSnapshot) -> Vec<InterfaceDefinition> {
     }
     // Distinct sequences can only collide on the name if the strings table is not
     // deduplicated; merge such duplicates keeping the first (as a Map keyed by name would).
-    let mut by_name: HashMap<String, usize> = HashMap::new();
+    let mut by_name: HashMap<String, usize> = HashMap::default();
     let mut merged: Vec<InterfaceDefinition> = Vec::with_capacity(candidates.len());
     for c in candidates {
         match by_name.get(&c.name) {
@@ -279,7 +287,7 @@ struct InterfaceMatcher {
 impl InterfaceMatcher {
     fn new(_s: &HeapSnapshot, defs: &[InterfaceDefinition]) -> Self {
         let mut m = InterfaceMatcher {
-            next: vec![HashMap::new()],
+            next: vec![HashMap::default()],
             greatest_next: vec![None],
             info: vec![None],
         };
@@ -292,7 +300,7 @@ impl InterfaceMatcher {
                     Some(&c) => c as usize,
                     None => {
                         let c = m.next.len();
-                        m.next.push(HashMap::new());
+                        m.next.push(HashMap::default());
                         m.greatest_next.push(None);
                         m.info.push(None);
                         m.next[cur].insert((*p).to_owned(), c as u32);
