@@ -11,8 +11,10 @@
 //! (wait, GC, floor) → stop the app → analyse.
 
 mod run;
+mod watch;
 
 pub use run::{
     AppTarget, CalmDown, HuntConfig, HuntError, HuntEvent, HuntOutcome, LoadKind, PhaseRecord, SnapshotRecord, Verdict,
     hunt,
 };
+pub use watch::{WatchConfig, WatchEvent, WatchOutcome, watch};

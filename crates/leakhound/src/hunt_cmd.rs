@@ -441,3 +441,168 @@ pub fn run_snapshot(pid: Option<u32>, inspect: Option<String>, out: Option<PathB
         Ok(ExitCode::SUCCESS)
     })
 }
+
+/// `leakhound watch`: the memory watch alone, printing the floor and verdict live.
+#[allow(clippy::too_many_arguments, reason = "one parameter per command-line flag")]
+pub fn run_watch(
+    command: Vec<OsString>,
+    attach: Option<u32>,
+    duration: Option<Duration>,
+    interval: Duration,
+    gc_interval: Option<Duration>,
+    warmup: Duration,
+    json: bool,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let target = match (attach, command.split_first()) {
+        (Some(pid), _) => AppTarget::Attach { pid },
+        (None, Some((program, rest))) => AppTarget::Spawn {
+            program: program.clone(),
+            args: rest.to_vec(),
+            cwd: None,
+            env: vec![],
+        },
+        (None, None) => {
+            bail!("give the app's command after `--` (e.g. `leakhound watch -- node server.js`) or --attach PID")
+        }
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cfg = leakhound_hunt::WatchConfig {
+        target,
+        sample_interval: interval,
+        gc_interval,
+        duration,
+        warmup,
+        stop: stop.clone(),
+        ready_timeout: Duration::from_secs(30),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let outcome = rt.block_on(async move {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let printer = tokio::spawn(async move {
+            let mut last_print = std::time::Instant::now() - Duration::from_secs(10);
+            while let Some(e) = rx.recv().await {
+                match e {
+                    leakhound_hunt::WatchEvent::Started { pid } if !quiet => {
+                        eprintln_wrapped(&format!("leakhound: watching pid {pid} (Ctrl-C to stop)"));
+                    }
+                    leakhound_hunt::WatchEvent::AppOutput(l) if !quiet => eprintln_wrapped(&format!("app| {}", l.line)),
+                    leakhound_hunt::WatchEvent::Sample(s, floor)
+                        if !quiet && last_print.elapsed() >= Duration::from_secs(1) =>
+                    {
+                        last_print = std::time::Instant::now();
+                        eprintln_wrapped(&watch_line(&s, &floor));
+                    }
+                    _ => {}
+                }
+            }
+        });
+        let stopper = stop.clone();
+        let ctrl_c = tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                stopper.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        let r = leakhound_hunt::watch(cfg, tx).await;
+        ctrl_c.abort();
+        let _ = printer.await;
+        r
+    })?;
+    let f = &outcome.floor;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if json {
+        let doc = serde_json::json!({
+            "schema_version": 1,
+            "kind": "watch",
+            "pid": outcome.pid,
+            "ended": outcome.ended,
+            "verdict": if f.growing.is_empty() { "no_leak" } else { "leak" },
+            "growing": f.growing,
+            "floor": {
+                "heap_used": fit_json(&f.heap_used),
+                "external": fit_json(&f.external),
+                "rss": fit_json(&f.rss),
+            },
+            "memory": outcome.samples.iter().map(|m| serde_json::json!({
+                "t_ms": m.t_ms, "rss_bytes": m.rss_bytes, "heap_total_bytes": m.heap_total_bytes,
+                "heap_used_bytes": m.heap_used_bytes, "external_bytes": m.external_bytes,
+                "array_buffers_bytes": m.array_buffers_bytes, "after_full_gc": m.after_full_gc,
+            })).collect::<Vec<_>>(),
+        });
+        serde_json::to_writer_pretty(&mut out, &doc)?;
+        writeln!(out)?;
+    } else {
+        let verdict = if f.growing.is_empty() {
+            "NO LEAK: the post-GC floor does not rise".to_owned()
+        } else {
+            format!("LEAK: the post-GC floor of {} rises", f.growing.join(" and "))
+        };
+        writeln!(
+            out,
+            "{verdict} ({}; {} floor points after the warm-up)",
+            outcome.ended, f.heap_used.points
+        )?;
+        for fit in [&f.heap_used, &f.external, &f.rss] {
+            writeln!(out, "   {:<9} {}", fit.metric, per_hour(fit))?;
+        }
+    }
+    Ok(if f.growing.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn per_hour(f: &leakhound_leaks::FloorFit) -> String {
+    use leakhound_report::format::bytes;
+    match (f.bytes_per_hour, f.bytes_per_hour_ci95) {
+        (Some(s), Some((lo, hi))) => format!(
+            "{} → {}, {}{}/h (95 % CI {}…{}){}",
+            bytes(f.first_bytes),
+            bytes(f.last_bytes),
+            if s < 0.0 { "−" } else { "+" },
+            bytes(s.abs() as u64),
+            signed(lo),
+            signed(hi),
+            if f.growing { "  growing" } else { "" }
+        ),
+        _ => format!(
+            "{} → {} (not enough floor points yet)",
+            bytes(f.first_bytes),
+            bytes(f.last_bytes)
+        ),
+    }
+}
+
+fn signed(x: f64) -> String {
+    let b = leakhound_report::format::bytes(x.abs() as u64);
+    if x < 0.0 { format!("−{b}") } else { format!("+{b}") }
+}
+
+fn watch_line(s: &leakhound_leaks::MemorySample, f: &leakhound_leaks::FloorAnalysis) -> String {
+    use leakhound_report::format::bytes;
+    format!(
+        "t={:>5.0}s heapUsed {:>9} external {:>9} rss {:>9} | floor heap {} | {}",
+        s.t_ms / 1000.0,
+        bytes(s.heap_used_bytes),
+        bytes(s.external_bytes),
+        bytes(s.rss_bytes),
+        per_hour(&f.heap_used),
+        if f.growing.is_empty() {
+            "flat so far".to_owned()
+        } else {
+            format!("GROWING: {}", f.growing.join(", "))
+        }
+    )
+}
+
+fn eprintln_wrapped(line: &str) {
+    #[allow(clippy::print_stderr, reason = "live progress goes to stderr")]
+    {
+        eprintln!("{line}");
+    }
+}

@@ -32,6 +32,31 @@ enum Command {
     Hunt(HuntOpts),
     /// Runs `hunt` on a bundled leaky demo server (needs only node).
     Demo(HuntOpts),
+    /// The memory watch alone: `process.memoryUsage()` over time, the floor after each
+    /// full GC, and a live verdict on whether it rises (exit code 1 if it does).
+    Watch {
+        /// Attach to a running node process instead of starting one.
+        #[arg(long)]
+        attach: Option<u32>,
+        /// Stop after this many seconds (default: until Ctrl-C or the app exits).
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Sample interval, ms.
+        #[arg(long, default_value_t = 500)]
+        sample_ms: u64,
+        /// Force a full GC this often for clean floor points, ms (0: only the app's own GCs).
+        #[arg(long, default_value_t = 5000)]
+        gc_interval_ms: u64,
+        /// Seconds of warm-up left out of the statistics.
+        #[arg(long, default_value_t = 5.0)]
+        warmup: f64,
+        /// Print JSON at the end.
+        #[arg(long)]
+        json: bool,
+        /// The app's command, after `--`.
+        #[arg(last = true)]
+        command: Vec<std::ffi::OsString>,
+    },
     /// One heap snapshot of a running process, after a full GC.
     Snapshot {
         /// Attach to this pid (SIGUSR1 opens its inspector on 127.0.0.1).
@@ -292,6 +317,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Hunt(opts) => return hunt_cmd::run_hunt(opts.into_args(cli.quiet)?),
         Command::Demo(opts) => return hunt_cmd::run_demo(opts.into_args(cli.quiet)?),
+        Command::Watch {
+            attach,
+            duration,
+            sample_ms,
+            gc_interval_ms,
+            warmup,
+            json,
+            command,
+        } => {
+            return hunt_cmd::run_watch(
+                command,
+                attach,
+                duration.map(std::time::Duration::from_secs_f64),
+                std::time::Duration::from_millis(sample_ms.max(10)),
+                (gc_interval_ms > 0).then(|| std::time::Duration::from_millis(gc_interval_ms)),
+                std::time::Duration::from_secs_f64(warmup.max(0.0)),
+                json,
+                cli.quiet,
+            );
+        }
         Command::Snapshot { pid, inspect, output } => return hunt_cmd::run_snapshot(pid, inspect, output, cli.quiet),
         Command::Summary { file, top, sort, json } => {
             let loaded = open::load_snapshot(&file, ui)?;
