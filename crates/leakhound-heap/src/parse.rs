@@ -48,6 +48,28 @@ struct Layout {
     edge_count: u64,
     root_index: Option<u64>,
     extra_native_bytes: u64,
+    /// Offset of the `snapshot` header, for errors found in it after reading.
+    header_at: u64,
+}
+
+/// Vectors sized from header counts are reserved up to this many elements, then grow
+/// with the data: a tiny file claiming 2^32 edges must get an error, not a 16 GiB
+/// allocation that aborts the process.
+const PREALLOC_LIMIT: usize = 1 << 20;
+
+/// Header numbers DevTools reads as JS numbers: integers from 0 to 2^53.
+const MAX_HEADER_NUMBER: f64 = 9_007_199_254_740_992.0;
+
+/// A short rendering of a header value for error messages.
+fn describe_json(v: &Json) -> String {
+    match v {
+        Json::Null => "null".into(),
+        Json::Bool(b) => b.to_string(),
+        Json::Number(n) => n.to_string(),
+        Json::String(s) => format!("the string {:?}", s.chars().take(40).collect::<String>()),
+        Json::Array(_) => "an array".into(),
+        Json::Object(_) => "an object".into(),
+    }
 }
 
 fn names(meta: &Json, key: &str) -> Option<Vec<String>> {
@@ -91,11 +113,25 @@ impl Layout {
             return Err(bad("more than 255 node or edge types".into()));
         }
         let location_fields = names(meta, "location_fields").unwrap_or_default();
+        // A header number: absent is `None`; present but not an integer from 0 to 2^53
+        // (negative, fractional, overflowing, not a number) is an error.
+        let number = |key: &str| -> Result<Option<u64>, SnapshotError> {
+            let Some(v) = header.get(key) else {
+                return Ok(None);
+            };
+            match v {
+                Json::Number(n) if *n <= MAX_HEADER_NUMBER => v.as_u64().map(Some),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                bad(format!(
+                    "the header's '{key}' must be an integer from 0 to 2^53, found {}",
+                    describe_json(v)
+                ))
+            })
+        };
         let count = |key: &str| -> Result<u64, SnapshotError> {
-            header
-                .get(key)
-                .and_then(Json::as_u64)
-                .ok_or_else(|| bad(format!("the header has no numeric '{key}'")))
+            number(key)?.ok_or_else(|| bad(format!("the header has no '{key}'")))
         };
         Ok(Layout {
             node_stride: node_fields.len(),
@@ -119,8 +155,9 @@ impl Layout {
             edge_types,
             node_count: count("node_count")?,
             edge_count: count("edge_count")?,
-            root_index: header.get("root_index").and_then(Json::as_u64),
-            extra_native_bytes: header.get("extra_native_bytes").and_then(Json::as_u64).unwrap_or(0),
+            root_index: number("root_index")?,
+            extra_native_bytes: number("extra_native_bytes")?.unwrap_or(0),
+            header_at: at,
         })
     }
 }
@@ -144,6 +181,28 @@ impl Divider {
     }
 }
 
+/// The largest string index a section names, and where: checked against the strings
+/// once they are read (they come last), so the error can point at the offending value.
+#[derive(Clone, Copy, Default)]
+struct MaxName {
+    index: Option<u32>,
+    ordinal: usize,
+    offset: u64,
+}
+
+impl MaxName {
+    #[inline]
+    fn note(&mut self, index: u32, ordinal: usize, offset: u64) {
+        if self.index.is_none_or(|m| index > m) {
+            *self = MaxName {
+                index: Some(index),
+                ordinal,
+                offset,
+            };
+        }
+    }
+}
+
 /// The raw graph as read, before analysis.
 pub(crate) struct Parsed {
     pub(crate) snapshot: HeapSnapshot,
@@ -163,7 +222,7 @@ pub(crate) fn parse<R: Read>(input: R, progress: &mut dyn FnMut(Progress)) -> Re
         None => {
             return Err(SnapshotError::Truncated {
                 section: Section::TopLevel,
-                offset: 0,
+                offset: r.offset(),
             });
         }
     }
@@ -175,19 +234,34 @@ pub(crate) fn parse<R: Read>(input: R, progress: &mut dyn FnMut(Progress)) -> Re
     let mut seen_edges = false;
     let mut seen_strings = false;
     let mut nodes_offset = 0u64;
-    let mut edges_offset = 0u64;
     let mut raw_locations: Vec<u32> = Vec::new();
     let mut self_size_overflows = 0u64;
     let mut scratch = Vec::new();
+    // Each section the engine reads may appear once: a second `snapshot` header or
+    // `nodes` array would be read against a layout or node count the other sections
+    // were not checked against.
+    let mut seen_keys: Vec<&'static str> = Vec::new();
+    let mut node_names = MaxName::default();
+    let mut edge_names = MaxName::default();
 
     if r.peek_nonws()? == Some(b'}') {
         return Err(r.invalid_at(r.offset(), "the JSON object is empty: not a heap snapshot"));
     }
     loop {
         r.section = Section::TopLevel;
+        r.peek_nonws()?;
         let key_at = r.offset();
         let key = r.read_string(&mut scratch)?;
         r.expect(b':', "':' after a key")?;
+        if let Some(&name) = ["snapshot", "nodes", "edges", "locations", "strings"]
+            .iter()
+            .find(|&&k| k == key)
+        {
+            if seen_keys.contains(&name) {
+                return Err(r.invalid_at(key_at, format!("duplicate '{name}' section")));
+            }
+            seen_keys.push(name);
+        }
         match key.as_str() {
             "snapshot" => {
                 r.section = Section::Header;
@@ -206,16 +280,22 @@ pub(crate) fn parse<R: Read>(input: R, progress: &mut dyn FnMut(Progress)) -> Re
                     "nodes" => {
                         r.section = Section::Nodes;
                         nodes_offset = r.offset();
-                        read_nodes(&mut r, l, &mut snap, &mut self_size_overflows, &mut report)?;
+                        read_nodes(
+                            &mut r,
+                            l,
+                            &mut snap,
+                            &mut self_size_overflows,
+                            &mut node_names,
+                            &mut report,
+                        )?;
                         seen_nodes = true;
                     }
                     "edges" => {
                         r.section = Section::Edges;
-                        edges_offset = r.offset();
                         if !seen_nodes {
                             return Err(r.invalid_at(key_at, "the 'edges' section comes before 'nodes'"));
                         }
-                        read_edges(&mut r, l, &mut snap, &mut report)?;
+                        read_edges(&mut r, l, &mut snap, &mut edge_names, &mut report)?;
                         seen_edges = true;
                     }
                     _ => {
@@ -330,34 +410,31 @@ pub(crate) fn parse<R: Read>(input: R, progress: &mut dyn FnMut(Progress)) -> Re
             message: "more than 2^32 strings".into(),
         });
     }
-    if let Some((k, &name)) = snap
-        .node_name
-        .iter()
-        .enumerate()
-        .find(|&(_, &n)| n as u64 >= string_count)
+    if let MaxName {
+        index: Some(name),
+        ordinal: k,
+        offset,
+    } = node_names
+        && name as u64 >= string_count
     {
         return Err(SnapshotError::Invalid {
             section: Section::Nodes,
-            offset: nodes_offset,
+            offset,
             message: format!("node {k} names string {name}, but there are only {string_count} strings"),
         });
     }
-    for e in 0..snap.edge_to.len() {
-        let t = snap
-            .edge_type_kinds
-            .get(snap.edge_type[e] as usize)
-            .copied()
-            .unwrap_or(EdgeType::Other);
-        if !t.has_index_name() && snap.edge_name[e] as u64 >= string_count {
-            return Err(SnapshotError::Invalid {
-                section: Section::Edges,
-                offset: edges_offset,
-                message: format!(
-                    "edge {e} names string {}, but there are only {string_count} strings",
-                    snap.edge_name[e]
-                ),
-            });
-        }
+    if let MaxName {
+        index: Some(name),
+        ordinal: e,
+        offset,
+    } = edge_names
+        && name as u64 >= string_count
+    {
+        return Err(SnapshotError::Invalid {
+            section: Section::Edges,
+            offset,
+            message: format!("edge {e} names string {name}, but there are only {string_count} strings"),
+        });
     }
     snap.file_string_count = string_count as u32;
 
@@ -401,8 +478,12 @@ pub(crate) fn parse<R: Read>(input: R, progress: &mut dyn FnMut(Progress)) -> Re
         {
             return Err(SnapshotError::Invalid {
                 section: Section::Header,
-                offset: 0,
-                message: format!("root_index {ri} is not a node"),
+                offset: layout.header_at,
+                message: format!(
+                    "root_index {ri} is not a node index (a multiple of {} below {} nodes × {0})",
+                    layout.node_stride,
+                    snap.node_type.len()
+                ),
             });
         }
         snap.root = (ri / layout.node_stride as u64) as u32;
@@ -464,6 +545,7 @@ fn read_nodes<R: Read>(
     l: &Layout,
     snap: &mut HeapSnapshot,
     overflows: &mut u64,
+    max_name: &mut MaxName,
     report: &mut impl FnMut(u64),
 ) -> Result<(), SnapshotError> {
     let stride = l.node_stride;
@@ -482,24 +564,26 @@ fn read_nodes<R: Read>(
         ));
     }
     let n = l.node_count as usize;
+    let reserve = n.min(PREALLOC_LIMIT);
     snap.node_type_kinds = l.node_types.iter().map(|s| NodeType::from_name(s)).collect();
     snap.edge_type_kinds = l.edge_types.iter().map(|s| EdgeType::from_name(s)).collect();
-    snap.node_type = Vec::with_capacity(n);
-    snap.node_name = Vec::with_capacity(n);
-    snap.node_id = Vec::with_capacity(n);
-    snap.self_size = Vec::with_capacity(n);
-    snap.first_edge = Vec::with_capacity(n + 1);
+    snap.node_type = Vec::with_capacity(reserve);
+    snap.node_name = Vec::with_capacity(reserve);
+    snap.node_id = Vec::with_capacity(reserve);
+    snap.self_size = Vec::with_capacity(reserve);
+    snap.first_edge = Vec::with_capacity(reserve + 1);
     snap.first_edge.push(0);
     snap.has_detachedness = l.n_detach.is_some();
     snap.has_trace_node_id = l.n_trace.is_some();
     if snap.has_detachedness {
-        snap.detachedness = Vec::with_capacity(n);
+        snap.detachedness = Vec::with_capacity(reserve);
     }
     let type_count = l.node_types.len() as u64;
     let mut field = 0usize;
     let mut values = 0u64;
     let mut edge_total: u64 = 0;
     let mut row = [0u64; 16];
+    let mut row_at = [0u64; 16];
     let mut row_offset = 0u64;
     r.read_uint_array(
         |v, at| {
@@ -509,6 +593,7 @@ fn read_nodes<R: Read>(
             }
             if field < row.len() {
                 row[field] = v;
+                row_at[field] = at;
             }
             field += 1;
             if field < stride {
@@ -539,7 +624,14 @@ fn read_nodes<R: Read>(
                 })
             };
             snap.node_type.push(t as u8);
-            snap.node_name.push(check32(get(l.n_name), "name")?);
+            let name = check32(get(l.n_name), "name")?;
+            let name_at = if l.n_name < row_at.len() {
+                row_at[l.n_name]
+            } else {
+                row_offset
+            };
+            max_name.note(name, snap.node_name.len(), name_at);
+            snap.node_name.push(name);
             snap.node_id.push(check32(get(l.n_id), "id")?);
             let size = get(l.n_self);
             if size > u32::MAX as u64 {
@@ -588,6 +680,7 @@ fn read_edges<R: Read>(
     r: &mut Reader<R>,
     l: &Layout,
     snap: &mut HeapSnapshot,
+    max_name: &mut MaxName,
     report: &mut impl FnMut(u64),
 ) -> Result<(), SnapshotError> {
     let stride = l.edge_stride;
@@ -595,9 +688,10 @@ fn read_edges<R: Read>(
         return Err(r.invalid_at(r.offset(), format!("unsupported edge layout of {stride} fields")));
     }
     let m = l.edge_count as usize;
-    snap.edge_type = Vec::with_capacity(m);
-    snap.edge_name = Vec::with_capacity(m);
-    snap.edge_to = Vec::with_capacity(m);
+    let reserve = m.min(PREALLOC_LIMIT);
+    snap.edge_type = Vec::with_capacity(reserve);
+    snap.edge_name = Vec::with_capacity(reserve);
+    snap.edge_to = Vec::with_capacity(reserve);
     let node_stride = l.node_stride as u32;
     let divider = Divider::new(node_stride);
     let node_count = snap.node_type.len() as u32;
@@ -605,10 +699,12 @@ fn read_edges<R: Read>(
     let (e_type, e_name, e_to) = (l.e_type, l.e_name, l.e_to);
     let mut field = 0usize;
     let mut row = [0u64; 16];
+    let mut row_at = [0u64; 16];
     let mut values = 0u64;
     r.read_uint_array(
         |v, at| {
             row[field] = v;
+            row_at[field] = at;
             field += 1;
             values += 1;
             if field < stride {
@@ -626,7 +722,7 @@ fn read_edges<R: Read>(
             if t >= type_count {
                 return Err(SnapshotError::Invalid {
                     section: Section::Edges,
-                    offset: at,
+                    offset: row_at[e_type],
                     message: format!("edge type {t} is not one of the {type_count} edge_types"),
                 });
             }
@@ -634,7 +730,7 @@ fn read_edges<R: Read>(
             if to > u32::MAX as u64 {
                 return Err(SnapshotError::Invalid {
                     section: Section::Edges,
-                    offset: at,
+                    offset: row_at[e_to],
                     message: format!("edge target {to} does not fit 32 bits"),
                 });
             }
@@ -643,7 +739,7 @@ fn read_edges<R: Read>(
             if ordinal * node_stride != to || ordinal >= node_count {
                 return Err(SnapshotError::Invalid {
                     section: Section::Edges,
-                    offset: at,
+                    offset: row_at[e_to],
                     message: if ordinal >= node_count {
                         format!("edge points past the node array (to_node {to}, {node_count} nodes)")
                     } else {
@@ -655,9 +751,18 @@ fn read_edges<R: Read>(
             if name > u32::MAX as u64 {
                 return Err(SnapshotError::Invalid {
                     section: Section::Edges,
-                    offset: at,
+                    offset: row_at[e_name],
                     message: format!("edge name_or_index {name} does not fit 32 bits"),
                 });
+            }
+            let string_named = !snap
+                .edge_type_kinds
+                .get(t as usize)
+                .copied()
+                .unwrap_or(EdgeType::Other)
+                .has_index_name();
+            if string_named {
+                max_name.note(name as u32, snap.edge_to.len(), row_at[e_name]);
             }
             snap.edge_type.push(t as u8);
             snap.edge_name.push(name as u32);

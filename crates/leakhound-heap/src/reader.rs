@@ -276,9 +276,9 @@ impl<R: Read> Reader<R> {
                 let hi = self.read_hex4()?;
                 if (0xD800..0xDC00).contains(&hi) {
                     // A high surrogate: a low one should follow as another \u escape.
-                    if self.pos + 6 > self.len {
-                        self.refill()?;
-                    }
+                    // Make all six bytes of it visible first (short reads can split
+                    // it), so reading it cannot move the buffer under `save`.
+                    while self.len - self.pos < 6 && self.refill()? {}
                     let next_is_escape = self.pos + 1 < self.len && &self.buf[self.pos..self.pos + 2] == b"\\u";
                     if next_is_escape {
                         let save = self.pos;
@@ -372,12 +372,15 @@ impl<R: Read> Reader<R> {
             Some(b) if b == b'-' || b.is_ascii_digit() => {
                 let at = self.offset();
                 let mut text = String::new();
-                while let Some(b) = self.peek_raw()? {
-                    if b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E') {
-                        text.push(b as char);
-                        self.pos += 1;
-                    } else {
-                        break;
+                loop {
+                    match self.peek_raw()? {
+                        Some(b) if b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E') => {
+                            text.push(b as char);
+                            self.pos += 1;
+                        }
+                        Some(_) => break,
+                        // The header never ends with a number: the file was cut in or after it.
+                        None => return Err(self.truncated()),
                     }
                 }
                 text.parse::<f64>()
@@ -490,14 +493,22 @@ impl<R: Read> Reader<R> {
                         v = v.wrapping_mul(10).wrapping_add(d as u64);
                         i += 1;
                     }
-                    if i == len && !self.eof {
+                    // Checked before waiting for more digits, so a huge digit run is
+                    // rejected instead of growing the buffer to hold it.
+                    if i - start > 19 {
+                        return Err(self.invalid_at(self.base + start as u64, "number too large (more than 19 digits)"));
+                    }
+                    if i == len {
+                        if self.eof {
+                            // An array never ends with a number: the file was cut in or
+                            // right after it, and its digits so far are not its value.
+                            self.pos = len;
+                            return Err(self.truncated());
+                        }
                         // The number may continue in the next read.
                         i = start;
                         need_more = true;
                         break;
-                    }
-                    if i - start > 19 {
-                        return Err(self.invalid_at(self.base + start as u64, "number too large for 64 bits"));
                     }
                     if i < len && matches!(self.buf[i], b'.' | b'e' | b'E') {
                         return Err(self.invalid_at(self.base + start as u64, "expected an integer, found a fraction"));
@@ -530,6 +541,9 @@ impl<R: Read> Reader<R> {
                 next_progress = self.offset() + (16 << 20);
             }
             if !self.refill()? {
+                // Whatever is left is the start of a number the input cut: the end of
+                // the input is where the file is truncated.
+                self.pos = self.len;
                 return Err(self.truncated());
             }
         }

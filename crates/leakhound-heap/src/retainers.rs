@@ -115,13 +115,20 @@ pub fn display_name(s: &HeapSnapshot, node: NodeId) -> String {
 }
 
 fn cons_string_name(s: &HeapSnapshot, node: NodeId) -> String {
+    // DevTools' loop ends only when the name reaches 1024 characters, so a cons string
+    // that contains itself (a cycle, or a missing part when node 0 is a cons string) or a
+    // DAG of empty parts never ends there. On V8 output the walk is a tree walk with
+    // non-empty leaves: fewer than 2 × 1024 pops plus one path down, which is at most
+    // the node count. Past that bound the input is broken: stop with what we have.
+    let mut budget = s.node_count() + 4096;
     let mut stack = vec![node];
     let mut name = String::new();
     let mut len16 = 0usize;
     while let Some(o) = stack.pop() {
-        if len16 >= 1024 {
+        if len16 >= 1024 || budget == 0 {
             break;
         }
+        budget -= 1;
         if s.node_type(o) != NodeType::ConsString {
             let part = s.raw_name(o);
             len16 += part.encode_utf16().count();
