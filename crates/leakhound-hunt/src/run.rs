@@ -221,6 +221,22 @@ pub struct HuntError {
     pub snapshots: Vec<PathBuf>,
 }
 
+/// `e` and its sources, `: `-separated (a source already spelled out by the one above it
+/// is not repeated).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = c.source();
+    }
+    out
+}
+
 fn snapshots_note(s: &[PathBuf]) -> String {
     if s.is_empty() {
         String::new()
@@ -294,24 +310,63 @@ impl Ctx {
         if let Some(p) = self.process.as_mut()
             && let Ok(Some(status)) = p.try_wait()
         {
-            let tail = p.stderr_tail().join("\n  ");
-            return Err(self.err(stage, format!("the app exited ({status}); last output:\n  {tail}")));
+            let tail = p.stderr_tail();
+            let tail = if tail.is_empty() {
+                String::new()
+            } else {
+                format!("; last output:\n  {}", tail.join("\n  "))
+            };
+            return Err(self.err(stage, format!("the app exited ({status}){tail}")));
         }
         if self.session.is_closed() {
-            let reason = self
-                .session
-                .close_reason()
-                .map(|r| format!("{r:?}"))
-                .unwrap_or_default();
-            return Err(self.err(stage, format!("the inspector connection closed ({reason})")));
+            let reason = self.session.close_reason().map(|r| r.to_string()).unwrap_or_default();
+            let still = if self.process.is_some() {
+                " though the app is still running (does it call require('inspector').close()?)"
+            } else {
+                ""
+            };
+            return Err(self.err(
+                stage,
+                format!("the app's inspector connection closed ({reason}){still}; leakhound needs it for snapshots"),
+            ));
         }
         Ok(())
     }
 
+    /// The error for a failed step: when the inspector connection is gone, what became of
+    /// the app (it exited: with which status and last output) rather than the bare
+    /// protocol error; otherwise `e` with its causes.
+    async fn fail(&mut self, stage: &str, e: &dyn std::error::Error) -> HuntError {
+        if self.session.is_closed() {
+            self.wait_for_exit(Duration::from_secs(1)).await;
+            if let Err(err) = self.check_alive(stage) {
+                return err;
+            }
+        }
+        self.err(stage, causes(e))
+    }
+
+    /// Gives a started app up to `limit` to finish exiting (after its inspector went away).
+    async fn wait_for_exit(&mut self, limit: Duration) {
+        let Some(p) = self.process.as_mut() else { return };
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if !matches!(p.try_wait(), Ok(None)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn floor_point(&mut self, stage: &str) -> Result<MemorySample, HuntError> {
         self.check_alive(stage)?;
-        self.session.collect_garbage().await.map_err(|e| self.err(stage, e))?;
-        let m = self.session.memory_usage().await.map_err(|e| self.err(stage, e))?;
+        if let Err(e) = self.session.collect_garbage().await {
+            return Err(self.fail(stage, &e).await);
+        }
+        let m = match self.session.memory_usage().await {
+            Ok(m) => m,
+            Err(e) => return Err(self.fail(stage, &e).await),
+        };
         let s = self.shared.sample(m, self.shared.now_ms(), true, true);
         self.shared.samples.lock().await.push(s);
         self.emit(HuntEvent::Sample(s));
@@ -338,7 +393,10 @@ impl Ctx {
             })
             .await;
         self.shared.paused.store(false, Ordering::SeqCst);
-        let file = r.map_err(|e| self.err(&stage, e))?;
+        let file = match r {
+            Ok(f) => f,
+            Err(e) => return Err(self.fail(&stage, &e).await),
+        };
         let rec = SnapshotRecord {
             label: label.to_owned(),
             path: file.path,
@@ -380,7 +438,10 @@ impl Ctx {
                         total,
                     });
                 });
-                let report = self.race_app(&stage, fut).await?.map_err(|e| self.err(&stage, e))?;
+                let report = match self.race_app(&stage, fut).await? {
+                    Ok(r) => r,
+                    Err(e) => return Err(self.fail(&stage, &e).await),
+                };
                 self.shared
                     .requests
                     .store(before + report.requests_sent, Ordering::SeqCst);
@@ -413,7 +474,10 @@ impl Ctx {
                 let ext = ext.clone();
                 let r = self.race_app(&stage, leakhound_load::run_external(&ext, tx)).await?;
                 let _ = forward.await;
-                let report = r.map_err(|e| self.err(&stage, e))?;
+                let report = match r {
+                    Ok(r) => r,
+                    Err(e) => return Err(self.fail(&stage, &e).await),
+                };
                 self.shared.requests.store(before + report.units, Ordering::SeqCst);
                 None
             }
@@ -438,7 +502,9 @@ impl Ctx {
             tokio::select! {
                 r = &mut fut => return Ok(r),
                 reason = session.closed() => {
-                    return Err(self.err(stage, format!("the app went away during the load ({reason:?})")));
+                    self.wait_for_exit(Duration::from_secs(1)).await;
+                    self.check_alive(stage)?;
+                    return Err(self.err(stage, format!("the app's inspector connection closed ({reason})")));
                 }
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {
                     self.check_alive(stage)?;
@@ -514,13 +580,13 @@ pub async fn hunt(cfg: HuntConfig, events: mpsc::UnboundedSender<HuntEvent>) -> 
             opts.ready_timeout = cfg.ready_timeout;
             let (p, s) = NodeProcess::spawn(program, args, opts)
                 .await
-                .map_err(|e| early("starting the app", e.to_string()))?;
+                .map_err(|e| early("starting the app", causes(&e)))?;
             (Some(p), s)
         }
         AppTarget::Attach { pid } => {
             let s = leakhound_inspector::attach(*pid, cfg.ready_timeout)
                 .await
-                .map_err(|e| early(&format!("attaching to pid {pid}"), e.to_string()))?;
+                .map_err(|e| early(&format!("attaching to pid {pid}"), causes(&e)))?;
             (None, s)
         }
     };
@@ -549,10 +615,9 @@ pub async fn hunt(cfg: HuntConfig, events: mpsc::UnboundedSender<HuntEvent>) -> 
 }
 
 async fn run_phases(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
-    ctx.session
-        .install_gc_observer()
-        .await
-        .map_err(|e| ctx.err("installing the GC observer", e))?;
+    if let Err(e) = ctx.session.install_gc_observer().await {
+        return Err(ctx.fail("installing the GC observer", &e).await);
+    }
     let sampler = tokio::spawn(sample_loop(
         ctx.session.clone(),
         ctx.shared.clone(),
@@ -590,7 +655,9 @@ async fn run_phases_inner(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
         let r = ctx
             .race_app("waiting for the app", leakhound_load::wait_ready(&url, timeout))
             .await?;
-        r.map_err(|e| ctx.err("waiting for the app", e))?;
+        if let Err(e) = r {
+            return Err(ctx.fail("waiting for the app", &e).await);
+        }
     }
     let units = match &ctx.cfg.load {
         LoadKind::Builtin(_) => ctx.cfg.requests_per_phase,
@@ -619,10 +686,9 @@ async fn run_phases_inner(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
     let start_ms = ctx.shared.now_ms();
     tokio::time::sleep(ctx.cfg.calm_down).await;
     ctx.check_alive("calm-down")?;
-    ctx.session
-        .collect_garbage()
-        .await
-        .map_err(|e| ctx.err("calm-down", e))?;
+    if let Err(e) = ctx.session.collect_garbage().await {
+        return Err(ctx.fail("calm-down", &e).await);
+    }
     let after = ctx.floor_point("calm-down").await?;
     let end_ms = ctx.shared.now_ms();
     ctx.phases.push(PhaseRecord {
