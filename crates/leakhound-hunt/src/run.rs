@@ -211,7 +211,7 @@ pub struct HuntOutcome {
 
 /// Why a hunt stopped. Snapshots already written are listed and kept on disk.
 #[derive(Debug, thiserror::Error)]
-#[error("{stage}: {message}{}", snapshots_note(.snapshots))]
+#[error("{stage}: {}", with_snapshots_note(.message, .snapshots))]
 pub struct HuntError {
     /// What was going on.
     pub stage: String,
@@ -237,12 +237,17 @@ fn causes(e: &dyn std::error::Error) -> String {
     out
 }
 
-fn snapshots_note(s: &[PathBuf]) -> String {
+/// The message with the kept snapshots named at the end of its first line (details such
+/// as the app's last output follow on the next lines).
+fn with_snapshots_note(message: &str, s: &[PathBuf]) -> String {
     if s.is_empty() {
-        String::new()
-    } else {
-        let list: Vec<String> = s.iter().map(|p| p.display().to_string()).collect();
-        format!(" (snapshots kept: {})", list.join(", "))
+        return message.to_owned();
+    }
+    let list: Vec<String> = s.iter().map(|p| p.display().to_string()).collect();
+    let note = format!(" (snapshots kept: {})", list.join(", "));
+    match message.split_once('\n') {
+        Some((first, rest)) => format!("{first}{note}\n{rest}"),
+        None => format!("{message}{note}"),
     }
 }
 
@@ -310,7 +315,12 @@ impl Ctx {
         if let Some(p) = self.process.as_mut()
             && let Ok(Some(status)) = p.try_wait()
         {
-            let tail = p.stderr_tail();
+            // node's own farewell to the debugger says nothing about the app.
+            let tail: Vec<String> = p
+                .stderr_tail()
+                .into_iter()
+                .filter(|l| l != "Waiting for the debugger to disconnect..." && !l.starts_with("Debugger ending on "))
+                .collect();
             let tail = if tail.is_empty() {
                 String::new()
             } else {
@@ -656,7 +666,7 @@ async fn run_phases_inner(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
             .race_app("waiting for the app", leakhound_load::wait_ready(&url, timeout))
             .await?;
         if let Err(e) = r {
-            return Err(ctx.fail("waiting for the app", &e).await);
+            return Err(ctx.fail("waiting for the app to become ready", &e).await);
         }
     }
     let units = match &ctx.cfg.load {
@@ -789,7 +799,10 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
         .find(|p| p.name == "load-1")
         .map(|p| p.start_ms)
         .unwrap_or(0.0);
-    let floor = leakhound_leaks::analyze_floor(&samples, from);
+    // The floor is judged under load: from the first load phase to the calm-down.
+    let until = phases.iter().find(|p| p.name == "calm-down").map(|p| p.start_ms).unwrap_or(f64::INFINITY);
+    let under_load: Vec<MemorySample> = samples.iter().copied().filter(|s| s.t_ms < until).collect();
+    let floor = leakhound_leaks::analyze_floor(&under_load, from);
     let last_from = phases
         .iter()
         .rev()
@@ -797,7 +810,7 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
         .map(|p| p.start_ms)
         .unwrap_or(0.0);
     // The last phase's floor: its samples plus the floor before it.
-    let floor_last_phase = leakhound_leaks::analyze_floor(&samples, last_from - 1.0);
+    let floor_last_phase = leakhound_leaks::analyze_floor(&under_load, last_from - 1.0);
     let (verdict, reason) = decide(&leaks, &floor_last_phase, &calm_down);
     Ok(HuntOutcome {
         verdict,
