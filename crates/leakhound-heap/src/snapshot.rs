@@ -276,7 +276,7 @@ impl HeapSnapshot {
 
     /// Total size as DevTools shows it: the root's retained size plus `extra_native_bytes`.
     pub fn total_size_bytes(&self) -> u64 {
-        self.retained[self.root as usize] + self.extra_native_bytes
+        self.retained.get(self.root as usize).copied().unwrap_or(0) + self.extra_native_bytes
     }
 
     /// The node type of `node`.
@@ -334,24 +334,27 @@ impl HeapSnapshot {
     /// Retained size in bytes.
     #[inline]
     pub fn retained_size(&self, node: NodeId) -> u64 {
-        self.retained[node as usize]
+        self.retained.get(node as usize).copied().unwrap_or(0)
     }
 
     /// Distance from the GC roots (see [`NO_DISTANCE`], [`BASE_SYSTEM_DISTANCE`]).
     #[inline]
     pub fn distance(&self, node: NodeId) -> i32 {
-        self.distance[node as usize]
+        self.distance.get(node as usize).copied().unwrap_or(NO_DISTANCE)
     }
 
     /// Immediate dominator (the root's is itself).
     #[inline]
     pub fn dominator(&self, node: NodeId) -> NodeId {
-        self.dominator[node as usize]
+        self.dominator.get(node as usize).copied().unwrap_or(self.root)
     }
 
-    /// Nodes immediately dominated by `node`.
+    /// Nodes immediately dominated by `node` (empty without [`crate::Analysis::Full`]).
     pub fn dominated(&self, node: NodeId) -> &[NodeId] {
         let n = node as usize;
+        if self.first_dominated.len() <= n + 1 {
+            return &[];
+        }
         &self.dominated[self.first_dominated[n] as usize..self.first_dominated[n + 1] as usize]
     }
 
@@ -491,7 +494,21 @@ impl HeapSnapshot {
     /// Whether the page-object flag is set (reachable from a root shortcut such as the
     /// global object, without weak edges).
     pub fn is_page_object(&self, node: NodeId) -> bool {
-        self.flags[node as usize] & FLAG_PAGE_OBJECT != 0
+        self.flags.get(node as usize).is_some_and(|f| f & FLAG_PAGE_OBJECT != 0)
+    }
+
+    /// Whether the full analysis ran (dominators, retained sizes, distances, statistics).
+    pub fn is_fully_analyzed(&self) -> bool {
+        !self.retained.is_empty()
+    }
+
+    /// Re-names plain objects with `defs` (another snapshot's interface definitions, as
+    /// DevTools' Comparison does), so class keys line up across snapshots.
+    pub fn reclassify(&mut self, defs: &[InterfaceDefinition]) {
+        let (classes, class_of) = crate::classes::classify(self, defs);
+        self.classes = classes;
+        self.class_of = class_of;
+        self.interface_definitions = defs.to_vec();
     }
 
     /// Finds the node with V8 id `id` (linear scan).

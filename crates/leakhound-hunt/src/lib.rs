@@ -11,10 +11,12 @@
 //! (wait, GC, floor) → stop the app → analyse.
 
 mod run;
+mod series;
 mod watch;
 
 pub use run::{
     AppTarget, CalmDown, HuntConfig, HuntError, HuntEvent, HuntOutcome, LoadKind, PhaseRecord, SnapshotRecord, Verdict,
     hunt,
 };
+pub use series::{Open, load_series};
 pub use watch::{WatchConfig, WatchEvent, WatchOutcome, watch};

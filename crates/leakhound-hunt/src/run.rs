@@ -324,7 +324,7 @@ impl Ctx {
             let tail = if tail.is_empty() {
                 String::new()
             } else {
-                format!("; last output:\n  {}", tail.join("\n  "))
+                format!("\nits last output:\n  {}", tail.join("\n  "))
             };
             return Err(self.err(stage, format!("the app exited ({status}){tail}")));
         }
@@ -663,7 +663,10 @@ async fn run_phases_inner(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
     } else if let Some(url) = ctx.cfg.url.clone() {
         let timeout = ctx.cfg.ready_timeout;
         let r = ctx
-            .race_app("waiting for the app", leakhound_load::wait_ready(&url, timeout))
+            .race_app(
+                "waiting for the app to become ready",
+                leakhound_load::wait_ready(&url, timeout),
+            )
             .await?;
         if let Err(e) = r {
             return Err(ctx.fail("waiting for the app to become ready", &e).await);
@@ -800,7 +803,11 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
         .map(|p| p.start_ms)
         .unwrap_or(0.0);
     // The floor is judged under load: from the first load phase to the calm-down.
-    let until = phases.iter().find(|p| p.name == "calm-down").map(|p| p.start_ms).unwrap_or(f64::INFINITY);
+    let until = phases
+        .iter()
+        .find(|p| p.name == "calm-down")
+        .map(|p| p.start_ms)
+        .unwrap_or(f64::INFINITY);
     let under_load: Vec<MemorySample> = samples.iter().copied().filter(|s| s.t_ms < until).collect();
     let floor = leakhound_leaks::analyze_floor(&under_load, from);
     let last_from = phases
@@ -830,28 +837,14 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
 }
 
 fn analyse_snapshots(paths: &[PathBuf], opts: &LeakOptions) -> Result<LeakReport, String> {
-    let loaded: Vec<Result<leakhound_heap::Loaded, String>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = paths
-            .chunks(paths.len().div_ceil(2).max(1))
-            .map(|chunk| scope.spawn(move || chunk.iter().map(|p| load_file(p)).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| vec![Err("a loader thread panicked".into())])
-            })
-            .collect()
-    });
-    let loaded: Vec<leakhound_heap::Loaded> = loaded.into_iter().collect::<Result<_, _>>()?;
+    let open = |p: &Path, analysis: leakhound_heap::Analysis| -> Result<leakhound_heap::Loaded, String> {
+        let f = std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        leakhound_heap::load_with(std::io::BufReader::with_capacity(1 << 20, f), analysis, &mut |_| {})
+            .map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let loaded = crate::series::load_series(paths, &open)?;
     let snaps: Vec<&leakhound_heap::HeapSnapshot> = loaded.iter().map(|l| &l.snapshot).collect();
     leakhound_leaks::find_leaks(&snaps, opts).map_err(|e| e.to_string())
-}
-
-fn load_file(p: &Path) -> Result<leakhound_heap::Loaded, String> {
-    let f = std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?;
-    leakhound_heap::load(std::io::BufReader::with_capacity(1 << 20, f), &mut |_| {})
-        .map_err(|e| format!("{}: {e}", p.display()))
 }
 
 fn decide(leaks: &LeakReport, last: &FloorAnalysis, calm: &CalmDown) -> (Verdict, String) {

@@ -940,7 +940,9 @@ fn write_cluster(i: usize, c: &ClusterJson, r: &HuntJson, w: &mut dyn Write) -> 
             let held = c
                 .holder_retained_per_snapshot_bytes
                 .get(k)
-                .map_or_else(dash, |b| format::bytes(*b));
+                .copied()
+                .flatten()
+                .map_or_else(dash, format::bytes);
             writeln!(
                 w,
                 "<tr><td>{}</td><td>{}</td><td class=\"barcell\"><span class=\"bar\" style=\"width:{:.1}%\"></span></td><td>{}</td></tr>",

@@ -61,8 +61,9 @@ pub struct ClusterJson {
     pub external_share: f64,
     /// Objects of the root class under the holder in each snapshot.
     pub counts_per_snapshot: Vec<u64>,
-    /// Holder's retained size in each snapshot.
-    pub holder_retained_per_snapshot_bytes: Vec<u64>,
+    /// Holder's retained size in each snapshot; null where the snapshot was read without
+    /// dominators (earlier snapshots of a series: only the last is fully analysed).
+    pub holder_retained_per_snapshot_bytes: Vec<Option<u64>>,
     /// Rates per unit of load (when `--requests-per-step` was given), else null.
     pub per_request: Option<PerRequestJson>,
     /// Leaked objects by class.

@@ -465,7 +465,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             min_growth,
             json,
         } => {
-            let loaded = open::load_many(&snapshots, ui)?;
+            let loaded = open::load_series(&snapshots, ui)?;
             let snaps: Vec<&leakhound_heap::HeapSnapshot> = loaded.iter().map(|l| &l.snapshot).collect();
             let opts = leakhound_leaks::LeakOptions {
                 requests_per_step,

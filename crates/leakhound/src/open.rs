@@ -18,6 +18,11 @@ pub struct Ui {
 /// Loads and analyses a snapshot file (`.heapsnapshot`, or gzip-compressed), with a
 /// progress bar on stderr when it is a terminal.
 pub fn load_snapshot(path: &Path, ui: Ui) -> Result<Loaded> {
+    load_snapshot_with(path, leakhound_heap::Analysis::Full, ui)
+}
+
+/// [`load_snapshot`] with a chosen amount of analysis.
+pub fn load_snapshot_with(path: &Path, analysis: leakhound_heap::Analysis, ui: Ui) -> Result<Loaded> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut reader = BufReader::with_capacity(1 << 16, file);
@@ -59,7 +64,7 @@ pub fn load_snapshot(path: &Path, ui: Ui) -> Result<Loaded> {
         }
         _ => {}
     };
-    let loaded = leakhound_heap::load(input, &mut on_progress);
+    let loaded = leakhound_heap::load_with(input, analysis, &mut on_progress);
     if timings {
         #[allow(clippy::print_stderr, reason = "opt-in timings")]
         {
@@ -126,4 +131,10 @@ pub fn load_many(paths: &[PathBuf], ui: Ui) -> Result<Vec<Loaded>> {
         out.push(r?);
     }
     Ok(out)
+}
+
+/// Loads a series for the leak finder (see [`leakhound_hunt::load_series`]).
+pub fn load_series(paths: &[PathBuf], ui: Ui) -> Result<Vec<Loaded>> {
+    let open = |p: &Path, a: leakhound_heap::Analysis| load_snapshot_with(p, a, ui).map_err(|e| format!("{e:#}"));
+    leakhound_hunt::load_series(paths, &open).map_err(|e| anyhow::anyhow!(e))
 }
