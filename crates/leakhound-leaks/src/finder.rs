@@ -395,7 +395,23 @@ pub fn find_leaks(snaps: &[&HeapSnapshot], opts: &LeakOptions) -> Result<LeakRep
     if snaps.len() < 3 {
         return Err(LeakError::TooFewSnapshots(snaps.len()));
     }
-    let ids: Vec<IdIndex> = snaps.iter().map(|s| IdIndex::build(s)).collect();
+    // Per-snapshot indexes and traces, on both cores.
+    let (ids, mut all_traces): (Vec<IdIndex>, Vec<Traces>) = std::thread::scope(|scope| {
+        let half = snaps.len() / 2;
+        let h = scope.spawn(move || {
+            snaps[..half]
+                .iter()
+                .map(|s| (IdIndex::build(s), Traces::compute(s)))
+                .collect::<Vec<_>>()
+        });
+        let rest: Vec<(IdIndex, Traces)> = snaps[half..]
+            .iter()
+            .map(|s| (IdIndex::build(s), Traces::compute(s)))
+            .collect();
+        let mut first = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        first.extend(rest);
+        first.into_iter().unzip()
+    });
     let warnings = check_consistency(snaps, &ids)?;
     let last_i = snaps.len() - 1;
     let s = snaps[last_i];
@@ -414,7 +430,7 @@ pub fn find_leaks(snaps: &[&HeapSnapshot], opts: &LeakOptions) -> Result<LeakRep
             is_leaked[o as usize] = true;
         }
     }
-    let traces = Traces::compute(s);
+    let traces = all_traces.pop().unwrap_or_else(|| Traces::compute(s));
 
     // 2–3. Leak roots and holders.
     struct Group {
@@ -549,8 +565,7 @@ pub fn find_leaks(snaps: &[&HeapSnapshot], opts: &LeakOptions) -> Result<LeakRep
     let mut counts: Vec<Vec<u64>> = vec![vec![0; snaps.len()]; merged.len()];
     let mut holder_retained: Vec<Vec<Option<u64>>> = vec![vec![None; snaps.len()]; merged.len()];
     for (k, snap) in snaps.iter().enumerate() {
-        let t = if k == last_i { None } else { Some(Traces::compute(snap)) };
-        let tr = t.as_ref().unwrap_or(&traces);
+        let tr = if k == last_i { &traces } else { &all_traces[k] };
         count_under_holders(
             snap,
             tr,
