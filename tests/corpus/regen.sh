@@ -10,6 +10,10 @@
 #                                   stored golden byte for byte, except `engine.node`; exit 1 naming
 #                                   every golden that differs
 #
+# Entries made by make-producers.sh (snapshots of other node versions, Deno, Bun, Chromium; they
+# have a `producer` field) are not remade here: regenerating keeps their snapshots and entries
+# and re-runs the oracle on them; --check checks them like the others.
+#
 # The oracle is <shared>/oracle/devtools/golden.sh, where <shared> is $LEAKHOUND_SHARED or else the
 # `shared` folder beside the repository root. Needs node, gzip, and (first oracle run) the npm registry.
 set -euo pipefail
@@ -30,10 +34,17 @@ snap="$tmp/snap"; mkdir -p "$snap" "$tmp/golden"
 
 if [ "$check" = 0 ]; then
   node "$here/make.js" "$snap"
-  node "$here/tool.js" manifest "$snap" > "$tmp/manifest.json"
-  rm -f "$here"/*.heapsnapshot.gz "$here"/*.golden.json.gz
+  node "$here/tool.js" manifest "$snap" "$here/manifest.json" > "$tmp/manifest.json"
+  keep=" $(node "$here/tool.js" producer-files "$here/manifest.json" | tr '\n' ' ') "
+  for f in "$here"/*.heapsnapshot.gz "$here"/*.golden.json.gz; do
+    if [ -e "$f" ] && [[ "$keep" != *" $(basename "$f") "* ]]; then rm -f "$f"; fi
+  done
   for f in "$snap"/*.heapsnapshot; do gzip -9 -n -c "$f" > "$here/$(basename "$f").gz"; done
   mv "$tmp/manifest.json" "$here/manifest.json"
+  # the other producers' snapshots, for their oracle jobs
+  for f in $keep; do
+    case "$f" in *.heapsnapshot.gz) gzip -dc "$here/$f" > "$snap/${f%.gz}" ;; esac
+  done
 else
   [ -f "$here/manifest.json" ] || { echo "regen.sh: no $here/manifest.json" >&2; exit 2; }
   while read -r f; do

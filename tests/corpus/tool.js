@@ -1,8 +1,12 @@
 'use strict';
 // tool.js: the JSON side of regen.sh (manifest, oracle jobs, sanity checks of the goldens).
 //
-//   node tests/corpus/tool.js manifest SNAP_DIR     > manifest.json  (reads SNAP_DIR/*.heapsnapshot)
+//   node tests/corpus/tool.js manifest SNAP_DIR [OLD] > manifest.json (reads SNAP_DIR/*.heapsnapshot;
+//                                                    keeps OLD's entries from other producers)
+//   node tests/corpus/tool.js producers SNAP_DIR OLD  > manifest.json (OLD with the other producers'
+//                                                    entries replaced by SNAP_DIR/<producer>-*.heapsnapshot)
 //   node tests/corpus/tool.js snapshots MANIFEST                      (one snapshot .gz file per line)
+//   node tests/corpus/tool.js producer-files MANIFEST                 (files of those entries, one a line)
 //   node tests/corpus/tool.js jobs MANIFEST                           (golden<TAB>oracle arg<TAB>…)
 //   node tests/corpus/tool.js verify MANIFEST GOLDEN_DIR              (checks the expected facts)
 //
@@ -14,6 +18,7 @@ const fs = require('fs');
 const path = require('path');
 const zlib = require('zlib');
 const { SCENARIOS, parseSnapshot } = require('./make.js');
+const { PRODUCERS } = require('./make-producers.js');
 
 const TOP = 20;
 
@@ -23,12 +28,16 @@ function loadNodes(file) {
   const m = s.snapshot.meta, nf = m.node_fields.length;
   const t = m.node_fields.indexOf('type'), n = m.node_fields.indexOf('name');
   const id = m.node_fields.indexOf('id'), sz = m.node_fields.indexOf('self_size');
+  const det = m.node_fields.indexOf('detachedness');
   const types = m.node_types[t];
   const nodes = [];
   for (let i = 0; i < s.nodes.length; i += nf) {
-    nodes.push({ type: types[s.nodes[i + t]], name: s.strings[s.nodes[i + n]], id: s.nodes[i + id], self: s.nodes[i + sz] });
+    nodes.push({ type: types[s.nodes[i + t]], name: s.strings[s.nodes[i + n]], id: s.nodes[i + id], self: s.nodes[i + sz],
+      detached: det >= 0 && s.nodes[i + det] === 2 });
   }
-  return { nodes, nodeCount: s.snapshot.node_count, edgeCount: s.snapshot.edge_count };
+  const layout = { node_fields: m.node_fields, location_fields: m.location_fields, node_types: m.node_types[t] };
+  if ('extra_native_bytes' in s.snapshot) layout.extra_native_bytes = s.snapshot.extra_native_bytes;
+  return { nodes, nodeCount: s.snapshot.node_count, edgeCount: s.snapshot.edge_count, layout };
 }
 
 // first, middle and last of the matches (at most k), in ordinal order
@@ -62,8 +71,13 @@ const PICKS = {
   'series-2': (s) => [...objects(s, 'Session', 3), ...objects(s, 'CacheEntry', 2)],
   'series-3': (s) => [...objects(s, 'Session', 3), ...objects(s, 'CacheEntry', 2)],
 };
+// make-producers.js's scene, whoever made it (Chromium also has a detached <div> subtree)
+const producerPicks = (s) => [...objects(s, 'Item', 4), ...objects(s, 'SpecialItem', 1), ...objects(s, 'Widget', 1),
+  ...ofType(s, 'closure', 'holdsBig', 1),
+  ...spread(s.nodes.filter((x) => x.detached && x.name.startsWith('<div')), 1)];
+for (const p of Object.keys(PRODUCERS)) PICKS[p + '-collections'] = producerPicks;
 
-function manifest(snapDir) {
+function manifest(snapDir, old, which = 'make') {
   const info = {};
   const look = (base) => {
     if (!info[base]) {
@@ -95,6 +109,20 @@ function manifest(snapDir) {
     return e;
   };
   const out = [];
+  // Entries of other producers (make-producers.sh): kept as they are by `manifest`, remade by `producers`.
+  const kept = (old || []).filter((e) => e.producer);
+  if (which === 'producers') {
+    const made = Object.keys(PRODUCERS).filter((p) => fs.existsSync(path.join(snapDir, p + '-collections.heapsnapshot')));
+    const remade = new Set(made.map((p) => p + '-collections'));
+    const fresh = made.map((p) => {
+      const name = p + '-collections';
+      const version = fs.readFileSync(path.join(snapDir, name + '.version'), 'utf8').trim();
+      const e = entry(name, name, null, `${version}: make-producers.js's scene (classes Item/SpecialItem/Widget, ` +
+        `closures, Maps, Sets, plain objects of several shapes). Layout: ${PRODUCERS[p].note}`);
+      return Object.assign({ name, producer: version, layout: look(name).snap.layout }, e);
+    });
+    return [...(old || []).filter((e) => !remade.has(e.name)), ...fresh];
+  }
   for (const [name, sc] of Object.entries(SCENARIOS)) {
     if (sc.outputs.length === 1) {
       out.push(entry(name, name, null, sc.description));
@@ -116,7 +144,7 @@ function manifest(snapDir) {
       throw new Error('manifest: no rule for scenario ' + name);
     }
   }
-  return out;
+  return [...out, ...kept];
 }
 
 const readManifest = (file) => JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -152,6 +180,15 @@ function verify(manifestFile, dir) {
   const cache = ['series-2', 'series-3'].map((n) => row(g(n).summary, 'CacheEntry').reduce((a, r) => a + r.count, 0));
   expect(cache.join() === '200,200', `series: CacheEntry counts 200,200 (got ${cache})`);
   expect(g('internals').summary.length > 0, 'internals: summary');
+  for (const e of m.filter((x) => x.producer && x.golden)) {
+    const d = readGolden(dir, e.golden);
+    const count = (cls) => row(d.summary, cls).reduce((a, r) => a + r.count, 0);
+    // V8 also counts the class's prototype object under the class name; JSC does not
+    expect(count('Item') >= 60 && count('Item') <= 61, `${e.name}: 60 Item (got ${count('Item')})`);
+    expect(count('Widget') === 20, `${e.name}: 20 Widget (got ${count('Widget')})`);
+    expect(count('SpecialItem') === 10, `${e.name}: 10 SpecialItem (got ${count('SpecialItem')})`);
+    if (e.name.startsWith('chromium')) expect(count('Detached <div>') === 1 && count('Detached <p>') === 5, `${e.name}: Detached <div> and 5 <p>`);
+  }
   const big = g('typed').nodes;
   expect(big !== undefined, 'typed: per-node arrays');
   for (const p of problems) console.error('verify: ' + p);
@@ -161,18 +198,22 @@ function verify(manifestFile, dir) {
 
 function main() {
   const [cmd, a, b] = process.argv.slice(2);
-  if (cmd === 'manifest' && a) {
-    process.stdout.write(JSON.stringify(manifest(path.resolve(a)), null, 1) + '\n');
+  if ((cmd === 'manifest' || cmd === 'producers') && a && (b || cmd === 'manifest')) {
+    const old = b && fs.existsSync(b) ? readManifest(b) : [];
+    process.stdout.write(JSON.stringify(manifest(path.resolve(a), old, cmd === 'producers' ? 'producers' : 'make'), null, 1) + '\n');
   } else if (cmd === 'snapshots' && a) {
     const files = new Set();
     for (const e of readManifest(a)) for (const f of [e.snapshot, e.base, ...(e.snapshots || [])]) if (f) files.add(f);
     for (const f of files) console.log(f);
+  } else if (cmd === 'producer-files' && a) {
+    const m = fs.existsSync(a) ? readManifest(a) : [];
+    for (const e of m) if (e.producer) for (const f of [e.snapshot, e.base, e.golden]) if (f) console.log(f);
   } else if (cmd === 'jobs' && a) {
     for (const e of readManifest(a)) if (e.golden) console.log([e.golden, ...e.oracle_args].join('\t'));
   } else if (cmd === 'verify' && a && b) {
     verify(a, b);
   } else {
-    console.error('usage: node tool.js manifest SNAP_DIR | snapshots MANIFEST | jobs MANIFEST | verify MANIFEST GOLDEN_DIR');
+    console.error('usage: node tool.js manifest SNAP_DIR [OLD] | producers SNAP_DIR OLD | producer-files MANIFEST | snapshots MANIFEST | jobs MANIFEST | verify MANIFEST GOLDEN_DIR');
     process.exit(2);
   }
 }
