@@ -160,11 +160,23 @@ pub fn run_hunt(args: HuntArgs) -> Result<ExitCode> {
         let (tx, rx) = mpsc::unbounded_channel();
         let ui = tokio::spawn(show_progress(rx, quiet));
         let r = tokio::select! {
-            r = leakhound_hunt::hunt(cfg, tx) => r.map_err(anyhow::Error::from),
-            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted (Ctrl-C): the app was stopped; snapshots taken so far are kept")),
+            r = leakhound_hunt::hunt(cfg, tx) => r.map_err(|e| Some(anyhow::Error::from(e))),
+            // Dropping the hunt stops the app (SIGKILL to its process group) and removes a
+            // half-written snapshot; the finished ones stay.
+            _ = tokio::signal::ctrl_c() => Err(None),
         };
-        let _ = ui.await;
-        r
+        let taken = ui.await.unwrap_or_default();
+        r.map_err(|e| {
+            e.unwrap_or_else(|| {
+                let kept = if taken.is_empty() {
+                    "no snapshot was taken yet".to_owned()
+                } else {
+                    let list: Vec<String> = taken.iter().map(|p| p.display().to_string()).collect();
+                    format!("snapshots kept: {}", list.join(", "))
+                };
+                anyhow::anyhow!("interrupted (Ctrl-C): the app was stopped; {kept}")
+            })
+        })
     })?;
     let report = to_json(&outcome, command_line, url);
     if let Some(path) = &args.html {
@@ -216,20 +228,35 @@ pub fn write_atomically(path: &Path, f: impl FnOnce(&mut dyn Write) -> std::io::
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-async fn show_progress(mut rx: mpsc::UnboundedReceiver<HuntEvent>, quiet: bool) {
+/// Shows the hunt's progress on stderr: a spinner on a terminal, plain lines otherwise
+/// (logs, CI). Returns the snapshots taken.
+async fn show_progress(mut rx: mpsc::UnboundedReceiver<HuntEvent>, quiet: bool) -> Vec<PathBuf> {
     let bar = if quiet {
         ProgressBar::hidden()
     } else {
         ProgressBar::new_spinner()
     };
+    // A spinner on a non-terminal draws nothing, and its println() neither: print plainly.
+    let plain = !quiet && bar.is_hidden();
+    let say = |line: String| {
+        if plain {
+            #[allow(clippy::print_stderr, reason = "progress lines when stderr is not a terminal")]
+            {
+                eprintln!("{line}");
+            }
+        } else {
+            bar.println(line);
+        }
+    };
     bar.set_style(ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
     bar.enable_steady_tick(Duration::from_millis(120));
     let mut last_mem = String::new();
     let mut step = String::new();
+    let mut taken = Vec::new();
     while let Some(e) = rx.recv().await {
         match e {
-            HuntEvent::AppOutput(l) if !quiet => bar.println(format!("app| {}", l.line)),
-            HuntEvent::Started { pid } => bar.println(format!("leakhound: app started, pid {pid}")),
+            HuntEvent::AppOutput(l) if !quiet => say(format!("app| {}", l.line)),
+            HuntEvent::Started { pid } => say(format!("leakhound: app started, pid {pid}")),
             HuntEvent::Step(s) => {
                 step = s;
                 bar.set_message(format!("{step} {last_mem}"));
@@ -237,19 +264,20 @@ async fn show_progress(mut rx: mpsc::UnboundedReceiver<HuntEvent>, quiet: bool) 
             HuntEvent::LoadProgress { phase, done, total } => {
                 bar.set_message(format!("{phase}: {done}/{total} requests {last_mem}"));
             }
-            HuntEvent::LoadDone { phase, report } => {
-                bar.println(format!("leakhound: {phase}: {}", report.summary_line()))
-            }
+            HuntEvent::LoadDone { phase, report } => say(format!("leakhound: {phase}: {}", report.summary_line())),
             HuntEvent::SnapshotProgress { label, done, total } => {
                 bar.set_message(format!("{label} snapshot {done}/{total}"));
             }
-            HuntEvent::SnapshotTaken(s) => bar.println(format!(
-                "leakhound: {} snapshot {} ({}, {} ms)",
-                s.label,
-                s.path.display(),
-                leakhound_report::format::bytes(s.bytes),
-                s.duration_ms
-            )),
+            HuntEvent::SnapshotTaken(s) => {
+                say(format!(
+                    "leakhound: {} snapshot {} ({}, {} ms)",
+                    s.label,
+                    s.path.display(),
+                    leakhound_report::format::bytes(s.bytes),
+                    s.duration_ms
+                ));
+                taken.push(s.path);
+            }
             HuntEvent::Sample(m) => {
                 last_mem = format!(
                     "| heapUsed {} external {} rss {}",
@@ -263,6 +291,7 @@ async fn show_progress(mut rx: mpsc::UnboundedReceiver<HuntEvent>, quiet: bool) 
         }
     }
     bar.finish_and_clear();
+    taken
 }
 
 fn fit_json(f: &leakhound_leaks::FloorFit) -> FloorFitJson {
