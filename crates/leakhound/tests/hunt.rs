@@ -1,0 +1,653 @@
+//! End-to-end tests of `leakhound hunt` against small Node.js servers of our own
+//! (`tests/apps/`): one server per leak pattern, a control that does not leak, and the
+//! ways a hunt can go wrong (the app crashes, never starts, never becomes ready, closes
+//! its inspector, the disk fills up, the user presses Ctrl-C), plus `--html`.
+//!
+//! Every hunt is small (100 warm-up requests, 2 phases of 300) and bounded: it is killed
+//! and the test fails if it runs longer than [`HUNT_LIMIT`]. At most two hunts run at once
+//! ([`Slot`]) so parallel tests on a 2-core machine do not starve each other. Each app
+//! writes its pid to `$PID_FILE`, and every test checks the app is gone afterwards.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_leakhound");
+const WARMUP: u64 = 100;
+const REQUESTS: u64 = 300;
+const PHASES: u64 = 2;
+/// A hunt that runs longer than this is killed and fails its test.
+const HUNT_LIMIT: Duration = Duration::from_secs(90);
+
+/// A counting semaphore: at most two hunts at once.
+struct Slots {
+    free: Mutex<usize>,
+    cv: Condvar,
+}
+
+static SLOTS: Slots = Slots {
+    free: Mutex::new(2),
+    cv: Condvar::new(),
+};
+
+/// One of the two hunt slots, released on drop.
+struct Slot;
+
+impl Slot {
+    fn take() -> Slot {
+        let mut free = SLOTS.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = SLOTS.cv.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        Slot
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        *SLOTS.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        SLOTS.cv.notify_one();
+    }
+}
+
+fn app(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps").join(name)
+}
+
+/// The small, fast hunt every test uses (`requests` per phase), with `--out-dir`.
+fn hunt_args(out_dir: &Path, requests: u64) -> Vec<String> {
+    [
+        "hunt",
+        "--json",
+        "--requests",
+        &requests.to_string(),
+        "--warmup",
+        &WARMUP.to_string(),
+        "--phases",
+        &PHASES.to_string(),
+        "--calm-down-ms",
+        "300",
+        "--gc-interval-ms",
+        "200",
+        "--out-dir",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([out_dir.display().to_string()])
+    .collect()
+}
+
+/// A leakhound run in progress, its output read by two threads.
+struct Running {
+    child: Child,
+    stdout: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<String>,
+    started: Instant,
+    pid_file: PathBuf,
+}
+
+/// A finished run.
+struct Finished {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    elapsed: Duration,
+    /// The app's pid, from `$PID_FILE` (None if the app never got to write it).
+    app_pid: Option<u32>,
+}
+
+impl Finished {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}); exit {:?}\nstdout: {}\nstderr: {}",
+                self.code, self.stdout, self.stderr
+            )
+        })
+    }
+
+    /// The `leakhound: …` error message: the first line of the last message that starts
+    /// with `leakhound: `, and the lines after it.
+    fn error_message(&self) -> String {
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        let i = lines
+            .iter()
+            .rposition(|l| l.starts_with("leakhound: "))
+            .unwrap_or_else(|| panic!("no `leakhound: …` line on stderr:\n{}", self.stderr));
+        lines[i..].join("\n")
+    }
+
+    fn context(&self) -> String {
+        format!(
+            "exit {:?} after {:.1} s\n--- stderr ---\n{}\n--- stdout (first 2000 chars) ---\n{}",
+            self.code,
+            self.elapsed.as_secs_f64(),
+            self.stderr,
+            self.stdout.chars().take(2000).collect::<String>()
+        )
+    }
+}
+
+fn read_all(mut r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = r.read_to_end(&mut buf);
+        let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
+    });
+    rx
+}
+
+/// Starts `leakhound ARGS -- node APP` with `PID_FILE` (in `dir`) and `env` set.
+fn start(dir: &Path, args: &[String], app_file: &str, env: &[(&str, &str)]) -> Running {
+    let pid_file = dir.join(format!("{app_file}.pid"));
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .arg("--")
+        .arg("node")
+        .arg(app(app_file))
+        .env("PID_FILE", &pid_file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("cannot start leakhound");
+    let stdout = read_all(child.stdout.take().expect("stdout"));
+    let stderr = read_all(child.stderr.take().expect("stderr"));
+    Running {
+        child,
+        stdout,
+        stderr,
+        started: Instant::now(),
+        pid_file,
+    }
+}
+
+fn read_pid(pid_file: &Path) -> Option<u32> {
+    std::fs::read_to_string(pid_file).ok()?.trim().parse().ok()
+}
+
+impl Running {
+    /// Waits for leakhound to exit; kills it (and the app) and fails past [`HUNT_LIMIT`].
+    fn finish(mut self) -> Finished {
+        let status = loop {
+            match self.child.try_wait().expect("wait for leakhound") {
+                Some(s) => break s,
+                None if self.started.elapsed() > HUNT_LIMIT => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    if let Some(pid) = read_pid(&self.pid_file) {
+                        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                    }
+                    let err = self.stderr.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+                    panic!(
+                        "leakhound did not finish within {} s; killed it\n--- stderr ---\n{err}",
+                        HUNT_LIMIT.as_secs()
+                    );
+                }
+                None => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        let elapsed = self.started.elapsed();
+        // The pipes close when leakhound and everything it started are gone: a process that
+        // kept them open was left behind.
+        let pipe = |rx: &mpsc::Receiver<String>, name: &str| {
+            rx.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| {
+                panic!("leakhound exited ({status}) but its {name} stayed open: a process it started is still running")
+            })
+        };
+        let stdout = pipe(&self.stdout, "stdout");
+        let stderr = pipe(&self.stderr, "stderr");
+        Finished {
+            code: status.code(),
+            stdout,
+            stderr,
+            elapsed,
+            app_pid: read_pid(&self.pid_file),
+        }
+    }
+}
+
+/// Runs one hunt of `app_file` (holding a slot) with extra args and environment.
+fn hunt(app_file: &str, extra: &[&str], env: &[(&str, &str)]) -> (Finished, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("snapshots");
+    let mut args = hunt_args(&out, REQUESTS);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let _slot = Slot::take();
+    let run = start(dir.path(), &args, app_file, env).finish();
+    (run, dir)
+}
+
+/// Whether `pid` is gone (or a zombie, or reused by something that is not node).
+fn is_gone(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    // `pid (comm) STATE …`; comm may contain spaces and parentheses.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    if state == Some("Z") {
+        return true;
+    }
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    !String::from_utf8_lossy(&cmdline).contains("node")
+}
+
+/// Asserts the app (pid from its pid file) is no longer running, within a few seconds.
+fn assert_app_gone(run: &Finished) {
+    let pid = run
+        .app_pid
+        .unwrap_or_else(|| panic!("the app never wrote its pid file\n{}", run.context()));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !is_gone(pid) {
+        if Instant::now() > deadline {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            panic!(
+                "the app (pid {pid}) is still running after leakhound exited\n{}",
+                run.context()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The pid leakhound reports on stderr (`leakhound: app started, pid N`).
+fn reported_pid(run: &Finished) -> Option<u32> {
+    run.stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("leakhound: app started, pid "))
+        .and_then(|p| p.trim().parse().ok())
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+// ---------------------------------------------------------------------------------------
+// Leak patterns
+// ---------------------------------------------------------------------------------------
+
+/// What a leaky app must be reported as.
+struct Expect {
+    app: &'static str,
+    holder: &'static str,
+    patterns: &'static [&'static str],
+    /// Accumulating objects the app adds per request.
+    per_request: f64,
+}
+
+fn assert_leak_found(e: &Expect) {
+    let (run, dir) = hunt(e.app, &[], &[]);
+    let ctx = run.context();
+    assert_eq!(run.code, Some(1), "{}: expected exit code 1 (leak)\n{ctx}", e.app);
+    let doc = run.json();
+    assert_eq!(doc["verdict"], "leak", "{}\n{ctx}", e.app);
+    assert_eq!(
+        doc["requests_sent"].as_u64(),
+        Some(WARMUP + PHASES * REQUESTS),
+        "{}: requests_sent should be warm-up + phases × requests",
+        e.app
+    );
+    let top = &doc["clusters"][0];
+    let summary = format!(
+        "{}: top cluster holder={} pattern={} per_request={} source={} counts={}",
+        e.app, top["holder"], top["pattern"], top["per_request"]["count"], top["source"], top["counts_per_snapshot"]
+    );
+    assert_eq!(top["holder"].as_str(), Some(e.holder), "{summary}");
+    let pattern = top["pattern"].as_str().unwrap_or("");
+    assert!(
+        e.patterns.contains(&pattern),
+        "expected one of {:?}; {summary}",
+        e.patterns
+    );
+    let source = top["source"].as_str().unwrap_or("");
+    assert!(
+        source.contains(&format!("/tests/apps/{}:", e.app)),
+        "source should point into the app file; {summary}"
+    );
+    let rate = top["per_request"]["count"].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        (rate - e.per_request).abs() <= 0.1 * e.per_request,
+        "per_request.count should be {} ±10 %; {summary}",
+        e.per_request
+    );
+    // The snapshots stay, and leakhound named the app's pid.
+    let snaps = files_in(&dir.path().join("snapshots"));
+    assert_eq!(
+        snaps,
+        [
+            "01-baseline.heapsnapshot",
+            "02-target.heapsnapshot",
+            "03-final.heapsnapshot"
+        ],
+        "{ctx}"
+    );
+    assert_eq!(reported_pid(&run), run.app_pid, "pid on stderr vs the app's own\n{ctx}");
+    assert_eq!(doc["app"]["pid"].as_u64(), run.app_pid.map(u64::from));
+    assert_app_gone(&run);
+}
+
+#[test]
+fn finds_listeners_added_per_request_and_never_removed() {
+    assert_leak_found(&Expect {
+        app: "listener_leak.js",
+        holder: "configHub._events.reload",
+        patterns: &["listener_accumulation"],
+        per_request: 1.0,
+    });
+}
+
+#[test]
+fn finds_a_map_cache_keyed_per_request() {
+    assert_leak_found(&Expect {
+        app: "cache_leak.js",
+        holder: "quoteCache",
+        patterns: &["unbounded_collection"],
+        per_request: 2.0,
+    });
+}
+
+#[test]
+fn finds_intervals_started_per_request_and_never_cleared() {
+    assert_leak_found(&Expect {
+        app: "interval_leak.js",
+        holder: "timerListMap[60000]",
+        patterns: &["uncleared_timer"],
+        per_request: 1.0,
+    });
+}
+
+#[test]
+fn finds_a_debug_array_grown_by_middleware() {
+    assert_leak_found(&Expect {
+        app: "middleware_leak.js",
+        holder: "requestLog",
+        patterns: &["unbounded_collection"],
+        per_request: 1.0,
+    });
+}
+
+#[test]
+fn finds_closures_whose_context_keeps_a_buffer() {
+    assert_leak_found(&Expect {
+        app: "closure_leak.js",
+        holder: "describers",
+        patterns: &["closure_retention", "external_memory"],
+        per_request: 1.0,
+    });
+}
+
+#[test]
+fn reports_no_leak_for_garbage_and_a_bounded_ring_buffer() {
+    let (run, _dir) = hunt("no_leak.js", &[], &[]);
+    let ctx = run.context();
+    assert_eq!(run.code, Some(0), "expected exit code 0 (no leak)\n{ctx}");
+    let doc = run.json();
+    assert_eq!(doc["verdict"], "no_leak", "{ctx}");
+    assert_eq!(
+        doc["clusters"].as_array().map(Vec::len),
+        Some(0),
+        "clusters: {:#}",
+        doc["clusters"]
+    );
+    assert_eq!(doc["requests_sent"].as_u64(), Some(WARMUP + PHASES * REQUESTS));
+    assert_app_gone(&run);
+}
+
+// ---------------------------------------------------------------------------------------
+// Faults: exit code 2, one clear message, snapshots kept and named, nothing left running
+// ---------------------------------------------------------------------------------------
+
+/// Asserts an error run: exit 2, a `leakhound: …` message containing every `needles`, the
+/// snapshots named in it are exactly `kept` (by file name) and on disk, no half-written
+/// snapshot is left, and the app is gone.
+fn assert_failed_cleanly(run: &Finished, out_dir: &Path, needles: &[&str], kept: &[&str]) -> String {
+    let ctx = run.context();
+    assert_eq!(run.code, Some(2), "expected exit code 2 (error)\n{ctx}");
+    let msg = run.error_message();
+    let first = msg.lines().next().unwrap_or("");
+    for n in needles {
+        assert!(msg.contains(n), "the message should mention {n:?}:\n{msg}\n\n{ctx}");
+    }
+    assert!(
+        msg.lines().count() <= 4 && first.len() < 400,
+        "the message should be short (one line plus a few of the app's last output):\n{msg}"
+    );
+    // The snapshots named on the message's first line, and those on disk.
+    let named: Vec<&str> = first
+        .split_once("snapshots kept: ")
+        .map(|(_, list)| list.trim_end_matches(')').split(", ").collect())
+        .unwrap_or_default();
+    assert_eq!(
+        named.len(),
+        kept.len(),
+        "snapshots named: {named:?}, expected {kept:?}\n{msg}"
+    );
+    for (path, name) in named.iter().zip(kept) {
+        assert!(path.ends_with(name), "named {path}, expected …/{name}\n{msg}");
+        assert!(
+            Path::new(path).is_file() || out_dir.join(name).is_file(),
+            "{path} is named but not on disk"
+        );
+    }
+    let on_disk = files_in(out_dir);
+    assert_eq!(on_disk, kept, "files left in the snapshot folder\n{ctx}");
+    assert_app_gone(run);
+    msg
+}
+
+#[test]
+fn app_crashing_during_the_last_load_phase_is_reported_with_its_exit_status() {
+    // Request 1 is the readiness probe; the warm-up and load-1 end at request 401, so the
+    // crash falls in load-2, after the baseline and target snapshots.
+    let (run, dir) = hunt("faulty.js", &[], &[("FAULT", "crash"), ("FAULT_AFTER", "550")]);
+    let msg = assert_failed_cleanly(
+        &run,
+        &dir.path().join("snapshots"),
+        &["load-2", "the app exited", "exit status: 3", "crashing on purpose"],
+        &["01-baseline.heapsnapshot", "02-target.heapsnapshot"],
+    );
+    assert!(
+        !msg.contains("Waiting for the debugger"),
+        "node's debugger notice is noise:\n{msg}"
+    );
+}
+
+#[test]
+fn app_exiting_before_it_is_ready_is_reported_with_its_output() {
+    let (run, dir) = hunt("exits_early.js", &[], &[]);
+    assert_failed_cleanly(
+        &run,
+        &dir.path().join("snapshots"),
+        &["starting the app", "exit status: 4", "DATABASE_URL is not set"],
+        &[],
+    );
+}
+
+#[test]
+fn app_that_never_listens_times_out_after_the_ready_timeout() {
+    let (run, dir) = hunt("never_ready.js", &["--ready-timeout", "3"], &[]);
+    let msg = assert_failed_cleanly(
+        &run,
+        &dir.path().join("snapshots"),
+        &["waiting for the app to become ready", "did not answer within 3000 ms"],
+        &[],
+    );
+    assert!(
+        run.elapsed < Duration::from_secs(20),
+        "took {:?} for a 3 s ready timeout:\n{msg}",
+        run.elapsed
+    );
+}
+
+#[test]
+fn app_closing_its_inspector_is_reported_and_stopped() {
+    let (run, dir) = hunt(
+        "faulty.js",
+        &[],
+        &[("FAULT", "close_inspector"), ("FAULT_AFTER", "550")],
+    );
+    assert_failed_cleanly(
+        &run,
+        &dir.path().join("snapshots"),
+        &["load-2", "inspector connection closed", "still running"],
+        &["01-baseline.heapsnapshot", "02-target.heapsnapshot"],
+    );
+}
+
+/// A small tmpfs, unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Result<Tmpfs, String> {
+        std::fs::create_dir_all(at).map_err(|e| e.to_string())?;
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if out.status.success() {
+            Ok(Tmpfs(at.to_owned()))
+        } else {
+            Err(format!("mount failed: {}", String::from_utf8_lossy(&out.stderr).trim()))
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let ok = Command::new("umount").arg(&self.0).status().is_ok_and(|s| s.success());
+        if !ok {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+}
+
+#[test]
+fn disk_full_while_writing_a_snapshot_keeps_the_earlier_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mnt = dir.path().join("tiny");
+    // One snapshot of these apps is about 5 MB: the baseline fits, the target does not.
+    let _fs = match Tmpfs::mount(&mnt, "8m") {
+        Ok(fs) => fs,
+        Err(why) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED disk_full_while_writing_a_snapshot_keeps_the_earlier_ones: cannot mount a tmpfs ({why}); needs root"
+            );
+            return;
+        }
+    };
+    let out = mnt.join("snapshots");
+    let args = hunt_args(&out, REQUESTS);
+    let run = {
+        let _slot = Slot::take();
+        start(dir.path(), &args, "cache_leak.js", &[]).finish()
+    };
+    assert_failed_cleanly(
+        &run,
+        &out,
+        &["target snapshot", "No space left on device"],
+        &["01-baseline.heapsnapshot"],
+    );
+}
+
+#[test]
+fn ctrl_c_stops_the_app_and_keeps_the_snapshots() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("snapshots");
+    // Long, slow load phases (10 s each) so the interrupt lands in load-1.
+    let mut args = hunt_args(&out, 5000);
+    args.extend(["--rate".into(), "500".into()]);
+    let _slot = Slot::take();
+    let running = start(dir.path(), &args, "no_leak.js", &[]);
+    let baseline = out.join("01-baseline.heapsnapshot");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !baseline.is_file() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = running.child.id().to_string();
+    let sent = Command::new("kill").args(["-INT", &pid]).status();
+    let run = running.finish();
+    assert!(
+        sent.is_ok_and(|s| s.success()),
+        "could not send SIGINT\n{}",
+        run.context()
+    );
+    assert!(
+        baseline.is_file(),
+        "no baseline snapshot within 60 s\n{}",
+        run.context()
+    );
+    assert!(
+        run.elapsed < Duration::from_secs(40),
+        "leakhound took {:?} to stop after Ctrl-C",
+        run.elapsed
+    );
+    assert_failed_cleanly(&run, &out, &["interrupted"], &["01-baseline.heapsnapshot"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// --html
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn html_report_is_written_atomically_and_self_contained() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report_dir = dir.path().join("report");
+    std::fs::create_dir(&report_dir).expect("mkdir");
+    let html_path = report_dir.join("hunt.html");
+    let mut args = hunt_args(&dir.path().join("snapshots"), REQUESTS);
+    args.extend(["--html".into(), html_path.display().to_string()]);
+    let run = {
+        let _slot = Slot::take();
+        start(dir.path(), &args, "middleware_leak.js", &[]).finish()
+    };
+    let ctx = run.context();
+    assert_eq!(run.code, Some(1), "{ctx}");
+    assert_eq!(
+        files_in(&report_dir),
+        ["hunt.html"],
+        "only the report, no temporary file"
+    );
+    let html = std::fs::read_to_string(&html_path).expect("read the HTML report");
+    assert!(html.starts_with("<!DOCTYPE html>") || html.starts_with("<!doctype html>"));
+    assert!(html.trim_end().ends_with("</html>"), "the report is complete");
+    assert!(html.contains("verdict: <b>leak</b>"), "the verdict is shown");
+    assert!(html.contains("requestLog"), "the holder is shown");
+    assert!(html.contains("unbounded_collection"), "the pattern is shown");
+    let doc = run.json();
+    let url = doc["app"]["url"].as_str().expect("app.url");
+    let rest = html.replace(url, "");
+    for scheme in ["http://", "https://"] {
+        let at = rest.find(scheme);
+        assert!(
+            at.is_none(),
+            "the report refers to {}…",
+            &rest[at.unwrap_or(0)..][..60.min(rest.len() - at.unwrap_or(0))]
+        );
+    }
+    for tag in ["<script src", "<link", "<img src=\"", "@import"] {
+        assert!(!html.contains(tag), "the report loads something: {tag}");
+    }
+    assert_app_gone(&run);
+}
