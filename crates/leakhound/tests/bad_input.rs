@@ -1,0 +1,594 @@
+//! Bad input gets a clear error, never a panic: every malformed snapshot makes
+//! `leakhound summary` exit with code 2, print nothing on stdout, and print exactly one
+//! line on stderr naming the file, the section and the byte offset. Where the offending
+//! byte is known the offset is checked exactly, so a regression in where errors point
+//! fails here too. Invalid UTF-8 inside a string is the one non-fatal case.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_leakhound");
+
+fn corpus(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/corpus")
+        .join(name)
+}
+
+fn run(path: &Path) -> Output {
+    Command::new(BIN)
+        .arg("summary")
+        .arg(path)
+        .output()
+        .expect("run leakhound")
+}
+
+/// Writes `bytes` to `dir/name` and returns the path.
+fn write(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// The one stderr line of a failed run, after checking exit code 2, empty stdout, a
+/// single line starting `leakhound: ` with the file name, the section (as the message
+/// spells it: `in <section> at byte `; any section if `section` is empty) and the byte
+/// offset, which is returned.
+fn expect_error(path: &Path, section: &str) -> (u64, String) {
+    let out = run(path);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let what = format!("{}: stderr {stderr:?}", path.display());
+    assert_eq!(out.status.code(), Some(2), "{what}");
+    assert!(
+        out.stdout.is_empty(),
+        "{what}: stdout {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!stderr.contains("panicked"), "{what}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{what}");
+    assert!(stderr.ends_with('\n'), "{what}");
+    let line = lines[0];
+    assert!(line.starts_with("leakhound: "), "{what}");
+    let file_name = path.file_name().unwrap().to_str().unwrap();
+    assert!(line.contains(file_name), "{what}: no file name");
+    let marker = if section.is_empty() {
+        " at byte ".to_owned()
+    } else {
+        format!(" in {section} at byte ")
+    };
+    let at = line.find(&marker).unwrap_or_else(|| panic!("{what}: no {marker:?}"));
+    let digits: String = line[at + marker.len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let offset = digits.parse().unwrap_or_else(|_| panic!("{what}: no offset"));
+    (offset, line.to_owned())
+}
+
+/// `expect_error` with the exact offset and a phrase the message must contain.
+fn expect_error_at(path: &Path, section: &str, offset: usize, phrase: &str) {
+    let (got, line) = expect_error(path, section);
+    assert_eq!(got, offset as u64, "{line}");
+    assert!(line.contains(phrase), "{line:?} lacks {phrase:?}");
+}
+
+// ---------------------------------------------------------------------------------
+// A small hand-written snapshot (Node 20 layout), fully reachable from the root:
+//   0 root (synthetic) --element 1--> 1 Leaky (object) --property "a"--> 2 "hello"
+//                      --element 2--> 2 "hello"
+// Node types: 2 string, 3 object, 9 synthetic. Edge types: 1 element, 2 property.
+
+const META: &str = r#"{"node_fields":["type","name","id","self_size","edge_count","trace_node_id","detachedness"],"node_types":[["hidden","array","string","object","code","closure","regexp","number","native","synthetic","concatenated string","sliced string","symbol","bigint","object shape"],"string","number","number","number","number","number"],"edge_fields":["type","name_or_index","to_node"],"edge_types":[["context","element","property","internal","hidden","shortcut","weak"],"string_or_number","node"],"trace_function_info_fields":["function_id","name","script_name","script_id","line","column"],"trace_node_fields":["id","function_info_index","count","size","children"],"sample_fields":["timestamp_us","last_assigned_id"],"location_fields":["object_index","script_id","line","column"]}"#;
+
+struct Doc {
+    node_count: String,
+    edge_count: String,
+    nodes: String,
+    edges: String,
+    strings: String,
+}
+
+impl Doc {
+    fn good() -> Doc {
+        Doc {
+            node_count: "3".into(),
+            edge_count: "3".into(),
+            nodes: "9,1,1,0,2,0,0\n,3,2,3,40,1,0,0\n,2,3,5,16,0,0,0".into(),
+            edges: "1,1,7\n,1,2,14\n,2,4,14".into(),
+            strings: r#""<dummy>"
+,""
+,"Leaky"
+,"hello"
+,"a""#
+                .into(),
+        }
+    }
+
+    /// The file text, in V8's key order and Node 20's line breaks.
+    fn text(&self) -> String {
+        format!(
+            "{{\"snapshot\":{{\"meta\":{META},\"node_count\":{},\"edge_count\":{},\"trace_function_count\":0}},\n\"nodes\":[{}],\n\"edges\":[{}],\n\"trace_function_infos\":[],\n\"trace_tree\":[],\n\"samples\":[],\n\"locations\":[],\n\"strings\":[{}]}}\n",
+            self.node_count, self.edge_count, self.nodes, self.edges, self.strings
+        )
+    }
+}
+
+/// Offset of the first `needle` at or after the `"section":` key.
+fn offset_in(text: &str, section: &str, needle: &str) -> usize {
+    let start = text.find(&format!("\"{section}\":")).unwrap();
+    start + text[start..].find(needle).unwrap()
+}
+
+/// End of a section's array: the offset just past its `]`.
+fn section_end(text: &str, section: &str) -> usize {
+    offset_in(text, section, "]") + 1
+}
+
+#[test]
+fn the_hand_written_snapshot_is_good() {
+    // Guards every test below: they change one thing in a snapshot that loads.
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "good.heapsnapshot", Doc::good().text().as_bytes());
+    let out = run(&path);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("3 nodes, 3 edges"), "{stdout}");
+    assert!(stdout.contains("Leaky"), "{stdout}");
+}
+
+#[test]
+fn empty_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "empty.heapsnapshot", b"");
+    expect_error_at(&path, "top level", 0, "unexpected end of file");
+    let path = write(&dir, "blank.heapsnapshot", b" \n\t\n");
+    expect_error_at(&path, "top level", 4, "unexpected end of file");
+}
+
+#[test]
+fn not_json() {
+    let dir = tempfile::tempdir().unwrap();
+    // Deterministic pseudo-random bytes (xorshift), first byte not '{' or whitespace.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut random: Vec<u8> = (0..4096)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    random[0] = 0xC3;
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+    let cases: [(&str, &[u8], usize, &str); 6] = [
+        ("random.heapsnapshot", &random, 0, "not a heap snapshot"),
+        ("image.png", png, 0, "not a heap snapshot"),
+        (
+            "notes.txt",
+            b"Heap snapshot of the server, taken at noon.\n",
+            0,
+            "not a heap snapshot",
+        ),
+        ("array.json", b"[]", 0, "not a heap snapshot"),
+        ("brace-then-text.heapsnapshot", b"{snapshot: 1}", 1, "expected a string"),
+        ("number.json", b"  42", 2, "not a heap snapshot"),
+    ];
+    for (name, bytes, offset, phrase) in cases {
+        let path = write(&dir, name, bytes);
+        expect_error_at(&path, "top level", offset, phrase);
+    }
+}
+
+#[test]
+fn json_but_not_a_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "object.json", br#"{"a":1}"#);
+    expect_error_at(&path, "snapshot header", 7, "no 'snapshot' header");
+    let path = write(&dir, "empty-object.json", b"{}");
+    expect_error_at(&path, "top level", 1, "empty");
+    let path = write(&dir, "empty-header.json", br#"{"snapshot":{}}"#);
+    expect_error_at(&path, "snapshot header", 12, "no 'meta'");
+    let package = br#"{"name":"app","version":"1.0.0","dependencies":{"express":"^4"}}"#;
+    let path = write(&dir, "package.json", package);
+    expect_error_at(&path, "snapshot header", package.len(), "no 'snapshot' header");
+    // A header and nothing else.
+    let header_only = format!(r#"{{"snapshot":{{"meta":{META},"node_count":0,"edge_count":0}}}}"#);
+    let path = write(&dir, "header-only.json", header_only.as_bytes());
+    expect_error_at(&path, "nodes", header_only.len(), "'nodes' section is missing");
+}
+
+#[test]
+fn meta_that_disagrees_with_the_arrays() {
+    let dir = tempfile::tempdir().unwrap();
+
+    // node_count larger than the nodes array: found at the end of the array.
+    let doc = Doc {
+        node_count: "4".into(),
+        ..Doc::good()
+    };
+    let text = doc.text();
+    let path = write(&dir, "node-count-high.heapsnapshot", text.as_bytes());
+    expect_error_at(&path, "nodes", section_end(&text, "nodes"), "node_count 4");
+
+    // node_count smaller: found at the first value past it.
+    let doc = Doc {
+        node_count: "2".into(),
+        ..Doc::good()
+    };
+    let text = doc.text();
+    let path = write(&dir, "node-count-low.heapsnapshot", text.as_bytes());
+    let last_row = offset_in(&text, "nodes", ",2,3,5,16,0,0,0") + 1;
+    expect_error_at(
+        &path,
+        "nodes",
+        last_row + "2,3,5,16,0,0,".len(),
+        "more node values than node_count 2",
+    );
+
+    // edge_count in the header disagrees with the nodes' edge counts.
+    let doc = Doc {
+        edge_count: "4".into(),
+        ..Doc::good()
+    };
+    let text = doc.text();
+    let path = write(&dir, "edge-count.heapsnapshot", text.as_bytes());
+    expect_error_at(&path, "nodes", section_end(&text, "nodes"), "edge_count 4");
+
+    // Header and nodes agree, the edges array is short by one edge.
+    let doc = Doc {
+        edges: "1,1,7\n,1,2,14".into(),
+        ..Doc::good()
+    };
+    let text = doc.text();
+    let path = write(&dir, "edges-short.heapsnapshot", text.as_bytes());
+    expect_error_at(&path, "edges", section_end(&text, "edges"), "edge_count 3");
+
+    // node_fields lists 6 fields, the rows have 7: 21 values where 18 are expected.
+    let text = Doc::good().text().replacen(r#","detachedness""#, "", 1);
+    let path = write(&dir, "six-fields.heapsnapshot", text.as_bytes());
+    let (offset, line) = expect_error(&path, "nodes");
+    let nodes = offset_in(&text, "nodes", "[");
+    assert!(
+        offset > nodes as u64 && offset <= section_end(&text, "nodes") as u64,
+        "{line}"
+    );
+
+    // A meta without to_node.
+    let text = Doc::good().text().replacen(r#","to_node""#, "", 1);
+    let path = write(&dir, "no-to-node.heapsnapshot", text.as_bytes());
+    expect_error_at(&path, "snapshot header", "{\"snapshot\":".len(), "'to_node'");
+
+    // A node type index beyond node_types (15 types).
+    let doc = Doc {
+        nodes: "9,1,1,0,2,0,0\n,15,2,3,40,1,0,0\n,2,3,5,16,0,0,0".into(),
+        ..Doc::good()
+    };
+    let text = doc.text();
+    let path = write(&dir, "node-type.heapsnapshot", text.as_bytes());
+    expect_error_at(&path, "nodes", offset_in(&text, "nodes", "15,"), "node type 15");
+
+    // A string index beyond the strings array (5 strings), in a node and in an edge.
+    let doc = Doc {
+        nodes: "9,1,1,0,2,0,0\n,3,77,3,40,1,0,0\n,2,3,5,16,0,0,0".into(),
+        ..Doc::good()
+    };
+    let text = doc.text();
+    let path = write(&dir, "node-name.heapsnapshot", text.as_bytes());
+    expect_error_at(&path, "nodes", offset_in(&text, "nodes", "77"), "string 77");
+    let doc = Doc {
+        edges: "1,1,7\n,1,2,14\n,2,88,14".into(),
+        ..Doc::good()
+    };
+    let text = doc.text();
+    let path = write(&dir, "edge-name.heapsnapshot", text.as_bytes());
+    expect_error_at(&path, "edges", offset_in(&text, "edges", "88"), "string 88");
+    // Element edges carry an index, not a string: 88 there is fine.
+    let doc = Doc {
+        edges: "1,1,7\n,1,88,14\n,2,4,14".into(),
+        ..Doc::good()
+    };
+    let path = write(&dir, "element-index.heapsnapshot", doc.text().as_bytes());
+    assert_eq!(run(&path).status.code(), Some(0));
+}
+
+#[test]
+fn edges_pointing_outside_the_node_array() {
+    let dir = tempfile::tempdir().unwrap();
+    // Three nodes × 7 fields: node indices 0, 7, 14. 21 is one past the end.
+    for (name, to, phrase) in [
+        ("past-end.heapsnapshot", "21", "past the node array"),
+        ("far-past-end.heapsnapshot", "700000", "past the node array"),
+        (
+            "not-multiple.heapsnapshot",
+            "8",
+            "not a multiple of the node field count 7",
+        ),
+        ("over-32-bits.heapsnapshot", "4294967296", "does not fit 32 bits"),
+    ] {
+        let doc = Doc {
+            edges: format!("1,1,7\n,1,2,{to}\n,2,4,14"),
+            ..Doc::good()
+        };
+        let text = doc.text();
+        let path = write(&dir, name, text.as_bytes());
+        let at = offset_in(&text, "edges", &format!(",{to}\n")) + 1;
+        expect_error_at(&path, "edges", at, phrase);
+    }
+    // An edge type index beyond edge_types (7 types).
+    let doc = Doc {
+        edges: "1,1,7\n,7,2,14\n,2,4,14".into(),
+        ..Doc::good()
+    };
+    let text = doc.text();
+    let path = write(&dir, "edge-type.heapsnapshot", text.as_bytes());
+    expect_error_at(&path, "edges", offset_in(&text, "edges", "7,2,14"), "edge type 7");
+}
+
+#[test]
+fn negative_and_overflowing_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = "1234567890123456789012345"; // 25 digits
+    let cases = [
+        (
+            "negative-node.heapsnapshot",
+            "nodes",
+            "9,1,1,0,2,0,0\n,3,2,3,-40,1,0,0\n,2,3,5,16,0,0,0",
+            "-40",
+            "negative",
+        ),
+        (
+            "huge-node.heapsnapshot",
+            "nodes",
+            "9,1,1,0,2,0,0\n,3,2,3,1234567890123456789012345,1,0,0\n,2,3,5,16,0,0,0",
+            big,
+            "too large",
+        ),
+        (
+            "fraction-node.heapsnapshot",
+            "nodes",
+            "9,1,1,0,2,0,0\n,3,2,3,4.5,1,0,0\n,2,3,5,16,0,0,0",
+            "4.5",
+            "fraction",
+        ),
+        (
+            "id-over-32-bits.heapsnapshot",
+            "nodes",
+            "9,1,1,0,2,0,0\n,3,2,4294967297,40,1,0,0\n,2,3,5,16,0,0,0",
+            "3,2,4294967297",
+            "does not fit 32 bits",
+        ),
+    ];
+    for (name, section, nodes, needle, phrase) in cases {
+        let doc = Doc {
+            nodes: nodes.into(),
+            ..Doc::good()
+        };
+        let text = doc.text();
+        let path = write(&dir, name, text.as_bytes());
+        expect_error_at(&path, section, offset_in(&text, "nodes", needle), phrase);
+    }
+    // In the edges.
+    for (name, edges, needle, phrase) in [
+        (
+            "negative-edge.heapsnapshot",
+            "1,1,7\n,1,2,-14\n,2,4,14",
+            "-14",
+            "negative",
+        ),
+        (
+            "huge-edge.heapsnapshot",
+            "1,1,7\n,1,2,14\n,2,4,1234567890123456789012345",
+            big,
+            "too large",
+        ),
+    ] {
+        let doc = Doc {
+            edges: edges.into(),
+            ..Doc::good()
+        };
+        let text = doc.text();
+        let path = write(&dir, name, text.as_bytes());
+        expect_error_at(&path, "edges", offset_in(&text, "edges", needle), phrase);
+    }
+    // In the header: counts are read as JS numbers (integers up to 2^53).
+    let header_at = "{\"snapshot\":".len();
+    for (name, node_count, phrase) in [
+        ("negative-count.heapsnapshot", "-3", "found -3"),
+        ("huge-count.heapsnapshot", big, "must be an integer from 0 to 2^53"),
+        ("fraction-count.heapsnapshot", "2.5", "found 2.5"),
+        ("string-count.heapsnapshot", "\"3\"", "found the string \"3\""),
+    ] {
+        let doc = Doc {
+            node_count: node_count.into(),
+            ..Doc::good()
+        };
+        let path = write(&dir, name, doc.text().as_bytes());
+        expect_error_at(&path, "snapshot header", header_at, phrase);
+    }
+}
+
+/// Counts a tiny file claims must not be allocated up front: with the address space
+/// limited to 1 GiB, a header promising 2^32 − 1 edges (16 GiB of edge arrays) used to
+/// abort the process ("memory allocation failed") instead of reporting the short array.
+#[test]
+fn huge_counts_in_the_header_are_not_allocated_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let max_edges = "4294967295";
+    let doc = Doc {
+        node_count: "1".into(),
+        edge_count: max_edges.into(),
+        nodes: format!("9,1,1,0,{max_edges},0,0"),
+        edges: String::new(),
+        ..Doc::good()
+    };
+    let edges_text = doc.text();
+    // 2^32 / 7 nodes promised, one given.
+    let doc = Doc {
+        node_count: "613566756".into(),
+        edge_count: "0".into(),
+        nodes: "9,1,1,0,0,0,0".into(),
+        edges: String::new(),
+        ..Doc::good()
+    };
+    let nodes_text = doc.text();
+    for (name, text, section) in [
+        ("many-edges.heapsnapshot", &edges_text, "edges"),
+        ("many-nodes.heapsnapshot", &nodes_text, "nodes"),
+    ] {
+        let path = write(&dir, name, text.as_bytes());
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(r#"ulimit -v 1048576 && exec "$0" summary "$1""#)
+            .arg(BIN)
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!(" in {section} at byte {}", section_end(text, section))),
+            "{name}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn duplicate_sections() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = Doc::good().text();
+    let text = text.replacen(
+        "\n\"trace_function_infos\"",
+        "\n\"nodes\":[9,1,1,0,0,0,0],\n\"trace_function_infos\"",
+        1,
+    );
+    let path = write(&dir, "two-nodes.heapsnapshot", text.as_bytes());
+    let second = text.rfind("\"nodes\"").unwrap();
+    expect_error_at(&path, "top level", second, "duplicate 'nodes' section");
+}
+
+/// The idle corpus snapshot cut at many points: each cut is an unexpected end of file
+/// exactly at the cut, in the section the cut falls in.
+#[test]
+fn truncated_anywhere() {
+    let mut gz = flate2::read::GzDecoder::new(std::fs::File::open(corpus("idle.heapsnapshot.gz")).unwrap());
+    let mut full = Vec::new();
+    gz.read_to_end(&mut full).unwrap();
+    let text = std::str::from_utf8(&full).unwrap();
+
+    // Where each top-level value starts (just after its ':') and ends (past its close).
+    let mut sections: Vec<(usize, usize, &str)> = Vec::new();
+    for (key, section) in [
+        ("snapshot", "snapshot header"),
+        ("nodes", "nodes"),
+        ("edges", "edges"),
+        ("trace_function_infos", "skipped section"),
+        ("trace_tree", "skipped section"),
+        ("samples", "skipped section"),
+        ("locations", "locations"),
+        ("strings", "strings"),
+    ] {
+        let key_at = text.find(&format!("\"{key}\":")).unwrap();
+        let start = key_at + key.len() + 3;
+        let close = if key == "snapshot" { "},\n\"nodes\"" } else { "]" };
+        let end = if key == "strings" {
+            text.rfind(']').unwrap() + 1
+        } else {
+            start + text[start..].find(close).unwrap() + 1
+        };
+        sections.push((start, end, section));
+    }
+    let section_of = |cut: usize| {
+        sections
+            .iter()
+            .find(|&&(start, end, _)| start <= cut && cut < end)
+            .map_or("top level", |s| s.2)
+    };
+
+    let mut cuts: Vec<usize> = (1..=40).map(|i| i * (full.len() - 1) / 41).collect();
+    let nodes = sections[1];
+    let edges = sections[2];
+    let strings = sections[7];
+    let within = |at: usize, needle: &str| at + text[at..].find(needle).unwrap();
+    cuts.extend([
+        1,                                     // after '{'
+        5,                                     // inside the first key
+        "{\"snapshot\"".len(),                 // before ':'
+        "{\"snapshot\":".len(),                // header not started
+        within(0, "node_types") + 3,           // inside a meta key
+        within(0, "\"node_count\":") + 15,     // inside the node count
+        sections[0].1,                         // right after the header
+        nodes.0,                               // "nodes": then nothing
+        nodes.0 + 1,                           // after '['
+        within(nodes.0 + 1000, ",") + 1,       // after a comma in nodes
+        within(nodes.0 + 2000, "\n") - 1,      // inside a number in nodes
+        nodes.1 - 1,                           // before the closing ']'
+        edges.0 + 7,                           // early in edges
+        within(edges.0 + 50_000, ",") + 2,     // inside a number in edges
+        edges.1,                               // right after the edges
+        strings.0 + 2,                         // inside the first string
+        within(strings.0, "\\") + 1,           // inside an escape
+        within(strings.0, "\\u") + 4,          // inside a \u escape
+        within(strings.0 + 200_000, "\"") + 1, // at the start of a string
+        strings.1 - 1,                         // before the last ']'
+        full.len() - 2,                        // before the final '}'
+    ]);
+    if let Some(p) = text[strings.0..].find("\\u") {
+        cuts.push(strings.0 + p + 2);
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
+
+    let dir = tempfile::tempdir().unwrap();
+    for (i, &cut) in cuts.iter().enumerate() {
+        let path = write(&dir, &format!("idle-cut-{i}-at-{cut}.heapsnapshot"), &full[..cut]);
+        let section = section_of(cut);
+        let (offset, line) = expect_error(&path, section);
+        assert!(line.contains("unexpected end of file"), "{line}");
+        // The end of input is the cut, after any whitespace before it.
+        assert_eq!(offset, cut as u64, "{line}");
+        std::fs::remove_file(&path).unwrap();
+    }
+    assert!(cuts.len() >= 55, "{}", cuts.len());
+}
+
+/// A truncated gzip file is a read error, still one line with section and offset.
+#[test]
+fn truncated_gzip() {
+    let gz = std::fs::read(corpus("idle.heapsnapshot.gz")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "idle-cut.heapsnapshot.gz", &gz[..gz.len() / 2]);
+    let (offset, line) = expect_error(&path, "");
+    assert!(
+        line.contains("read error") || line.contains("unexpected end of file"),
+        "{line}"
+    );
+    assert!(offset > 0 && offset < 5 << 20, "{line}");
+}
+
+#[test]
+fn invalid_utf8_in_a_string_is_replaced_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = Doc::good().text().into_bytes();
+    let at = text.windows(7).position(|w| w == b"\"Leaky\"").unwrap();
+    text.splice(at + 3..at + 3, [0xFF, 0xC3]); // "Le\xFF\xC3aky": a stray byte and a cut sequence
+    let path = write(&dir, "bad-utf8.heapsnapshot", &text);
+    let out = run(&path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("leakhound: warning: "), "{stderr}");
+    assert!(lines[0].contains("bad-utf8.heapsnapshot"), "{stderr}");
+    assert!(
+        lines[0].contains("invalid UTF-8") && lines[0].contains("U+FFFD"),
+        "{stderr}"
+    );
+    assert!(lines[0].contains(&format!("byte {at}")), "{stderr}");
+    assert!(stdout.contains("3 nodes, 3 edges"), "{stdout}");
+    assert!(stdout.contains("Le\u{FFFD}\u{FFFD}aky"), "{stdout}");
+}
