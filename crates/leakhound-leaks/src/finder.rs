@@ -961,6 +961,13 @@ pub(crate) fn holder_label(s: &HeapSnapshot, traces: &Traces, holder: NodeId) ->
     let mut cur = holder;
     let mut anchored = false;
     for _ in 0..6 {
+        // Node's `process` object (reached through the realm's internals, not the global's
+        // property): what the app writes is `process`.
+        if cur != holder && is_process_object(s, cur) {
+            parts.push("process".into());
+            anchored = true;
+            break;
+        }
         let (Some(e), Some(p)) = (traces.parent_edge(cur), traces.parent(cur)) else {
             break;
         };
@@ -1031,6 +1038,10 @@ fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_alphabetic() || c == '_' || c == '$')
         && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+}
+
+fn is_process_object(s: &HeapSnapshot, o: NodeId) -> bool {
+    s.node_type(o) == NodeType::Object && s.raw_name(o) == "process"
 }
 
 fn is_global_object(s: &HeapSnapshot, o: NodeId) -> bool {

@@ -356,6 +356,16 @@ fn finds_listeners_added_per_request_and_never_removed() {
 }
 
 #[test]
+fn finds_listeners_piling_up_on_process() {
+    assert_leak_found(&Expect {
+        app: "process_listener_leak.js",
+        holder: "process._events.SIGUSR2",
+        patterns: &["listener_accumulation"],
+        per_request: 1.0,
+    });
+}
+
+#[test]
 fn finds_a_map_cache_keyed_per_request() {
     assert_leak_found(&Expect {
         app: "cache_leak.js",
