@@ -337,6 +337,10 @@ fn is_internal(s: &HeapSnapshot, o: NodeId) -> bool {
 /// class `Function`, so closures are told apart by name and source location. Returns
 /// (key, display name).
 pub(crate) fn leak_key(s: &HeapSnapshot, o: NodeId) -> (String, String) {
+    if s.is_string(o) {
+        // V8 flattens concatenated strings: one key for every string type.
+        return (STRING_KEY.to_owned(), "(string)".to_owned());
+    }
     if s.node_type(o) == NodeType::Closure {
         let name = s.raw_name(o);
         let shown = if name.is_empty() {
@@ -376,10 +380,16 @@ fn is_own_instrumentation(s: &HeapSnapshot, traces: &Traces, o: NodeId) -> bool 
     false
 }
 
+/// The leak key of every string type.
+const STRING_KEY: &str = "(string)";
+
 /// The Node-aware filter: what can be a leaked object worth reporting.
 fn is_reportable(s: &HeapSnapshot, o: NodeId) -> bool {
     match s.node_type(o) {
         NodeType::Object | NodeType::Closure | NodeType::RegExp => !s.raw_name(o).starts_with("system / "),
+        // Strings count only where nothing reportable holds them (a cache of rendered
+        // HTML); strings inside kept objects are part of those objects' clusters.
+        NodeType::String | NodeType::ConsString | NodeType::SlicedString => s.self_size(o) > 0,
         NodeType::Native => s.id(o) % 2 == 1 && !s.raw_name(o).starts_with("system / "),
         _ => false,
     }
@@ -580,7 +590,16 @@ pub fn find_leaks(snaps: &[&HeapSnapshot], opts: &LeakOptions) -> Result<LeakRep
 
     let mut clusters = Vec::new();
     let mut not_growing = Vec::new();
+    // Holders that keep objects: their strings are already in those clusters.
+    let object_holders: std::collections::HashSet<&str> = merged
+        .iter()
+        .filter(|(_, rc, _)| keys[*rc as usize].0 != STRING_KEY)
+        .map(|(label, _, _)| label.as_str())
+        .collect();
     for (m, (label, root_class, gs)) in merged.iter().enumerate() {
+        if keys[*root_class as usize].0 == STRING_KEY && object_holders.contains(label.as_str()) {
+            continue;
+        }
         let c = &counts[m];
         let growing = (2..snaps.len()).all(|k| c[k] > c[k - 1]) && c[last_i].saturating_sub(c[1]) >= opts.min_growth;
         let root_class_name = keys[*root_class as usize].1.clone();
@@ -657,9 +676,22 @@ fn count_under_holders(
             acc.entry(k.0.as_str()).or_default().push(m);
             acc
         });
+    let string_clusters: Vec<usize> = root_keys
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| k.1 == STRING_KEY)
+        .map(|(m, _)| m)
+        .collect();
     for (ci, class) in s.classes().iter().enumerate() {
-        if let Some(ms) = key_to_clusters.get(class.key().as_str()) {
-            wanted.insert(ci as u32, ms.clone());
+        let mut ms = key_to_clusters.get(class.key().as_str()).cloned().unwrap_or_default();
+        if matches!(
+            class.name.as_str(),
+            "(string)" | "(concatenated string)" | "(sliced string)"
+        ) {
+            ms.extend(string_clusters.iter().copied());
+        }
+        if !ms.is_empty() {
+            wanted.insert(ci as u32, ms);
         }
     }
     // Nearest holder above each node on its trace (BFS order: parents first), at any depth.

@@ -30,6 +30,9 @@ pub struct RetainerTree {
     pub distance: i32,
     /// Already on the path above: not expanded.
     pub cycle: bool,
+    /// Reached through a weak edge: the node below is only weakly held (DevTools lists
+    /// no retainers for such a node; leakhound shows the weak ones, marked).
+    pub weak: bool,
     /// Retainers not listed because of `max_per_level`.
     pub more: usize,
     /// Retainers.
@@ -49,6 +52,7 @@ fn leaf(s: &HeapSnapshot, node: NodeId, edge: Option<u32>) -> RetainerTree {
         retained_size_bytes: s.retained_size(node),
         distance: retainer_view_distance(s, node),
         cycle: false,
+        weak: false,
         more: 0,
         retainers: Vec::new(),
     }
@@ -79,10 +83,27 @@ fn build(
     if depth == 0 {
         return t;
     }
-    let rs = retainers(s, t.node, Some(index));
+    let mut rs: Vec<(u32, NodeId, bool)> = retainers(s, t.node, Some(index))
+        .into_iter()
+        .map(|r| (r.edge, r.from, false))
+        .collect();
+    if rs.is_empty() {
+        // Only weak retainers (or none): show the weak ones so the path is not lost.
+        rs = index
+            .of(t.node)
+            .filter(|&(e, from)| from != s.root() && s.edge_type(e) == leakhound_heap::EdgeType::Weak)
+            .map(|(e, from)| (e, from, true))
+            .collect();
+    }
     t.more = rs.len().saturating_sub(max);
-    for r in rs.into_iter().take(max) {
+    for (edge, from, weak) in rs.into_iter().take(max) {
+        let r = leakhound_heap::Retainer {
+            edge,
+            from,
+            distance: 0,
+        };
         let mut child = leaf(s, r.from, Some(r.edge));
+        child.weak = weak;
         if path.contains(&r.from) {
             child.cycle = true;
             t.retainers.push(child);

@@ -20,6 +20,7 @@ impl From<&leakhound_leaks::RetainerTree> for RetainerNode {
             retained_size_bytes: t.retained_size_bytes,
             distance: t.distance,
             cycle: t.cycle,
+            weak: t.weak,
             more: t.more,
             retainers: t.retainers.iter().map(RetainerNode::from).collect(),
         }
@@ -50,6 +51,8 @@ pub struct RetainerNode {
     pub distance: i32,
     /// This node already appears higher on the same path (not expanded again).
     pub cycle: bool,
+    /// Reached through a weak edge (the node below has only weak retainers).
+    pub weak: bool,
     /// Retainers not shown (beyond `--max-retainers` per level).
     pub more: usize,
     /// Its retainers.
@@ -114,7 +117,13 @@ fn line(n: &RetainerNode, depth: usize, w: &mut dyn Write) -> io::Result<()> {
         format::bytes(n.self_size_bytes),
         format::bytes(n.retained_size_bytes),
         format::distance(n.distance),
-        if n.cycle { "  (cycle)" } else { "" }
+        if n.cycle {
+            "  (cycle)"
+        } else if n.weak {
+            "  (weak: does not keep it alive)"
+        } else {
+            ""
+        }
     )
 }
 
