@@ -524,6 +524,48 @@ impl Ctx {
     }
 }
 
+/// Starts (or attaches to) the app; every line it writes goes to `on_line`.
+pub(crate) async fn start_app(
+    target: &AppTarget,
+    ready_timeout: Duration,
+    on_line: impl Fn(OutputLine) + Send + 'static,
+) -> Result<(Option<NodeProcess>, Session), HuntError> {
+    let early = |stage: &str, m: String| HuntError {
+        stage: stage.into(),
+        message: m,
+        snapshots: vec![],
+    };
+    match target {
+        AppTarget::Spawn {
+            program,
+            args,
+            cwd,
+            env,
+        } => {
+            let (tx, mut rx) = mpsc::unbounded_channel::<OutputLine>();
+            tokio::spawn(async move {
+                while let Some(line) = rx.recv().await {
+                    on_line(line);
+                }
+            });
+            let mut opts = SpawnOptions::new(tx);
+            opts.cwd = cwd.clone();
+            opts.env = env.clone();
+            opts.ready_timeout = ready_timeout;
+            let (p, s) = NodeProcess::spawn(program, args, opts)
+                .await
+                .map_err(|e| early("starting the app", causes(&e)))?;
+            Ok((Some(p), s))
+        }
+        AppTarget::Attach { pid } => {
+            let s = leakhound_inspector::attach(*pid, ready_timeout)
+                .await
+                .map_err(|e| early(&format!("attaching to pid {pid}"), causes(&e)))?;
+            Ok((None, s))
+        }
+    }
+}
+
 /// Runs a hunt.
 ///
 /// # Errors
@@ -563,42 +605,19 @@ pub async fn hunt(cfg: HuntConfig, events: mpsc::UnboundedSender<HuntEvent>) -> 
     let ready_seen = Arc::new(AtomicBool::new(false));
 
     events.send(HuntEvent::Step("starting the app".into())).ok();
-    let (process, session) = match &cfg.target {
-        AppTarget::Spawn {
-            program,
-            args,
-            cwd,
-            env,
-        } => {
-            let (tx, mut rx) = mpsc::unbounded_channel::<OutputLine>();
-            let fwd = events.clone();
-            let pattern = cfg.ready_pattern.clone();
-            let seen = ready_seen.clone();
-            tokio::spawn(async move {
-                while let Some(line) = rx.recv().await {
-                    if let Some(p) = &pattern
-                        && line.line.contains(p.as_str())
-                    {
-                        seen.store(true, Ordering::SeqCst);
-                    }
-                    let _ = fwd.send(HuntEvent::AppOutput(line));
-                }
-            });
-            let mut opts = SpawnOptions::new(tx);
-            opts.cwd = cwd.clone();
-            opts.env = env.clone();
-            opts.ready_timeout = cfg.ready_timeout;
-            let (p, s) = NodeProcess::spawn(program, args, opts)
-                .await
-                .map_err(|e| early("starting the app", causes(&e)))?;
-            (Some(p), s)
-        }
-        AppTarget::Attach { pid } => {
-            let s = leakhound_inspector::attach(*pid, cfg.ready_timeout)
-                .await
-                .map_err(|e| early(&format!("attaching to pid {pid}"), causes(&e)))?;
-            (None, s)
-        }
+    let (process, session) = {
+        let fwd = events.clone();
+        let pattern = cfg.ready_pattern.clone();
+        let seen = ready_seen.clone();
+        start_app(&cfg.target, cfg.ready_timeout, move |line: OutputLine| {
+            if let Some(p) = &pattern
+                && line.line.contains(p.as_str())
+            {
+                seen.store(true, Ordering::SeqCst);
+            }
+            let _ = fwd.send(HuntEvent::AppOutput(line));
+        })
+        .await?
     };
     let pid = process.as_ref().map(|p| p.pid()).unwrap_or_else(|| session.pid());
     events.send(HuntEvent::Started { pid }).ok();

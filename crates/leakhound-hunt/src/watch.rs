@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use leakhound_inspector::{NodeProcess, OutputLine, SpawnOptions};
+use leakhound_inspector::OutputLine;
 use leakhound_leaks::{FloorAnalysis, MemorySample};
 use tokio::sync::mpsc;
 
@@ -67,41 +67,11 @@ pub struct WatchOutcome {
 /// # Cancel safety
 /// Dropping the future stops a spawned app; prefer setting `stop`.
 pub async fn watch(cfg: WatchConfig, events: mpsc::UnboundedSender<WatchEvent>) -> Result<WatchOutcome, HuntError> {
-    let fail = |stage: &str, m: String| HuntError {
-        stage: stage.into(),
-        message: m,
-        snapshots: vec![],
-    };
-    let (mut process, session) = match &cfg.target {
-        AppTarget::Spawn {
-            program,
-            args,
-            cwd,
-            env,
-        } => {
-            let (tx, mut rx) = mpsc::unbounded_channel::<OutputLine>();
-            let fwd = events.clone();
-            tokio::spawn(async move {
-                while let Some(l) = rx.recv().await {
-                    let _ = fwd.send(WatchEvent::AppOutput(l));
-                }
-            });
-            let mut opts = SpawnOptions::new(tx);
-            opts.cwd = cwd.clone();
-            opts.env = env.clone();
-            opts.ready_timeout = cfg.ready_timeout;
-            let (p, s) = NodeProcess::spawn(program, args, opts)
-                .await
-                .map_err(|e| fail("starting the app", e.to_string()))?;
-            (Some(p), s)
-        }
-        AppTarget::Attach { pid } => {
-            let s = leakhound_inspector::attach(*pid, cfg.ready_timeout)
-                .await
-                .map_err(|e| fail(&format!("attaching to pid {pid}"), e.to_string()))?;
-            (None, s)
-        }
-    };
+    let fwd = events.clone();
+    let (mut process, session) = crate::run::start_app(&cfg.target, cfg.ready_timeout, move |l| {
+        let _ = fwd.send(WatchEvent::AppOutput(l));
+    })
+    .await?;
     let pid = process.as_ref().map(|p| p.pid()).unwrap_or_else(|| session.pid());
     let _ = events.send(WatchEvent::Started { pid });
     let _ = session.install_gc_observer().await;
