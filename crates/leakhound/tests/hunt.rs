@@ -659,3 +659,25 @@ fn html_report_is_written_atomically_and_self_contained() {
     }
     assert_app_gone(&run);
 }
+
+#[test]
+fn finds_an_array_of_numbers_that_only_grows() {
+    // No object per request: only the element store grows, so the rate is an estimate
+    // from its bytes (capacity included): between 0.5 and 2 slots per request.
+    let (run, _dir) = hunt("number_array_leak.js", &[], &[]);
+    let ctx = run.context();
+    assert_eq!(run.code, Some(1), "expected exit code 1 (leak)\n{ctx}");
+    let doc = run.json();
+    let top = &doc["clusters"][0];
+    assert_eq!(top["holder"], "latencySamples", "{ctx}");
+    assert_eq!(top["pattern"], "unbounded_collection", "{ctx}");
+    assert!(
+        top["source"]
+            .as_str()
+            .unwrap_or("")
+            .contains("/tests/apps/number_array_leak.js:"),
+        "{ctx}"
+    );
+    let rate = top["per_request"]["count"].as_f64().unwrap_or(f64::NAN);
+    assert!((0.5..=2.0).contains(&rate), "per_request.count {rate}\n{ctx}");
+}
