@@ -57,6 +57,18 @@ struct Layout {
 /// allocation that aborts the process.
 const PREALLOC_LIMIT: usize = 1 << 20;
 
+/// A vector with room for `count` elements when the system grants it (address space
+/// only: pages are touched as data arrives, so a header that lies costs nothing), else
+/// for [`PREALLOC_LIMIT`] and growing as data arrives. Exact reservation avoids the
+/// doubling that would otherwise leave the large arrays up to twice their size.
+fn reserved<T>(count: usize) -> Vec<T> {
+    let mut v = Vec::new();
+    if v.try_reserve_exact(count).is_err() {
+        let _ = v.try_reserve(count.min(PREALLOC_LIMIT));
+    }
+    v
+}
+
 /// Header numbers DevTools reads as JS numbers: integers from 0 to 2^53.
 const MAX_HEADER_NUMBER: f64 = 9_007_199_254_740_992.0;
 
@@ -564,19 +576,19 @@ fn read_nodes<R: Read>(
         ));
     }
     let n = l.node_count as usize;
-    let reserve = n.min(PREALLOC_LIMIT);
+    let reserve = n;
     snap.node_type_kinds = l.node_types.iter().map(|s| NodeType::from_name(s)).collect();
     snap.edge_type_kinds = l.edge_types.iter().map(|s| EdgeType::from_name(s)).collect();
-    snap.node_type = Vec::with_capacity(reserve);
-    snap.node_name = Vec::with_capacity(reserve);
-    snap.node_id = Vec::with_capacity(reserve);
-    snap.self_size = Vec::with_capacity(reserve);
-    snap.first_edge = Vec::with_capacity(reserve + 1);
+    snap.node_type = reserved(reserve);
+    snap.node_name = reserved(reserve);
+    snap.node_id = reserved(reserve);
+    snap.self_size = reserved(reserve);
+    snap.first_edge = reserved(reserve + 1);
     snap.first_edge.push(0);
     snap.has_detachedness = l.n_detach.is_some();
     snap.has_trace_node_id = l.n_trace.is_some();
     if snap.has_detachedness {
-        snap.detachedness = Vec::with_capacity(reserve);
+        snap.detachedness = reserved(reserve);
     }
     let type_count = l.node_types.len() as u64;
     let mut field = 0usize;
@@ -688,10 +700,10 @@ fn read_edges<R: Read>(
         return Err(r.invalid_at(r.offset(), format!("unsupported edge layout of {stride} fields")));
     }
     let m = l.edge_count as usize;
-    let reserve = m.min(PREALLOC_LIMIT);
-    snap.edge_type = Vec::with_capacity(reserve);
-    snap.edge_name = Vec::with_capacity(reserve);
-    snap.edge_to = Vec::with_capacity(reserve);
+    let reserve = m;
+    snap.edge_type = reserved(reserve);
+    snap.edge_name = reserved(reserve);
+    snap.edge_to = reserved(reserve);
     let node_stride = l.node_stride as u32;
     let divider = Divider::new(node_stride);
     let node_count = snap.node_type.len() as u32;
