@@ -5,6 +5,7 @@ Usage:
   bench/run.py [--sizes LABEL:UNITS,...] [--runs N] [--timeout S] [--tools T,...]
                [--leakhound PATH] [--build] [--work DIR] [--out FILE] [--json FILE]
   bench/run.py --leaks [--leaks-size LABEL:UNITS] [same options]
+  bench/run.py --capture [--capture-units 25000,100000] [--runs N] [--capture-diagnose] [--out FILE]
 
 Default mode (one snapshot at a time): makes the inputs with ../shared/bench/make-big.sh (default
 100mb:25000,500mb:122000,1500mb:360000 into $TMPDIR/leakhound-bench, kept between runs), installs
@@ -23,6 +24,11 @@ $TMPDIR/leakhound-bench/peers), then runs every tool on every file:
   leakhound  LEAKHOUND leaks B T F --json (exit 1 = leaks found counts as success; JSON kept for the verdict)
   memlab     memlab find-leaks --baseline B --target T --final F (npm memlab)
 
+--capture mode: for each size, ONE node process (bench/capture-app.js UNITS, the gen-heap.js world,
+--expose-gc, inspector on 127.0.0.1 only) and, alternating N times in it (same heap): the app's own
+gc() x2 + v8.writeHeapSnapshot(FILE), timed in the app, vs `LEAKHOUND snapshot --pid PID -o FILE`,
+timed whole and by its own "(… ms)". Files deleted after each run, the app killed at the end.
+The section "Snapshot capture overhead" of --out (default bench/RESULTS.md) is replaced or appended.
 Each run is timed (wall clock) and its peak RSS read from os.wait4's rusage (ru_maxrss of the child,
 which covers the descendants it waited for: the largest single process of the tree). A run that
 fails (out of memory, string too long, wasm memory, timeout, …) is recorded as `fails (reason)`.
@@ -242,7 +248,7 @@ def measure(cmd, timeout, env=None, cwd=None, stdout_to_null=False, ok_codes=(0,
     ok = code in ok_codes and not timed_out.is_set()
     last_out = [ln for ln in stdout_text.splitlines() if ln.strip()]
     res = {"ok": ok, "wall_s": round(wall, 3), "rss_kb": usage.ru_maxrss, "exit": code,
-           "out": last_out[-1][-300:] if last_out else ""}
+           "cpu_s": round(usage.ru_utime + usage.ru_stime, 3), "out": last_out[-1][-300:] if last_out else ""}
     if not ok:
         res["reason"] = failure_reason(stderr_text, code, sig, timed_out.is_set(), timeout)
         res["stderr_tail"] = stderr_text[-2000:]
@@ -425,6 +431,511 @@ def machine_facts(peers, lh_version):
 
 
 # ------------------------------------------------------------------------------------------------
+# --capture: snapshot capture overhead, leakhound snapshot --pid vs the app's own writeHeapSnapshot
+
+CAPTURE_APP = os.path.join(HERE, "capture-app.js")
+CAPTURE_CLIENT = os.path.join(HERE, "capture-client.js")
+# --capture-diagnose: bench/capture-client.js MODE, a minimal inspector client (no GC requested)
+DIAG_VARIANTS = {"ws-progress": "progress", "ws-noprogress": "noprogress", "ws-eval": "eval"}
+VARIANT_NAMES = {
+    "inprocess": "in-process gc() ×2 + writeHeapSnapshot",
+    "leakhound": "leakhound snapshot --pid (HeapProfiler.collectGarbage + takeHeapSnapshot with progress)",
+    "ws-progress": "minimal inspector client: takeHeapSnapshot with reportProgress (leakhound's request), no GC",
+    "ws-noprogress": "minimal inspector client: takeHeapSnapshot without reportProgress, no GC",
+    "ws-eval": "minimal inspector client: Runtime.evaluate require('v8').writeHeapSnapshot(FILE), no GC",
+}
+CAPTURE_HEADING = "## Snapshot capture overhead"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu(pid):
+    """(main thread CPU s, other threads CPU s) of pid from /proc/PID/task/*/stat. The main
+    thread (tid = pid) runs JS, the heap snapshot generator and its serializer; the others are
+    V8's GC helpers, libuv's pool and the inspector's I/O thread (the WebSocket)."""
+    main = other = 0.0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:
+            continue  # the thread ended meanwhile
+        cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
+        if tid == str(pid):
+            main += cpu
+        else:
+            other += cpu
+    return main, other
+
+
+def cpu_delta(before, after):
+    if not before or not after:
+        return None
+    return {"main_s": round(after[0] - before[0], 2), "other_s": round(after[1] - before[1], 2)}
+
+
+class CaptureApp:
+    """bench/capture-app.js UNITS under node, driven by one-line commands on its stdin."""
+
+    def __init__(self, units, work, timeout):
+        import queue
+        self.units = units
+        self.timeout = timeout
+        self.err_path = os.path.join(work, f"capture-app-{units}.stderr")
+        self.err = open(self.err_path, "w")
+        self.lines = queue.Queue()
+        # --inspect-port=127.0.0.1:0: the inspector SIGUSR1 opens listens on loopback only, on
+        # a free port (9229 may belong to someone else on a shared machine).
+        self.cmd = [shutil.which("node") or "node", "--expose-gc", f"--max-old-space-size={min(heap_mb(), 16384)}",
+                    "--inspect-port=127.0.0.1:0", CAPTURE_APP, str(units)]
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err,
+                                     text=True, bufsize=1, start_new_session=True)
+        threading.Thread(target=self._read, daemon=True).start()
+        self.ready = self.reply(timeout)
+        if not self.ready.get("ready"):
+            raise RuntimeError(f"capture-app did not start: {self.ready}")
+        self.pid = self.ready["pid"]
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def reply(self, timeout):
+        import queue
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                raise RuntimeError(f"capture-app: no reply within {timeout:g} s") from None
+            if line is None:
+                raise RuntimeError(f"capture-app exited (status {self.proc.poll()}): {self.stderr_tail()}")
+            try:
+                return json.loads(line)
+            except ValueError:
+                log(f"capture-app: {line.rstrip()}")
+
+    def call(self, command, timeout=None):
+        """Sends one command; returns (reply, wall seconds from the request to the reply)."""
+        t0 = time.monotonic()
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        r = self.reply(timeout or self.timeout)
+        wall = time.monotonic() - t0
+        if r.get("error"):
+            raise RuntimeError(f"capture-app {command!r}: {r['error']}")
+        return r, wall
+
+    def stderr_tail(self):
+        try:
+            with open(self.err_path) as f:
+                return f.read()[-1500:]
+        except OSError:
+            return ""
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def inspector_url(self):
+        """The WebSocket URL node printed when SIGUSR1 opened its inspector (None before)."""
+        found = re.findall(r"Debugger listening on (ws://127\.0\.0\.1:\d+/[0-9a-f-]+)", self.stderr_tail_all())
+        return found[-1] if found else None
+
+    def stderr_tail_all(self):
+        try:
+            with open(self.err_path) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def kill(self):
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
+        self.err.close()
+
+
+def remove_snapshot(path):
+    import glob
+    for p in [path] + glob.glob(glob.escape(path) + ".partial-*"):
+        try:
+            os.unlink(p)
+        except FileNotFoundError:
+            pass
+
+
+def fsync_ms(path):
+    """Time to fsync a file just written without fsync (leakhound's capture includes its own
+    sync_all + directory sync; writeHeapSnapshot does neither)."""
+    t0 = time.monotonic()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return round((time.monotonic() - t0) * 1000, 1)
+
+
+def capture_inprocess(app, path):
+    app.call("gcstats")
+    before = thread_cpu(app.pid)
+    r, wall = app.call(f"snap {path}")
+    after = thread_cpu(app.pid)
+    gcs = app.call("gcstats")[0]["gcs"]
+    rec = {"ok": True, "gc_ms": r["gc_ms"], "write_ms": r["write_ms"], "total_ms": round(r["gc_ms"] + r["write_ms"], 1),
+           "wall_ms": round(wall * 1000, 1), "bytes": os.path.getsize(path), "app_cpu": cpu_delta(before, after),
+           "gcs": gcs, "heap_used": r["heap_used"]}
+    rec["fsync_ms"] = fsync_ms(path)
+    return rec
+
+
+def capture_client(app, args, path, mode):
+    url = app.inspector_url()
+    if not url:
+        return {"ok": False, "reason": "the app's inspector is not open (leakhound attaches first)"}
+    app.call("gcstats")
+    cmd = [shutil.which("node") or "node", "--no-warnings", "--experimental-websocket", CAPTURE_CLIENT, url, path, mode]
+    before = thread_cpu(app.pid)
+    r = measure(cmd, args.timeout)
+    after = thread_cpu(app.pid)
+    gcs = app.call("gcstats")[0]["gcs"]
+    rec = {"ok": r["ok"], "wall_ms": round(r["wall_s"] * 1000, 1), "client_cpu_s": r["cpu_s"],
+           "app_cpu": cpu_delta(before, after), "gcs": gcs}
+    if r["ok"]:
+        try:
+            out = json.loads(r["out"])
+            rec["write_ms"], rec["bytes"] = out["ms"], out["bytes"]
+        except (ValueError, KeyError):
+            rec["ok"], rec["reason"] = False, f"bad output {r['out'][-200:]!r}"
+    else:
+        rec["reason"] = r["reason"]
+    return rec
+
+
+def capture_leakhound(app, args, path):
+    app.call("gcstats")
+    cmd = [args.lh_run, "snapshot", "--pid", str(app.pid), "-o", path]
+    before = thread_cpu(app.pid)
+    r = measure(cmd, args.timeout)
+    after = thread_cpu(app.pid)
+    gcs = app.call("gcstats")[0]["gcs"]
+    rec = {"ok": r["ok"], "wall_ms": round(r["wall_s"] * 1000, 1), "lh_cpu_s": r["cpu_s"],
+           "app_cpu": cpu_delta(before, after), "gcs": gcs, "command": shlex.join(cmd)}
+    m = re.search(r"\((\d+) bytes, (\d+) ms\)", r["stdout_text"])
+    if r["ok"] and m:
+        rec["bytes"] = int(m.group(1))
+        rec["capture_ms"] = int(m.group(2))
+        if os.path.exists(path) and os.path.getsize(path) != rec["bytes"]:
+            rec["ok"], rec["reason"] = False, f"file has {os.path.getsize(path)} bytes, leakhound said {rec['bytes']}"
+    elif r["ok"]:
+        rec["ok"], rec["reason"] = False, f"no '(N bytes, M ms)' in its output: {r['stdout_text'][-200:]!r}"
+    else:
+        rec["reason"] = r["reason"]
+        rec["stderr_tail"] = r.get("stderr_tail", "")[-1000:]
+    return rec
+
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def capture_one_size(args, units, work):
+    """One node process, one heap; the variants alternate in the same process, run after run."""
+    variants = ["inprocess", "leakhound"] + (list(DIAG_VARIANTS) if args.capture_diagnose else [])
+    res = {"units": units, "runs": {v: [] for v in variants}, "errors": []}
+    app = None
+    try:
+        log(f"capture: starting {CAPTURE_APP} {units} ...")
+        app = CaptureApp(units, work, args.timeout)
+        res["app_command"] = shlex.join(app.cmd)
+        res["build_ms"] = app.ready.get("build_ms")
+        res["heap_used_start"] = app.ready.get("heap_used")
+        log(f"capture: app pid {app.pid} ready (built in {app.ready.get('build_ms')} ms, "
+            f"heap used {app.ready.get('heap_used', 0) / 1e6:.0f} MB)")
+        for i in range(args.runs):
+            for v in variants:
+                path = os.path.join(work, f"capture-{units}-{v}-{i + 1}.heapsnapshot")
+                remove_snapshot(path)
+                try:
+                    if v == "inprocess":
+                        rec = capture_inprocess(app, path)
+                    elif v in DIAG_VARIANTS:
+                        rec = capture_client(app, args, path, DIAG_VARIANTS[v])
+                    else:
+                        rec = capture_leakhound(app, args, path)
+                        if i == 0:
+                            rec["note"] = "first attach: SIGUSR1 opens the inspector"
+                except RuntimeError as e:
+                    # the app's replies may now be out of step with our requests: stop this size
+                    res["runs"][v].append({"ok": False, "reason": str(e)[:300], "run": i + 1})
+                    raise
+                finally:
+                    remove_snapshot(path)
+                rec["run"] = i + 1
+                res["runs"][v].append(rec)
+                log(f"  {units} {v} run {i + 1}/{args.runs}: " + ("ok " if rec["ok"] else f"FAILS ({rec.get('reason')}) ") +
+                    " ".join(f"{k}={rec[k]}" for k in ("gc_ms", "write_ms", "wall_ms", "capture_ms", "bytes", "fsync_ms",
+                                                       "lh_cpu_s", "client_cpu_s", "app_cpu", "gcs") if k in rec))
+                if not app.alive():
+                    raise RuntimeError(f"capture-app died: {app.stderr_tail()}")
+    except RuntimeError as e:
+        res["errors"].append(str(e)[:500])
+        log(f"capture: {e}")
+    finally:
+        if app:
+            app.kill()
+    return res
+
+
+def fmt_ms(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    m = statistics.median(values)
+    s = f"{m:,.0f}"
+    if len(values) > 1:
+        s += f" ({min(values):,.0f}–{max(values):,.0f})"
+    return s
+
+
+def fmt_ratio(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    s = f"{statistics.median(values):.2f}×"
+    if len(values) > 1:
+        s += f" ({min(values):.2f}–{max(values):.2f})"
+    return s
+
+
+def capture_rounds(res):
+    """Pairs of (in-process, leakhound) records of the same round, both ok."""
+    ins, lhs = res["runs"]["inprocess"], res["runs"]["leakhound"]
+    return [(a, b) for a, b in zip(ins, lhs) if a.get("ok") and b.get("ok")]
+
+
+def capture_report(results, args):
+    lines = ["| heap (units) | snapshot MB | in-process writeHeapSnapshot ms, with gc() ×2 | … without GC | "
+             "leakhound capture ms (its `(… ms)`) | leakhound whole command ms | ratio whole command / in-process with GC | "
+             "ratio capture / writeHeapSnapshot | ratio app main-thread CPU, leakhound / in-process | verdict (≤ 1.1×) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    details = []
+    for res in results:
+        rounds = capture_rounds(res)
+        ins = [r for r in res["runs"]["inprocess"] if r.get("ok")]
+        lhs = [r for r in res["runs"]["leakhound"] if r.get("ok")]
+        mb_in = med([r["bytes"] for r in ins])
+        mb_lh = med([r["bytes"] for r in lhs])
+        size = "–" if mb_in is None else f"{mb_in / 1e6:,.1f}" + ("" if mb_lh is None else f" / {mb_lh / 1e6:,.1f}")
+        heap = f"~{(mb_in or 0) / 1e6:,.0f} MB ({res['units']:,})"
+        whole = [b["wall_ms"] / a["total_ms"] for a, b in rounds]
+        cap = [b["capture_ms"] / a["write_ms"] for a, b in rounds]
+        cpu = [b["app_cpu"]["main_s"] / a["app_cpu"]["main_s"] for a, b in rounds
+               if a.get("app_cpu") and b.get("app_cpu") and a["app_cpu"]["main_s"] > 0]
+        verdict = "–"
+        if whole:
+            verdict = "meets" if statistics.median(whole) <= 1.1 else "exceeds"
+        fails = [f"{v} run {r['run']}: {r.get('reason')}" for v, rs in res["runs"].items() for r in rs if not r.get("ok")]
+        if res["errors"] or fails:
+            verdict += " (" + "; ".join(res["errors"] + fails)[:200] + ")"
+        lines.append("| " + " | ".join([
+            heap, size, fmt_ms([r["total_ms"] for r in ins]), fmt_ms([r["write_ms"] for r in ins]),
+            fmt_ms([r["capture_ms"] for r in lhs]), fmt_ms([r["wall_ms"] for r in lhs]),
+            fmt_ratio(whole), fmt_ratio(cap), fmt_ratio(cpu), verdict]) + " |")
+
+        # Per size: every measure, per run, and where the CPU went.
+        d = [f"### ~{(mb_in or 0) / 1e6:,.0f} MB heap ({res['units']:,} units)", ""]
+        if res.get("heap_used_start"):
+            d.append(f"App: `{res.get('app_command', '')}`; world built in {res.get('build_ms')} ms; "
+                     f"V8 heap used after gc() {res['heap_used_start'] / 1e6:,.0f} MB.")
+            d.append("")
+        d += ["| measure | median (min–max) | per run |", "|---|---:|---|"]
+
+        def row(name, recs, key, fmt=lambda x: f"{x:,.0f}"):
+            vals = [r.get(key) for r in recs]
+            d.append(f"| {name} | {fmt_ms(vals)} | " + ", ".join("fail" if v is None else fmt(v) for v in vals) + " |")
+
+        allin, alllh = res["runs"]["inprocess"], res["runs"]["leakhound"]
+        row("in-process: `gc()` ×2, ms", allin, "gc_ms")
+        row("in-process: `v8.writeHeapSnapshot()`, ms", allin, "write_ms")
+        row("in-process: both, ms (timed in the app)", allin, "total_ms")
+        row("in-process: wall from the request to the reply, ms", allin, "wall_ms")
+        row("in-process: then `fsync` of that file (by the harness), ms", allin, "fsync_ms")
+        row("leakhound: capture alone (its `(… ms)`: discardConsoleEntries … fsync + rename), ms", alllh, "capture_ms")
+        row("leakhound: whole command (spawn → exit: attach, GC, capture, close), ms", alllh, "wall_ms")
+        for r in alllh:
+            if r.get("ok"):
+                r["outside_capture_ms"] = round(r["wall_ms"] - r["capture_ms"], 1)
+        row("leakhound: whole − capture (attach, HeapProfiler.collectGarbage, close), ms", alllh, "outside_capture_ms")
+        for v in DIAG_VARIANTS:
+            if v in res["runs"]:
+                row(f"diagnostic, {VARIANT_NAMES[v]}: request → reply, ms", res["runs"][v], "write_ms")
+        row("snapshot bytes, in-process", allin, "bytes")
+        row("snapshot bytes, leakhound", alllh, "bytes")
+        d.append("| ratio whole command / in-process with GC, per round | " + fmt_ratio(whole) + " | " +
+                 ", ".join(f"{x:.2f}" for x in whole) + " |")
+        d.append("| ratio capture / writeHeapSnapshot, per round | " + fmt_ratio(cap) + " | " +
+                 ", ".join(f"{x:.2f}" for x in cap) + " |")
+        d.append("| ratio app main-thread CPU, leakhound / in-process, per round | " + fmt_ratio(cpu) + " | " +
+                 ", ".join(f"{x:.2f}" for x in cpu) + " |")
+        for v in DIAG_VARIANTS:
+            if v in res["runs"]:
+                dr = [b["write_ms"] / a["write_ms"] for a, b in zip(allin, res["runs"][v]) if a.get("ok") and b.get("ok")]
+                d.append(f"| ratio {v} request → reply / `writeHeapSnapshot()` (both without GC), per round | "
+                         + fmt_ratio(dr) + " | " + ", ".join(f"{x:.2f}" for x in dr) + " |")
+        d += ["", "CPU seconds during each variant (median; app threads from `/proc/PID/task/*/stat`: main = the JS "
+              "thread that generates and serializes the snapshot; other = GC helpers, libuv pool, the inspector's "
+              "I/O thread) and the GCs the app's PerformanceObserver saw:", "",
+              "| variant | app main thread s | app other threads s | client process s | major GCs (count, ms) |",
+              "|---|---:|---:|---:|---:|"]
+        for v, recs in res["runs"].items():
+            ok = [r for r in recs if r.get("ok")]
+            if not ok:
+                continue
+            main = med([(r.get("app_cpu") or {}).get("main_s") for r in ok])
+            other = med([(r.get("app_cpu") or {}).get("other_s") for r in ok])
+            lhcpu = med([r.get("lh_cpu_s", r.get("client_cpu_s")) for r in ok])
+            majc = med([(r.get("gcs") or {}).get("major", {}).get("count", 0) for r in ok])
+            majm = med([(r.get("gcs") or {}).get("major", {}).get("ms", 0) for r in ok])
+            name = VARIANT_NAMES[v]
+            f2 = lambda x: "–" if x is None else f"{x:.2f}"
+            d.append(f"| {name} | {f2(main)} | {f2(other)} | {f2(lhcpu)} | {majc:g}, {majm:,.0f} |")
+        d.append("")
+        sizes = [abs(b["bytes"] - a["bytes"]) / a["bytes"] for a, b in rounds]
+        if sizes:
+            d.append(f"Same heap: the two files of a round differ by at most {max(sizes) * 100:.2f} % in size.")
+        details += d + [""]
+    head = [CAPTURE_HEADING, "",
+            f"Command: `{args.command}` (from the repository root); {args.runs} run(s) of each variant, alternating "
+            "in ONE node process per heap (same heap): (a) the app runs `global.gc()` twice then "
+            "`v8.writeHeapSnapshot(file)`, timed inside the app with `process.hrtime`; (b) `leakhound snapshot --pid "
+            "PID -o FILE`, timed from spawn to exit (whole command) and by its own `(… ms)` (capture alone). "
+            "Ratios are the median of the per-round ratios (range in parentheses); the requirement is "
+            "whole command / in-process with GC ≤ 1.1×. Files are deleted after each run.", ""]
+    facts = capture_facts(args)
+    head += ["| machine | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in facts.items()] + [""]
+    return "\n".join(head + lines + [""] + details).rstrip() + "\n"
+
+
+def file_sha256(path):
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return "?"
+    return h.hexdigest()[:12]
+
+
+def capture_facts(args):
+    def cmd(c):
+        try:
+            return subprocess.run(c, capture_output=True, text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return "?"
+    try:
+        st = os.stat(args.leakhound)
+        built = datetime.datetime.fromtimestamp(st.st_mtime, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    except OSError:
+        built = "?"
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": os.cpu_count(),
+        "ram": f"{ram_bytes() / (1 << 30):.1f} GiB",
+        "load average at start": args.load_at_start,
+        "node": cmd(["node", "--version"]),
+        "leakhound": f"{args.lh_version} (`{os.path.relpath(args.leakhound, REPO)}` modified {built}, sha256 {args.lh_sha}; "
+                     "a copy of it ran, so a rebuild during the run cannot mix binaries)",
+        "repo commit": cmd(["git", "-C", REPO, "rev-parse", "--short", "HEAD"]),
+        "snapshot folder": f"`{args.capture_dir}` ({(cmd(['df', '--output=fstype', args.capture_dir]).splitlines() or ['?'])[-1].strip()})",
+    }
+
+
+def capture_section_of(path):
+    """The "Snapshot capture overhead" section of path ("" if none)."""
+    try:
+        with open(path) as f:
+            old = f.read()
+    except OSError:
+        return ""
+    start = old.find(CAPTURE_HEADING + "\n")
+    if start < 0:
+        return ""
+    nxt = re.search(r"^## ", old[start + len(CAPTURE_HEADING):], re.M)
+    return old[start:start + len(CAPTURE_HEADING) + nxt.start()] if nxt else old[start:]
+
+
+def write_capture_section(path, text):
+    """Replaces an existing "Snapshot capture overhead" section of path, or appends one."""
+    try:
+        with open(path) as f:
+            old = f.read()
+    except FileNotFoundError:
+        old = ""
+    start = old.find(CAPTURE_HEADING + "\n")
+    if start >= 0:
+        nxt = re.search(r"^## ", old[start + len(CAPTURE_HEADING):], re.M)
+        end = start + len(CAPTURE_HEADING) + nxt.start() if nxt else len(old)
+        new = old[:start] + text + ("\n" + old[end:] if end < len(old) else "")
+    else:
+        new = old.rstrip("\n") + ("\n\n" if old.strip() else "") + text
+    with open(path, "w") as f:
+        f.write(new)
+
+
+def capture_main(args):
+    lh_ok, lh_version = leakhound_status(args)
+    if not lh_ok:
+        raise SystemExit("run.py --capture: no leakhound binary to measure")
+    if not os.path.isfile(CAPTURE_APP):
+        raise SystemExit(f"run.py: {CAPTURE_APP} not found")
+    args.lh_version = lh_version
+    args.lh_sha = file_sha256(args.leakhound)
+    args.load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    units = []
+    for part in args.capture_units.split(","):
+        part = part.strip().rpartition(":")[2]  # LABEL:UNITS is accepted too
+        if not part.isdigit() or int(part) < 1:
+            raise SystemExit(f"run.py: bad --capture-units {args.capture_units!r} (want e.g. 25000,100000)")
+        units.append(int(part))
+    args.capture_dir = os.path.join(os.path.abspath(args.work), "capture")
+    os.makedirs(args.capture_dir, exist_ok=True)
+    # Pin the binary: others may rebuild target/release/leakhound while this runs.
+    args.lh_run = os.path.join(args.capture_dir, f"leakhound-{args.lh_sha}")
+    if not os.path.exists(args.lh_run):
+        shutil.copy2(args.leakhound, args.lh_run + ".tmp")
+        os.replace(args.lh_run + ".tmp", args.lh_run)
+    results = [capture_one_size(args, u, args.capture_dir) for u in units]
+    text = capture_report(results, args)
+    print(text)
+    if args.json_out:
+        with open(args.json_out, "w") as fh:
+            json.dump({"command": args.command, "results": results}, fh, indent=1)
+    out = args.out or os.path.join(HERE, "RESULTS.md")
+    write_capture_section(out, text)
+    log(f"wrote the '{CAPTURE_HEADING[3:]}' section of {out}")
+    failed = any(res["errors"] or any(not r.get("ok") for rs in res["runs"].values() for r in rs) for res in results)
+    return 1 if failed else 0
+
+
+# ------------------------------------------------------------------------------------------------
 
 
 def main():
@@ -442,7 +953,15 @@ def main():
                     help="inputs and peers cache (default $TMPDIR/leakhound-bench)")
     ap.add_argument("--leaks", action="store_true", help="three-snapshot leak mode: leakhound leaks vs memlab find-leaks")
     ap.add_argument("--leaks-size", default="500mb:122000", help="LABEL:UNITS for gen-series.js (default 500mb:122000)")
-    ap.add_argument("--out", help="write the Markdown report (table + machine facts + command) to this file")
+    ap.add_argument("--capture", action="store_true",
+                    help="snapshot capture overhead: leakhound snapshot --pid vs the app's own v8.writeHeapSnapshot")
+    ap.add_argument("--capture-units", default="25000,100000",
+                    help="heap sizes for --capture, in units of capture-app.js (≈ 4 KB of snapshot each; default 25000,100000)")
+    ap.add_argument("--capture-diagnose", action="store_true",
+                    help="--capture also runs bench/capture-client.js (a minimal inspector client) with and without "
+                         "reportProgress and via Runtime.evaluate writeHeapSnapshot, to split leakhound's overhead")
+    ap.add_argument("--out", help="write the Markdown report (table + machine facts + command) to this file; "
+                    "with --capture: replace or append its 'Snapshot capture overhead' section (default bench/RESULTS.md)")
     ap.add_argument("--json", dest="json_out", help="write the raw measurements as JSON to this file")
     args = ap.parse_args()
     if args.runs < 1:
@@ -455,6 +974,12 @@ def main():
     tools = [t for t in all_tools if t in tools]  # canonical order: leakhound first
     args.leakhound = os.path.abspath(args.leakhound)
     command = shlex.join([os.path.relpath(sys.argv[0], REPO) if os.path.exists(sys.argv[0]) else sys.argv[0], *sys.argv[1:]])
+    if args.capture:
+        args.command = command
+        # SIGTERM/SIGHUP -> SystemExit, so the finally blocks kill the app and delete the files
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
+        sys.exit(capture_main(args))
 
     work = os.path.abspath(args.work)
     os.makedirs(work, exist_ok=True)
@@ -559,8 +1084,9 @@ def main():
               "| machine | |", "|---|---|"]
         md += [f"| {k} | {v} |" for k, v in facts.items()]
         md += ["", text]
+        kept = capture_section_of(args.out)  # a --capture section there survives the rewrite
         with open(args.out, "w") as fh:
-            fh.write("\n".join(md))
+            fh.write("\n".join(md) + ("\n" + kept if kept else ""))
         log(f"wrote {args.out}")
 
 
