@@ -109,9 +109,10 @@ pub enum HuntEvent {
     SnapshotProgress {
         /// Snapshot label.
         label: String,
-        /// Progress reported by V8.
+        /// Bytes of the snapshot received so far.
         done: u64,
-        /// Total reported by V8.
+        /// Always 0: the size is not known in advance (V8 is not asked for progress, which
+        /// would cost it an extra pass over the heap while the app is paused).
         total: u64,
     },
     /// A snapshot is on disk.

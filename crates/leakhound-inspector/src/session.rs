@@ -829,7 +829,7 @@ fn protocol_error(method: &str, e: RpcError) -> InspectorError {
 }
 
 /// The most useful text of a CDP `ExceptionDetails` object.
-fn exception_text(details: &Value) -> String {
+pub(crate) fn exception_text(details: &Value) -> String {
     let description = details.get("exception").and_then(|e| {
         e.get("description").and_then(Value::as_str).or_else(|| {
             // A thrown primitive has a value instead of a description.

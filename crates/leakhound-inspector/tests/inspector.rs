@@ -97,14 +97,18 @@ async fn spawn_samples_memory_collects_garbage_and_writes_a_valid_snapshot() {
 
         let path = dir.path().join("app.heapsnapshot");
         let mut progress_calls = 0u32;
+        let mut last_bytes = 0u64;
         let file = session
-            .take_heap_snapshot(&path, |done, total| {
-                assert!(done <= total);
+            .take_heap_snapshot(&path, |bytes, _| {
+                // Bytes written so far: never going back.
+                assert!(bytes >= last_bytes);
+                last_bytes = bytes;
                 progress_calls += 1;
             })
             .await
             .expect("snapshot");
         assert!(progress_calls > 0);
+        assert_eq!(last_bytes, file.bytes, "the last progress call reports the whole file");
         assert_eq!(file.path, path);
         assert_eq!(file.bytes, std::fs::metadata(&path).unwrap().len());
         check_snapshot(&path);

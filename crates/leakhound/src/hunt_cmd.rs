@@ -265,8 +265,11 @@ async fn show_progress(mut rx: mpsc::UnboundedReceiver<HuntEvent>, quiet: bool) 
                 bar.set_message(format!("{phase}: {done}/{total} requests {last_mem}"));
             }
             HuntEvent::LoadDone { phase, report } => say(format!("leakhound: {phase}: {}", report.summary_line())),
-            HuntEvent::SnapshotProgress { label, done, total } => {
-                bar.set_message(format!("{label} snapshot {done}/{total}"));
+            HuntEvent::SnapshotProgress { label, done, .. } => {
+                bar.set_message(format!(
+                    "{label} snapshot: {} received",
+                    leakhound_report::format::bytes(done)
+                ));
             }
             HuntEvent::SnapshotTaken(s) => {
                 say(format!(
@@ -439,20 +442,20 @@ pub fn run_snapshot(pid: Option<u32>, inspect: Option<String>, out: Option<PathB
         let bar = if quiet {
             ProgressBar::hidden()
         } else {
-            ProgressBar::new(0)
+            ProgressBar::new_spinner()
         };
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
+        bar.enable_steady_tick(Duration::from_millis(120));
         bar.set_message("garbage collection");
         session.collect_garbage().await?;
         bar.set_message("snapshot");
         let b = bar.clone();
         let r = session
-            .take_heap_snapshot(&path, move |done, total| {
-                b.set_length(total);
-                b.set_position(done);
+            .take_heap_snapshot(&path, move |bytes, _| {
+                b.set_message(format!("snapshot: {} received", leakhound_report::format::bytes(bytes)));
             })
             .await;
         bar.finish_and_clear();
