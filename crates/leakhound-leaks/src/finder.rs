@@ -775,7 +775,7 @@ fn count_under_holders(
         return;
     }
     // class index (in this snapshot) -> clusters whose root class has that key
-    let mut wanted: HashMap<u32, Vec<usize>> = HashMap::new();
+    let mut wanted: Vec<Option<Vec<usize>>> = vec![None; s.classes().len()];
     let key_to_clusters: HashMap<&str, Vec<usize>> =
         root_keys.iter().enumerate().fold(HashMap::new(), |mut acc, (m, k)| {
             acc.entry(k.0.as_str()).or_default().push(m);
@@ -796,19 +796,19 @@ fn count_under_holders(
             ms.extend(string_clusters.iter().copied());
         }
         if !ms.is_empty() {
-            wanted.insert(ci as u32, ms);
+            wanted[ci] = Some(ms);
         }
     }
     // Nearest holder above each node on its trace (BFS order: parents first), at any depth.
     let n = s.node_count();
+    let mut is_holder = vec![false; n];
+    for &h in by_holder.keys() {
+        is_holder[h as usize] = true;
+    }
     let mut nearest = vec![u32::MAX; n];
     for &o in traces.order() {
         if let Some(p) = traces.parent(o) {
-            nearest[o as usize] = if by_holder.contains_key(&p) {
-                p
-            } else {
-                nearest[p as usize]
-            };
+            nearest[o as usize] = if is_holder[p as usize] { p } else { nearest[p as usize] };
         }
     }
     for o in 0..n as NodeId {
@@ -816,7 +816,7 @@ fn count_under_holders(
         if h == u32::MAX {
             continue;
         }
-        let Some(ms) = wanted.get(&s.class_index(o)) else {
+        let Some(Some(ms)) = wanted.get(s.class_index(o) as usize) else {
             continue;
         };
         let key = leak_key(s, o).0;

@@ -181,9 +181,11 @@ pub fn run_hunt(args: HuntArgs) -> Result<ExitCode> {
     let report = to_json(&outcome, command_line, url);
     if let Some(path) = &args.html {
         write_atomically(path, |w| leakhound_report::html::write_html(&report, w))?;
-        #[allow(clippy::print_stderr, reason = "where the report went")]
-        {
-            eprintln!("leakhound: HTML report written to {}", path.display());
+        if !args.quiet {
+            #[allow(clippy::print_stderr, reason = "where the report went")]
+            {
+                eprintln!("leakhound: HTML report written to {}", path.display());
+            }
         }
     }
     let stdout = std::io::stdout();
