@@ -2,15 +2,20 @@
 //! filtering, holders, patterns and source locations ([`find_leaks`]), and retainer
 //! traces ([`Traces`]). Pure functions over [`leakhound_heap::HeapSnapshot`]s; no I/O.
 
+mod arrays;
+mod cluster;
+mod consistency;
 mod finder;
+mod holder;
 mod pattern;
 mod retainer_tree;
 mod series;
 mod source;
 mod trace;
 
+pub use consistency::check_pair;
 pub use finder::{
-    ClassCount, Cluster, LeakError, LeakOptions, LeakReport, NotGrowing, PerRequest, TraceStep, check_pair, find_leaks,
+    ClassCount, Cluster, LeakError, LeakOptions, LeakReport, NotGrowing, PerRequest, TraceStep, find_leaks,
 };
 pub use pattern::Pattern;
 pub use retainer_tree::{RetainerTree, path_to_root, retainer_tree};

@@ -30,7 +30,8 @@ enum Command {
     /// growing, and check memory returns to baseline once the load stops. Exit code 0 no
     /// leak, 1 leak, 2 error.
     Hunt(HuntOpts),
-    /// Runs `hunt` on a bundled leaky demo server (needs only node).
+    /// Runs `hunt` on a bundled leaky demo server (needs only node); exit code 0 when it
+    /// finds the demo's leak, 2 otherwise.
     Demo(HuntOpts),
     /// The memory watch alone: `process.memoryUsage()` over time, the floor after each
     /// full GC, and a live verdict on whether it rises (exit code 1 if it does).

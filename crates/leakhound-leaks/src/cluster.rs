@@ -1,0 +1,379 @@
+//! Building a reported cluster: retained size without double counting, objects by class,
+//! the pattern, sources, the trace, rates per request.
+
+use std::collections::HashMap;
+
+use leakhound_heap::{EdgeType, HeapSnapshot, NodeId, NodeType, display_name};
+
+use crate::pattern::Pattern;
+use crate::source::{ScriptMap, SourceRef};
+use crate::trace::Traces;
+#[allow(unused_imports)]
+use crate::{arrays::*, consistency::*, finder::*, holder::*};
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn build_cluster(
+    s: &HeapSnapshot,
+    traces: &Traces,
+    scripts: &ScriptMap,
+    label: &str,
+    root_class: &str,
+    members: &[(NodeId, &[NodeId], &[NodeId])],
+    counts_per_snapshot: Vec<u64>,
+    holder_retained_per_snapshot: Vec<Option<u64>>,
+    opts: &LeakOptions,
+) -> Cluster {
+    let holder = members[0].0;
+    let roots: Vec<NodeId> = members.iter().flat_map(|m| m.1.iter().copied()).collect();
+    let objects: Vec<NodeId> = members.iter().flat_map(|m| m.2.iter().copied()).collect();
+    // Retained size without double counting: roots dominated by another root are skipped.
+    let mut is_root = vec![false; s.node_count()];
+    for &r in &roots {
+        is_root[r as usize] = true;
+    }
+    let mut retained = 0u64;
+    let mut external = 0u64;
+    for &r in &roots {
+        let mut d = s.dominator(r);
+        let mut nested = false;
+        for _ in 0..10_000 {
+            if d == s.root() {
+                break;
+            }
+            if is_root[d as usize] {
+                nested = true;
+                break;
+            }
+            d = s.dominator(d);
+        }
+        if !nested {
+            retained += s.retained_size(r);
+            external += external_bytes(s, r);
+        }
+    }
+    // Objects by class.
+    let mut by_class: HashMap<String, (u64, u64)> = HashMap::new();
+    for &o in &objects {
+        let name = if s.node_type(o) == NodeType::Closure {
+            leak_key(s, o).1
+        } else {
+            s.class(o).name.clone()
+        };
+        let e = by_class.entry(name).or_default();
+        e.0 += 1;
+        e.1 += s.self_size(o);
+    }
+    let mut object_classes: Vec<ClassCount> = by_class
+        .into_iter()
+        .map(|(class_name, (count, size))| ClassCount {
+            class_name,
+            count,
+            self_size_bytes: size,
+        })
+        .collect();
+    object_classes.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then(b.self_size_bytes.cmp(&a.self_size_bytes))
+            .then(a.class_name.cmp(&b.class_name))
+    });
+
+    // A representative root: the largest.
+    let sample = roots
+        .iter()
+        .copied()
+        .max_by_key(|&r| (s.retained_size(r), std::cmp::Reverse(r)))
+        .unwrap_or(holder);
+    let mut trace = trace_steps(s, traces, holder, sample, &is_root);
+    if trace.len() > 40 {
+        // Long chains (linked lists) keep their two ends and the holder.
+        let hidden = trace.len() - 35;
+        let tail = trace.split_off(15);
+        let mut keep_tail: Vec<TraceStep> = tail[hidden..].to_vec();
+        let holder_step = tail[..hidden].iter().find(|t| t.is_holder).cloned();
+        trace.push(TraceStep {
+            edge: "…".into(),
+            edge_type: String::new(),
+            node_name: format!("({hidden} more steps)"),
+            class_name: String::new(),
+            node_type: String::new(),
+            id: 0,
+            self_size_bytes: 0,
+            retained_size_bytes: 0,
+            is_holder: false,
+            is_leaked: false,
+        });
+        if let Some(h) = holder_step {
+            trace.push(h);
+            trace.push(TraceStep {
+                edge: "…".into(),
+                node_name: String::new(),
+                ..trace[15].clone()
+            });
+        }
+        trace.append(&mut keep_tail);
+    }
+    let external_share = if retained == 0 {
+        0.0
+    } else {
+        external as f64 / retained as f64
+    };
+
+    let holder_class = s.class(holder).name.clone();
+    let pattern = classify(
+        s,
+        traces,
+        holder,
+        label,
+        sample,
+        roots.len() as u64,
+        retained,
+        external_share,
+    );
+    let listener_count = (pattern == Pattern::ListenerAccumulation)
+        .then(|| s.edges(holder).filter(|&e| s.edge_type(e) == EdgeType::Element).count() as u64);
+
+    // Sources: the roots' constructor / function, then the holder's owning function.
+    let mut sources: Vec<SourceRef> = Vec::new();
+    if let Some(loc) = s.location(sample) {
+        let what = match s.node_type(sample) {
+            NodeType::Closure => format!("function {}", fn_name(s, sample)),
+            _ => format!("constructor of {}", s.class(sample).name),
+        };
+        if let Some(r) = scripts.resolve(loc, what) {
+            sources.push(r);
+        }
+    }
+    if let Some((owner, var)) = holder_owner(s, traces, holder)
+        && let Some(loc) = s.location(owner)
+        && let Some(r) = scripts.resolve(loc, format!("function {} (holds `{var}`)", fn_name(s, owner)))
+        && !sources.contains(&r)
+    {
+        sources.push(r);
+    }
+    // The most common closure among the leaked objects (an interval's callback, a
+    // listener): where the app creates what accumulates.
+    let mut closures: HashMap<String, (u64, NodeId)> = HashMap::new();
+    for &o in &objects {
+        if s.node_type(o) == NodeType::Closure && s.location(o).is_some() {
+            closures.entry(leak_key(s, o).0).or_insert((0, o)).0 += 1;
+        }
+    }
+    let mut closures: Vec<(u64, NodeId)> = closures.into_values().collect();
+    closures.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (_, c) in closures.into_iter().take(3) {
+        if let Some(loc) = s.location(c)
+            && let Some(r) = scripts.resolve(loc, format!("function {}", fn_name(s, c)))
+            && !sources.contains(&r)
+        {
+            sources.push(r);
+        }
+    }
+    let source = sources
+        .iter()
+        .find(|r| r.is_user_code())
+        .cloned()
+        .or_else(|| sources.first().cloned());
+
+    let per_request = opts.requests_per_step.filter(|&r| r > 0.0).map(|req| {
+        let last = counts_per_snapshot.len() - 1;
+        let steps = (last - 1) as f64;
+        let growth = counts_per_snapshot[last].saturating_sub(counts_per_snapshot[1]) as f64;
+        let count = growth / (steps * req);
+        // Retained bytes per request: the roots' average retained size times the rate.
+        let ret_growth = if roots.is_empty() {
+            0.0
+        } else {
+            retained as f64 / roots.len() as f64 * growth
+        };
+        PerRequest {
+            count,
+            retained_size_bytes: (ret_growth / (steps * req)).max(0.0),
+            objects: object_classes
+                .iter()
+                .take(8)
+                .map(|c| (c.class_name.clone(), c.count as f64 / req))
+                .collect(),
+        }
+    });
+
+    Cluster {
+        holder: label.to_owned(),
+        holder_class,
+        holder_id: s.id(holder),
+        holder_nodes: members.len(),
+        root_class: root_class.to_owned(),
+        pattern,
+        count: roots.len() as u64,
+        object_count: objects.len() as u64,
+        retained_size_bytes: retained,
+        counts_per_snapshot,
+        holder_retained_per_snapshot,
+        objects: object_classes,
+        source,
+        sources,
+        fix_hint: pattern.fix_hint(),
+        trace,
+        listener_count,
+        per_request,
+        external_share,
+    }
+}
+
+pub(crate) fn fn_name(s: &HeapSnapshot, o: NodeId) -> String {
+    let n = s.raw_name(o);
+    if n.is_empty() {
+        "(anonymous)".into()
+    } else {
+        n.to_owned()
+    }
+}
+
+/// Bytes of ArrayBuffer backing stores (`system / JSArrayBufferData`) in `o`'s dominator
+/// subtree.
+pub(crate) fn external_bytes(s: &HeapSnapshot, o: NodeId) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![o];
+    let mut visited = 0usize;
+    while let Some(x) = stack.pop() {
+        visited += 1;
+        if visited > 100_000 {
+            break;
+        }
+        if s.node_type(x) == NodeType::Native && s.raw_name(x) == "system / JSArrayBufferData" {
+            total += s.self_size(x);
+        }
+        stack.extend_from_slice(s.dominated(x));
+    }
+    total
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn classify(
+    s: &HeapSnapshot,
+    traces: &Traces,
+    holder: NodeId,
+    label: &str,
+    sample: NodeId,
+    roots: u64,
+    retained: u64,
+    external_share: f64,
+) -> Pattern {
+    let root_class = &s.class(sample).name;
+    let holder_class = &s.class(holder).name;
+    let holder_edge = traces
+        .parent_edge(holder)
+        .map(|e| s.edge_name(e).into_owned())
+        .unwrap_or_default();
+    let holder_parent_edge = traces
+        .parent(holder)
+        .and_then(|p| traces.parent_edge(p))
+        .map(|e| s.edge_name(e).into_owned())
+        .unwrap_or_default();
+    let chain_has = |needle: &str| {
+        let mut cur = holder;
+        for _ in 0..8 {
+            if s.class(cur).name == needle {
+                return true;
+            }
+            match traces.parent(cur) {
+                Some(p) => cur = p,
+                None => return false,
+            }
+        }
+        false
+    };
+    let listener_holder = holder_parent_edge == "_events" || label.contains("._events.") || holder_edge == "_events";
+    if listener_holder && matches!(s.node_type(sample), NodeType::Closure) {
+        return Pattern::ListenerAccumulation;
+    }
+    if root_class == "Timeout" || root_class == "Immediate" || holder_class == "TimersList" || chain_has("TimersList") {
+        return Pattern::UnclearedTimer;
+    }
+    if label.contains("sockets")
+        || label.contains("freeSockets")
+        || (chain_has("Agent") && root_class.contains("Socket"))
+    {
+        return Pattern::AgentSockets;
+    }
+    if holder_class == "BufferList" || label.contains("_readableState.buffer") || label.contains("_writableState") {
+        return Pattern::UnconsumedStream;
+    }
+    let per_root = retained.checked_div(roots).unwrap_or(0);
+    if s.node_type(sample) == NodeType::Closure && (external_share > 0.5 || per_root >= 4096) {
+        return Pattern::ClosureRetention;
+    }
+    if external_share > 0.5 {
+        return Pattern::ExternalMemory;
+    }
+    if listener_holder {
+        return Pattern::ListenerAccumulation;
+    }
+    let anchored_global = {
+        let mut cur = holder;
+        let mut found = false;
+        for _ in 0..6 {
+            let Some(p) = traces.parent(cur) else { break };
+            if is_global_object(s, p) {
+                found = true;
+                break;
+            }
+            if traces
+                .parent_edge(cur)
+                .is_some_and(|e| s.edge_type(e) == EdgeType::Context)
+            {
+                break;
+            }
+            cur = p;
+        }
+        found
+    };
+    if matches!(holder_class.as_str(), "Map" | "Set" | "Array" | "Object" | "WeakMap") || holder_class.starts_with('{')
+    {
+        if anchored_global {
+            return Pattern::GlobalVariable;
+        }
+        return Pattern::UnboundedCollection;
+    }
+    if anchored_global {
+        return Pattern::GlobalVariable;
+    }
+    if s.node_type(sample) == NodeType::Closure && per_root >= 1024 {
+        return Pattern::ClosureRetention;
+    }
+    Pattern::Other
+}
+
+pub(crate) fn trace_steps(
+    s: &HeapSnapshot,
+    traces: &Traces,
+    holder: NodeId,
+    sample: NodeId,
+    is_root: &[bool],
+) -> Vec<TraceStep> {
+    let path = traces.path(sample);
+    let step = |e: Option<u32>, o: NodeId| TraceStep {
+        edge: e.map(|e| s.edge_label(e)).unwrap_or_default(),
+        edge_type: e.map(|e| s.edge_type_name(e).to_owned()).unwrap_or_default(),
+        node_name: leakhound_name(s, o),
+        class_name: s.class(o).name.clone(),
+        node_type: s.node_type_name(o).to_owned(),
+        id: s.id(o),
+        self_size_bytes: s.self_size(o),
+        retained_size_bytes: s.retained_size(o),
+        is_holder: o == holder,
+        is_leaked: is_root[o as usize],
+    };
+    let mut out = vec![step(None, s.root())];
+    out.extend(path.iter().map(|&(e, o)| step(Some(e), o)));
+    out
+}
+
+pub(crate) fn leakhound_name(s: &HeapSnapshot, o: NodeId) -> String {
+    let name = display_name(s, o);
+    if name.chars().count() > 80 {
+        format!("{}…", name.chars().take(79).collect::<String>())
+    } else {
+        name
+    }
+}

@@ -1,0 +1,120 @@
+//! Same-process, in-order, same-V8 checks, and id lookups across snapshots.
+
+use leakhound_heap::{HeapSnapshot, NodeId, NodeType};
+
+#[allow(unused_imports)]
+use crate::{arrays::*, cluster::*, finder::*, holder::*};
+
+/// id → ordinal for one snapshot: a dense table over odd (V8 heap object) ids when they
+/// are compact (the usual case: ids grow with allocations), else sorted pairs.
+pub(crate) enum IdIndex {
+    /// `slots[(id - 1) / 2]` = ordinal + 1 (0: absent); `even` holds the even (embedder) ids.
+    Dense { slots: Vec<u32>, even: Vec<(u32, NodeId)> },
+    /// Sorted (id, ordinal) pairs.
+    Sorted(Vec<(u32, NodeId)>),
+}
+
+impl IdIndex {
+    pub(crate) fn build(s: &HeapSnapshot) -> IdIndex {
+        let n = s.node_count();
+        let max_odd = s.max_js_object_id() as usize;
+        if max_odd / 2 <= 8 * n + 1024 {
+            let mut slots = vec![0u32; max_odd / 2 + 1];
+            let mut even = Vec::new();
+            for o in 0..n as NodeId {
+                let id = s.id(o);
+                if id % 2 == 1 {
+                    slots[(id / 2) as usize] = o + 1;
+                } else {
+                    even.push((id, o));
+                }
+            }
+            even.sort_unstable();
+            IdIndex::Dense { slots, even }
+        } else {
+            let mut pairs: Vec<(u32, NodeId)> = (0..n as NodeId).map(|o| (s.id(o), o)).collect();
+            pairs.sort_unstable();
+            IdIndex::Sorted(pairs)
+        }
+    }
+    pub(crate) fn get(&self, id: u32) -> Option<NodeId> {
+        let find = |v: &[(u32, NodeId)]| v.binary_search_by_key(&id, |p| p.0).ok().map(|i| v[i].1);
+        match self {
+            IdIndex::Dense { slots, even } => {
+                if id % 2 == 1 {
+                    slots.get((id / 2) as usize).copied().filter(|&x| x != 0).map(|x| x - 1)
+                } else {
+                    find(even)
+                }
+            }
+            IdIndex::Sorted(pairs) => find(pairs),
+        }
+    }
+    pub(crate) fn contains(&self, id: u32) -> bool {
+        self.get(id).is_some()
+    }
+}
+
+/// Checks that the snapshots come from one process, in order, from one V8.
+pub(crate) fn check_consistency(snaps: &[&HeapSnapshot], ids: &[IdIndex]) -> Result<Vec<String>, LeakError> {
+    let mut warnings = Vec::new();
+    for i in 1..snaps.len() {
+        let (a, b) = (snaps[i - 1], snaps[i]);
+        if a.node_type_names() != b.node_type_names() || a.edge_type_names() != b.edge_type_names() {
+            return Err(LeakError::DifferentV8 {
+                first: i - 1,
+                second: i,
+            });
+        }
+        let (ma, mb) = (a.max_js_object_id(), b.max_js_object_id());
+        if mb < ma {
+            return Err(LeakError::OutOfOrder {
+                earlier: i - 1,
+                later: i,
+                earlier_max_id: ma,
+                later_max_id: mb,
+            });
+        }
+        // Same process: shared odd (V8) ids must name the same kind of object.
+        let (mut common, mut matching) = (0u64, 0u64);
+        // A sample of one node in eight is plenty to tell processes apart.
+        for o in (0..a.node_count() as NodeId).step_by(8) {
+            let id = a.id(o);
+            if id % 2 == 0 || a.node_type(o) == NodeType::Number {
+                continue;
+            }
+            if let Some(ob) = ids[i].get(id) {
+                common += 1;
+                if a.node_type(o) == b.node_type(ob) && a.raw_name(o) == b.raw_name(ob) {
+                    matching += 1;
+                }
+            }
+        }
+        if common < 20 || (matching as f64) < 0.8 * common as f64 {
+            return Err(LeakError::DifferentProcesses {
+                first: i - 1,
+                second: i,
+                matching,
+                common,
+            });
+        }
+        if ma == mb {
+            warnings.push(format!(
+                "snapshots {} and {} have the same newest object id: nothing was allocated between them",
+                i - 1,
+                i
+            ));
+        }
+    }
+    Ok(warnings)
+}
+
+/// Checks that two snapshots come from one process, oldest first, from one V8.
+///
+/// # Errors
+/// [`LeakError`] as for [`find_leaks`].
+pub fn check_pair(base: &HeapSnapshot, current: &HeapSnapshot) -> Result<Vec<String>, LeakError> {
+    let snaps = [base, current];
+    let ids = [IdIndex::build(base), IdIndex::build(current)];
+    check_consistency(&snaps, &ids)
+}

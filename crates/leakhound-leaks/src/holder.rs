@@ -1,0 +1,148 @@
+//! Naming the holder of a cluster from its retainer trace: the closure variable or global it
+//! hangs off, then the property chain (`lifecycle._events.shutdown`).
+
+use leakhound_heap::{EdgeType, HeapSnapshot, NodeId, NodeType};
+
+use crate::trace::Traces;
+#[allow(unused_imports)]
+use crate::{arrays::*, cluster::*, consistency::*, finder::*};
+
+/// Whether `o` hangs off leakhound's own instrumentation in the target (the GC observer's
+/// state under `Symbol.for('leakhound.…')`): not the app's memory.
+pub(crate) fn is_own_instrumentation(s: &HeapSnapshot, traces: &Traces, o: NodeId) -> bool {
+    let mut cur = o;
+    for _ in 0..32 {
+        let Some(e) = traces.parent_edge(cur) else { return false };
+        if !s.edge_type(e).has_index_name()
+            && s.strings()
+                .get(s.edge_name_or_index(e))
+                .starts_with("<symbol leakhound.")
+        {
+            return true;
+        }
+        match traces.parent(cur) {
+            Some(p) => cur = p,
+            None => return false,
+        }
+    }
+    false
+}
+
+/// The closure whose context variable the holder hangs off, with the variable's name.
+pub(crate) fn holder_owner(s: &HeapSnapshot, traces: &Traces, holder: NodeId) -> Option<(NodeId, String)> {
+    let mut cur = holder;
+    for _ in 0..8 {
+        let e = traces.parent_edge(cur)?;
+        let p = traces.parent(cur)?;
+        if s.edge_type(e) == EdgeType::Context {
+            // p is the Context; its retainer on the trace is usually the closure.
+            let mut q = p;
+            for _ in 0..4 {
+                let pp = traces.parent(q)?;
+                if s.node_type(pp) == NodeType::Closure {
+                    return Some((pp, s.edge_name(e).into_owned()));
+                }
+                q = pp;
+            }
+            return None;
+        }
+        cur = p;
+    }
+    None
+}
+
+/// The holder's label: the closure variable or global it hangs off, then the property
+/// chain (`lifecycle._events.shutdown`); or, when no variable is near, the class of the
+/// object the chain starts from (`MemoryStore.sessions`).
+pub(crate) fn holder_label(s: &HeapSnapshot, traces: &Traces, holder: NodeId) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = holder;
+    let mut anchored = false;
+    for _ in 0..6 {
+        // Node's `process` object (reached through the realm's internals, not the global's
+        // property): what the app writes is `process`.
+        if cur != holder && is_process_object(s, cur) {
+            parts.push("process".into());
+            anchored = true;
+            break;
+        }
+        let (Some(e), Some(p)) = (traces.parent_edge(cur), traces.parent(cur)) else {
+            break;
+        };
+        match s.edge_type(e) {
+            EdgeType::Context => {
+                parts.push(s.edge_name(e).into_owned());
+                anchored = true;
+                break;
+            }
+            EdgeType::Property | EdgeType::Shortcut => {
+                let name = s.edge_name(e).into_owned();
+                if is_global_object(s, p) {
+                    parts.push(name);
+                    anchored = true;
+                    break;
+                }
+                let formatted = if is_identifier(&name) {
+                    name
+                } else {
+                    format!("[{name:?}]")
+                };
+                parts.push(formatted);
+                if s.raw_name(p) != "Object"
+                    && !is_internal(s, p)
+                    && s.node_type(p) != NodeType::Closure
+                    && parts.len() >= 2
+                {
+                    // A named class: good enough as an anchor if no variable follows soon.
+                    let next_is_var = traces
+                        .parent_edge(p)
+                        .is_some_and(|pe| s.edge_type(pe) == EdgeType::Context);
+                    if !next_is_var && parts.len() >= 3 {
+                        parts.push(s.class(p).name.clone());
+                        anchored = true;
+                        break;
+                    }
+                }
+            }
+            // Indexes of arrays vary per element; keys of other objects (a timer list per
+            // duration) say which one.
+            EdgeType::Element if s.raw_name(p) == "Array" || is_internal(s, p) => parts.push("[]".into()),
+            EdgeType::Element => parts.push(format!("[{}]", s.edge_name(e))),
+            // Skip V8 internals such as a Map's {table}.
+            EdgeType::Internal | EdgeType::Hidden if !is_internal(s, cur) && !parts.is_empty() => {
+                parts.push(format!("{{{}}}", s.edge_name(e)));
+            }
+            _ => {}
+        }
+        cur = p;
+    }
+    if !anchored {
+        parts.push(s.class(cur).name.clone());
+    }
+    parts.reverse();
+    let mut out = String::new();
+    for p in parts {
+        if p.starts_with('[') || out.is_empty() {
+            out.push_str(&p);
+        } else {
+            out.push('.');
+            out.push_str(&p);
+        }
+    }
+    out
+}
+
+pub(crate) fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+}
+
+pub(crate) fn is_process_object(s: &HeapSnapshot, o: NodeId) -> bool {
+    s.node_type(o) == NodeType::Object && s.raw_name(o) == "process"
+}
+
+pub(crate) fn is_global_object(s: &HeapSnapshot, o: NodeId) -> bool {
+    let name = s.raw_name(o);
+    name == "global" || name.starts_with("global /") || name == "Window" || name.starts_with("Window /")
+}
