@@ -2,11 +2,13 @@
 
 use leakhound_heap::{EdgeType, HeapSnapshot, NodeId, NodeType};
 
+use crate::cluster::{fn_name, trace_steps};
+use crate::consistency::IdIndex;
+use crate::finder::{Cluster, LeakOptions, PerRequest};
+use crate::holder::{holder_label, holder_owner, is_own_instrumentation};
 use crate::pattern::Pattern;
 use crate::source::{ScriptMap, SourceRef};
 use crate::trace::Traces;
-#[allow(unused_imports)]
-use crate::{cluster::*, consistency::*, finder::*, holder::*};
 
 /// Bytes of an Array's element store (header included), whatever the analysis level:
 /// with the full analysis the store's size was moved into the Array's self size.

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use leakhound_heap::{EdgeType, HeapSnapshot, NodeId, NodeType, display_name};
 
+use crate::finder::{ClassCount, Cluster, LeakOptions, PerRequest, TraceStep, leak_key};
+use crate::holder::{holder_owner, is_global_object};
 use crate::pattern::Pattern;
 use crate::source::{ScriptMap, SourceRef};
 use crate::trace::Traces;
-#[allow(unused_imports)]
-use crate::{arrays::*, consistency::*, finder::*, holder::*};
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build_cluster(

@@ -1,9 +1,7 @@
 //! Same-process, in-order, same-V8 checks, and id lookups across snapshots.
 
+use crate::finder::LeakError;
 use leakhound_heap::{HeapSnapshot, NodeId, NodeType};
-
-#[allow(unused_imports)]
-use crate::{arrays::*, cluster::*, finder::*, holder::*};
 
 /// id → ordinal for one snapshot: a dense table over odd (V8 heap object) ids when they
 /// are compact (the usual case: ids grow with allocations), else sorted pairs.

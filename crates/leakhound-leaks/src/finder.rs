@@ -23,11 +23,13 @@ use std::collections::HashMap;
 
 use leakhound_heap::{HeapSnapshot, NodeId, NodeType};
 
+use crate::arrays::growing_primitive_arrays;
+use crate::cluster::build_cluster;
+use crate::consistency::{IdIndex, check_consistency};
+use crate::holder::{holder_label, is_own_instrumentation};
 use crate::pattern::Pattern;
 use crate::source::{ScriptMap, SourceRef};
 use crate::trace::Traces;
-#[allow(unused_imports)]
-use crate::{arrays::*, cluster::*, consistency::*, holder::*};
 
 /// Options of [`find_leaks`].
 #[derive(Debug, Clone)]

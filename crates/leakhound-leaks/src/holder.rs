@@ -3,9 +3,8 @@
 
 use leakhound_heap::{EdgeType, HeapSnapshot, NodeId, NodeType};
 
+use crate::finder::is_internal;
 use crate::trace::Traces;
-#[allow(unused_imports)]
-use crate::{arrays::*, cluster::*, consistency::*, finder::*};
 
 /// Whether `o` hangs off leakhound's own instrumentation in the target (the GC observer's
 /// state under `Symbol.for('leakhound.…')`): not the app's memory.
