@@ -46,7 +46,8 @@ pub struct FloorFit {
     /// 95 % confidence interval of `bytes_per_hour`.
     pub bytes_per_hour_ci95: Option<(f64, f64)>,
     /// The slope is positive with 95 % confidence and the floor rose by a meaningful
-    /// amount (at least 1 % of the first floor and 256 KiB, or 64 bytes per request).
+    /// amount (at least 1 % of the first floor and 256 KiB — for RSS 5 % and 4 MiB — or 64
+    /// bytes per request).
     pub growing: bool,
 }
 
@@ -114,11 +115,17 @@ fn fit(metric: &'static str, floors: &[MemorySample], value: impl Fn(&MemorySamp
     let last = floors.last().map(&value).unwrap_or(0);
     // A meaningful rise: at least 1 % of the first floor and 256 KiB over the series,
     // or 64 bytes per request.
-    let min_rise = (first as f64 * 0.01).max(256.0 * 1024.0);
+    // RSS is noisier (allocator arenas, code pages warming up): it must rise by 5 % and
+    // 4 MiB; the heap and external memory by 1 % and 256 KiB.
+    let min_rise = if metric == "rss" {
+        (first as f64 * 0.05).max(4.0 * 1024.0 * 1024.0)
+    } else {
+        (first as f64 * 0.01).max(256.0 * 1024.0)
+    };
     let span = |xs: &[f64]| xs.last().copied().unwrap_or(0.0) - xs.first().copied().unwrap_or(0.0);
     let growing = match (per_request, per_hour) {
         (Some((slope, half)), _) if span(&req) > 0.0 => {
-            slope - half > 0.0 && (slope * span(&req) >= min_rise || slope >= 64.0)
+            slope - half > 0.0 && (slope * span(&req) >= min_rise || (metric != "rss" && slope >= 64.0))
         }
         (_, Some((slope, half))) => slope - half > 0.0 && slope * span(&hours) >= min_rise,
         _ => false,
