@@ -2,10 +2,10 @@
 
 use leakhound_heap::{EdgeType, HeapSnapshot, NodeId, NodeType};
 
-use crate::cluster::{fn_name, trace_steps};
+use crate::cluster::trace_steps;
 use crate::consistency::IdIndex;
 use crate::finder::{Cluster, LeakOptions, PerRequest};
-use crate::holder::{holder_label, holder_owner, is_own_instrumentation};
+use crate::holder::{holder_label, holder_owner_source, is_own_instrumentation};
 use crate::pattern::Pattern;
 use crate::source::{ScriptMap, SourceRef};
 use crate::trace::Traces;
@@ -29,6 +29,7 @@ pub(crate) fn growing_primitive_arrays(
     traces: &Traces,
     is_new: &[bool],
     known: &std::collections::HashSet<String>,
+    scripts: &ScriptMap,
     opts: &LeakOptions,
 ) -> Vec<Cluster> {
     let last_i = snaps.len() - 1;
@@ -71,14 +72,7 @@ pub(crate) fn growing_primitive_arrays(
         });
         let is_root = vec![false; s.node_count()];
         let pattern = Pattern::UnboundedCollection;
-        let scripts = ScriptMap::build(s);
-        let sources: Vec<SourceRef> = holder_owner(s, traces, o)
-            .and_then(|(owner, var)| {
-                let loc = s.location(owner)?;
-                scripts.resolve(loc, format!("function {} (holds `{var}`)", fn_name(s, owner)))
-            })
-            .into_iter()
-            .collect();
+        let sources: Vec<SourceRef> = holder_owner_source(s, traces, scripts, o).into_iter().collect();
         out.push(Cluster {
             holder: label,
             holder_class: "Array".into(),

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use leakhound_heap::{EdgeType, HeapSnapshot, NodeId, NodeType, display_name};
 
 use crate::finder::{ClassCount, Cluster, LeakOptions, PerRequest, TraceStep, leak_key};
-use crate::holder::{holder_owner, is_global_object};
+use crate::holder::{holder_owner_source, is_global_object};
 use crate::pattern::Pattern;
 use crate::source::{ScriptMap, SourceRef};
 use crate::trace::Traces;
@@ -144,9 +144,7 @@ pub(crate) fn build_cluster(
             sources.push(r);
         }
     }
-    if let Some((owner, var)) = holder_owner(s, traces, holder)
-        && let Some(loc) = s.location(owner)
-        && let Some(r) = scripts.resolve(loc, format!("function {} (holds `{var}`)", fn_name(s, owner)))
+    if let Some(r) = holder_owner_source(s, traces, scripts, holder)
         && !sources.contains(&r)
     {
         sources.push(r);

@@ -497,7 +497,9 @@ pub fn find_leaks(snaps: &[&HeapSnapshot], opts: &LeakOptions) -> Result<LeakRep
         ));
     }
     let known: std::collections::HashSet<String> = clusters.iter().map(|c| c.holder.clone()).collect();
-    clusters.extend(growing_primitive_arrays(snaps, &ids, &traces, &is_new, &known, opts));
+    clusters.extend(growing_primitive_arrays(
+        snaps, &ids, &traces, &is_new, &known, &scripts, opts,
+    ));
     clusters.sort_by(|a, b| {
         b.retained_size_bytes
             .cmp(&a.retained_size_bytes)

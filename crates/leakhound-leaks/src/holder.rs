@@ -3,7 +3,9 @@
 
 use leakhound_heap::{EdgeType, HeapSnapshot, NodeId, NodeType};
 
+use crate::cluster::fn_name;
 use crate::finder::is_internal;
+use crate::source::{ScriptMap, SourceRef};
 use crate::trace::Traces;
 
 /// Whether `o` hangs off leakhound's own instrumentation in the target (the GC observer's
@@ -28,6 +30,19 @@ pub(crate) fn is_own_instrumentation(s: &HeapSnapshot, traces: &Traces, o: NodeI
 }
 
 /// The closure whose context variable the holder hangs off, with the variable's name.
+/// Where the holder's owning function is: the source of a closure variable holder
+/// (`function handler (holds \`quoteCache\`)`).
+pub(crate) fn holder_owner_source(
+    s: &HeapSnapshot,
+    traces: &Traces,
+    scripts: &ScriptMap,
+    holder: NodeId,
+) -> Option<SourceRef> {
+    let (owner, var) = holder_owner(s, traces, holder)?;
+    let loc = s.location(owner)?;
+    scripts.resolve(loc, format!("function {} (holds `{var}`)", fn_name(s, owner)))
+}
+
 pub(crate) fn holder_owner(s: &HeapSnapshot, traces: &Traces, holder: NodeId) -> Option<(NodeId, String)> {
     let mut cur = holder;
     for _ in 0..8 {
