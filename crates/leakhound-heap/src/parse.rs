@@ -5,6 +5,7 @@
 use std::io::Read;
 
 use crate::error::{Section, SnapshotError, Warning};
+use crate::reader::RowSink;
 use crate::reader::{Json, Reader};
 use crate::snapshot::{EdgeType, HeapSnapshot, Location, NodeType, Statistics};
 use crate::strings::Strings;
@@ -552,6 +553,228 @@ fn empty_snapshot() -> HeapSnapshot {
     }
 }
 
+/// What a node row converts with: field positions and the type count.
+#[derive(Clone, Copy)]
+struct NodeCtx {
+    n_type: usize,
+    n_name: usize,
+    n_id: usize,
+    n_self: usize,
+    n_edges: usize,
+    n_detach: Option<usize>,
+    type_count: u64,
+}
+
+/// One checked node row.
+struct NodeRow {
+    node_type: u8,
+    name: u32,
+    name_at: u64,
+    id: u32,
+    self_size: u32,
+    self_size_overflows: bool,
+    edge_count: u64,
+    detachedness: Option<u8>,
+}
+
+impl NodeCtx {
+    /// Checks a row (`row[i]` the i-th field, `row_at[i]` its offset; fields past 16 read
+    /// as 0) and extracts what the snapshot stores.
+    #[inline]
+    fn row(&self, row: &[u64], row_at: &[u64]) -> Result<NodeRow, SnapshotError> {
+        let get = |i: usize| row.get(i).copied().unwrap_or(0);
+        let row_offset = row_at[0];
+        let t = get(self.n_type);
+        if t >= self.type_count {
+            return Err(SnapshotError::Invalid {
+                section: Section::Nodes,
+                offset: row_offset,
+                message: format!("node type {t} is not one of the {} node_types", self.type_count),
+            });
+        }
+        let check32 = |v: u64, what: &str| -> Result<u32, SnapshotError> {
+            u32::try_from(v).map_err(|_| SnapshotError::Invalid {
+                section: Section::Nodes,
+                offset: row_offset,
+                message: format!("node {what} {v} does not fit 32 bits"),
+            })
+        };
+        let name = check32(get(self.n_name), "name")?;
+        let id = check32(get(self.n_id), "id")?;
+        let size = get(self.n_self);
+        Ok(NodeRow {
+            node_type: t as u8,
+            name,
+            name_at: row_at.get(self.n_name).copied().unwrap_or(row_offset),
+            id,
+            self_size: size as u32,
+            self_size_overflows: size > u32::MAX as u64,
+            edge_count: get(self.n_edges),
+            detachedness: self.n_detach.map(|d| (get(d) & 3) as u8),
+        })
+    }
+}
+
+/// Node rows converted by a worker thread (see [`RowSink`]).
+#[derive(Default)]
+struct NodePart {
+    node_type: Vec<u8>,
+    node_name: Vec<u32>,
+    node_id: Vec<u32>,
+    self_size: Vec<u32>,
+    edge_count: Vec<u32>,
+    detachedness: Vec<u8>,
+    /// Sum of `edge_count`.
+    edges: u64,
+    overflows: u64,
+    /// Ordinals relative to the part.
+    max_name: MaxName,
+}
+
+/// Reads the `nodes` array into the snapshot's columns.
+struct NodeSink<'a> {
+    snap: &'a mut HeapSnapshot,
+    ctx: NodeCtx,
+    stride: usize,
+    /// node_count from the header.
+    n: usize,
+    overflows: &'a mut u64,
+    max_name: &'a mut MaxName,
+    field: usize,
+    values: u64,
+    edge_total: u64,
+    row: [u64; 16],
+    row_at: [u64; 16],
+}
+
+impl NodeSink<'_> {
+    /// Stores a checked row, with the edge-count check that needs the whole array so far.
+    #[inline]
+    fn push(&mut self, r: NodeRow) -> Result<(), SnapshotError> {
+        let snap = &mut *self.snap;
+        self.max_name.note(r.name, snap.node_name.len(), r.name_at);
+        if r.self_size_overflows {
+            *self.overflows += 1;
+        }
+        self.edge_total += r.edge_count;
+        if self.edge_total > u32::MAX as u64 {
+            return Err(SnapshotError::Invalid {
+                section: Section::Nodes,
+                offset: self.row_at[0],
+                message: "more than 2^32 edges".into(),
+            });
+        }
+        snap.node_type.push(r.node_type);
+        snap.node_name.push(r.name);
+        snap.node_id.push(r.id);
+        snap.self_size.push(r.self_size);
+        snap.first_edge.push(self.edge_total as u32);
+        if let Some(d) = r.detachedness {
+            snap.detachedness.push(d);
+        }
+        Ok(())
+    }
+}
+
+impl RowSink for NodeSink<'_> {
+    type Part = NodePart;
+    type Ctx = NodeCtx;
+
+    fn stride(&self) -> usize {
+        self.stride
+    }
+
+    fn ctx(&self) -> NodeCtx {
+        self.ctx
+    }
+
+    #[inline]
+    fn convert(ctx: &NodeCtx, part: &mut NodePart, row: &[u64], at: &[u64]) -> bool {
+        let Ok(r) = ctx.row(row, at) else {
+            return false;
+        };
+        if r.edge_count > u32::MAX as u64 {
+            return false;
+        }
+        part.max_name.note(r.name, part.node_name.len(), r.name_at);
+        part.overflows += r.self_size_overflows as u64;
+        part.edges += r.edge_count;
+        part.node_type.push(r.node_type);
+        part.node_name.push(r.name);
+        part.node_id.push(r.id);
+        part.self_size.push(r.self_size);
+        part.edge_count.push(r.edge_count as u32);
+        if let Some(d) = r.detachedness {
+            part.detachedness.push(d);
+        }
+        true
+    }
+
+    #[inline]
+    fn value(&mut self, v: u64, at: u64) -> Result<(), SnapshotError> {
+        self.values += 1;
+        if self.field < self.row.len() {
+            self.row[self.field] = v;
+            self.row_at[self.field] = at;
+        }
+        self.field += 1;
+        if self.field < self.stride {
+            return Ok(());
+        }
+        self.field = 0;
+        let width = self.stride.min(16);
+        let r = self.ctx.row(&self.row[..width], &self.row_at[..width]);
+        // Count overflow is reported before the row's own problems, as it always was.
+        if self.snap.node_type.len() == self.n {
+            return Err(SnapshotError::Invalid {
+                section: Section::Nodes,
+                offset: at,
+                message: format!("more node values than node_count {} × {} fields", self.n, self.stride),
+            });
+        }
+        self.push(r?)
+    }
+
+    fn at_row_start(&self) -> bool {
+        self.field == 0
+    }
+
+    fn merge(&mut self, part: &mut NodePart) -> bool {
+        let rows = part.node_type.len();
+        let snap = &mut *self.snap;
+        if snap.node_type.len() + rows > self.n || self.edge_total + part.edges > u32::MAX as u64 {
+            return false;
+        }
+        if let Some(name) = part.max_name.index {
+            self.max_name
+                .note(name, snap.node_name.len() + part.max_name.ordinal, part.max_name.offset);
+        }
+        *self.overflows += part.overflows;
+        self.values += (rows * self.stride) as u64;
+        snap.node_type.extend_from_slice(&part.node_type);
+        snap.node_name.extend_from_slice(&part.node_name);
+        snap.node_id.extend_from_slice(&part.node_id);
+        snap.self_size.extend_from_slice(&part.self_size);
+        snap.detachedness.extend_from_slice(&part.detachedness);
+        let mut total = self.edge_total;
+        snap.first_edge.extend(part.edge_count.iter().map(|&c| {
+            total += c as u64;
+            total as u32
+        }));
+        self.edge_total = total;
+        part.node_type.clear();
+        part.node_name.clear();
+        part.node_id.clear();
+        part.self_size.clear();
+        part.edge_count.clear();
+        part.detachedness.clear();
+        part.edges = 0;
+        part.overflows = 0;
+        part.max_name = MaxName::default();
+        true
+    }
+}
+
 fn read_nodes<R: Read>(
     r: &mut Reader<R>,
     l: &Layout,
@@ -590,82 +813,29 @@ fn read_nodes<R: Read>(
     if snap.has_detachedness {
         snap.detachedness = reserved(reserve);
     }
-    let type_count = l.node_types.len() as u64;
-    let mut field = 0usize;
-    let mut values = 0u64;
-    let mut edge_total: u64 = 0;
-    let mut row = [0u64; 16];
-    let mut row_at = [0u64; 16];
-    let mut row_offset = 0u64;
-    r.read_uint_array(
-        |v, at| {
-            values += 1;
-            if field == 0 {
-                row_offset = at;
-            }
-            if field < row.len() {
-                row[field] = v;
-                row_at[field] = at;
-            }
-            field += 1;
-            if field < stride {
-                return Ok(());
-            }
-            field = 0;
-            if snap.node_type.len() == n {
-                return Err(SnapshotError::Invalid {
-                    section: Section::Nodes,
-                    offset: at,
-                    message: format!("more node values than node_count {n} × {stride} fields"),
-                });
-            }
-            let get = |i: usize| if i < row.len() { row[i] } else { 0 };
-            let t = get(l.n_type);
-            if t >= type_count {
-                return Err(SnapshotError::Invalid {
-                    section: Section::Nodes,
-                    offset: row_offset,
-                    message: format!("node type {t} is not one of the {type_count} node_types"),
-                });
-            }
-            let check32 = |v: u64, what: &str| -> Result<u32, SnapshotError> {
-                u32::try_from(v).map_err(|_| SnapshotError::Invalid {
-                    section: Section::Nodes,
-                    offset: row_offset,
-                    message: format!("node {what} {v} does not fit 32 bits"),
-                })
-            };
-            snap.node_type.push(t as u8);
-            let name = check32(get(l.n_name), "name")?;
-            let name_at = if l.n_name < row_at.len() {
-                row_at[l.n_name]
-            } else {
-                row_offset
-            };
-            max_name.note(name, snap.node_name.len(), name_at);
-            snap.node_name.push(name);
-            snap.node_id.push(check32(get(l.n_id), "id")?);
-            let size = get(l.n_self);
-            if size > u32::MAX as u64 {
-                *overflows += 1;
-            }
-            snap.self_size.push(size as u32);
-            edge_total += get(l.n_edges);
-            if edge_total > u32::MAX as u64 {
-                return Err(SnapshotError::Invalid {
-                    section: Section::Nodes,
-                    offset: row_offset,
-                    message: "more than 2^32 edges".into(),
-                });
-            }
-            snap.first_edge.push(edge_total as u32);
-            if let Some(d) = l.n_detach {
-                snap.detachedness.push((get(d) & 3) as u8);
-            }
-            Ok(())
+    let mut sink = NodeSink {
+        snap,
+        ctx: NodeCtx {
+            n_type: l.n_type,
+            n_name: l.n_name,
+            n_id: l.n_id,
+            n_self: l.n_self,
+            n_edges: l.n_edges,
+            n_detach: l.n_detach,
+            type_count: l.node_types.len() as u64,
         },
-        report,
-    )?;
+        stride,
+        n,
+        overflows,
+        max_name,
+        field: 0,
+        values: 0,
+        edge_total: 0,
+        row: [0; 16],
+        row_at: [0; 16],
+    };
+    r.read_rows(&mut sink, report)?;
+    let (values, edge_total) = (sink.values, sink.edge_total);
     let expected = l.node_count * stride as u64;
     if values != expected {
         return Err(r.invalid_at(
@@ -688,6 +858,189 @@ fn read_nodes<R: Read>(
     Ok(())
 }
 
+/// What an edge row converts with.
+#[derive(Clone, Copy)]
+struct EdgeCtx {
+    e_type: usize,
+    e_name: usize,
+    e_to: usize,
+    type_count: u64,
+    node_stride: u32,
+    divider: Divider,
+    node_count: u32,
+    /// Per edge type: true when the name is a string index (not an element index).
+    string_named: [bool; 16],
+}
+
+/// One checked edge row.
+struct EdgeRow {
+    edge_type: u8,
+    name: u32,
+    name_at: u64,
+    string_named: bool,
+    to: u32,
+}
+
+impl EdgeCtx {
+    #[inline]
+    fn row(&self, row: &[u64], row_at: &[u64]) -> Result<EdgeRow, SnapshotError> {
+        let t = row[self.e_type];
+        if t >= self.type_count {
+            return Err(SnapshotError::Invalid {
+                section: Section::Edges,
+                offset: row_at[self.e_type],
+                message: format!("edge type {t} is not one of the {} edge_types", self.type_count),
+            });
+        }
+        let to = row[self.e_to];
+        if to > u32::MAX as u64 {
+            return Err(SnapshotError::Invalid {
+                section: Section::Edges,
+                offset: row_at[self.e_to],
+                message: format!("edge target {to} does not fit 32 bits"),
+            });
+        }
+        let to = to as u32;
+        let ordinal = self.divider.div(to);
+        if ordinal * self.node_stride != to || ordinal >= self.node_count {
+            return Err(SnapshotError::Invalid {
+                section: Section::Edges,
+                offset: row_at[self.e_to],
+                message: if ordinal >= self.node_count {
+                    format!(
+                        "edge points past the node array (to_node {to}, {} nodes)",
+                        self.node_count
+                    )
+                } else {
+                    format!(
+                        "edge to_node {to} is not a multiple of the node field count {}",
+                        self.node_stride
+                    )
+                },
+            });
+        }
+        let name = row[self.e_name];
+        if name > u32::MAX as u64 {
+            return Err(SnapshotError::Invalid {
+                section: Section::Edges,
+                offset: row_at[self.e_name],
+                message: format!("edge name_or_index {name} does not fit 32 bits"),
+            });
+        }
+        Ok(EdgeRow {
+            edge_type: t as u8,
+            name: name as u32,
+            name_at: row_at[self.e_name],
+            string_named: self.string_named.get(t as usize).copied().unwrap_or(true),
+            to: ordinal,
+        })
+    }
+}
+
+/// Edge rows converted by a worker thread (see [`RowSink`]).
+#[derive(Default)]
+struct EdgePart {
+    edge_type: Vec<u8>,
+    edge_name: Vec<u32>,
+    edge_to: Vec<u32>,
+    /// Ordinals relative to the part.
+    max_name: MaxName,
+}
+
+/// Reads the `edges` array into the snapshot's columns.
+struct EdgeSink<'a> {
+    snap: &'a mut HeapSnapshot,
+    ctx: EdgeCtx,
+    stride: usize,
+    /// edge_count from the header.
+    m: usize,
+    max_name: &'a mut MaxName,
+    field: usize,
+    values: u64,
+    row: [u64; 16],
+    row_at: [u64; 16],
+}
+
+impl RowSink for EdgeSink<'_> {
+    type Part = EdgePart;
+    type Ctx = EdgeCtx;
+
+    fn stride(&self) -> usize {
+        self.stride
+    }
+
+    fn ctx(&self) -> EdgeCtx {
+        self.ctx
+    }
+
+    #[inline]
+    fn convert(ctx: &EdgeCtx, part: &mut EdgePart, row: &[u64], at: &[u64]) -> bool {
+        let Ok(r) = ctx.row(row, at) else {
+            return false;
+        };
+        if r.string_named {
+            part.max_name.note(r.name, part.edge_to.len(), r.name_at);
+        }
+        part.edge_type.push(r.edge_type);
+        part.edge_name.push(r.name);
+        part.edge_to.push(r.to);
+        true
+    }
+
+    #[inline]
+    fn value(&mut self, v: u64, at: u64) -> Result<(), SnapshotError> {
+        self.row[self.field] = v;
+        self.row_at[self.field] = at;
+        self.field += 1;
+        self.values += 1;
+        if self.field < self.stride {
+            return Ok(());
+        }
+        self.field = 0;
+        let snap = &mut *self.snap;
+        if snap.edge_to.len() == self.m {
+            return Err(SnapshotError::Invalid {
+                section: Section::Edges,
+                offset: at,
+                message: format!("more edge values than edge_count {} × {} fields", self.m, self.stride),
+            });
+        }
+        let r = self.ctx.row(&self.row[..self.stride], &self.row_at[..self.stride])?;
+        if r.string_named {
+            self.max_name.note(r.name, snap.edge_to.len(), r.name_at);
+        }
+        snap.edge_type.push(r.edge_type);
+        snap.edge_name.push(r.name);
+        snap.edge_to.push(r.to);
+        Ok(())
+    }
+
+    fn at_row_start(&self) -> bool {
+        self.field == 0
+    }
+
+    fn merge(&mut self, part: &mut EdgePart) -> bool {
+        let snap = &mut *self.snap;
+        let rows = part.edge_to.len();
+        if snap.edge_to.len() + rows > self.m {
+            return false;
+        }
+        if let Some(name) = part.max_name.index {
+            self.max_name
+                .note(name, snap.edge_to.len() + part.max_name.ordinal, part.max_name.offset);
+        }
+        self.values += (rows * self.stride) as u64;
+        snap.edge_type.extend_from_slice(&part.edge_type);
+        snap.edge_name.extend_from_slice(&part.edge_name);
+        snap.edge_to.extend_from_slice(&part.edge_to);
+        part.edge_type.clear();
+        part.edge_name.clear();
+        part.edge_to.clear();
+        part.max_name = MaxName::default();
+        true
+    }
+}
+
 fn read_edges<R: Read>(
     r: &mut Reader<R>,
     l: &Layout,
@@ -705,84 +1058,33 @@ fn read_edges<R: Read>(
     snap.edge_name = reserved(reserve);
     snap.edge_to = reserved(reserve);
     let node_stride = l.node_stride as u32;
-    let divider = Divider::new(node_stride);
-    let node_count = snap.node_type.len() as u32;
-    let type_count = l.edge_types.len() as u64;
-    let (e_type, e_name, e_to) = (l.e_type, l.e_name, l.e_to);
-    let mut field = 0usize;
-    let mut row = [0u64; 16];
-    let mut row_at = [0u64; 16];
-    let mut values = 0u64;
-    r.read_uint_array(
-        |v, at| {
-            row[field] = v;
-            row_at[field] = at;
-            field += 1;
-            values += 1;
-            if field < stride {
-                return Ok(());
-            }
-            field = 0;
-            if snap.edge_to.len() == m {
-                return Err(SnapshotError::Invalid {
-                    section: Section::Edges,
-                    offset: at,
-                    message: format!("more edge values than edge_count {m} × {stride} fields"),
-                });
-            }
-            let t = row[e_type];
-            if t >= type_count {
-                return Err(SnapshotError::Invalid {
-                    section: Section::Edges,
-                    offset: row_at[e_type],
-                    message: format!("edge type {t} is not one of the {type_count} edge_types"),
-                });
-            }
-            let to = row[e_to];
-            if to > u32::MAX as u64 {
-                return Err(SnapshotError::Invalid {
-                    section: Section::Edges,
-                    offset: row_at[e_to],
-                    message: format!("edge target {to} does not fit 32 bits"),
-                });
-            }
-            let to = to as u32;
-            let ordinal = divider.div(to);
-            if ordinal * node_stride != to || ordinal >= node_count {
-                return Err(SnapshotError::Invalid {
-                    section: Section::Edges,
-                    offset: row_at[e_to],
-                    message: if ordinal >= node_count {
-                        format!("edge points past the node array (to_node {to}, {node_count} nodes)")
-                    } else {
-                        format!("edge to_node {to} is not a multiple of the node field count {node_stride}")
-                    },
-                });
-            }
-            let name = row[e_name];
-            if name > u32::MAX as u64 {
-                return Err(SnapshotError::Invalid {
-                    section: Section::Edges,
-                    offset: row_at[e_name],
-                    message: format!("edge name_or_index {name} does not fit 32 bits"),
-                });
-            }
-            let string_named = !snap
-                .edge_type_kinds
-                .get(t as usize)
-                .copied()
-                .unwrap_or(EdgeType::Other)
-                .has_index_name();
-            if string_named {
-                max_name.note(name as u32, snap.edge_to.len(), row_at[e_name]);
-            }
-            snap.edge_type.push(t as u8);
-            snap.edge_name.push(name as u32);
-            snap.edge_to.push(ordinal);
-            Ok(())
-        },
-        report,
-    )?;
+    let mut string_named = [true; 16];
+    for (slot, kind) in string_named.iter_mut().zip(&snap.edge_type_kinds) {
+        *slot = !kind.has_index_name();
+    }
+    let ctx = EdgeCtx {
+        e_type: l.e_type,
+        e_name: l.e_name,
+        e_to: l.e_to,
+        type_count: l.edge_types.len() as u64,
+        node_stride,
+        divider: Divider::new(node_stride),
+        node_count: snap.node_type.len() as u32,
+        string_named,
+    };
+    let mut sink = EdgeSink {
+        snap,
+        ctx,
+        stride,
+        m,
+        max_name,
+        field: 0,
+        values: 0,
+        row: [0; 16],
+        row_at: [0; 16],
+    };
+    r.read_rows(&mut sink, report)?;
+    let values = sink.values;
     let expected = l.edge_count * stride as u64;
     if values != expected {
         return Err(r.invalid_at(

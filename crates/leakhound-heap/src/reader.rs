@@ -2,13 +2,275 @@
 //! punctuation, JSON strings, unsigned integer arrays (the hot path), and skipping.
 //!
 //! Never holds more than one buffer (4 MiB) of the input; positions are absolute byte
-//! offsets for error messages.
+//! offsets for error messages. The node and edge arrays are read on two threads
+//! ([`RowSink`]): each buffer is split at a line break near its middle and each half is
+//! tokenized and converted to rows by its own thread. Anything unusual (an error, a
+//! layout that is not one row per line) sends the buffer back through the exact
+//! one-thread loop, so errors and their offsets do not depend on the split.
 
 use std::io::Read;
 
 use crate::error::{Section, SnapshotError};
 
 const BUF_BYTES: usize = 4 << 20;
+
+/// Below this many buffered bytes rows are converted on one thread: the split's cost (a
+/// scoped thread) would outweigh the gain.
+const PARALLEL_MIN_BYTES: usize = 256 << 10;
+
+/// A consumer of a fixed-stride integer array that can take whole rows converted on
+/// worker threads. V8 writes one row per line (`\n,type,name,…`); the reader relies on
+/// that to split a buffer at row boundaries, and checks it: a half whose value count is
+/// not a multiple of the stride is refused and re-read exactly.
+pub(crate) trait RowSink {
+    /// Rows converted by one worker, merged in file order.
+    type Part: Default + Send;
+    /// The read-only context a worker converts with.
+    type Ctx: Sync;
+    /// Values per row.
+    fn stride(&self) -> usize;
+    /// A copy of the conversion context.
+    fn ctx(&self) -> Self::Ctx;
+    /// Converts one row into `part`; `false` when anything is wrong with it (the exact
+    /// path then finds and reports the problem).
+    fn convert(ctx: &Self::Ctx, part: &mut Self::Part, row: &[u64], at: &[u64]) -> bool;
+    /// The exact path: one value at a time, with every check and its offset.
+    fn value(&mut self, v: u64, at: u64) -> Result<(), SnapshotError>;
+    /// True when the exact path is between rows.
+    fn at_row_start(&self) -> bool;
+    /// Appends `part` (then empties it); `false`, changing nothing, when the rows must go
+    /// through the exact path instead (e.g. they would exceed a count the header gave).
+    fn merge(&mut self, part: &mut Self::Part) -> bool;
+}
+
+/// How a region of an integer array ended: still inside the array (with the comma
+/// state), or at its closing `]` (offset in the buffer).
+enum RegionEnd {
+    Open { state: u8 },
+    Closed { at: usize },
+}
+
+/// What a parallel round left: the array's `]` consumed, or more to read.
+enum Round {
+    Closed,
+    Open,
+}
+
+/// The consumer side of [`Reader::read_array`]: values one at a time, and optionally
+/// whole buffers on two threads.
+trait Consumer {
+    fn value(&mut self, v: u64, at: u64) -> Result<(), SnapshotError>;
+    fn round<R: Read>(&mut self, _r: &mut Reader<R>, _state: &mut u8) -> Round {
+        Round::Open
+    }
+    /// True when the exact loop should stop at the next line break: the consumer is
+    /// mid-row and wants a round to start on a row.
+    fn wants_row_start(&mut self) -> bool {
+        false
+    }
+}
+
+/// A plain closure consumer.
+struct Each<F>(F);
+
+impl<F: FnMut(u64, u64) -> Result<(), SnapshotError>> Consumer for Each<F> {
+    #[inline]
+    fn value(&mut self, v: u64, at: u64) -> Result<(), SnapshotError> {
+        (self.0)(v, at)
+    }
+}
+
+/// A [`RowSink`] consumer with the two workers' scratch parts.
+struct Rows<'a, S: RowSink> {
+    sink: &'a mut S,
+    parts: [S::Part; 2],
+    /// Cleared for good once a half is refused: the input is not one row per line, or
+    /// has an error the exact path reports next.
+    enabled: bool,
+    /// The exact loop was asked to stop at the end of the current line.
+    finishing_line: bool,
+}
+
+impl<S: RowSink> Consumer for Rows<'_, S> {
+    #[inline]
+    fn value(&mut self, v: u64, at: u64) -> Result<(), SnapshotError> {
+        self.sink.value(v, at)
+    }
+
+    fn wants_row_start(&mut self) -> bool {
+        self.finishing_line = self.enabled && !self.sink.at_row_start();
+        self.finishing_line
+    }
+
+    fn round<R: Read>(&mut self, r: &mut Reader<R>, state: &mut u8) -> Round {
+        if std::mem::take(&mut self.finishing_line) && !self.sink.at_row_start() {
+            // A line ended mid-row: not one row per line.
+            self.enabled = false;
+        }
+        if !self.enabled || !self.sink.at_row_start() || r.len - r.pos < PARALLEL_MIN_BYTES {
+            return Round::Open;
+        }
+        let start = r.pos;
+        // Rows end at line breaks: the last one bounds the complete rows buffered.
+        let Some(last) = r.buf[start..r.len].iter().rposition(|&b| b == b'\n') else {
+            return Round::Open;
+        };
+        let end = start + last;
+        if end - start < PARALLEL_MIN_BYTES {
+            return Round::Open;
+        }
+        let mid = start + (end - start) / 2;
+        let split = match r.buf[mid..end].iter().position(|&b| b == b'\n') {
+            Some(k) => mid + k,
+            None => end,
+        };
+        let stride = self.sink.stride();
+        let ctx = self.sink.ctx();
+        let mut pa = std::mem::take(&mut self.parts[0]);
+        let mut pb = std::mem::take(&mut self.parts[1]);
+        let (buf, base, in_state) = (&r.buf[..], r.base, *state);
+        let (a, b, pa, pb) = std::thread::scope(|scope| {
+            let ctx = &ctx;
+            let hb = (split < end).then(|| {
+                scope.spawn(move || {
+                    // A line break follows a value: the second half starts in state 1.
+                    let end = convert_region::<S>(buf, split, end, base, 1, stride, ctx, &mut pb);
+                    (end, pb)
+                })
+            });
+            let a = convert_region::<S>(buf, start, split, base, in_state, stride, ctx, &mut pa);
+            match hb.map(|h| h.join()) {
+                Some(Ok((b, pb))) => (a, b, pa, pb),
+                _ => (a, None, pa, S::Part::default()),
+            }
+        });
+        self.parts = [pa, pb];
+        let Some(a) = a else {
+            self.enabled = false;
+            return Round::Open;
+        };
+        if !self.sink.merge(&mut self.parts[0]) {
+            self.enabled = false;
+            return Round::Open;
+        }
+        match a {
+            RegionEnd::Closed { at } => {
+                r.pos = at + 1;
+                return Round::Closed;
+            }
+            RegionEnd::Open { state: s } => {
+                *state = s;
+                r.pos = split;
+                if split == end {
+                    return Round::Open;
+                }
+                if s != 1 {
+                    // The second half assumed a value before its line break.
+                    self.enabled = false;
+                    return Round::Open;
+                }
+            }
+        }
+        let Some(b) = b else {
+            self.enabled = false;
+            return Round::Open;
+        };
+        if !self.sink.merge(&mut self.parts[1]) {
+            self.enabled = false;
+            return Round::Open;
+        }
+        match b {
+            RegionEnd::Closed { at } => {
+                r.pos = at + 1;
+                Round::Closed
+            }
+            RegionEnd::Open { state: s } => {
+                *state = s;
+                r.pos = end;
+                Round::Open
+            }
+        }
+    }
+}
+
+/// Tokenizes `buf[from..to]` of an integer array (`buf[to]`, when it exists, is not a
+/// digit), given the comma state before it (0: at the start, 1: after a value, 2: after a
+/// comma), and converts whole rows into `part`. `None` when the region holds anything but
+/// unsigned integers of up to 19 digits, commas and whitespace up to an optional `]`, when
+/// it does not hold whole rows, or when a row does not convert: the caller then re-reads
+/// it with the exact loop. Offsets given to the converter are absolute (`base` + index).
+#[allow(clippy::too_many_arguments)]
+fn convert_region<S: RowSink>(
+    buf: &[u8],
+    from: usize,
+    to: usize,
+    base: u64,
+    mut state: u8,
+    stride: usize,
+    ctx: &S::Ctx,
+    part: &mut S::Part,
+) -> Option<RegionEnd> {
+    if stride == 0 || stride > 16 || to >= buf.len() {
+        return None;
+    }
+    let mut row = [0u64; 16];
+    let mut row_at = [0u64; 16];
+    let mut field = 0usize;
+    let mut i = from;
+    while i < to {
+        let b = buf[i];
+        if b.is_ascii_digit() {
+            if state == 1 {
+                return None;
+            }
+            let start = i;
+            let mut v: u64 = 0;
+            let mut fast = false;
+            if i + 8 <= buf.len() {
+                let chunk = u64::from_le_bytes(buf[i..i + 8].try_into().unwrap_or([0; 8]));
+                if let Some((digits, value)) = swar_digits(chunk) {
+                    v = value;
+                    i += digits;
+                    fast = true;
+                }
+            }
+            if !fast {
+                while i < buf.len() && i - start <= 19 {
+                    let d = buf[i].wrapping_sub(b'0');
+                    if d > 9 {
+                        break;
+                    }
+                    v = v.wrapping_mul(10).wrapping_add(d as u64);
+                    i += 1;
+                }
+            }
+            if i > to || i - start > 19 || i >= buf.len() || matches!(buf[i], b'0'..=b'9' | b'.' | b'e' | b'E') {
+                return None;
+            }
+            row[field] = v;
+            row_at[field] = base + start as u64;
+            field += 1;
+            if field == stride {
+                if !S::convert(ctx, part, &row[..stride], &row_at[..stride]) {
+                    return None;
+                }
+                field = 0;
+            }
+            state = 1;
+            continue;
+        }
+        match b {
+            b' ' | b'\n' | b'\r' | b'\t' => {}
+            b',' if state == 1 => state = 2,
+            b']' if state != 2 => {
+                return (field == 0).then_some(RegionEnd::Closed { at: i });
+            }
+            _ => return None,
+        }
+        i += 1;
+    }
+    (field == 0).then_some(RegionEnd::Open { state })
+}
 
 /// A small JSON value, used only for the `snapshot` header.
 #[derive(Debug, Clone, PartialEq)]
@@ -462,22 +724,59 @@ impl<R: Read> Reader<R> {
     }
 
     /// Reads a JSON array of unsigned integers, calling `sink(value, offset_of_value)` for
-    /// each. The hot path of the parser: runs over the buffer without per-byte calls.
-    /// `progress(offset)` is called about every 16 MiB.
-    pub(crate) fn read_uint_array<F, P>(&mut self, mut sink: F, progress: &mut P) -> Result<(), SnapshotError>
+    /// each. `progress(offset)` is called about every 16 MiB.
+    pub(crate) fn read_uint_array<F, P>(&mut self, sink: F, progress: &mut P) -> Result<(), SnapshotError>
     where
         F: FnMut(u64, u64) -> Result<(), SnapshotError>,
         P: FnMut(u64),
     {
+        self.read_array(&mut Each(sink), progress)
+    }
+
+    /// Reads a JSON array of unsigned integers into `sink` row by row, on two threads
+    /// where the input allows (see [`RowSink`]). `progress(offset)` is called about
+    /// every 16 MiB.
+    pub(crate) fn read_rows<S: RowSink, P: FnMut(u64)>(
+        &mut self,
+        sink: &mut S,
+        progress: &mut P,
+    ) -> Result<(), SnapshotError> {
+        self.read_array(
+            &mut Rows {
+                sink,
+                parts: Default::default(),
+                enabled: true,
+                finishing_line: false,
+            },
+            progress,
+        )
+    }
+
+    /// The hot path of the parser: runs over the buffer without per-byte calls, after
+    /// letting `c` take what it can on two threads.
+    fn read_array<C: Consumer, P: FnMut(u64)>(&mut self, c: &mut C, progress: &mut P) -> Result<(), SnapshotError> {
         self.expect(b'[', "'['")?;
         // 0: expect a value or ']' (start), 1: after a value, 2: expect a value (after ',')
         let mut state = 0u8;
         let mut next_progress = self.offset() + (16 << 20);
         loop {
+            if let Round::Closed = c.round(self, &mut state) {
+                return Ok(());
+            }
             let mut i = self.pos;
             let len = self.len;
             let mut need_more = false;
-            while i < len {
+            // Mid-row with the two-thread path on: read only to the end of the line, so
+            // the next round starts on a row.
+            let limit = if c.wants_row_start() {
+                self.buf[i..len]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(len, |k| i + k + 1)
+            } else {
+                len
+            };
+            while i < limit {
                 let b = self.buf[i];
                 if b.is_ascii_digit() {
                     if state == 1 {
@@ -525,7 +824,7 @@ impl<R: Read> Reader<R> {
                     if i < len && matches!(self.buf[i], b'.' | b'e' | b'E') {
                         return Err(self.invalid_at(self.base + start as u64, "expected an integer, found a fraction"));
                     }
-                    sink(v, self.base + start as u64)?;
+                    c.value(v, self.base + start as u64)?;
                     state = 1;
                     continue;
                 }
@@ -551,6 +850,9 @@ impl<R: Read> Reader<R> {
             if self.offset() >= next_progress {
                 progress(self.offset());
                 next_progress = self.offset() + (16 << 20);
+            }
+            if limit < len && !need_more {
+                continue;
             }
             if !self.refill()? {
                 // Whatever is left is the start of a number the input cut: the end of

@@ -1,0 +1,148 @@
+//! The node and edge arrays are read on two threads when the file has V8's one row per
+//! line. These tests build snapshots large enough for that path (several 4 MiB buffers)
+//! and check it against the one-thread path, which reads the same bytes with every line
+//! break turned into a space (same offsets, no rows to split at): equal graphs, equal
+//! warnings, and equal errors at equal offsets wherever a defect sits.
+
+use leakhound_heap::{Analysis, HeapSnapshot, load_with};
+
+/// A V8-style snapshot: a root with `n - 1` children in a chain of objects, 7 node
+/// fields, 3 edge fields, one row per line (`\n,` between rows).
+fn snapshot_text(n: usize) -> String {
+    let mut s = String::with_capacity(n * 60);
+    s.push_str(
+        r#"{"snapshot":{"meta":{"node_fields":["type","name","id","self_size","edge_count","trace_node_id","detachedness"],"node_types":[["hidden","array","string","object","code","closure","regexp","number","native","synthetic","concatenated string","sliced string","symbol","bigint","object shape"],"string","number","number","number","number","number"],"edge_fields":["type","name_or_index","to_node"],"edge_types":[["context","element","property","internal","hidden","shortcut","weak"],"string_or_number","node"],"trace_function_info_fields":[],"trace_node_fields":[],"sample_fields":[],"location_fields":["object_index","script_id","line","column"]},"#,
+    );
+    s.push_str(&format!(
+        "\"node_count\":{n},\"edge_count\":{},\"trace_function_count\":0}},\n",
+        2 * n - 3
+    ));
+    s.push_str("\"nodes\":[");
+    for i in 0..n {
+        if i > 0 {
+            s.push_str("\n,");
+        }
+        let (ty, name, edges) = if i == 0 {
+            (9, 0, n - 1)
+        } else {
+            (3, 1 + i % 5, if i + 1 < n { 1 } else { 0 })
+        };
+        s.push_str(&format!(
+            "{ty},{name},{},{},{edges},0,{}",
+            2 * i + 1,
+            16 + i % 97,
+            i % 3
+        ));
+    }
+    s.push_str("],\n\"edges\":[");
+    let mut first = true;
+    let mut row = |s: &mut String, t: u32, name: usize, to: usize| {
+        if !first {
+            s.push_str("\n,");
+        }
+        first = false;
+        s.push_str(&format!("{t},{name},{}", to * 7));
+    };
+    // The root's edges, then each object's edge to the next.
+    for i in 1..n {
+        row(&mut s, 1, i, i);
+    }
+    for i in 1..n - 1 {
+        row(&mut s, 2, 6, i + 1);
+    }
+    s.push_str("],\n\"locations\":[],\n\"strings\":[\"\",\"A\",\"B\",\"C\",\"D\",\"E\",\"next\"]}");
+    s
+}
+
+fn load(text: &str) -> Result<(HeapSnapshot, Vec<String>), String> {
+    load_with(text.as_bytes(), Analysis::Full, &mut |_| {})
+        .map(|l| (l.snapshot, l.warnings.iter().map(|w| w.to_string()).collect()))
+        .map_err(|e| e.to_string())
+}
+
+fn flat(text: &str) -> String {
+    text.replace('\n', " ")
+}
+
+fn assert_same_graph(a: &HeapSnapshot, b: &HeapSnapshot) {
+    assert_eq!(a.node_count(), b.node_count());
+    assert_eq!(a.edge_count(), b.edge_count());
+    for o in 0..a.node_count() as u32 {
+        assert_eq!(a.id(o), b.id(o));
+        assert_eq!(a.raw_name(o), b.raw_name(o));
+        assert_eq!(a.self_size(o), b.self_size(o));
+        assert_eq!(a.node_type(o), b.node_type(o));
+        assert_eq!(a.detachedness(o), b.detachedness(o));
+        assert_eq!(a.edges(o), b.edges(o));
+        assert_eq!(a.retained_size(o), b.retained_size(o));
+        assert_eq!(a.dominator(o), b.dominator(o));
+    }
+    for e in 0..a.edge_count() as u32 {
+        assert_eq!(a.edge_type(e), b.edge_type(e));
+        assert_eq!(a.edge_name_or_index(e), b.edge_name_or_index(e));
+        assert_eq!(a.edge_target(e), b.edge_target(e));
+    }
+}
+
+const NODES: usize = 400_000;
+
+#[test]
+fn two_thread_rows_equal_one_thread_values() {
+    let text = snapshot_text(NODES);
+    assert!(text.len() > 16 << 20, "large enough for several buffers");
+    let (a, wa) = load(&text).unwrap_or_else(|e| panic!("{e}"));
+    let (b, wb) = load(&flat(&text)).expect("parses");
+    assert_eq!(a.node_count(), NODES);
+    assert_eq!(a.retained_size(a.root()), b.retained_size(b.root()));
+    assert_same_graph(&a, &b);
+    assert_eq!(wa, wb);
+}
+
+/// Replaces the first occurrence of `from` after byte `after` with `to`.
+fn patch(text: &str, after: usize, from: &str, to: &str) -> String {
+    let at = after + text[after..].find(from).expect("pattern present");
+    format!("{}{}{}", &text[..at], to, &text[at + from.len()..])
+}
+
+#[test]
+fn defects_deep_in_the_arrays_give_the_same_error_at_the_same_offset() {
+    let text = snapshot_text(NODES);
+    let nodes = text.find("\"nodes\"").expect("nodes");
+    let edges = text.find("\"edges\"").expect("edges");
+    let mid_nodes = nodes + (edges - nodes) * 3 / 5;
+    let mid_edges = edges + (text.len() - edges) * 2 / 3;
+    let cases = [
+        // A node type out of range, an edge type out of range.
+        patch(&text, mid_nodes, "\n,3,", "\n,99"),
+        patch(&text, mid_edges, "\n,2,", "\n,9,"),
+        // An edge pointing past the node array (to_node is 7 × ordinal).
+        patch(&text, mid_edges, "\n,2,6,", "\n,2,6,9999999"),
+        // A negative number, a fraction, a stray letter.
+        patch(&text, mid_nodes, ",0,", ",-0"),
+        patch(&text, mid_edges, ",6,", ",6."),
+        patch(&text, mid_nodes, ",0,", ",x,"),
+        // A row split across lines (still valid JSON: the layout check must fall back).
+        patch(&text, mid_nodes, "\n,", ",\n"),
+    ];
+    for (k, bad) in cases.iter().enumerate() {
+        let fast = load(bad).map(|(s, w)| (s.node_count(), s.edge_count(), w));
+        let slow = load(&flat(bad)).map(|(s, w)| (s.node_count(), s.edge_count(), w));
+        assert_eq!(fast, slow, "case {k}");
+        if k < 6 {
+            assert!(fast.is_err(), "case {k} must be an error");
+        } else {
+            assert!(fast.is_ok(), "case {k} is a valid file");
+        }
+    }
+}
+
+#[test]
+fn truncation_inside_the_arrays_is_reported_like_the_one_thread_path() {
+    let text = snapshot_text(NODES);
+    for cut in [text.len() / 3, text.len() / 2, text.len() * 4 / 5] {
+        let fast = load(&text[..cut]).map(|_| ());
+        let slow = load(&flat(&text[..cut])).map(|_| ());
+        assert_eq!(fast, slow, "cut at {cut}");
+        assert!(fast.is_err());
+    }
+}
