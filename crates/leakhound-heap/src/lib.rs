@@ -76,11 +76,12 @@ pub enum Analysis {
     /// Everything: flags, shallow sizes, dominators, retained sizes, distances, classes
     /// with inferred interface names, statistics.
     Full,
-    /// The graph, DOM state and classes without interface names (plain objects stay
-    /// `Object`; see [`HeapSnapshot::reclassify`]). No dominators, retained sizes,
+    /// The graph and DOM state only. Classes are left to [`HeapSnapshot::reclassify`],
+    /// which must run before any class is read (it names plain objects with another
+    /// snapshot's interface definitions, or none). No dominators, retained sizes,
     /// distances or statistics: those read as 0 (distance [`NO_DISTANCE`]). For earlier
-    /// snapshots of a series, where only ids, edges and class keys matter; about half the
-    /// time of `Full`.
+    /// snapshots of a series, where only ids, edges and class keys matter; well under
+    /// half the time of `Full`.
     Graph,
 }
 
@@ -93,6 +94,7 @@ pub fn load_with<R: std::io::Read>(
     analysis: Analysis,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Loaded, SnapshotError> {
+    let _active = ActiveLoad::start();
     let parse::Parsed {
         mut snapshot,
         mut warnings,
@@ -102,4 +104,29 @@ pub fn load_with<R: std::io::Read>(
         Analysis::Graph => analyze::analyze_graph(&mut snapshot, progress),
     }
     Ok(Loaded { snapshot, warnings })
+}
+
+/// Loads in progress in this process ([`load_with`] calls), so the reader splits its work
+/// across threads only when it has the cores to itself.
+static ACTIVE_LOADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many [`load_with`] calls are running.
+pub(crate) fn active_loads() -> usize {
+    ACTIVE_LOADS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Counts one load in [`ACTIVE_LOADS`] while alive.
+struct ActiveLoad;
+
+impl ActiveLoad {
+    fn start() -> ActiveLoad {
+        ACTIVE_LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ActiveLoad
+    }
+}
+
+impl Drop for ActiveLoad {
+    fn drop(&mut self) {
+        ACTIVE_LOADS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }

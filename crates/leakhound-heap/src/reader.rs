@@ -107,6 +107,9 @@ impl<S: RowSink> Consumer for Rows<'_, S> {
             // A line ended mid-row: not one row per line.
             self.enabled = false;
         }
+        // Loads running side by side already keep the cores busy: then the whole region
+        // is converted on this thread (still faster than value by value).
+        let alone = crate::active_loads() <= 1;
         if !self.enabled || !self.sink.at_row_start() || r.len - r.pos < PARALLEL_MIN_BYTES {
             return Round::Open;
         }
@@ -121,8 +124,8 @@ impl<S: RowSink> Consumer for Rows<'_, S> {
         }
         let mid = start + (end - start) / 2;
         let split = match r.buf[mid..end].iter().position(|&b| b == b'\n') {
-            Some(k) => mid + k,
-            None => end,
+            Some(k) if alone => mid + k,
+            _ => end,
         };
         let stride = self.sink.stride();
         let ctx = self.sink.ctx();
