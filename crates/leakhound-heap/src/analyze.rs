@@ -167,15 +167,12 @@ pub(crate) fn analyze(s: &mut HeapSnapshot, warnings: &mut Vec<Warning>, progres
 }
 
 /// The light analysis of [`crate::Analysis::Graph`]: DOM state (it renames detached
-/// native nodes, which changes their class) and classes without interface names.
+/// native nodes, which changes their class). Classes come later, from
+/// [`HeapSnapshot::reclassify`] with the interface definitions to match.
 pub(crate) fn analyze_graph(s: &mut HeapSnapshot, progress: &mut dyn FnMut(Progress)) {
     progress(Progress::Step("propagating DOM state"));
     init_detachedness(s);
     propagate_dom_state(s);
-    progress(Progress::Step("calculating class names"));
-    let (classes, class_of) = classes::classify(s, &[]);
-    s.classes = classes;
-    s.class_of = class_of;
 }
 
 /// `initDetachednessAndClassIndex` (§3.1): seed from the `detachedness` field, or for old

@@ -18,5 +18,5 @@ pub use run::{
     AppTarget, CalmDown, HuntConfig, HuntError, HuntEvent, HuntOutcome, LoadKind, PhaseRecord, SnapshotRecord, Verdict,
     hunt,
 };
-pub use series::{Open, load_series};
+pub use series::{Open, load_series, load_series_prepared};
 pub use watch::{WatchConfig, WatchEvent, WatchOutcome, watch};

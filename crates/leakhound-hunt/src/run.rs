@@ -862,9 +862,12 @@ fn analyse_snapshots(paths: &[PathBuf], opts: &LeakOptions) -> Result<LeakReport
         leakhound_heap::load_with(std::io::BufReader::with_capacity(1 << 20, f), analysis, &mut |_| {})
             .map_err(|e| format!("{}: {e}", p.display()))
     };
-    let loaded = crate::series::load_series(paths, &open)?;
+    let (loaded, prepared): (Vec<_>, Vec<_>) =
+        crate::series::load_series_prepared(paths, &open, &leakhound_leaks::Prepared::new)?
+            .into_iter()
+            .unzip();
     let snaps: Vec<&leakhound_heap::HeapSnapshot> = loaded.iter().map(|l| &l.snapshot).collect();
-    leakhound_leaks::find_leaks(&snaps, opts).map_err(|e| e.to_string())
+    leakhound_leaks::find_leaks_prepared(&snaps, prepared, opts).map_err(|e| e.to_string())
 }
 
 fn decide(leaks: &LeakReport, last: &FloorAnalysis, calm: &CalmDown) -> (Verdict, String) {

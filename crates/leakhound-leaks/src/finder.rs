@@ -275,22 +275,53 @@ pub fn find_leaks(snaps: &[&HeapSnapshot], opts: &LeakOptions) -> Result<LeakRep
         return Err(LeakError::TooFewSnapshots(snaps.len()));
     }
     // Per-snapshot indexes and traces, on both cores.
-    let (ids, mut all_traces): (Vec<IdIndex>, Vec<Traces>) = std::thread::scope(|scope| {
+    let prepared: Vec<Prepared> = std::thread::scope(|scope| {
         let half = snaps.len() / 2;
-        let h = scope.spawn(move || {
-            snaps[..half]
-                .iter()
-                .map(|s| (IdIndex::build(s), Traces::compute(s)))
-                .collect::<Vec<_>>()
-        });
-        let rest: Vec<(IdIndex, Traces)> = snaps[half..]
-            .iter()
-            .map(|s| (IdIndex::build(s), Traces::compute(s)))
-            .collect();
+        let h = scope.spawn(move || snaps[..half].iter().map(|s| Prepared::new(s)).collect::<Vec<_>>());
+        let rest: Vec<Prepared> = snaps[half..].iter().map(|s| Prepared::new(s)).collect();
         let mut first = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
         first.extend(rest);
-        first.into_iter().unzip()
+        first
     });
+    find_leaks_prepared(snaps, prepared, opts)
+}
+
+/// What the leak finder needs of each snapshot besides the snapshot: its id index and
+/// its retainer traces ([`Traces`]). Both need only the graph (no classes, no
+/// dominators), so a loader can build them for each snapshot right after reading it,
+/// while the next one loads.
+pub struct Prepared {
+    ids: IdIndex,
+    traces: Traces,
+}
+
+impl Prepared {
+    /// Builds the id index and runs the trace BFS over `s`.
+    pub fn new(s: &HeapSnapshot) -> Prepared {
+        Prepared {
+            ids: IdIndex::build(s),
+            traces: Traces::compute(s),
+        }
+    }
+}
+
+/// [`find_leaks`] with each snapshot's [`Prepared`] already built (`prepared[k]` for
+/// `snaps[k]`; rebuilt here if the counts differ).
+///
+/// # Errors
+/// As [`find_leaks`].
+pub fn find_leaks_prepared(
+    snaps: &[&HeapSnapshot],
+    prepared: Vec<Prepared>,
+    opts: &LeakOptions,
+) -> Result<LeakReport, LeakError> {
+    if snaps.len() < 3 {
+        return Err(LeakError::TooFewSnapshots(snaps.len()));
+    }
+    if prepared.len() != snaps.len() {
+        return find_leaks(snaps, opts);
+    }
+    let (ids, mut all_traces): (Vec<IdIndex>, Vec<Traces>) = prepared.into_iter().map(|p| (p.ids, p.traces)).unzip();
     let warnings = check_consistency(snaps, &ids)?;
     let last_i = snaps.len() - 1;
     let s = snaps[last_i];

@@ -15,7 +15,8 @@ mod trace;
 
 pub use consistency::check_pair;
 pub use finder::{
-    ClassCount, Cluster, LeakError, LeakOptions, LeakReport, NotGrowing, PerRequest, TraceStep, find_leaks,
+    ClassCount, Cluster, LeakError, LeakOptions, LeakReport, NotGrowing, PerRequest, Prepared, TraceStep, find_leaks,
+    find_leaks_prepared,
 };
 pub use pattern::Pattern;
 pub use retainer_tree::{RetainerTree, path_to_root, retainer_tree};

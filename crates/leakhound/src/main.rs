@@ -466,14 +466,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             min_growth,
             json,
         } => {
-            let loaded = open::load_series(&snapshots, ui)?;
+            let (loaded, prepared): (Vec<_>, Vec<_>) = open::load_series_prepared(&snapshots, ui)?.into_iter().unzip();
             let snaps: Vec<&leakhound_heap::HeapSnapshot> = loaded.iter().map(|l| &l.snapshot).collect();
             let opts = leakhound_leaks::LeakOptions {
                 requests_per_step,
                 min_growth,
                 ..Default::default()
             };
-            let report = leakhound_leaks::find_leaks(&snaps, &opts)?;
+            let report = leakhound_leaks::find_leaks_prepared(&snaps, prepared, &opts)?;
             let files: Vec<String> = snapshots.iter().map(|p| p.display().to_string()).collect();
             if json {
                 leakhound_report::leaks::write_leaks_json(&files, &report, requests_per_step, &mut out)?;

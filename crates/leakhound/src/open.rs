@@ -133,8 +133,9 @@ pub fn load_many(paths: &[PathBuf], ui: Ui) -> Result<Vec<Loaded>> {
     Ok(out)
 }
 
-/// Loads a series for the leak finder (see [`leakhound_hunt::load_series`]).
-pub fn load_series(paths: &[PathBuf], ui: Ui) -> Result<Vec<Loaded>> {
+/// Loads a series for the leak finder (see [`leakhound_hunt::load_series_prepared`]),
+/// with each snapshot's [`leakhound_leaks::Prepared`] built as soon as it is loaded.
+pub fn load_series_prepared(paths: &[PathBuf], ui: Ui) -> Result<Vec<(Loaded, leakhound_leaks::Prepared)>> {
     let open = |p: &Path, a: leakhound_heap::Analysis| load_snapshot_with(p, a, ui).map_err(|e| format!("{e:#}"));
-    leakhound_hunt::load_series(paths, &open).map_err(|e| anyhow::anyhow!(e))
+    leakhound_hunt::load_series_prepared(paths, &open, &leakhound_leaks::Prepared::new).map_err(|e| anyhow::anyhow!(e))
 }
