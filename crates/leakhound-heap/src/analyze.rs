@@ -114,15 +114,34 @@ pub(crate) fn analyze(s: &mut HeapSnapshot, warnings: &mut Vec<Warning>, progres
     progress(Progress::Step("propagating DOM state"));
     init_detachedness(s);
     propagate_dom_state(s);
-    progress(Progress::Step("calculating node flags"));
-    calculate_flags(s, &names);
     let weakmaps = WeakMapNames::new(s);
-    progress(Progress::Step("calculating shallow sizes"));
-    calculate_shallow_sizes(s, &names);
-    progress(Progress::Step("building dominators, distances and class names"));
-    let essential = essential_edges(s, &weakmaps);
-    // Dominators and (distances, class names) only read the graph: run them on both cores.
-    let (doms, dist, classes) = {
+    // DevTools runs these steps one after another; each reads only what earlier ones
+    // wrote, so independent ones share the two cores. Flags, then the essential edges
+    // (which need the page-object flag), on one; shallow sizes (which only move self
+    // sizes, kept aside meanwhile) then distances on the other.
+    progress(Progress::Step("calculating node flags, shallow sizes and distances"));
+    let mut self_size = std::mem::take(&mut s.self_size);
+    let (flags, essential, dist) = {
+        let snap: &HeapSnapshot = s;
+        std::thread::scope(|scope| {
+            let h = scope.spawn(|| {
+                let flags = calculate_flags(snap, &names);
+                let essential = essential_edges(snap, &flags, &weakmaps);
+                (flags, essential)
+            });
+            calculate_shallow_sizes(snap, &names, &mut self_size);
+            let dist = calculate_distances(snap, &names, &weakmaps);
+            let (flags, essential) = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (flags, essential, dist)
+        })
+    };
+    s.self_size = self_size;
+    s.flags = flags;
+    s.distance = dist;
+    // Dominators on one core; class names and statistics (adjusted self sizes, no
+    // dominators) on the other.
+    progress(Progress::Step("building dominators, class names and statistics"));
+    let (doms, classes, statistics) = {
         let snap: &HeapSnapshot = s;
         std::thread::scope(|scope| {
             let lt = scope.spawn(|| {
@@ -135,10 +154,10 @@ pub(crate) fn analyze(s: &mut HeapSnapshot, warnings: &mut Vec<Warning>, progres
                     snap.root,
                 )
             });
-            let dist = calculate_distances(snap, &names, &weakmaps);
             let classes = classes::compute_classes(snap);
+            let statistics = calculate_statistics(snap, &names);
             let doms = lt.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            (doms, dist, classes)
+            (doms, classes, statistics)
         })
     };
     drop(essential);
@@ -149,21 +168,20 @@ pub(crate) fn analyze(s: &mut HeapSnapshot, warnings: &mut Vec<Warning>, progres
         });
     }
     s.unreachable_count = doms.unreachable;
+    s.statistics = statistics;
+    (s.classes, s.class_of, s.interface_definitions) = classes;
     progress(Progress::Step("calculating retained sizes"));
     let mut retained: Vec<u64> = s.self_size.iter().map(|&x| x as u64).collect();
     for &o in doms.order[1..].iter().rev() {
         let d = doms.idom[o as usize] as usize;
         retained[d] += retained[o as usize];
     }
+    drop(doms.order);
     s.retained = retained;
     s.dominator = doms.idom;
-    drop(doms.order);
-    s.distance = dist;
-    (s.classes, s.class_of, s.interface_definitions) = classes;
+    add_statistics_totals(s);
     progress(Progress::Step("building the dominator tree"));
     build_dominated(s);
-    progress(Progress::Step("calculating statistics"));
-    s.statistics = calculate_statistics(s, &names);
 }
 
 /// The light analysis of [`crate::Analysis::Graph`]: DOM state (it renames detached
@@ -277,7 +295,7 @@ pub(crate) fn has_user_roots(s: &HeapSnapshot, names: &Names) -> bool {
 }
 
 /// `calculateFlags` (§3.2): detached DOM, can-be-queried, page-object.
-fn calculate_flags(s: &mut HeapSnapshot, names: &Names) {
+fn calculate_flags(s: &HeapSnapshot, names: &Names) -> Vec<u8> {
     let n = s.node_count();
     let mut flags = vec![0u8; n];
     for (o, f) in flags.iter_mut().enumerate() {
@@ -335,13 +353,14 @@ fn calculate_flags(s: &mut HeapSnapshot, names: &Names) {
             flags[c as usize] |= FLAG_PAGE_OBJECT;
         }
     }
-    s.flags = flags;
+    flags
 }
 
 /// `calculateShallowSizes` (§3.3): the sizes of `hidden`/`array` nodes (and native
 /// `system / ExternalStringData`) owned by exactly one other node move into their owner.
-/// Skipped when the root has no user roots (an `exposeInternals` snapshot).
-fn calculate_shallow_sizes(s: &mut HeapSnapshot, names: &Names) {
+/// Skipped when the root has no user roots (an `exposeInternals` snapshot). Works on
+/// `self_size` (the snapshot's, taken out while this runs beside other steps).
+fn calculate_shallow_sizes(s: &HeapSnapshot, names: &Names, self_size: &mut [u32]) {
     if !has_user_roots(s, names) {
         return;
     }
@@ -387,18 +406,18 @@ fn calculate_shallow_sizes(s: &mut HeapSnapshot, names: &Names) {
         if s.node_type(owner) == NodeType::Synthetic || owner == s.root {
             continue;
         }
-        let size = s.self_size[i];
-        s.self_size[i] = 0;
-        s.self_size[owner as usize] = s.self_size[owner as usize].wrapping_add(size);
+        let size = self_size[i];
+        self_size[i] = 0;
+        self_size[owner as usize] = self_size[owner as usize].wrapping_add(size);
     }
 }
 
 /// `initEssentialEdges` (§3.5): the edges that count for dominators.
-fn essential_edges(s: &HeapSnapshot, weakmaps: &WeakMapNames) -> BitVec {
+fn essential_edges(s: &HeapSnapshot, flags: &[u8], weakmaps: &WeakMapNames) -> BitVec {
     let mut bits = BitVec::new(s.edge_count());
     let root = s.root;
     for u in 0..s.node_count() as NodeId {
-        let u_page = s.flags[u as usize] & FLAG_PAGE_OBJECT != 0;
+        let u_page = flags[u as usize] & FLAG_PAGE_OBJECT != 0;
         for e in s.edges(u) {
             let t = s.edge_type(e);
             if t == EdgeType::Internal
@@ -418,7 +437,7 @@ fn essential_edges(s: &HeapSnapshot, weakmaps: &WeakMapNames) -> BitVec {
                 if t == EdgeType::Shortcut {
                     continue;
                 }
-                let v_page = s.flags[v as usize] & FLAG_PAGE_OBJECT != 0;
+                let v_page = flags[v as usize] & FLAG_PAGE_OBJECT != 0;
                 if v_page && !u_page {
                     continue;
                 }
@@ -527,21 +546,25 @@ fn build_dominated(s: &mut HeapSnapshot) {
     for i in 1..=n {
         first[i] += first[i - 1];
     }
+    // Filled backwards from each slice's end, with `first[d + 1]` (d's end) as the
+    // cursor: it ends at d's start, so `first` then reads one place late; one shift
+    // fixes it, where a separate cursor array would cost another `n` words.
     let mut dominated = vec![0u32; n.saturating_sub(1)];
-    let mut fill: Vec<u32> = first[1..].to_vec();
     for o in 0..n {
         if o as NodeId == s.root {
             continue;
         }
         let d = s.dominator[o] as usize;
-        fill[d] -= 1;
-        dominated[fill[d] as usize] = o as u32;
+        first[d + 1] -= 1;
+        dominated[first[d + 1] as usize] = o as u32;
     }
+    first.remove(0);
+    first.push(dominated.len() as u32);
     s.first_dominated = first;
     s.dominated = dominated;
 }
 
-/// `calculateStatistics` (§3.10).
+/// `calculateStatistics` (§3.10), but for the totals ([`add_statistics_totals`]).
 fn calculate_statistics(s: &HeapSnapshot, names: &Names) -> Statistics {
     let n = s.node_count();
     // In-degree == 1 test for `elements` stores of Arrays (DevTools `retainersCount()`).
@@ -607,9 +630,15 @@ fn calculate_statistics(s: &HeapSnapshot, names: &Names) -> Statistics {
             }
         }
     }
-    st.total_bytes = s.total_size_bytes();
-    st.v8heap_bytes = st.total_bytes.wrapping_sub(st.native_bytes);
     st
+}
+
+/// The totals of `calculateStatistics`, which need the root's retained size: set once
+/// retained sizes exist (the breakdown itself is computed beside the dominators).
+fn add_statistics_totals(s: &mut HeapSnapshot) {
+    let total = s.total_size_bytes();
+    s.statistics.total_bytes = total;
+    s.statistics.v8heap_bytes = total.wrapping_sub(s.statistics.native_bytes);
 }
 
 fn elements_edge(s: &HeapSnapshot, names: &Names, o: NodeId) -> Option<u32> {
