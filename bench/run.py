@@ -29,8 +29,12 @@ $TMPDIR/leakhound-bench/peers), then runs every tool on every file:
 gc() x2 + v8.writeHeapSnapshot(FILE), timed in the app, vs `LEAKHOUND snapshot --pid PID -o FILE`,
 timed whole and by its own "(… ms)". Files deleted after each run, the app killed at the end.
 The section "Snapshot capture overhead" of --out (default bench/RESULTS.md) is replaced or appended.
-Each run is timed (wall clock) and its peak RSS read from os.wait4's rusage (ru_maxrss of the child,
-which covers the descendants it waited for: the largest single process of the tree). A run that
+Each run is timed (wall clock) and its peak RSS read from rusage: ru_maxrss of the child, which covers
+the descendants it waited for (the largest single process of the tree). The command runs under GNU
+time (/usr/bin/time, when present), which reports it from its own wait4: a child forked from this
+Python harness would otherwise start with the harness's RSS as its high-water mark. The inputs are
+read once before every run (page cache warm for every tool alike). With --runs N the runs go round
+robin over the tools, so a machine that speeds up or slows down meanwhile affects all alike. A run that
 fails (out of memory, string too long, wasm memory, timeout, …) is recorded as `fails (reason)`.
 With --runs N the table shows the median (and the range). Prints a Markdown table; --out writes it
 with the machine facts and the exact command. LEAKHOUND defaults to target/release/leakhound (env
@@ -210,9 +214,24 @@ def failure_reason(stderr_text, code, sig, timed_out, timeout):
     return f"exit {code}" + (f": {tail}" if tail else "")
 
 
+GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+RSS_MARK = "LEAKHOUND_BENCH_MAXRSS_KB="
+
+
+def warm(paths):
+    """Reads the files once (not timed), so every tool starts from a warm page cache."""
+    for p in paths:
+        with open(p, "rb") as f:
+            while f.read(8 << 20):
+                pass
+
+
 def measure(cmd, timeout, env=None, cwd=None, stdout_to_null=False, ok_codes=(0,)):
-    """Runs cmd once. Returns dict(ok, wall, rss_kb, reason, out) using os.wait4's rusage.
-    An exit code in ok_codes counts as success (leakhound leaks exits 1 when it finds a leak)."""
+    """Runs cmd once. Returns dict(ok, wall, rss_kb, reason, out) using the rusage of the command
+    (through GNU time when present, else os.wait4's). An exit code in ok_codes counts as success
+    (leakhound leaks exits 1 when it finds a leak)."""
+    if GNU_TIME:
+        cmd = [GNU_TIME, "-f", RSS_MARK + "%M", *cmd]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.monotonic()
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
@@ -244,10 +263,20 @@ def measure(cmd, timeout, env=None, cwd=None, stdout_to_null=False, ok_codes=(0,
         stdout_text = out.read().decode("utf-8", "replace")
         stderr_text = err.read().decode("utf-8", "replace")
     code = proc.returncode
+    rss_kb = usage.ru_maxrss
+    if GNU_TIME:
+        marks = re.findall(re.escape(RSS_MARK) + r"(\d+)", stderr_text)
+        if marks:
+            rss_kb = int(marks[-1])
+        killed = re.search(r"Command terminated by signal (\d+)", stderr_text)
+        if killed:  # GNU time itself exits 128 + signal
+            code = -int(killed.group(1))
+        stderr_text = re.sub(r"(Command (exited with non-zero status|terminated by signal) \d+\n)?"
+                             + re.escape(RSS_MARK) + r"\d+\n?", "", stderr_text)
     sig = -code if code < 0 else 0
     ok = code in ok_codes and not timed_out.is_set()
     last_out = [ln for ln in stdout_text.splitlines() if ln.strip()]
-    res = {"ok": ok, "wall_s": round(wall, 3), "rss_kb": usage.ru_maxrss, "exit": code,
+    res = {"ok": ok, "wall_s": round(wall, 3), "rss_kb": rss_kb, "exit": code,
            "cpu_s": round(usage.ru_utime + usage.ru_stime, 3), "out": last_out[-1][-300:] if last_out else ""}
     if not ok:
         res["reason"] = failure_reason(stderr_text, code, sig, timed_out.is_set(), timeout)
@@ -999,22 +1028,25 @@ def main():
             nodes, edges = header_counts(path)
             row = {"input": f"{label} (`{os.path.basename(path)}`)", "file": path, "size_bytes": size,
                    "nodes": nodes, "edges": edges, "results": {}}
-            for tool in tools:
-                if tool == "leakhound" and not lh_ok:
-                    row["results"][tool] = {"skipped": "binary missing: skipped"}
-                    continue
-                cmd, env, to_null = runner.summary_cmd(tool, path)
-                runs = []
-                for i in range(args.runs):
+            runs = {t: [] for t in tools if t != "leakhound" or lh_ok}
+            if "leakhound" in tools and not lh_ok:
+                row["results"]["leakhound"] = {"skipped": "binary missing: skipped"}
+            cmds = {t: runner.summary_cmd(t, path) for t in runs}
+            for i in range(args.runs):
+                for tool in runs:  # round robin: drift in machine speed hits every tool alike
+                    if runs[tool] and not runs[tool][-1]["ok"]:
+                        continue  # a failure is deterministic enough; don't burn N timeouts
+                    cmd, env, to_null = cmds[tool]
+                    warm([path])
                     log(f"{label} {tool} run {i + 1}/{args.runs}: {shlex.join(cmd)}")
                     r = measure(cmd, args.timeout, env=env, stdout_to_null=to_null)
                     log(f"  -> {'ok' if r['ok'] else 'FAILS (' + r['reason'] + ')'} {r['wall_s']:.2f} s, "
                         f"{mb(r['rss_kb']):,.0f} MB peak RSS  {r['out'][:160]}")
-                    runs.append(r)
-                    if not r["ok"]:
-                        break  # a failure is deterministic enough; don't burn N timeouts
-                row["results"][tool] = summarize(runs)
-                row["results"][tool]["command"] = shlex.join(cmd)
+                    runs[tool].append(r)
+            for tool in tools:
+                if tool in runs:
+                    row["results"][tool] = summarize(runs[tool])
+                    row["results"][tool]["command"] = shlex.join(cmds[tool][0])
             rows.append(row)
         title = "One snapshot: `leakhound summary FILE --json` vs peers (parse + dominators + retained sizes + class aggregation)"
         body = table(rows, "file MB")
@@ -1025,14 +1057,18 @@ def main():
         nodes = sum((header_counts(p)[0] or 0) for p in (b, t, f))
         row = {"input": f"series {label} (baseline + target + final)", "files": [b, t, f], "size_bytes": size,
                "nodes": nodes, "results": {}}
-        for tool in tools:
-            if tool == "leakhound" and not lh_ok:
-                row["results"][tool] = {"skipped": "binary missing: skipped"}
-                continue
-            runs = []
-            for i in range(args.runs):
+        runs = {t: [] for t in tools if t != "leakhound" or lh_ok}
+        if "leakhound" in tools and not lh_ok:
+            row["results"]["leakhound"] = {"skipped": "binary missing: skipped"}
+        shown = {}
+        for i in range(args.runs):
+            for tool in runs:  # round robin, as for one snapshot
+                if runs[tool] and not runs[tool][-1]["ok"]:
+                    continue
                 mwork = tempfile.mkdtemp(prefix="memlab-work-", dir=work)
                 cmd, env, to_null = runner.leaks_cmd(tool, b, t, f, mwork)
+                shown[tool] = cmd
+                warm([b, t, f])
                 log(f"leaks {tool} run {i + 1}/{args.runs}: {shlex.join(cmd)}")
                 r = measure(cmd, args.timeout, env=env, stdout_to_null=to_null,
                             ok_codes=(0, 1) if tool == "leakhound" else (0,))
@@ -1044,11 +1080,11 @@ def main():
                     r["out"] = f"memlab found {found.group(1)} leak(s)"
                 log(f"  -> {'ok' if r['ok'] else 'FAILS (' + r['reason'] + ')'} {r['wall_s']:.2f} s, "
                     f"{mb(r['rss_kb']):,.0f} MB peak RSS  {r['out'][:160]}")
-                runs.append(r)
-                if not r["ok"]:
-                    break
-            row["results"][tool] = summarize(runs)
-            row["results"][tool]["command"] = shlex.join(cmd)
+                runs[tool].append(r)
+        for tool in tools:
+            if tool in runs:
+                row["results"][tool] = summarize(runs[tool])
+                row["results"][tool]["command"] = shlex.join(shown[tool])
         rows.append(row)
         title = "Three snapshots: `leakhound leaks B T F --json` vs `memlab find-leaks --baseline B --target T --final F`"
         body = table(rows, "3 files MB")
@@ -1062,9 +1098,11 @@ def main():
     if args.runs > 1:
         report.append(f"Wall: median of {args.runs} runs (range in parentheses); peak RSS: median.")
     floor = measure(["true"], 30)["rss_kb"]
-    report.append("Peak RSS: `ru_maxrss` from `wait4` (largest process of the tree); it cannot go below the "
-                  f"harness's own RSS, which the child inherits at fork/exec (floor here: {mb(floor):.0f} MB, "
-                  "measured on `true`). RSS / input: peak RSS over the input size. Speed-up: peer wall / leakhound wall.")
+    via = ("GNU time's report for the command (it forks the command itself, so the harness's RSS does "
+           "not count)") if GNU_TIME else "`wait4` on the command (it starts from the harness's RSS)"
+    report.append(f"Peak RSS: `ru_maxrss` from {via}; the largest process of the tree; floor (measured on "
+                  f"`true`): {mb(floor):.1f} MB. Every input is read once before each run (warm page cache "
+                  "for all). RSS / input: peak RSS over the input size. Speed-up: peer wall / leakhound wall.")
     if notes:
         report += ["", "What each tool printed (proof of work):", ""] + notes
     text = "\n".join(report) + "\n"
