@@ -580,7 +580,7 @@ struct NodeRow {
 impl NodeCtx {
     /// Checks a row (`row[i]` the i-th field, `row_at[i]` its offset; fields past 16 read
     /// as 0) and extracts what the snapshot stores.
-    #[inline]
+    #[inline(always)]
     fn row(&self, row: &[u64], row_at: &[u64]) -> Result<NodeRow, SnapshotError> {
         let get = |i: usize| row.get(i).copied().unwrap_or(0);
         let row_offset = row_at[0];
@@ -688,7 +688,7 @@ impl RowSink for NodeSink<'_> {
         self.ctx
     }
 
-    #[inline]
+    #[inline(always)]
     fn convert(ctx: &NodeCtx, part: &mut NodePart, row: &[u64], at: &[u64]) -> bool {
         let Ok(r) = ctx.row(row, at) else {
             return false;
@@ -973,17 +973,24 @@ impl RowSink for EdgeSink<'_> {
         self.ctx
     }
 
-    #[inline]
+    #[inline(always)]
     fn convert(ctx: &EdgeCtx, part: &mut EdgePart, row: &[u64], at: &[u64]) -> bool {
-        let Ok(r) = ctx.row(row, at) else {
+        // The checks of `EdgeCtx::row` without building errors: a failing row is read
+        // again by the exact path, which reports it.
+        let (t, name, to) = (row[ctx.e_type], row[ctx.e_name], row[ctx.e_to]);
+        if t >= ctx.type_count || to > u32::MAX as u64 || name > u32::MAX as u64 {
             return false;
-        };
-        if r.string_named {
-            part.max_name.note(r.name, part.edge_to.len(), r.name_at);
         }
-        part.edge_type.push(r.edge_type);
-        part.edge_name.push(r.name);
-        part.edge_to.push(r.to);
+        let ordinal = ctx.divider.div(to as u32);
+        if ordinal * ctx.node_stride != to as u32 || ordinal >= ctx.node_count {
+            return false;
+        }
+        if ctx.string_named.get(t as usize).copied().unwrap_or(true) {
+            part.max_name.note(name as u32, part.edge_to.len(), at[ctx.e_name]);
+        }
+        part.edge_type.push(t as u8);
+        part.edge_name.push(name as u32);
+        part.edge_to.push(ordinal);
         true
     }
 

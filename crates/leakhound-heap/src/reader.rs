@@ -247,7 +247,7 @@ fn convert_region<S: RowSink>(
                     i += 1;
                 }
             }
-            if i > to || i - start > 19 || i >= buf.len() || matches!(buf[i], b'0'..=b'9' | b'.' | b'e' | b'E') {
+            if i > to || i - start > 19 || i >= buf.len() {
                 return None;
             }
             row[field] = v;
@@ -259,7 +259,20 @@ fn convert_region<S: RowSink>(
                 }
                 field = 0;
             }
-            state = 1;
+            // The separator V8 writes next (`,` or `\n,`), taken here rather than by
+            // another turn of the loop; anything else goes through the general path.
+            match buf[i] {
+                b',' if i < to => {
+                    i += 1;
+                    state = 2;
+                }
+                b'\n' if i + 1 < to && buf[i + 1] == b',' => {
+                    i += 2;
+                    state = 2;
+                }
+                b'0'..=b'9' | b'.' | b'e' | b'E' => return None,
+                _ => state = 1,
+            }
             continue;
         }
         match b {
