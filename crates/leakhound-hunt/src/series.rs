@@ -25,7 +25,9 @@ pub fn load_series(paths: &[PathBuf], open: &Open<'_>) -> Result<Vec<Loaded>, St
 
 /// [`load_series`], also running `prepare` on each snapshot as soon as it is loaded
 /// (before classes: it may read only the graph), so that work overlaps with loading
-/// the rest; for [`leakhound_leaks::Prepared`].
+/// the rest; for [`leakhound_leaks::Prepared`]. The thread that loads the last snapshot
+/// prepares it and then the earlier ones the other thread hands over, all but the one
+/// that thread loads last, so both finish at about the same time.
 ///
 /// # Errors
 /// The first file that cannot be loaded.
@@ -37,35 +39,57 @@ pub fn load_series_prepared<P: Send>(
     let Some((last, earlier)) = paths.split_last() else {
         return Ok(Vec::new());
     };
-    type Earlier<P> = Result<Vec<(Loaded, P)>, String>;
-    let (last, earlier): (Result<Loaded, String>, Earlier<P>) = std::thread::scope(|scope| {
-        let h = scope.spawn(|| {
-            earlier
-                .iter()
-                .map(|p| {
-                    let l = open(p, Analysis::Graph)?;
+    type Series<P> = Vec<(usize, Loaded, P)>;
+    let (handed, tx) = {
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Loaded)>();
+        (rx, tx)
+    };
+    let (last, mut earlier): (Result<(Loaded, P), String>, Series<P>) = std::thread::scope(|scope| {
+        let loader = scope.spawn(move || -> Result<Series<P>, String> {
+            let mut kept = Vec::new();
+            for (i, p) in earlier.iter().enumerate() {
+                let l = open(p, Analysis::Graph)?;
+                if i + 1 < earlier.len() {
+                    // Handed over: prepared by the other thread once it is free.
+                    let _ = tx.send((i, l));
+                } else {
                     let prepared = prepare(&l.snapshot);
-                    Ok((l, prepared))
-                })
-                .collect::<Result<Vec<_>, String>>()
+                    kept.push((i, l, prepared));
+                }
+            }
+            Ok(kept)
         });
-        let last = open(last, Analysis::Full);
-        (
-            last,
-            h.join().unwrap_or_else(|_| Err("a loader thread panicked".into())),
-        )
+        let last = open(last, Analysis::Full).map(|l| {
+            let prepared = prepare(&l.snapshot);
+            (l, prepared)
+        });
+        let mut earlier: Series<P> = handed
+            .iter()
+            .map(|(i, l)| {
+                let prepared = prepare(&l.snapshot);
+                (i, l, prepared)
+            })
+            .collect();
+        match loader.join() {
+            Ok(Ok(kept)) => {
+                earlier.extend(kept);
+                (last, earlier)
+            }
+            Ok(Err(e)) => (last.and(Err(e)), Vec::new()),
+            Err(_) => (last.and(Err("a loader thread panicked".into())), Vec::new()),
+        }
     });
     let last = last?;
-    let mut earlier = earlier?;
-    let defs = last.snapshot.interface_definitions().to_vec();
-    // Each earlier snapshot classified on its own thread, the last one prepared here.
-    let last_prepared = std::thread::scope(|scope| {
-        for (l, _) in earlier.iter_mut() {
+    earlier.sort_by_key(|&(i, _, _)| i);
+    let defs = last.0.snapshot.interface_definitions().to_vec();
+    // Each earlier snapshot classified on its own thread.
+    std::thread::scope(|scope| {
+        for (_, l, _) in earlier.iter_mut() {
             let defs = &defs;
             scope.spawn(move || l.snapshot.reclassify(defs));
         }
-        prepare(&last.snapshot)
     });
-    earlier.push((last, last_prepared));
-    Ok(earlier)
+    let mut out: Vec<(Loaded, P)> = earlier.into_iter().map(|(_, l, p)| (l, p)).collect();
+    out.push(last);
+    Ok(out)
 }

@@ -40,7 +40,7 @@ pub(crate) fn growing_primitive_arrays(
         if is_new[o as usize]
             || s.node_type(o) != NodeType::Object
             || !array_names.contains(&s.raw_name_index(o))
-            || traces.depth(o).is_none()
+            || !traces.is_reached(o)
             || s.edges(o).any(|e| s.edge_type(e) == EdgeType::Element)
         {
             continue;

@@ -386,7 +386,7 @@ pub fn find_leaks_prepared(
         };
     }
     for o in 0..n as NodeId {
-        if !reportable[o as usize] || traces.depth(o).is_none() {
+        if !reportable[o as usize] || !traces.is_reached(o) {
             continue;
         }
         leaked_object_count += 1;
@@ -472,21 +472,26 @@ pub fn find_leaks_prepared(
             (s.class(sample).key(), keys[*c as usize].0.clone())
         })
         .collect();
-    let mut counts: Vec<Vec<u64>> = vec![vec![0; snaps.len()]; merged.len()];
-    let mut holder_retained: Vec<Vec<Option<u64>>> = vec![vec![None; snaps.len()]; merged.len()];
-    for (k, snap) in snaps.iter().enumerate() {
+    // One column per snapshot, the snapshots shared out over both cores.
+    let column = |k: usize| {
         let tr = if k == last_i { &traces } else { &all_traces[k] };
-        count_under_holders(
-            snap,
-            tr,
-            &ids[k],
-            &holder_ids,
-            &root_keys,
-            &mut counts,
-            &mut holder_retained,
-            k,
-        );
-    }
+        count_under_holders(snaps[k], tr, &ids[k], &holder_ids, &root_keys)
+    };
+    let columns: Vec<(Vec<u64>, Vec<Option<u64>>)> = std::thread::scope(|scope| {
+        let odd = scope.spawn(|| (1..snaps.len()).step_by(2).map(column).collect::<Vec<_>>());
+        let even: Vec<_> = (0..snaps.len()).step_by(2).map(column).collect();
+        let odd = odd.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        let (mut even, mut odd) = (even.into_iter(), odd.into_iter());
+        (0..snaps.len())
+            .map_while(|k| if k % 2 == 0 { even.next() } else { odd.next() })
+            .collect()
+    });
+    let counts: Vec<Vec<u64>> = (0..merged.len())
+        .map(|m| columns.iter().map(|(c, _)| c[m]).collect())
+        .collect();
+    let holder_retained: Vec<Vec<Option<u64>>> = (0..merged.len())
+        .map(|m| columns.iter().map(|(_, r)| r[m]).collect())
+        .collect();
 
     let mut clusters = Vec::new();
     let mut not_growing = Vec::new();
@@ -547,17 +552,18 @@ pub fn find_leaks_prepared(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Counts, in one snapshot, the objects of each cluster's root kind under any of its
+/// holders (by id, at any depth of their traces), and sums the holders' retained sizes
+/// when the snapshot has them: (`counts[m]`, `holder_retained[m]`) for cluster `m`.
 pub(crate) fn count_under_holders(
     s: &HeapSnapshot,
     traces: &Traces,
     ids: &IdIndex,
     holder_ids: &[Vec<u32>],
     root_keys: &[(String, String)],
-    counts: &mut [Vec<u64>],
-    holder_retained: &mut [Vec<Option<u64>>],
-    k: usize,
-) {
+) -> (Vec<u64>, Vec<Option<u64>>) {
+    let mut counts = vec![0u64; holder_ids.len()];
+    let mut holder_retained: Vec<Option<u64>> = vec![None; holder_ids.len()];
     // holder ordinal -> clusters it belongs to
     let mut by_holder: HashMap<NodeId, Vec<usize>> = HashMap::new();
     for (m, hs) in holder_ids.iter().enumerate() {
@@ -565,13 +571,13 @@ pub(crate) fn count_under_holders(
             if let Some(o) = ids.get(id) {
                 by_holder.entry(o).or_default().push(m);
                 if s.is_fully_analyzed() {
-                    *holder_retained[m][k].get_or_insert(0) += s.retained_size(o);
+                    *holder_retained[m].get_or_insert(0) += s.retained_size(o);
                 }
             }
         }
     }
     if by_holder.is_empty() {
-        return;
+        return (counts, holder_retained);
     }
     // class index (in this snapshot) -> clusters whose root class has that key
     let mut wanted: Vec<Option<Vec<usize>>> = vec![None; s.classes().len()];
@@ -622,9 +628,10 @@ pub(crate) fn count_under_holders(
         if let Some(hs) = by_holder.get(&h) {
             for m in hs {
                 if ms.contains(m) && root_keys[*m].1 == key {
-                    counts[*m][k] += 1;
+                    counts[*m] += 1;
                 }
             }
         }
     }
+    (counts, holder_retained)
 }

@@ -7,13 +7,13 @@
 use leakhound_heap::{EdgeId, EdgeType, HeapSnapshot, NodeId, NodeType};
 
 /// `parent_edge[n]` = the edge by which BFS first reached `n` (`u32::MAX` for the root
-/// and for nodes no trace reaches).
+/// and for nodes no trace reaches). Three `u32` per node.
 pub struct Traces {
     /// Nodes in BFS order (parents before children).
     order: Vec<NodeId>,
     parent_edge: Vec<EdgeId>,
     parent_node: Vec<NodeId>,
-    depth: Vec<u32>,
+    root: NodeId,
 }
 
 /// No parent.
@@ -25,7 +25,6 @@ impl Traces {
         let n = s.node_count();
         let mut parent_edge = vec![NONE; n];
         let mut parent_node = vec![NONE; n];
-        let mut depth = vec![NONE; n];
         let strings = s.strings();
         let find = |t: &str| strings.find_all(t);
         let blocked_edge_names: Vec<u32> = [
@@ -48,7 +47,8 @@ impl Traces {
         .collect();
         let gc_roots: Vec<u32> = find("(GC roots)");
         let root = s.root();
-        depth[root as usize] = 0;
+        // Reached: the root, and every node with a parent.
+        let reached = |v: NodeId, parent_node: &[NodeId]| v == root || parent_node[v as usize] != NONE;
         let mut queue: Vec<NodeId> = vec![root];
         let mut deferred: Vec<(NodeId, EdgeId)> = Vec::new();
         let follow = |e: EdgeId, to: NodeId, from: NodeId| -> bool {
@@ -71,14 +71,13 @@ impl Traces {
                 head += 1;
                 for e in s.edges(u) {
                     let v = s.edge_target(e);
-                    if depth[v as usize] != NONE || !follow(e, v, u) {
+                    if reached(v, &parent_node) || !follow(e, v, u) {
                         continue;
                     }
                     if u == root && s.node_type(v) == NodeType::Synthetic && gc_roots.contains(&s.raw_name_index(v)) {
                         deferred.push((v, e));
                         continue;
                     }
-                    depth[v as usize] = depth[u as usize] + 1;
                     parent_edge[v as usize] = e;
                     parent_node[v as usize] = u;
                     queue.push(v);
@@ -86,8 +85,7 @@ impl Traces {
             }
             let mut progressed = false;
             while let Some((v, e)) = deferred.pop() {
-                if depth[v as usize] == NONE {
-                    depth[v as usize] = 1;
+                if !reached(v, &parent_node) {
                     parent_edge[v as usize] = e;
                     parent_node[v as usize] = root;
                     queue.push(v);
@@ -102,7 +100,7 @@ impl Traces {
             order: queue,
             parent_edge,
             parent_node,
-            depth,
+            root,
         }
     }
 
@@ -123,10 +121,23 @@ impl Traces {
         (p != NONE).then_some(p)
     }
 
-    /// Number of edges from the root to `n` on its trace (`None` if unreachable).
+    /// Whether a trace reaches `n` (the root included).
+    pub fn is_reached(&self, n: NodeId) -> bool {
+        n == self.root || self.parent_node[n as usize] != NONE
+    }
+
+    /// Number of edges from the root to `n` on its trace (`None` if unreachable); walks
+    /// the trace.
     pub fn depth(&self, n: NodeId) -> Option<u32> {
-        let d = self.depth[n as usize];
-        (d != NONE).then_some(d)
+        if !self.is_reached(n) {
+            return None;
+        }
+        let (mut d, mut cur) = (0u32, n);
+        while let Some(p) = self.parent(cur) {
+            d += 1;
+            cur = p;
+        }
+        Some(d)
     }
 
     /// The trace to `n`, root first: the list of (edge, node) steps after the root.
