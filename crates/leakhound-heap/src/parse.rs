@@ -645,6 +645,8 @@ struct NodeSink<'a> {
     edge_total: u64,
     row: [u64; 16],
     row_at: [u64; 16],
+    /// Rows stored before the columns were lent ([`RowSink::lend`]).
+    lent_rows: usize,
 }
 
 impl NodeSink<'_> {
@@ -773,6 +775,58 @@ impl RowSink for NodeSink<'_> {
         part.max_name = MaxName::default();
         true
     }
+
+    fn lend(&mut self, part: &mut NodePart) {
+        let snap = &mut *self.snap;
+        self.lent_rows = snap.node_type.len();
+        part.node_type = std::mem::take(&mut snap.node_type);
+        part.node_name = std::mem::take(&mut snap.node_name);
+        part.node_id = std::mem::take(&mut snap.node_id);
+        part.self_size = std::mem::take(&mut snap.self_size);
+        part.detachedness = std::mem::take(&mut snap.detachedness);
+        part.edge_count.clear();
+        part.edges = 0;
+        part.overflows = 0;
+        part.max_name = MaxName::default();
+    }
+
+    fn settle(&mut self, part: &mut NodePart, ok: bool) -> bool {
+        let before = self.lent_rows;
+        let rows = part.node_type.len() - before;
+        let ok = ok && before + rows <= self.n && self.edge_total + part.edges <= u32::MAX as u64;
+        if !ok {
+            part.node_type.truncate(before);
+            part.node_name.truncate(before);
+            part.node_id.truncate(before);
+            part.self_size.truncate(before);
+            part.detachedness.truncate(before);
+        }
+        let snap = &mut *self.snap;
+        snap.node_type = std::mem::take(&mut part.node_type);
+        snap.node_name = std::mem::take(&mut part.node_name);
+        snap.node_id = std::mem::take(&mut part.node_id);
+        snap.self_size = std::mem::take(&mut part.self_size);
+        snap.detachedness = std::mem::take(&mut part.detachedness);
+        if ok {
+            // Lent columns held every earlier row: the part's ordinals are global.
+            if let Some(name) = part.max_name.index {
+                self.max_name.note(name, part.max_name.ordinal, part.max_name.offset);
+            }
+            *self.overflows += part.overflows;
+            self.values += (rows * self.stride) as u64;
+            let mut total = self.edge_total;
+            snap.first_edge.extend(part.edge_count.iter().map(|&c| {
+                total += c as u64;
+                total as u32
+            }));
+            self.edge_total = total;
+        }
+        part.edge_count.clear();
+        part.edges = 0;
+        part.overflows = 0;
+        part.max_name = MaxName::default();
+        ok
+    }
 }
 
 fn read_nodes<R: Read>(
@@ -833,6 +887,7 @@ fn read_nodes<R: Read>(
         edge_total: 0,
         row: [0; 16],
         row_at: [0; 16],
+        lent_rows: 0,
     };
     r.read_rows(&mut sink, report)?;
     let (values, edge_total) = (sink.values, sink.edge_total);
@@ -959,6 +1014,8 @@ struct EdgeSink<'a> {
     values: u64,
     row: [u64; 16],
     row_at: [u64; 16],
+    /// Rows stored before the columns were lent ([`RowSink::lend`]).
+    lent_rows: usize,
 }
 
 impl RowSink for EdgeSink<'_> {
@@ -1046,6 +1103,38 @@ impl RowSink for EdgeSink<'_> {
         part.max_name = MaxName::default();
         true
     }
+
+    fn lend(&mut self, part: &mut EdgePart) {
+        let snap = &mut *self.snap;
+        self.lent_rows = snap.edge_to.len();
+        part.edge_type = std::mem::take(&mut snap.edge_type);
+        part.edge_name = std::mem::take(&mut snap.edge_name);
+        part.edge_to = std::mem::take(&mut snap.edge_to);
+        part.max_name = MaxName::default();
+    }
+
+    fn settle(&mut self, part: &mut EdgePart, ok: bool) -> bool {
+        let before = self.lent_rows;
+        let rows = part.edge_to.len() - before;
+        let ok = ok && before + rows <= self.m;
+        if !ok {
+            part.edge_type.truncate(before);
+            part.edge_name.truncate(before);
+            part.edge_to.truncate(before);
+        }
+        let snap = &mut *self.snap;
+        snap.edge_type = std::mem::take(&mut part.edge_type);
+        snap.edge_name = std::mem::take(&mut part.edge_name);
+        snap.edge_to = std::mem::take(&mut part.edge_to);
+        if ok {
+            if let Some(name) = part.max_name.index {
+                self.max_name.note(name, part.max_name.ordinal, part.max_name.offset);
+            }
+            self.values += (rows * self.stride) as u64;
+        }
+        part.max_name = MaxName::default();
+        ok
+    }
 }
 
 fn read_edges<R: Read>(
@@ -1089,6 +1178,7 @@ fn read_edges<R: Read>(
         values: 0,
         row: [0; 16],
         row_at: [0; 16],
+        lent_rows: 0,
     };
     r.read_rows(&mut sink, report)?;
     let values = sink.values;

@@ -41,6 +41,12 @@ pub(crate) trait RowSink {
     /// Appends `part` (then empties it); `false`, changing nothing, when the rows must go
     /// through the exact path instead (e.g. they would exceed a count the header gave).
     fn merge(&mut self, part: &mut Self::Part) -> bool;
+    /// Moves the sink's own columns into the empty `part`, so a round on this thread
+    /// converts straight into them (no copy to merge).
+    fn lend(&mut self, part: &mut Self::Part);
+    /// Takes the columns back after a lent round; `ok` false (or a check of the whole
+    /// array failing) drops the round's rows and returns false, changing nothing else.
+    fn settle(&mut self, part: &mut Self::Part, ok: bool) -> bool;
 }
 
 /// How a region of an integer array ended: still inside the array (with the comma
@@ -122,13 +128,36 @@ impl<S: RowSink> Consumer for Rows<'_, S> {
         if end - start < PARALLEL_MIN_BYTES {
             return Round::Open;
         }
-        let mid = start + (end - start) / 2;
-        let split = match r.buf[mid..end].iter().position(|&b| b == b'\n') {
-            Some(k) if alone => mid + k,
-            _ => end,
-        };
         let stride = self.sink.stride();
         let ctx = self.sink.ctx();
+        if !alone {
+            // One thread: convert straight into the sink's columns.
+            let mut part = std::mem::take(&mut self.parts[0]);
+            self.sink.lend(&mut part);
+            let a = convert_region::<S>(&r.buf[..], start, end, r.base, *state, stride, &ctx, &mut part);
+            let settled = self.sink.settle(&mut part, a.is_some());
+            self.parts[0] = part;
+            return match (settled, a) {
+                (true, Some(RegionEnd::Closed { at })) => {
+                    r.pos = at + 1;
+                    Round::Closed
+                }
+                (true, Some(RegionEnd::Open { state: s })) => {
+                    *state = s;
+                    r.pos = end;
+                    Round::Open
+                }
+                _ => {
+                    self.enabled = false;
+                    Round::Open
+                }
+            };
+        }
+        let mid = start + (end - start) / 2;
+        let split = match r.buf[mid..end].iter().position(|&b| b == b'\n') {
+            Some(k) => mid + k,
+            None => end,
+        };
         let mut pa = std::mem::take(&mut self.parts[0]);
         let mut pb = std::mem::take(&mut self.parts[1]);
         let (buf, base, in_state) = (&r.buf[..], r.base, *state);

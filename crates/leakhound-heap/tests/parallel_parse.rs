@@ -146,3 +146,32 @@ fn truncation_inside_the_arrays_is_reported_like_the_one_thread_path() {
         assert!(fast.is_err());
     }
 }
+
+#[test]
+fn loads_side_by_side_convert_on_their_own_thread_with_the_same_results() {
+    // Two loads at once: each reader sees the other and converts whole buffers on its
+    // own thread, straight into the columns.
+    let text = snapshot_text(NODES);
+    let nodes = text.find("\"nodes\"").expect("nodes");
+    let edges = text.find("\"edges\"").expect("edges");
+    let bad_edges = patch(&text, edges + (text.len() - edges) / 2, "\n,2,6,", "\n,2,6,9999999");
+    let bad_nodes = patch(&text, nodes + (edges - nodes) / 2, "\n,3,", "\n,99");
+    let (slow, _) = load(&flat(&text)).expect("parses");
+    for bad in [&text, &bad_edges, &bad_nodes] {
+        let expected = load(&flat(bad)).map(|(s, w)| (s.node_count(), s.edge_count(), w));
+        let (a, b) = std::thread::scope(|scope| {
+            let h = scope.spawn(|| load(bad));
+            let a = load(bad);
+            (a, h.join().expect("no panic"))
+        });
+        for got in [a, b] {
+            match got {
+                Ok((s, w)) => {
+                    assert_same_graph(&s, &slow);
+                    assert_eq!(Ok((s.node_count(), s.edge_count(), w)), expected);
+                }
+                Err(e) => assert_eq!(Err(e), expected),
+            }
+        }
+    }
+}
