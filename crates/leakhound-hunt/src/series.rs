@@ -25,9 +25,10 @@ pub fn load_series(paths: &[PathBuf], open: &Open<'_>) -> Result<Vec<Loaded>, St
 
 /// [`load_series`], also running `prepare` on each snapshot as soon as it is loaded
 /// (before classes: it may read only the graph), so that work overlaps with loading
-/// the rest; for [`leakhound_leaks::Prepared`]. The thread that loads the last snapshot
-/// prepares it and then the earlier ones the other thread hands over, all but the one
-/// that thread loads last, so both finish at about the same time.
+/// the rest; for [`leakhound_leaks::Prepared`]. One thread loads the earlier snapshots
+/// and hands all but its last over; the other loads the last snapshot, sends its
+/// interface definitions back, then prepares and classifies what it was handed. The
+/// first thread prepares and classifies its last one itself, so both end together.
 ///
 /// # Errors
 /// The first file that cannot be loaded.
@@ -40,33 +41,42 @@ pub fn load_series_prepared<P: Send>(
         return Ok(Vec::new());
     };
     type Series<P> = Vec<(usize, Loaded, P)>;
-    let (handed, tx) = {
-        let (tx, rx) = std::sync::mpsc::channel::<(usize, Loaded)>();
-        (rx, tx)
-    };
+    let (hand_tx, handed) = std::sync::mpsc::channel::<(usize, Loaded)>();
+    let (defs_tx, defs_rx) = std::sync::mpsc::channel::<Vec<leakhound_heap::InterfaceDefinition>>();
     let (last, mut earlier): (Result<(Loaded, P), String>, Series<P>) = std::thread::scope(|scope| {
         let loader = scope.spawn(move || -> Result<Series<P>, String> {
             let mut kept = Vec::new();
             for (i, p) in earlier.iter().enumerate() {
-                let l = open(p, Analysis::Graph)?;
+                let mut l = open(p, Analysis::Graph)?;
                 if i + 1 < earlier.len() {
-                    // Handed over: prepared by the other thread once it is free.
-                    let _ = tx.send((i, l));
+                    // Handed over: prepared and classified by the other thread.
+                    let _ = hand_tx.send((i, l));
                 } else {
                     let prepared = prepare(&l.snapshot);
+                    // Without definitions the last load failed: its error is reported.
+                    if let Ok(defs) = defs_rx.recv() {
+                        l.snapshot.reclassify(&defs);
+                    }
                     kept.push((i, l, prepared));
                 }
             }
             Ok(kept)
         });
         let last = open(last, Analysis::Full).map(|l| {
+            let _ = defs_tx.send(l.snapshot.interface_definitions().to_vec());
             let prepared = prepare(&l.snapshot);
             (l, prepared)
         });
+        drop(defs_tx);
+        let defs = last
+            .as_ref()
+            .map(|(l, _)| l.snapshot.interface_definitions().to_vec())
+            .unwrap_or_default();
         let mut earlier: Series<P> = handed
             .iter()
-            .map(|(i, l)| {
+            .map(|(i, mut l)| {
                 let prepared = prepare(&l.snapshot);
+                l.snapshot.reclassify(&defs);
                 (i, l, prepared)
             })
             .collect();
@@ -81,14 +91,6 @@ pub fn load_series_prepared<P: Send>(
     });
     let last = last?;
     earlier.sort_by_key(|&(i, _, _)| i);
-    let defs = last.0.snapshot.interface_definitions().to_vec();
-    // Each earlier snapshot classified on its own thread.
-    std::thread::scope(|scope| {
-        for (_, l, _) in earlier.iter_mut() {
-            let defs = &defs;
-            scope.spawn(move || l.snapshot.reclassify(defs));
-        }
-    });
     let mut out: Vec<(Loaded, P)> = earlier.into_iter().map(|(_, l, p)| (l, p)).collect();
     out.push(last);
     Ok(out)
