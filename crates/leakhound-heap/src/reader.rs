@@ -263,7 +263,8 @@ fn convert_region<S: RowSink>(
                 if let Some((digits, value)) = swar_digits(chunk) {
                     v = value;
                     i += digits;
-                    fast = true;
+                    // Eight digits may go on: the loop below takes the rest.
+                    fast = digits < 8;
                 }
             }
             if !fast {
@@ -829,14 +830,15 @@ impl<R: Read> Reader<R> {
                     }
                     let start = i;
                     let mut v: u64 = 0;
-                    // Fast path: up to 7 digits followed by a non-digit, read as one u64.
+                    // Fast path: up to 8 digits read as one u64.
                     let mut fast = false;
                     if i + 8 <= len {
                         let chunk = u64::from_le_bytes(self.buf[i..i + 8].try_into().unwrap_or([0; 8]));
                         if let Some((digits, value)) = swar_digits(chunk) {
                             v = value;
                             i += digits;
-                            fast = true;
+                            // Eight digits may go on: the loop below takes the rest.
+                            fast = digits < 8;
                         }
                     }
                     if !fast {
@@ -938,9 +940,9 @@ impl<R: Read> Reader<R> {
     }
 }
 
-/// The leading ASCII digits of 8 bytes (little-endian: byte 0 first) when there are 1 to 7
-/// of them followed by a non-digit: (digit count, value). SWAR, as in Lemire's
-/// `parse_eight_digits_unrolled`.
+/// The leading ASCII digits of 8 bytes (little-endian: byte 0 first), 1 to 8 of them:
+/// (digit count, value). With 8, the number may go on past the chunk. SWAR, as in
+/// Lemire's `parse_eight_digits_unrolled`.
 #[inline]
 fn swar_digits(chunk: u64) -> Option<(usize, u64)> {
     const LOW: u64 = 0x0F0F_0F0F_0F0F_0F0F;
@@ -950,7 +952,7 @@ fn swar_digits(chunk: u64) -> Option<(usize, u64)> {
     // carry out of a non-digit byte can only disturb bytes after it.
     let nondigit = (x & HIGH) | (x.wrapping_add(0x0606_0606_0606_0606) & HIGH);
     let digits = (nondigit.trailing_zeros() / 8) as usize;
-    if digits == 0 || digits == 8 {
+    if digits == 0 {
         return None;
     }
     // Keep the digits, moved to the top bytes so the low bytes read as leading zeros.
@@ -974,7 +976,7 @@ mod swar_tests {
     use super::swar_digits;
 
     #[test]
-    fn swar_reads_one_to_seven_digits_like_the_scalar_loop() {
+    fn swar_reads_one_to_eight_digits_like_the_scalar_loop() {
         for text in ["0,", "7\n", "12,3", "999]", "1234567,", "100000 ", "42\r\n", "9876543]"] {
             let mut bytes = [b'x'; 8];
             bytes[..text.len()].copy_from_slice(text.as_bytes());
@@ -986,7 +988,9 @@ mod swar_tests {
                 "{text:?}"
             );
         }
-        assert_eq!(swar_digits(u64::from_le_bytes(*b"12345678")), None);
+        assert_eq!(swar_digits(u64::from_le_bytes(*b"12345678")), Some((8, 12_345_678)));
+        assert_eq!(swar_digits(u64::from_le_bytes(*b"99999999")), Some((8, 99_999_999)));
+        assert_eq!(swar_digits(u64::from_le_bytes(*b"00000010")), Some((8, 10)));
         assert_eq!(swar_digits(u64::from_le_bytes(*b",1234567")), None);
         for b in 0u8..=255 {
             if b.is_ascii_digit() {
