@@ -10,8 +10,7 @@ use crate::dominators::{self, BitVec, Graph};
 use crate::error::{Section, Warning};
 use crate::parse::Progress;
 use crate::snapshot::{
-    BASE_SYSTEM_DISTANCE, EdgeType, FLAG_CAN_BE_QUERIED, FLAG_DETACHED_DOM, FLAG_PAGE_OBJECT, HeapSnapshot,
-    NO_DISTANCE, NodeId, NodeType, Statistics,
+    BASE_SYSTEM_DISTANCE, EdgeType, FLAG_PAGE_OBJECT, HeapSnapshot, NO_DISTANCE, NodeId, NodeType, Statistics,
 };
 use crate::strings::StrSet;
 
@@ -294,37 +293,12 @@ pub(crate) fn has_user_roots(s: &HeapSnapshot, names: &Names) -> bool {
     s.edges(s.root).any(|e| is_user_root(s, names, s.edge_target(e)))
 }
 
-/// `calculateFlags` (§3.2): detached DOM, can-be-queried, page-object.
+/// `calculateFlags` (§3.2), the flag the numbers depend on: page-object (essential edges
+/// test it). DevTools' can-be-queried and detached-DOM flags only drive its console and
+/// filters, which leakhound does not have, so their passes over the graph are skipped.
 fn calculate_flags(s: &HeapSnapshot, names: &Names) -> Vec<u8> {
     let n = s.node_count();
     let mut flags = vec![0u8; n];
-    for (o, f) in flags.iter_mut().enumerate() {
-        if s.node_type(o as NodeId) == NodeType::Native && s.detachedness[o] == DETACHED {
-            *f |= FLAG_DETACHED_DOM;
-        }
-    }
-    // Queriable: from root children that are not synthetic, via non-hidden/internal/weak edges.
-    let mut list: Vec<NodeId> = s
-        .edges(s.root)
-        .map(|e| s.edge_target(e))
-        .filter(|&t| s.node_type(t) != NodeType::Synthetic)
-        .collect();
-    while let Some(o) = list.pop() {
-        if flags[o as usize] & FLAG_CAN_BE_QUERIED != 0 {
-            continue;
-        }
-        flags[o as usize] |= FLAG_CAN_BE_QUERIED;
-        for e in s.edges(o) {
-            let c = s.edge_target(e);
-            if flags[c as usize] & FLAG_CAN_BE_QUERIED != 0 {
-                continue;
-            }
-            if matches!(s.edge_type(e), EdgeType::Hidden | EdgeType::Internal | EdgeType::Weak) {
-                continue;
-            }
-            list.push(c);
-        }
-    }
     // Page objects: from root shortcuts and `(Document DOM trees)`, via non-weak edges.
     let mut stack: Vec<NodeId> = Vec::new();
     for e in s.edges(s.root) {

@@ -241,8 +241,6 @@ pub struct HeapSnapshot {
     pub(crate) unreachable_count: u32,
 }
 
-pub(crate) const FLAG_CAN_BE_QUERIED: u8 = 1;
-pub(crate) const FLAG_DETACHED_DOM: u8 = 2;
 pub(crate) const FLAG_PAGE_OBJECT: u8 = 4;
 
 impl HeapSnapshot {
