@@ -117,10 +117,12 @@ pub(crate) fn analyze(s: &mut HeapSnapshot, warnings: &mut Vec<Warning>, progres
     // DevTools runs these steps one after another; each reads only what earlier ones
     // wrote, so independent ones share the two cores. Flags, then the essential edges
     // (which need the page-object flag), on one; shallow sizes (which only move self
-    // sizes, kept aside meanwhile) then distances on the other.
-    progress(Progress::Step("calculating node flags, shallow sizes and distances"));
+    // sizes, kept aside meanwhile) on the other. The dominators then run alone: their
+    // working memory is the analysis' peak, so nothing else is allocated beside them.
+    // Class names beside distances and the statistics breakdown come last.
+    progress(Progress::Step("calculating node flags and shallow sizes"));
     let mut self_size = std::mem::take(&mut s.self_size);
-    let (flags, essential, dist) = {
+    let (flags, essential) = {
         let snap: &HeapSnapshot = s;
         std::thread::scope(|scope| {
             let h = scope.spawn(|| {
@@ -129,36 +131,25 @@ pub(crate) fn analyze(s: &mut HeapSnapshot, warnings: &mut Vec<Warning>, progres
                 (flags, essential)
             });
             calculate_shallow_sizes(snap, &names, &mut self_size);
-            let dist = calculate_distances(snap, &names, &weakmaps);
             let (flags, essential) = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            (flags, essential, dist)
+            (flags, essential)
         })
     };
     s.self_size = self_size;
-    s.flags = flags;
-    s.distance = dist;
-    // Dominators on one core; class names and statistics (adjusted self sizes, no
-    // dominators) on the other.
-    progress(Progress::Step("building dominators, class names and statistics"));
-    let (doms, classes, statistics) = {
-        let snap: &HeapSnapshot = s;
-        std::thread::scope(|scope| {
-            let lt = scope.spawn(|| {
-                dominators::compute(
-                    &Graph {
-                        first_edge: &snap.first_edge,
-                        edge_to: &snap.edge_to,
-                        essential: &essential,
-                    },
-                    snap.root,
-                )
-            });
-            let classes = classes::compute_classes(snap);
-            let statistics = calculate_statistics(snap, &names);
-            let doms = lt.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            (doms, classes, statistics)
-        })
-    };
+    // The one flag kept moves into the detachedness byte.
+    for (d, &f) in s.detachedness.iter_mut().zip(&flags) {
+        *d |= f & FLAG_PAGE_OBJECT;
+    }
+    drop(flags);
+    progress(Progress::Step("building dominators"));
+    let doms = dominators::compute(
+        &Graph {
+            first_edge: &s.first_edge,
+            edge_to: &s.edge_to,
+            essential: &essential,
+        },
+        s.root,
+    );
     drop(essential);
     if doms.unreachable > 0 {
         warnings.push(Warning {
@@ -167,6 +158,18 @@ pub(crate) fn analyze(s: &mut HeapSnapshot, warnings: &mut Vec<Warning>, progres
         });
     }
     s.unreachable_count = doms.unreachable;
+    progress(Progress::Step("calculating class names, distances and statistics"));
+    let (classes, dist, statistics) = {
+        let snap: &HeapSnapshot = s;
+        std::thread::scope(|scope| {
+            let h = scope.spawn(|| classes::compute_classes(snap));
+            let dist = calculate_distances(snap, &names, &weakmaps);
+            let statistics = calculate_statistics(snap, &names);
+            let classes = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (classes, dist, statistics)
+        })
+    };
+    s.distance = dist;
     s.statistics = statistics;
     (s.classes, s.class_of, s.interface_definitions) = classes;
     progress(Progress::Step("calculating retained sizes"));

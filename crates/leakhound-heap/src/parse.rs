@@ -539,7 +539,6 @@ fn empty_snapshot() -> HeapSnapshot {
         root: 0,
         extra_native_bytes: 0,
         file_string_count: 0,
-        flags: Vec::new(),
         distance: Vec::new(),
         dominator: Vec::new(),
         retained: Vec::new(),

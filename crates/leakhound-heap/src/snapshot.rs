@@ -228,7 +228,6 @@ pub struct HeapSnapshot {
     pub(crate) file_string_count: u32,
 
     // Computed.
-    pub(crate) flags: Vec<u8>,
     pub(crate) distance: Vec<i32>,
     pub(crate) dominator: Vec<NodeId>,
     pub(crate) retained: Vec<u64>,
@@ -241,7 +240,11 @@ pub struct HeapSnapshot {
     pub(crate) unreachable_count: u32,
 }
 
+/// The page-object flag, kept in the `detachedness` byte (whose state takes the low two
+/// bits, [`DETACHEDNESS_MASK`]) once the analysis has computed it.
 pub(crate) const FLAG_PAGE_OBJECT: u8 = 4;
+/// The detachedness state's bits in the `detachedness` byte.
+pub(crate) const DETACHEDNESS_MASK: u8 = 3;
 
 impl HeapSnapshot {
     /// Number of nodes.
@@ -358,7 +361,7 @@ impl HeapSnapshot {
 
     /// Detachedness after propagation: 0 unknown, 1 attached, 2 detached.
     pub fn detachedness(&self, node: NodeId) -> u8 {
-        self.detachedness.get(node as usize).copied().unwrap_or(0)
+        self.detachedness.get(node as usize).map_or(0, |d| d & DETACHEDNESS_MASK)
     }
 
     /// Index into [`HeapSnapshot::classes`] of `node`'s class.
@@ -492,7 +495,7 @@ impl HeapSnapshot {
     /// Whether the page-object flag is set (reachable from a root shortcut such as the
     /// global object, without weak edges).
     pub fn is_page_object(&self, node: NodeId) -> bool {
-        self.flags.get(node as usize).is_some_and(|f| f & FLAG_PAGE_OBJECT != 0)
+        self.detachedness.get(node as usize).is_some_and(|f| f & FLAG_PAGE_OBJECT != 0)
     }
 
     /// Whether the full analysis ran (dominators, retained sizes, distances, statistics).
