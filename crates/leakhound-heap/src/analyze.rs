@@ -10,7 +10,8 @@ use crate::dominators::{self, BitVec, Graph};
 use crate::error::{Section, Warning};
 use crate::parse::Progress;
 use crate::snapshot::{
-    BASE_SYSTEM_DISTANCE, EdgeType, FLAG_PAGE_OBJECT, HeapSnapshot, NO_DISTANCE, NodeId, NodeType, Statistics,
+    BASE_SYSTEM_DISTANCE, EdgeType, FLAG_PAGE_OBJECT, HeapSnapshot, NO_DISTANCE, NodeId, NodeType, RETAINED_SPILLED,
+    Statistics,
 };
 use crate::strings::StrSet;
 
@@ -173,13 +174,37 @@ pub(crate) fn analyze(s: &mut HeapSnapshot, warnings: &mut Vec<Warning>, progres
     s.statistics = statistics;
     (s.classes, s.class_of, s.interface_definitions) = classes;
     progress(Progress::Step("calculating retained sizes"));
-    let mut retained: Vec<u64> = s.self_size.iter().map(|&x| x as u64).collect();
+    // 32 bits per node; sums of 4 GiB and more spill into a map (a handful of nodes).
+    let mut retained: Vec<u32> = s.self_size.iter().map(|&x| x.min(RETAINED_SPILLED - 1)).collect();
+    let mut spilled: HashMap<NodeId, u64> = HashMap::new();
+    for (o, &x) in s.self_size.iter().enumerate() {
+        if x >= RETAINED_SPILLED - 1 {
+            retained[o] = RETAINED_SPILLED;
+            spilled.insert(o as NodeId, x as u64);
+        }
+    }
     for &o in doms.order[1..].iter().rev() {
-        let d = doms.idom[o as usize] as usize;
-        retained[d] += retained[o as usize];
+        let d = doms.idom[o as usize];
+        let value = match retained[o as usize] {
+            RETAINED_SPILLED => spilled.get(&o).copied().unwrap_or(0),
+            r => r as u64,
+        };
+        match retained[d as usize] {
+            RETAINED_SPILLED => *spilled.entry(d).or_insert(0) += value,
+            r => {
+                let sum = r as u64 + value;
+                if sum < (RETAINED_SPILLED - 1) as u64 {
+                    retained[d as usize] = sum as u32;
+                } else {
+                    retained[d as usize] = RETAINED_SPILLED;
+                    spilled.insert(d, sum);
+                }
+            }
+        }
     }
     drop(doms.order);
     s.retained = retained;
+    s.retained_spilled = spilled;
     s.dominator = doms.idom;
     add_statistics_totals(s);
     progress(Progress::Step("building the dominator tree"));

@@ -542,6 +542,7 @@ fn empty_snapshot() -> HeapSnapshot {
         distance: Vec::new(),
         dominator: Vec::new(),
         retained: Vec::new(),
+        retained_spilled: Default::default(),
         first_dominated: Vec::new(),
         dominated: Vec::new(),
         class_of: Vec::new(),

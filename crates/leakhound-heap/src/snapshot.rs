@@ -230,7 +230,10 @@ pub struct HeapSnapshot {
     // Computed.
     pub(crate) distance: Vec<i32>,
     pub(crate) dominator: Vec<NodeId>,
-    pub(crate) retained: Vec<u64>,
+    /// Retained sizes below [`RETAINED_SPILLED`]; larger ones (4 GiB and up: a few
+    /// dominators of huge heaps) are in `retained_spilled`.
+    pub(crate) retained: Vec<u32>,
+    pub(crate) retained_spilled: std::collections::HashMap<NodeId, u64>,
     pub(crate) first_dominated: Vec<u32>,
     pub(crate) dominated: Vec<NodeId>,
     pub(crate) class_of: Vec<u32>,
@@ -239,6 +242,9 @@ pub struct HeapSnapshot {
     pub(crate) statistics: Statistics,
     pub(crate) unreachable_count: u32,
 }
+
+/// Marks a retained size kept in `retained_spilled` (it does not fit below this).
+pub(crate) const RETAINED_SPILLED: u32 = u32::MAX;
 
 /// The page-object flag, kept in the `detachedness` byte (whose state takes the low two
 /// bits, [`DETACHEDNESS_MASK`]) once the analysis has computed it.
@@ -277,7 +283,7 @@ impl HeapSnapshot {
 
     /// Total size as DevTools shows it: the root's retained size plus `extra_native_bytes`.
     pub fn total_size_bytes(&self) -> u64 {
-        self.retained.get(self.root as usize).copied().unwrap_or(0) + self.extra_native_bytes
+        self.retained_size(self.root) + self.extra_native_bytes
     }
 
     /// The node type of `node`.
@@ -335,7 +341,11 @@ impl HeapSnapshot {
     /// Retained size in bytes.
     #[inline]
     pub fn retained_size(&self, node: NodeId) -> u64 {
-        self.retained.get(node as usize).copied().unwrap_or(0)
+        match self.retained.get(node as usize).copied() {
+            Some(RETAINED_SPILLED) => self.retained_spilled.get(&node).copied().unwrap_or(0),
+            Some(r) => r as u64,
+            None => 0,
+        }
     }
 
     /// Distance from the GC roots (see [`NO_DISTANCE`], [`BASE_SYSTEM_DISTANCE`]).
