@@ -11,12 +11,16 @@
 //! cannot lower the semidominator of any searched node (their numbers are all larger),
 //! so they are set to the root directly.
 //!
-//! Memory, the analysis' peak: everything works on DFS numbers. Four `u32` arrays of
-//! `n + 1` plus the essential in-edge CSR (sources only) while running. The DFS parent
-//! array doubles as the link forest's `ancestor` (a vertex is linked exactly when its
-//! number is above the one being processed, and linking sets its ancestor to its parent),
-//! and once a vertex is processed its first in-edge slots keep its semidominator and
-//! parent for the NCA pass, whose idom array reuses `label`.
+//! Memory, the analysis' peak: everything works on DFS numbers, and at any time only two
+//! `u32` arrays of `n + 1` live beside the essential in-edge list (one `u32` per edge):
+//! the numbering and the list's offsets while it is built; then the link forest
+//! (`ancestor`) and `label` while semidominators are computed. The list needs no offsets
+//! then (each target's group starts with a marked entry), the DFS parent needs no array
+//! (in a DFS, a node's in-edges from lower numbers come from its ancestors, so its parent
+//! is the largest of them, found while its in-edges are read), and once a vertex is
+//! processed its first in-edge slots keep its semidominator and parent for the NCA pass,
+//! whose idom array reuses `label`. The numbering is then recomputed (the DFS is
+//! deterministic) to map the result back to ordinals.
 
 use crate::snapshot::NodeId;
 
@@ -71,20 +75,178 @@ pub(crate) fn compute(g: &Graph<'_>, root: NodeId) -> Dominators {
             has_in.set(g.edge_to[e] as usize);
         }
     }
+    // DFS numbers run from 1 (the root) to n.
+    let (ord2pre, reached, searched) = number(g, root, &has_in);
 
-    // DFS numbers run from 1 (the root) to n; index 0 is unused.
+    // Essential in-edges by DFS number, grouped by target in increasing order; the first
+    // entry of each group carries GROUP_START. Counted into `first[w]` as ends, filled
+    // backwards so `first` ends as starts, then turned into the marks and dropped.
+    let mut first = vec![0u32; n + 2];
+    let mut has_preds = BitVec::new(n + 1);
+    for v in 0..n {
+        for e in essential_edges(v) {
+            let t = ord2pre[g.edge_to[e] as usize] as usize;
+            first[t] += 1;
+            has_preds.set(t);
+        }
+    }
+    for w in 1..=n {
+        first[w] += first[w - 1];
+    }
+    let mut list = vec![0u32; first[n] as usize];
+    for v in 0..n {
+        let pv = ord2pre[v];
+        for e in essential_edges(v) {
+            let t = ord2pre[g.edge_to[e] as usize] as usize;
+            first[t] -= 1;
+            list[first[t] as usize] = pv;
+        }
+    }
+    drop(ord2pre);
+    for w in 1..=n {
+        if has_preds.get(w) {
+            list[first[w] as usize] |= GROUP_START;
+        }
+    }
+    drop(first);
+
+    // Semidominators, w from n down. `label[v]` (v linked) holds the least semidominator
+    // on v's compressed forest path; `ancestor` is the forest: v is linked iff v > w, and
+    // linking sets ancestor[w] to w's DFS parent, which is its largest in-edge source
+    // below w (in a DFS, in-edges from lower numbers come from ancestors).
+    let mut ancestor = vec![0u32; n + 1];
+    let mut label = vec![0u32; n + 1];
+    let mut path: Vec<u32> = Vec::new();
+    let mut cursor = list.len();
+    for w in (2..=n as u32).rev() {
+        if !has_preds.get(w as usize) {
+            // An orphan: semidominator and parent are the root.
+            label[w as usize] = 1;
+            ancestor[w as usize] = 1;
+            continue;
+        }
+        let to = cursor;
+        let mut from = to - 1;
+        while list[from] & GROUP_START == 0 {
+            from -= 1;
+        }
+        cursor = from;
+        let mut semi = w;
+        // Leftovers (numbered under the root, not by a DFS) have no parent among their
+        // sources; their result is the root whatever their forest link.
+        let mut p = 1;
+        for &entry in &list[from..to] {
+            let v = entry & !GROUP_START;
+            let candidate = if v <= w {
+                if v < w && v > p && w <= searched {
+                    p = v;
+                }
+                v
+            } else {
+                // eval(v) with path compression, iteratively.
+                let mut x = v;
+                path.clear();
+                while ancestor[x as usize] > w {
+                    path.push(x);
+                    x = ancestor[x as usize];
+                }
+                // Every vertex on the path but the last two takes the least label above
+                // it and skips to the tree's root (DevTools' `compress`).
+                while let Some(y) = path.pop() {
+                    let a = ancestor[y as usize] as usize;
+                    if label[a] < label[y as usize] {
+                        label[y as usize] = label[a];
+                    }
+                    ancestor[y as usize] = ancestor[a];
+                }
+                label[v as usize]
+            };
+            if candidate < semi {
+                semi = candidate;
+            }
+        }
+        label[w as usize] = semi;
+        ancestor[w as usize] = p;
+        // Keep semi and parent for the NCA pass in w's (now consumed) in-edge slots;
+        // with one in-edge, the parent is its source and is the semidominator too.
+        list[from] = semi | GROUP_START;
+        if to - from >= 2 {
+            list[from + 1] = p;
+        }
+    }
+    drop(path);
+    drop(ancestor);
+
+    // idom[w]: walk from the parent up the dominator chain until at or above semi(w).
+    let mut idom = label;
+    idom[1] = 1;
+    let group_end = |start: usize| {
+        let mut end = start + 1;
+        while end < list.len() && list[end] & GROUP_START == 0 {
+            end += 1;
+        }
+        end
+    };
+    let mut cursor = if has_preds.get(1) { group_end(0) } else { 0 };
+    for w in 2..=n {
+        let (semi, p) = if has_preds.get(w) {
+            let (from, to) = (cursor, group_end(cursor));
+            cursor = to;
+            let semi = list[from] & !GROUP_START;
+            (semi, if to - from >= 2 { list[from + 1] } else { semi })
+        } else {
+            (1, 1)
+        };
+        if w as u32 > searched {
+            idom[w] = 1;
+            continue;
+        }
+        let mut d = p;
+        while d > semi {
+            d = idom[d as usize];
+        }
+        idom[w] = d;
+    }
+    drop(list);
+    drop(has_preds);
+
+    // Back to ordinals. The numbering was not kept through the passes above (it would be
+    // one more array at the peak): the DFS runs again, deterministically.
+    let (ord2pre, _, _) = number(g, root, &has_in);
+    let mut pre2ord = vec![0u32; n];
+    for (v, &p) in ord2pre.iter().enumerate() {
+        pre2ord[p as usize - 1] = v as u32;
+    }
+    let mut by_ordinal = ord2pre;
+    for p in by_ordinal.iter_mut() {
+        *p = pre2ord[idom[*p as usize] as usize - 1];
+    }
+    drop(idom);
+    Dominators {
+        idom: by_ordinal,
+        order: pre2ord,
+        unreachable: n as u32 - reached,
+    }
+}
+
+/// Marks the first in-edge of each target's group in the in-edge list (DFS numbers are
+/// below 2^31: node counts are bounded by 32-bit node indices).
+const GROUP_START: u32 = 1 << 31;
+
+/// Numbers every node as DevTools' Lengauer–Tarjan does: an iterative DFS from the root
+/// over essential edges in file order, numbering on first visit; then a DFS from each
+/// orphan (no essential in-edge) in ordinal order, under the root; then the leftovers one
+/// by one, under the root. Returns (`ord2pre[ordinal]` = number, from 1; how many the
+/// root's DFS reached; how many any DFS reached). Deterministic: a second run gives the
+/// same numbers.
+fn number(g: &Graph<'_>, root: NodeId, has_in: &BitVec) -> (Vec<u32>, u32, u32) {
+    let n = g.first_edge.len() - 1;
     let mut ord2pre = vec![0u32; n];
-    let mut pre2ord = vec![0u32; n + 1];
-    // parent[w]: DFS parent's number; during the semidominator pass, the link forest.
-    let mut parent = vec![0u32; n + 1];
     let mut next: u32 = 0;
     let mut stack: Vec<(u32, u32)> = Vec::new();
-    // Iterative DFS over essential edges in file order, numbering on first visit.
-    let mut dfs = |start: u32, ord2pre: &mut [u32], pre2ord: &mut [u32], parent: &mut [u32], next: &mut u32| {
+    let mut dfs = |start: u32, ord2pre: &mut [u32], next: &mut u32| {
         *next += 1;
         ord2pre[start as usize] = *next;
-        pre2ord[*next as usize] = start;
-        parent[*next as usize] = 1;
         stack.clear();
         stack.push((start, g.first_edge[start as usize]));
         while let Some(top) = stack.last_mut() {
@@ -103,8 +265,6 @@ pub(crate) fn compute(g: &Graph<'_>, root: NodeId) -> Dominators {
                 Some(w) => {
                     *next += 1;
                     ord2pre[w as usize] = *next;
-                    pre2ord[*next as usize] = w;
-                    parent[*next as usize] = ord2pre[v as usize];
                     stack.push((w, g.first_edge[w as usize]));
                 }
                 None => {
@@ -113,137 +273,23 @@ pub(crate) fn compute(g: &Graph<'_>, root: NodeId) -> Dominators {
             }
         }
     };
-    dfs(root, &mut ord2pre, &mut pre2ord, &mut parent, &mut next);
+    dfs(root, &mut ord2pre, &mut next);
     let reached = next;
     if (next as usize) < n {
         for v in 0..n as u32 {
             if ord2pre[v as usize] == 0 && !has_in.get(v as usize) {
-                dfs(v, &mut ord2pre, &mut pre2ord, &mut parent, &mut next);
+                dfs(v, &mut ord2pre, &mut next);
             }
         }
     }
-    drop(has_in);
-    // Numbers above `searched` are the leftovers, numbered one by one under the root.
     let searched = next;
     for v in 0..n as u32 {
         if ord2pre[v as usize] == 0 {
             next += 1;
             ord2pre[v as usize] = next;
-            pre2ord[next as usize] = v;
-            parent[next as usize] = 1;
         }
     }
-    drop(stack);
-
-    // Essential in-edges by DFS number: sources of w are list[first[w]..first[w + 1]].
-    // Counted into first[w] as ends, then filled backwards so `first` ends as starts.
-    let mut first = vec![0u32; n + 2];
-    for v in 0..n {
-        for e in essential_edges(v) {
-            first[ord2pre[g.edge_to[e] as usize] as usize] += 1;
-        }
-    }
-    for w in 1..=n {
-        first[w] += first[w - 1];
-    }
-    first[n + 1] = first[n];
-    let mut list = vec![0u32; first[n] as usize];
-    for v in 0..n {
-        let pv = ord2pre[v];
-        for e in essential_edges(v) {
-            let t = ord2pre[g.edge_to[e] as usize] as usize;
-            first[t] -= 1;
-            list[first[t] as usize] = pv;
-        }
-    }
-    drop(ord2pre);
-
-    // Semidominators. `label[v]` (v linked) holds the least semidominator on v's
-    // compressed forest path; `parent` is the forest (`ancestor`): v is linked iff v > w.
-    let mut label = vec![0u32; n + 1];
-    let mut path: Vec<u32> = Vec::new();
-    for w in (2..=n as u32).rev() {
-        let (from, to) = (first[w as usize] as usize, first[w as usize + 1] as usize);
-        if from == to {
-            // An orphan: semidominator and parent are the root.
-            label[w as usize] = 1;
-            continue;
-        }
-        let p = parent[w as usize];
-        let mut semi = w;
-        for &v in &list[from..to] {
-            let candidate = if v <= w {
-                v
-            } else {
-                // eval(v) with path compression, iteratively.
-                let mut x = v;
-                path.clear();
-                while parent[x as usize] > w {
-                    path.push(x);
-                    x = parent[x as usize];
-                }
-                // Every vertex on the path but the last two takes the least label above
-                // it and skips to the tree's root (DevTools' `compress`).
-                while let Some(y) = path.pop() {
-                    let a = parent[y as usize] as usize;
-                    if label[a] < label[y as usize] {
-                        label[y as usize] = label[a];
-                    }
-                    parent[y as usize] = parent[a];
-                }
-                label[v as usize]
-            };
-            if candidate < semi {
-                semi = candidate;
-            }
-        }
-        label[w as usize] = semi;
-        // Link: parent[w] already is w's ancestor. Keep semi and parent for the NCA pass
-        // in w's (now consumed) in-edge slots; with one in-edge, the parent is that edge's
-        // source and is the semidominator too.
-        list[from] = semi;
-        if to - from >= 2 {
-            list[from + 1] = p;
-        }
-    }
-    drop(path);
-
-    // idom[w]: walk from the parent up the dominator chain until at or above semi(w).
-    let mut idom = label;
-    idom[1] = 1;
-    for w in 2..=n {
-        if w as u32 > searched {
-            idom[w] = 1;
-            continue;
-        }
-        let (from, to) = (first[w] as usize, first[w + 1] as usize);
-        let (semi, p) = match to - from {
-            0 => (1, 1),
-            1 => (list[from], list[from]),
-            _ => (list[from], list[from + 1]),
-        };
-        let mut d = p;
-        while d > semi {
-            d = idom[d as usize];
-        }
-        idom[w] = d;
-    }
-    drop(list);
-    drop(first);
-
-    // Back to ordinals, in the forest's storage.
-    let mut by_ordinal = parent;
-    for w in 1..=n {
-        by_ordinal[pre2ord[w] as usize] = pre2ord[idom[w] as usize];
-    }
-    by_ordinal.truncate(n);
-    drop(idom);
-    pre2ord.remove(0);
-    Dominators {
-        idom: by_ordinal,
-        order: pre2ord,
-        unreachable: n as u32 - reached,
-    }
+    (ord2pre, reached, searched)
 }
 
 #[cfg(test)]

@@ -371,7 +371,9 @@ impl HeapSnapshot {
 
     /// Detachedness after propagation: 0 unknown, 1 attached, 2 detached.
     pub fn detachedness(&self, node: NodeId) -> u8 {
-        self.detachedness.get(node as usize).map_or(0, |d| d & DETACHEDNESS_MASK)
+        self.detachedness
+            .get(node as usize)
+            .map_or(0, |d| d & DETACHEDNESS_MASK)
     }
 
     /// Index into [`HeapSnapshot::classes`] of `node`'s class.
@@ -505,7 +507,9 @@ impl HeapSnapshot {
     /// Whether the page-object flag is set (reachable from a root shortcut such as the
     /// global object, without weak edges).
     pub fn is_page_object(&self, node: NodeId) -> bool {
-        self.detachedness.get(node as usize).is_some_and(|f| f & FLAG_PAGE_OBJECT != 0)
+        self.detachedness
+            .get(node as usize)
+            .is_some_and(|f| f & FLAG_PAGE_OBJECT != 0)
     }
 
     /// Whether the full analysis ran (dominators, retained sizes, distances, statistics).
