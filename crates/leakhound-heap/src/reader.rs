@@ -16,7 +16,11 @@ const BUF_BYTES: usize = 4 << 20;
 
 /// Below this many buffered bytes rows are converted on one thread: the split's cost (a
 /// scoped thread) would outweigh the gain.
+#[cfg(not(fuzzing))]
 const PARALLEL_MIN_BYTES: usize = 256 << 10;
+/// Under the fuzzer the split runs on small inputs too, so it is fuzzed.
+#[cfg(fuzzing)]
+const PARALLEL_MIN_BYTES: usize = 64;
 
 /// A consumer of a fixed-stride integer array that can take whole rows converted on
 /// worker threads. V8 writes one row per line (`\n,type,name,…`); the reader relies on
