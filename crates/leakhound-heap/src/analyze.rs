@@ -175,14 +175,16 @@ pub(crate) fn analyze(s: &mut HeapSnapshot, warnings: &mut Vec<Warning>, progres
     (s.classes, s.class_of, s.interface_definitions) = classes;
     progress(Progress::Step("calculating retained sizes"));
     // 32 bits per node; sums of 4 GiB and more spill into a map (a handful of nodes).
-    let mut retained: Vec<u32> = s.self_size.iter().map(|&x| x.min(RETAINED_SPILLED - 1)).collect();
     let mut spilled: HashMap<NodeId, u64> = HashMap::new();
-    for (o, &x) in s.self_size.iter().enumerate() {
-        if x >= RETAINED_SPILLED - 1 {
-            retained[o] = RETAINED_SPILLED;
+    let mut retained: Vec<u32> = (s.self_size.iter().enumerate())
+        .map(|(o, &x)| {
+            if x < RETAINED_SPILLED - 1 {
+                return x;
+            }
             spilled.insert(o as NodeId, x as u64);
-        }
-    }
+            RETAINED_SPILLED
+        })
+        .collect();
     for &o in doms.order[1..].iter().rev() {
         let d = doms.idom[o as usize];
         let value = match retained[o as usize] {

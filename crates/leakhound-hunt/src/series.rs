@@ -70,13 +70,12 @@ pub fn load_series_prepared<P: Send>(
         drop(defs_tx);
         let defs = last
             .as_ref()
-            .map(|(l, _)| l.snapshot.interface_definitions().to_vec())
-            .unwrap_or_default();
+            .map_or(&[][..], |(l, _)| l.snapshot.interface_definitions());
         let mut earlier: Series<P> = handed
             .iter()
             .map(|(i, mut l)| {
                 let prepared = prepare(&l.snapshot);
-                l.snapshot.reclassify(&defs);
+                l.snapshot.reclassify(defs);
                 (i, l, prepared)
             })
             .collect();
