@@ -55,7 +55,12 @@ pub fn load_snapshot_with(path: &Path, analysis: leakhound_heap::Analysis, ui: U
             if timings {
                 #[allow(clippy::print_stderr, reason = "opt-in timings")]
                 {
-                    eprintln!("timing: {:>28} {:>8.3} s", last.1, last.0.elapsed().as_secs_f64());
+                    eprintln!(
+                        "timing: {:>28} {:>8.3} s {}",
+                        last.1,
+                        last.0.elapsed().as_secs_f64(),
+                        memory_note()
+                    );
                 }
                 last = (std::time::Instant::now(), step);
             }
@@ -68,7 +73,12 @@ pub fn load_snapshot_with(path: &Path, analysis: leakhound_heap::Analysis, ui: U
     if timings {
         #[allow(clippy::print_stderr, reason = "opt-in timings")]
         {
-            eprintln!("timing: {:>28} {:>8.3} s", last.1, last.0.elapsed().as_secs_f64());
+            eprintln!(
+                "timing: {:>28} {:>8.3} s {}",
+                last.1,
+                last.0.elapsed().as_secs_f64(),
+                memory_note()
+            );
         }
     }
     bar.finish_and_clear();
@@ -82,6 +92,22 @@ pub fn load_snapshot_with(path: &Path, analysis: leakhound_heap::Analysis, ui: U
         }
     }
     Ok(loaded)
+}
+
+/// `rss … MB, peak … MB` of this process from `/proc/self/status` (empty where there is none),
+/// for the opt-in `LEAKHOUND_TIMINGS` lines.
+fn memory_note() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    };
+    match (field("VmRSS:"), field("VmHWM:")) {
+        (Some(rss), Some(peak)) => format!("rss {:>6.1} MB, peak {:>6.1} MB", rss as f64 / 1e3, peak as f64 / 1e3),
+        _ => String::new(),
+    }
 }
 
 fn peek(reader: &mut BufReader<File>, out: &mut [u8; 2]) -> Result<usize> {
