@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use crate::classes;
+use crate::dominator_tree::DominatorTree;
 use crate::dominators::{self, BitVec, Graph};
 use crate::error::{Section, Warning};
 use crate::parse::Progress;
@@ -114,6 +115,7 @@ pub(crate) fn analyze(s: &mut HeapSnapshot, warnings: &mut Vec<Warning>, progres
     progress(Progress::Step("propagating DOM state"));
     init_detachedness(s);
     propagate_dom_state(s);
+    drop_unknown_detachedness(s);
     let weakmaps = WeakMapNames::new(s);
     // DevTools runs these steps one after another; each reads only what earlier ones
     // wrote, so independent ones share the two cores. Flags, then the essential edges
@@ -137,10 +139,14 @@ pub(crate) fn analyze(s: &mut HeapSnapshot, warnings: &mut Vec<Warning>, progres
         })
     };
     s.self_size = self_size;
-    // The one flag kept moves into the detachedness byte.
-    for (d, &f) in s.detachedness.iter_mut().zip(&flags) {
-        *d |= f & FLAG_PAGE_OBJECT;
+    // The one flag kept, as a bit per node.
+    let mut page_objects = BitVec::new(flags.len());
+    for (o, &f) in flags.iter().enumerate() {
+        if f & FLAG_PAGE_OBJECT != 0 {
+            page_objects.set(o);
+        }
     }
+    s.page_objects = page_objects;
     drop(flags);
     progress(Progress::Step("building dominators"));
     let doms = dominators::compute(
@@ -210,7 +216,7 @@ pub(crate) fn analyze(s: &mut HeapSnapshot, warnings: &mut Vec<Warning>, progres
     s.dominator = doms.idom;
     add_statistics_totals(s);
     progress(Progress::Step("building the dominator tree"));
-    build_dominated(s);
+    s.dominator_tree = DominatorTree::build(&s.dominator, s.root);
 }
 
 /// The light analysis of [`crate::Analysis::Graph`]: DOM state (it renames detached
@@ -220,6 +226,7 @@ pub(crate) fn analyze_graph(s: &mut HeapSnapshot, progress: &mut dyn FnMut(Progr
     progress(Progress::Step("propagating DOM state"));
     init_detachedness(s);
     propagate_dom_state(s);
+    drop_unknown_detachedness(s);
 }
 
 /// `initDetachednessAndClassIndex` (§3.1): seed from the `detachedness` field, or for old
@@ -236,6 +243,19 @@ fn init_detachedness(s: &mut HeapSnapshot) {
         }
     }
     s.detachedness = d;
+}
+
+/// Keeps the detachedness column as a list of the nodes whose state is known when they
+/// are few (a Node.js heap has a handful: it has no DOM), which saves a byte a node.
+fn drop_unknown_detachedness(s: &mut HeapSnapshot) {
+    let known = s.detachedness.iter().filter(|&&d| d != 0).count();
+    if known <= s.detachedness.len() / 32 {
+        s.detachedness_known = (s.detachedness.iter().enumerate())
+            .filter(|&(_, &d)| d != 0)
+            .map(|(o, &d)| (o as NodeId, d))
+            .collect();
+        s.detachedness = Vec::new();
+    }
 }
 
 /// `propagateDOMState` (§3.1): attached state flows to native children first, then
@@ -425,7 +445,7 @@ fn essential_edges(s: &HeapSnapshot, flags: &[u8], weakmaps: &WeakMapNames) -> B
         for e in s.edges(u) {
             let t = s.edge_type(e);
             if t == EdgeType::Internal
-                && let Some((_, table)) = weakmaps.get(s.edge_name[e as usize])
+                && let Some((_, table)) = weakmaps.get(s.edge_name_index(e))
                 && s.node_id[u as usize] as u64 == table
             {
                 continue;
@@ -503,8 +523,7 @@ fn bfs(
                 continue;
             }
             // DevTools' filter, called only for unvisited targets.
-            if is_native_context && !et.has_index_name() && names.sloppy_function_map.contains(s.edge_name[e as usize])
-            {
+            if is_native_context && !et.has_index_name() && names.sloppy_function_map.contains(s.edge_name_index(e)) {
                 continue;
             }
             if is_map_descriptors {
@@ -516,7 +535,7 @@ fn bfs(
                     continue;
                 }
             } else if et == EdgeType::Internal
-                && let Some((suffix, _)) = weakmaps.get(s.edge_name[e as usize])
+                && let Some((suffix, _)) = weakmaps.get(s.edge_name_index(e))
                 && !pending.remove(&suffix)
             {
                 pending.insert(suffix);
@@ -532,40 +551,9 @@ fn bfs(
 fn parse_int_of_edge_name(s: &HeapSnapshot, e: u32) -> Option<i64> {
     let et = s.edge_type(e);
     if et.has_index_name() {
-        return Some(s.edge_name[e as usize] as i64);
+        return Some(s.edge_name_index(e) as i64);
     }
-    crate::snapshot::js_parse_int(s.strings.get(s.edge_name[e as usize])).and_then(|t| t.parse().ok())
-}
-
-/// `buildDominatedNodes`: the dominator tree as CSR. Within a node's slice, children are
-/// in descending ordinal order, as DevTools fills them.
-fn build_dominated(s: &mut HeapSnapshot) {
-    let n = s.node_count();
-    let mut first = vec![0u32; n + 1];
-    for o in 0..n {
-        if o as NodeId != s.root {
-            first[s.dominator[o] as usize + 1] += 1;
-        }
-    }
-    for i in 1..=n {
-        first[i] += first[i - 1];
-    }
-    // Filled backwards from each slice's end, with `first[d + 1]` (d's end) as the
-    // cursor: it ends at d's start, so `first` then reads one place late; one shift
-    // fixes it, where a separate cursor array would cost another `n` words.
-    let mut dominated = vec![0u32; n.saturating_sub(1)];
-    for o in 0..n {
-        if o as NodeId == s.root {
-            continue;
-        }
-        let d = s.dominator[o] as usize;
-        first[d + 1] -= 1;
-        dominated[first[d + 1] as usize] = o as u32;
-    }
-    first.remove(0);
-    first.push(dominated.len() as u32);
-    s.first_dominated = first;
-    s.dominated = dominated;
+    crate::snapshot::js_parse_int(s.strings.get(s.edge_name_index(e))).and_then(|t| t.parse().ok())
 }
 
 /// `calculateStatistics` (§3.10), but for the totals ([`add_statistics_totals`]).
@@ -647,7 +635,7 @@ fn add_statistics_totals(s: &mut HeapSnapshot) {
 
 fn elements_edge(s: &HeapSnapshot, names: &Names, o: NodeId) -> Option<u32> {
     s.edges(o)
-        .find(|&e| s.edge_type(e) == EdgeType::Internal && names.elements.contains(s.edge_name[e as usize]))
+        .find(|&e| s.edge_type(e) == EdgeType::Internal && names.elements.contains(s.edge_name_index(e)))
 }
 
 #[cfg(test)]

@@ -9,9 +9,57 @@ const MAX_INTERFACE_NAME_LENGTH: usize = 120;
 const MIN_OBJECT_COUNT_PER_INTERFACE: f64 = 2.0;
 const MIN_OBJECT_PROPORTION_PER_INTERFACE: f64 = 1000.0;
 
+/// Each node's class index: 16 bits a node while there are at most 65,536 classes (a
+/// heap of a few hundred to a few thousand classes is usual), 32 bits past that.
+#[derive(Debug)]
+pub(crate) enum ClassOf {
+    /// Every index fits 16 bits.
+    Narrow(Vec<u16>),
+    /// Some index does not.
+    Wide(Vec<u32>),
+}
+
+impl Default for ClassOf {
+    fn default() -> Self {
+        ClassOf::Narrow(Vec::new())
+    }
+}
+
+impl ClassOf {
+    /// `n` nodes of class 0.
+    fn new(n: usize) -> Self {
+        ClassOf::Narrow(vec![0; n])
+    }
+
+    /// The class index of node `o` (`o` below the node count).
+    #[inline]
+    pub(crate) fn get(&self, o: NodeId) -> u32 {
+        match self {
+            ClassOf::Narrow(v) => v[o as usize] as u32,
+            ClassOf::Wide(v) => v[o as usize],
+        }
+    }
+
+    /// Sets node `o`'s class, widening every index to 32 bits the first time one needs it.
+    #[inline]
+    fn set(&mut self, o: NodeId, class: u32) {
+        match self {
+            ClassOf::Narrow(v) => match u16::try_from(class) {
+                Ok(c) => v[o as usize] = c,
+                Err(_) => {
+                    let mut wide: Vec<u32> = v.iter().map(|&c| c as u32).collect();
+                    wide[o as usize] = class;
+                    *self = ClassOf::Wide(wide);
+                }
+            },
+            ClassOf::Wide(v) => v[o as usize] = class,
+        }
+    }
+}
+
 /// The class table, each node's class and the interface definitions: what DevTools
 /// computes at load time.
-pub(crate) fn compute_classes(s: &HeapSnapshot) -> (Vec<Class>, Vec<u32>, Vec<InterfaceDefinition>) {
+pub(crate) fn compute_classes(s: &HeapSnapshot) -> (Vec<Class>, ClassOf, Vec<InterfaceDefinition>) {
     let defs = infer_interface_definitions(s);
     let (classes, class_of) = classify(s, &defs);
     (classes, class_of, defs)
@@ -19,10 +67,10 @@ pub(crate) fn compute_classes(s: &HeapSnapshot) -> (Vec<Class>, Vec<u32>, Vec<In
 
 /// Classes of every node when plain objects are named with `defs` (the snapshot's own
 /// definitions, or another snapshot's for the Comparison view).
-pub(crate) fn classify(s: &HeapSnapshot, defs: &[InterfaceDefinition]) -> (Vec<Class>, Vec<u32>) {
+pub(crate) fn classify(s: &HeapSnapshot, defs: &[InterfaceDefinition]) -> (Vec<Class>, ClassOf) {
     let n = s.node_count();
     let mut table = ClassTable::default();
-    let mut class_of = vec![0u32; n];
+    let mut class_of = ClassOf::new(n);
     let mut by_name: Vec<u32> = vec![u32::MAX; s.strings.len()];
     // Classes named after the node type, by type index (`(system)`, `Function`, `(string)`...).
     let mut by_type: Vec<u32> = vec![u32::MAX; s.node_type_names.len()];
@@ -45,7 +93,7 @@ pub(crate) fn classify(s: &HeapSnapshot, defs: &[InterfaceDefinition]) -> (Vec<C
                     props.extend(
                         s.edges(o)
                             .filter(|&e| s.edge_type(e) == EdgeType::Property)
-                            .map(|e| s.edge_name[e as usize]),
+                            .map(|e| s.edge_name_index(e)),
                     );
                     let iface = match match_cache.get(props.as_slice()) {
                         Some(&m) => m,
@@ -96,7 +144,7 @@ pub(crate) fn classify(s: &HeapSnapshot, defs: &[InterfaceDefinition]) -> (Vec<C
             }
         };
         // Located object classes split by constructor location.
-        class_of[o as usize] = if t == NodeType::Object {
+        let class = if t == NodeType::Object {
             match s.location(o) {
                 Some(loc) => *located.entry((loc, class_id)).or_insert_with(|| {
                     let name = table.classes[class_id as usize].name.clone();
@@ -110,6 +158,7 @@ pub(crate) fn classify(s: &HeapSnapshot, defs: &[InterfaceDefinition]) -> (Vec<C
         } else {
             class_id
         };
+        class_of.set(o, class);
     }
     (table.classes, class_of)
 }
@@ -213,7 +262,7 @@ fn infer_interface_definitions(s: &HeapSnapshot) -> Vec<InterfaceDefinition> {
             if s.edge_type(e) != EdgeType::Property {
                 continue;
             }
-            let name_idx = s.edge_name[e as usize];
+            let name_idx = s.edge_name_index(e);
             if proto.contains(name_idx) {
                 continue;
             }

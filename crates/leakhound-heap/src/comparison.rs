@@ -40,7 +40,11 @@ struct Aggregate {
     members: Vec<(u32, u64, NodeId)>,
 }
 
-fn aggregates(s: &HeapSnapshot, classes: &[crate::snapshot::Class], class_of: &[u32]) -> Vec<Aggregate> {
+fn aggregates(
+    s: &HeapSnapshot,
+    classes: &[crate::snapshot::Class],
+    class_of: &crate::classes::ClassOf,
+) -> Vec<Aggregate> {
     let mut row_of: Vec<u32> = vec![u32::MAX; classes.len()];
     let mut out: Vec<Aggregate> = Vec::new();
     for o in 0..s.node_count() as NodeId {
@@ -48,7 +52,7 @@ fn aggregates(s: &HeapSnapshot, classes: &[crate::snapshot::Class], class_of: &[
         if size == 0 {
             continue;
         }
-        let c = class_of[o as usize] as usize;
+        let c = class_of.get(o) as usize;
         if row_of[c] == u32::MAX {
             row_of[c] = out.len() as u32;
             out.push(Aggregate {

@@ -33,6 +33,7 @@ pub(crate) struct Graph<'a> {
 }
 
 /// A plain bit vector.
+#[derive(Debug, Default)]
 pub(crate) struct BitVec {
     words: Vec<u64>,
 }
@@ -46,6 +47,10 @@ impl BitVec {
     #[inline]
     pub(crate) fn set(&mut self, i: usize) {
         self.words[i >> 6] |= 1 << (i & 63);
+    }
+    /// Bits held (a multiple of 64; 0 for an empty vector).
+    pub(crate) fn len(&self) -> usize {
+        self.words.len() * 64
     }
     #[inline]
     pub(crate) fn get(&self, i: usize) -> bool {

@@ -25,6 +25,7 @@
 mod analyze;
 mod classes;
 mod comparison;
+mod dominator_tree;
 mod dominators;
 mod error;
 mod parse;

@@ -138,7 +138,7 @@ fn cons_string_name(s: &HeapSnapshot, node: NodeId) -> String {
         let (mut first, mut second) = (None, None);
         for e in s.edges(o) {
             if s.edge_type(e) == EdgeType::Internal {
-                match s.strings.get(s.edge_name[e as usize]) {
+                match s.strings.get(s.edge_name_index(e)) {
                     "first" if first.is_none() => first = Some(s.edge_target(e)),
                     "second" if second.is_none() => second = Some(s.edge_target(e)),
                     _ => {}

@@ -211,13 +211,23 @@ pub struct HeapSnapshot {
     pub(crate) node_id: Vec<u32>,
     pub(crate) self_size: Vec<u32>,
     pub(crate) first_edge: Vec<u32>,
-    /// Detachedness (0 unknown, 1 attached, 2 detached) after DevTools' propagation.
+    /// Detachedness (0 unknown, 1 attached, 2 detached) after DevTools' propagation;
+    /// empty when few nodes have a known state (Node.js heaps have no DOM): they are then
+    /// in `detachedness_known`.
     pub(crate) detachedness: Vec<u8>,
+    /// The nodes of known detachedness, by ordinal, when `detachedness` is empty.
+    pub(crate) detachedness_known: Vec<(NodeId, u8)>,
+    /// The page-object flag per node (empty before the full analysis).
+    pub(crate) page_objects: crate::dominators::BitVec,
     pub(crate) has_detachedness: bool,
     pub(crate) has_trace_node_id: bool,
 
-    pub(crate) edge_type: Vec<u8>,
-    pub(crate) edge_name: Vec<u32>,
+    /// Per edge, its type index and `name_or_index` in one word ([`pack_edge`]);
+    /// [`EDGE_SPILLED`] where they do not fit, the pair then in `edge_spilled`.
+    pub(crate) edge_kind: Vec<u32>,
+    /// (type index, `name_or_index`) of the edges whose pair does not fit a word: element
+    /// indexes and string indexes of 2^28 − 1 and more, type indexes of 16 and more.
+    pub(crate) edge_spilled: std::collections::HashMap<EdgeId, (u32, u32)>,
     pub(crate) edge_to: Vec<u32>,
 
     pub(crate) strings: Strings,
@@ -234,23 +244,37 @@ pub struct HeapSnapshot {
     /// dominators of huge heaps) are in `retained_spilled`.
     pub(crate) retained: Vec<u32>,
     pub(crate) retained_spilled: std::collections::HashMap<NodeId, u64>,
-    pub(crate) first_dominated: Vec<u32>,
-    pub(crate) dominated: Vec<NodeId>,
-    pub(crate) class_of: Vec<u32>,
+    pub(crate) dominator_tree: crate::dominator_tree::DominatorTree,
+    pub(crate) class_of: crate::classes::ClassOf,
     pub(crate) classes: Vec<Class>,
     pub(crate) interface_definitions: Vec<InterfaceDefinition>,
     pub(crate) statistics: Statistics,
     pub(crate) unreachable_count: u32,
 }
 
+/// Bits of an edge word ([`HeapSnapshot::edge_kind`]) that hold the edge type index.
+pub(crate) const EDGE_TYPE_BITS: u32 = 4;
+/// The edge word of an edge whose pair is in `edge_spilled`.
+pub(crate) const EDGE_SPILLED: u32 = u32::MAX;
+
+/// One word for an edge's type index and `name_or_index`: the type in the low
+/// [`EDGE_TYPE_BITS`] bits, the name above. `None` when they do not fit (the word would
+/// reach [`EDGE_SPILLED`]): V8 has seven edge types and a string table far below 2^28
+/// entries, so only element indexes of huge sparse arrays normally spill.
+#[inline(always)]
+pub(crate) fn pack_edge(type_index: u32, name: u32) -> Option<u32> {
+    if type_index < 1 << EDGE_TYPE_BITS && name < (1 << (32 - EDGE_TYPE_BITS)) - 1 {
+        Some(name << EDGE_TYPE_BITS | type_index)
+    } else {
+        None
+    }
+}
+
 /// Marks a retained size kept in `retained_spilled` (it does not fit below this).
 pub(crate) const RETAINED_SPILLED: u32 = u32::MAX;
 
-/// The page-object flag, kept in the `detachedness` byte (whose state takes the low two
-/// bits, [`DETACHEDNESS_MASK`]) once the analysis has computed it.
+/// The page-object flag in the analysis' per-node flags (DevTools' `pageObject` flag).
 pub(crate) const FLAG_PAGE_OBJECT: u8 = 4;
-/// The detachedness state's bits in the `detachedness` byte.
-pub(crate) const DETACHEDNESS_MASK: u8 = 3;
 
 impl HeapSnapshot {
     /// Number of nodes.
@@ -263,6 +287,24 @@ impl HeapSnapshot {
     #[inline]
     pub fn edge_count(&self) -> usize {
         self.edge_to.len()
+    }
+
+    /// The edge type index (into the meta's `edge_types`) of edge `e`.
+    #[inline]
+    pub(crate) fn edge_type_index(&self, e: EdgeId) -> usize {
+        match self.edge_kind[e as usize] {
+            EDGE_SPILLED => self.edge_spilled.get(&e).map_or(usize::MAX, |&(t, _)| t as usize),
+            k => (k & ((1 << EDGE_TYPE_BITS) - 1)) as usize,
+        }
+    }
+
+    /// The raw `name_or_index` of edge `e`: a string index or an element/hidden index.
+    #[inline]
+    pub(crate) fn edge_name_index(&self, e: EdgeId) -> u32 {
+        match self.edge_kind[e as usize] {
+            EDGE_SPILLED => self.edge_spilled.get(&e).map_or(0, |&(_, name)| name),
+            k => k >> EDGE_TYPE_BITS,
+        }
     }
 
     /// The root node (ordinal 0 unless the header gives `root_index`).
@@ -361,31 +403,30 @@ impl HeapSnapshot {
     }
 
     /// Nodes immediately dominated by `node` (empty without [`crate::Analysis::Full`]).
+    /// In descending ordinal order, as DevTools lists them.
     pub fn dominated(&self, node: NodeId) -> &[NodeId] {
-        let n = node as usize;
-        if self.first_dominated.len() <= n + 1 {
-            return &[];
-        }
-        &self.dominated[self.first_dominated[n] as usize..self.first_dominated[n + 1] as usize]
+        self.dominator_tree.children(node)
     }
 
     /// Detachedness after propagation: 0 unknown, 1 attached, 2 detached.
     pub fn detachedness(&self, node: NodeId) -> u8 {
-        self.detachedness
-            .get(node as usize)
-            .map_or(0, |d| d & DETACHEDNESS_MASK)
+        match self.detachedness.get(node as usize) {
+            Some(&d) => d,
+            None => (self.detachedness_known.binary_search_by_key(&node, |&(o, _)| o))
+                .map_or(0, |k| self.detachedness_known[k].1),
+        }
     }
 
     /// Index into [`HeapSnapshot::classes`] of `node`'s class.
     #[inline]
     pub fn class_index(&self, node: NodeId) -> u32 {
-        self.class_of[node as usize]
+        self.class_of.get(node)
     }
 
     /// The class of `node`.
     #[inline]
     pub fn class(&self, node: NodeId) -> &Class {
-        &self.classes[self.class_of[node as usize] as usize]
+        &self.classes[self.class_of.get(node) as usize]
     }
 
     /// All classes, in order of first appearance among nodes.
@@ -411,7 +452,7 @@ impl HeapSnapshot {
     #[inline]
     pub fn edge_type(&self, e: EdgeId) -> EdgeType {
         self.edge_type_kinds
-            .get(self.edge_type[e as usize] as usize)
+            .get(self.edge_type_index(e))
             .copied()
             .unwrap_or(EdgeType::Other)
     }
@@ -419,7 +460,7 @@ impl HeapSnapshot {
     /// The edge type's name as the file spells it.
     pub fn edge_type_name(&self, e: EdgeId) -> &str {
         self.edge_type_names
-            .get(self.edge_type[e as usize] as usize)
+            .get(self.edge_type_index(e))
             .map(|s| s.as_str())
             .unwrap_or("?")
     }
@@ -427,7 +468,7 @@ impl HeapSnapshot {
     /// Raw `name_or_index` of edge `e`.
     #[inline]
     pub fn edge_name_or_index(&self, e: EdgeId) -> u32 {
-        self.edge_name[e as usize]
+        self.edge_name_index(e)
     }
 
     /// The target node of edge `e`.
@@ -440,7 +481,7 @@ impl HeapSnapshot {
     /// in decimal, numeric shortcut names normalised, else the string.
     pub fn edge_name(&self, e: EdgeId) -> std::borrow::Cow<'_, str> {
         let t = self.edge_type(e);
-        let raw = self.edge_name[e as usize];
+        let raw = self.edge_name_index(e);
         if t.has_index_name() {
             return raw.to_string().into();
         }
@@ -469,7 +510,7 @@ impl HeapSnapshot {
                 }
             }
             EdgeType::Shortcut => {
-                let raw = self.strings.get(self.edge_name[e as usize]);
+                let raw = self.strings.get(self.edge_name_index(e));
                 if js_parse_int(raw).is_some() {
                     format!("[{name}]")
                 } else if name.contains(' ') {
@@ -507,9 +548,7 @@ impl HeapSnapshot {
     /// Whether the page-object flag is set (reachable from a root shortcut such as the
     /// global object, without weak edges).
     pub fn is_page_object(&self, node: NodeId) -> bool {
-        self.detachedness
-            .get(node as usize)
-            .is_some_and(|f| f & FLAG_PAGE_OBJECT != 0)
+        (node as usize) < self.node_count() && self.page_objects.len() > 0 && self.page_objects.get(node as usize)
     }
 
     /// Whether the full analysis ran (dominators, retained sizes, distances, statistics).
@@ -563,5 +602,24 @@ pub(crate) fn js_parse_int(s: &str) -> Option<String> {
         Some(format!("-{body}"))
     } else {
         Some(body.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{EDGE_SPILLED, EDGE_TYPE_BITS, pack_edge};
+
+    #[test]
+    fn packed_edge_words_never_collide_with_the_spill_mark() {
+        for t in 0..16 {
+            for name in [0u32, 1, 12345, (1 << 28) - 2] {
+                let k = pack_edge(t, name).expect("fits");
+                assert_ne!(k, EDGE_SPILLED);
+                assert_eq!((k & 15, k >> EDGE_TYPE_BITS), (t, name));
+            }
+            assert_eq!(pack_edge(t, (1 << 28) - 1), None);
+            assert_eq!(pack_edge(t, u32::MAX), None);
+        }
+        assert_eq!(pack_edge(16, 0), None);
     }
 }

@@ -1,7 +1,7 @@
 //! The Summary view (`heapsnapshot-format.md` §3.7; DevTools `buildAggregates` and
 //! `calculateClassesRetainedSize`).
 
-use crate::classes::js_cmp;
+use crate::classes::{ClassOf, js_cmp};
 use crate::snapshot::{Class, HeapSnapshot, NodeId};
 
 /// One row of the Summary view: all nodes of one class with a non-zero self size.
@@ -40,7 +40,7 @@ pub fn summary_filtered(s: &HeapSnapshot, filter: &dyn Fn(NodeId) -> bool) -> Ve
 pub(crate) fn summary_with(
     s: &HeapSnapshot,
     classes: &[Class],
-    class_of: &[u32],
+    class_of: &ClassOf,
     filter: Option<&dyn Fn(NodeId) -> bool>,
 ) -> Vec<SummaryRow> {
     let pass = |o: NodeId| filter.is_none_or(|f| f(o));
@@ -51,7 +51,7 @@ pub(crate) fn summary_with(
         if size == 0 || !pass(o) {
             continue;
         }
-        let c = class_of[o as usize];
+        let c = class_of.get(o);
         let d = s.distance(o);
         let slot = &mut row_of[c as usize];
         if *slot == u32::MAX {
@@ -80,7 +80,7 @@ pub(crate) fn summary_with(
     let mut sizes: Vec<usize> = Vec::new();
     let mut class_stack: Vec<u32> = Vec::new();
     while let Some(o) = list.pop() {
-        let c = class_of[o as usize];
+        let c = class_of.get(o);
         let dominated = s.dominated(o);
         if !seen[c as usize] && s.self_size(o) > 0 && pass(o) {
             let r = row_of[c as usize];

@@ -43,15 +43,21 @@ fn snapshot_text(n: usize) -> String {
         first = false;
         s.push_str(&format!("{t},{name},{}", to * 7));
     };
-    // The root's edges, then each object's edge to the next.
+    // The root's edges (element indexes; some past 2^28, which do not fit the packed
+    // edge word), then each object's edge to the next.
     for i in 1..n {
-        row(&mut s, 1, i, i);
+        row(&mut s, 1, huge_index(i), i);
     }
     for i in 1..n - 1 {
         row(&mut s, 2, 6, i + 1);
     }
     s.push_str("],\n\"locations\":[],\n\"strings\":[\"\",\"A\",\"B\",\"C\",\"D\",\"E\",\"next\"]}");
     s
+}
+
+/// The element index of the root's edge to node `i`.
+fn huge_index(i: usize) -> usize {
+    if i % 1009 == 0 { 4_000_000_000 + i } else { i }
 }
 
 fn load(text: &str) -> Result<(HeapSnapshot, Vec<String>), String> {
@@ -96,6 +102,13 @@ fn two_thread_rows_equal_one_thread_values() {
     assert_eq!(a.retained_size(a.root()), b.retained_size(b.root()));
     assert_same_graph(&a, &b);
     assert_eq!(wa, wb);
+    // Element indexes past the packed edge word come back whole, on both paths.
+    for e in [0u32, 1007, 1008, 2017, 400_000 - 2] {
+        let want = huge_index(e as usize + 1);
+        assert_eq!(a.edge_name_or_index(e) as usize, want, "edge {e}");
+        assert_eq!(a.edge_label(e), format!("[{want}]"));
+        assert_eq!(a.edge_type_name(e), "element");
+    }
 }
 
 /// Replaces the first occurrence of `from` after byte `after` with `to`.

@@ -8,7 +8,7 @@ use std::io::Read;
 use super::{Divider, Layout, MaxName, reserved};
 use crate::error::{Section, SnapshotError};
 use crate::reader::{Reader, RowSink};
-use crate::snapshot::{EdgeType, HeapSnapshot, NodeType};
+use crate::snapshot::{EDGE_SPILLED, EdgeType, HeapSnapshot, NodeType, pack_edge};
 
 /// What a node row converts with: field positions and the type count.
 #[derive(Clone, Copy)]
@@ -385,7 +385,7 @@ struct EdgeCtx {
 
 /// One checked edge row.
 struct EdgeRow {
-    edge_type: u8,
+    edge_type: u32,
     name: u32,
     name_at: u64,
     string_named: bool,
@@ -441,7 +441,7 @@ impl EdgeCtx {
             });
         }
         Ok(EdgeRow {
-            edge_type: t as u8,
+            edge_type: t as u32,
             name: name as u32,
             name_at: row_at[self.e_name],
             string_named: self.string_named.get(t as usize).copied().unwrap_or(true),
@@ -453,9 +453,10 @@ impl EdgeCtx {
 /// Edge rows converted by a worker thread (see [`RowSink`]).
 #[derive(Default)]
 struct EdgePart {
-    edge_type: Vec<u8>,
-    edge_name: Vec<u32>,
+    edge_kind: Vec<u32>,
     edge_to: Vec<u32>,
+    /// Rows whose type and name do not fit one word: (ordinal, type index, name).
+    spilled: Vec<(u32, u32, u32)>,
     /// Ordinals relative to the part.
     max_name: MaxName,
 }
@@ -474,6 +475,8 @@ struct EdgeSink<'a> {
     row_at: [u64; 16],
     /// Rows stored before the columns were lent ([`RowSink::lend`]).
     lent_rows: usize,
+    /// Spilled rows ([`pack_edge`]): (edge ordinal, type index, name).
+    spilled: Vec<(u32, u32, u32)>,
 }
 
 impl RowSink for EdgeSink<'_> {
@@ -517,9 +520,9 @@ impl RowSink for EdgeSink<'_> {
         }
         let r = self.ctx.row(&self.row[..self.stride], &self.row_at[..self.stride])?;
         store_edge(
-            &mut snap.edge_type,
-            &mut snap.edge_name,
+            &mut snap.edge_kind,
             &mut snap.edge_to,
+            &mut self.spilled,
             self.max_name,
             r,
         );
@@ -537,8 +540,7 @@ impl RowSink for EdgeSink<'_> {
             return false;
         }
         let before = snap.edge_to.len();
-        snap.edge_type.extend_from_slice(&part.edge_type);
-        snap.edge_name.extend_from_slice(&part.edge_name);
+        snap.edge_kind.extend_from_slice(&part.edge_kind);
         snap.edge_to.extend_from_slice(&part.edge_to);
         part.truncate_columns(0);
         self.absorb(part, before, rows);
@@ -563,6 +565,7 @@ impl RowSink for EdgeSink<'_> {
             self.absorb(part, 0, rows);
         } else {
             part.max_name = MaxName::default();
+            part.spilled.clear();
         }
         ok
     }
@@ -576,6 +579,11 @@ impl EdgeSink<'_> {
             self.max_name
                 .note(name, ordinal_base + part.max_name.ordinal, part.max_name.offset);
         }
+        self.spilled.extend(
+            part.spilled
+                .drain(..)
+                .map(|(o, t, name)| (ordinal_base as u32 + o, t, name)),
+        );
         self.values += (rows * self.stride) as u64;
         part.max_name = MaxName::default();
     }
@@ -586,9 +594,9 @@ impl EdgePart {
     #[inline(always)]
     fn store(&mut self, r: EdgeRow) {
         store_edge(
-            &mut self.edge_type,
-            &mut self.edge_name,
+            &mut self.edge_kind,
             &mut self.edge_to,
+            &mut self.spilled,
             &mut self.max_name,
             r,
         );
@@ -596,27 +604,37 @@ impl EdgePart {
 
     /// Exchanges the row columns with the snapshot's (lending them, or giving them back).
     fn swap_columns(&mut self, snap: &mut HeapSnapshot) {
-        std::mem::swap(&mut self.edge_type, &mut snap.edge_type);
-        std::mem::swap(&mut self.edge_name, &mut snap.edge_name);
+        std::mem::swap(&mut self.edge_kind, &mut snap.edge_kind);
         std::mem::swap(&mut self.edge_to, &mut snap.edge_to);
     }
 
     fn truncate_columns(&mut self, rows: usize) {
-        self.edge_type.truncate(rows);
-        self.edge_name.truncate(rows);
+        self.edge_kind.truncate(rows);
         self.edge_to.truncate(rows);
     }
 }
 
 /// Appends a checked edge row to edge columns, noting its name if it is a string index
-/// (ordinal: the row's place in these columns).
+/// (ordinal: the row's place in these columns), and its type and name in `spilled` if
+/// they do not fit one word.
 #[inline(always)]
-fn store_edge(types: &mut Vec<u8>, names: &mut Vec<u32>, to: &mut Vec<u32>, max_name: &mut MaxName, r: EdgeRow) {
+fn store_edge(
+    kinds: &mut Vec<u32>,
+    to: &mut Vec<u32>,
+    spilled: &mut Vec<(u32, u32, u32)>,
+    max_name: &mut MaxName,
+    r: EdgeRow,
+) {
     if r.string_named {
         max_name.note(r.name, to.len(), r.name_at);
     }
-    types.push(r.edge_type);
-    names.push(r.name);
+    kinds.push(match pack_edge(r.edge_type, r.name) {
+        Some(k) => k,
+        None => {
+            spilled.push((to.len() as u32, r.edge_type, r.name));
+            EDGE_SPILLED
+        }
+    });
     to.push(r.to);
 }
 
@@ -633,8 +651,7 @@ pub(super) fn read_edges<R: Read>(
     }
     let m = l.edge_count as usize;
     let reserve = m;
-    snap.edge_type = reserved(reserve);
-    snap.edge_name = reserved(reserve);
+    snap.edge_kind = reserved(reserve);
     snap.edge_to = reserved(reserve);
     let node_stride = l.node_stride as u32;
     let mut string_named = [true; 16];
@@ -662,9 +679,12 @@ pub(super) fn read_edges<R: Read>(
         row: [0; 16],
         row_at: [0; 16],
         lent_rows: 0,
+        spilled: Vec::new(),
     };
     r.read_rows(&mut sink, report)?;
     let values = sink.values;
+    let spilled = std::mem::take(&mut sink.spilled);
+    snap.edge_spilled = spilled.into_iter().map(|(o, t, name)| (o, (t, name))).collect();
     let expected = l.edge_count * stride as u64;
     if values != expected {
         return Err(r.invalid_at(
