@@ -110,7 +110,14 @@ impl Names {
     }
 }
 
-pub(crate) fn analyze(s: &mut HeapSnapshot, warnings: &mut Vec<Warning>, progress: &mut dyn FnMut(Progress)) {
+/// DevTools' load-time analysis; `distances` false skips the distances and the
+/// Statistics breakdown ([`crate::Analysis::Retained`]).
+pub(crate) fn analyze(
+    s: &mut HeapSnapshot,
+    warnings: &mut Vec<Warning>,
+    distances: bool,
+    progress: &mut dyn FnMut(Progress),
+) {
     let names = Names::new(s);
     progress(Progress::Step("propagating DOM state"));
     init_detachedness(s);
@@ -165,20 +172,25 @@ pub(crate) fn analyze(s: &mut HeapSnapshot, warnings: &mut Vec<Warning>, progres
         });
     }
     s.unreachable_count = doms.unreachable;
-    progress(Progress::Step("calculating class names, distances and statistics"));
-    let (classes, dist, statistics) = {
-        let snap: &HeapSnapshot = s;
-        std::thread::scope(|scope| {
-            let h = scope.spawn(|| classes::compute_classes(snap));
-            let dist = calculate_distances(snap, &names, &weakmaps);
-            let statistics = calculate_statistics(snap, &names);
-            let classes = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            (classes, dist, statistics)
-        })
-    };
-    s.distance = dist;
-    s.statistics = statistics;
-    (s.classes, s.class_of, s.interface_definitions) = classes;
+    if distances {
+        progress(Progress::Step("calculating class names, distances and statistics"));
+        let (classes, dist, statistics) = {
+            let snap: &HeapSnapshot = s;
+            std::thread::scope(|scope| {
+                let h = scope.spawn(|| classes::compute_classes(snap));
+                let dist = calculate_distances(snap, &names, &weakmaps);
+                let statistics = calculate_statistics(snap, &names);
+                let classes = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+                (classes, dist, statistics)
+            })
+        };
+        s.distance = dist;
+        s.statistics = statistics;
+        (s.classes, s.class_of, s.interface_definitions) = classes;
+    } else {
+        progress(Progress::Step("calculating class names"));
+        (s.classes, s.class_of, s.interface_definitions) = classes::compute_classes(s);
+    }
     progress(Progress::Step("calculating retained sizes"));
     // 32 bits per node; sums of 4 GiB and more spill into a map (a handful of nodes).
     let mut spilled: HashMap<NodeId, u64> = HashMap::new();

@@ -77,6 +77,10 @@ pub enum Analysis {
     /// Everything: flags, shallow sizes, dominators, retained sizes, distances, classes
     /// with inferred interface names, statistics.
     Full,
+    /// [`Analysis::Full`] without distances and the Statistics breakdown (distances read
+    /// as [`NO_DISTANCE`], the breakdown's per-type parts as 0): dominators, retained
+    /// sizes, classes. What the leak finder needs of a series' last snapshot.
+    Retained,
     /// The graph and DOM state only. Classes are left to [`HeapSnapshot::reclassify`],
     /// which must run before any class is read (it names plain objects with another
     /// snapshot's interface definitions, or none). No dominators, retained sizes,
@@ -101,7 +105,8 @@ pub fn load_with<R: std::io::Read>(
         mut warnings,
     } = parse::parse(input, progress)?;
     match analysis {
-        Analysis::Full => analyze::analyze(&mut snapshot, &mut warnings, progress),
+        Analysis::Full => analyze::analyze(&mut snapshot, &mut warnings, true, progress),
+        Analysis::Retained => analyze::analyze(&mut snapshot, &mut warnings, false, progress),
         Analysis::Graph => analyze::analyze_graph(&mut snapshot, progress),
     }
     Ok(Loaded { snapshot, warnings })

@@ -1,5 +1,5 @@
-//! Loading a series of snapshots for the leak finder on both cores: the last one fully
-//! analysed, the earlier ones as graphs only ([`Analysis::Graph`]: no dominators, no
+//! Loading a series of snapshots for the leak finder on both cores: the last one with
+//! dominators, retained sizes and classes ([`Analysis::Retained`]), the earlier ones as graphs only ([`Analysis::Graph`]: no dominators, no
 //! classes), then classified once, their plain objects named with the last one's
 //! interface definitions so class keys line up (as DevTools' Comparison does).
 
@@ -25,10 +25,13 @@ pub fn load_series(paths: &[PathBuf], open: &Open<'_>) -> Result<Vec<Loaded>, St
 
 /// [`load_series`], also running `prepare` on each snapshot as soon as it is loaded
 /// (before classes: it may read only the graph), so that work overlaps with loading
-/// the rest; for [`leakhound_leaks::Prepared`]. One thread loads the earlier snapshots
-/// and hands all but its last over; the other loads the last snapshot, sends its
-/// interface definitions back, then prepares and classifies what it was handed. The
-/// first thread prepares and classifies its last one itself, so both end together.
+/// the rest; for [`leakhound_leaks::Prepared`].
+///
+/// One thread loads the earlier snapshots and prepares each right after it is read;
+/// the other loads the last one (the long pole: it alone gets dominators and retained
+/// sizes), sends its interface definitions over and prepares it. The earlier snapshots
+/// then wait in a queue for their classes, which whichever thread is free takes on, so
+/// neither core idles while the other still classifies.
 ///
 /// # Errors
 /// The first file that cannot be loaded.
@@ -37,58 +40,82 @@ pub fn load_series_prepared<P: Send>(
     open: &Open<'_>,
     prepare: &(dyn Fn(&leakhound_heap::HeapSnapshot) -> P + Sync),
 ) -> Result<Vec<(Loaded, P)>, String> {
+    use std::sync::{Condvar, Mutex};
     let Some((last, earlier)) = paths.split_last() else {
         return Ok(Vec::new());
     };
-    type Series<P> = Vec<(usize, Loaded, P)>;
-    let (hand_tx, handed) = std::sync::mpsc::channel::<(usize, Loaded)>();
-    let (defs_tx, defs_rx) = std::sync::mpsc::channel::<Vec<leakhound_heap::InterfaceDefinition>>();
-    let (last, mut earlier): (Result<(Loaded, P), String>, Series<P>) = std::thread::scope(|scope| {
-        let loader = scope.spawn(move || -> Result<Series<P>, String> {
-            let mut kept = Vec::new();
-            for (i, p) in earlier.iter().enumerate() {
-                let mut l = open(p, Analysis::Graph)?;
-                if i + 1 < earlier.len() {
-                    // Handed over: prepared and classified by the other thread.
-                    let _ = hand_tx.send((i, l));
-                } else {
-                    let prepared = prepare(&l.snapshot);
-                    // Without definitions the last load failed: its error is reported.
-                    if let Ok(defs) = defs_rx.recv() {
-                        l.snapshot.reclassify(&defs);
-                    }
-                    kept.push((i, l, prepared));
-                }
+    /// Earlier snapshots waiting for their classes, those done, and whether the loader
+    /// has stopped adding.
+    struct Queue<P> {
+        waiting: Vec<(usize, Loaded, P)>,
+        done: Vec<(usize, Loaded, P)>,
+        loaded_all: bool,
+    }
+    let queue = Mutex::new(Queue {
+        waiting: Vec::new(),
+        done: Vec::new(),
+        loaded_all: false,
+    });
+    let changed = Condvar::new();
+    let lock = || queue.lock().unwrap_or_else(|e| e.into_inner());
+    // Classifies queued snapshots until none is left; with `wait`, also waits for the
+    // loader to finish adding.
+    let classify_queued = |defs: &[leakhound_heap::InterfaceDefinition], wait: bool| {
+        let mut q = lock();
+        loop {
+            if let Some((i, mut l, p)) = q.waiting.pop() {
+                drop(q);
+                l.snapshot.reclassify(defs);
+                q = lock();
+                q.done.push((i, l, p));
+            } else if q.loaded_all || !wait {
+                return;
+            } else {
+                q = changed.wait(q).unwrap_or_else(|e| e.into_inner());
             }
-            Ok(kept)
+        }
+    };
+    let (defs_tx, defs_rx) = std::sync::mpsc::channel::<Vec<leakhound_heap::InterfaceDefinition>>();
+    let (lock, changed, classify_queued) = (&lock, &changed, &classify_queued);
+    let (last, loaded) = std::thread::scope(|scope| {
+        let loader = scope.spawn(move || -> Result<(), String> {
+            let result = (|| {
+                for (i, p) in earlier.iter().enumerate() {
+                    let l = open(p, Analysis::Graph)?;
+                    let prepared = prepare(&l.snapshot);
+                    lock().waiting.push((i, l, prepared));
+                    changed.notify_all();
+                }
+                Ok(())
+            })();
+            lock().loaded_all = true;
+            changed.notify_all();
+            // Without definitions the last load failed: its error is reported.
+            if result.is_ok()
+                && let Ok(defs) = defs_rx.recv()
+            {
+                classify_queued(&defs, false);
+            }
+            result
         });
-        let last = open(last, Analysis::Full).map(|l| {
+        let last = open(last, Analysis::Retained).map(|l| {
             let _ = defs_tx.send(l.snapshot.interface_definitions().to_vec());
             let prepared = prepare(&l.snapshot);
             (l, prepared)
         });
         drop(defs_tx);
-        let defs = last
-            .as_ref()
-            .map_or(&[][..], |(l, _)| l.snapshot.interface_definitions());
-        let mut earlier: Series<P> = handed
-            .iter()
-            .map(|(i, mut l)| {
-                let prepared = prepare(&l.snapshot);
-                l.snapshot.reclassify(defs);
-                (i, l, prepared)
-            })
-            .collect();
-        match loader.join() {
-            Ok(Ok(kept)) => {
-                earlier.extend(kept);
-                (last, earlier)
-            }
-            Ok(Err(e)) => (last.and(Err(e)), Vec::new()),
-            Err(_) => (last.and(Err("a loader thread panicked".into())), Vec::new()),
+        if let Ok((l, _)) = &last {
+            classify_queued(l.snapshot.interface_definitions(), true);
         }
+        let loaded = match loader.join() {
+            Ok(r) => r,
+            Err(_) => Err("a loader thread panicked".into()),
+        };
+        (last, loaded)
     });
     let last = last?;
+    loaded?;
+    let mut earlier = queue.into_inner().unwrap_or_else(|e| e.into_inner()).done;
     earlier.sort_by_key(|&(i, _, _)| i);
     let mut out: Vec<(Loaded, P)> = earlier.into_iter().map(|(_, l, p)| (l, p)).collect();
     out.push(last);

@@ -218,6 +218,81 @@ fn resume<R>(r: &mut Reader<R>, state: &mut u8, end: RegionEnd, region_end: usiz
     }
 }
 
+/// [`fast_rows`] for one stride.
+type FastRows<S> = fn(&[u8], usize, usize, u64, &<S as RowSink>::Ctx, &mut <S as RowSink>::Part) -> Option<(usize, u8)>;
+
+/// Converts whole rows of `STRIDE` numbers in V8's layout (`a,b,c` then `,` or `\n,`)
+/// from `buf[i..]`, a row start, while a longest row (16-digit numbers) still fits
+/// before `to`: the row's numbers stay in registers and no per-value state is kept.
+/// Returns where it stopped (a row start, or `i` itself when it took no row) and the
+/// comma state there; anything else (a longer number, other separators, the array's
+/// end) is left to the general loop from the last row start. `None` when a row does not
+/// convert.
+#[inline(always)]
+fn fast_rows<S: RowSink, const STRIDE: usize>(
+    buf: &[u8],
+    mut i: usize,
+    to: usize,
+    base: u64,
+    ctx: &S::Ctx,
+    part: &mut S::Part,
+) -> Option<(usize, u8)> {
+    // A number takes at most 16 digits and one separator here, plus the 8-byte reads.
+    let row_max = STRIDE * 18 + 16;
+    let mut state = 2;
+    'rows: while i + row_max <= to {
+        let mut row = [0u64; STRIDE];
+        let mut row_at = [0u64; STRIDE];
+        let mut j = i;
+        for f in 0..STRIDE {
+            let chunk = u64::from_le_bytes(buf[j..j + 8].try_into().unwrap_or([0; 8]));
+            let Some((digits, mut v)) = swar_digits(chunk) else {
+                break 'rows;
+            };
+            row_at[f] = base + j as u64;
+            j += digits;
+            if digits == 8 {
+                let chunk = u64::from_le_bytes(buf[j..j + 8].try_into().unwrap_or([0; 8]));
+                if let Some((more, low)) = swar_digits(chunk) {
+                    if more == 8 {
+                        break 'rows;
+                    }
+                    v = v * 10u64.pow(more as u32) + low;
+                    j += more;
+                }
+            }
+            row[f] = v;
+            if f + 1 < STRIDE {
+                if buf[j] != b',' {
+                    break 'rows;
+                }
+                j += 1;
+            }
+        }
+        // The row is whole: what follows it decides the state.
+        if !S::convert(ctx, part, &row, &row_at) {
+            return None;
+        }
+        i = j;
+        match buf[i] {
+            b',' => {
+                i += 1;
+                state = 2;
+            }
+            b'\n' if buf[i + 1] == b',' => {
+                i += 2;
+                state = 2;
+            }
+            b'0'..=b'9' | b'.' | b'e' | b'E' => return None,
+            _ => {
+                state = 1;
+                break;
+            }
+        }
+    }
+    Some((i, state))
+}
+
 /// Tokenizes `buf[from..to]` of an integer array (`buf[to]`, when it exists, is not a
 /// digit), given the comma state before it (0: at the start, 1: after a value, 2: after a
 /// comma), and converts whole rows into `part`. `None` when the region holds anything but
@@ -242,11 +317,27 @@ fn convert_region<S: RowSink>(
     let mut row_at = [0u64; 16];
     let mut field = 0usize;
     let mut i = from;
+    let rows: Option<FastRows<S>> = match stride {
+        3 => Some(fast_rows::<S, 3>),
+        6 => Some(fast_rows::<S, 6>),
+        7 => Some(fast_rows::<S, 7>),
+        _ => None,
+    };
     while i < to {
         let b = buf[i];
         if b.is_ascii_digit() {
             if state == 1 {
                 return None;
+            }
+            if field == 0
+                && let Some(rows) = rows
+            {
+                let (next, next_state) = rows(buf, i, to, base, ctx, part)?;
+                if next != i {
+                    i = next;
+                    state = next_state;
+                    continue;
+                }
             }
             let start = i;
             let mut v: u64 = 0;
