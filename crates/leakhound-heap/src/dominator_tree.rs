@@ -9,9 +9,9 @@
 //!
 //! Building takes no memory beyond the result: the child counts are counted in the
 //! child-list array itself (one word longer while it is built), the starts are written
-//! from them, and the lists are then filled backwards from each list's end with the
-//! starts as cursors (which ends them one place early: one shift puts them back), which
-//! also gives DevTools' order within a list (descending ordinal).
+//! from them as list ends, and the lists are then filled backwards with those as
+//! cursors, which leaves each at its list's start and gives DevTools' order within a
+//! list (descending ordinal).
 
 use crate::snapshot::NodeId;
 

@@ -79,6 +79,19 @@ pub fn load_series_prepared<P: Send>(
     let (lock, changed, classify_queued) = (&lock, &changed, &classify_queued);
     let (last, loaded) = std::thread::scope(|scope| {
         let loader = scope.spawn(move || -> Result<(), String> {
+            /// Marks the loader done when it returns or unwinds, so the other thread
+            /// never waits for snapshots that will not come.
+            struct Done<'q, F: Fn()>(&'q F);
+            impl<F: Fn()> Drop for Done<'_, F> {
+                fn drop(&mut self) {
+                    (self.0)();
+                }
+            }
+            let mark_done = || {
+                lock().loaded_all = true;
+                changed.notify_all();
+            };
+            let done = Done(&mark_done);
             let result = (|| {
                 for (i, p) in earlier.iter().enumerate() {
                     let l = open(p, Analysis::Graph)?;
@@ -88,8 +101,7 @@ pub fn load_series_prepared<P: Send>(
                 }
                 Ok(())
             })();
-            lock().loaded_all = true;
-            changed.notify_all();
+            drop(done);
             // Without definitions the last load failed: its error is reported.
             if result.is_ok()
                 && let Ok(defs) = defs_rx.recv()
@@ -120,4 +132,90 @@ pub fn load_series_prepared<P: Send>(
     let mut out: Vec<(Loaded, P)> = earlier.into_iter().map(|(_, l, p)| (l, p)).collect();
     out.push(last);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use leakhound_heap::{Analysis, Loaded};
+
+    use super::load_series_prepared;
+
+    /// A snapshot of a root and `n - 1` objects it holds by element edges; `n` names it.
+    fn snapshot(n: usize, analysis: Analysis) -> Loaded {
+        let mut nodes = vec![format!("9,0,1,0,{},0", n - 1)];
+        nodes.extend((1..n).map(|i| format!("3,1,{},16,0,0", 2 * i + 1)));
+        let edges: Vec<String> = (1..n).map(|i| format!("1,{i},{}", i * 6)).collect();
+        let text = format!(
+            r#"{{"snapshot":{{"meta":{{"node_fields":["type","name","id","self_size","edge_count","detachedness"],"node_types":[["hidden","array","string","object","code","closure","regexp","number","native","synthetic"],"string","number","number","number","number"],"edge_fields":["type","name_or_index","to_node"],"edge_types":[["context","element","property","internal","hidden","shortcut","weak"],"string_or_number","node"],"location_fields":["object_index","script_id","line","column"]}},"node_count":{n},"edge_count":{}}},"nodes":[{}],"edges":[{}],"locations":[],"strings":["","A"]}}"#,
+            n - 1,
+            nodes.join(","),
+            edges.join(",")
+        );
+        leakhound_heap::load_with(text.as_bytes(), analysis, &mut |_| {}).expect("a valid snapshot")
+    }
+
+    /// Node count from a path named after it (`/s/5` → 5).
+    fn size_of(p: &Path) -> usize {
+        p.file_name()
+            .and_then(|f| f.to_str())
+            .and_then(|f| f.parse().ok())
+            .unwrap_or(2)
+    }
+
+    /// Runs the loader on another thread and fails the test if it does not return.
+    fn run(paths: Vec<PathBuf>, open: fn(&Path, Analysis) -> Result<Loaded, String>) -> Result<Vec<usize>, String> {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let r = load_series_prepared(&paths, &open, &|s| s.node_count());
+            let _ = tx.send(r.map(|v| {
+                v.iter()
+                    .map(|(l, prepared)| {
+                        assert_eq!(l.snapshot.node_count(), *prepared, "prepared with its own snapshot");
+                        *prepared
+                    })
+                    .collect()
+            }));
+        });
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("the series loader returned (no deadlock)")
+    }
+
+    fn paths(sizes: &[usize]) -> Vec<PathBuf> {
+        sizes.iter().map(|n| PathBuf::from(format!("/s/{n}"))).collect()
+    }
+
+    #[test]
+    fn keeps_the_order_and_classifies_every_snapshot() {
+        fn open(p: &Path, a: Analysis) -> Result<Loaded, String> {
+            Ok(snapshot(size_of(p), a))
+        }
+        for sizes in [&[7][..], &[3, 9], &[4, 6, 8], &[5, 2, 11, 3, 6, 4]] {
+            assert_eq!(run(paths(sizes), open), Ok(sizes.to_vec()));
+        }
+        assert_eq!(run(Vec::new(), open), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn a_failing_or_panicking_earlier_load_is_an_error_not_a_hang() {
+        fn fails(p: &Path, a: Analysis) -> Result<Loaded, String> {
+            match size_of(p) {
+                6 => Err("cannot read /s/6".into()),
+                n => Ok(snapshot(n, a)),
+            }
+        }
+        fn panics(p: &Path, a: Analysis) -> Result<Loaded, String> {
+            match size_of(p) {
+                6 => panic!("a bug while loading /s/6"),
+                n => Ok(snapshot(n, a)),
+            }
+        }
+        assert_eq!(run(paths(&[4, 6, 8]), fails), Err("cannot read /s/6".into()));
+        assert_eq!(run(paths(&[6, 4, 8]), panics), Err("a loader thread panicked".into()));
+        // The last snapshot failing too: its error is the one reported.
+        assert_eq!(run(paths(&[4, 6]), fails), Err("cannot read /s/6".into()));
+    }
 }

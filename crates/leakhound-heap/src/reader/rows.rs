@@ -222,8 +222,8 @@ fn resume<R>(r: &mut Reader<R>, state: &mut u8, end: RegionEnd, region_end: usiz
 type FastRows<S> = fn(&[u8], usize, usize, u64, &<S as RowSink>::Ctx, &mut <S as RowSink>::Part) -> Option<(usize, u8)>;
 
 /// Converts whole rows of `STRIDE` numbers in V8's layout (`a,b,c` then `,` or `\n,`)
-/// from `buf[i..]`, a row start, while a longest row (16-digit numbers) still fits
-/// before `to`: the row's numbers stay in registers and no per-value state is kept.
+/// from `buf[i..]`, a row start, while a row of the longest numbers it takes (15
+/// digits) still fits before `to`: the row's numbers stay in registers and no per-value state is kept.
 /// Returns where it stopped (a row start, or `i` itself when it took no row) and the
 /// comma state there; anything else (a longer number, other separators, the array's
 /// end) is left to the general loop from the last row start. `None` when a row does not
@@ -237,7 +237,7 @@ fn fast_rows<S: RowSink, const STRIDE: usize>(
     ctx: &S::Ctx,
     part: &mut S::Part,
 ) -> Option<(usize, u8)> {
-    // A number takes at most 16 digits and one separator here, plus the 8-byte reads.
+    // A number takes at most 15 digits and one separator here, plus the 8-byte reads.
     let row_max = STRIDE * 18 + 16;
     let mut state = 2;
     'rows: while i + row_max <= to {
