@@ -57,7 +57,7 @@ fn snapshot_text(n: usize) -> String {
 
 /// The element index of the root's edge to node `i`.
 fn huge_index(i: usize) -> usize {
-    if i % 1009 == 0 { 4_000_000_000 + i } else { i }
+    if i.is_multiple_of(1009) { 4_000_000_000 + i } else { i }
 }
 
 fn load(text: &str) -> Result<(HeapSnapshot, Vec<String>), String> {
