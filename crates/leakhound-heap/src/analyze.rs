@@ -127,12 +127,13 @@ pub(crate) fn analyze(
     // DevTools runs these steps one after another; each reads only what earlier ones
     // wrote, so independent ones share the two cores. Flags, then the essential edges
     // (which need the page-object flag), on one; shallow sizes (which only move self
-    // sizes, kept aside meanwhile) on the other. The dominators then run alone: their
-    // working memory is the analysis' peak, so nothing else is allocated beside them.
-    // Class names beside distances and the statistics breakdown come last.
-    progress(Progress::Step("calculating node flags and shallow sizes"));
+    // sizes, kept aside meanwhile), then the statistics breakdown (which reads the moved
+    // sizes and leaves only totals behind), on the other. The dominators then run alone:
+    // their working memory is the analysis' peak, so nothing else is allocated beside
+    // them. Class names beside distances come last.
+    progress(Progress::Step("calculating node flags, shallow sizes and statistics"));
     let mut self_size = std::mem::take(&mut s.self_size);
-    let (flags, essential) = {
+    let (flags, essential, statistics) = {
         let snap: &HeapSnapshot = s;
         std::thread::scope(|scope| {
             let h = scope.spawn(|| {
@@ -141,11 +142,13 @@ pub(crate) fn analyze(
                 (flags, essential)
             });
             calculate_shallow_sizes(snap, &names, &mut self_size);
+            let statistics = distances.then(|| calculate_statistics(snap, &self_size, &names));
             let (flags, essential) = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            (flags, essential)
+            (flags, essential, statistics)
         })
     };
     s.self_size = self_size;
+    s.statistics = statistics.unwrap_or_default();
     // The one flag kept, as a bit per node.
     let mut page_objects = BitVec::new(flags.len());
     for (o, &f) in flags.iter().enumerate() {
@@ -173,19 +176,17 @@ pub(crate) fn analyze(
     }
     s.unreachable_count = doms.unreachable;
     if distances {
-        progress(Progress::Step("calculating class names, distances and statistics"));
-        let (classes, dist, statistics) = {
+        progress(Progress::Step("calculating class names and distances"));
+        let (classes, dist) = {
             let snap: &HeapSnapshot = s;
             std::thread::scope(|scope| {
                 let h = scope.spawn(|| classes::compute_classes(snap));
                 let dist = calculate_distances(snap, &names, &weakmaps);
-                let statistics = calculate_statistics(snap, &names);
                 let classes = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-                (classes, dist, statistics)
+                (classes, dist)
             })
         };
         s.distance = dist;
-        s.statistics = statistics;
         (s.classes, s.class_of, s.interface_definitions) = classes;
     } else {
         progress(Progress::Step("calculating class names"));
@@ -569,7 +570,7 @@ fn parse_int_of_edge_name(s: &HeapSnapshot, e: u32) -> Option<i64> {
 }
 
 /// `calculateStatistics` (§3.10), but for the totals ([`add_statistics_totals`]).
-fn calculate_statistics(s: &HeapSnapshot, names: &Names) -> Statistics {
+fn calculate_statistics(s: &HeapSnapshot, self_size: &[u32], names: &Names) -> Statistics {
     let n = s.node_count();
     // In-degree == 1 test for `elements` stores of Arrays (DevTools `retainersCount()`).
     let mut candidates = BitVec::new(n);
@@ -609,7 +610,7 @@ fn calculate_statistics(s: &HeapSnapshot, names: &Names) -> Statistics {
         ..Statistics::default()
     };
     for o in 0..n as NodeId {
-        let size = s.self_size[o as usize] as u64;
+        let size = self_size[o as usize] as u64;
         match s.node_type(o) {
             NodeType::Hidden => st.system_bytes += size,
             NodeType::Native => {
@@ -626,7 +627,7 @@ fn calculate_statistics(s: &HeapSnapshot, names: &Names) -> Statistics {
                     if let Some(e) = elements_edge(s, names, o) {
                         let t = s.edge_target(e) as usize;
                         if once.get(t) && !many.get(t) {
-                            total += s.self_size[t] as u64;
+                            total += self_size[t] as u64;
                         }
                     }
                     st.js_arrays_bytes += total;
