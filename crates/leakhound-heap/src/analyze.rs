@@ -163,7 +163,8 @@ pub(crate) fn analyze(
         &Graph {
             first_edge: &s.first_edge,
             edge_to: &s.edge_to,
-            essential: &essential,
+            essential: &essential.0,
+            has_in: &essential.1,
         },
         s.root,
     );
@@ -450,8 +451,11 @@ fn calculate_shallow_sizes(s: &HeapSnapshot, names: &Names, self_size: &mut [u32
 }
 
 /// `initEssentialEdges` (§3.5): the edges that count for dominators.
-fn essential_edges(s: &HeapSnapshot, flags: &[u8], weakmaps: &WeakMapNames) -> BitVec {
+/// Returns the essential edges, and the nodes some essential edge points to (the
+/// dominators' orphans are the others).
+fn essential_edges(s: &HeapSnapshot, flags: &[u8], weakmaps: &WeakMapNames) -> (BitVec, BitVec) {
     let mut bits = BitVec::new(s.edge_count());
+    let mut has_in = BitVec::new(s.node_count());
     let root = s.root;
     for u in 0..s.node_count() as NodeId {
         let u_page = flags[u as usize] & FLAG_PAGE_OBJECT != 0;
@@ -480,9 +484,10 @@ fn essential_edges(s: &HeapSnapshot, flags: &[u8], weakmaps: &WeakMapNames) -> B
                 }
             }
             bits.set(e as usize);
+            has_in.set(v as usize);
         }
     }
-    bits
+    (bits, has_in)
 }
 
 /// `calculateDistances` (§3.4): BFS from the user roots, then from the root for what is

@@ -25,11 +25,13 @@
 use crate::snapshot::NodeId;
 
 /// Forward graph: node `v`'s out-edges are `first_edge[v]..first_edge[v+1]`, targets in
-/// `edge_to`, filtered by `essential`.
+/// `edge_to`, filtered by `essential`; `has_in` marks the targets of essential edges (the
+/// caller builds it with `essential`, saving a pass over the edges here).
 pub(crate) struct Graph<'a> {
     pub(crate) first_edge: &'a [u32],
     pub(crate) edge_to: &'a [u32],
     pub(crate) essential: &'a BitVec,
+    pub(crate) has_in: &'a BitVec,
 }
 
 /// A plain bit vector.
@@ -74,14 +76,9 @@ pub(crate) fn compute(g: &Graph<'_>, root: NodeId) -> Dominators {
     let essential_edges =
         |v: usize| (g.first_edge[v] as usize..g.first_edge[v + 1] as usize).filter(|&e| g.essential.get(e));
 
-    let mut has_in = BitVec::new(n);
-    for v in 0..n {
-        for e in essential_edges(v) {
-            has_in.set(g.edge_to[e] as usize);
-        }
-    }
+    let has_in = g.has_in;
     // DFS numbers run from 1 (the root) to n.
-    let (ord2pre, reached, searched) = number(g, root, &has_in);
+    let (ord2pre, reached, searched) = number(g, root, has_in);
 
     // Essential in-edges by DFS number, grouped by target in increasing order; the first
     // entry of each group carries GROUP_START. Counted into `first[w]` as ends, filled
@@ -217,7 +214,7 @@ pub(crate) fn compute(g: &Graph<'_>, root: NodeId) -> Dominators {
 
     // Back to ordinals. The numbering was not kept through the passes above (it would be
     // one more array at the peak): the DFS runs again, deterministically.
-    let (ord2pre, _, _) = number(g, root, &has_in);
+    let (ord2pre, _, _) = number(g, root, has_in);
     let mut pre2ord = vec![0u32; n];
     for (v, &p) in ord2pre.iter().enumerate() {
         pre2ord[p as usize - 1] = v as u32;
@@ -399,14 +396,17 @@ mod tests {
             }
             let edge_to: Vec<u32> = edges.iter().map(|&(_, b)| b as u32).collect();
             let mut essential = BitVec::new(m);
+            let mut has_in = BitVec::new(n);
             for e in 0..m {
                 essential.set(e);
+                has_in.set(edge_to[e] as usize);
             }
             let doms = compute(
                 &Graph {
                     first_edge: &first_edge,
                     edge_to: &edge_to,
                     essential: &essential,
+                    has_in: &has_in,
                 },
                 root as u32,
             );
