@@ -397,9 +397,9 @@ mod tests {
             let edge_to: Vec<u32> = edges.iter().map(|&(_, b)| b as u32).collect();
             let mut essential = BitVec::new(m);
             let mut has_in = BitVec::new(n);
-            for e in 0..m {
+            for (e, &to) in edge_to.iter().enumerate() {
                 essential.set(e);
-                has_in.set(edge_to[e] as usize);
+                has_in.set(to as usize);
             }
             let doms = compute(
                 &Graph {
