@@ -317,22 +317,9 @@ pub(crate) fn parse<R: Read>(input: R, progress: &mut dyn FnMut(Progress)) -> Re
                     _ => {
                         r.section = Section::Locations;
                         let expected_stride = l.loc_stride.max(1);
-                        let mut count = 0u64;
-                        r.read_uint_array(
-                            |v, at| {
-                                if v > u32::MAX as u64 {
-                                    return Err(SnapshotError::Invalid {
-                                        section: Section::Locations,
-                                        offset: at,
-                                        message: format!("location value {v} does not fit 32 bits"),
-                                    });
-                                }
-                                raw_locations.push(v as u32);
-                                count += 1;
-                                Ok(())
-                            },
-                            &mut report,
-                        )?;
+                        let before = raw_locations.len();
+                        rows::read_locations(&mut r, expected_stride, &mut raw_locations, &mut report)?;
+                        let count = (raw_locations.len() - before) as u64;
                         if !count.is_multiple_of(expected_stride as u64) {
                             return Err(r.invalid_at(
                                 r.offset(),

@@ -15,7 +15,7 @@ use crate::error::{Section, SnapshotError};
 mod rows;
 
 pub(crate) use rows::RowSink;
-use rows::{Consumer, Each, Round, Rows};
+use rows::{Consumer, Round, Rows};
 
 const BUF_BYTES: usize = 4 << 20;
 
@@ -468,16 +468,6 @@ impl<R: Read> Reader<R> {
                 return Ok(());
             }
         }
-    }
-
-    /// Reads a JSON array of unsigned integers, calling `sink(value, offset_of_value)` for
-    /// each. `progress(offset)` is called about every 16 MiB.
-    pub(crate) fn read_uint_array<F, P>(&mut self, sink: F, progress: &mut P) -> Result<(), SnapshotError>
-    where
-        F: FnMut(u64, u64) -> Result<(), SnapshotError>,
-        P: FnMut(u64),
-    {
-        self.read_array(&mut Each(sink), progress)
     }
 
     /// Reads a JSON array of unsigned integers into `sink` row by row, on two threads

@@ -1,4 +1,4 @@
-//! The `nodes` and `edges` arrays, row by row: each row's checks (with the byte offset
+//! The `nodes`, `edges` and `locations` arrays, row by row: each row's checks (with the byte offset
 //! of the offending value), the snapshot's columns filled by the exact one-value path or
 //! by the reader's two-thread path ([`RowSink`] parts merged in file order, or the columns
 //! lent to a one-thread round), and the counts checked against the header.
@@ -696,4 +696,86 @@ pub(super) fn read_edges<R: Read>(
         ));
     }
     Ok(())
+}
+
+/// The `locations` array's values, row by row (what `parse` turns into
+/// [`crate::snapshot::Location`]s once the node count is known to check them against):
+/// each value must fit 32 bits.
+struct LocationSink<'a> {
+    values: &'a mut Vec<u32>,
+    stride: usize,
+    /// `values.len()` when the vector was lent ([`RowSink::lend`]).
+    lent: usize,
+}
+
+impl RowSink for LocationSink<'_> {
+    type Part = Vec<u32>;
+    type Ctx = ();
+
+    fn stride(&self) -> usize {
+        self.stride
+    }
+
+    fn ctx(&self) {}
+
+    #[inline(always)]
+    fn convert(_: &(), part: &mut Vec<u32>, row: &[u64], _: &[u64]) -> bool {
+        if row.iter().any(|&v| v > u32::MAX as u64) {
+            return false;
+        }
+        part.extend(row.iter().map(|&v| v as u32));
+        true
+    }
+
+    #[inline]
+    fn value(&mut self, v: u64, at: u64) -> Result<(), SnapshotError> {
+        if v > u32::MAX as u64 {
+            return Err(SnapshotError::Invalid {
+                section: Section::Locations,
+                offset: at,
+                message: format!("location value {v} does not fit 32 bits"),
+            });
+        }
+        self.values.push(v as u32);
+        Ok(())
+    }
+
+    fn at_row_start(&self) -> bool {
+        self.values.len().is_multiple_of(self.stride)
+    }
+
+    fn merge(&mut self, part: &mut Vec<u32>) -> bool {
+        self.values.extend_from_slice(part);
+        part.clear();
+        true
+    }
+
+    fn lend(&mut self, part: &mut Vec<u32>) {
+        self.lent = self.values.len();
+        std::mem::swap(self.values, part);
+    }
+
+    fn settle(&mut self, part: &mut Vec<u32>, ok: bool) -> bool {
+        if !ok {
+            part.truncate(self.lent);
+        }
+        std::mem::swap(self.values, part);
+        ok
+    }
+}
+
+/// Reads the `locations` array into `values` (`stride` values a row, checked to fit
+/// 32 bits), on the reader's row path.
+pub(super) fn read_locations<R: Read>(
+    r: &mut Reader<R>,
+    stride: usize,
+    values: &mut Vec<u32>,
+    report: &mut impl FnMut(u64),
+) -> Result<(), SnapshotError> {
+    let mut sink = LocationSink {
+        values,
+        stride: stride.max(1),
+        lent: 0,
+    };
+    r.read_rows(&mut sink, report)
 }

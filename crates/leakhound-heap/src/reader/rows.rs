@@ -74,16 +74,6 @@ pub(super) trait Consumer {
     }
 }
 
-/// A plain closure consumer.
-pub(super) struct Each<F>(pub(super) F);
-
-impl<F: FnMut(u64, u64) -> Result<(), SnapshotError>> Consumer for Each<F> {
-    #[inline]
-    fn value(&mut self, v: u64, at: u64) -> Result<(), SnapshotError> {
-        (self.0)(v, at)
-    }
-}
-
 /// A [`RowSink`] consumer with the two workers' scratch parts.
 pub(super) struct Rows<'a, S: RowSink> {
     sink: &'a mut S,
@@ -221,7 +211,7 @@ fn resume<R>(r: &mut Reader<R>, state: &mut u8, end: RegionEnd, region_end: usiz
 /// [`fast_rows`] for one stride.
 type FastRows<S> = fn(&[u8], usize, usize, u64, &<S as RowSink>::Ctx, &mut <S as RowSink>::Part) -> Option<(usize, u8)>;
 
-/// Converts whole rows of `STRIDE` numbers in V8's layout (`a,b,c` then `,` or `\n,`)
+/// Converts whole rows of `STRIDE` numbers (3: edges; 4, 5: locations; 6, 7: nodes) in V8's layout (`a,b,c` then `,` or `\n,`)
 /// from `buf[i..]`, a row start, while a row of the longest numbers it takes (15
 /// digits) still fits before `to`: the row's numbers stay in registers and no per-value state is kept.
 /// Returns where it stopped (a row start, or `i` itself when it took no row) and the
@@ -319,6 +309,8 @@ fn convert_region<S: RowSink>(
     let mut i = from;
     let rows: Option<FastRows<S>> = match stride {
         3 => Some(fast_rows::<S, 3>),
+        4 => Some(fast_rows::<S, 4>),
+        5 => Some(fast_rows::<S, 5>),
         6 => Some(fast_rows::<S, 6>),
         7 => Some(fast_rows::<S, 7>),
         _ => None,
