@@ -11,8 +11,7 @@ use crate::dominators::{self, BitVec, Graph};
 use crate::error::{Section, Warning};
 use crate::parse::Progress;
 use crate::snapshot::{
-    BASE_SYSTEM_DISTANCE, EdgeType, FLAG_PAGE_OBJECT, HeapSnapshot, NO_DISTANCE, NodeId, NodeType, RETAINED_SPILLED,
-    Statistics,
+    BASE_SYSTEM_DISTANCE, EdgeType, HeapSnapshot, NO_DISTANCE, NodeId, NodeType, RETAINED_SPILLED, Statistics,
 };
 use crate::strings::StrSet;
 
@@ -122,7 +121,7 @@ pub(crate) fn analyze(
     progress(Progress::Step("propagating DOM state"));
     init_detachedness(s);
     propagate_dom_state(s);
-    drop_unknown_detachedness(s);
+    compact_detachedness(s);
     let weakmaps = WeakMapNames::new(s);
     // DevTools runs these steps one after another; each reads only what earlier ones
     // wrote, so independent ones share the two cores. Flags, then the essential edges
@@ -133,42 +132,34 @@ pub(crate) fn analyze(
     // them. Class names beside distances come last.
     progress(Progress::Step("calculating node flags, shallow sizes and statistics"));
     let mut self_size = std::mem::take(&mut s.self_size);
-    let (flags, essential, statistics) = {
+    let (page_objects, (essential, has_in), statistics) = {
         let snap: &HeapSnapshot = s;
         std::thread::scope(|scope| {
             let h = scope.spawn(|| {
-                let flags = calculate_flags(snap, &names);
-                let essential = essential_edges(snap, &flags, &weakmaps);
-                (flags, essential)
+                let page_objects = calculate_flags(snap, &names);
+                let essential = essential_edges(snap, &page_objects, &weakmaps);
+                (page_objects, essential)
             });
             calculate_shallow_sizes(snap, &names, &mut self_size);
             let statistics = distances.then(|| calculate_statistics(snap, &self_size, &names));
-            let (flags, essential) = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            (flags, essential, statistics)
+            let (page_objects, essential) = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (page_objects, essential, statistics)
         })
     };
     s.self_size = self_size;
     s.statistics = statistics.unwrap_or_default();
-    // The one flag kept, as a bit per node.
-    let mut page_objects = BitVec::new(flags.len());
-    for (o, &f) in flags.iter().enumerate() {
-        if f & FLAG_PAGE_OBJECT != 0 {
-            page_objects.set(o);
-        }
-    }
     s.page_objects = page_objects;
-    drop(flags);
     progress(Progress::Step("building dominators"));
     let doms = dominators::compute(
         &Graph {
             first_edge: &s.first_edge,
             edge_to: &s.edge_to,
-            essential: &essential.0,
-            has_in: &essential.1,
+            essential: &essential,
+            has_in: &has_in,
         },
         s.root,
     );
-    drop(essential);
+    drop((essential, has_in));
     if doms.unreachable > 0 {
         warnings.push(Warning {
             section: Section::Edges,
@@ -240,7 +231,7 @@ pub(crate) fn analyze_graph(s: &mut HeapSnapshot, progress: &mut dyn FnMut(Progr
     progress(Progress::Step("propagating DOM state"));
     init_detachedness(s);
     propagate_dom_state(s);
-    drop_unknown_detachedness(s);
+    compact_detachedness(s);
 }
 
 /// `initDetachednessAndClassIndex` (§3.1): seed from the `detachedness` field, or for old
@@ -261,7 +252,7 @@ fn init_detachedness(s: &mut HeapSnapshot) {
 
 /// Keeps the detachedness column as a list of the nodes whose state is known when they
 /// are few (a Node.js heap has a handful: it has no DOM), which saves a byte a node.
-fn drop_unknown_detachedness(s: &mut HeapSnapshot) {
+fn compact_detachedness(s: &mut HeapSnapshot) {
     let known = s.detachedness.iter().filter(|&&d| d != 0).count();
     if known <= s.detachedness.len() / 32 {
         s.detachedness_known = (s.detachedness.iter().enumerate())
@@ -360,9 +351,10 @@ pub(crate) fn has_user_roots(s: &HeapSnapshot, names: &Names) -> bool {
 /// `calculateFlags` (§3.2), the flag the numbers depend on: page-object (essential edges
 /// test it). DevTools' can-be-queried and detached-DOM flags only drive its console and
 /// filters, which leakhound does not have, so their passes over the graph are skipped.
-fn calculate_flags(s: &HeapSnapshot, names: &Names) -> Vec<u8> {
+/// Returns the page-object flag, a bit per node.
+fn calculate_flags(s: &HeapSnapshot, names: &Names) -> BitVec {
     let n = s.node_count();
-    let mut flags = vec![0u8; n];
+    let mut page_objects = BitVec::new(n);
     // Page objects: from root shortcuts and `(Document DOM trees)`, via non-weak edges.
     let mut stack: Vec<NodeId> = Vec::new();
     for e in s.edges(s.root) {
@@ -379,19 +371,19 @@ fn calculate_flags(s: &HeapSnapshot, names: &Names) -> Vec<u8> {
             _ => continue,
         }
         stack.push(t);
-        flags[t as usize] |= FLAG_PAGE_OBJECT;
+        page_objects.set(t as usize);
     }
     while let Some(o) = stack.pop() {
         for e in s.edges(o) {
             let c = s.edge_target(e);
-            if flags[c as usize] & FLAG_PAGE_OBJECT != 0 || s.edge_type(e) == EdgeType::Weak {
+            if page_objects.get(c as usize) || s.edge_type(e) == EdgeType::Weak {
                 continue;
             }
             stack.push(c);
-            flags[c as usize] |= FLAG_PAGE_OBJECT;
+            page_objects.set(c as usize);
         }
     }
-    flags
+    page_objects
 }
 
 /// `calculateShallowSizes` (§3.3): the sizes of `hidden`/`array` nodes (and native
@@ -453,12 +445,12 @@ fn calculate_shallow_sizes(s: &HeapSnapshot, names: &Names, self_size: &mut [u32
 /// `initEssentialEdges` (§3.5): the edges that count for dominators.
 /// Returns the essential edges, and the nodes some essential edge points to (the
 /// dominators' orphans are the others).
-fn essential_edges(s: &HeapSnapshot, flags: &[u8], weakmaps: &WeakMapNames) -> (BitVec, BitVec) {
+fn essential_edges(s: &HeapSnapshot, page_objects: &BitVec, weakmaps: &WeakMapNames) -> (BitVec, BitVec) {
     let mut bits = BitVec::new(s.edge_count());
     let mut has_in = BitVec::new(s.node_count());
     let root = s.root;
     for u in 0..s.node_count() as NodeId {
-        let u_page = flags[u as usize] & FLAG_PAGE_OBJECT != 0;
+        let u_page = page_objects.get(u as usize);
         for e in s.edges(u) {
             let t = s.edge_type(e);
             if t == EdgeType::Internal
@@ -478,7 +470,7 @@ fn essential_edges(s: &HeapSnapshot, flags: &[u8], weakmaps: &WeakMapNames) -> (
                 if t == EdgeType::Shortcut {
                     continue;
                 }
-                let v_page = flags[v as usize] & FLAG_PAGE_OBJECT != 0;
+                let v_page = page_objects.get(v as usize);
                 if v_page && !u_page {
                     continue;
                 }

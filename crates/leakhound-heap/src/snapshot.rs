@@ -273,9 +273,6 @@ pub(crate) fn pack_edge(type_index: u32, name: u32) -> Option<u32> {
 /// Marks a retained size kept in `retained_spilled` (it does not fit below this).
 pub(crate) const RETAINED_SPILLED: u32 = u32::MAX;
 
-/// The page-object flag in the analysis' per-node flags (DevTools' `pageObject` flag).
-pub(crate) const FLAG_PAGE_OBJECT: u8 = 4;
-
 impl HeapSnapshot {
     /// Number of nodes.
     #[inline]
@@ -548,10 +545,11 @@ impl HeapSnapshot {
     /// Whether the page-object flag is set (reachable from a root shortcut such as the
     /// global object, without weak edges).
     pub fn is_page_object(&self, node: NodeId) -> bool {
-        (node as usize) < self.node_count() && self.page_objects.len() > 0 && self.page_objects.get(node as usize)
+        (node as usize) < self.page_objects.len() && self.page_objects.get(node as usize)
     }
 
-    /// Whether the full analysis ran (dominators, retained sizes, distances, statistics).
+    /// Whether dominators and retained sizes were computed ([`crate::Analysis::Full`] or
+    /// [`crate::Analysis::Retained`]; distances and statistics only with `Full`).
     pub fn is_fully_analyzed(&self) -> bool {
         !self.retained.is_empty()
     }
