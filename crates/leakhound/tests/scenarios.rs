@@ -69,13 +69,23 @@ fn needs_npm(dir: &Path) -> bool {
 fn run_scenario(name: &str, truth: &Truth) -> Result<(), String> {
     let shared = shared_dir();
     let out = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let drive = Command::new("node")
-        .arg(shared.join("scenarios/drive.js"))
-        .arg(name)
-        .arg(REQUESTS.to_string())
-        .arg(out.path())
-        .output()
-        .map_err(|e| format!("{name}: cannot run node drive.js: {e}"))?;
+    // drive.js picks its server port at random in 20000–40000, which overlaps the
+    // kernel's ephemeral range: a port some other connection holds is a collision of the
+    // harness, not a failure of the scenario, so it is drawn again (at most three times).
+    let mut attempts = 0;
+    let drive = loop {
+        attempts += 1;
+        let drive = Command::new("node")
+            .arg(shared.join("scenarios/drive.js"))
+            .arg(name)
+            .arg(REQUESTS.to_string())
+            .arg(out.path())
+            .output()
+            .map_err(|e| format!("{name}: cannot run node drive.js: {e}"))?;
+        if drive.status.success() || attempts == 3 || !String::from_utf8_lossy(&drive.stderr).contains("EADDRINUSE") {
+            break drive;
+        }
+    };
     if !drive.status.success() {
         return Err(format!(
             "{name}: drive.js failed: {}",
