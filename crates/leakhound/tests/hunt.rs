@@ -300,6 +300,7 @@ fn assert_leak_found(e: &Expect) {
     assert_eq!(run.code, Some(1), "{}: expected exit code 1 (leak)\n{ctx}", e.app);
     let doc = run.json();
     assert_eq!(doc["verdict"], "leak", "{}\n{ctx}", e.app);
+    assert_same_shape_as_recorded(&doc);
     assert_eq!(
         doc["requests_sent"].as_u64(),
         Some(WARMUP + PHASES * REQUESTS),
@@ -343,6 +344,84 @@ fn assert_leak_found(e: &Expect) {
     assert_eq!(reported_pid(&run), run.app_pid, "pid on stderr vs the app's own\n{ctx}");
     assert_eq!(doc["app"]["pid"].as_u64(), run.app_pid.map(u64::from));
     assert_app_gone(&run);
+}
+
+/// The shape of a JSON value: every path (array elements collapsed to `[]`) with the set of
+/// types seen there (`null` among them).
+fn shape(
+    v: &Value,
+    path: String,
+    out: &mut std::collections::BTreeMap<String, std::collections::BTreeSet<&'static str>>,
+) {
+    let kind = match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(a) => {
+            for x in a {
+                shape(x, format!("{path}[]"), out);
+            }
+            "array"
+        }
+        Value::Object(o) => {
+            for (k, x) in o {
+                shape(x, format!("{path}.{k}"), out);
+            }
+            "object"
+        }
+    };
+    out.entry(path).or_default().insert(kind);
+}
+
+/// `hunt --json` keeps the field names, types and nesting of a recorded run
+/// (`tests/golden/hunt-demo.json`, a hunt of the demo server): live numbers differ from
+/// run to run, the structure must not. Paths only one side has are listed; a path that
+/// is in the recording but absent here is allowed only where the recording's own value
+/// list could be empty in another run (per-cluster extras such as `listeners`).
+fn assert_same_shape_as_recorded(doc: &Value) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden/hunt-demo.json");
+    let recorded: Value = serde_json::from_slice(&std::fs::read(&path).expect("hunt-demo.json")).expect("JSON");
+    let (mut want, mut got) = (std::collections::BTreeMap::new(), std::collections::BTreeMap::new());
+    shape(&recorded, String::new(), &mut want);
+    shape(doc, String::new(), &mut got);
+    let mut problems = Vec::new();
+    type Kinds = std::collections::BTreeSet<&'static str>;
+    // An optional field may be null in one run and set in another: null matches any type.
+    fn compatible(a: &Kinds, b: &Kinds) -> bool {
+        let strip = |s: &Kinds| {
+            s.iter()
+                .filter(|k| **k != "null")
+                .copied()
+                .collect::<Vec<&'static str>>()
+        };
+        let (a, b) = (strip(a), strip(b));
+        a.is_empty() || b.is_empty() || a == b
+    }
+    // A path under a field that was null or an empty list in the recording is not in it.
+    let under_empty = |p: &str| {
+        p.rfind(['.', '['])
+            .and_then(|i| want.get(&p[..i]))
+            .is_some_and(|k: &Kinds| k.contains("null") || k.contains("array"))
+    };
+    for (p, kinds) in &want {
+        match got.get(p) {
+            Some(k) if compatible(k, kinds) => {}
+            Some(k) => problems.push(format!("{p}: recorded {kinds:?}, now {k:?}")),
+            None if p.starts_with(".clusters[]") => {}
+            None => problems.push(format!("{p}: missing")),
+        }
+    }
+    for p in got.keys() {
+        if !want.contains_key(p) && !p.starts_with(".clusters[]") && !under_empty(p) {
+            problems.push(format!("{p}: new, not in the recording"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "hunt --json changed shape:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
