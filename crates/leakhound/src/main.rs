@@ -19,6 +19,10 @@ struct Cli {
     /// No progress bars or warnings on stderr.
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// Worker threads for loading and analysing snapshots (default: one per core).
+    /// Results do not depend on it.
+    #[arg(long, global = true, env = "LEAKHOUND_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
     #[command(subcommand)]
     command: Command,
 }
@@ -322,6 +326,13 @@ fn main() -> ExitCode {
     ) {
         fix_mmap_threshold();
     }
+    if let Err(e) = set_up_thread_pool(cli.threads) {
+        #[allow(clippy::print_stderr, reason = "the one place errors are printed")]
+        {
+            eprintln!("leakhound: {e:#}");
+        }
+        return ExitCode::from(2);
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -335,6 +346,18 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Sizes rayon's global pool, the one pool every crate's parallel work runs on:
+/// `threads` workers, or one per core when `None`.
+fn set_up_thread_pool(threads: Option<u16>) -> Result<()> {
+    let mut builder = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("leakhound-{i}"));
+    if let Some(n) = threads {
+        builder = builder.num_threads(usize::from(n));
+    }
+    builder
+        .build_global()
+        .map_err(|e| anyhow::anyhow!("cannot start the thread pool: {e}"))
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
