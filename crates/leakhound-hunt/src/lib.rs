@@ -4,19 +4,31 @@
 //! stops, and decide.
 //!
 //! [`hunt`] reports progress through a channel of [`HuntEvent`]s and prints nothing; the
-//! CLI draws it. Parsing and analysis run on blocking threads.
+//! CLI draws it. Parsing and analysis run on blocking threads. [`watch`] is the memory
+//! watch alone. Both take their settings from [`HuntConfig::from_options`] /
+//! [`WatchConfig::from_options`], which check what the command line gave.
 //!
 //! Sequence: spawn → ready → warm-up → GC, floor, **baseline** → (load phase → GC, floor,
 //! snapshot) × phases (the first is the **target**, the last the **final**) → calm-down
 //! (wait, GC, floor) → stop the app → analyse.
+//!
+//! Modules, lowest first: `phase` (names of phases and snapshots), `error`, `config`,
+//! `sampling` (one memory-sampling step, shared), `outcome` (events, records, verdict),
+//! then `run` (the hunt) and `watch`.
 
+mod config;
+mod error;
+mod outcome;
+mod phase;
 mod run;
+mod sampling;
 mod series;
 mod watch;
 
-pub use run::{
-    AppTarget, CalmDown, HuntConfig, HuntError, HuntEvent, HuntOutcome, LoadKind, PhaseRecord, SnapshotRecord, Verdict,
-    hunt,
-};
+pub use config::{AppTarget, ConfigError, HuntConfig, HuntOptions, LoadKind, WatchConfig, WatchOptions};
+pub use error::{Failure, HuntError, Stage};
+pub use outcome::{CalmDown, HuntEvent, HuntOutcome, PhaseRecord, SnapshotRecord, Verdict};
+pub use phase::{PhaseKind, SnapshotLabel, UnknownPhase, UnknownSnapshotLabel};
+pub use run::hunt;
 pub use series::{Open, load_series, load_series_prepared};
-pub use watch::{WatchConfig, WatchEvent, WatchOutcome, watch};
+pub use watch::{WatchEvent, WatchOutcome, watch};

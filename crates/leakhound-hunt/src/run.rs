@@ -1,288 +1,37 @@
-//! The hunt itself.
+//! The hunt: start (or attach to) the app, then warm-up → baseline → load phases with a
+//! snapshot after each → calm-down, sampling memory all along; then the leak finder on
+//! the snapshots and the verdict.
 
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use leakhound_inspector::{NodeProcess, OutputLine, Session, SpawnOptions};
-use leakhound_leaks::{FloorAnalysis, LeakOptions, LeakReport, MemorySample};
-use leakhound_load::{ExternalLoad, LoadReport, LoadSpec};
+use leakhound_leaks::{LeakOptions, LeakReport, MemorySample};
 use tokio::sync::{Mutex, mpsc};
 
-/// What to hunt.
-#[derive(Debug, Clone)]
-pub enum AppTarget {
-    /// Start this command under `--inspect=127.0.0.1:0` (node) or `NODE_OPTIONS` (npm…).
-    Spawn {
-        /// Program (`node`, `npm`, ...).
-        program: OsString,
-        /// Its arguments.
-        args: Vec<OsString>,
-        /// Working directory.
-        cwd: Option<PathBuf>,
-        /// Extra environment.
-        env: Vec<(OsString, OsString)>,
-    },
-    /// Attach to a running node process (SIGUSR1).
-    Attach {
-        /// Its pid.
-        pid: u32,
-    },
-}
+use crate::config::{AppTarget, HuntConfig, LoadKind};
+use crate::error::{Failure, HuntError, Stage};
+use crate::outcome::{CalmDown, HuntEvent, HuntOutcome, PhaseRecord, SnapshotRecord, decide};
+use crate::phase::{PhaseKind, SnapshotLabel};
+use crate::sampling::{Clock, Sampler, sample};
 
-/// How load is made.
-#[derive(Debug, Clone)]
-pub enum LoadKind {
-    /// leakhound's own HTTP/1.1 keep-alive load; `requests`/`duration` of the template are
-    /// replaced per phase.
-    Builtin(LoadSpec),
-    /// An external command run once per load phase, making `units` units of load.
-    External(ExternalLoad),
-}
-
-/// Settings of a hunt.
-#[derive(Debug, Clone)]
-pub struct HuntConfig {
-    /// The app.
-    pub target: AppTarget,
-    /// The app's URL: readiness is checked there (any HTTP status) unless `ready_pattern`.
-    pub url: Option<String>,
-    /// The load.
-    pub load: LoadKind,
-    /// Units of load per load phase (built-in load: requests; ignored with `duration`).
-    pub requests_per_phase: u64,
-    /// Built-in load by time instead of count.
-    pub duration_per_phase: Option<Duration>,
-    /// Units of warm-up load before the baseline (0 for none).
-    pub warmup_requests: u64,
-    /// Load phases (at least 2: target and final; more add snapshots).
-    pub phases: usize,
-    /// Interval between `process.memoryUsage()` samples.
-    pub sample_interval: Duration,
-    /// Force a full GC this often during load, for floor points (None: only the app's
-    /// own GCs and those before snapshots).
-    pub gc_interval: Option<Duration>,
-    /// How long to wait after the load before the calm-down GC.
-    pub calm_down: Duration,
-    /// Where snapshots are written (created if missing).
-    pub out_dir: PathBuf,
-    /// How long to wait for the app to become ready.
-    pub ready_timeout: Duration,
-    /// A substring of the app's output that means ready (instead of polling `url`).
-    pub ready_pattern: Option<String>,
-    /// Leak-finder options (`requests_per_step` is set from the load).
-    pub leak_options: LeakOptions,
-}
-
-/// Progress of a hunt, for the caller to show.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum HuntEvent {
-    /// A line the app wrote.
-    AppOutput(OutputLine),
-    /// The app runs with this pid.
-    Started {
-        /// Pid of the app.
-        pid: u32,
-    },
-    /// A new step began (human-readable).
-    Step(String),
-    /// Load progress in the current phase.
-    LoadProgress {
-        /// Phase name.
-        phase: String,
-        /// Units sent in this phase.
-        done: u64,
-        /// Units planned (0 when bounded by time).
-        total: u64,
-    },
-    /// A phase's load finished.
-    LoadDone {
-        /// Phase name.
-        phase: String,
-        /// The figures.
-        report: LoadReport,
-    },
-    /// Snapshot progress.
-    SnapshotProgress {
-        /// Snapshot label.
-        label: String,
-        /// Bytes of the snapshot received so far.
-        done: u64,
-        /// Always 0: the size is not known in advance (V8 is not asked for progress, which
-        /// would cost it an extra pass over the heap while the app is paused).
-        total: u64,
-    },
-    /// A snapshot is on disk.
-    SnapshotTaken(SnapshotRecord),
-    /// A memory sample.
-    Sample(MemorySample),
-}
-
-/// A phase of the hunt.
-#[derive(Debug, Clone)]
-pub struct PhaseRecord {
-    /// `warmup`, `load-1`, ..., `calm-down`.
-    pub name: String,
-    /// ms since the hunt started.
-    pub start_ms: f64,
-    /// ms since the hunt started.
-    pub end_ms: f64,
-    /// Units of load sent.
-    pub requests: u64,
-    /// Built-in load figures, if any.
-    pub load: Option<LoadReport>,
-}
-
-/// A snapshot taken.
-#[derive(Debug, Clone)]
-pub struct SnapshotRecord {
-    /// `baseline`, `target`, `final`, ...
-    pub label: String,
-    /// File.
-    pub path: PathBuf,
-    /// Size.
-    pub bytes: u64,
-    /// ms since the hunt started.
-    pub t_ms: f64,
-    /// Capture time, ms.
-    pub duration_ms: u64,
-    /// Units of load sent before it.
-    pub requests: u64,
-}
-
-/// The calm-down check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CalmDown {
-    /// heapUsed after the GC before the baseline.
-    pub baseline_heap_used_bytes: u64,
-    /// heapUsed after the calm-down GC.
-    pub after_heap_used_bytes: u64,
-    /// external before the baseline.
-    pub baseline_external_bytes: u64,
-    /// external after the calm-down.
-    pub after_external_bytes: u64,
-    /// Both within 2 % of the baseline, at least 512 KiB (heap) or 1 MiB (external).
-    pub returned_to_baseline: bool,
-    /// How long it waited, ms.
-    pub waited_ms: u64,
-}
-
-/// The verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Something keeps growing.
-    Leak,
-    /// Nothing keeps growing.
-    NoLeak,
-}
-
-/// Everything a hunt found.
-#[derive(Debug, Clone)]
-pub struct HuntOutcome {
-    /// The verdict.
-    pub verdict: Verdict,
-    /// Why, in one sentence.
-    pub reason: String,
-    /// Pid of the app.
-    pub pid: u32,
-    /// Units of load sent in all.
-    pub requests_sent: u64,
-    /// Units per load phase.
-    pub requests_per_phase: u64,
-    /// Phases.
-    pub phases: Vec<PhaseRecord>,
-    /// Snapshots.
-    pub snapshots: Vec<SnapshotRecord>,
-    /// Memory samples.
-    pub samples: Vec<MemorySample>,
-    /// Floor statistics over all load phases.
-    pub floor: FloorAnalysis,
-    /// Floor statistics over the last load phase.
-    pub floor_last_phase: FloorAnalysis,
-    /// The calm-down check.
-    pub calm_down: CalmDown,
-    /// The leak finder's report.
-    pub leaks: LeakReport,
-    /// Warnings.
-    pub warnings: Vec<String>,
-}
-
-/// Why a hunt stopped. Snapshots already written are listed and kept on disk.
-#[derive(Debug, thiserror::Error)]
-#[error("{stage}: {}", with_snapshots_note(.message, .snapshots))]
-pub struct HuntError {
-    /// What was going on.
-    pub stage: String,
-    /// What went wrong.
-    pub message: String,
-    /// Snapshots written before the failure (kept).
-    pub snapshots: Vec<PathBuf>,
-}
-
-/// `e` and its sources, `: `-separated (a source already spelled out by the one above it
-/// is not repeated).
-fn causes(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let text = c.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cur = c.source();
-    }
-    out
-}
-
-/// The message with the kept snapshots named at the end of its first line (details such
-/// as the app's last output follow on the next lines).
-fn with_snapshots_note(message: &str, s: &[PathBuf]) -> String {
-    if s.is_empty() {
-        return message.to_owned();
-    }
-    let list: Vec<String> = s.iter().map(|p| p.display().to_string()).collect();
-    let note = format!(" (snapshots kept: {})", list.join(", "));
-    match message.split_once('\n') {
-        Some((first, rest)) => format!("{first}{note}\n{rest}"),
-        None => format!("{message}{note}"),
-    }
-}
-
+/// State the phases and the sampling task share.
 struct Shared {
-    started: Instant,
-    unix_start_ms: u64,
+    clock: Clock,
+    /// Units of load sent so far.
     requests: AtomicU64,
+    /// Set while a snapshot is written: no samples then (the app is paused).
     paused: AtomicBool,
+    /// Set when the phases end: the sampling task stops.
     stop: AtomicBool,
     samples: Mutex<Vec<MemorySample>>,
 }
 
 impl Shared {
     fn now_ms(&self) -> f64 {
-        self.started.elapsed().as_secs_f64() * 1000.0
-    }
-    fn sample(
-        &self,
-        m: leakhound_inspector::MemoryUsage,
-        t_ms: f64,
-        after_full_gc: bool,
-        forced: bool,
-    ) -> MemorySample {
-        MemorySample {
-            t_ms,
-            requests: self.requests.load(Ordering::SeqCst),
-            rss_bytes: m.rss_bytes,
-            heap_total_bytes: m.heap_total_bytes,
-            heap_used_bytes: m.heap_used_bytes,
-            external_bytes: m.external_bytes,
-            array_buffers_bytes: m.array_buffers_bytes,
-            after_full_gc,
-            forced_gc: forced,
-        }
+        self.clock.now_ms()
     }
 }
 
@@ -299,10 +48,10 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn err(&self, stage: &str, message: impl std::fmt::Display) -> HuntError {
+    fn err(&self, stage: Stage, failure: impl Into<Failure>) -> HuntError {
         HuntError {
-            stage: stage.to_owned(),
-            message: message.to_string(),
+            stage,
+            failure: Box::new(failure.into()),
             snapshots: self.snapshots.iter().map(|s| s.path.clone()).collect(),
         }
     }
@@ -312,33 +61,33 @@ impl Ctx {
     }
 
     /// Fails if the app has exited or the inspector socket closed.
-    fn check_alive(&mut self, stage: &str) -> Result<(), HuntError> {
+    fn check_alive(&mut self, stage: Stage) -> Result<(), HuntError> {
         if let Some(p) = self.process.as_mut()
             && let Ok(Some(status)) = p.try_wait()
         {
             // node's own farewell to the debugger says nothing about the app.
-            let tail: Vec<String> = p
+            let last_output: Vec<String> = p
                 .stderr_tail()
                 .into_iter()
                 .filter(|l| l != "Waiting for the debugger to disconnect..." && !l.starts_with("Debugger ending on "))
                 .collect();
-            let tail = if tail.is_empty() {
-                String::new()
-            } else {
-                format!("\nits last output:\n  {}", tail.join("\n  "))
-            };
-            return Err(self.err(stage, format!("the app exited ({status}){tail}")));
+            return Err(self.err(
+                stage,
+                Failure::AppExited {
+                    status: status.to_string(),
+                    last_output,
+                },
+            ));
         }
         if self.session.is_closed() {
             let reason = self.session.close_reason().map(|r| r.to_string()).unwrap_or_default();
-            let still = if self.process.is_some() {
-                " though the app is still running (does it call require('inspector').close()?)"
-            } else {
-                ""
-            };
+            let app_still_running = self.process.is_some();
             return Err(self.err(
                 stage,
-                format!("the app's inspector connection closed ({reason}){still}; leakhound needs it for snapshots"),
+                Failure::InspectorClosed {
+                    reason,
+                    app_still_running,
+                },
             ));
         }
         Ok(())
@@ -346,15 +95,15 @@ impl Ctx {
 
     /// The error for a failed step: when the inspector connection is gone, what became of
     /// the app (it exited: with which status and last output) rather than the bare
-    /// protocol error; otherwise `e` with its causes.
-    async fn fail(&mut self, stage: &str, e: &dyn std::error::Error) -> HuntError {
+    /// protocol error; otherwise `e`.
+    async fn fail(&mut self, stage: Stage, e: impl Into<Failure>) -> HuntError {
         if self.session.is_closed() {
             self.wait_for_exit(Duration::from_secs(1)).await;
-            if let Err(err) = self.check_alive(stage) {
+            if let Err(err) = self.check_alive(stage.clone()) {
                 return err;
             }
         }
-        self.err(stage, causes(e))
+        self.err(stage, e)
     }
 
     /// Gives a started app up to `limit` to finish exiting (after its inspector went away).
@@ -369,47 +118,50 @@ impl Ctx {
         }
     }
 
-    async fn floor_point(&mut self, stage: &str) -> Result<MemorySample, HuntError> {
-        self.check_alive(stage)?;
+    /// A forced full GC and a memory reading right after it: a floor point.
+    async fn floor_point(&mut self, stage: Stage) -> Result<MemorySample, HuntError> {
+        self.check_alive(stage.clone())?;
         if let Err(e) = self.session.collect_garbage().await {
-            return Err(self.fail(stage, &e).await);
+            return Err(self.fail(stage, e).await);
         }
         let m = match self.session.memory_usage().await {
             Ok(m) => m,
-            Err(e) => return Err(self.fail(stage, &e).await),
+            Err(e) => return Err(self.fail(stage, e).await),
         };
-        let s = self.shared.sample(m, self.shared.now_ms(), true, true);
+        let s = sample(
+            m,
+            self.shared.now_ms(),
+            self.shared.requests.load(Ordering::SeqCst),
+            true,
+            true,
+        );
         self.shared.samples.lock().await.push(s);
         self.emit(HuntEvent::Sample(s));
         Ok(s)
     }
 
-    async fn snapshot(&mut self, label: &str, index: usize) -> Result<(), HuntError> {
-        let stage = format!("taking the {label} snapshot");
-        self.check_alive(&stage)?;
+    /// Writes snapshot number `index` (from 0) of the series into the output folder.
+    async fn snapshot(&mut self, label: SnapshotLabel, index: usize) -> Result<(), HuntError> {
+        let stage = Stage::Snapshot(label);
+        self.check_alive(stage.clone())?;
         self.emit(HuntEvent::Step(format!("{label} snapshot")));
         let path = self.cfg.out_dir.join(format!("{:02}-{label}.heapsnapshot", index + 1));
         self.shared.paused.store(true, Ordering::SeqCst);
         let t_ms = self.shared.now_ms();
         let events = self.events.clone();
-        let l = label.to_owned();
         let r = self
             .session
             .take_heap_snapshot(&path, move |done, total| {
-                let _ = events.send(HuntEvent::SnapshotProgress {
-                    label: l.clone(),
-                    done,
-                    total,
-                });
+                let _ = events.send(HuntEvent::SnapshotProgress { label, done, total });
             })
             .await;
         self.shared.paused.store(false, Ordering::SeqCst);
         let file = match r {
             Ok(f) => f,
-            Err(e) => return Err(self.fail(&stage, &e).await),
+            Err(e) => return Err(self.fail(stage, e).await),
         };
         let rec = SnapshotRecord {
-            label: label.to_owned(),
+            label,
             path: file.path,
             bytes: file.bytes,
             t_ms,
@@ -421,10 +173,11 @@ impl Ctx {
         Ok(())
     }
 
-    async fn load_phase(&mut self, name: &str, units: u64) -> Result<(), HuntError> {
-        let stage = format!("load phase {name}");
-        self.check_alive(&stage)?;
-        self.emit(HuntEvent::Step(format!("{name}: load")));
+    /// Drives `units` of load (or the phase's duration) and records the phase.
+    async fn load_phase(&mut self, phase: PhaseKind, units: u64) -> Result<(), HuntError> {
+        let stage = Stage::Load(phase);
+        self.check_alive(stage.clone())?;
+        self.emit(HuntEvent::Step(format!("{phase}: load")));
         let start_ms = self.shared.now_ms();
         let before = self.shared.requests.load(Ordering::SeqCst);
         let load = match &self.cfg.load {
@@ -439,34 +192,34 @@ impl Ctx {
                 }
                 let shared = self.shared.clone();
                 let events = self.events.clone();
-                let phase = name.to_owned();
                 let total = spec.requests.unwrap_or(0);
                 let fut = leakhound_load::run(&spec, move |done| {
                     shared.requests.store(before + done, Ordering::SeqCst);
-                    let _ = events.send(HuntEvent::LoadProgress {
-                        phase: phase.clone(),
-                        done,
-                        total,
-                    });
+                    let _ = events.send(HuntEvent::LoadProgress { phase, done, total });
                 });
-                let report = match self.race_app(&stage, fut).await? {
+                let report = match self.race_app(stage.clone(), fut).await? {
                     Ok(r) => r,
-                    Err(e) => return Err(self.fail(&stage, &e).await),
+                    Err(e) => return Err(self.fail(stage, e).await),
                 };
                 self.shared
                     .requests
                     .store(before + report.requests_sent, Ordering::SeqCst);
                 if report.errors == report.requests_sent && report.requests_sent > 0 {
-                    return Err(self.err(&stage, format!("every request failed ({})", report.summary_line())));
+                    return Err(self.err(
+                        stage,
+                        Failure::EveryRequestFailed {
+                            summary: report.summary_line(),
+                        },
+                    ));
                 }
                 if report.errors > 0 {
                     self.warnings.push(format!(
-                        "{name}: {} of {} requests failed",
+                        "{phase}: {} of {} requests failed",
                         report.errors, report.requests_sent
                     ));
                 }
                 self.emit(HuntEvent::LoadDone {
-                    phase: name.to_owned(),
+                    phase,
                     report: report.clone(),
                 });
                 Some(report)
@@ -483,11 +236,13 @@ impl Ctx {
                     }
                 });
                 let ext = ext.clone();
-                let r = self.race_app(&stage, leakhound_load::run_external(&ext, tx)).await?;
+                let r = self
+                    .race_app(stage.clone(), leakhound_load::run_external(&ext, tx))
+                    .await?;
                 let _ = forward.await;
                 let report = match r {
                     Ok(r) => r,
-                    Err(e) => return Err(self.fail(&stage, &e).await),
+                    Err(e) => return Err(self.fail(stage, e).await),
                 };
                 self.shared.requests.store(before + report.units, Ordering::SeqCst);
                 None
@@ -496,7 +251,7 @@ impl Ctx {
         let end_ms = self.shared.now_ms();
         let sent = self.shared.requests.load(Ordering::SeqCst) - before;
         self.phases.push(PhaseRecord {
-            name: name.to_owned(),
+            kind: phase,
             start_ms,
             end_ms,
             requests: sent,
@@ -506,7 +261,7 @@ impl Ctx {
     }
 
     /// Runs `fut` unless the app dies first.
-    async fn race_app<T>(&mut self, stage: &str, fut: impl std::future::Future<Output = T>) -> Result<T, HuntError> {
+    async fn race_app<T>(&mut self, stage: Stage, fut: impl std::future::Future<Output = T>) -> Result<T, HuntError> {
         let session = self.session.clone();
         tokio::pin!(fut);
         loop {
@@ -514,11 +269,11 @@ impl Ctx {
                 r = &mut fut => return Ok(r),
                 reason = session.closed() => {
                     self.wait_for_exit(Duration::from_secs(1)).await;
-                    self.check_alive(stage)?;
-                    return Err(self.err(stage, format!("the app's inspector connection closed ({reason})")));
+                    self.check_alive(stage.clone())?;
+                    return Err(self.err(stage, Failure::InspectorClosedDuring { reason: reason.to_string() }));
                 }
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {
-                    self.check_alive(stage)?;
+                    self.check_alive(stage.clone())?;
                 }
             }
         }
@@ -531,11 +286,6 @@ pub(crate) async fn start_app(
     ready_timeout: Duration,
     on_line: impl Fn(OutputLine) + Send + 'static,
 ) -> Result<(Option<NodeProcess>, Session), HuntError> {
-    let early = |stage: &str, m: String| HuntError {
-        stage: stage.into(),
-        message: m,
-        snapshots: vec![],
-    };
     match target {
         AppTarget::Spawn {
             program,
@@ -555,13 +305,13 @@ pub(crate) async fn start_app(
             opts.ready_timeout = ready_timeout;
             let (p, s) = NodeProcess::spawn(program, args, opts)
                 .await
-                .map_err(|e| early("starting the app", causes(&e)))?;
+                .map_err(|e| HuntError::early(Stage::StartingApp, e))?;
             Ok((Some(p), s))
         }
         AppTarget::Attach { pid } => {
             let s = leakhound_inspector::attach(*pid, ready_timeout)
                 .await
-                .map_err(|e| early(&format!("attaching to pid {pid}"), causes(&e)))?;
+                .map_err(|e| HuntError::early(Stage::Attaching { pid: *pid }, e))?;
             Ok((None, s))
         }
     }
@@ -578,26 +328,23 @@ pub(crate) async fn start_app(
 /// Dropping the future stops the app (SIGKILL to its process group) and leaves the
 /// snapshots already written.
 pub async fn hunt(cfg: HuntConfig, events: mpsc::UnboundedSender<HuntEvent>) -> Result<HuntOutcome, HuntError> {
-    let early = |stage: &str, m: String| HuntError {
-        stage: stage.into(),
-        message: m,
-        snapshots: vec![],
-    };
     if cfg.phases < 2 {
-        return Err(early(
-            "configuration",
-            "a hunt needs at least 2 load phases (target and final)".into(),
+        return Err(HuntError::early(
+            Stage::Configuration,
+            Failure::Config("a hunt needs at least 2 load phases (target and final)".into()),
         ));
     }
-    std::fs::create_dir_all(&cfg.out_dir)
-        .map_err(|e| early("configuration", format!("cannot create {}: {e}", cfg.out_dir.display())))?;
-    let unix_start_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    std::fs::create_dir_all(&cfg.out_dir).map_err(|source| {
+        HuntError::early(
+            Stage::Configuration,
+            Failure::OutDir {
+                path: cfg.out_dir.clone(),
+                source,
+            },
+        )
+    })?;
     let shared = Arc::new(Shared {
-        started: Instant::now(),
-        unix_start_ms,
+        clock: Clock::start(),
         requests: AtomicU64::new(0),
         paused: AtomicBool::new(false),
         stop: AtomicBool::new(false),
@@ -646,14 +393,14 @@ pub async fn hunt(cfg: HuntConfig, events: mpsc::UnboundedSender<HuntEvent>) -> 
 
 async fn run_phases(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
     if let Err(e) = ctx.session.install_gc_observer().await {
-        return Err(ctx.fail("installing the GC observer", &e).await);
+        return Err(ctx.fail(Stage::InstallingGcObserver, e).await);
     }
     let sampler = tokio::spawn(sample_loop(
+        Sampler::new(ctx.session.clone(), ctx.shared.clock, ctx.cfg.gc_interval),
         ctx.session.clone(),
         ctx.shared.clone(),
         ctx.events.clone(),
         ctx.cfg.sample_interval,
-        ctx.cfg.gc_interval,
     ));
     let r = run_phases_inner(ctx).await;
     ctx.shared.stop.store(true, Ordering::SeqCst);
@@ -667,15 +414,14 @@ async fn run_phases_inner(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
     let deadline = Instant::now() + ctx.cfg.ready_timeout;
     if ctx.cfg.ready_pattern.is_some() {
         while !ctx.ready_seen.load(Ordering::SeqCst) {
-            ctx.check_alive("waiting for the ready pattern")?;
+            ctx.check_alive(Stage::WaitingForReadyPattern)?;
             if Instant::now() > deadline {
                 return Err(ctx.err(
-                    "waiting for the app",
-                    format!(
-                        "the ready pattern {:?} did not appear within {:?}",
-                        ctx.cfg.ready_pattern.clone().unwrap_or_default(),
-                        ctx.cfg.ready_timeout
-                    ),
+                    Stage::WaitingForApp,
+                    Failure::ReadyPatternTimeout {
+                        pattern: ctx.cfg.ready_pattern.clone().unwrap_or_default(),
+                        timeout: ctx.cfg.ready_timeout,
+                    },
                 ));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -683,13 +429,10 @@ async fn run_phases_inner(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
     } else if let Some(url) = ctx.cfg.url.clone() {
         let timeout = ctx.cfg.ready_timeout;
         let r = ctx
-            .race_app(
-                "waiting for the app to become ready",
-                leakhound_load::wait_ready(&url, timeout),
-            )
+            .race_app(Stage::WaitingForReady, leakhound_load::wait_ready(&url, timeout))
             .await?;
         if let Err(e) = r {
-            return Err(ctx.fail("waiting for the app to become ready", &e).await);
+            return Err(ctx.fail(Stage::WaitingForReady, e).await);
         }
     }
     let units = match &ctx.cfg.load {
@@ -698,34 +441,29 @@ async fn run_phases_inner(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
     };
     if ctx.cfg.warmup_requests > 0 {
         let w = ctx.cfg.warmup_requests;
-        ctx.load_phase("warmup", w).await?;
+        ctx.load_phase(PhaseKind::Warmup, w).await?;
     }
-    let base = ctx.floor_point("measuring the baseline floor").await?;
-    ctx.snapshot("baseline", 0).await?;
-    let phases = ctx.cfg.phases;
+    let base = ctx.floor_point(Stage::BaselineFloor).await?;
+    ctx.snapshot(SnapshotLabel::Baseline, 0).await?;
+    let phases = ctx.cfg.phases as u32;
     for i in 1..=phases {
-        let name = format!("load-{i}");
-        ctx.load_phase(&name, units).await?;
-        ctx.floor_point(&format!("after {name}")).await?;
-        let label = match i {
-            1 => "target".to_owned(),
-            n if n == phases => "final".to_owned(),
-            n => format!("final-{}", n - 1),
-        };
-        ctx.snapshot(&label, i).await?;
+        let phase = PhaseKind::Load(i);
+        ctx.load_phase(phase, units).await?;
+        ctx.floor_point(Stage::FloorAfter(phase)).await?;
+        ctx.snapshot(SnapshotLabel::after_phase(i, phases), i as usize).await?;
     }
     // Calm-down: no load, wait, GC, compare with the baseline.
     ctx.emit(HuntEvent::Step("calm-down".into()));
     let start_ms = ctx.shared.now_ms();
     tokio::time::sleep(ctx.cfg.calm_down).await;
-    ctx.check_alive("calm-down")?;
+    ctx.check_alive(Stage::CalmDown)?;
     if let Err(e) = ctx.session.collect_garbage().await {
-        return Err(ctx.fail("calm-down", &e).await);
+        return Err(ctx.fail(Stage::CalmDown, e).await);
     }
-    let after = ctx.floor_point("calm-down").await?;
+    let after = ctx.floor_point(Stage::CalmDown).await?;
     let end_ms = ctx.shared.now_ms();
     ctx.phases.push(PhaseRecord {
-        name: "calm-down".into(),
+        kind: PhaseKind::CalmDown,
         start_ms,
         end_ms,
         requests: 0,
@@ -745,35 +483,23 @@ async fn run_phases_inner(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
     })
 }
 
+/// Samples memory every `interval` until the phases end or the inspector closes,
+/// pausing while a snapshot is written.
 async fn sample_loop(
+    mut sampler: Sampler,
     session: Arc<Session>,
     shared: Arc<Shared>,
     events: mpsc::UnboundedSender<HuntEvent>,
     interval: Duration,
-    gc_interval: Option<Duration>,
 ) {
-    let mut last_gc = Instant::now();
     while !shared.stop.load(Ordering::SeqCst) && !session.is_closed() {
         tokio::time::sleep(interval).await;
         if shared.paused.load(Ordering::SeqCst) || shared.stop.load(Ordering::SeqCst) {
             continue;
         }
-        let forced = gc_interval.is_some_and(|g| last_gc.elapsed() >= g);
-        if forced {
-            last_gc = Instant::now();
-            if session.collect_garbage().await.is_err() {
-                break;
-            }
-        }
-        let Ok(m) = session.memory_usage().await else { break };
-        let s = shared.sample(m, shared.now_ms(), forced, forced);
-        // The app's own major GCs (ours are recorded above).
-        let gcs = session.drain_gc_events().await.unwrap_or_default();
-        let mut batch = vec![s];
-        for g in gcs.into_iter().filter(|g| !g.forced) {
-            let t = g.unix_ms.saturating_sub(shared.unix_start_ms) as f64;
-            batch.push(shared.sample(g.memory, t, true, false));
-        }
+        let Ok(batch) = sampler.step(shared.requests.load(Ordering::SeqCst)).await else {
+            break;
+        };
         let mut all = shared.samples.lock().await;
         for s in batch {
             all.push(s);
@@ -798,7 +524,7 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
     let paths: Vec<PathBuf> = snapshots.iter().map(|s| s.path.clone()).collect();
     let requests_per_phase = phases
         .iter()
-        .find(|p| p.name == "load-1")
+        .find(|p| p.kind == PhaseKind::Load(1))
         .map(|p| p.requests)
         .unwrap_or(cfg.requests_per_phase);
     let mut leak_opts = cfg.leak_options.clone();
@@ -807,25 +533,25 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
     let leaks = tokio::task::spawn_blocking(move || analyse_snapshots(&paths, &leak_opts))
         .await
         .map_err(|e| HuntError {
-            stage: "analysing".into(),
-            message: e.to_string(),
+            stage: Stage::Analysing,
+            failure: Box::new(Failure::Analysis(e.to_string())),
             snapshots: keep.clone(),
         })?
         .map_err(|m| HuntError {
-            stage: "analysing the snapshots".into(),
-            message: m,
+            stage: Stage::Analysing,
+            failure: Box::new(Failure::Analysis(m)),
             snapshots: keep,
         })?;
     warnings.extend(leaks.warnings.iter().cloned());
     let from = phases
         .iter()
-        .find(|p| p.name == "load-1")
+        .find(|p| p.kind == PhaseKind::Load(1))
         .map(|p| p.start_ms)
         .unwrap_or(0.0);
     // The floor is judged under load: from the first load phase to the calm-down.
     let until = phases
         .iter()
-        .find(|p| p.name == "calm-down")
+        .find(|p| p.kind == PhaseKind::CalmDown)
         .map(|p| p.start_ms)
         .unwrap_or(f64::INFINITY);
     let under_load: Vec<MemorySample> = samples.iter().copied().filter(|s| s.t_ms < until).collect();
@@ -833,7 +559,7 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
     let last_from = phases
         .iter()
         .rev()
-        .find(|p| p.name.starts_with("load-"))
+        .find(|p| p.kind.is_load())
         .map(|p| p.start_ms)
         .unwrap_or(0.0);
     // The last phase's floor: its samples plus the floor before it.
@@ -843,6 +569,8 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
         verdict,
         reason,
         pid,
+        command_line: cfg.command_line,
+        url: cfg.url,
         requests_sent: shared.requests.load(Ordering::SeqCst),
         requests_per_phase,
         phases,
@@ -857,7 +585,7 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
 }
 
 fn analyse_snapshots(paths: &[PathBuf], opts: &LeakOptions) -> Result<LeakReport, String> {
-    let open = |p: &Path, analysis: leakhound_heap::Analysis| -> Result<leakhound_heap::Loaded, String> {
+    let open = |p: &std::path::Path, analysis: leakhound_heap::Analysis| -> Result<leakhound_heap::Loaded, String> {
         let f = std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?;
         leakhound_heap::load_with(std::io::BufReader::with_capacity(1 << 20, f), analysis, &mut |_| {})
             .map_err(|e| format!("{}: {e}", p.display()))
@@ -868,49 +596,4 @@ fn analyse_snapshots(paths: &[PathBuf], opts: &LeakOptions) -> Result<LeakReport
             .unzip();
     let snaps: Vec<&leakhound_heap::HeapSnapshot> = loaded.iter().map(|l| &l.snapshot).collect();
     leakhound_leaks::find_leaks_prepared(&snaps, prepared, opts).map_err(|e| e.to_string())
-}
-
-fn decide(leaks: &LeakReport, last: &FloorAnalysis, calm: &CalmDown) -> (Verdict, String) {
-    if let Some(c) = leaks.clusters.first() {
-        let rate = c
-            .per_request
-            .as_ref()
-            .map(|p| format!("{:.2} {} per request", p.count, c.root_class))
-            .unwrap_or_else(|| format!("{} {}", c.count, c.root_class));
-        let more = if leaks.clusters.len() > 1 {
-            format!(" (+{} more clusters)", leaks.clusters.len() - 1)
-        } else {
-            String::new()
-        };
-        let calm_note = if calm.returned_to_baseline {
-            ""
-        } else {
-            "; memory did not return to the baseline after the load stopped"
-        };
-        return (
-            Verdict::Leak,
-            format!(
-                "{} ({}) keeps {rate}: {}{more}{calm_note}",
-                c.holder, c.holder_class, c.pattern,
-            ),
-        );
-    }
-    if !last.growing.is_empty() && !calm.returned_to_baseline {
-        let what = last.growing.join(" and ");
-        return (
-            Verdict::Leak,
-            format!(
-                "the post-GC floor of {what} kept rising through the last load phase and did not return to the baseline, though no growing object cluster was found in the snapshots"
-            ),
-        );
-    }
-    let calm_note = if calm.returned_to_baseline {
-        "memory returned to the baseline after the load"
-    } else {
-        "memory stayed above the baseline after the load, but stopped growing (bounded)"
-    };
-    (
-        Verdict::NoLeak,
-        format!("nothing allocated after the baseline keeps growing; {calm_note}"),
-    )
 }

@@ -19,7 +19,7 @@ pub use finder::{
     find_leaks_prepared,
 };
 pub use pattern::Pattern;
-pub use retainer_tree::{RetainerTree, path_to_root, retainer_tree};
+pub use retainer_tree::{RetainerTree, largest_instances, path_to_root, retainer_tree};
 pub use series::{FloorAnalysis, FloorFit, MemorySample, analyze_floor, ols, t95};
 pub use source::{ScriptMap, SourceRef};
 pub use trace::Traces;

@@ -140,3 +140,15 @@ pub fn path_to_root(s: &HeapSnapshot, index: &RetainerIndex, node: NodeId) -> Ve
     }
     out
 }
+
+/// The `n` largest instances of the class named `class_name` (Summary's Constructor
+/// column, exact match), by retained size, largest first (ties by node ordinal); objects
+/// of self size 0 (V8's placeholders) are left out. Empty when the class has none.
+pub fn largest_instances(s: &HeapSnapshot, class_name: &str, n: usize) -> Vec<NodeId> {
+    let mut v: Vec<NodeId> = (0..s.node_count() as NodeId)
+        .filter(|&o| s.class(o).name == class_name && s.self_size(o) > 0)
+        .collect();
+    v.sort_by_key(|&o| (std::cmp::Reverse(s.retained_size(o)), o));
+    v.truncate(n);
+    v
+}

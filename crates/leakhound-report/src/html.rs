@@ -54,7 +54,7 @@ impl fmt::Display for Esc<'_> {
 pub fn write_html(report: &HuntJson, w: &mut dyn Write) -> io::Result<()> {
     let mut w = io::BufWriter::new(w);
     let w: &mut dyn Write = &mut w;
-    let verdict = Verdict::of(&report.verdict);
+    let verdict = Verdict::of(report.verdict.as_str());
     let title_app = report.app.command.as_deref().unwrap_or("pid");
     write!(
         w,
@@ -123,7 +123,7 @@ fn write_header(r: &HuntJson, v: &Verdict, w: &mut dyn Write) -> io::Result<()> 
         v.class,
         v.mark,
         v.word,
-        esc(&r.verdict),
+        esc(r.verdict.as_str()),
         esc(&r.reason)
     )?;
     if let Some(cmd) = &r.app.command {
@@ -494,10 +494,10 @@ fn draw_panel(
     let mut load_index = 0;
     let mut bands = Vec::new();
     for ph in &r.phases {
-        let is_load = !ph.name.starts_with("warm") && !ph.name.starts_with("calm");
+        let is_load = ph.name.is_load();
         bands.push(Rectangle::new(
             [(ph.start_ms / p.x_ms, y0), (ph.end_ms / p.x_ms, y1)],
-            phase_color(&ph.name, load_index).filled(),
+            phase_color(&ph.name.to_string(), load_index).filled(),
         ));
         if is_load {
             load_index += 1;
@@ -611,13 +611,13 @@ fn draw_panel(
         let mut rows = [i32::MIN; 2];
         for ph in &r.phases {
             let t = ph.start_ms / p.x_ms;
-            let (x, width) = (chart.backend_coord(&(t, y1)).0, label_width(&ph.name));
+            let (x, width) = (chart.backend_coord(&(t, y1)).0, label_width(&ph.name.to_string()));
             if let Some(row) = place(&mut rows, x + dx(x, width), width) {
                 texts.push((
                     t,
                     dx(x, width),
                     5 + 17 * row as i32,
-                    ph.name.clone(),
+                    ph.name.to_string(),
                     phase_font.clone(),
                 ));
             }
@@ -625,13 +625,13 @@ fn draw_panel(
         let mut rows = [i32::MIN; 3];
         for s in &r.snapshots {
             let t = s.t_ms / p.x_ms;
-            let (x, width) = (chart.backend_coord(&(t, y1)).0, label_width(&s.label) + 8);
+            let (x, width) = (chart.backend_coord(&(t, y1)).0, label_width(&s.label.to_string()) + 8);
             if let Some(row) = place(&mut rows, x + dx(x, width), width) {
                 texts.push((
                     t,
                     dx(x, width),
                     42 + 17 * row as i32,
-                    s.label.clone(),
+                    s.label.to_string(),
                     snap_font.clone(),
                 ));
             }
@@ -768,7 +768,7 @@ fn write_calm_down_and_load(r: &HuntJson, w: &mut dyn Write) -> io::Result<()> {
             writeln!(
                 w,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&p.name),
+                esc(&p.name.to_string()),
                 seconds(p.start_ms),
                 seconds(p.end_ms),
                 seconds(p.end_ms - p.start_ms),
@@ -800,7 +800,7 @@ fn write_calm_down_and_load(r: &HuntJson, w: &mut dyn Write) -> io::Result<()> {
             w,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&l.phase),
+            esc(&l.phase.to_string()),
             format::count(l.requests_sent),
             format::count(l.requests_per_s.round().max(0.0) as u64),
             millis(l.latency_p50_ms),
@@ -936,7 +936,7 @@ fn write_cluster(i: usize, c: &ClusterJson, r: &HuntJson, w: &mut dyn Write) -> 
             let label = r
                 .snapshots
                 .get(k)
-                .map_or_else(|| format!("#{}", k + 1), |s| s.label.clone());
+                .map_or_else(|| format!("#{}", k + 1), |s| s.label.to_string());
             let held = c
                 .holder_retained_per_snapshot_bytes
                 .get(k)
@@ -1108,7 +1108,7 @@ fn write_rest(r: &HuntJson, w: &mut dyn Write) -> io::Result<()> {
                 w,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n\
                  <tr class=\"path\"><td colspan=\"5\"><code>{}</code></td></tr>",
-                esc(&s.label),
+                esc(&s.label.to_string()),
                 seconds(s.t_ms),
                 format::count(s.requests),
                 format::bytes(s.bytes),

@@ -2,9 +2,63 @@
 //! the leak finder's clusters, as stable JSON ([`HuntJson`]), terminal text, and a
 //! self-contained HTML page (see [`crate::html`]).
 
+use leakhound_hunt::{HuntOutcome, PhaseKind, SnapshotLabel, Verdict};
 use serde::{Deserialize, Serialize};
 
 use crate::leaks::{ClusterJson, NotGrowingJson};
+
+/// A verdict on the wire: `"leak"` or `"no_leak"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerdictJson {
+    /// Something keeps growing.
+    Leak,
+    /// Nothing keeps growing.
+    NoLeak,
+}
+
+impl VerdictJson {
+    /// The wire text: `leak` or `no_leak`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerdictJson::Leak => "leak",
+            VerdictJson::NoLeak => "no_leak",
+        }
+    }
+}
+
+impl From<Verdict> for VerdictJson {
+    fn from(v: Verdict) -> Self {
+        match v {
+            Verdict::Leak => VerdictJson::Leak,
+            Verdict::NoLeak => VerdictJson::NoLeak,
+        }
+    }
+}
+
+/// Serde through a type's text form ([`std::fmt::Display`] and [`std::str::FromStr`]):
+/// phase names (`load-1`, `calm-down`) and snapshot labels (`final-2`) are strings on
+/// the wire and types in Rust.
+mod text_form {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub(crate) fn serialize<T: Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
+
+    pub(crate) fn deserialize<'de, T, D>(d: D) -> Result<T, D::Error>
+    where
+        T: FromStr,
+        T::Err: Display,
+        D: Deserializer<'de>,
+    {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(D::Error::custom)
+    }
+}
 
 /// The stable JSON of `leakhound hunt --json` (`schema_version` 1; fields are only ever
 /// added). Sizes in bytes, times in milliseconds since the hunt started.
@@ -15,7 +69,7 @@ pub struct HuntJson {
     /// `"hunt"`.
     pub kind: String,
     /// `"leak"` or `"no_leak"`.
-    pub verdict: String,
+    pub verdict: VerdictJson,
     /// One sentence: why the verdict.
     pub reason: String,
     /// The app: command line or attached pid.
@@ -59,7 +113,8 @@ pub struct AppJson {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PhaseJson {
     /// `warmup`, `load-1`, `load-2`, ..., `calm-down`.
-    pub name: String,
+    #[serde(with = "text_form")]
+    pub name: PhaseKind,
     /// Start, ms since the hunt started.
     pub start_ms: f64,
     /// End, ms since the hunt started.
@@ -71,8 +126,9 @@ pub struct PhaseJson {
 /// One snapshot.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SnapshotJson {
-    /// `baseline`, `target`, `final`, `final-2`, ...
-    pub label: String,
+    /// `baseline`, `target`, `final-1`, …, `final`.
+    #[serde(with = "text_form")]
+    pub label: SnapshotLabel,
     /// File path.
     pub path: String,
     /// File size.
@@ -166,8 +222,9 @@ pub struct CalmDownJson {
 /// Load figures of one phase.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoadJson {
-    /// Phase name.
-    pub phase: String,
+    /// The phase (`warmup`, `load-N`).
+    #[serde(with = "text_form")]
+    pub phase: PhaseKind,
     /// Units of load sent.
     pub requests_sent: u64,
     /// Responses below 400.
@@ -192,6 +249,121 @@ pub struct LoadJson {
     pub elapsed_ms: f64,
 }
 
+impl FloorFitJson {
+    /// The wire form of one floor fit.
+    pub fn from_fit(f: &leakhound_leaks::FloorFit) -> FloorFitJson {
+        FloorFitJson {
+            metric: f.metric.to_string(),
+            points: f.points,
+            first_bytes: f.first_bytes,
+            last_bytes: f.last_bytes,
+            bytes_per_request: f.bytes_per_request,
+            bytes_per_request_ci95: f.bytes_per_request_ci95,
+            bytes_per_hour: f.bytes_per_hour,
+            bytes_per_hour_ci95: f.bytes_per_hour_ci95,
+            growing: f.growing,
+        }
+    }
+}
+
+impl MemoryPointJson {
+    /// The wire form of one memory sample.
+    pub fn from_sample(m: &leakhound_leaks::MemorySample) -> MemoryPointJson {
+        MemoryPointJson {
+            t_ms: m.t_ms,
+            requests: m.requests,
+            rss_bytes: m.rss_bytes,
+            heap_total_bytes: m.heap_total_bytes,
+            heap_used_bytes: m.heap_used_bytes,
+            external_bytes: m.external_bytes,
+            array_buffers_bytes: m.array_buffers_bytes,
+            after_full_gc: m.after_full_gc,
+        }
+    }
+}
+
+impl HuntJson {
+    /// The wire form of a hunt's outcome; clusters' rates are per request of one load
+    /// phase.
+    pub fn from_outcome(o: &HuntOutcome) -> HuntJson {
+        let leaks = crate::leaks::leaks_json(&[], &o.leaks, Some(o.requests_per_phase as f64));
+        let fit = FloorFitJson::from_fit;
+        HuntJson {
+            schema_version: 1,
+            kind: "hunt".into(),
+            verdict: o.verdict.into(),
+            reason: o.reason.clone(),
+            app: AppJson {
+                command: o.command_line.clone(),
+                pid: o.pid,
+                url: o.url.clone(),
+            },
+            requests_sent: o.requests_sent,
+            requests_per_phase: o.requests_per_phase,
+            phases: o
+                .phases
+                .iter()
+                .map(|p| PhaseJson {
+                    name: p.kind,
+                    start_ms: p.start_ms,
+                    end_ms: p.end_ms,
+                    requests: p.requests,
+                })
+                .collect(),
+            snapshots: o
+                .snapshots
+                .iter()
+                .map(|s| SnapshotJson {
+                    label: s.label,
+                    path: s.path.display().to_string(),
+                    bytes: s.bytes,
+                    t_ms: s.t_ms,
+                    duration_ms: s.duration_ms,
+                    requests: s.requests,
+                })
+                .collect(),
+            memory: o.samples.iter().map(MemoryPointJson::from_sample).collect(),
+            floor: FloorJson {
+                heap_used: fit(&o.floor.heap_used),
+                external: fit(&o.floor.external),
+                rss: fit(&o.floor.rss),
+                growing: o.floor.growing.iter().map(|s| s.to_string()).collect(),
+                growing_last_phase: o.floor_last_phase.growing.iter().map(|s| s.to_string()).collect(),
+            },
+            calm_down: CalmDownJson {
+                baseline_heap_used_bytes: o.calm_down.baseline_heap_used_bytes,
+                after_heap_used_bytes: o.calm_down.after_heap_used_bytes,
+                baseline_external_bytes: o.calm_down.baseline_external_bytes,
+                after_external_bytes: o.calm_down.after_external_bytes,
+                returned_to_baseline: o.calm_down.returned_to_baseline,
+                waited_ms: o.calm_down.waited_ms,
+            },
+            load: o
+                .phases
+                .iter()
+                .filter_map(|p| p.load.as_ref().map(|l| (p, l)))
+                .map(|(p, l)| LoadJson {
+                    phase: p.kind,
+                    requests_sent: l.requests_sent,
+                    responses_2xx_3xx: l.responses_2xx_3xx,
+                    responses_4xx: l.responses_4xx,
+                    responses_5xx: l.responses_5xx,
+                    errors: l.errors,
+                    requests_per_s: l.requests_per_s,
+                    latency_p50_ms: l.latency_ms.p50,
+                    latency_p90_ms: l.latency_ms.p90,
+                    latency_p99_ms: l.latency_ms.p99,
+                    latency_max_ms: l.latency_ms.max,
+                    elapsed_ms: l.elapsed_ms,
+                })
+                .collect(),
+            clusters: leaks.clusters,
+            not_growing: leaks.not_growing,
+            warnings: o.warnings.clone(),
+        }
+    }
+}
+
 /// Writes the hunt report for a person: the verdict in the first lines, then the rate,
 /// the top clusters (holder, pattern, file:line, fix hint, trace), memory and load.
 ///
@@ -199,7 +371,10 @@ pub struct LoadJson {
 /// Any error writing to `w`.
 pub fn write_hunt_text(r: &HuntJson, w: &mut dyn std::io::Write) -> std::io::Result<()> {
     use crate::format;
-    let headline = if r.verdict == "leak" { "LEAK" } else { "NO LEAK" };
+    let headline = match r.verdict {
+        VerdictJson::Leak => "LEAK",
+        VerdictJson::NoLeak => "NO LEAK",
+    };
     writeln!(w, "{headline}: {}", r.reason)?;
     writeln!(
         w,
@@ -264,7 +439,13 @@ pub fn write_hunt_text(r: &HuntJson, w: &mut dyn std::io::Write) -> std::io::Res
     writeln!(w)?;
     writeln!(w, "snapshots:")?;
     for s in &r.snapshots {
-        writeln!(w, "   {:<9} {} ({})", s.label, s.path, format::bytes(s.bytes))?;
+        writeln!(
+            w,
+            "   {:<9} {} ({})",
+            s.label.to_string(),
+            s.path,
+            format::bytes(s.bytes)
+        )?;
     }
     for warning in &r.warnings {
         writeln!(w, "warning: {warning}")?;

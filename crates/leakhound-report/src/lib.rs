@@ -10,3 +10,4 @@ pub mod hunt;
 pub mod leaks;
 pub mod retainers;
 pub mod summary;
+pub mod watch;

@@ -1,0 +1,330 @@
+//! Settings of a hunt and a watch, built in two stages as in ripgrep: the command line
+//! gives plain [`HuntOptions`] / [`WatchOptions`] (what the user typed, parsed but not
+//! yet checked against each other), and [`HuntConfig::from_options`] /
+//! [`WatchConfig::from_options`] check them and decide the rest (a free port for the
+//! app, the load's URL, the output folder).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use leakhound_leaks::LeakOptions;
+use leakhound_load::{ExternalLoad, LoadSpec};
+
+/// What to hunt or watch.
+#[derive(Debug, Clone)]
+pub enum AppTarget {
+    /// Start this command under `--inspect=127.0.0.1:0` (node) or `NODE_OPTIONS` (npm…).
+    Spawn {
+        /// The program (`node`, `npm`, …), looked up in `PATH`.
+        program: OsString,
+        /// Its arguments.
+        args: Vec<OsString>,
+        /// Its working directory (None: leakhound's).
+        cwd: Option<PathBuf>,
+        /// Variables added to leakhound's environment (e.g. `PORT`).
+        env: Vec<(OsString, OsString)>,
+    },
+    /// Attach to a running node process: SIGUSR1 opens its inspector on 127.0.0.1.
+    Attach {
+        /// The process id.
+        pid: u32,
+    },
+}
+
+impl AppTarget {
+    /// The target of `leakhound VERB [--attach PID] [-- COMMAND…]`: the running process
+    /// when `attach` is given, else `command` started with `env` added.
+    ///
+    /// # Errors
+    /// [`ConfigError::NoApp`] when neither is given.
+    pub fn new(
+        verb: &'static str,
+        command: &[OsString],
+        attach: Option<u32>,
+        env: Vec<(OsString, OsString)>,
+    ) -> Result<AppTarget, ConfigError> {
+        match (attach, command.split_first()) {
+            (Some(pid), _) => Ok(AppTarget::Attach { pid }),
+            (None, Some((program, rest))) => Ok(AppTarget::Spawn {
+                program: program.clone(),
+                args: rest.to_vec(),
+                cwd: None,
+                env,
+            }),
+            (None, None) => Err(ConfigError::NoApp { verb }),
+        }
+    }
+}
+
+/// How load is made.
+#[derive(Debug, Clone)]
+pub enum LoadKind {
+    /// leakhound's own HTTP/1.1 keep-alive load; `requests`/`duration` of the template are
+    /// replaced per phase.
+    Builtin(LoadSpec),
+    /// An external command run once per load phase, making `units` units of load.
+    External(ExternalLoad),
+}
+
+/// A setting that cannot be used, or settings that do not fit together.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// Neither a command nor `--attach`.
+    #[error("give the app's command after `--` (e.g. `leakhound {verb} -- node server.js`) or --attach PID")]
+    NoApp {
+        /// The subcommand, for the example.
+        verb: &'static str,
+    },
+    /// `--attach` with the built-in load needs to know where to send it.
+    #[error("with --attach, give the app's address with --url")]
+    AttachNeedsUrl,
+    /// A `-H` value without a colon.
+    #[error("--header takes `Name: value`, not {0:?}")]
+    BadHeader(String),
+    /// Fewer than two load phases.
+    #[error("--phases must be at least 2 (target and final)")]
+    TooFewPhases,
+    /// No free port on 127.0.0.1 for the app.
+    #[error("cannot find a free port on 127.0.0.1: {0}")]
+    NoFreePort(std::io::Error),
+    /// The built-in load's settings.
+    #[error("{0}")]
+    Load(#[from] leakhound_load::LoadError),
+}
+
+/// The options of `leakhound hunt` as given, before they are checked: one field per flag.
+/// Defaults are the command line's.
+#[derive(Debug, Clone)]
+pub struct HuntOptions {
+    /// The app's command (empty with `attach`).
+    pub command: Vec<OsString>,
+    /// Attach to this running process instead.
+    pub attach: Option<u32>,
+    /// The app's URL (None: a free port on 127.0.0.1, given to the app as `PORT`).
+    pub url: Option<String>,
+    /// Concurrent keep-alive connections of the built-in load.
+    pub connections: usize,
+    /// Requests per load phase.
+    pub requests: u64,
+    /// Load phases by time instead of count.
+    pub duration: Option<Duration>,
+    /// Target rate, requests per second over all connections.
+    pub rate: Option<f64>,
+    /// HTTP method.
+    pub method: String,
+    /// Request headers, each `Name: value`.
+    pub headers: Vec<String>,
+    /// Request body.
+    pub body: Option<String>,
+    /// A shell command run once per load phase instead of the built-in load.
+    pub load_command: Option<String>,
+    /// Units of load one run of `load_command` makes.
+    pub units: Option<u64>,
+    /// Warm-up units before the baseline.
+    pub warmup: u64,
+    /// Load phases (at least 2).
+    pub phases: usize,
+    /// Memory sample interval, ms (at least 10 is used).
+    pub sample_ms: u64,
+    /// Forced GC interval during load, ms (0: off).
+    pub gc_interval_ms: u64,
+    /// Wait after the load before the calm-down check, ms.
+    pub calm_down_ms: u64,
+    /// Folder for the snapshots (None: `./leakhound-<unix seconds>`).
+    pub out_dir: Option<PathBuf>,
+    /// Seconds to wait for the app to become ready.
+    pub ready_timeout_s: u64,
+    /// Ready when this text appears in the app's output.
+    pub ready: Option<String>,
+    /// Minimum growth, in objects, for a cluster to count as a leak.
+    pub min_growth: u64,
+}
+
+/// Settings of a hunt.
+#[derive(Debug, Clone)]
+pub struct HuntConfig {
+    /// The app.
+    pub target: AppTarget,
+    /// The app's command line as one string, when leakhound starts it (for reports).
+    pub command_line: Option<String>,
+    /// The app's URL: readiness is checked there (any HTTP status) unless `ready_pattern`.
+    pub url: Option<String>,
+    /// The load.
+    pub load: LoadKind,
+    /// Units of load per load phase (built-in load: requests; ignored with `duration`).
+    pub requests_per_phase: u64,
+    /// Built-in load by time instead of count.
+    pub duration_per_phase: Option<Duration>,
+    /// Units of warm-up load before the baseline (0 for none).
+    pub warmup_requests: u64,
+    /// Load phases (at least 2: target and final; more add snapshots).
+    pub phases: usize,
+    /// Interval between `process.memoryUsage()` samples.
+    pub sample_interval: Duration,
+    /// Force a full GC this often during load, for floor points (None: only the app's
+    /// own GCs and those before snapshots).
+    pub gc_interval: Option<Duration>,
+    /// How long to wait after the load before the calm-down GC.
+    pub calm_down: Duration,
+    /// Where snapshots are written (created if missing).
+    pub out_dir: PathBuf,
+    /// How long to wait for the app to become ready.
+    pub ready_timeout: Duration,
+    /// A substring of the app's output that means ready (instead of polling `url`).
+    pub ready_pattern: Option<String>,
+    /// Leak-finder options (`requests_per_step` is set from the load).
+    pub leak_options: LeakOptions,
+}
+
+fn free_port() -> Result<u16, ConfigError> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(ConfigError::NoFreePort)?;
+    Ok(l.local_addr().map_err(ConfigError::NoFreePort)?.port())
+}
+
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl HuntConfig {
+    /// Checks `o` and decides the rest: without `--url` (and without a load command) the
+    /// app gets a free port on 127.0.0.1 as `PORT` and the load goes to it; the output
+    /// folder defaults to `./leakhound-<unix seconds>`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for a bad header, fewer than two phases, no app, `--attach`
+    /// without `--url`, no free port, or built-in load settings out of range.
+    pub fn from_options(o: HuntOptions) -> Result<HuntConfig, ConfigError> {
+        let headers = o
+            .headers
+            .iter()
+            .map(|h| {
+                h.split_once(':')
+                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                    .ok_or_else(|| ConfigError::BadHeader(h.clone()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if o.phases < 2 {
+            return Err(ConfigError::TooFewPhases);
+        }
+        let mut env: Vec<(OsString, OsString)> = Vec::new();
+        let url = match (&o.url, o.attach) {
+            (Some(u), _) => Some(u.clone()),
+            (None, None) if o.load_command.is_none() => {
+                let port = free_port()?;
+                env.push(("PORT".into(), port.to_string().into()));
+                Some(format!("http://127.0.0.1:{port}/"))
+            }
+            (None, Some(_)) if o.load_command.is_none() => return Err(ConfigError::AttachNeedsUrl),
+            _ => None,
+        };
+        let target = AppTarget::new("hunt", &o.command, o.attach, env)?;
+        let load = match &o.load_command {
+            Some(cmd) => LoadKind::External(ExternalLoad {
+                command: cmd.clone(),
+                units: o.units.unwrap_or(1),
+                env: url.iter().map(|u| ("LEAKHOUND_URL".to_owned(), u.clone())).collect(),
+            }),
+            None => {
+                let mut spec = LoadSpec::new(url.clone().unwrap_or_default());
+                spec.connections = o.connections;
+                spec.rate_per_s = o.rate;
+                spec.method = o.method.clone();
+                spec.headers = headers;
+                spec.body = o.body.clone().map(String::into_bytes);
+                spec.requests = Some(o.requests);
+                spec.validate()?;
+                LoadKind::Builtin(spec)
+            }
+        };
+        let command_line = (!o.command.is_empty()).then(|| {
+            o.command
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+        Ok(HuntConfig {
+            target,
+            command_line,
+            url,
+            load,
+            requests_per_phase: o.units.filter(|_| o.load_command.is_some()).unwrap_or(o.requests),
+            duration_per_phase: o.duration,
+            warmup_requests: o.warmup,
+            phases: o.phases,
+            sample_interval: Duration::from_millis(o.sample_ms.max(10)),
+            gc_interval: (o.gc_interval_ms > 0).then(|| Duration::from_millis(o.gc_interval_ms)),
+            calm_down: Duration::from_millis(o.calm_down_ms),
+            out_dir: o
+                .out_dir
+                .unwrap_or_else(|| PathBuf::from(format!("leakhound-{}", unix_seconds()))),
+            ready_timeout: Duration::from_secs(o.ready_timeout_s),
+            ready_pattern: o.ready,
+            leak_options: LeakOptions {
+                min_growth: o.min_growth,
+                ..Default::default()
+            },
+        })
+    }
+}
+
+/// The options of `leakhound watch` as given: one field per flag.
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    /// The app's command (empty with `attach`).
+    pub command: Vec<OsString>,
+    /// Attach to this running process instead.
+    pub attach: Option<u32>,
+    /// Stop after this long (None: until Ctrl-C or the app exits).
+    pub duration: Option<Duration>,
+    /// Sample interval, ms (at least 10 is used).
+    pub sample_ms: u64,
+    /// Forced GC interval, ms (0: only the app's own GCs).
+    pub gc_interval_ms: u64,
+    /// Warm-up left out of the statistics.
+    pub warmup: Duration,
+}
+
+/// Settings of a watch.
+#[derive(Debug, Clone)]
+pub struct WatchConfig {
+    /// The app.
+    pub target: AppTarget,
+    /// Sample interval.
+    pub sample_interval: Duration,
+    /// Force a full GC this often (floor points); None: only the app's own GCs.
+    pub gc_interval: Option<Duration>,
+    /// Stop after this long (None: until the app exits or `stop` is set).
+    pub duration: Option<Duration>,
+    /// Floor points before this are warm-up and left out of the statistics.
+    pub warmup: Duration,
+    /// Set to stop the watch (e.g. on Ctrl-C); the outcome is still returned.
+    pub stop: Arc<AtomicBool>,
+    /// How long to wait for the app's inspector.
+    pub ready_timeout: Duration,
+}
+
+impl WatchConfig {
+    /// Checks `o`; the watch stops when the returned config's `stop` flag is set.
+    ///
+    /// # Errors
+    /// [`ConfigError::NoApp`] when neither a command nor `--attach` is given.
+    pub fn from_options(o: WatchOptions) -> Result<WatchConfig, ConfigError> {
+        Ok(WatchConfig {
+            target: AppTarget::new("watch", &o.command, o.attach, Vec::new())?,
+            sample_interval: Duration::from_millis(o.sample_ms.max(10)),
+            gc_interval: (o.gc_interval_ms > 0).then(|| Duration::from_millis(o.gc_interval_ms)),
+            duration: o.duration,
+            warmup: o.warmup,
+            stop: Arc::new(AtomicBool::new(false)),
+            ready_timeout: Duration::from_secs(30),
+        })
+    }
+}

@@ -1,0 +1,216 @@
+//! Why a hunt or a watch stopped: the stage it was in ([`Stage`]) and what went wrong
+//! ([`Failure`]), typed, with the snapshots already written (kept on disk).
+//!
+//! The text of a [`HuntError`] is `"{stage}: {failure}"`, the kept snapshots named at the
+//! end of its first line; details such as the app's last output follow on the next lines.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::phase::{PhaseKind, SnapshotLabel};
+
+/// What a hunt or watch was doing when it failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stage {
+    /// Checking the settings and creating the output folder.
+    Configuration,
+    /// Spawning the app under the inspector.
+    StartingApp,
+    /// Opening the inspector of a running process (SIGUSR1).
+    Attaching {
+        /// The process.
+        pid: u32,
+    },
+    /// Watching the app's output for the `--ready` text.
+    WaitingForReadyPattern,
+    /// The `--ready` text did not appear in time.
+    WaitingForApp,
+    /// Polling the app's URL until it answers.
+    WaitingForReady,
+    /// Installing the script that reports the app's own full GCs.
+    InstallingGcObserver,
+    /// The forced GC and memory reading before the baseline snapshot.
+    BaselineFloor,
+    /// Driving load in a phase.
+    Load(PhaseKind),
+    /// The forced GC and memory reading after a load phase.
+    FloorAfter(PhaseKind),
+    /// Writing a snapshot.
+    Snapshot(SnapshotLabel),
+    /// The calm-down wait, GC and reading.
+    CalmDown,
+    /// Loading the snapshots and running the leak finder.
+    Analysing,
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stage::Configuration => f.write_str("configuration"),
+            Stage::StartingApp => f.write_str("starting the app"),
+            Stage::Attaching { pid } => write!(f, "attaching to pid {pid}"),
+            Stage::WaitingForReadyPattern => f.write_str("waiting for the ready pattern"),
+            Stage::WaitingForApp => f.write_str("waiting for the app"),
+            Stage::WaitingForReady => f.write_str("waiting for the app to become ready"),
+            Stage::InstallingGcObserver => f.write_str("installing the GC observer"),
+            Stage::BaselineFloor => f.write_str("measuring the baseline floor"),
+            Stage::Load(p) => write!(f, "load phase {p}"),
+            Stage::FloorAfter(p) => write!(f, "after {p}"),
+            Stage::Snapshot(l) => write!(f, "taking the {l} snapshot"),
+            Stage::CalmDown => f.write_str("calm-down"),
+            Stage::Analysing => f.write_str("analysing the snapshots"),
+        }
+    }
+}
+
+/// What went wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Failure {
+    /// A setting is out of range.
+    #[error("{0}")]
+    Config(String),
+    /// The output folder cannot be created.
+    #[error("cannot create {}: {source}", path.display())]
+    OutDir {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The inspector failed (spawn, attach, protocol, snapshot I/O).
+    #[error("{}", causes(.0))]
+    Inspector(#[from] leakhound_inspector::InspectorError),
+    /// The load driver or the load command failed.
+    #[error("{}", causes(.0))]
+    Load(#[from] leakhound_load::LoadError),
+    /// Every request of a load phase failed: the app is not serving.
+    #[error("every request failed ({summary})")]
+    EveryRequestFailed {
+        /// The load's one-line summary.
+        summary: String,
+    },
+    /// The app's process ended.
+    #[error("the app exited ({status}){}", last_output_note(.last_output))]
+    AppExited {
+        /// Its exit status, as the OS words it (`exit status: 3`, `signal: 9 (SIGKILL)`).
+        status: String,
+        /// Its last lines on stderr (node's debugger farewell left out).
+        last_output: Vec<String>,
+    },
+    /// The inspector's WebSocket closed while the app may still run.
+    #[error(
+        "the app's inspector connection closed ({reason}){}",
+        if *.app_still_running {
+            " though the app is still running (does it call require('inspector').close()?); leakhound needs it for snapshots"
+        } else {
+            "; leakhound needs it for snapshots"
+        }
+    )]
+    InspectorClosed {
+        /// The close reason the session recorded.
+        reason: String,
+        /// Whether leakhound started the app and it has not exited.
+        app_still_running: bool,
+    },
+    /// The inspector closed during a step that was racing the app.
+    #[error("the app's inspector connection closed ({reason})")]
+    InspectorClosedDuring {
+        /// The close reason.
+        reason: String,
+    },
+    /// The `--ready` text never appeared.
+    #[error("the ready pattern {pattern:?} did not appear within {timeout:?}")]
+    ReadyPatternTimeout {
+        /// The text waited for.
+        pattern: String,
+        /// How long it waited.
+        timeout: std::time::Duration,
+    },
+    /// Loading the snapshots or the leak finder failed.
+    #[error("{0}")]
+    Analysis(String),
+}
+
+/// `e` and its sources, `: `-separated (a source already spelled out by the one above it
+/// is not repeated).
+pub(crate) fn causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = c.source();
+    }
+    out
+}
+
+fn last_output_note(lines: &[String]) -> String {
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("\nits last output:\n  {}", lines.join("\n  "))
+    }
+}
+
+/// Why a hunt or watch stopped. Snapshots already written are listed and kept on disk.
+#[derive(Debug, thiserror::Error)]
+#[error("{stage}: {}", with_snapshots_note(&.failure.to_string(), .snapshots))]
+pub struct HuntError {
+    /// What was going on.
+    pub stage: Stage,
+    /// What went wrong (boxed: errors travel through every step's `Result`).
+    pub failure: Box<Failure>,
+    /// Snapshots written before the failure (kept).
+    pub snapshots: Vec<PathBuf>,
+}
+
+impl HuntError {
+    /// An error before any snapshot was written.
+    pub(crate) fn early(stage: Stage, failure: impl Into<Failure>) -> HuntError {
+        HuntError {
+            stage,
+            failure: Box::new(failure.into()),
+            snapshots: Vec::new(),
+        }
+    }
+}
+
+/// The message with the kept snapshots named at the end of its first line (details such
+/// as the app's last output follow on the next lines).
+fn with_snapshots_note(message: &str, s: &[PathBuf]) -> String {
+    if s.is_empty() {
+        return message.to_owned();
+    }
+    let list: Vec<String> = s.iter().map(|p| p.display().to_string()).collect();
+    let note = format!(" (snapshots kept: {})", list.join(", "));
+    match message.split_once('\n') {
+        Some((first, rest)) => format!("{first}{note}\n{rest}"),
+        None => format!("{message}{note}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_snapshots_end_the_first_line() {
+        let e = HuntError {
+            stage: Stage::Load(PhaseKind::Load(2)),
+            failure: Box::new(Failure::AppExited {
+                status: "exit status: 3".into(),
+                last_output: vec!["boom".into()],
+            }),
+            snapshots: vec![PathBuf::from("out/01-baseline.heapsnapshot")],
+        };
+        assert_eq!(
+            e.to_string(),
+            "load phase load-2: the app exited (exit status: 3) (snapshots kept: out/01-baseline.heapsnapshot)\n\
+             its last output:\n  boom"
+        );
+    }
+}

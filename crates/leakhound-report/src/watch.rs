@@ -1,0 +1,183 @@
+//! The `watch` report: the live line per sample, the closing verdict as text, and the
+//! stable JSON ([`WatchJson`]).
+
+use std::io::{self, Write};
+
+use leakhound_hunt::WatchOutcome;
+use leakhound_leaks::{FloorAnalysis, FloorFit, MemorySample};
+use serde::{Deserialize, Serialize};
+
+use crate::format::bytes;
+use crate::hunt::{FloorFitJson, VerdictJson};
+
+/// The stable JSON of `leakhound watch --json` (`schema_version` 1; fields are only ever
+/// added). Sizes in bytes, times in milliseconds since the watch started. Written with
+/// its keys in alphabetical order at every level.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WatchJson {
+    /// Always 1.
+    pub schema_version: u32,
+    /// `"watch"`.
+    pub kind: String,
+    /// The process watched.
+    pub pid: u32,
+    /// Why the watch ended: `time up`, `stopped`, `the app exited (…)`.
+    pub ended: String,
+    /// `leak` when the post-GC floor of some memory kind rises, else `no_leak`.
+    pub verdict: VerdictJson,
+    /// Which memory rises: `js_heap`, `external`, `native`.
+    pub growing: Vec<String>,
+    /// The floor fits after the warm-up.
+    pub floor: WatchFloorJson,
+    /// Every sample.
+    pub memory: Vec<WatchPointJson>,
+}
+
+/// The floor fits of a watch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WatchFloorJson {
+    /// `heapUsed` after full GCs.
+    pub heap_used: FloorFitJson,
+    /// `external` after full GCs.
+    pub external: FloorFitJson,
+    /// `rss` after full GCs.
+    pub rss: FloorFitJson,
+}
+
+/// One sample of a watch (a hunt's also counts requests; a watch sends none).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WatchPointJson {
+    /// ms since the watch started.
+    pub t_ms: f64,
+    /// `rss`.
+    pub rss_bytes: u64,
+    /// `heapTotal`.
+    pub heap_total_bytes: u64,
+    /// `heapUsed`.
+    pub heap_used_bytes: u64,
+    /// `external`.
+    pub external_bytes: u64,
+    /// `arrayBuffers`.
+    pub array_buffers_bytes: u64,
+    /// Taken right after a full GC (a floor point).
+    pub after_full_gc: bool,
+}
+
+impl WatchJson {
+    /// The wire form of a watch's outcome.
+    pub fn from_outcome(o: &WatchOutcome) -> WatchJson {
+        let f = &o.floor;
+        WatchJson {
+            schema_version: 1,
+            kind: "watch".into(),
+            pid: o.pid,
+            ended: o.ended.clone(),
+            verdict: if f.growing.is_empty() {
+                VerdictJson::NoLeak
+            } else {
+                VerdictJson::Leak
+            },
+            growing: f.growing.iter().map(|g| g.to_string()).collect(),
+            floor: WatchFloorJson {
+                heap_used: FloorFitJson::from_fit(&f.heap_used),
+                external: FloorFitJson::from_fit(&f.external),
+                rss: FloorFitJson::from_fit(&f.rss),
+            },
+            memory: o
+                .samples
+                .iter()
+                .map(|m| WatchPointJson {
+                    t_ms: m.t_ms,
+                    rss_bytes: m.rss_bytes,
+                    heap_total_bytes: m.heap_total_bytes,
+                    heap_used_bytes: m.heap_used_bytes,
+                    external_bytes: m.external_bytes,
+                    array_buffers_bytes: m.array_buffers_bytes,
+                    after_full_gc: m.after_full_gc,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Writes `doc` as pretty JSON with a final newline, keys sorted at every level (the
+/// order `watch --json` has always had).
+///
+/// # Errors
+/// Any error writing to `w`.
+pub fn write_watch_json(doc: &WatchJson, w: &mut dyn Write) -> io::Result<()> {
+    let value = serde_json::to_value(doc).map_err(io::Error::other)?;
+    serde_json::to_writer_pretty(&mut *w, &value).map_err(io::Error::other)?;
+    writeln!(w)
+}
+
+/// Writes the watch's verdict for a person: one line with the verdict, how it ended and
+/// the floor points it rests on, then one line per memory kind with its floor and slope.
+///
+/// # Errors
+/// Any error writing to `w`.
+pub fn write_watch_text(o: &WatchOutcome, w: &mut dyn Write) -> io::Result<()> {
+    let f = &o.floor;
+    let verdict = if f.growing.is_empty() {
+        "NO LEAK: the post-GC floor does not rise".to_owned()
+    } else {
+        let growing: Vec<String> = f.growing.iter().map(|g| g.to_string()).collect();
+        format!("LEAK: the post-GC floor of {} rises", growing.join(" and "))
+    };
+    writeln!(
+        w,
+        "{verdict} ({}; {} floor points after the warm-up)",
+        o.ended, f.heap_used.points
+    )?;
+    for fit in [&f.heap_used, &f.external, &f.rss] {
+        writeln!(w, "   {:<9} {}", fit.metric.to_string(), per_hour(fit))?;
+    }
+    Ok(())
+}
+
+/// A floor fit per hour: `first → last, +slope/h (95 % CI lo…hi)`, `  growing` when it
+/// is; or the two floors and `not enough floor points yet`.
+pub fn per_hour(f: &FloorFit) -> String {
+    match (f.bytes_per_hour, f.bytes_per_hour_ci95) {
+        (Some(s), Some((lo, hi))) => format!(
+            "{} → {}, {}{}/h (95 % CI {}…{}){}",
+            bytes(f.first_bytes),
+            bytes(f.last_bytes),
+            if s < 0.0 { "−" } else { "+" },
+            bytes(s.abs() as u64),
+            signed(lo),
+            signed(hi),
+            if f.growing { "  growing" } else { "" }
+        ),
+        _ => format!(
+            "{} → {} (not enough floor points yet)",
+            bytes(f.first_bytes),
+            bytes(f.last_bytes)
+        ),
+    }
+}
+
+/// Bytes with a sign: `+1.2 MB`, `−300 kB` (a real minus sign).
+fn signed(x: f64) -> String {
+    let b = bytes(x.abs() as u64);
+    if x < 0.0 { format!("−{b}") } else { format!("+{b}") }
+}
+
+/// The live line for one sample: time, heapUsed, external, rss, the heap floor's slope
+/// and whether anything grows so far.
+pub fn watch_line(s: &MemorySample, f: &FloorAnalysis) -> String {
+    format!(
+        "t={:>5.0}s heapUsed {:>9} external {:>9} rss {:>9} | floor heap {} | {}",
+        s.t_ms / 1000.0,
+        bytes(s.heap_used_bytes),
+        bytes(s.external_bytes),
+        bytes(s.rss_bytes),
+        per_hour(&f.heap_used),
+        if f.growing.is_empty() {
+            "flat so far".to_owned()
+        } else {
+            let growing: Vec<String> = f.growing.iter().map(|g| g.to_string()).collect();
+            format!("GROWING: {}", growing.join(", "))
+        }
+    )
+}

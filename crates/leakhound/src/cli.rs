@@ -1,0 +1,402 @@
+//! The command line: clap definitions only. Option groups that several subcommands share
+//! (`AppArgs`, `LoadArgs`, `HuntRunArgs`, `ReportArgs`) are flattened into each, and turn
+//! into the library's plain option structs (`leakhound_hunt::HuntOptions`,
+//! `WatchOptions`), which check them: the first of ripgrep's two stages.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Find memory leaks in Node.js applications.
+#[derive(Parser, Debug)]
+#[command(name = "leakhound", version, about, propagate_version = true)]
+pub struct Cli {
+    /// No progress bars or warnings on stderr.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Worker threads for loading and analysing snapshots (default: one per core).
+    /// Results do not depend on it.
+    #[arg(long, global = true, env = "LEAKHOUND_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// The whole leak hunt against a live server: start it under the inspector, drive
+    /// HTTP load, take baseline/target/final snapshots after forced GCs, find what keeps
+    /// growing, and check memory returns to baseline once the load stops. Exit code 0 no
+    /// leak, 1 leak, 2 error.
+    Hunt(HuntArgs),
+    /// Runs `hunt` on a bundled leaky demo server (needs only node); exit code 0 when it
+    /// finds the demo's leak, 2 otherwise.
+    Demo(DemoArgs),
+    /// The memory watch alone: `process.memoryUsage()` over time, the floor after each
+    /// full GC, and a live verdict on whether it rises (exit code 1 if it does).
+    Watch(WatchArgs),
+    /// One heap snapshot of a running process, after a full GC.
+    Snapshot(SnapshotArgs),
+    /// The Summary view of a heap snapshot: objects grouped by class with count,
+    /// distance, shallow and retained size (DevTools' numbers).
+    Summary {
+        /// A .heapsnapshot file (or gzip of one).
+        file: PathBuf,
+        /// Rows to show; 0 shows every row.
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+        /// Sort by retained size (default, as DevTools), self size or count.
+        #[arg(long, value_enum, default_value_t = SortBy::Retained)]
+        sort: SortBy,
+        /// Print the stable JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The Comparison view: what was allocated and freed between two snapshots of one
+    /// process, per class (DevTools' #New, #Deleted, #Delta, sizes) plus the change in
+    /// retained size.
+    Diff {
+        /// The earlier snapshot.
+        base: PathBuf,
+        /// The later snapshot.
+        current: PathBuf,
+        /// Rows to show; 0 shows every row.
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+        /// Order: size delta (what grew most, default), retained delta, alloc size (DevTools' default), count delta.
+        #[arg(long, value_enum, default_value_t = DiffSort::Delta)]
+        sort: DiffSort,
+        /// Print the stable JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Retainer paths of a node, or of the largest instances of a class, up to GC roots.
+    Retainers {
+        /// A .heapsnapshot file.
+        file: PathBuf,
+        /// The node's id, as `@123` or `123`.
+        #[arg(long, conflicts_with = "class", required_unless_present = "class")]
+        id: Option<String>,
+        /// A class name (Summary's Constructor column): its largest instances are shown.
+        #[arg(long)]
+        class: Option<String>,
+        /// Levels of retainers to expand.
+        #[arg(long, default_value_t = 4)]
+        depth: usize,
+        /// Retainers shown per node and level.
+        #[arg(long, default_value_t = 5)]
+        max_retainers: usize,
+        /// Instances shown with --class.
+        #[arg(long, default_value_t = 3)]
+        instances: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The three-snapshot leak finder: objects allocated after BASELINE, present in
+    /// TARGET and still alive (and growing) in FINAL and every later snapshot, grouped by
+    /// the holder that keeps them.
+    Leaks {
+        /// Snapshots of one process, oldest first: baseline, target, final, more...
+        #[arg(required = true, num_args = 3..)]
+        snapshots: Vec<PathBuf>,
+        /// Units of load (requests) between consecutive snapshots, for rates per request.
+        #[arg(long)]
+        requests_per_step: Option<f64>,
+        /// Minimum growth, in objects, from target to the last snapshot for a cluster to
+        /// count as a leak.
+        #[arg(long, default_value_t = 2)]
+        min_growth: u64,
+        /// Print the stable JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The Statistics breakdown of a heap snapshot (code, strings, arrays, native...).
+    Stats {
+        /// A .heapsnapshot file (or gzip of one).
+        file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Which app: a command to start, or a running process.
+#[derive(Args, Debug, Clone)]
+pub struct AppArgs {
+    /// Attach to a running node process instead of starting one.
+    #[arg(long)]
+    pub attach: Option<u32>,
+    /// The app's command, after `--`: e.g. `-- node server.js`.
+    #[arg(last = true)]
+    pub command: Vec<OsString>,
+}
+
+/// The load `hunt` drives at the app.
+#[derive(Args, Debug, Clone)]
+pub struct LoadArgs {
+    /// The app's URL (default: a free port on 127.0.0.1, passed to the app as PORT).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Concurrent keep-alive connections of the built-in load.
+    #[arg(long, default_value_t = 10)]
+    pub connections: usize,
+    /// Requests per load phase.
+    #[arg(long, default_value_t = 2000)]
+    pub requests: u64,
+    /// Load phases by time instead: seconds, or with a unit (`500ms`, `90s`, `10m`, `1h`).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Target request rate (requests per second, all connections).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// HTTP method.
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// Request header `Name: value` (repeatable).
+    #[arg(long = "header", short = 'H')]
+    pub headers: Vec<String>,
+    /// Request body.
+    #[arg(long)]
+    pub body: Option<String>,
+    /// Run this shell command once per load phase instead of the built-in load
+    /// (it gets LEAKHOUND_URL in its environment).
+    #[arg(long)]
+    pub load: Option<String>,
+    /// Units of load one run of --load makes (for per-request rates).
+    #[arg(long)]
+    pub units: Option<u64>,
+    /// Warm-up requests before the baseline.
+    #[arg(long, default_value_t = 200)]
+    pub warmup: u64,
+}
+
+/// How a hunt runs: phases, sampling, snapshots, the leak finder's threshold.
+#[derive(Args, Debug, Clone)]
+pub struct HuntRunArgs {
+    /// Load phases (2: target and final; more add snapshots).
+    #[arg(long, default_value_t = 2)]
+    pub phases: usize,
+    /// Memory sample interval, ms.
+    #[arg(long, default_value_t = 100)]
+    pub sample_ms: u64,
+    /// Force a full GC this often during load for floor points, ms (0: off).
+    #[arg(long, default_value_t = 1000)]
+    pub gc_interval_ms: u64,
+    /// Wait after the load before the calm-down check, ms.
+    #[arg(long, default_value_t = 1500)]
+    pub calm_down_ms: u64,
+    /// Folder for the snapshots (default ./leakhound-<time>).
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+    /// Seconds to wait for the app to become ready.
+    #[arg(long, default_value_t = 30)]
+    pub ready_timeout: u64,
+    /// Ready when this text appears in the app's output (instead of polling the URL).
+    #[arg(long)]
+    pub ready: Option<String>,
+    /// Minimum growth, in objects, for a cluster to count as a leak.
+    #[arg(long, default_value_t = 2)]
+    pub min_growth: u64,
+}
+
+/// Where a hunt's report goes.
+#[derive(Args, Debug, Clone)]
+pub struct ReportArgs {
+    /// Print the stable JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write a self-contained HTML report (memory chart, traces) to this file.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+}
+
+/// `leakhound hunt`.
+#[derive(Args, Debug, Clone)]
+pub struct HuntArgs {
+    /// The app.
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// The load.
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Phases and sampling.
+    #[command(flatten)]
+    pub run: HuntRunArgs,
+    /// The report.
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// `leakhound demo`: a hunt whose app is the bundled demo server.
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// The load.
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Phases and sampling.
+    #[command(flatten)]
+    pub run: HuntRunArgs,
+    /// The report (default HTML file: leakhound-demo.html).
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// `leakhound watch`.
+#[derive(Args, Debug, Clone)]
+pub struct WatchArgs {
+    /// The app.
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// Stop after this long: seconds, or with a unit (`90s`, `10m`, `1h`) (default: until
+    /// Ctrl-C or the app exits).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Sample interval, ms.
+    #[arg(long, default_value_t = 500)]
+    pub sample_ms: u64,
+    /// Force a full GC this often for clean floor points, ms (0: only the app's own GCs).
+    #[arg(long, default_value_t = 5000)]
+    pub gc_interval_ms: u64,
+    /// Warm-up left out of the statistics: seconds, or with a unit (`30s`, `2m`).
+    #[arg(long, default_value = "5", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// Print JSON at the end.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `leakhound snapshot`.
+#[derive(Args, Debug, Clone)]
+pub struct SnapshotArgs {
+    /// Attach to this pid (SIGUSR1 opens its inspector on 127.0.0.1).
+    #[arg(long, conflicts_with = "inspect", required_unless_present = "inspect")]
+    pub pid: Option<u32>,
+    /// Or connect to this inspector (`ws://127.0.0.1:…` or `http://127.0.0.1:9229`).
+    #[arg(long)]
+    pub inspect: Option<String>,
+    /// Output file (default Heap-<pid>-<time>.heapsnapshot).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+/// `diff --sort`.
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+pub enum DiffSort {
+    /// Size delta, largest first.
+    Delta,
+    /// Retained-size delta, largest first.
+    Retained,
+    /// DevTools' order (allocated size).
+    Alloc,
+    /// Count delta, largest first.
+    Count,
+}
+
+/// `summary --sort`.
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+pub enum SortBy {
+    /// Retained size, largest first (DevTools' order).
+    Retained,
+    /// Self size, largest first.
+    #[value(name = "self")]
+    SelfSize,
+    /// Object count, largest first.
+    Count,
+}
+
+impl HuntArgs {
+    /// The library's options for this hunt.
+    pub fn options(self) -> leakhound_hunt::HuntOptions {
+        hunt_options(self.app, self.load, self.run)
+    }
+}
+
+impl DemoArgs {
+    /// The library's options for a hunt of `command` (the demo server).
+    pub fn options(self, command: Vec<OsString>) -> leakhound_hunt::HuntOptions {
+        let app = AppArgs { attach: None, command };
+        hunt_options(app, self.load, self.run)
+    }
+}
+
+fn hunt_options(app: AppArgs, load: LoadArgs, run: HuntRunArgs) -> leakhound_hunt::HuntOptions {
+    leakhound_hunt::HuntOptions {
+        command: app.command,
+        attach: app.attach,
+        url: load.url,
+        connections: load.connections,
+        requests: load.requests,
+        duration: load.duration,
+        rate: load.rate,
+        method: load.method,
+        headers: load.headers,
+        body: load.body,
+        load_command: load.load,
+        units: load.units,
+        warmup: load.warmup,
+        phases: run.phases,
+        sample_ms: run.sample_ms,
+        gc_interval_ms: run.gc_interval_ms,
+        calm_down_ms: run.calm_down_ms,
+        out_dir: run.out_dir,
+        ready_timeout_s: run.ready_timeout,
+        ready: run.ready,
+        min_growth: run.min_growth,
+    }
+}
+
+impl WatchArgs {
+    /// The library's options for this watch.
+    pub fn options(&self) -> leakhound_hunt::WatchOptions {
+        leakhound_hunt::WatchOptions {
+            command: self.app.command.clone(),
+            attach: self.app.attach,
+            duration: self.duration,
+            sample_ms: self.sample_ms,
+            gc_interval_ms: self.gc_interval_ms,
+            warmup: self.warmup,
+        }
+    }
+}
+
+/// A duration: a plain number of seconds (`2.5`), or a number with a unit `ms`, `s`, `m`
+/// or `h` (`500ms`, `90s`, `10m`, `1h`). Negative, infinite or NaN values are refused.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let scale = match unit {
+        "" | "s" => 1.0,
+        "ms" => 1e-3,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("unknown unit {unit:?} (use ms, s, m or h)")),
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (e.g. 30, 90s, 10m, 1h)"))?;
+    Duration::try_from_secs_f64(value * scale).map_err(|_| format!("{text:?} is not a duration of zero or more"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_units() {
+        assert_eq!(parse_duration("2.5"), Ok(Duration::from_millis(2500)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        for bad in ["-1", "NaN", "inf", "1d", "", "s", "1e400"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}

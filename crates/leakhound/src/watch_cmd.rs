@@ -1,0 +1,75 @@
+//! `leakhound watch`: the memory watch alone, a live line per second on stderr and the
+//! verdict on stdout at the end.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use leakhound_hunt::{WatchConfig, WatchEvent};
+use leakhound_report::watch::{WatchJson, watch_line, write_watch_json, write_watch_text};
+use tokio::sync::mpsc;
+
+use crate::cli::WatchArgs;
+
+/// Runs the watch until its duration is up, the app exits or Ctrl-C; exit code 1 when the
+/// post-GC floor rises, 0 otherwise.
+pub fn run_watch(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
+    let cfg = WatchConfig::from_options(args.options())?;
+    let stop = cfg.stop.clone();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let outcome = rt.block_on(async move {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let printer = tokio::spawn(show_live(rx, quiet));
+        let ctrl_c = tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                stop.store(true, Ordering::SeqCst);
+            }
+        });
+        let r = leakhound_hunt::watch(cfg, tx).await;
+        ctrl_c.abort();
+        let _ = printer.await;
+        r
+    })?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if args.json {
+        write_watch_json(&WatchJson::from_outcome(&outcome), &mut out)?;
+    } else {
+        write_watch_text(&outcome, &mut out)?;
+    }
+    out.flush()?;
+    Ok(if outcome.floor.growing.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Prints the app's output and, at most once a second, the live memory line.
+async fn show_live(mut rx: mpsc::UnboundedReceiver<WatchEvent>, quiet: bool) {
+    let mut last_print = Instant::now() - Duration::from_secs(10);
+    while let Some(e) = rx.recv().await {
+        match e {
+            WatchEvent::Started { pid } if !quiet => say(&format!("leakhound: watching pid {pid} (Ctrl-C to stop)")),
+            WatchEvent::AppOutput(l) if !quiet => say(&format!("app| {}", l.line)),
+            WatchEvent::Sample(s, floor) if !quiet && last_print.elapsed() >= Duration::from_secs(1) => {
+                last_print = Instant::now();
+                say(&watch_line(&s, &floor));
+            }
+            _ => {}
+        }
+    }
+}
+
+fn say(line: &str) {
+    #[allow(clippy::print_stderr, reason = "live progress goes to stderr")]
+    {
+        eprintln!("{line}");
+    }
+}
