@@ -1,6 +1,6 @@
 //! The `hunt` report: verdict, memory series and floor statistics, snapshots, load, and
 //! the leak finder's clusters, as stable JSON ([`HuntJson`]), terminal text, and a
-//! self-contained HTML page (see [`crate::html`]).
+//! self-contained HTML page (the `html` module renders it).
 
 use leakhound_hunt::{HuntOutcome, PhaseKind, SnapshotLabel, Verdict};
 use serde::{Deserialize, Serialize};
