@@ -139,7 +139,7 @@ fn write_header(r: &HuntJson, v: &Verdict, w: &mut dyn Write) -> io::Result<()> 
          <div><dt>Duration</dt><dd>{}</dd></div>\n</dl>\n</div>\n</header>\n",
         format::count(r.requests_sent),
         format::count(r.requests_per_phase),
-        seconds(end_ms)
+        format::duration_ms(end_ms)
     )
 }
 
@@ -282,7 +282,7 @@ fn series(r: &HuntJson, x_ms: f64, div: f64, f: impl Fn(&MemoryPointJson) -> u64
 fn sample_title(m: &MemoryPointJson) -> String {
     format!(
         "{} · {} requests{}\nheapUsed {} of heapTotal {}\nexternal {} (arrayBuffers {})\nrss {}",
-        seconds(m.t_ms),
+        format::duration_ms(m.t_ms),
         format::count(m.requests),
         if m.after_full_gc {
             " · after a full GC (floor)"
@@ -591,10 +591,10 @@ fn draw_panel(
             title: format!(
                 "{} snapshot at {}, after {} requests\n{} file, took {}",
                 s.label,
-                seconds(s.t_ms),
+                format::duration_ms(s.t_ms),
                 format::count(s.requests),
                 format::bytes(s.bytes),
-                seconds(s.duration_ms as f64)
+                format::duration_ms(s.duration_ms as f64)
             ),
         });
     }
@@ -699,12 +699,18 @@ fn write_fit_row(name: &str, f: &FloorFitJson, w: &mut dyn Write) -> io::Result<
         f.points,
         format::bytes(f.first_bytes),
         format::bytes(f.last_bytes),
-        f.bytes_per_request.map_or_else(dash, rate),
-        f.bytes_per_request_ci95
-            .map_or_else(dash, |(a, b)| format!("{} … {}", rate(a), rate(b))),
-        f.bytes_per_hour.map_or_else(dash, rate),
-        f.bytes_per_hour_ci95
-            .map_or_else(dash, |(a, b)| format!("{} … {}", rate(a), rate(b))),
+        f.bytes_per_request
+            .map_or_else(|| format::DASH.to_owned(), format::byte_rate),
+        f.bytes_per_request_ci95.map_or_else(
+            || format::DASH.to_owned(),
+            |(a, b)| format!("{} … {}", format::byte_rate(a), format::byte_rate(b))
+        ),
+        f.bytes_per_hour
+            .map_or_else(|| format::DASH.to_owned(), format::byte_rate),
+        f.bytes_per_hour_ci95.map_or_else(
+            || format::DASH.to_owned(),
+            |(a, b)| format!("{} … {}", format::byte_rate(a), format::byte_rate(b))
+        ),
         if f.growing {
             "<span class=\"yes\">▲ yes</span>"
         } else {
@@ -740,7 +746,7 @@ fn write_calm_down_and_load(r: &HuntJson, w: &mut dyn Write) -> io::Result<()> {
         } else {
             "<span class=\"yes\">✗ Memory did not return to the baseline</span>"
         },
-        seconds(c.waited_ms as f64)
+        format::duration_ms(c.waited_ms as f64)
     )?;
     for (name, before, after) in [
         ("heapUsed", c.baseline_heap_used_bytes, c.after_heap_used_bytes),
@@ -769,9 +775,9 @@ fn write_calm_down_and_load(r: &HuntJson, w: &mut dyn Write) -> io::Result<()> {
                 w,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&p.name),
-                seconds(p.start_ms),
-                seconds(p.end_ms),
-                seconds(p.end_ms - p.start_ms),
+                format::duration_ms(p.start_ms),
+                format::duration_ms(p.end_ms),
+                format::duration_ms(p.end_ms - p.start_ms),
                 format::count(p.requests)
             )?;
         }
@@ -803,15 +809,15 @@ fn write_calm_down_and_load(r: &HuntJson, w: &mut dyn Write) -> io::Result<()> {
             esc(&l.phase),
             format::count(l.requests_sent),
             format::count(l.requests_per_s.round().max(0.0) as u64),
-            millis(l.latency_p50_ms),
-            millis(l.latency_p90_ms),
-            millis(l.latency_p99_ms),
-            millis(l.latency_max_ms),
+            format::latency_ms(l.latency_p50_ms),
+            format::latency_ms(l.latency_p90_ms),
+            format::latency_ms(l.latency_p99_ms),
+            format::latency_ms(l.latency_max_ms),
             format::count(l.responses_2xx_3xx),
             bad(l.responses_4xx),
             bad(l.responses_5xx),
             bad(l.errors),
-            seconds(l.elapsed_ms)
+            format::duration_ms(l.elapsed_ms)
         )?;
     }
     writeln!(w, "</tbody>\n</table>\n</section>")
@@ -942,7 +948,7 @@ fn write_cluster(i: usize, c: &ClusterJson, r: &HuntJson, w: &mut dyn Write) -> 
                 .get(k)
                 .copied()
                 .flatten()
-                .map_or_else(dash, format::bytes);
+                .map_or_else(|| format::DASH.to_owned(), format::bytes);
             writeln!(
                 w,
                 "<tr><td>{}</td><td>{}</td><td class=\"barcell\"><span class=\"bar\" style=\"width:{:.1}%\"></span></td><td>{}</td></tr>",
@@ -966,7 +972,7 @@ fn write_cluster(i: usize, c: &ClusterJson, r: &HuntJson, w: &mut dyn Write) -> 
                 .per_request
                 .as_ref()
                 .and_then(|p| p.objects.iter().find(|(k, _)| *k == o.class_name))
-                .map_or_else(dash, |(_, v)| format!("{v:.2}"));
+                .map_or_else(|| format::DASH.to_owned(), |(_, v)| format!("{v:.2}"));
             writeln!(
                 w,
                 "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -1084,13 +1090,12 @@ fn write_rest(r: &HuntJson, w: &mut dyn Write) -> io::Result<()> {
              not leaks.</p>\n<table>\n<thead><tr><th>Holder</th><th class=\"l\">Class</th><th>Per snapshot</th></tr></thead>\n<tbody>"
         )?;
         for n in &r.not_growing {
-            let counts: Vec<String> = n.counts_per_snapshot.iter().map(|c| format::count(*c)).collect();
             writeln!(
                 w,
                 "<tr><td><code>{}</code></td><td class=\"l\"><code>{}</code></td><td>{}</td></tr>",
                 esc(&n.holder),
                 esc(&n.root_class),
-                counts.join(" → ")
+                format::counts_across(&n.counts_per_snapshot)
             )?;
         }
         writeln!(w, "</tbody>\n</table>")?;
@@ -1109,71 +1114,16 @@ fn write_rest(r: &HuntJson, w: &mut dyn Write) -> io::Result<()> {
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n\
                  <tr class=\"path\"><td colspan=\"5\"><code>{}</code></td></tr>",
                 esc(&s.label),
-                seconds(s.t_ms),
+                format::duration_ms(s.t_ms),
                 format::count(s.requests),
                 format::bytes(s.bytes),
-                seconds(s.duration_ms as f64),
+                format::duration_ms(s.duration_ms as f64),
                 esc(&s.path)
             )?;
         }
         writeln!(w, "</tbody>\n</table>")?;
     }
     writeln!(w, "</section>\n</div>")
-}
-
-// ---------------------------------------------------------------------------------------
-// Numbers
-// ---------------------------------------------------------------------------------------
-
-fn dash() -> String {
-    "–".to_owned()
-}
-
-/// A duration given in ms: `850 ms`, `1.5 s`, `42 s`, `3 min 05 s`, `1 h 02 min`.
-fn seconds(ms: f64) -> String {
-    let s = ms / 1000.0;
-    if !s.is_finite() {
-        "–".into()
-    } else if s.abs() < 1.0 {
-        format!("{ms:.0} ms")
-    } else if s.abs() < 100.0 {
-        format!("{s:.1} s")
-    } else if s.abs() < 600.0 {
-        format!("{s:.0} s")
-    } else if s.abs() < 3600.0 {
-        let t = s.round() as i64;
-        format!("{} min {:02} s", t / 60, t % 60)
-    } else {
-        let t = (s / 60.0).round() as i64;
-        format!("{} h {:02} min", t / 60, t % 60)
-    }
-}
-
-/// A latency in ms.
-fn millis(ms: f64) -> String {
-    if ms < 10.0 {
-        format!("{ms:.2} ms")
-    } else if ms < 100.0 {
-        format!("{ms:.1} ms")
-    } else {
-        format!("{ms:.0} ms")
-    }
-}
-
-/// A signed byte rate: `+400 B`, `−1.2 MB`, `+0.25 B`.
-fn rate(x: f64) -> String {
-    if !x.is_finite() {
-        return "–".into();
-    }
-    let sign = if x < 0.0 { "−" } else { "+" };
-    let a = x.abs();
-    if a >= 1000.0 {
-        format!("{sign}{}", format::bytes(a.round() as u64))
-    } else if a >= 10.0 {
-        format!("{sign}{a:.0} B")
-    } else {
-        format!("{sign}{a:.2} B")
-    }
 }
 
 const CSS: &str = r#"
@@ -1313,17 +1263,5 @@ mod tests {
         assert_eq!(place(&mut rows, 30, 50), Some(1));
         assert_eq!(place(&mut rows, 40, 50), None);
         assert_eq!(place(&mut rows, 100, 50), Some(0));
-    }
-
-    #[test]
-    fn numbers_read_well() {
-        assert_eq!(rate(400.0), "+400 B");
-        assert_eq!(rate(-3.1e9), "−3.10 GB");
-        assert_eq!(rate(0.25), "+0.25 B");
-        assert_eq!(seconds(850.0), "850 ms");
-        assert_eq!(seconds(11_900.0), "11.9 s");
-        assert_eq!(seconds(185_000.0), "185 s");
-        assert_eq!(seconds(725_000.0), "12 min 05 s");
-        assert_eq!(millis(1.5), "1.50 ms");
     }
 }
