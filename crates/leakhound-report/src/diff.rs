@@ -110,7 +110,7 @@ pub fn write_diff_text(
             format::truncate(&r.class_name, 50),
             format::count(r.new_count),
             format::count(r.deleted_count),
-            format!("{:+}", r.delta_count),
+            format::signed_count(r.delta_count),
             format::bytes(r.alloc_size_bytes),
             format::bytes(r.freed_size_bytes),
             format::signed_bytes(r.size_delta_bytes),

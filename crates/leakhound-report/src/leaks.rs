@@ -160,13 +160,13 @@ pub fn cluster_json(c: &Cluster) -> ClusterJson {
         count: c.count,
         object_count: c.object_count,
         retained_size_bytes: c.retained_size_bytes,
-        external_share: (c.external_share * 1000.0).round() / 1000.0,
+        external_share: format::round3(c.external_share),
         counts_per_snapshot: c.counts_per_snapshot.clone(),
         holder_retained_per_snapshot_bytes: c.holder_retained_per_snapshot.clone(),
         per_request: c.per_request.as_ref().map(|p| PerRequestJson {
-            count: round3(p.count),
+            count: format::round3(p.count),
             retained_size_bytes: p.retained_size_bytes.round(),
-            objects: p.objects.iter().map(|(k, v)| (k.clone(), round3(*v))).collect(),
+            objects: p.objects.iter().map(|(k, v)| (k.clone(), format::round3(*v))).collect(),
         }),
         objects: c
             .objects
@@ -205,10 +205,6 @@ pub fn cluster_json(c: &Cluster) -> ClusterJson {
             })
             .collect(),
     }
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
 
 /// The JSON document of a leak report.
@@ -268,11 +264,10 @@ pub fn write_cluster_text(i: usize, c: &Cluster, requests_per_step: Option<f64>,
             String::new()
         }
     )?;
-    let counts: Vec<String> = c.counts_per_snapshot.iter().map(|n| format::count(*n)).collect();
     write!(
         w,
         "   grows: {} {} across the snapshots",
-        counts.join(" → "),
+        format::counts_across(&c.counts_per_snapshot),
         c.root_class
     )?;
     match (&c.per_request, requests_per_step) {

@@ -125,14 +125,6 @@ pub fn totals_json(s: &leakhound_heap::HeapSnapshot) -> SnapshotTotalsJson {
     }
 }
 
-fn pct(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        (part as f64 * 10000.0 / whole as f64).round() / 100.0
-    }
-}
-
 /// Writes the JSON of the `summary` report.
 ///
 /// # Errors
@@ -154,8 +146,8 @@ pub fn write_summary_json(v: &SummaryView<'_>, w: &mut dyn Write) -> io::Result<
                 distance: r.distance,
                 self_size_bytes: r.self_size_bytes,
                 retained_size_bytes: r.retained_size_bytes,
-                self_size_percent: pct(r.self_size_bytes, total),
-                retained_size_percent: pct(r.retained_size_bytes, total),
+                self_size_percent: format::percent_json(r.self_size_bytes, total),
+                retained_size_percent: format::percent_json(r.retained_size_bytes, total),
             })
             .collect(),
         total_rows: v.total_rows,

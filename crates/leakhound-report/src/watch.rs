@@ -7,7 +7,7 @@ use leakhound_hunt::WatchOutcome;
 use leakhound_leaks::{FloorAnalysis, FloorFit, MemorySample};
 use serde::{Deserialize, Serialize};
 
-use crate::format::bytes;
+use crate::format::{bytes, signed_bytes_f64};
 use crate::hunt::{FloorFitJson, VerdictJson};
 
 /// The stable JSON of `leakhound watch --json` (`schema_version` 1; fields are only ever
@@ -145,8 +145,8 @@ pub fn per_hour(f: &FloorFit) -> String {
             bytes(f.last_bytes),
             if s < 0.0 { "−" } else { "+" },
             bytes(s.abs() as u64),
-            signed(lo),
-            signed(hi),
+            signed_bytes_f64(lo),
+            signed_bytes_f64(hi),
             if f.growing { "  growing" } else { "" }
         ),
         _ => format!(
@@ -155,12 +155,6 @@ pub fn per_hour(f: &FloorFit) -> String {
             bytes(f.last_bytes)
         ),
     }
-}
-
-/// Bytes with a sign: `+1.2 MB`, `−300 kB` (a real minus sign).
-fn signed(x: f64) -> String {
-    let b = bytes(x.abs() as u64);
-    if x < 0.0 { format!("−{b}") } else { format!("+{b}") }
 }
 
 /// The live line for one sample: time, heapUsed, external, rss, the heap floor's slope

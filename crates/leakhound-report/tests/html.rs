@@ -1,7 +1,7 @@
 //! The HTML hunt report: renders the sample, stays self-contained, escapes hostile text,
 //! and copes with reports that have no clusters or no memory samples.
 
-use leakhound_report::html::{escape, write_html};
+use leakhound_report::html::write_html;
 use leakhound_report::hunt::{HuntJson, MemoryPointJson};
 
 fn sample() -> HuntJson {
@@ -12,6 +12,11 @@ fn render(r: &HuntJson) -> String {
     let mut out = Vec::new();
     write_html(r, &mut out).expect("renders");
     String::from_utf8(out).expect("UTF-8")
+}
+
+/// `s` as the page shows it: escaped the way the page's template escapes text.
+fn escaped(s: &str) -> String {
+    maud::html! { (s) }.into_string()
 }
 
 /// Every opening tag of these kinds has its closing tag.
@@ -30,7 +35,7 @@ fn assert_balanced(html: &str) {
 fn assert_self_contained(html: &str, texts: &[&str]) {
     let mut rest = html.to_owned();
     for t in texts {
-        rest = rest.replace(&escape(t), "");
+        rest = rest.replace(&escaped(t), "");
     }
     for bad in [
         "http://", "https://", "//cdn", "<script", "<link", "<img", "<iframe", "@import", "url(", "src=",
@@ -47,7 +52,7 @@ fn the_sample_renders_with_every_part() {
     assert!(html.trim_end().ends_with("</html>"));
     // The verdict reads without colour.
     assert!(html.contains("</span> Leak</div>"), "verdict word");
-    assert!(html.contains(&escape(&r.reason)));
+    assert!(html.contains(&escaped(&r.reason)));
     assert!(html.contains("node server.js"));
     assert!(html.contains("12345"));
     // The chart: inline SVG with the phases, the snapshots and tooltips.
@@ -108,19 +113,11 @@ fn hostile_strings_are_escaped_everywhere() {
     assert!(!html.contains("<script"), "a script tag got through");
     assert!(!html.contains("<img"), "an img tag got through");
     assert!(!html.contains("alert(\"x"), "a raw quote got through");
-    assert!(html.contains("&lt;script&gt;alert(&quot;x&amp;y&quot;)&lt;/script&gt;&#39;"));
+    // `'` needs no escaping: every attribute value on the page is double-quoted.
+    assert!(html.contains("&lt;script&gt;alert(&quot;x&amp;y&quot;)&lt;/script&gt;'"));
     assert!(html.contains("/tmp/a&amp;b/"));
     assert_balanced(&html);
     assert_self_contained(&html, &[r.app.url.as_deref().unwrap(), evil, evil2]);
-}
-
-#[test]
-fn escape_handles_hostile_input() {
-    assert_eq!(escape("a < b && c > d"), "a &lt; b &amp;&amp; c &gt; d");
-    assert_eq!(escape(r#""quoted" 'single'"#), "&quot;quoted&quot; &#39;single&#39;");
-    assert_eq!(escape("&lt;"), "&amp;lt;", "already escaped text is escaped again");
-    assert_eq!(escape("日本語 ✓ <"), "日本語 ✓ &lt;");
-    assert_eq!(escape("\u{0}\n\t"), "\u{0}\n\t");
 }
 
 #[test]
@@ -214,5 +211,239 @@ fn a_long_hunt_stays_small() {
         .collect();
     let html = render(&r);
     assert!(html.len() < 1_000_000, "{} bytes", html.len());
+    assert_balanced(&html);
+}
+
+// ---------------------------------------------------------------------------------------
+// The recorded demo hunt: same sections, same content
+// ---------------------------------------------------------------------------------------
+
+/// `tests/golden/hunt-demo.json` (repository root): a real `hunt --json` of the demo server.
+fn demo() -> HuntJson {
+    serde_json::from_str(include_str!("../../../tests/golden/hunt-demo.json")).expect("the demo hunt parses")
+}
+
+/// The text a fragment of markup reads as: each tag made a space, the character references
+/// the page uses decoded, runs of ASCII whitespace made one space (the narrow spaces in numbers stay).
+fn text_of(markup: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in markup.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                text.push(' ');
+            }
+            _ if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let text = text
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&");
+    text.split_ascii_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The texts of every element that `open` starts (e.g. `<h2` or `<span class="name"`),
+/// up to its closing tag `close`, in page order.
+fn texts(html: &str, open: &str, close: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = html;
+    while let Some(at) = rest.find(open) {
+        let after = &rest[at + open.len()..];
+        // `open` must end the tag's name: `<h2` is not `<header`.
+        if !after.starts_with([' ', '>']) {
+            rest = after;
+            continue;
+        }
+        let body = &after[after.find('>').expect("tag ends") + 1..];
+        let end = body.find(close).expect("element closes");
+        out.push(text_of(&body[..end]));
+        rest = &body[end..];
+    }
+    out
+}
+
+/// Every heading of the page (h1 to h4), in order, as text.
+fn headings(html: &str) -> Vec<String> {
+    let mut found: Vec<(usize, String)> = Vec::new();
+    for level in 1..=4 {
+        let (open, close) = (format!("<h{level}"), format!("</h{level}>"));
+        let mut from = 0;
+        for text in texts(html, &open, &close) {
+            // Page order: find each one's position again.
+            let at = html[from..]
+                .match_indices(&open)
+                .map(|(i, _)| from + i)
+                .find(|&i| html[i + open.len()..].starts_with([' ', '>']))
+                .expect("heading found twice");
+            found.push((at, text));
+            from = at + open.len();
+        }
+    }
+    found.sort();
+    found.into_iter().map(|(_, t)| t).collect()
+}
+
+/// Recorded from the renderer before it moved to templates (issue 9): the new one must
+/// show the same sections with the same content.
+#[test]
+fn the_demo_hunt_shows_the_same_sections_and_content() {
+    let r = demo();
+    let html = render(&r);
+    assert_eq!(
+        headings(&html),
+        [
+            "Memory over time",
+            "Floor statistics",
+            "Calm-down",
+            "Phases",
+            "Load",
+            "Leaking clusters 1",
+            "sessions Map",
+            "Growth across the snapshots",
+            "Leaked objects by class",
+            "Retainer trace from the GC root to one leaked object",
+            "Not growing",
+            "Snapshots",
+        ]
+    );
+    assert_eq!(
+        texts(&html, "<title", "</title>")[0],
+        "leakhound hunt — Leak — node ./demo-server.js"
+    );
+    // The verdict banner.
+    assert_eq!(texts(&html, "<div class=\"badge\"", "</div>"), ["✗ Leak"]);
+    assert_eq!(
+        texts(&html, "<p class=\"kicker\"", "</p>"),
+        ["leakhound hunt · verdict: leak"]
+    );
+    assert_eq!(texts(&html, "<p class=\"reason\"", "</p>"), [r.reason.as_str()]);
+    assert_eq!(
+        texts(&html, "<dl class=\"meta\"", "</dl>"),
+        [
+            "App node ./demo-server.js PID 13022 Load sent to http://127.0.0.1:45163/ \
+          Requests sent 650 (300 per load phase) Duration 2.7 s"
+        ]
+    );
+    // Tables: floor, calm-down, phases, load, snapshots (first data row of each).
+    let cells = texts(&html, "<tr", "</tr>");
+    for row in [
+        "heapUsed (JS heap) 6 4.6 MB → 4.5 MB −357 B −497 B … −216 B −966.4 MB −1.55 GB … −385.4 MB no",
+        "rss 6 92.7 MB → 96.5 MB +6.6 kB −1.1 kB … +14.3 kB +22.90 GB +11.12 GB … +34.69 GB no",
+        "heapUsed 4.0 MB 4.5 MB +438.6 kB",
+        "load-2 794 ms 858 ms 64 ms 300",
+        "load-1 300 6\u{202f}676 0.96 ms 3.12 ms 8.00 ms 8.16 ms 300 0 0 0 45 ms",
+        "final 651 256.2 kB",
+        "Date 300 28.8 kB 1.00",
+        "baseline 253 ms 50 5.4 MB 239 ms",
+        "leakhound-demo-snaps/03-final.heapsnapshot",
+    ] {
+        assert!(cells.iter().any(|c| c == row), "no table row {row:?} in {cells:#?}");
+    }
+    assert!(html.contains(
+        "<p>Growing over all load phases: <b>nothing</b>. Still growing in the last load phase: <b>nothing</b>.</p>"
+    ));
+    assert_eq!(
+        texts(&html, "<section id=\"calm-down\"", "</table>"),
+        [
+            "Calm-down ✓ Memory returned to the baseline after waiting 1.6 s without load. \
+          Baseline After calm-down Change heapUsed 4.0 MB 4.5 MB +438.6 kB external 1.9 MB 1.9 MB +19.1 kB"
+        ]
+    );
+    // The cluster: holder, pattern, per-request figures, source, fix, trace.
+    assert_eq!(texts(&html, "<span class=\"tag\"", "</span>"), ["unbounded collection"]);
+    assert_eq!(
+        texts(&html, "<p class=\"summary\"", "</p>"),
+        ["holds 300 × Session (1\u{202f}500 leaked objects in all), 86.4 kB retained"]
+    );
+    assert_eq!(
+        texts(&html, "<div class=\"tile\"", "</div>"),
+        [
+            "1.00 Session per request",
+            "288 B retained per request",
+            "300 Session accumulated",
+            "86.4 kB retained size"
+        ]
+    );
+    assert_eq!(
+        texts(&html, "<p class=\"source\"", "</p>"),
+        ["Source ./demo-server.js:9:14 constructor of Session"]
+    );
+    assert_eq!(
+        texts(&html, "<ul class=\"sources\"", "</ul>"),
+        ["./demo-server.js:19:17 function handler (holds `sessions`)"]
+    );
+    assert_eq!(
+        texts(&html, "<p class=\"hint\"", "</p>"),
+        [format!("Fix {}", r.clusters[0].fix_hint)]
+    );
+    let steps = texts(&html, "<span class=\"name\"", "</span>");
+    assert_eq!(
+        steps,
+        [
+            "(GC roots)",
+            "Node / TCPServerWrap",
+            "TCP",
+            "Server",
+            "{listening, request, connection}",
+            "handler",
+            "system / Context",
+            "Map",
+            "(array)",
+            "Session"
+        ]
+    );
+    assert_eq!(
+        texts(&html, "<div class=\"edge\"", "</div>"),
+        [
+            "[8] element",
+            "{native_to_javascript} internal",
+            "[\"<symbol owner_symbol>\"] property",
+            "._events property",
+            ".request property",
+            "{context} internal",
+            "->sessions context",
+            "{table} internal",
+            "{708} internal"
+        ]
+    );
+    assert_eq!(texts(&html, "<span class=\"flag\"", "</span>"), ["holder", "leaked"]);
+    assert!(html.contains("<li class=\"step holder\">") && html.contains("<li class=\"step leaked\">"));
+    assert_eq!(
+        texts(&html, "<p class=\"empty\"", "</p>"),
+        ["Nothing new survived without growing."]
+    );
+    assert!(html.contains("<svg class=\"chart\""));
+    // The page's title and the chart's tooltips: 27 samples, 12 floor points, 3 snapshots
+    // on each of the two panels.
+    assert_eq!(html.matches("<title>").count(), 1 + 27 + 12 + 2 * 3);
+    assert_balanced(&html);
+    assert_self_contained(&html, &[r.app.url.as_deref().unwrap()]);
+}
+
+/// Text taken from a snapshot (a class name can be anything a program names a class) is
+/// shown as text, never as markup.
+#[test]
+fn a_hostile_class_name_in_the_demo_is_escaped() {
+    let mut r = demo();
+    let evil = "<script>alert(1)</script>";
+    let c = &mut r.clusters[0];
+    c.root_class = evil.into();
+    c.objects[0].class_name = evil.into();
+    c.trace[9].class_name = evil.into();
+    c.trace[9].node_name = evil.into();
+    let html = render(&r);
+    assert!(!html.contains("<script"), "a script tag got through");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert_eq!(texts(&html, "<span class=\"name\"", "</span>")[9], evil);
+    assert_eq!(
+        texts(&html, "<div class=\"tile\"", "</div>")[0],
+        format!("1.00 {evil} per request")
+    );
     assert_balanced(&html);
 }
