@@ -33,22 +33,23 @@ fn hunt_and_report(options: HuntOptions, report_args: &ReportArgs, quiet: bool) 
         let (tx, rx) = mpsc::unbounded_channel();
         let ui = tokio::spawn(show_progress(rx, quiet));
         let r = tokio::select! {
-            r = leakhound_hunt::hunt(cfg, tx) => r.map_err(|e| Some(anyhow::Error::from(e))),
+            r = leakhound_hunt::hunt(cfg, tx) => r.map_err(|e| Err(anyhow::Error::from(e))),
             // Dropping the hunt stops the app (SIGKILL to its process group) and removes a
             // half-written snapshot; the finished ones stay.
-            _ = tokio::signal::ctrl_c() => Err(None),
+            signal = crate::signals::termination() => Err(Ok(signal)),
         };
         let taken = ui.await.unwrap_or_default();
-        r.map_err(|e| {
-            e.unwrap_or_else(|| {
+        r.map_err(|e| match e {
+            Err(e) => e,
+            Ok(signal) => {
                 let kept = if taken.is_empty() {
                     "no snapshot was taken yet".to_owned()
                 } else {
                     let list: Vec<String> = taken.iter().map(|p| p.display().to_string()).collect();
                     format!("snapshots kept: {}", list.join(", "))
                 };
-                anyhow::anyhow!("interrupted (Ctrl-C): the app was stopped; {kept}")
-            })
+                anyhow::anyhow!("interrupted ({signal}): the app was stopped; {kept}")
+            }
         })
     })?;
     let report = HuntJson::from_outcome(&outcome);
@@ -232,15 +233,26 @@ pub fn run_snapshot(args: crate::cli::SnapshotArgs, quiet: bool) -> Result<ExitC
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         bar.enable_steady_tick(Duration::from_millis(120));
-        bar.set_message("garbage collection");
-        session.collect_garbage().await?;
-        bar.set_message("snapshot");
         let b = bar.clone();
-        let r = session
-            .take_heap_snapshot(&path, move |bytes, _| {
-                b.set_message(format!("snapshot: {} received", leakhound_report::format::bytes(bytes)));
-            })
-            .await;
+        let work = async {
+            b.set_message("garbage collection");
+            session.collect_garbage().await?;
+            b.set_message("snapshot");
+            let file = session
+                .take_heap_snapshot(&path, move |bytes, _| {
+                    b.set_message(format!("snapshot: {} received", leakhound_report::format::bytes(bytes)));
+                })
+                .await?;
+            anyhow::Ok(file)
+        };
+        // A termination signal drops the snapshot in progress (its partial file is removed)
+        // and leaves the process running.
+        let r = tokio::select! {
+            r = work => r,
+            signal = crate::signals::termination() => {
+                Err(anyhow::anyhow!("interrupted ({signal}): no snapshot was written"))
+            }
+        };
         bar.finish_and_clear();
         session.close().await;
         let file = r?;

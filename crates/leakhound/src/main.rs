@@ -7,6 +7,7 @@ mod cli;
 mod hunt_cmd;
 mod offline;
 mod open;
+mod signals;
 mod watch_cmd;
 
 use std::io::Write;

@@ -26,10 +26,11 @@ pub fn run_watch(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
     let outcome = rt.block_on(async move {
         let (tx, rx) = mpsc::unbounded_channel();
         let printer = tokio::spawn(show_live(rx, quiet));
+        // A termination signal ends the watch with its verdict so far (a started app is
+        // stopped, an attached one left running).
         let ctrl_c = tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                stop.store(true, Ordering::SeqCst);
-            }
+            crate::signals::termination().await;
+            stop.store(true, Ordering::SeqCst);
         });
         let r = leakhound_hunt::watch(cfg, tx).await;
         ctrl_c.abort();

@@ -667,11 +667,13 @@ fn disk_full_while_writing_a_snapshot_keeps_the_earlier_ones() {
     );
 }
 
-#[test]
-fn ctrl_c_stops_the_app_and_keeps_the_snapshots() {
+/// Sends `signal` (a `kill -SIG` name) to leakhound during the first load phase; it must
+/// stop the app, keep the baseline snapshot, say it was interrupted by that signal and
+/// exit 2, within seconds.
+fn signal_stops_the_app_and_keeps_the_snapshots(signal: &str, said: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("snapshots");
-    // Long, slow load phases (10 s each) so the interrupt lands in load-1.
+    // Long, slow load phases (10 s each) so the signal lands in load-1.
     let mut args = hunt_args(&out, 5000);
     args.extend(["--rate".into(), "500".into()]);
     let _slot = Slot::take();
@@ -683,11 +685,11 @@ fn ctrl_c_stops_the_app_and_keeps_the_snapshots() {
     }
     std::thread::sleep(Duration::from_millis(500));
     let pid = running.child.id().to_string();
-    let sent = Command::new("kill").args(["-INT", &pid]).status();
+    let sent = Command::new("kill").args([&format!("-{signal}"), &pid]).status();
     let run = running.finish();
     assert!(
         sent.is_ok_and(|s| s.success()),
-        "could not send SIGINT\n{}",
+        "could not send SIG{signal}\n{}",
         run.context()
     );
     assert!(
@@ -697,10 +699,30 @@ fn ctrl_c_stops_the_app_and_keeps_the_snapshots() {
     );
     assert!(
         run.elapsed < Duration::from_secs(40),
-        "leakhound took {:?} to stop after Ctrl-C",
+        "leakhound took {:?} to stop after SIG{signal}",
         run.elapsed
     );
-    assert_failed_cleanly(&run, &out, &["interrupted"], &["01-baseline.heapsnapshot"]);
+    assert_failed_cleanly(
+        &run,
+        &out,
+        &[&format!("interrupted ({said})")],
+        &["01-baseline.heapsnapshot"],
+    );
+}
+
+#[test]
+fn ctrl_c_stops_the_app_and_keeps_the_snapshots() {
+    signal_stops_the_app_and_keeps_the_snapshots("INT", "Ctrl-C");
+}
+
+#[test]
+fn sigterm_stops_the_app_and_keeps_the_snapshots() {
+    signal_stops_the_app_and_keeps_the_snapshots("TERM", "SIGTERM");
+}
+
+#[test]
+fn sighup_stops_the_app_and_keeps_the_snapshots() {
+    signal_stops_the_app_and_keeps_the_snapshots("HUP", "SIGHUP");
 }
 
 // ---------------------------------------------------------------------------------------
