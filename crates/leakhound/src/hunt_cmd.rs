@@ -53,24 +53,28 @@ fn hunt_and_report(options: HuntOptions, report_args: &ReportArgs, quiet: bool) 
         })
     })?;
     let report = HuntJson::from_outcome(&outcome);
+    // The verdict first: a report file that cannot be written (a full disk) must not
+    // cost the user, or a CI gate, the answer already computed.
+    {
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        if report_args.json {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        } else {
+            leakhound_report::hunt::write_hunt_text(&report, &mut out)?;
+        }
+        out.flush()?;
+    }
     if let Some(path) = &report_args.html {
-        write_atomically(path, |w| leakhound_report::html::write_html(&report, w))?;
-        if !quiet {
-            #[allow(clippy::print_stderr, reason = "where the report went")]
-            {
-                eprintln!("leakhound: HTML report written to {}", path.display());
-            }
+        #[allow(clippy::print_stderr, reason = "where the report went, or why it did not")]
+        match write_atomically(path, |w| leakhound_report::html::write_html(&report, w)) {
+            Ok(()) if !quiet => eprintln!("leakhound: HTML report written to {}", path.display()),
+            Ok(()) => {}
+            // Even with --quiet: the file the user asked for is missing.
+            Err(e) => eprintln!("leakhound: warning: no HTML report: {e:#} (the verdict above stands)"),
         }
     }
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    if report_args.json {
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        writeln!(out)?;
-    } else {
-        leakhound_report::hunt::write_hunt_text(&report, &mut out)?;
-    }
-    out.flush()?;
     Ok(if outcome.verdict == Verdict::Leak {
         ExitCode::from(1)
     } else {
@@ -78,30 +82,35 @@ fn hunt_and_report(options: HuntOptions, report_args: &ReportArgs, quiet: bool) 
     })
 }
 
-/// Writes a file through a temporary name in the same folder, renamed when complete.
+/// Writes a file through a temporary file in the same folder, renamed over `path` when
+/// complete and synced; on any failure the temporary file is removed and `path` is left
+/// as it was. The temporary file gets a fresh random name, created with `O_EXCL` (it never
+/// follows or reuses a file someone else planted in a shared folder) and mode 0600.
+///
+/// # Errors
+/// The folder cannot take a new file, `f` fails, or the rename fails; each names `path`.
 pub fn write_atomically(path: &Path, f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
-        std::process::id()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let file = std::fs::File::create(&tmp)?;
-        let mut w = std::io::BufWriter::new(file);
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let result = (|| -> std::io::Result<tempfile::NamedTempFile> {
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}.tmp-"))
+            .tempfile_in(dir)?;
+        let mut w = std::io::BufWriter::new(tmp);
         f(&mut w)?;
         w.flush()?;
-        w.get_ref().sync_all()?;
-        Ok(())
+        let tmp = w.into_inner().map_err(|e| e.into_error())?;
+        tmp.as_file().sync_all()?;
+        Ok(tmp)
     })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(anyhow::anyhow!("cannot write {}: {e}", path.display()));
-    }
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    // Dropping a NamedTempFile removes it.
+    let tmp = result.map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), e.error))?;
+    Ok(())
 }
 
 /// Shows the hunt's progress on stderr: a spinner on a terminal, plain lines otherwise

@@ -8,7 +8,7 @@
 //! ([`Slot`]) so parallel tests on a 2-core machine do not starve each other. Each app
 //! writes its pid to `$PID_FILE`, and every test checks the app is gone afterwards.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -643,16 +643,8 @@ fn disk_full_while_writing_a_snapshot_keeps_the_earlier_ones() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mnt = dir.path().join("tiny");
     // One snapshot of these apps is about 5 MB: the baseline fits, the target does not.
-    let _fs = match Tmpfs::mount(&mnt, "8m") {
-        Ok(fs) => fs,
-        Err(why) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED disk_full_while_writing_a_snapshot_keeps_the_earlier_ones: cannot mount a tmpfs ({why}); needs root"
-            );
-            return;
-        }
-    };
+    let _fs = Tmpfs::mount(&mnt, "8m")
+        .unwrap_or_else(|why| panic!("cannot mount a tmpfs ({why}): this test needs root (CI runs as root)"));
     let out = mnt.join("snapshots");
     let args = hunt_args(&out, REQUESTS);
     let run = {
@@ -665,6 +657,33 @@ fn disk_full_while_writing_a_snapshot_keeps_the_earlier_ones() {
         &["target snapshot", "No space left on device"],
         &["01-baseline.heapsnapshot"],
     );
+}
+
+#[test]
+fn a_full_disk_for_the_html_report_keeps_the_verdict() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mnt = dir.path().join("tiny");
+    // The page of a hunt is some 100 kB: 16 kB cannot hold it.
+    let _fs = Tmpfs::mount(&mnt, "16k")
+        .unwrap_or_else(|why| panic!("cannot mount a tmpfs ({why}): this test needs root (CI runs as root)"));
+    let out = dir.path().join("snapshots");
+    let mut args = hunt_args(&out, REQUESTS);
+    args.extend(["--html".into(), mnt.join("report.html").display().to_string()]);
+    let run = {
+        let _slot = Slot::take();
+        start(dir.path(), &args, "cache_leak.js", &[]).finish()
+    };
+    let ctx = run.context();
+    assert_eq!(run.code, Some(1), "the leak verdict's exit code stands\n{ctx}");
+    assert_eq!(run.json()["verdict"], "leak", "{ctx}");
+    assert!(
+        run.stderr.contains("no HTML report") && run.stderr.contains("No space left on device"),
+        "the lost HTML report is a warning that says why\n{ctx}"
+    );
+    assert!(!mnt.join("report.html").exists(), "no partial report");
+    let leftovers: Vec<_> = std::fs::read_dir(&mnt).expect("read tmpfs").collect();
+    assert!(leftovers.is_empty(), "temporary files left behind: {leftovers:?}");
+    assert_app_gone(&run);
 }
 
 /// Sends `signal` (a `kill -SIG` name) to leakhound during the first load phase; it must
