@@ -10,4 +10,5 @@ pub mod hunt;
 pub mod leaks;
 pub mod retainers;
 pub mod summary;
+pub mod terminal;
 pub mod watch;

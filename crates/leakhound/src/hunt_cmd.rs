@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use leakhound_hunt::{HuntConfig, HuntEvent, HuntOptions, Verdict};
 use leakhound_report::hunt::HuntJson;
+use leakhound_report::terminal::{TerminalSafe, terminal_safe};
 use tokio::sync::mpsc;
 
 use crate::cli::{DemoArgs, HuntArgs, ReportArgs};
@@ -62,7 +63,9 @@ fn hunt_and_report(options: HuntOptions, report_args: &ReportArgs, quiet: bool) 
             serde_json::to_writer_pretty(&mut out, &report)?;
             writeln!(out)?;
         } else {
-            leakhound_report::hunt::write_hunt_text(&report, &mut out)?;
+            let mut safe = TerminalSafe::new(&mut out);
+            leakhound_report::hunt::write_hunt_text(&report, &mut safe)?;
+            safe.flush()?;
         }
         out.flush()?;
     }
@@ -140,7 +143,7 @@ async fn show_progress(mut rx: mpsc::UnboundedReceiver<HuntEvent>, quiet: bool) 
     let mut taken = Vec::new();
     while let Some(e) = rx.recv().await {
         match e {
-            HuntEvent::AppOutput(l) if !quiet => say(format!("app| {}", l.line)),
+            HuntEvent::AppOutput(l) if !quiet => say(format!("app| {}", terminal_safe(&l.line))),
             HuntEvent::Started { pid } => say(format!("leakhound: app started, pid {pid}")),
             HuntEvent::Step(s) => {
                 step = s;

@@ -17,6 +17,7 @@ use anyhow::Result;
 use clap::Parser;
 
 use cli::{Cli, Command};
+use leakhound_report::terminal::{TerminalSafe, terminal_safe};
 
 /// Keeps glibc's `M_MMAP_THRESHOLD` at its 128 KiB default for the whole run (called
 /// before any thread exists).
@@ -61,7 +62,9 @@ fn main() -> ExitCode {
             }
             #[allow(clippy::print_stderr, reason = "the one place errors are printed")]
             {
-                eprintln!("leakhound: {e:#}");
+                // Errors can quote the snapshot or the app: no control characters reach the
+                // terminal.
+                eprintln!("leakhound: {}", terminal_safe(&format!("{e:#}")));
             }
             ExitCode::from(2)
         }
@@ -87,6 +90,19 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// Runs `f` on `out`, through [`TerminalSafe`] unless the output is JSON (which escapes
+/// control characters itself): text reports quote class names, property names and
+/// strings from snapshots, which may hold terminal escape sequences.
+fn text_safe<T>(out: &mut dyn Write, json: bool, f: impl FnOnce(&mut dyn Write) -> Result<T>) -> Result<T> {
+    if json {
+        return f(out);
+    }
+    let mut safe = TerminalSafe::new(out);
+    let r = f(&mut safe)?;
+    safe.flush()?;
+    Ok(r)
+}
+
 /// Runs one subcommand; its results go to stdout, progress and warnings to stderr.
 fn run(cli: Cli) -> Result<ExitCode> {
     let ui = open::Ui { quiet: cli.quiet };
@@ -98,11 +114,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Watch(args) => return watch_cmd::run_watch(&args, cli.quiet),
         Command::Snapshot(args) => return hunt_cmd::run_snapshot(args, cli.quiet),
         Command::Summary { file, top, sort, json } => {
-            offline::summary(&file, top, sort, json, ui, &mut out)?;
+            text_safe(&mut out, json, |w| offline::summary(&file, top, sort, json, ui, w))?;
             ExitCode::SUCCESS
         }
         Command::Stats { file, json } => {
-            offline::stats(&file, json, ui, &mut out)?;
+            text_safe(&mut out, json, |w| offline::stats(&file, json, ui, w))?;
             ExitCode::SUCCESS
         }
         Command::Diff {
@@ -112,7 +128,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             sort,
             json,
         } => {
-            offline::diff(&base, &current, top, sort, json, ui, &mut out)?;
+            text_safe(&mut out, json, |w| {
+                offline::diff(&base, &current, top, sort, json, ui, w)
+            })?;
             ExitCode::SUCCESS
         }
         Command::Retainers {
@@ -129,7 +147,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 (None, Some(name)) => offline::Pick::Class { name, instances },
                 (None, None) => anyhow::bail!("give --id or --class"),
             };
-            offline::retainers(&file, pick, depth, max_retainers, json, ui, &mut out)?;
+            text_safe(&mut out, json, |w| {
+                offline::retainers(&file, pick, depth, max_retainers, json, ui, w)
+            })?;
             ExitCode::SUCCESS
         }
         Command::Leaks {
@@ -137,7 +157,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             requests_per_step,
             min_growth,
             json,
-        } => offline::leaks(&snapshots, requests_per_step, min_growth, json, ui, &mut out)?,
+        } => text_safe(&mut out, json, |w| {
+            offline::leaks(&snapshots, requests_per_step, min_growth, json, ui, w)
+        })?,
     };
     out.flush()?;
     Ok(code)

@@ -87,7 +87,11 @@ pub fn load_snapshot_with(path: &Path, analysis: leakhound_heap::Analysis, ui: U
         for w in &loaded.warnings {
             #[allow(clippy::print_stderr, reason = "warnings go to stderr, results to stdout")]
             {
-                eprintln!("leakhound: warning: {}: {w}", path.display());
+                eprintln!(
+                    "leakhound: warning: {}: {}",
+                    path.display(),
+                    leakhound_report::terminal::terminal_safe(&w.to_string())
+                );
             }
         }
     }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use leakhound_hunt::{WatchConfig, WatchEvent};
+use leakhound_report::terminal::{TerminalSafe, terminal_safe};
 use leakhound_report::watch::{WatchJson, watch_line, write_watch_json, write_watch_text};
 use tokio::sync::mpsc;
 
@@ -42,7 +43,9 @@ pub fn run_watch(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
     if args.json {
         write_watch_json(&WatchJson::from_outcome(&outcome), &mut out)?;
     } else {
-        write_watch_text(&outcome, &mut out)?;
+        let mut safe = TerminalSafe::new(&mut out);
+        write_watch_text(&outcome, &mut safe)?;
+        safe.flush()?;
     }
     out.flush()?;
     Ok(if outcome.floor.growing.is_empty() {
@@ -58,7 +61,7 @@ async fn show_live(mut rx: mpsc::UnboundedReceiver<WatchEvent>, quiet: bool) {
     while let Some(e) = rx.recv().await {
         match e {
             WatchEvent::Started { pid } if !quiet => say(&format!("leakhound: watching pid {pid} (Ctrl-C to stop)")),
-            WatchEvent::AppOutput(l) if !quiet => say(&format!("app| {}", l.line)),
+            WatchEvent::AppOutput(l) if !quiet => say(&format!("app| {}", terminal_safe(&l.line))),
             WatchEvent::Sample(s, floor) if !quiet && last_print.elapsed() >= Duration::from_secs(1) => {
                 last_print = Instant::now();
                 say(&watch_line(&s, &floor));

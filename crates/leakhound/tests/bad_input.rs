@@ -592,3 +592,50 @@ fn invalid_utf8_in_a_string_is_replaced_with_a_warning() {
     assert!(stdout.contains("3 nodes, 3 edges"), "{stdout}");
     assert!(stdout.contains("Le\u{FFFD}\u{FFFD}aky"), "{stdout}");
 }
+
+#[test]
+fn control_characters_from_a_snapshot_never_reach_the_terminal() {
+    // A class name that would retitle the window and clear the screen, and a C1 CSI.
+    let mut doc = Doc::good();
+    doc.strings = doc
+        .strings
+        .replace("\"Leaky\"", r#""Leaky\u001b]0;pwned\u0007\u001b[2J\u009b31m""#);
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "hostile.heapsnapshot", doc.text().as_bytes());
+    let shown = "Leaky\\x1b]0;pwned\\x07\\x1b[2J\\u{9b}31m";
+    for args in [
+        vec!["summary"],
+        vec!["retainers", "--class", "Leaky\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m"],
+    ] {
+        let out = Command::new(BIN)
+            .args(&args)
+            .arg(&path)
+            .output()
+            .expect("run leakhound");
+        let stdout = String::from_utf8(out.stdout).expect("UTF-8");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(
+            !stdout.contains(['\u{1b}', '\u{7}', '\u{9b}']),
+            "{args:?}: a control character reached the terminal: {stdout:?}"
+        );
+        assert!(stdout.contains(shown), "{args:?}: the name is shown escaped: {stdout}");
+    }
+    // JSON keeps the exact name (JSON escapes control characters itself).
+    let out = Command::new(BIN)
+        .args(["summary", "--json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let names: Vec<&str> = doc["summary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["class_name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"Leaky\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m"),
+        "{names:?}"
+    );
+}
