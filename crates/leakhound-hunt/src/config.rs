@@ -13,6 +13,8 @@ use std::time::Duration;
 use leakhound_leaks::LeakOptions;
 use leakhound_load::{ExternalLoad, LoadSpec};
 
+use crate::out_dir::OutDir;
+
 /// What to hunt or watch.
 #[derive(Debug, Clone)]
 pub enum AppTarget {
@@ -134,7 +136,7 @@ pub struct HuntOptions {
     pub gc_interval_ms: u64,
     /// Wait after the load before the calm-down check, ms.
     pub calm_down_ms: u64,
-    /// Folder for the snapshots (None: `./leakhound-<unix seconds>`).
+    /// Folder for the snapshots (None: a new `./leakhound-<unix seconds>`).
     pub out_dir: Option<PathBuf>,
     /// Seconds to wait for the app to become ready.
     pub ready_timeout_s: u64,
@@ -170,8 +172,9 @@ pub struct HuntConfig {
     pub gc_interval: Option<Duration>,
     /// How long to wait after the load before the calm-down GC.
     pub calm_down: Duration,
-    /// Where snapshots are written (created if missing).
-    pub out_dir: PathBuf,
+    /// Where snapshots are written: a new private folder, or the one named (see
+    /// [`OutDir`]).
+    pub out_dir: OutDir,
     /// How long to wait for the app to become ready.
     pub ready_timeout: Duration,
     /// A substring of the app's output that means ready (instead of polling `url`).
@@ -183,13 +186,6 @@ pub struct HuntConfig {
 fn free_port() -> Result<u16, ConfigError> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(ConfigError::NoFreePort)?;
     Ok(l.local_addr().map_err(ConfigError::NoFreePort)?.port())
-}
-
-fn unix_seconds() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 impl HuntConfig {
@@ -262,9 +258,7 @@ impl HuntConfig {
             sample_interval: Duration::from_millis(o.sample_ms.max(10)),
             gc_interval: (o.gc_interval_ms > 0).then(|| Duration::from_millis(o.gc_interval_ms)),
             calm_down: Duration::from_millis(o.calm_down_ms),
-            out_dir: o
-                .out_dir
-                .unwrap_or_else(|| PathBuf::from(format!("leakhound-{}", unix_seconds()))),
+            out_dir: o.out_dir.map_or(OutDir::Fresh, OutDir::Named),
             ready_timeout: Duration::from_secs(o.ready_timeout_s),
             ready_pattern: o.ready,
             leak_options: LeakOptions {

@@ -70,14 +70,9 @@ pub enum Failure {
     /// A setting is out of range.
     #[error("{0}")]
     Config(String),
-    /// The output folder cannot be created.
-    #[error("cannot create {}: {source}", path.display())]
-    OutDir {
-        /// The folder.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
+    /// The output folder cannot be created, or is not safe to write into.
+    #[error("{0}")]
+    OutDir(#[from] crate::out_dir::OutDirError),
     /// The inspector failed (spawn, attach, protocol, snapshot I/O).
     #[error("{}", causes(.0))]
     Inspector(#[from] leakhound_inspector::InspectorError),

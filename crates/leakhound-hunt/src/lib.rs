@@ -18,6 +18,7 @@
 
 mod config;
 mod error;
+mod out_dir;
 mod outcome;
 mod phase;
 mod run;
@@ -27,6 +28,7 @@ mod watch;
 
 pub use config::{AppTarget, ConfigError, HuntConfig, HuntOptions, LoadKind, WatchConfig, WatchOptions};
 pub use error::{Failure, HuntError, Stage};
+pub use out_dir::{OutDir, OutDirError};
 pub use outcome::{CalmDown, HuntEvent, HuntOutcome, PhaseRecord, SnapshotRecord, Verdict};
 pub use phase::{PhaseKind, SnapshotLabel, UnknownPhase, UnknownSnapshotLabel};
 pub use run::hunt;

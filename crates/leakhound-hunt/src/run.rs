@@ -37,6 +37,8 @@ impl Shared {
 
 struct Ctx {
     cfg: HuntConfig,
+    /// The prepared output folder.
+    out_dir: PathBuf,
     session: Arc<Session>,
     process: Option<NodeProcess>,
     shared: Arc<Shared>,
@@ -145,7 +147,7 @@ impl Ctx {
         let stage = Stage::Snapshot(label);
         self.check_alive(stage.clone())?;
         self.emit(HuntEvent::Step(format!("{label} snapshot")));
-        let path = self.cfg.out_dir.join(format!("{:02}-{label}.heapsnapshot", index + 1));
+        let path = self.out_dir.join(format!("{:02}-{label}.heapsnapshot", index + 1));
         self.shared.paused.store(true, Ordering::SeqCst);
         let t_ms = self.shared.now_ms();
         let events = self.events.clone();
@@ -334,15 +336,19 @@ pub async fn hunt(cfg: HuntConfig, events: mpsc::UnboundedSender<HuntEvent>) -> 
             Failure::Config("a hunt needs at least 2 load phases (target and final)".into()),
         ));
     }
-    std::fs::create_dir_all(&cfg.out_dir).map_err(|source| {
-        HuntError::early(
-            Stage::Configuration,
-            Failure::OutDir {
-                path: cfg.out_dir.clone(),
-                source,
-            },
-        )
-    })?;
+    let out_dir = crate::out_dir::prepare(&cfg.out_dir).map_err(|e| HuntError::early(Stage::Configuration, e))?;
+    // A hunt that ends before its first snapshot (an error, or the future dropped on
+    // Ctrl-C) leaves no empty folder behind; one with snapshots keeps it.
+    let _cleanup = crate::out_dir::RemoveIfEmpty(&out_dir);
+    hunt_in(cfg, events, &out_dir.path).await
+}
+
+/// [`hunt`] once its output folder exists.
+async fn hunt_in(
+    cfg: HuntConfig,
+    events: mpsc::UnboundedSender<HuntEvent>,
+    out_dir: &std::path::Path,
+) -> Result<HuntOutcome, HuntError> {
     let shared = Arc::new(Shared {
         clock: Clock::start(),
         requests: AtomicU64::new(0),
@@ -371,6 +377,7 @@ pub async fn hunt(cfg: HuntConfig, events: mpsc::UnboundedSender<HuntEvent>) -> 
     events.send(HuntEvent::Started { pid }).ok();
     let mut ctx = Ctx {
         cfg,
+        out_dir: out_dir.to_owned(),
         session: Arc::new(session),
         process,
         shared: shared.clone(),
