@@ -16,8 +16,8 @@ use nix::unistd::Pid;
 use tokio::time::Instant;
 
 use crate::endpoint::{self, Endpoint};
-use crate::error::InspectorError;
-use crate::session::{Session, duration_ms};
+use crate::error::{InspectorError, duration_ms};
+use crate::session::Session;
 
 /// Poll interval while waiting for the handler or the port.
 const POLL: Duration = Duration::from_millis(50);

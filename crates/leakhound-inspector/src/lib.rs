@@ -72,11 +72,11 @@ mod session;
 mod snapshot;
 
 pub use attach::attach;
-pub use error::InspectorError;
+pub use error::{CloseReason, InspectorError};
 pub use memory::{GC_RING_CAPACITY, GcEvent, MemoryUsage};
 pub use nix::sys::signal::Signal;
 pub use process::{DEFAULT_KILL_GRACE, DEFAULT_READY_TIMEOUT, NodeProcess, OutputLine, SpawnOptions, Stream};
-pub use session::{CloseReason, Session};
+pub use session::Session;
 pub use snapshot::SnapshotFile;
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::endpoint::{self, Endpoint};
-use crate::error::{InspectorError, shorten};
+use crate::error::{CloseReason, InspectorError, duration_ms, shorten};
 
 type Ws = WebSocketStream<TcpStream>;
 
@@ -43,32 +43,6 @@ const CLOSE_GRACE: Duration = Duration::from_secs(3);
 const SCRIPTS_QUIET: Duration = Duration::from_millis(100);
 /// Upper bound on the time spent collecting `Debugger.scriptParsed` after `Debugger.enable`.
 const SCRIPTS_MAX: Duration = Duration::from_secs(2);
-
-/// Why a [`Session`] ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CloseReason {
-    /// The target ran out of work and is waiting for debuggers to disconnect
-    /// (`NodeRuntime.waitingForDisconnect`). The session closed itself so that node can exit.
-    TargetFinished,
-    /// This side closed the session ([`Session::close`] or drop).
-    ClosedByUs,
-    /// The inspector sent a WebSocket close frame.
-    ClosedByPeer,
-    /// The connection broke: the target was killed, crashed or exited. Carries the I/O cause.
-    ConnectionLost(String),
-}
-
-impl fmt::Display for CloseReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CloseReason::TargetFinished => f.write_str("the target finished running and is waiting to exit"),
-            CloseReason::ClosedByUs => f.write_str("the session was closed by leakhound"),
-            CloseReason::ClosedByPeer => f.write_str("the inspector closed the connection"),
-            CloseReason::ConnectionLost(cause) => write!(f, "the connection was lost ({cause})"),
-        }
-    }
-}
 
 /// A CDP event routed to the operation listening for it.
 #[derive(Debug)]
@@ -847,11 +821,6 @@ pub(crate) fn exception_text(details: &Value) -> String {
         .and_then(Value::as_str)
         .unwrap_or("unknown exception")
         .to_owned()
-}
-
-/// Whole milliseconds of a duration, saturating.
-pub(crate) fn duration_ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::sync::{OwnedMutexGuard, mpsc, oneshot};
 
-use crate::error::InspectorError;
-use crate::session::{Event, Reply, RouteGuard, Session, duration_ms, exception_text};
+use crate::error::{InspectorError, duration_ms};
+use crate::session::{Event, Reply, RouteGuard, Session, exception_text};
 
 const METHOD: &str = "HeapProfiler.takeHeapSnapshot";
 const CHUNK: &str = "HeapProfiler.addHeapSnapshotChunk";
