@@ -70,6 +70,7 @@ mod memory;
 mod process;
 mod session;
 mod snapshot;
+mod transport;
 
 pub use attach::attach;
 pub use error::{CloseReason, InspectorError};
