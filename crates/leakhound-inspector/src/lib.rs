@@ -67,6 +67,7 @@ mod attach;
 mod endpoint;
 mod error;
 mod memory;
+pub mod proc;
 mod process;
 mod session;
 mod snapshot;
