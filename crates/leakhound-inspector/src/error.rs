@@ -295,7 +295,9 @@ pub enum InspectorError {
     Snapshot {
         /// The requested destination path.
         path: PathBuf,
-        /// The cause.
+        /// What failed: [`InspectorError::SnapshotIo`], [`InspectorError::Closed`],
+        /// [`InspectorError::Protocol`], [`InspectorError::Exception`] or
+        /// [`InspectorError::UnexpectedReply`].
         #[source]
         source: Box<InspectorError>,
     },

@@ -39,7 +39,8 @@ pub fn self_rss_peak() -> Option<RssPeak> {
     })
 }
 
-/// Opens `/proc/PID`.
+/// Opens `/proc/PID`; a pid that does not exist (or does not fit an `i32`) is
+/// [`InspectorError::NoSuchProcess`].
 fn process(pid: u32) -> Result<Process, InspectorError> {
     let raw = i32::try_from(pid).map_err(|_| InspectorError::NoSuchProcess { pid })?;
     Process::new(raw).map_err(|e| proc_error(pid, &format!("/proc/{pid}"), e))

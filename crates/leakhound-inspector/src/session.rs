@@ -15,7 +15,7 @@ use crate::endpoint::{self, Endpoint};
 use crate::error::{CloseReason, InspectorError, shorten};
 use crate::transport::{CONNECT_TIMEOUT, Event, Transport};
 
-/// Default per-call timeout.
+/// Timeout of [`Session::call`] until [`Session::set_call_timeout`] changes it.
 pub(crate) const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Poll interval while node is still bootstrapping.
 const PID_POLL: Duration = Duration::from_millis(10);

@@ -1,9 +1,10 @@
-//! Heap snapshots streamed from `HeapProfiler.takeHeapSnapshot` to a file.
+//! Heap snapshots written to a file: by the target itself (`v8.writeHeapSnapshot`) when it
+//! can, otherwise streamed from `HeapProfiler.takeHeapSnapshot`.
 //!
-//! Chunks (`HeapProfiler.addHeapSnapshotChunk`, about 100 KB each) are written in wire order
-//! through a buffered writer to `<path>.partial-<our pid>`; the reply to `takeHeapSnapshot`
-//! arrives after the last chunk (`../shared/reference/crates.md` §5, gotcha 6). Only then is the
-//! file synced and renamed to `path`. On any failure the partial file is deleted.
+//! Streamed chunks (`HeapProfiler.addHeapSnapshotChunk`, about 100 KB each) are written in
+//! wire order through a buffered writer to `<path>.partial-<our pid>`; node sends the reply to
+//! `takeHeapSnapshot` after the last chunk. Only then is the file synced and renamed to `path`.
+//! On any failure the partial file is deleted.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
