@@ -1,9 +1,38 @@
-//! The crate's error type, [`InspectorError`].
+//! The crate's error type, [`InspectorError`], and [`CloseReason`], the plain value it carries
+//! for a session that ended.
+//!
+//! A leaf module: it imports no other module of this crate, so every other module may use it.
 
+use std::fmt;
 use std::io;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use crate::session::CloseReason;
+/// Why a [`Session`](crate::Session) ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The target ran out of work and is waiting for debuggers to disconnect
+    /// (`NodeRuntime.waitingForDisconnect`). The session closed itself so that node can exit.
+    TargetFinished,
+    /// This side closed the session ([`Session::close`](crate::Session::close) or drop).
+    ClosedByUs,
+    /// The inspector sent a WebSocket close frame.
+    ClosedByPeer,
+    /// The connection broke: the target was killed, crashed or exited. Carries the I/O cause.
+    ConnectionLost(String),
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::TargetFinished => f.write_str("the target finished running and is waiting to exit"),
+            CloseReason::ClosedByUs => f.write_str("the session was closed by leakhound"),
+            CloseReason::ClosedByPeer => f.write_str("the inspector closed the connection"),
+            CloseReason::ConnectionLost(cause) => write!(f, "the connection was lost ({cause})"),
+        }
+    }
+}
 
 /// Everything that can go wrong while starting, attaching to or talking to a Node.js inspector.
 ///
@@ -266,7 +295,9 @@ pub enum InspectorError {
     Snapshot {
         /// The requested destination path.
         path: PathBuf,
-        /// The cause.
+        /// What failed: [`InspectorError::SnapshotIo`], [`InspectorError::Closed`],
+        /// [`InspectorError::Protocol`], [`InspectorError::Exception`] or
+        /// [`InspectorError::UnexpectedReply`].
         #[source]
         source: Box<InspectorError>,
     },
@@ -295,4 +326,9 @@ pub(crate) fn shorten(s: &str, max: usize) -> String {
         None => s.to_owned(),
         Some((i, _)) => format!("{}…", &s[..i]),
     }
+}
+
+/// Whole milliseconds of a duration, saturating at `u64::MAX`: the unit of every `*_ms` field.
+pub(crate) fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -5,7 +5,7 @@
 //! - [`NodeProcess::spawn`] starts `node app.js` (or `npm start`, via `NODE_OPTIONS`) with
 //!   `--inspect=127.0.0.1:0`, forwards its output line by line, and returns the process and a
 //!   connected [`Session`].
-//! - [`attach`] opens the inspector of a running node process with SIGUSR1 and finds the port
+//! - [`attach()`] opens the inspector of a running node process with SIGUSR1 and finds the port
 //!   it really listens on through `/proc`.
 //! - [`Session::connect`] / [`Session::connect_http`] / [`Session::connect_url`] take a
 //!   user-given `ws://127.0.0.1:…` or `http://127.0.0.1:9229` address.
@@ -18,11 +18,19 @@
 //! connects, so this crate opens inspectors on 127.0.0.1 and never connects to anything but
 //! 127.0.0.0/8, `::1` or `localhost` (mapped to 127.0.0.1 without name resolution).
 //!
-//! The inspector quirks this crate works around are listed in
-//! `../shared/reference/crates.md` §5 ("CDP proof"): the URL on stderr, `/json/list`
-//! connections that never close, SIGUSR1 port discovery via `/proc`, the explicit WebSocket
-//! close node needs to exit, raised WebSocket size limits, and the snapshot reply that comes
-//! after the last chunk. Linux only (`/proc`, process groups).
+//! - [`proc::self_rss_peak`] reads this process's own resident memory, for diagnostics.
+//!
+//! The inspector quirks this crate works around: node announces its URL only on stderr
+//! (`process.rs`); it keeps `/json/list` connections open, so the body is read by its
+//! `Content-Length` (`endpoint.rs`); after SIGUSR1 the port it really opened is found through
+//! `/proc` (`attach.rs`, `proc.rs`); it exits only once the debugger sends an explicit
+//! WebSocket close, and its big replies need raised WebSocket size limits (`transport.rs`);
+//! the snapshot reply comes after the last chunk (`snapshot.rs`). Linux only (`/proc`,
+//! process groups).
+//!
+//! Modules, each importing only those before it: `error` (a leaf), `endpoint` (URLs, HTTP),
+//! `proc`, `transport` (the WebSocket), `session`, then `memory`, `snapshot`, `process` and
+//! `attach`, which add to or create a [`Session`].
 //!
 //! # Example
 //!
@@ -67,16 +75,18 @@ mod attach;
 mod endpoint;
 mod error;
 mod memory;
+pub mod proc;
 mod process;
 mod session;
 mod snapshot;
+mod transport;
 
 pub use attach::attach;
-pub use error::InspectorError;
+pub use error::{CloseReason, InspectorError};
 pub use memory::{GC_RING_CAPACITY, GcEvent, MemoryUsage};
 pub use nix::sys::signal::Signal;
 pub use process::{DEFAULT_KILL_GRACE, DEFAULT_READY_TIMEOUT, NodeProcess, OutputLine, SpawnOptions, Stream};
-pub use session::{CloseReason, Session};
+pub use session::Session;
 pub use snapshot::SnapshotFile;
 
 #[cfg(test)]

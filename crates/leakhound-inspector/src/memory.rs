@@ -1,5 +1,6 @@
 //! Memory numbers of the target: `process.memoryUsage()` samples and major-GC events seen by
-//! an injected `PerformanceObserver` (`../shared/reference/heapsnapshot-format.md` §6).
+//! an injected `PerformanceObserver` on node's `gc` performance entries (`detail.kind` 4 is a
+//! mark-compact GC, `detail.flags & 4` a forced one).
 
 use std::time::Duration;
 

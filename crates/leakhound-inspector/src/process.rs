@@ -21,8 +21,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::error::InspectorError;
-use crate::session::{Session, duration_ms};
+use crate::error::{InspectorError, duration_ms};
+use crate::session::Session;
 
 /// The inspector flag we add: loopback only, random port.
 const INSPECT_ARG: &str = "--inspect=127.0.0.1:0";

@@ -1,9 +1,10 @@
-//! Heap snapshots streamed from `HeapProfiler.takeHeapSnapshot` to a file.
+//! Heap snapshots written to a file: by the target itself (`v8.writeHeapSnapshot`) when it
+//! can, otherwise streamed from `HeapProfiler.takeHeapSnapshot`.
 //!
-//! Chunks (`HeapProfiler.addHeapSnapshotChunk`, about 100 KB each) are written in wire order
-//! through a buffered writer to `<path>.partial-<our pid>`; the reply to `takeHeapSnapshot`
-//! arrives after the last chunk (`../shared/reference/crates.md` §5, gotcha 6). Only then is the
-//! file synced and renamed to `path`. On any failure the partial file is deleted.
+//! Streamed chunks (`HeapProfiler.addHeapSnapshotChunk`, about 100 KB each) are written in
+//! wire order through a buffered writer to `<path>.partial-<our pid>`; node sends the reply to
+//! `takeHeapSnapshot` after the last chunk. Only then is the file synced and renamed to `path`.
+//! On any failure the partial file is deleted.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -13,8 +14,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::sync::{OwnedMutexGuard, mpsc, oneshot};
 
-use crate::error::InspectorError;
-use crate::session::{Event, Reply, RouteGuard, Session, duration_ms, exception_text};
+use crate::error::{InspectorError, duration_ms};
+use crate::session::{Session, exception_text};
+use crate::transport::{Event, Reply, RouteGuard};
 
 const METHOD: &str = "HeapProfiler.takeHeapSnapshot";
 const CHUNK: &str = "HeapProfiler.addHeapSnapshotChunk";
@@ -140,7 +142,7 @@ impl Session {
         progress: &mut impl FnMut(u64, u64),
     ) -> Result<SnapshotFile, InspectorError> {
         let started = Instant::now();
-        let _exclusive = std::sync::Arc::clone(&self.event_lock).lock_owned().await;
+        let _exclusive = std::sync::Arc::clone(&self.transport.event_lock).lock_owned().await;
         self.discard_console_entries().await?;
         let partial = partial_path(path);
         let io_err = |p: &Path| {
@@ -210,7 +212,7 @@ impl Session {
         mut progress: impl FnMut(u64, u64),
     ) -> Result<SnapshotFile, InspectorError> {
         let started = Instant::now();
-        let exclusive = std::sync::Arc::clone(&self.event_lock).lock_owned().await;
+        let exclusive = std::sync::Arc::clone(&self.transport.event_lock).lock_owned().await;
         self.discard_console_entries().await?;
         self.ensure_heap_profiler().await?;
 
@@ -226,8 +228,10 @@ impl Session {
         let mut out = BufWriter::with_capacity(WRITE_BUFFER_BYTES, file);
 
         let (tx, mut events) = mpsc::unbounded_channel();
-        let route = self.route_events(&[CHUNK, PROGRESS], tx);
-        let reply = self.send_untimed(METHOD, json!({ "reportProgress": false, "captureNumericValue": false }))?;
+        let route = self.transport.route_events(&[CHUNK, PROGRESS], tx);
+        let reply = self
+            .transport
+            .send_untimed(METHOD, json!({ "reportProgress": false, "captureNumericValue": false }))?;
         let mut in_flight = InFlight {
             reply: Some(reply),
             exclusive: Some(exclusive),
@@ -261,7 +265,7 @@ impl Session {
                 None => return Err(self.closed_error(METHOD)),
             },
         };
-        self.reply_result(METHOD, reply)?;
+        self.transport.reply_result(METHOD, reply)?;
         // The reply follows the last chunk on the wire, so every chunk is already queued.
         while let Ok(event) = events.try_recv() {
             handle_event(event, &mut out, &mut bytes, &mut progress, &partial).await?;

@@ -1,0 +1,206 @@
+//! What this crate reads from `/proc`, through the `procfs` crate: whether a process catches
+//! SIGUSR1 (`/proc/PID/status`), the loopback TCP addresses it listens on (its socket inodes
+//! in `/proc/PID/fd` matched with the LISTEN rows of our `/proc/net/tcp` and `/proc/net/tcp6`),
+//! and, for callers, this process's own resident memory. Linux only.
+
+use std::collections::{BTreeSet, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use procfs::ProcError;
+use procfs::net::TcpState;
+use procfs::process::{FDTarget, Process};
+
+use crate::endpoint;
+use crate::error::InspectorError;
+
+/// The SIGUSR1 bit of a signal mask such as `SigCgt` (signal `n` is bit `n - 1`).
+const SIGUSR1_BIT: u64 = 1 << (nix::sys::signal::Signal::SIGUSR1 as u32 - 1);
+
+/// This process's resident set size now and at its peak, in KiB, as the kernel reports them
+/// (`VmRSS` and `VmHWM` in `/proc/self/status`, whose unit is written `kB` but is 1024 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RssPeak {
+    /// Resident set size now (`VmRSS`), in KiB.
+    pub rss_kib: u64,
+    /// Highest resident set size so far (`VmHWM`), in KiB.
+    pub peak_kib: u64,
+}
+
+/// Reads this process's current and peak resident set size from `/proc/self/status`.
+///
+/// Returns `None` where there is no such file or either field is missing (not Linux, a
+/// restricted `/proc`); meant for optional diagnostics such as timing lines.
+pub fn self_rss_peak() -> Option<RssPeak> {
+    let status = Process::myself().ok()?.status().ok()?;
+    Some(RssPeak {
+        rss_kib: status.vmrss?,
+        peak_kib: status.vmhwm?,
+    })
+}
+
+/// Opens `/proc/PID`; a pid that does not exist (or does not fit an `i32`) is
+/// [`InspectorError::NoSuchProcess`].
+fn process(pid: u32) -> Result<Process, InspectorError> {
+    let raw = i32::try_from(pid).map_err(|_| InspectorError::NoSuchProcess { pid })?;
+    Process::new(raw).map_err(|e| proc_error(pid, &format!("/proc/{pid}"), e))
+}
+
+/// A `procfs` error about process `pid` as ours: a missing file means the process is gone,
+/// anything else names the file (`fallback` when `procfs` does not say which).
+fn proc_error(pid: u32, fallback: &str, e: ProcError) -> InspectorError {
+    let path = |p: Option<PathBuf>| p.unwrap_or_else(|| PathBuf::from(fallback));
+    let (path, source) = match e {
+        ProcError::NotFound(_) => return InspectorError::NoSuchProcess { pid },
+        // procfs keeps only the kind: rebuild the OS error, whose message is the usual one.
+        ProcError::PermissionDenied(p) => (path(p), std::io::Error::from(nix::errno::Errno::EACCES)),
+        ProcError::Io(source, p) => (path(p), source),
+        ProcError::Incomplete(p) => (
+            path(p),
+            std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "incomplete contents"),
+        ),
+        other => (PathBuf::from(fallback), std::io::Error::other(other)),
+    };
+    InspectorError::ProcFs { pid, path, source }
+}
+
+/// True when the process has a handler for SIGUSR1 (`SigCgt` in `/proc/PID/status`).
+///
+/// # Errors
+///
+/// [`InspectorError::NoSuchProcess`], or [`InspectorError::ProcFs`] (e.g. permission denied).
+pub(crate) fn sigusr1_caught(pid: u32) -> Result<bool, InspectorError> {
+    let status = process(pid)?
+        .status()
+        .map_err(|e| proc_error(pid, &format!("/proc/{pid}/status"), e))?;
+    Ok(status.sigcgt & SIGUSR1_BIT != 0)
+}
+
+/// The inodes of the sockets the process has open. Descriptors that close while we look are
+/// skipped.
+fn socket_inodes(pid: u32) -> Result<HashSet<u64>, InspectorError> {
+    let fds = process(pid)?
+        .fd()
+        .map_err(|e| proc_error(pid, &format!("/proc/{pid}/fd"), e))?;
+    Ok(fds
+        .flatten()
+        .filter_map(|fd| match fd.target {
+            FDTarget::Socket(inode) => Some(inode),
+            _ => None,
+        })
+        .collect())
+}
+
+/// The loopback addresses the process listens on (TCP, IPv4 and IPv6). The socket tables are
+/// those of our own network namespace.
+///
+/// # Errors
+///
+/// [`InspectorError::NoSuchProcess`], or [`InspectorError::ProcFs`] when `/proc/PID/fd` or a
+/// socket table cannot be read (a kernel without IPv6 has no `tcp6` table: not an error).
+pub(crate) fn listening_loopback_addrs(pid: u32) -> Result<BTreeSet<SocketAddr>, InspectorError> {
+    let inodes = socket_inodes(pid)?;
+    let mut addrs = BTreeSet::new();
+    if inodes.is_empty() {
+        return Ok(addrs);
+    }
+    let tables = [
+        ("/proc/net/tcp", procfs::net::tcp as fn() -> _),
+        ("/proc/net/tcp6", procfs::net::tcp6),
+    ];
+    for (path, read) in tables {
+        let entries = match read() {
+            Ok(entries) => entries,
+            // No IPv6 support in this kernel.
+            Err(ProcError::NotFound(_)) => continue,
+            Err(e) => return Err(proc_error(pid, path, e)),
+        };
+        addrs.extend(
+            entries
+                .into_iter()
+                .filter(|e| e.state == TcpState::Listen && inodes.contains(&e.inode))
+                .map(|e| e.local_address)
+                .filter(|addr| endpoint::is_loopback(addr.ip())),
+        );
+    }
+    Ok(addrs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use procfs::FromBufReadSI;
+    use procfs::net::TcpNetEntries;
+
+    fn listeners(table: &str) -> Vec<(SocketAddr, u64)> {
+        let entries = TcpNetEntries::from_buf_read(table.as_bytes(), procfs::current_system_info()).unwrap();
+        entries
+            .0
+            .into_iter()
+            .filter(|e| e.state == TcpState::Listen)
+            .map(|e| (e.local_address, e.inode))
+            .collect()
+    }
+
+    /// procfs reads the kernel's native-endian hex words as the hand-written parser did.
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn reads_proc_net_tcp_like_before() {
+        let tcp = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:2405 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 123456 1 0000000000000000 100 0 0 10 0
+   1: 00000000:0BB8 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 222 1 0000000000000000 100 0 0 10 0
+   2: 0100007F:2405 0100007F:D431 01 00000000:00000000 00:00000000 00000000  1000        0 333 1 0000000000000000 100 0 0 10 0
+";
+        assert_eq!(
+            listeners(tcp),
+            vec![
+                ("127.0.0.1:9221".parse().unwrap(), 123_456),
+                ("0.0.0.0:3000".parse().unwrap(), 222),
+            ]
+        );
+        let tcp6 = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000000000000000000001000000:2406 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 777 1 0000000000000000 100 0 0 10 0
+   1: 0000000000000000FFFF00000100007F:2407 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 778 1 0000000000000000 100 0 0 10 0
+";
+        let rows = listeners(tcp6);
+        assert_eq!(rows[0], ("[::1]:9222".parse().unwrap(), 777));
+        assert_eq!(rows[1], ("[::ffff:127.0.0.1]:9223".parse().unwrap(), 778));
+        assert!(endpoint::is_loopback(rows[1].0.ip()));
+    }
+
+    #[test]
+    fn sigusr1_is_signal_ten() {
+        assert_eq!(SIGUSR1_BIT, 1 << 9);
+        // A node process's SigCgt.
+        assert_ne!(0x0000_0001_0000_4602 & SIGUSR1_BIT, 0);
+    }
+
+    #[test]
+    fn our_own_listeners_are_found() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let found = listening_loopback_addrs(std::process::id()).unwrap();
+        assert!(found.contains(&addr), "{addr} not in {found:?}");
+    }
+
+    #[test]
+    fn missing_processes_are_reported() {
+        // Pid numbers above the kernel's pid_max (at most 2^22) never exist.
+        for pid in [u32::MAX - 1, 1 << 23] {
+            assert!(
+                matches!(listening_loopback_addrs(pid), Err(InspectorError::NoSuchProcess { .. })),
+                "{pid}"
+            );
+            assert!(
+                matches!(sigusr1_caught(pid), Err(InspectorError::NoSuchProcess { .. })),
+                "{pid}"
+            );
+        }
+    }
+
+    #[test]
+    fn reads_our_own_memory() {
+        let m = self_rss_peak().unwrap();
+        assert!(m.rss_kib > 0 && m.peak_kib >= m.rss_kib, "{m:?}");
+    }
+}
