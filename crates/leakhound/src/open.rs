@@ -98,19 +98,16 @@ pub fn load_snapshot_with(path: &Path, analysis: leakhound_heap::Analysis, ui: U
     Ok(loaded)
 }
 
-/// `rss … MB, peak … MB` of this process from `/proc/self/status` (empty where there is none),
-/// for the opt-in `LEAKHOUND_TIMINGS` lines.
+/// `rss … MB, peak … MB` of this process (empty where `/proc` cannot tell), for the
+/// opt-in `LEAKHOUND_TIMINGS` lines.
 fn memory_note() -> String {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-    };
-    match (field("VmRSS:"), field("VmHWM:")) {
-        (Some(rss), Some(peak)) => format!("rss {:>6.1} MB, peak {:>6.1} MB", rss as f64 / 1e3, peak as f64 / 1e3),
-        _ => String::new(),
+    match leakhound_inspector::proc::self_rss_peak() {
+        Some(m) => format!(
+            "rss {:>6.1} MB, peak {:>6.1} MB",
+            m.rss_kib as f64 / 1e3,
+            m.peak_kib as f64 / 1e3
+        ),
+        None => String::new(),
     }
 }
 
