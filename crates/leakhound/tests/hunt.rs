@@ -148,7 +148,8 @@ fn read_all(mut r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
 fn start(dir: &Path, args: &[String], app_file: &str, env: &[(&str, &str)]) -> Running {
     let pid_file = dir.join(format!("{app_file}.pid"));
     let mut cmd = Command::new(BIN);
-    cmd.args(args)
+    cmd.current_dir(dir)
+        .args(args)
         .arg("--")
         .arg("node")
         .arg(app(app_file))
@@ -657,6 +658,102 @@ fn disk_full_while_writing_a_snapshot_keeps_the_earlier_ones() {
         &["target snapshot", "No space left on device"],
         &["01-baseline.heapsnapshot"],
     );
+}
+
+/// Runs `script` with sh as the unprivileged user `nobody` (through `setpriv`).
+fn as_nobody(script: &str) {
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", script])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run setpriv ({e}): this test needs util-linux's setpriv and root"));
+    assert!(
+        out.status.success(),
+        "as nobody: {script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_shared_directory_cannot_redirect_the_snapshots() {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false);
+    assert!(
+        root,
+        "this test plays another user against a root hunt: it needs root (CI runs as root)"
+    );
+    // A world-writable, sticky folder, as /tmp is.
+    let shared = std::env::temp_dir().join(format!("leakhound-shared-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&shared);
+    std::fs::create_dir(&shared).unwrap();
+    let ok = Command::new("chmod")
+        .arg("1777")
+        .arg(&shared)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let victim = shared.join("victim.txt");
+    std::fs::write(&victim, "precious\n").unwrap();
+    // Another user plants a folder of its own with a symlink where the baseline goes, and
+    // every default folder name of the next minute.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    as_nobody(&format!(
+        "cd {d} && mkdir planted && ln -s {v} planted/01-baseline.heapsnapshot && for i in $(seq {a} {b}); do mkdir leakhound-$i; ln -s {v} leakhound-$i/01-baseline.heapsnapshot; done",
+        d = shared.display(),
+        v = victim.display(),
+        a = now,
+        b = now + 60
+    ));
+    // A named folder of another user is refused.
+    let mut args = hunt_args(&shared.join("planted"), REQUESTS);
+    let run = {
+        let _slot = Slot::take();
+        start(&shared, &args, "no_leak.js", &[]).finish()
+    };
+    assert_eq!(run.code, Some(2), "{}", run.context());
+    assert!(run.stderr.contains("belongs to uid 65534"), "{}", run.context());
+    assert!(run.app_pid.is_none(), "the app is not started into a refused folder");
+    // The default folder is a new one of ours, whatever names were taken.
+    args.truncate(args.len() - 2); // drop `--out-dir DIR`
+    let run = {
+        let _slot = Slot::take();
+        start(&shared, &args, "no_leak.js", &[]).finish()
+    };
+    assert_eq!(run.code, Some(0), "{}", run.context());
+    let baseline = run.json()["snapshots"][0]["path"].as_str().unwrap().to_owned();
+    let folder = shared.join(&baseline).parent().unwrap().to_owned();
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let meta = std::fs::symlink_metadata(&folder).unwrap();
+        assert!(
+            meta.is_dir() && meta.uid() == 0,
+            "{} is root's own folder",
+            folder.display()
+        );
+        assert_eq!(meta.permissions().mode() & 0o777, 0o700, "{}", folder.display());
+        assert!(
+            !std::fs::symlink_metadata(shared.join(&baseline))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "precious\n",
+        "the victim file is untouched"
+    );
+    assert_app_gone(&run);
+    let _ = std::fs::remove_dir_all(&shared);
 }
 
 #[test]
