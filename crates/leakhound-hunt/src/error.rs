@@ -73,6 +73,9 @@ pub enum Failure {
     /// The output folder cannot be created, or is not safe to write into.
     #[error("{0}")]
     OutDir(#[from] crate::out_dir::OutDirError),
+    /// Another leakhound is attached to the target, or the lock cannot be taken.
+    #[error("{0}")]
+    Lock(#[from] crate::lock::LockError),
     /// The inspector failed (spawn, attach, protocol, snapshot I/O).
     #[error("{}", causes(.0))]
     Inspector(#[from] leakhound_inspector::InspectorError),

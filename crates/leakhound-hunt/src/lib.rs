@@ -18,6 +18,7 @@
 
 mod config;
 mod error;
+mod lock;
 mod out_dir;
 mod outcome;
 mod phase;
@@ -28,6 +29,7 @@ mod watch;
 
 pub use config::{AppTarget, ConfigError, HuntConfig, HuntOptions, LoadKind, WatchConfig, WatchOptions};
 pub use error::{Failure, HuntError, Stage};
+pub use lock::{LockError, TargetLock, lock_target};
 pub use out_dir::{OutDir, OutDirError};
 pub use outcome::{CalmDown, HuntEvent, HuntOutcome, PhaseRecord, SnapshotRecord, Verdict};
 pub use phase::{PhaseKind, SnapshotLabel, UnknownPhase, UnknownSnapshotLabel};

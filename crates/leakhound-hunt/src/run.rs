@@ -282,12 +282,24 @@ impl Ctx {
     }
 }
 
-/// Starts (or attaches to) the app; every line it writes goes to `on_line`.
+/// The app once started or attached to.
+pub(crate) struct StartedApp {
+    /// The process leakhound started (None when attached).
+    pub(crate) process: Option<NodeProcess>,
+    /// The inspector session.
+    pub(crate) session: Session,
+    /// The claim on an attached process, held as long as this value.
+    pub(crate) lock: Option<crate::lock::TargetLock>,
+}
+
+/// Starts (or attaches to) the app; every line it writes goes to `on_line`. Before
+/// attaching, the target is claimed ([`crate::lock::lock_target`]) so that no second
+/// leakhound attaches while this one runs.
 pub(crate) async fn start_app(
     target: &AppTarget,
     ready_timeout: Duration,
     on_line: impl Fn(OutputLine) + Send + 'static,
-) -> Result<(Option<NodeProcess>, Session), HuntError> {
+) -> Result<StartedApp, HuntError> {
     match target {
         AppTarget::Spawn {
             program,
@@ -308,13 +320,23 @@ pub(crate) async fn start_app(
             let (p, s) = NodeProcess::spawn(program, args, opts)
                 .await
                 .map_err(|e| HuntError::early(Stage::StartingApp, e))?;
-            Ok((Some(p), s))
+            Ok(StartedApp {
+                process: Some(p),
+                session: s,
+                lock: None,
+            })
         }
         AppTarget::Attach { pid } => {
+            let lock =
+                crate::lock::lock_target(*pid).map_err(|e| HuntError::early(Stage::Attaching { pid: *pid }, e))?;
             let s = leakhound_inspector::attach(*pid, ready_timeout)
                 .await
                 .map_err(|e| HuntError::early(Stage::Attaching { pid: *pid }, e))?;
-            Ok((None, s))
+            Ok(StartedApp {
+                process: None,
+                session: s,
+                lock: Some(lock),
+            })
         }
     }
 }
@@ -359,7 +381,7 @@ async fn hunt_in(
     let ready_seen = Arc::new(AtomicBool::new(false));
 
     events.send(HuntEvent::Step("starting the app".into())).ok();
-    let (process, session) = {
+    let started = {
         let fwd = events.clone();
         let pattern = cfg.ready_pattern.clone();
         let seen = ready_seen.clone();
@@ -373,6 +395,12 @@ async fn hunt_in(
         })
         .await?
     };
+    // Held until the hunt ends: no second leakhound attaches meanwhile.
+    let StartedApp {
+        process,
+        session,
+        lock: _lock,
+    } = started;
     let pid = process.as_ref().map(|p| p.pid()).unwrap_or_else(|| session.pid());
     events.send(HuntEvent::Started { pid }).ok();
     let mut ctx = Ctx {

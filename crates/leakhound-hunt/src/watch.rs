@@ -51,7 +51,11 @@ pub struct WatchOutcome {
 /// Dropping the future stops a spawned app; prefer setting `stop`.
 pub async fn watch(cfg: WatchConfig, events: mpsc::UnboundedSender<WatchEvent>) -> Result<WatchOutcome, HuntError> {
     let fwd = events.clone();
-    let (mut process, session) = crate::run::start_app(&cfg.target, cfg.ready_timeout, move |l| {
+    let crate::run::StartedApp {
+        mut process,
+        session,
+        lock: _lock,
+    } = crate::run::start_app(&cfg.target, cfg.ready_timeout, move |l| {
         let _ = fwd.send(WatchEvent::AppOutput(l));
     })
     .await?;

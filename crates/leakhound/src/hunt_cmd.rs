@@ -224,10 +224,18 @@ pub fn run_snapshot(args: crate::cli::SnapshotArgs, quiet: bool) -> Result<ExitC
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
         let session = match (pid, inspect) {
-            (Some(pid), _) => leakhound_inspector::attach(pid, Duration::from_secs(10)).await?,
-            (None, Some(url)) => leakhound_inspector::Session::connect_url(&url).await?,
+            (Some(pid), _) => {
+                // One leakhound per process (see leakhound_hunt::lock_target).
+                let lock = leakhound_hunt::lock_target(pid)?;
+                (
+                    leakhound_inspector::attach(pid, Duration::from_secs(10)).await?,
+                    Some(lock),
+                )
+            }
+            (None, Some(url)) => (leakhound_inspector::Session::connect_url(&url).await?, None),
             (None, None) => bail!("give --pid PID or --inspect URL"),
         };
+        let (session, _lock) = session;
         let path = out.unwrap_or_else(|| {
             let stamp = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

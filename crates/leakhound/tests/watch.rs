@@ -57,3 +57,51 @@ fn a_flat_floor_is_not_a_leak() {
     assert_eq!(doc["verdict"], "no_leak", "{doc:#}");
     assert_eq!(doc["ended"], "time up");
 }
+
+#[test]
+fn a_second_leakhound_on_the_same_process_is_refused() {
+    let mut app = Command::new("node")
+        .args(["-e", "setInterval(() => {}, 1000)"])
+        .spawn()
+        .expect("start node");
+    let pid = app.id().to_string();
+    // Let node install its signal handlers before SIGUSR1 arrives.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let first = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args([
+            "--quiet",
+            "watch",
+            "--json",
+            "--duration",
+            "8",
+            "--sample-ms",
+            "200",
+            "--attach",
+            &pid,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the first watch");
+    let first_pid = first.id();
+    // The first one holds the claim from before it attaches.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let second = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args(["--quiet", "watch", "--duration", "2", "--attach", &pid])
+        .output()
+        .expect("run the second watch");
+    let first = first.wait_with_output().expect("first watch");
+    let _ = app.kill();
+    let _ = app.wait();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "the second is refused: {stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "pid {pid} is already attached to by another leakhound (pid {first_pid}:"
+        )),
+        "names the first one: {stderr}"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&first.stdout)
+        .unwrap_or_else(|e| panic!("first watch: {e}: {}", String::from_utf8_lossy(&first.stderr)));
+    assert_eq!(doc["ended"], "time up", "the first one was not disturbed");
+}
