@@ -18,7 +18,7 @@ pub enum Stage {
     StartingApp,
     /// Opening the inspector of a running process (SIGUSR1).
     Attaching {
-        /// The process.
+        /// Process id given with `--attach`.
         pid: u32,
     },
     /// Watching the app's output for the `--ready` text.
@@ -73,9 +73,9 @@ pub enum Failure {
     /// The output folder cannot be created.
     #[error("cannot create {}: {source}", path.display())]
     OutDir {
-        /// The folder.
+        /// The output folder (`--out-dir`, or the default `./leakhound-<unix seconds>`).
         path: PathBuf,
-        /// Why.
+        /// The OS error from creating it (no permission, disk full, a file of that name…).
         source: std::io::Error,
     },
     /// The inspector failed (spawn, attach, protocol, snapshot I/O).
