@@ -22,7 +22,7 @@ pub enum AppTarget {
     Spawn {
         /// The program (`node`, `npm`, …), looked up in `PATH`.
         program: OsString,
-        /// Its arguments.
+        /// The arguments after the program (`server.js`, …), passed as they are.
         args: Vec<OsString>,
         /// Its working directory (None: leakhound's).
         cwd: Option<PathBuf>,
@@ -116,11 +116,11 @@ pub struct HuntOptions {
     pub duration: Option<Duration>,
     /// Target rate, requests per second over all connections.
     pub rate: Option<f64>,
-    /// HTTP method.
+    /// HTTP method of the built-in load's requests (`GET` by default; any case).
     pub method: String,
     /// Request headers, each `Name: value`.
     pub headers: Vec<String>,
-    /// Request body.
+    /// Body sent with every request of the built-in load (None: no body).
     pub body: Option<String>,
     /// A shell command run once per load phase instead of the built-in load.
     pub load_command: Option<String>,
@@ -149,13 +149,13 @@ pub struct HuntOptions {
 /// Settings of a hunt.
 #[derive(Debug, Clone)]
 pub struct HuntConfig {
-    /// The app.
+    /// The app to start (with `PORT` set when leakhound picked the port) or to attach to.
     pub target: AppTarget,
     /// The app's command line as one string, when leakhound starts it (for reports).
     pub command_line: Option<String>,
     /// The app's URL: readiness is checked there (any HTTP status) unless `ready_pattern`.
     pub url: Option<String>,
-    /// The load.
+    /// How each phase's load is made: the built-in HTTP load or the user's command.
     pub load: LoadKind,
     /// Units of load per load phase (built-in load: requests; ignored with `duration`).
     pub requests_per_phase: u64,
@@ -289,9 +289,9 @@ pub struct WatchOptions {
 /// Settings of a watch.
 #[derive(Debug, Clone)]
 pub struct WatchConfig {
-    /// The app.
+    /// The app to start or to attach to.
     pub target: AppTarget,
-    /// Sample interval.
+    /// Time between two `process.memoryUsage()` samples (at least 10 ms).
     pub sample_interval: Duration,
     /// Force a full GC this often (floor points); None: only the app's own GCs.
     pub gc_interval: Option<Duration>,

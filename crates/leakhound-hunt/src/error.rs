@@ -18,7 +18,7 @@ pub enum Stage {
     StartingApp,
     /// Opening the inspector of a running process (SIGUSR1).
     Attaching {
-        /// The process.
+        /// Process id given with `--attach`.
         pid: u32,
     },
     /// Watching the app's output for the `--ready` text.

@@ -24,7 +24,7 @@ pub enum HuntEvent {
     Step(String),
     /// Load progress in the current phase.
     LoadProgress {
-        /// The phase.
+        /// The load phase under way (`warmup` or `load-N`).
         phase: PhaseKind,
         /// Units sent in this phase.
         done: u64,
@@ -33,14 +33,14 @@ pub enum HuntEvent {
     },
     /// A phase's load finished.
     LoadDone {
-        /// The phase.
+        /// The load phase that finished (`warmup` or `load-N`).
         phase: PhaseKind,
         /// The load driver's figures.
         report: LoadReport,
     },
-    /// Snapshot progress.
+    /// Bytes of a heap snapshot received from V8 so far, while it is written to disk.
     SnapshotProgress {
-        /// Which snapshot.
+        /// The snapshot being taken (`baseline`, `target`, …, `final`).
         label: SnapshotLabel,
         /// Bytes of the snapshot received so far.
         done: u64,
@@ -57,7 +57,7 @@ pub enum HuntEvent {
 /// A phase of the hunt.
 #[derive(Debug, Clone)]
 pub struct PhaseRecord {
-    /// Which phase.
+    /// Which phase: `warmup`, `load-N` or `calm-down`.
     pub kind: PhaseKind,
     /// ms since the hunt started.
     pub start_ms: f64,
@@ -115,7 +115,8 @@ pub enum Verdict {
 /// Everything a hunt found.
 #[derive(Debug, Clone)]
 pub struct HuntOutcome {
-    /// The verdict.
+    /// `Leak` when a cluster grows, or the floor rose in the last load phase and did not come
+    /// back in the calm-down; [`HuntOutcome::reason`] says which.
     pub verdict: Verdict,
     /// Why, in one sentence.
     pub reason: String,
@@ -129,11 +130,12 @@ pub struct HuntOutcome {
     pub requests_sent: u64,
     /// Units per load phase.
     pub requests_per_phase: u64,
-    /// Phases.
+    /// Every phase in order (warm-up if any, load phases, calm-down), with its times and load.
     pub phases: Vec<PhaseRecord>,
-    /// Snapshots.
+    /// Snapshots taken, oldest first (`baseline`, `target`, …, `final`), kept on disk.
     pub snapshots: Vec<SnapshotRecord>,
-    /// Memory samples.
+    /// Every `process.memoryUsage()` reading, sorted by time: leakhound's own and those
+    /// taken right after the app's own full GCs.
     pub samples: Vec<MemorySample>,
     /// Floor statistics over all load phases.
     pub floor: FloorAnalysis,

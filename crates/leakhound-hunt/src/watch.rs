@@ -20,7 +20,7 @@ use crate::sampling::{Clock, Sampler};
 pub enum WatchEvent {
     /// The app runs with this pid.
     Started {
-        /// Pid.
+        /// Process id of the app (spawned or attached to).
         pid: u32,
     },
     /// A line the app wrote.
@@ -34,7 +34,8 @@ pub enum WatchEvent {
 pub struct WatchOutcome {
     /// Pid of the app.
     pub pid: u32,
-    /// Every sample.
+    /// Every `process.memoryUsage()` reading, oldest first: leakhound's own and those taken
+    /// right after the app's own full GCs.
     pub samples: Vec<MemorySample>,
     /// The floor analysis after the warm-up.
     pub floor: FloorAnalysis,

@@ -1,4 +1,4 @@
-//! The error type of this crate.
+//! [`LoadError`]: why a load run, a readiness wait or an external load command failed.
 
 use std::io;
 use std::time::Duration;

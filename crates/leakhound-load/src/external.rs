@@ -42,7 +42,7 @@ pub struct ExternalReport {
     pub exit_code: Option<i32>,
     /// Wall-clock time from spawning the command to its exit, in milliseconds.
     pub elapsed_ms: f64,
-    /// [`ExternalLoad::units`], copied.
+    /// Units of load the run made, as declared in [`ExternalLoad::units`] (not measured).
     pub units: u64,
 }
 

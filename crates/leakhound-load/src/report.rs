@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 pub struct Latency {
     /// Arithmetic mean, ms.
     pub mean: f64,
-    /// Median, ms.
+    /// Median (50th percentile), ms.
     pub p50: f64,
     /// 90th percentile, ms.
     pub p90: f64,

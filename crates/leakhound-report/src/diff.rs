@@ -10,9 +10,9 @@ use crate::format::{self, Table};
 /// The stable JSON of `leakhound diff --json` (`schema_version` 1).
 #[derive(Debug, Serialize)]
 pub struct DiffJson<'a> {
-    /// Always 1.
+    /// Version of this document's layout: always 1 (fields are only ever added).
     pub schema_version: u32,
-    /// `"diff"`.
+    /// Which report this is: always `"diff"`.
     pub kind: &'static str,
     /// The base snapshot file.
     pub base: &'a str,
@@ -27,21 +27,22 @@ pub struct DiffJson<'a> {
 /// One Comparison row with the oracle's field names plus `retained_size_delta_bytes`.
 #[derive(Debug, Serialize)]
 pub struct DiffRowJson<'a> {
-    /// Class name.
+    /// Class name as DevTools shows it (the current snapshot's; the base's for a class gone
+    /// from current).
     pub class_name: &'a str,
     /// DevTools class key.
     pub class_key: &'a str,
-    /// `# New`.
+    /// DevTools' `# New`: objects of the class whose id is not in the base.
     pub new_count: u64,
-    /// `# Deleted`.
+    /// DevTools' `# Deleted`: objects of the base whose id is not in current.
     pub deleted_count: u64,
-    /// `# Delta`.
+    /// DevTools' `# Delta`: `new_count − deleted_count`.
     pub delta_count: i64,
     /// `Alloc. Size` (self sizes of new objects).
     pub alloc_size_bytes: u64,
-    /// `Freed Size`.
+    /// DevTools' `Freed Size`: self sizes of the deleted objects, bytes.
     pub freed_size_bytes: u64,
-    /// `Size Delta`.
+    /// DevTools' `Size Delta`: `alloc_size_bytes − freed_size_bytes`, bytes.
     pub size_delta_bytes: i64,
     /// Retained size of the class in current minus base (no double counting).
     pub retained_size_delta_bytes: i64,

@@ -64,9 +64,9 @@ mod text_form {
 /// added). Sizes in bytes, times in milliseconds since the hunt started.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HuntJson {
-    /// Always 1.
+    /// Version of this document's layout: always 1 (fields are only ever added).
     pub schema_version: u32,
-    /// `"hunt"`.
+    /// Which report this is: always `"hunt"`.
     pub kind: String,
     /// `"leak"` or `"no_leak"`.
     pub verdict: VerdictJson,
@@ -94,7 +94,8 @@ pub struct HuntJson {
     pub clusters: Vec<ClusterJson>,
     /// Surviving new objects that did not grow.
     pub not_growing: Vec<NotGrowingJson>,
-    /// Warnings.
+    /// Problems that did not stop the hunt, one line each (failed requests in a phase,
+    /// the leak finder's warnings about the snapshots); empty when there were none.
     pub warnings: Vec<String>,
 }
 
@@ -103,7 +104,7 @@ pub struct HuntJson {
 pub struct AppJson {
     /// Command line when leakhound started it.
     pub command: Option<String>,
-    /// Process id.
+    /// Process id of the app: the node process leakhound spawned, or the one it attached to.
     pub pid: u32,
     /// The URL load went to.
     pub url: Option<String>,
@@ -123,15 +124,15 @@ pub struct PhaseJson {
     pub requests: u64,
 }
 
-/// One snapshot.
+/// One heap snapshot the hunt took (after a forced GC) and wrote to its output folder.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SnapshotJson {
     /// `baseline`, `target`, `final-1`, …, `final`.
     #[serde(with = "text_form")]
     pub label: SnapshotLabel,
-    /// File path.
+    /// Path of the `.heapsnapshot` file in the hunt's output folder.
     pub path: String,
-    /// File size.
+    /// Size of that file, bytes.
     pub bytes: u64,
     /// When it was taken, ms since the hunt started.
     pub t_ms: f64,
@@ -148,15 +149,17 @@ pub struct MemoryPointJson {
     pub t_ms: f64,
     /// Units of load sent so far.
     pub requests: u64,
-    /// `rss`.
+    /// `rss` of `process.memoryUsage()`: resident set size of the whole process, bytes.
     pub rss_bytes: u64,
-    /// `heapTotal`.
+    /// `heapTotal` of `process.memoryUsage()`: memory committed for the V8 heap, bytes.
     pub heap_total_bytes: u64,
-    /// `heapUsed`.
+    /// `heapUsed` of `process.memoryUsage()`: live and not yet collected V8 objects, bytes.
     pub heap_used_bytes: u64,
-    /// `external`.
+    /// `external` of `process.memoryUsage()`: C++ memory of JS objects, array buffers
+    /// included, bytes.
     pub external_bytes: u64,
-    /// `arrayBuffers`.
+    /// `arrayBuffers` of `process.memoryUsage()`: backing stores of `ArrayBuffer`s and
+    /// `Buffer`s, bytes (0 on node versions without it).
     pub array_buffers_bytes: u64,
     /// Taken right after a full GC (a floor point).
     pub after_full_gc: bool,
@@ -185,10 +188,11 @@ pub struct FloorFitJson {
     pub growing: bool,
 }
 
-/// Floor statistics.
+/// Floor statistics: lines fitted through the post-GC samples from the first load phase
+/// to the calm-down.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FloorJson {
-    /// Over all load phases.
+    /// The `heapUsed` floor over all load phases.
     pub heap_used: FloorFitJson,
     /// External memory over all load phases.
     pub external: FloorFitJson,
@@ -229,21 +233,21 @@ pub struct LoadJson {
     pub requests_sent: u64,
     /// Responses below 400.
     pub responses_2xx_3xx: u64,
-    /// 4xx responses.
+    /// Responses with a 4xx status (client errors).
     pub responses_4xx: u64,
-    /// 5xx responses.
+    /// Responses with a 5xx status (server errors).
     pub responses_5xx: u64,
     /// Connection and timeout errors.
     pub errors: u64,
     /// Requests per second.
     pub requests_per_s: f64,
-    /// Latency percentiles, ms.
+    /// Median latency (request sent to end of response body; failed requests left out), ms.
     pub latency_p50_ms: f64,
-    /// p90, ms.
+    /// 90th percentile of latency, ms.
     pub latency_p90_ms: f64,
-    /// p99, ms.
+    /// 99th percentile of latency, ms.
     pub latency_p99_ms: f64,
-    /// Maximum, ms.
+    /// Slowest response's latency, ms.
     pub latency_max_ms: f64,
     /// Wall time, ms.
     pub elapsed_ms: f64,

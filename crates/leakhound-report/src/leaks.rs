@@ -14,7 +14,7 @@ use crate::format;
 pub struct LeaksJson<'a> {
     /// Always 1 for this layout.
     pub schema_version: u32,
-    /// `"leaks"`.
+    /// Which report this is: always `"leaks"`.
     pub kind: &'static str,
     /// The snapshot files, oldest first (baseline, target, final, more).
     pub snapshots: &'a [String],
@@ -95,9 +95,9 @@ pub struct PerRequestJson {
 /// Leaked objects of one class.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClassCountJson {
-    /// Class name.
+    /// Class name as DevTools shows it.
     pub class_name: String,
-    /// Count.
+    /// Leaked objects of this class in the cluster.
     pub count: u64,
     /// Sum of self sizes.
     pub self_size_bytes: u64,
@@ -106,7 +106,8 @@ pub struct ClassCountJson {
 /// A source location.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SourceJson {
-    /// `path:line:column`, 1-based.
+    /// `path:line:column` of a function or constructor (script path or URL); line and
+    /// column are 1-based.
     pub location: String,
     /// What is there.
     pub what: String,
@@ -117,32 +118,33 @@ pub struct SourceJson {
 pub struct TraceStepJson {
     /// Edge into the node in DevTools notation (empty for the root).
     pub edge: String,
-    /// Edge type.
+    /// V8's type of that edge (`property`, `element`, `context`, `internal`, …; empty
+    /// for the root).
     pub edge_type: String,
     /// Node display name.
     pub node_name: String,
-    /// Class name.
+    /// Class name of the node as DevTools shows it.
     pub class_name: String,
     /// V8 node type.
     pub node_type: String,
     /// V8 node id.
     pub id: u32,
-    /// Self size.
+    /// The node's own size in the last snapshot, bytes.
     pub self_size_bytes: u64,
-    /// Retained size.
+    /// What the node keeps alive in the last snapshot (DevTools' retained size), bytes.
     pub retained_size_bytes: u64,
-    /// The holder.
+    /// Whether this node is the cluster's holder (the collection that keeps the objects).
     pub is_holder: bool,
-    /// A leaked object.
+    /// Whether this node is one of the cluster's leaked objects that accumulate (a leak root).
     pub is_leaked: bool,
 }
 
 /// A non-growing cluster.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NotGrowingJson {
-    /// Holder label.
+    /// Holder label, as in [`ClusterJson::holder`].
     pub holder: String,
-    /// Root class.
+    /// Class of the surviving objects under the holder.
     pub root_class: String,
     /// Counts per snapshot.
     pub counts_per_snapshot: Vec<u64>,

@@ -35,17 +35,17 @@ pub struct RetainerNode {
     pub edge: String,
     /// Edge type (`property`, `element`, `context`, `internal`, ...).
     pub edge_type: String,
-    /// Display name.
+    /// The node's name as DevTools' Retainers view shows it.
     pub name: String,
-    /// Class name.
+    /// Class name of the node as DevTools shows it.
     pub class_name: String,
     /// V8 node type.
     pub node_type: String,
     /// V8 node id.
     pub id: u32,
-    /// Self size.
+    /// The node's own size (DevTools' Shallow Size), bytes.
     pub self_size_bytes: u64,
-    /// Retained size.
+    /// What the node keeps alive (DevTools' Retained Size), bytes.
     pub retained_size_bytes: u64,
     /// Distance as the Retainers view shows it (≥ 100000000: system-only / unreachable).
     pub distance: i32,
@@ -55,16 +55,17 @@ pub struct RetainerNode {
     pub weak: bool,
     /// Retainers not shown (beyond `--max-retainers` per level).
     pub more: usize,
-    /// Its retainers.
+    /// The nodes that hold this one, each with its own retainers; empty at the depth limit,
+    /// on a `cycle`, or when only the root holds it.
     pub retainers: Vec<RetainerNode>,
 }
 
 /// The JSON document of `leakhound retainers --json` (`schema_version` 1).
 #[derive(Debug, Serialize)]
 pub struct RetainersJson<'a> {
-    /// Always 1.
+    /// Version of this document's layout: always 1.
     pub schema_version: u32,
-    /// `"retainers"`.
+    /// Which report this is: always `"retainers"`.
     pub kind: &'static str,
     /// The snapshot file.
     pub file: &'a str,

@@ -1,4 +1,5 @@
-//! The `summary` and `stats` reports.
+//! The `summary` and `stats` reports: DevTools' Summary view (objects per class) and
+//! Statistics breakdown of one snapshot, as a terminal table and as stable JSON.
 
 use std::io::{self, Write};
 
@@ -17,7 +18,8 @@ pub struct SummaryView<'a> {
     pub rows: &'a [leakhound_heap::SummaryRow],
     /// Rows before cutting (for "N more classes").
     pub total_rows: usize,
-    /// Engine warnings.
+    /// What the engine noticed while reading the snapshot (e.g. unreachable nodes); empty
+    /// when all was well.
     pub warnings: &'a [leakhound_heap::Warning],
 }
 
@@ -27,7 +29,7 @@ pub struct SummaryView<'a> {
 pub struct SummaryJson<'a> {
     /// Always 1 for this layout.
     pub schema_version: u32,
-    /// `"summary"`.
+    /// Which report this is: always `"summary"`.
     pub kind: &'static str,
     /// The file analysed.
     pub file: &'a str,
@@ -44,9 +46,9 @@ pub struct SummaryJson<'a> {
 /// Totals of one snapshot, as in the oracle's `snapshot` object.
 #[derive(Debug, Serialize)]
 pub struct SnapshotTotalsJson {
-    /// Nodes.
+    /// Nodes in the snapshot (objects, strings, code, …: every node in the file).
     pub node_count: u64,
-    /// Edges.
+    /// Edges (references) in the snapshot.
     pub edge_count: u64,
     /// Root's retained size plus `extra_native_bytes` (DevTools' Total).
     pub total_size_bytes: u64,
@@ -63,13 +65,13 @@ pub struct SnapshotTotalsJson {
 /// The Statistics breakdown in bytes, the oracle's field names.
 #[derive(Debug, Serialize)]
 pub struct StatisticsJson {
-    /// Total.
+    /// DevTools' Total: the root's retained size plus `extra_native_bytes`.
     pub total_bytes: u64,
     /// Total minus native.
     pub v8heap_bytes: u64,
-    /// Code.
+    /// Self sizes of compiled code (`code` nodes).
     pub code_bytes: u64,
-    /// Strings.
+    /// Self sizes of strings (plain, concatenated and sliced).
     pub strings_bytes: u64,
     /// JS arrays (with their element stores).
     pub js_arrays_bytes: u64,

@@ -15,9 +15,9 @@ use crate::hunt::{FloorFitJson, VerdictJson};
 /// its keys in alphabetical order at every level.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WatchJson {
-    /// Always 1.
+    /// Version of this document's layout: always 1 (fields are only ever added).
     pub schema_version: u32,
-    /// `"watch"`.
+    /// Which report this is: always `"watch"`.
     pub kind: String,
     /// The process watched.
     pub pid: u32,
@@ -29,7 +29,8 @@ pub struct WatchJson {
     pub growing: Vec<String>,
     /// The floor fits after the warm-up.
     pub floor: WatchFloorJson,
-    /// Every sample.
+    /// Every `process.memoryUsage()` reading, oldest first: leakhound's own and those taken
+    /// right after the app's own full GCs.
     pub memory: Vec<WatchPointJson>,
 }
 
@@ -49,15 +50,17 @@ pub struct WatchFloorJson {
 pub struct WatchPointJson {
     /// ms since the watch started.
     pub t_ms: f64,
-    /// `rss`.
+    /// `rss` of `process.memoryUsage()`: resident set size of the whole process, bytes.
     pub rss_bytes: u64,
-    /// `heapTotal`.
+    /// `heapTotal` of `process.memoryUsage()`: memory committed for the V8 heap, bytes.
     pub heap_total_bytes: u64,
-    /// `heapUsed`.
+    /// `heapUsed` of `process.memoryUsage()`: live and not yet collected V8 objects, bytes.
     pub heap_used_bytes: u64,
-    /// `external`.
+    /// `external` of `process.memoryUsage()`: C++ memory of JS objects, array buffers
+    /// included, bytes.
     pub external_bytes: u64,
-    /// `arrayBuffers`.
+    /// `arrayBuffers` of `process.memoryUsage()`: backing stores of `ArrayBuffer`s and
+    /// `Buffer`s, bytes (0 on node versions without it).
     pub array_buffers_bytes: u64,
     /// Taken right after a full GC (a floor point).
     pub after_full_gc: bool,

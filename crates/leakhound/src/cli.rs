@@ -20,12 +20,13 @@ pub struct Cli {
     /// Results do not depend on it.
     #[arg(long, global = true, env = "LEAKHOUND_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
-    /// The subcommand.
+    /// What to do: hunt a live app, watch it, or read snapshot files.
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// The subcommands.
+/// The subcommands: `hunt`, `demo`, `watch` and `snapshot` work on a live process, the
+/// others on snapshot files.
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// The whole leak hunt against a live server: start it under the inspector, drive
@@ -93,7 +94,7 @@ pub enum Command {
         /// Instances shown with --class.
         #[arg(long, default_value_t = 3)]
         instances: usize,
-        /// Print JSON.
+        /// Print the trees and paths as a JSON object instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -119,7 +120,7 @@ pub enum Command {
     Stats {
         /// A .heapsnapshot file (or gzip of one).
         file: PathBuf,
-        /// Print JSON.
+        /// Print the totals and breakdown as a JSON object instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -154,13 +155,13 @@ pub struct LoadArgs {
     /// Target request rate (requests per second, all connections).
     #[arg(long)]
     pub rate: Option<f64>,
-    /// HTTP method.
+    /// HTTP method of the built-in load's requests.
     #[arg(long, default_value = "GET")]
     pub method: String,
     /// Request header `Name: value` (repeatable).
     #[arg(long = "header", short = 'H')]
     pub headers: Vec<String>,
-    /// Request body.
+    /// Body sent with every request of the built-in load (default: none).
     #[arg(long)]
     pub body: Option<String>,
     /// Run this shell command once per load phase instead of the built-in load
@@ -215,19 +216,20 @@ pub struct ReportArgs {
     pub html: Option<PathBuf>,
 }
 
-/// `leakhound hunt`.
+/// The flags of `leakhound hunt`, turned into `leakhound_hunt::HuntOptions` by
+/// [`HuntArgs::options`].
 #[derive(Args, Debug, Clone)]
 pub struct HuntArgs {
-    /// The app.
+    /// Which app to hunt: the command after `--`, or `--attach PID`.
     #[command(flatten)]
     pub app: AppArgs,
-    /// The load.
+    /// Where the load goes and how it is made (built-in HTTP load or `--load`).
     #[command(flatten)]
     pub load: LoadArgs,
     /// Phases and sampling.
     #[command(flatten)]
     pub run: HuntRunArgs,
-    /// The report.
+    /// Where the report goes: text or `--json` on stdout, and an `--html` file.
     #[command(flatten)]
     pub report: ReportArgs,
 }
@@ -235,7 +237,7 @@ pub struct HuntArgs {
 /// `leakhound demo`: a hunt whose app is the bundled demo server.
 #[derive(Args, Debug, Clone)]
 pub struct DemoArgs {
-    /// The load.
+    /// How the load is made, as for `hunt` (the URL is the demo server's).
     #[command(flatten)]
     pub load: LoadArgs,
     /// Phases and sampling.
@@ -246,10 +248,10 @@ pub struct DemoArgs {
     pub report: ReportArgs,
 }
 
-/// `leakhound watch`.
+/// The flags of `leakhound watch`: which app, how long, and how often to sample and GC.
 #[derive(Args, Debug, Clone)]
 pub struct WatchArgs {
-    /// The app.
+    /// Which app to watch: the command after `--`, or `--attach PID`.
     #[command(flatten)]
     pub app: AppArgs,
     /// Stop after this long: seconds, or with a unit (`90s`, `10m`, `1h`) (default: until
@@ -270,7 +272,8 @@ pub struct WatchArgs {
     pub json: bool,
 }
 
-/// `leakhound snapshot`.
+/// The flags of `leakhound snapshot`: which process (by pid or inspector URL) and where
+/// the file goes.
 #[derive(Args, Debug, Clone)]
 pub struct SnapshotArgs {
     /// Attach to this pid (SIGUSR1 opens its inspector on 127.0.0.1).
@@ -284,7 +287,7 @@ pub struct SnapshotArgs {
     pub output: Option<PathBuf>,
 }
 
-/// `diff --sort`.
+/// The row order of `diff` (`--sort`); every order puts the largest value first.
 #[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
 pub enum DiffSort {
     /// Size delta, largest first.
@@ -297,7 +300,7 @@ pub enum DiffSort {
     Count,
 }
 
-/// `summary --sort`.
+/// The row order of `summary` (`--sort`); every order puts the largest value first.
 #[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
 pub enum SortBy {
     /// Retained size, largest first (DevTools' order).

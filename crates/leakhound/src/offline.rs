@@ -94,7 +94,7 @@ pub enum Pick {
     Class {
         /// The class (Summary's Constructor column).
         name: String,
-        /// How many.
+        /// How many instances, largest retained size first (`--instances`; 0 counts as 1).
         instances: usize,
     },
 }

@@ -1,6 +1,7 @@
 //! The CLI's JSON carries the DevTools oracle's numbers under the oracle's field names:
 //! `summary --json` rows, `diff --json` Comparison rows and `retainers --json` first-level
-//! lists equal the golden files of the corpus (made by `../shared/oracle/devtools`).
+//! lists equal the corpus's golden files, which the real DevTools engine computed
+//! (`tests/corpus/README.md` says how they are regenerated).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! Recorded outputs stay byte-identical: every case in `tests/golden/cases.txt` (`summary`,
 //! `diff`, `leaks`, `retainers`, `stats` on the parity corpus and on snapshots of three
-//! `../shared/scenarios` servers) is run again and its stdout and exit code compared with
-//! `tests/golden/out/NAME.out.gz`, byte for byte.
+//! leak-scenario servers kept in `tests/golden/scenarios`) is run again and its stdout and
+//! exit code compared with `tests/golden/out/NAME.out.gz`, byte for byte.
 //!
 //! These are what refactors must not change. A change of output on purpose is re-recorded
 //! with `bash tests/golden/record.sh` (release build) in the same commit, which says why.

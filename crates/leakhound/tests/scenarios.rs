@@ -1,5 +1,6 @@
-//! Accuracy of `leakhound leaks` on the leak scenarios in `../shared/scenarios`: each is
-//! run as its README says (`node drive.js NAME N OUT`: a real server on 127.0.0.1, a
+//! Accuracy of `leakhound leaks` on the shared leak scenarios (test data kept outside the
+//! repository: `$LEAKHOUND_SHARED`, by default a `shared` folder beside the checkout). Each
+//! is run as its README says (`node drive.js NAME N OUT`: a real server on 127.0.0.1, a
 //! warm-up, then baseline, N requests, target, N requests, final), and the top cluster
 //! must name the holder, the pattern and the file given in its `TRUTH.md`, at the
 //! per-request rate it gives (within 10 %); control scenarios must report nothing.

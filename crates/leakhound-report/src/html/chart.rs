@@ -47,7 +47,7 @@ pub(super) fn legend() -> Markup {
     }
 }
 
-/// `#rrggbb`.
+/// The colour as a CSS hex string, `#rrggbb`.
 fn hex(RGBColor(r, g, b): RGBColor) -> String {
     format!("#{r:02x}{g:02x}{b:02x}")
 }
