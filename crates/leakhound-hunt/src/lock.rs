@@ -35,7 +35,7 @@ pub enum LockError {
         "pid {pid} is already attached to by another leakhound ({holder}); two sessions on one process corrupt each other's results: wait for it to finish, or stop it"
     )]
     Held {
-        /// The target.
+        /// The target process, as given to `--attach` or `--pid`.
         pid: u32,
         /// Who holds it: `pid N: command line`, as it wrote into the lock file.
         holder: String,
@@ -43,9 +43,9 @@ pub enum LockError {
     /// The runtime folder or the lock file cannot be used.
     #[error("cannot take the lock {}: {source}", path.display())]
     Io {
-        /// The file or folder.
+        /// The runtime folder or the lock file that failed.
         path: PathBuf,
-        /// Why.
+        /// The OS error (no permission, a folder of another user, …).
         source: std::io::Error,
     },
 }

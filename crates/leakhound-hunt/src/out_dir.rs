@@ -24,7 +24,7 @@ pub enum OutDir {
 /// An output folder ready for snapshots.
 #[derive(Debug)]
 pub(crate) struct Prepared {
-    /// The folder.
+    /// The folder snapshots are written into.
     pub(crate) path: PathBuf,
     /// Whether this hunt created it (and so may remove it when it stays empty).
     pub(crate) created: bool,
@@ -36,9 +36,9 @@ pub enum OutDirError {
     /// Creating it failed.
     #[error("cannot create {}: {source}", path.display())]
     Create {
-        /// The folder.
+        /// The folder that could not be created.
         path: PathBuf,
-        /// Why.
+        /// The OS error (no permission, disk full, 100 taken names in a row…).
         source: std::io::Error,
     },
     /// It exists but is a symlink, not a directory, or owned by another user.
@@ -47,7 +47,7 @@ pub enum OutDirError {
         path.display()
     )]
     NotOurs {
-        /// The folder.
+        /// The folder given with `--out-dir`.
         path: PathBuf,
         /// What is wrong with it.
         why: String,

@@ -47,7 +47,7 @@ pub struct TerminalSafe<W: Write> {
 }
 
 impl<W: Write> TerminalSafe<W> {
-    /// Wraps `inner`.
+    /// Wraps `inner`, the destination of a text report (stdout, a file).
     pub fn new(inner: W) -> Self {
         TerminalSafe {
             inner,

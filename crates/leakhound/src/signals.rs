@@ -10,13 +10,13 @@ use std::fmt;
 /// A termination signal leakhound received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Termination {
-    /// SIGINT: Ctrl-C.
+    /// SIGINT: Ctrl-C in the terminal.
     Interrupt,
-    /// SIGTERM.
+    /// SIGTERM: `kill`, `timeout`, systemd or Kubernetes stopping leakhound.
     Terminate,
     /// SIGHUP: the controlling terminal went away.
     Hangup,
-    /// SIGQUIT: Ctrl-\.
+    /// SIGQUIT: Ctrl-\ in the terminal.
     Quit,
 }
 
