@@ -89,7 +89,8 @@ type Tail = Arc<Mutex<VecDeque<String>>>;
 ///
 /// Dropping it sends SIGKILL to the app's whole process group (and tokio's `kill_on_drop`
 /// backs that up for the direct child); prefer [`NodeProcess::kill`], which lets the app shut
-/// down cleanly first.
+/// down cleanly first. When leakhound itself is killed (SIGKILL, which runs no code), the
+/// app's [`Reaper`] kills the group instead.
 #[derive(Debug)]
 pub struct NodeProcess {
     child: Child,
@@ -97,6 +98,53 @@ pub struct NodeProcess {
     program: String,
     stderr_tail: Tail,
     group_killed: bool,
+    /// Kills the app's group if leakhound dies without doing it.
+    reaper: Option<Reaper>,
+}
+
+/// A watcher that kills the app's process group when leakhound dies, however it dies.
+///
+/// A small `sh` in a process group of its own (terminal signals do not reach it, and it
+/// ignores HUP, INT, TERM and QUIT) blocks reading a pipe whose only write end leakhound
+/// holds (close-on-exec, so the app does not inherit it). When leakhound exits, even by
+/// SIGKILL, the kernel closes that end, the read returns, and the watcher sends SIGKILL
+/// to the app's group. `PR_SET_PDEATHSIG` would not do: it fires when the *thread* that
+/// forked exits, and reaches only the direct child, not an app that `npm` started.
+/// (`kill -9 -PGID`: dash's `kill` refuses `-KILL -- -PGID`.)
+/// When leakhound stops the app itself, it kills the watcher first, so the watcher never
+/// signals a process group id that may have been reused.
+#[derive(Debug)]
+struct Reaper {
+    child: Child,
+}
+
+impl Reaper {
+    /// Starts the watcher for process group `pgid`; None when `sh` cannot be started
+    /// (then only leakhound's own exit paths stop the app).
+    fn start(pgid: u32) -> Option<Reaper> {
+        let child = Command::new("sh")
+            .args([
+                "-c",
+                "trap '' HUP INT TERM QUIT; read -r _line; kill -9 -\"$1\" 2>/dev/null",
+                "leakhound-reaper",
+            ])
+            .arg(pgid.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .ok()?;
+        Some(Reaper { child })
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        // Stop the watcher before its pipe closes (it would signal the group).
+        let _ = self.child.start_kill();
+    }
 }
 
 impl Drop for NodeProcess {
@@ -104,6 +152,8 @@ impl Drop for NodeProcess {
         if !self.group_killed {
             let _ = self.signal_group(Signal::SIGKILL);
         }
+        // The reaper goes last: killed before its pipe closes.
+        drop(self.reaper.take());
     }
 }
 
@@ -221,6 +271,7 @@ impl NodeProcess {
             program: program_name,
             stderr_tail: Arc::clone(&tail),
             group_killed: false,
+            reaper: Reaper::start(pid),
         };
 
         let (url_tx, mut url_rx) = mpsc::unbounded_channel();

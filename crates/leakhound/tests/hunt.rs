@@ -827,6 +827,43 @@ fn signal_stops_the_app_and_keeps_the_snapshots(signal: &str, said: &str) {
 }
 
 #[test]
+fn sigkill_of_leakhound_takes_the_app_with_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("snapshots");
+    let mut args = hunt_args(&out, 5000);
+    args.extend(["--rate".into(), "500".into()]);
+    let _slot = Slot::take();
+    let running = start(dir.path(), &args, "no_leak.js", &[]);
+    let baseline = out.join("01-baseline.heapsnapshot");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !baseline.is_file() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = running.child.id().to_string();
+    let sent = Command::new("kill").args(["-KILL", &pid]).status();
+    let run = running.finish();
+    assert!(
+        sent.is_ok_and(|s| s.success()),
+        "could not send SIGKILL\n{}",
+        run.context()
+    );
+    let app = run
+        .app_pid
+        .unwrap_or_else(|| panic!("the app never started\n{}", run.context()));
+    // The app's group goes within moments, though leakhound ran no code at all.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !is_gone(app) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        is_gone(app),
+        "the app (pid {app}) outlived a SIGKILLed leakhound\n{}",
+        run.context()
+    );
+}
+
+#[test]
 fn ctrl_c_stops_the_app_and_keeps_the_snapshots() {
     signal_stops_the_app_and_keeps_the_snapshots("INT", "Ctrl-C");
 }
