@@ -15,7 +15,9 @@ use tokio::time::Instant;
 
 use crate::endpoint::{self, Endpoint};
 use crate::error::{InspectorError, duration_ms};
-use crate::proc::{listening_loopback_addrs, sigusr1_caught};
+use crate::proc::{
+    listening_addrs, listening_loopback_addrs, node_executable, non_loopback_inspect_setting, sigusr1_caught,
+};
 use crate::session::Session;
 
 /// Poll interval while waiting for the handler or the port.
@@ -51,10 +53,22 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Cancel safe; the inspector may have been opened in the target already.
 pub async fn attach(pid: u32, timeout: Duration) -> Result<Session, InspectorError> {
     let deadline = Instant::now() + timeout;
+    // Only node gets SIGUSR1 (a Python process that catches it would get a signal and an
+    // HTTP probe meant for node).
+    let (exe, is_node) = node_executable(pid)?;
+    if !is_node {
+        return Err(InspectorError::NotNode { pid, exe });
+    }
     let before = listening_loopback_addrs(pid)?;
+    let before_all = listening_addrs(pid)?;
 
     let signalled = loop {
         if sigusr1_caught(pid)? {
+            // SIGUSR1 opens the inspector where the process's own settings say: never on
+            // an address the network can reach.
+            if let Some(setting) = non_loopback_inspect_setting(pid)? {
+                return Err(InspectorError::NonLoopbackInspector { pid, setting });
+            }
             send_sigusr1(pid)?;
             break true;
         }
@@ -71,6 +85,9 @@ pub async fn attach(pid: u32, timeout: Duration) -> Result<Session, InspectorErr
     let mut rejected: BTreeSet<SocketAddr> = BTreeSet::new();
     let mut mismatch: Option<InspectorError> = None;
     loop {
+        if signalled {
+            refuse_new_wide_listeners(pid, &before_all).await?;
+        }
         let now = listening_loopback_addrs(pid)?;
         let mut candidates: Vec<SocketAddr> = now.iter().filter(|a| !before.contains(a)).copied().collect();
         if !signalled || signalled_at.elapsed() >= OLD_PORTS_AFTER {
@@ -83,7 +100,13 @@ pub async fn attach(pid: u32, timeout: Duration) -> Result<Session, InspectorErr
                 continue;
             }
             match probe(addr, pid, deadline).await {
-                Ok(session) => return Ok(session),
+                Ok(session) => {
+                    if signalled && !before.contains(&addr) {
+                        // Ours: closed again when leakhound leaves.
+                        session.close_inspector_on_close();
+                    }
+                    return Ok(session);
+                }
                 Err(e @ InspectorError::PidMismatch { .. }) => {
                     mismatch = Some(e);
                     rejected.insert(addr);
@@ -102,6 +125,35 @@ pub async fn attach(pid: u32, timeout: Duration) -> Result<Session, InspectorErr
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// Fails when the process listens on a non-loopback address it did not listen on before
+/// the signal: the inspector opened where the command line did not say (e.g. the app set
+/// `process.debugPort` or its host at run time). That inspector is closed again at once
+/// (through its loopback side: a wildcard address accepts 127.0.0.1 too).
+async fn refuse_new_wide_listeners(pid: u32, before: &BTreeSet<SocketAddr>) -> Result<(), InspectorError> {
+    let wide: Vec<SocketAddr> = listening_addrs(pid)?
+        .into_iter()
+        .filter(|a| !endpoint::is_loopback(a.ip()) && !before.contains(a))
+        .collect();
+    let Some(first) = wide.first() else {
+        return Ok(());
+    };
+    for addr in &wide {
+        let local = if addr.is_ipv4() {
+            SocketAddr::from(([127, 0, 0, 1], addr.port()))
+        } else {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()))
+        };
+        if let Ok(session) = probe(local, pid, Instant::now() + PROBE_TIMEOUT).await {
+            session.close_inspector_on_close();
+            session.close().await;
+        }
+    }
+    Err(InspectorError::NonLoopbackInspector {
+        pid,
+        setting: format!("it opened a listener on {first} after SIGUSR1"),
+    })
 }
 
 /// Reads `/json/list` at `addr` and connects to a target whose `process.pid` is `pid`.

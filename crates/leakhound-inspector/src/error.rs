@@ -96,6 +96,30 @@ pub enum InspectorError {
         source: io::Error,
     },
 
+    /// The process is not node: leakhound sends SIGUSR1 only to node.
+    #[error(
+        "process {pid} is not node (its executable is {}); leakhound attaches only to node processes",
+        exe.display()
+    )]
+    NotNode {
+        /// The process id.
+        pid: u32,
+        /// Its executable, from `/proc/PID/exe`.
+        exe: std::path::PathBuf,
+    },
+
+    /// Opening the inspector would make it listen on a non-loopback address.
+    #[error(
+        "process {pid} would open its inspector on a non-loopback address ({setting}), where anyone who can reach the machine could run code in it; leakhound refuses. Restart it with the inspector on 127.0.0.1 (e.g. --inspect-port=127.0.0.1:9229)"
+    )]
+    NonLoopbackInspector {
+        /// The process id.
+        pid: u32,
+        /// The setting or listener that says so (`--inspect-port=0.0.0.0:9231`, or the
+        /// address it opened).
+        setting: String,
+    },
+
     /// No process with this pid exists (or it is not visible to us).
     #[error("no process with pid {pid}")]
     NoSuchProcess {

@@ -99,6 +99,19 @@ fn socket_inodes(pid: u32) -> Result<HashSet<u64>, InspectorError> {
 /// [`InspectorError::NoSuchProcess`], or [`InspectorError::ProcFs`] when `/proc/PID/fd` or a
 /// socket table cannot be read (a kernel without IPv6 has no `tcp6` table: not an error).
 pub(crate) fn listening_loopback_addrs(pid: u32) -> Result<BTreeSet<SocketAddr>, InspectorError> {
+    Ok(listening_addrs(pid)?
+        .into_iter()
+        .filter(|addr| endpoint::is_loopback(addr.ip()))
+        .collect())
+}
+
+/// Every TCP address the process listens on, loopback or not (as
+/// [`listening_loopback_addrs`], unfiltered).
+///
+/// # Errors
+///
+/// As [`listening_loopback_addrs`].
+pub(crate) fn listening_addrs(pid: u32) -> Result<BTreeSet<SocketAddr>, InspectorError> {
     let inodes = socket_inodes(pid)?;
     let mut addrs = BTreeSet::new();
     if inodes.is_empty() {
@@ -119,16 +132,150 @@ pub(crate) fn listening_loopback_addrs(pid: u32) -> Result<BTreeSet<SocketAddr>,
             entries
                 .into_iter()
                 .filter(|e| e.state == TcpState::Listen && inodes.contains(&e.inode))
-                .map(|e| e.local_address)
-                .filter(|addr| endpoint::is_loopback(addr.ip())),
+                .map(|e| e.local_address),
         );
     }
     Ok(addrs)
 }
 
+/// What the process is: its executable (`/proc/PID/exe`) and whether it is node (the
+/// executable's name is node's, or it maps `libnode`, as embedders do). Read without
+/// running anything.
+///
+/// # Errors
+///
+/// [`InspectorError::NoSuchProcess`], or [`InspectorError::ProcFs`] (e.g. permission denied).
+pub(crate) fn node_executable(pid: u32) -> Result<(PathBuf, bool), InspectorError> {
+    let p = process(pid)?;
+    let exe = p.exe().map_err(|e| proc_error(pid, &format!("/proc/{pid}/exe"), e))?;
+    let name = exe.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    if crate::process::is_node_binary(&name) {
+        return Ok((exe, true));
+    }
+    let maps = p.maps().map_err(|e| proc_error(pid, &format!("/proc/{pid}/maps"), e))?;
+    let libnode = maps.iter().any(|m| match &m.pathname {
+        procfs::process::MMapPath::Path(path) => path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("libnode.so")),
+        _ => false,
+    });
+    Ok((exe, libnode))
+}
+
+/// The inspector host the process asks for, when it names one that is not loopback: the
+/// first `--inspect`, `--inspect-brk`, `--inspect-wait`, `--inspect-port` or `--debug-port`
+/// setting in its command line (`/proc/PID/cmdline`) or its `NODE_OPTIONS`
+/// (`/proc/PID/environ`) whose `HOST` (in `HOST:PORT` or `HOST`) is not `127.x.x.x`, `::1`
+/// or `localhost`. Returns the setting as written. SIGUSR1 would open the inspector there.
+///
+/// # Errors
+///
+/// [`InspectorError::NoSuchProcess`], or [`InspectorError::ProcFs`] (e.g. permission denied).
+pub(crate) fn non_loopback_inspect_setting(pid: u32) -> Result<Option<String>, InspectorError> {
+    let p = process(pid)?;
+    let mut args = p
+        .cmdline()
+        .map_err(|e| proc_error(pid, &format!("/proc/{pid}/cmdline"), e))?;
+    let environ = p
+        .environ()
+        .map_err(|e| proc_error(pid, &format!("/proc/{pid}/environ"), e))?;
+    if let Some(options) = environ.get(std::ffi::OsStr::new("NODE_OPTIONS")) {
+        args.extend(options.to_string_lossy().split_whitespace().map(str::to_owned));
+    }
+    Ok(non_loopback_setting(&args))
+}
+
+/// See [`non_loopback_inspect_setting`]; `args` are the command line's words.
+fn non_loopback_setting(args: &[String]) -> Option<String> {
+    const FLAGS: [&str; 5] = [
+        "--inspect",
+        "--inspect-brk",
+        "--inspect-wait",
+        "--inspect-port",
+        "--debug-port",
+    ];
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        i += 1;
+        // node's own options end at the script name; NODE_OPTIONS words come after it
+        // in `args`, so keep scanning: a script argument spelled like an inspect flag is
+        // refused too, which is the safe side.
+        let (flag, value) = match arg.split_once('=') {
+            Some((f, v)) => (f, Some(v.to_owned())),
+            None => (arg.as_str(), None),
+        };
+        if !FLAGS.contains(&flag) {
+            continue;
+        }
+        // Only --inspect-port and --debug-port take their value as the next word.
+        let value = match value {
+            Some(v) => v,
+            None if flag == "--inspect-port" || flag == "--debug-port" => match args.get(i) {
+                Some(v) => {
+                    i += 1;
+                    v.clone()
+                }
+                None => continue,
+            },
+            None => continue,
+        };
+        let host = match value.rsplit_once(':') {
+            // `[::]:9229`, `0.0.0.0:9229`, `::1` would split wrongly: brackets first.
+            _ if value.starts_with('[') => value[1..].split(']').next().unwrap_or("").to_owned(),
+            Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) && !h.contains(':') => h.to_owned(),
+            _ if value.chars().all(|c| c.is_ascii_digit()) => continue,
+            _ => value.clone(),
+        };
+        let loopback =
+            host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(endpoint::is_loopback);
+        if !loopback {
+            return Some(
+                arg.clone()
+                    + &if arg.contains('=') {
+                        String::new()
+                    } else {
+                        format!(" {value}")
+                    },
+            );
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inspect_settings_on_other_hosts_are_found() {
+        let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        for (cmd, want) in [
+            (
+                "node --inspect-port=0.0.0.0:9231 app.js",
+                Some("--inspect-port=0.0.0.0:9231"),
+            ),
+            (
+                "node --inspect-port 0.0.0.0:9231 app.js",
+                Some("--inspect-port 0.0.0.0:9231"),
+            ),
+            ("node --inspect=[::]:9229 app.js", Some("--inspect=[::]:9229")),
+            ("node --inspect=10.1.2.3 app.js", Some("--inspect=10.1.2.3")),
+            (
+                "node --inspect-brk=example.org:9229 app.js",
+                Some("--inspect-brk=example.org:9229"),
+            ),
+            ("node --inspect=127.0.0.1:9229 app.js", None),
+            ("node --inspect=localhost:9229 app.js", None),
+            ("node --inspect=[::1]:9229 app.js", None),
+            ("node --inspect-port=9231 app.js", None),
+            ("node --inspect app.js", None),
+            ("node app.js --port 0.0.0.0:80", None),
+        ] {
+            assert_eq!(non_loopback_setting(&words(cmd)).as_deref(), want, "{cmd}");
+        }
+    }
     use procfs::FromBufReadSI;
     use procfs::net::TcpNetEntries;
 

@@ -160,7 +160,7 @@ impl Drop for NodeProcess {
 /// True when `program` names a node binary (`node`, `nodejs`, `node20`, `node-v20.1.0`, …),
 /// whose first argument can be `--inspect=…`. Anything else (`npm`, `npx`, a shell script)
 /// gets the flag through `NODE_OPTIONS`.
-fn is_node_binary(program: &OsStr) -> bool {
+pub(crate) fn is_node_binary(program: &OsStr) -> bool {
     let Some(name) = Path::new(program).file_name().and_then(OsStr::to_str) else {
         return false;
     };

@@ -41,6 +41,9 @@ pub struct Session {
     call_timeout: Duration,
     pid: u32,
     heap_profiler: OnceCell<()>,
+    /// Close the target's inspector when this session closes: leakhound opened it
+    /// (SIGUSR1) and leaves the process as it found it.
+    close_inspector: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Session {
@@ -139,6 +142,7 @@ impl Session {
             call_timeout: DEFAULT_CALL_TIMEOUT,
             pid: 0,
             heap_profiler: OnceCell::new(),
+            close_inspector: std::sync::atomic::AtomicBool::new(false),
         };
         match session
             .call("NodeRuntime.notifyWhenWaitingForDisconnect", json!({ "enabled": true }))
@@ -225,7 +229,29 @@ impl Session {
     ///
     /// Cancel safe: the close frame is queued before the first await.
     pub async fn close(&self) {
+        if self.close_inspector.swap(false, std::sync::atomic::Ordering::SeqCst) && !self.is_closed() {
+            // `inspector.close()` closes every connection, ours included, and stops the
+            // server; run it after this reply, so the call itself is answered. Node 20.16+
+            // and 22 have `process.getBuiltinModule`; CommonJS apps have `mainModule`;
+            // `_debugEnd` is the internal fallback.
+            let _ = tokio::time::timeout(
+                Duration::from_secs(2),
+                self.evaluate(
+                    "setImmediate(() => { try { const i = process.getBuiltinModule?.('node:inspector') \
+                     ?? process.mainModule?.require('inspector'); if (i) i.close(); \
+                     else process._debugEnd?.(); } catch {} }), true",
+                ),
+            )
+            .await;
+        }
         self.transport.close().await;
+    }
+
+    /// Makes [`Session::close`] close the target's inspector too (set by
+    /// [`crate::attach`] when SIGUSR1 opened it), so an attached process is left with no
+    /// inspector listening, as leakhound found it.
+    pub(crate) fn close_inspector_on_close(&self) {
+        self.close_inspector.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The [`InspectorError::Closed`] error for `method` (a CDP method or what was being done).

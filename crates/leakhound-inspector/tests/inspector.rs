@@ -507,7 +507,7 @@ async fn attach_refuses_processes_that_would_die_from_sigusr1() {
         .await
         .expect_err("sleep is not node");
     assert!(
-        matches!(err, InspectorError::Sigusr1NotHandled { pid: p } if p == pid),
+        matches!(err, InspectorError::NotNode { pid: p, .. } if p == pid),
         "{err}"
     );
     assert!(pid_alive(pid), "the target must survive");

@@ -1,0 +1,118 @@
+//! `--attach` leaves a process as it found it and never opens an inspector the network can
+//! reach: the inspector SIGUSR1 opened is closed again when leakhound leaves; a process
+//! whose settings put the inspector on a non-loopback address is refused before any signal
+//! (run inside a private network namespace, loopback only, so that a failure cannot expose
+//! anything); a process that is not node is refused.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_leakhound");
+
+/// The TCP ports `pid` listens on, from `ss` (iproute2).
+fn listening_ports(pid: u32) -> Vec<String> {
+    let out = Command::new("ss")
+        .args(["-Hltnp"])
+        .output()
+        .expect("ss (iproute2) is needed by this test");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&format!("pid={pid},")))
+        .filter_map(|l| l.split_whitespace().nth(3).map(str::to_owned))
+        .collect()
+}
+
+fn node(script: &str, extra: &[&str]) -> Child {
+    let child = Command::new("node")
+        .args(extra)
+        .args(["-e", script])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start node");
+    // Let node install its SIGUSR1 handler.
+    std::thread::sleep(Duration::from_millis(700));
+    child
+}
+
+#[test]
+fn the_inspector_opened_by_attach_is_closed_when_leakhound_leaves() {
+    let mut app = node("setInterval(() => {}, 1000)", &[]);
+    let pid = app.id();
+    assert!(listening_ports(pid).is_empty(), "node starts with no listener");
+    let out = Command::new(BIN)
+        .args(["--quiet", "watch", "--json", "--duration", "2", "--sample-ms", "200"])
+        .args(["--attach", &pid.to_string()])
+        .output()
+        .expect("run leakhound");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{stderr}");
+    // node closes the server right after our session ends.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut ports = listening_ports(pid);
+    while !ports.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        ports = listening_ports(pid);
+    }
+    let alive = app.try_wait().expect("try_wait").is_none();
+    let _ = app.kill();
+    let _ = app.wait();
+    assert!(alive, "an attached app is never stopped");
+    assert!(
+        ports.is_empty(),
+        "the inspector leakhound opened is still listening on {ports:?}"
+    );
+}
+
+#[test]
+fn a_process_that_asks_for_a_non_loopback_inspector_is_refused() {
+    // A private network namespace with only loopback: whatever happens, nothing is reachable.
+    let probe = Command::new("unshare").args(["-n", "true"]).status();
+    assert!(
+        probe.is_ok_and(|s| s.success()),
+        "this test needs `unshare -n` (root, util-linux): CI runs as root"
+    );
+    let script = format!(
+        "ip link set lo up; node --inspect-port=0.0.0.0:9231 -e 'setInterval(() => {{}}, 1000)' & app=$!; sleep 0.7; \
+         {BIN} --quiet watch --duration 2 --attach $app; echo \"exit=$?\"; \
+         ss -Hltnp | grep \"pid=$app,\" || echo no-listener; kill $app"
+    );
+    let out = Command::new("unshare")
+        .args(["-n", "sh", "-c", &script])
+        .output()
+        .expect("run in a network namespace");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("exit=2"), "refused with exit 2: {stdout}\n{stderr}");
+    assert!(
+        stderr.contains("non-loopback address (--inspect-port=0.0.0.0:9231)"),
+        "says why: {stderr}"
+    );
+    assert!(stdout.contains("no-listener"), "no inspector was opened: {stdout}");
+}
+
+#[test]
+fn a_process_that_is_not_node_is_refused() {
+    // A Python process that catches SIGUSR1 (the signal alone would not tell it from node).
+    let mut py = Command::new("python3")
+        .args([
+            "-c",
+            "import signal, time\nsignal.signal(signal.SIGUSR1, lambda *a: print('got SIGUSR1', flush=True))\ntime.sleep(30)",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start python3");
+    std::thread::sleep(Duration::from_millis(500));
+    let out = Command::new(BIN)
+        .args(["--quiet", "watch", "--duration", "1", "--attach", &py.id().to_string()])
+        .output()
+        .expect("run leakhound");
+    let _ = py.kill();
+    let got = py.wait_with_output().expect("python output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is not node"), "{stderr}");
+    assert!(
+        !String::from_utf8_lossy(&got.stdout).contains("got SIGUSR1"),
+        "no signal was sent"
+    );
+}
