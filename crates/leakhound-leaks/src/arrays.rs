@@ -4,8 +4,8 @@ use leakhound_heap::{EdgeType, HeapSnapshot, NodeId, NodeType};
 
 use crate::cluster::trace_steps;
 use crate::consistency::IdIndex;
-use crate::finder::{Cluster, LeakOptions, PerRequest};
 use crate::holder::{holder_label, holder_owner_source, is_own_instrumentation};
+use crate::model::{Cluster, LeakOptions, PerRequest};
 use crate::pattern::Pattern;
 use crate::source::{ScriptMap, SourceRef};
 use crate::trace::Traces;

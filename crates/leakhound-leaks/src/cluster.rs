@@ -5,8 +5,9 @@ use std::collections::HashMap;
 
 use leakhound_heap::{EdgeType, HeapSnapshot, NodeId, NodeType, display_name};
 
-use crate::finder::{ClassCount, Cluster, LeakOptions, PerRequest, TraceStep, leak_key};
-use crate::holder::{holder_owner_source, is_global_object};
+use crate::holder::holder_owner_source;
+use crate::model::{ClassCount, Cluster, LeakOptions, PerRequest, TraceStep};
+use crate::nodes::{fn_name, is_global_object, leak_key};
 use crate::pattern::Pattern;
 use crate::source::{ScriptMap, SourceRef};
 use crate::trace::Traces;
@@ -215,15 +216,6 @@ pub(crate) fn build_cluster(
         listener_count,
         per_request,
         external_share,
-    }
-}
-
-pub(crate) fn fn_name(s: &HeapSnapshot, o: NodeId) -> String {
-    let n = s.raw_name(o);
-    if n.is_empty() {
-        "(anonymous)".into()
-    } else {
-        n.to_owned()
     }
 }
 

@@ -1,7 +1,8 @@
 //! Same-process, in-order, same-V8 checks, and id lookups across snapshots.
 
-use crate::finder::LeakError;
 use leakhound_heap::{HeapSnapshot, NodeId, NodeType};
+
+use crate::model::LeakError;
 
 /// id → ordinal for one snapshot: a dense table over odd (V8 heap object) ids when they
 /// are compact (the usual case: ids grow with allocations), else sorted pairs.

@@ -7,6 +7,8 @@ mod cluster;
 mod consistency;
 mod finder;
 mod holder;
+mod model;
+mod nodes;
 mod pattern;
 mod retainer_tree;
 mod series;
@@ -14,10 +16,8 @@ mod source;
 mod trace;
 
 pub use consistency::check_pair;
-pub use finder::{
-    ClassCount, Cluster, LeakError, LeakOptions, LeakReport, NotGrowing, PerRequest, Prepared, TraceStep, find_leaks,
-    find_leaks_prepared,
-};
+pub use finder::{Prepared, find_leaks, find_leaks_prepared};
+pub use model::{ClassCount, Cluster, LeakError, LeakOptions, LeakReport, NotGrowing, PerRequest, TraceStep};
 pub use pattern::Pattern;
 pub use retainer_tree::{RetainerTree, path_to_root, retainer_tree};
 pub use series::{FloorAnalysis, FloorFit, MemorySample, analyze_floor, ols, t95};
