@@ -71,7 +71,7 @@ pub(crate) fn growing_primitive_arrays(
             }
         });
         let is_root = vec![false; s.node_count()];
-        let pattern = Pattern::UnboundedCollection;
+        let pattern = Pattern::UNBOUNDED_COLLECTION;
         let sources: Vec<SourceRef> = holder_owner_source(s, traces, scripts, o).into_iter().collect();
         out.push(Cluster {
             holder: label,

@@ -8,7 +8,7 @@ use leakhound_heap::{EdgeType, HeapSnapshot, NodeId, NodeType, display_name};
 use crate::holder::holder_owner_source;
 use crate::model::{ClassCount, Cluster, LeakOptions, PerRequest, TraceStep};
 use crate::nodes::{fn_name, is_global_object, leak_key};
-use crate::pattern::Pattern;
+use crate::pattern::{ClusterFacts, Pattern, PatternRule, classify};
 use crate::source::{ScriptMap, SourceRef};
 use crate::trace::Traces;
 
@@ -23,6 +23,7 @@ pub(crate) fn build_cluster(
     counts_per_snapshot: Vec<u64>,
     holder_retained_per_snapshot: Vec<Option<u64>>,
     opts: &LeakOptions,
+    patterns: &'static [PatternRule],
 ) -> Cluster {
     let holder = members[0].0;
     let roots: Vec<NodeId> = members.iter().flat_map(|m| m.1.iter().copied()).collect();
@@ -121,7 +122,7 @@ pub(crate) fn build_cluster(
     };
 
     let holder_class = s.class(holder).name.clone();
-    let pattern = classify(
+    let facts = cluster_facts(
         s,
         traces,
         holder,
@@ -131,7 +132,8 @@ pub(crate) fn build_cluster(
         retained,
         external_share,
     );
-    let listener_count = (pattern == Pattern::ListenerAccumulation)
+    let pattern = classify(patterns, &facts);
+    let listener_count = (pattern == Pattern::LISTENER_ACCUMULATION)
         .then(|| s.edges(holder).filter(|&e| s.edge_type(e) == EdgeType::Element).count() as u64);
 
     // Sources: the roots' constructor / function, then the holder's owning function.
@@ -238,66 +240,26 @@ pub(crate) fn external_bytes(s: &HeapSnapshot, o: NodeId) -> u64 {
     total
 }
 
+/// What the pattern detectors read of a cluster ([`ClusterFacts`]): its holder's class,
+/// label and place on its retainer trace, its representative root `sample`, and its sizes.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn classify(
-    s: &HeapSnapshot,
+pub(crate) fn cluster_facts<'s>(
+    s: &'s HeapSnapshot,
     traces: &Traces,
     holder: NodeId,
-    label: &str,
+    label: &'s str,
     sample: NodeId,
     roots: u64,
     retained: u64,
     external_share: f64,
-) -> Pattern {
-    let root_class = &s.class(sample).name;
-    let holder_class = &s.class(holder).name;
-    let holder_edge = traces
-        .parent_edge(holder)
-        .map(|e| s.edge_name(e).into_owned())
-        .unwrap_or_default();
-    let holder_parent_edge = traces
-        .parent(holder)
-        .and_then(|p| traces.parent_edge(p))
-        .map(|e| s.edge_name(e).into_owned())
-        .unwrap_or_default();
-    let chain_has = |needle: &str| {
-        let mut cur = holder;
-        for _ in 0..8 {
-            if s.class(cur).name == needle {
-                return true;
-            }
-            match traces.parent(cur) {
-                Some(p) => cur = p,
-                None => return false,
-            }
-        }
-        false
-    };
-    let listener_holder = holder_parent_edge == "_events" || label.contains("._events.") || holder_edge == "_events";
-    if listener_holder && matches!(s.node_type(sample), NodeType::Closure) {
-        return Pattern::ListenerAccumulation;
-    }
-    if root_class == "Timeout" || root_class == "Immediate" || holder_class == "TimersList" || chain_has("TimersList") {
-        return Pattern::UnclearedTimer;
-    }
-    if label.contains("sockets")
-        || label.contains("freeSockets")
-        || (chain_has("Agent") && root_class.contains("Socket"))
-    {
-        return Pattern::AgentSockets;
-    }
-    if holder_class == "BufferList" || label.contains("_readableState.buffer") || label.contains("_writableState") {
-        return Pattern::UnconsumedStream;
-    }
-    let per_root = retained.checked_div(roots).unwrap_or(0);
-    if s.node_type(sample) == NodeType::Closure && (external_share > 0.5 || per_root >= 4096) {
-        return Pattern::ClosureRetention;
-    }
-    if external_share > 0.5 {
-        return Pattern::ExternalMemory;
-    }
-    if listener_holder {
-        return Pattern::ListenerAccumulation;
+) -> ClusterFacts<'s> {
+    let edge_name = |e: Option<u32>| e.map(|e| s.edge_name(e).into_owned()).unwrap_or_default();
+    let mut holder_chain = vec![s.class(holder).name.as_str()];
+    let mut cur = holder;
+    while holder_chain.len() < 8 {
+        let Some(p) = traces.parent(cur) else { break };
+        holder_chain.push(s.class(p).name.as_str());
+        cur = p;
     }
     let anchored_global = {
         let mut cur = holder;
@@ -318,20 +280,18 @@ pub(crate) fn classify(
         }
         found
     };
-    if matches!(holder_class.as_str(), "Map" | "Set" | "Array" | "Object" | "WeakMap") || holder_class.starts_with('{')
-    {
-        if anchored_global {
-            return Pattern::GlobalVariable;
-        }
-        return Pattern::UnboundedCollection;
+    ClusterFacts {
+        label,
+        holder_class: &s.class(holder).name,
+        root_class: &s.class(sample).name,
+        root_is_closure: s.node_type(sample) == NodeType::Closure,
+        holder_edge: edge_name(traces.parent_edge(holder)),
+        holder_parent_edge: edge_name(traces.parent(holder).and_then(|p| traces.parent_edge(p))),
+        holder_chain,
+        anchored_global,
+        retained_per_root: retained.checked_div(roots).unwrap_or(0),
+        external_share,
     }
-    if anchored_global {
-        return Pattern::GlobalVariable;
-    }
-    if s.node_type(sample) == NodeType::Closure && per_root >= 1024 {
-        return Pattern::ClosureRetention;
-    }
-    Pattern::Other
 }
 
 pub(crate) fn trace_steps(
@@ -365,5 +325,77 @@ pub(crate) fn leakhound_name(s: &HeapSnapshot, o: NodeId) -> String {
         format!("{}…", name.chars().take(79).collect::<String>())
     } else {
         name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use leakhound_heap::{Analysis, HeapSnapshot, NodeId};
+
+    use super::build_cluster;
+    use crate::model::LeakOptions;
+    use crate::pattern::{ClusterFacts, Fit, PATTERNS, PatternRule, extended_table};
+    use crate::source::ScriptMap;
+    use crate::trace::Traces;
+
+    /// The root holds `store`, a `MemoryStore` object, which holds `n` `Session` objects
+    /// of 1,000 bytes each by element edges. Ordinals: root 0, store 1, sessions 2….
+    fn session_store(n: usize) -> HeapSnapshot {
+        let mut nodes = vec!["9,0,1,0,1,0".to_owned(), format!("3,1,3,100,{n},0")];
+        nodes.extend((0..n).map(|i| format!("3,2,{},1000,0,0", 5 + 2 * i)));
+        let mut edges = vec!["2,3,6".to_owned()];
+        edges.extend((0..n).map(|i| format!("1,{i},{}", (2 + i) * 6)));
+        let text = format!(
+            r#"{{"snapshot":{{"meta":{{"node_fields":["type","name","id","self_size","edge_count","detachedness"],"node_types":[["hidden","array","string","object","code","closure","regexp","number","native","synthetic"],"string","number","number","number","number"],"edge_fields":["type","name_or_index","to_node"],"edge_types":[["context","element","property","internal","hidden","shortcut","weak"],"string_or_number","node"],"location_fields":["object_index","script_id","line","column"]}},"node_count":{},"edge_count":{}}},"nodes":[{}],"edges":[{}],"locations":[],"strings":["","MemoryStore","Session","store"]}}"#,
+            n + 2,
+            n + 1,
+            nodes.join(","),
+            edges.join(",")
+        );
+        leakhound_heap::load_with(text.as_bytes(), Analysis::Retained, &mut |_| {})
+            .expect("a valid snapshot")
+            .snapshot
+    }
+
+    #[test]
+    fn a_pattern_added_to_the_table_alone_names_the_cluster_and_gives_its_hint() {
+        fn memory_store(f: &ClusterFacts<'_>) -> Fit {
+            if f.holder_class == "MemoryStore" {
+                Fit::Strong
+            } else {
+                Fit::No
+            }
+        }
+        let s = session_store(6);
+        let traces = Traces::compute(&s);
+        let scripts = ScriptMap::build(&s);
+        let sessions: Vec<NodeId> = (2..8).collect();
+        let cluster = |patterns: &'static [PatternRule]| {
+            build_cluster(
+                &s,
+                &traces,
+                &scripts,
+                "store",
+                "Session",
+                &[(1, &sessions[..], &sessions[..])],
+                vec![0, 3, 6],
+                vec![None; 3],
+                &LeakOptions::default(),
+                patterns,
+            )
+        };
+        let plain = cluster(PATTERNS);
+        assert_eq!(plain.pattern.as_str(), "other");
+        assert_eq!(plain.retained_size_bytes, 6000);
+
+        let session_store = PatternRule {
+            name: "session_store",
+            fix_hint: "give the session store a TTL or a maximum size",
+            detect: memory_store,
+        };
+        let added = cluster(extended_table(PATTERNS.len() - 1, session_store));
+        assert_eq!(added.pattern.as_str(), "session_store");
+        assert_eq!(added.pattern.to_string(), "session_store");
+        assert_eq!(added.fix_hint, "give the session store a TTL or a maximum size");
     }
 }

@@ -29,6 +29,7 @@ use crate::consistency::{IdIndex, check_consistency};
 use crate::holder::{holder_label, is_own_instrumentation};
 use crate::model::{LeakError, LeakOptions, LeakReport, NotGrowing};
 use crate::nodes::{STRING_KEY, is_internal, is_reportable, leak_key};
+use crate::pattern::PATTERNS;
 use crate::source::ScriptMap;
 use crate::trace::Traces;
 
@@ -298,6 +299,7 @@ pub fn find_leaks_prepared(
             c.clone(),
             holder_retained[m].clone(),
             opts,
+            PATTERNS,
         ));
     }
     let known: std::collections::HashSet<String> = clusters.iter().map(|c| c.holder.clone()).collect();
