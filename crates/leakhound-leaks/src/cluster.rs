@@ -12,6 +12,9 @@ use crate::pattern::{ClusterFacts, Pattern, PatternRule, classify};
 use crate::source::{ScriptMap, SourceRef};
 use crate::trace::Traces;
 
+/// Describes a growing cluster of the last snapshot `s`: holders `members[i].0` with
+/// their leak roots `.1` and leaked objects `.2` (all under one label), its pattern by
+/// `patterns` (ranked as [`crate::pattern::PATTERNS`]), sources, a trace and rates.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build_cluster(
     s: &HeapSnapshot,
@@ -28,14 +31,77 @@ pub(crate) fn build_cluster(
     let holder = members[0].0;
     let roots: Vec<NodeId> = members.iter().flat_map(|m| m.1.iter().copied()).collect();
     let objects: Vec<NodeId> = members.iter().flat_map(|m| m.2.iter().copied()).collect();
-    // Retained size without double counting: roots dominated by another root are skipped.
     let mut is_root = vec![false; s.node_count()];
     for &r in &roots {
         is_root[r as usize] = true;
     }
+    let (retained, external) = retained_once(s, &roots, &is_root);
+    let object_classes = objects_by_class(s, &objects);
+    // A representative root: the largest.
+    let sample = roots
+        .iter()
+        .copied()
+        .max_by_key(|&r| (s.retained_size(r), std::cmp::Reverse(r)))
+        .unwrap_or(holder);
+    let trace = shorten_trace(trace_steps(s, traces, holder, sample, &is_root));
+    let external_share = if retained == 0 {
+        0.0
+    } else {
+        external as f64 / retained as f64
+    };
+    let facts = cluster_facts(
+        s,
+        traces,
+        holder,
+        label,
+        sample,
+        roots.len() as u64,
+        retained,
+        external_share,
+    );
+    let pattern = classify(patterns, &facts);
+    let listener_count = (pattern == Pattern::LISTENER_ACCUMULATION)
+        .then(|| s.edges(holder).filter(|&e| s.edge_type(e) == EdgeType::Element).count() as u64);
+    let sources = cluster_sources(s, traces, scripts, holder, sample, &objects);
+    let source = sources
+        .iter()
+        .find(|r| r.is_user_code())
+        .cloned()
+        .or_else(|| sources.first().cloned());
+    let per_request = opts
+        .requests_per_step
+        .filter(|&r| r > 0.0)
+        .map(|req| per_request(req, &counts_per_snapshot, roots.len(), retained, &object_classes));
+    Cluster {
+        holder: label.to_owned(),
+        holder_class: s.class(holder).name.clone(),
+        holder_id: s.id(holder),
+        holder_nodes: members.len(),
+        root_class: root_class.to_owned(),
+        pattern,
+        count: roots.len() as u64,
+        object_count: objects.len() as u64,
+        retained_size_bytes: retained,
+        counts_per_snapshot,
+        holder_retained_per_snapshot,
+        objects: object_classes,
+        source,
+        sources,
+        fix_hint: pattern.fix_hint(),
+        trace,
+        listener_count,
+        per_request,
+        external_share,
+    }
+}
+
+/// The retained size of `roots` without double counting (a root dominated by another
+/// root, `is_root`, is skipped; dominator chains are followed up to 10,000 steps), and
+/// the ArrayBuffer backing stores' bytes in it: (retained, external) in bytes.
+fn retained_once(s: &HeapSnapshot, roots: &[NodeId], is_root: &[bool]) -> (u64, u64) {
     let mut retained = 0u64;
     let mut external = 0u64;
-    for &r in &roots {
+    for &r in roots {
         let mut d = s.dominator(r);
         let mut nested = false;
         for _ in 0..10_000 {
@@ -53,9 +119,14 @@ pub(crate) fn build_cluster(
             external += external_bytes(s, r);
         }
     }
-    // Objects by class.
+    (retained, external)
+}
+
+/// Counts and self sizes of `objects` by class (closures by function, as [`leak_key`]
+/// shows them), most first, then largest, then by name.
+fn objects_by_class(s: &HeapSnapshot, objects: &[NodeId]) -> Vec<ClassCount> {
     let mut by_class: HashMap<String, (u64, u64)> = HashMap::new();
-    for &o in &objects {
+    for &o in objects {
         let name = if s.node_type(o) == NodeType::Closure {
             leak_key(s, o).1
         } else {
@@ -79,64 +150,54 @@ pub(crate) fn build_cluster(
             .then(b.self_size_bytes.cmp(&a.self_size_bytes))
             .then(a.class_name.cmp(&b.class_name))
     });
+    object_classes
+}
 
-    // A representative root: the largest.
-    let sample = roots
-        .iter()
-        .copied()
-        .max_by_key(|&r| (s.retained_size(r), std::cmp::Reverse(r)))
-        .unwrap_or(holder);
-    let mut trace = trace_steps(s, traces, holder, sample, &is_root);
-    if trace.len() > 40 {
-        // Long chains (linked lists) keep their two ends and the holder.
-        let hidden = trace.len() - 35;
-        let tail = trace.split_off(15);
-        let mut keep_tail: Vec<TraceStep> = tail[hidden..].to_vec();
-        let holder_step = tail[..hidden].iter().find(|t| t.is_holder).cloned();
+/// A trace of more than 40 steps (a linked list) cut to its first 15 and last 20 steps,
+/// with a `… (N more steps)` step between them and the holder kept if it was cut.
+fn shorten_trace(mut trace: Vec<TraceStep>) -> Vec<TraceStep> {
+    if trace.len() <= 40 {
+        return trace;
+    }
+    let hidden = trace.len() - 35;
+    let tail = trace.split_off(15);
+    let mut keep_tail: Vec<TraceStep> = tail[hidden..].to_vec();
+    let holder_step = tail[..hidden].iter().find(|t| t.is_holder).cloned();
+    trace.push(TraceStep {
+        edge: "…".into(),
+        edge_type: String::new(),
+        node_name: format!("({hidden} more steps)"),
+        class_name: String::new(),
+        node_type: String::new(),
+        id: 0,
+        self_size_bytes: 0,
+        retained_size_bytes: 0,
+        is_holder: false,
+        is_leaked: false,
+    });
+    if let Some(h) = holder_step {
+        trace.push(h);
         trace.push(TraceStep {
             edge: "…".into(),
-            edge_type: String::new(),
-            node_name: format!("({hidden} more steps)"),
-            class_name: String::new(),
-            node_type: String::new(),
-            id: 0,
-            self_size_bytes: 0,
-            retained_size_bytes: 0,
-            is_holder: false,
-            is_leaked: false,
+            node_name: String::new(),
+            ..trace[15].clone()
         });
-        if let Some(h) = holder_step {
-            trace.push(h);
-            trace.push(TraceStep {
-                edge: "…".into(),
-                node_name: String::new(),
-                ..trace[15].clone()
-            });
-        }
-        trace.append(&mut keep_tail);
     }
-    let external_share = if retained == 0 {
-        0.0
-    } else {
-        external as f64 / retained as f64
-    };
+    trace.append(&mut keep_tail);
+    trace
+}
 
-    let holder_class = s.class(holder).name.clone();
-    let facts = cluster_facts(
-        s,
-        traces,
-        holder,
-        label,
-        sample,
-        roots.len() as u64,
-        retained,
-        external_share,
-    );
-    let pattern = classify(patterns, &facts);
-    let listener_count = (pattern == Pattern::LISTENER_ACCUMULATION)
-        .then(|| s.edges(holder).filter(|&e| s.edge_type(e) == EdgeType::Element).count() as u64);
-
-    // Sources: the roots' constructor / function, then the holder's owning function.
+/// Where the app creates what accumulates, without duplicates: the representative root's
+/// constructor or function, the holder's owning function, then the three closures most
+/// common among `objects` (an interval's callback, a listener).
+fn cluster_sources(
+    s: &HeapSnapshot,
+    traces: &Traces,
+    scripts: &ScriptMap,
+    holder: NodeId,
+    sample: NodeId,
+    objects: &[NodeId],
+) -> Vec<SourceRef> {
     let mut sources: Vec<SourceRef> = Vec::new();
     if let Some(loc) = s.location(sample) {
         let what = match s.node_type(sample) {
@@ -152,10 +213,8 @@ pub(crate) fn build_cluster(
     {
         sources.push(r);
     }
-    // The most common closure among the leaked objects (an interval's callback, a
-    // listener): where the app creates what accumulates.
     let mut closures: HashMap<String, (u64, NodeId)> = HashMap::new();
-    for &o in &objects {
+    for &o in objects {
         if s.node_type(o) == NodeType::Closure && s.location(o).is_some() {
             closures.entry(leak_key(s, o).0).or_insert((0, o)).0 += 1;
         }
@@ -170,60 +229,43 @@ pub(crate) fn build_cluster(
             sources.push(r);
         }
     }
-    let source = sources
-        .iter()
-        .find(|r| r.is_user_code())
-        .cloned()
-        .or_else(|| sources.first().cloned());
+    sources
+}
 
-    let per_request = opts.requests_per_step.filter(|&r| r > 0.0).map(|req| {
-        let last = counts_per_snapshot.len() - 1;
-        let steps = (last - 1) as f64;
-        let growth = counts_per_snapshot[last].saturating_sub(counts_per_snapshot[1]) as f64;
-        let count = growth / (steps * req);
-        // Retained bytes per request: the roots' average retained size times the rate.
-        let ret_growth = if roots.is_empty() {
-            0.0
-        } else {
-            retained as f64 / roots.len() as f64 * growth
-        };
-        PerRequest {
-            count,
-            retained_size_bytes: (ret_growth / (steps * req)).max(0.0),
-            objects: object_classes
-                .iter()
-                .take(8)
-                .map(|c| (c.class_name.clone(), c.count as f64 / req))
-                .collect(),
-        }
-    });
-
-    Cluster {
-        holder: label.to_owned(),
-        holder_class,
-        holder_id: s.id(holder),
-        holder_nodes: members.len(),
-        root_class: root_class.to_owned(),
-        pattern,
-        count: roots.len() as u64,
-        object_count: objects.len() as u64,
-        retained_size_bytes: retained,
-        counts_per_snapshot,
-        holder_retained_per_snapshot,
-        objects: object_classes,
-        source,
-        sources,
-        fix_hint: pattern.fix_hint(),
-        trace,
-        listener_count,
-        per_request,
-        external_share,
+/// Rates per unit of load, `req` units per step: roots added per unit (growth from the
+/// target to the last snapshot over the steps between them), retained bytes per unit (the
+/// roots' average retained size times that growth), and the first 8 object classes'
+/// counts per unit (allocated over one step).
+fn per_request(
+    req: f64,
+    counts_per_snapshot: &[u64],
+    roots: usize,
+    retained: u64,
+    object_classes: &[ClassCount],
+) -> PerRequest {
+    let last = counts_per_snapshot.len() - 1;
+    let steps = (last - 1) as f64;
+    let growth = counts_per_snapshot[last].saturating_sub(counts_per_snapshot[1]) as f64;
+    let count = growth / (steps * req);
+    let ret_growth = if roots == 0 {
+        0.0
+    } else {
+        retained as f64 / roots as f64 * growth
+    };
+    PerRequest {
+        count,
+        retained_size_bytes: (ret_growth / (steps * req)).max(0.0),
+        objects: object_classes
+            .iter()
+            .take(8)
+            .map(|c| (c.class_name.clone(), c.count as f64 / req))
+            .collect(),
     }
 }
 
 /// Bytes of ArrayBuffer backing stores (`system / JSArrayBufferData`) in `o`'s dominator
 /// subtree.
-pub(crate) fn external_bytes(s: &HeapSnapshot, o: NodeId) -> u64 {
+fn external_bytes(s: &HeapSnapshot, o: NodeId) -> u64 {
     let mut total = 0;
     let mut stack = vec![o];
     let mut visited = 0usize;
@@ -294,6 +336,8 @@ pub(crate) fn cluster_facts<'s>(
     }
 }
 
+/// The retainer trace of `sample` in `s`, root first, as report steps, with `holder` and
+/// the nodes `is_root` marks flagged.
 pub(crate) fn trace_steps(
     s: &HeapSnapshot,
     traces: &Traces,
@@ -319,7 +363,8 @@ pub(crate) fn trace_steps(
     out
 }
 
-pub(crate) fn leakhound_name(s: &HeapSnapshot, o: NodeId) -> String {
+/// DevTools' display name of `o`, cut to 80 characters (the last one `…`).
+fn leakhound_name(s: &HeapSnapshot, o: NodeId) -> String {
     let name = display_name(s, o);
     if name.chars().count() > 80 {
         format!("{}…", name.chars().take(79).collect::<String>())
