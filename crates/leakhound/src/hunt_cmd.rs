@@ -301,7 +301,7 @@ async fn show_progress(mut rx: mpsc::UnboundedReceiver<HuntEvent>, quiet: bool) 
 
 fn fit_json(f: &leakhound_leaks::FloorFit) -> FloorFitJson {
     FloorFitJson {
-        metric: f.metric.to_owned(),
+        metric: f.metric.as_str().to_owned(),
         points: f.points,
         first_bytes: f.first_bytes,
         last_bytes: f.last_bytes,
@@ -562,7 +562,7 @@ pub fn run_watch(
             "pid": outcome.pid,
             "ended": outcome.ended,
             "verdict": if f.growing.is_empty() { "no_leak" } else { "leak" },
-            "growing": f.growing,
+            "growing": f.growing.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
             "floor": {
                 "heap_used": fit_json(&f.heap_used),
                 "external": fit_json(&f.external),
@@ -580,7 +580,7 @@ pub fn run_watch(
         let verdict = if f.growing.is_empty() {
             "NO LEAK: the post-GC floor does not rise".to_owned()
         } else {
-            format!("LEAK: the post-GC floor of {} rises", f.growing.join(" and "))
+            format!("LEAK: the post-GC floor of {} rises", kinds(&f.growing, " and "))
         };
         writeln!(
             out,
@@ -636,9 +636,14 @@ fn watch_line(s: &leakhound_leaks::MemorySample, f: &leakhound_leaks::FloorAnaly
         if f.growing.is_empty() {
             "flat so far".to_owned()
         } else {
-            format!("GROWING: {}", f.growing.join(", "))
+            format!("GROWING: {}", kinds(&f.growing, ", "))
         }
     )
+}
+
+/// The names of `growing` memory kinds joined by `sep`.
+fn kinds(growing: &[leakhound_leaks::MemoryKind], sep: &str) -> String {
+    growing.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(sep)
 }
 
 fn eprintln_wrapped(line: &str) {

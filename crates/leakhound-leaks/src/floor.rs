@@ -1,7 +1,11 @@
 //! The memory watch's statistics: the floor after each full GC, its slope per request and
-//! per hour with a 95 % confidence interval (ordinary least squares, Student's t), and
-//! which memory grows: the JS heap, external memory (Buffers, ArrayBuffers), or only RSS
-//! (native memory outside V8's view).
+//! per hour with a 95 % confidence interval (ordinary least squares, Student's t quantile
+//! from `statrs`), and which memory grows: the JS heap, external memory (Buffers,
+//! ArrayBuffers), or only RSS (native memory outside V8's view).
+
+use std::fmt;
+
+use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// One reading of `process.memoryUsage()` (bytes) during a hunt.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -10,15 +14,15 @@ pub struct MemorySample {
     pub t_ms: f64,
     /// Requests (units of load) sent so far.
     pub requests: u64,
-    /// `rss`.
+    /// `rss`: the resident set size of the whole process.
     pub rss_bytes: u64,
-    /// `heapTotal`.
+    /// `heapTotal`: the V8 heap's reserved size.
     pub heap_total_bytes: u64,
-    /// `heapUsed`.
+    /// `heapUsed`: the V8 heap's live objects.
     pub heap_used_bytes: u64,
-    /// `external` (includes `arrayBuffers`).
+    /// `external`: memory of C++ objects bound to JS objects (includes `arrayBuffers`).
     pub external_bytes: u64,
-    /// `arrayBuffers`.
+    /// `arrayBuffers`: ArrayBuffer and SharedArrayBuffer backing stores (Buffers too).
     pub array_buffers_bytes: u64,
     /// Read right after a full (mark-compact) GC: a floor point.
     pub after_full_gc: bool,
@@ -26,14 +30,72 @@ pub struct MemorySample {
     pub forced_gc: bool,
 }
 
+/// A reading of `process.memoryUsage()` whose floor is fitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FloorMetric {
+    /// `heapUsed`: live objects on the JS heap.
+    HeapUsed,
+    /// `external`: memory of C++ objects bound to JS objects (Buffers, ArrayBuffers).
+    External,
+    /// `rss`: the process' resident set.
+    Rss,
+}
+
+impl FloorMetric {
+    /// The snake_case name in JSON and text: `heap_used`, `external`, `rss`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FloorMetric::HeapUsed => "heap_used",
+            FloorMetric::External => "external",
+            FloorMetric::Rss => "rss",
+        }
+    }
+}
+
+/// [`FloorMetric::as_str`], padded as the formatter asks.
+impl fmt::Display for FloorMetric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Which memory grows, as [`FloorAnalysis::growing`] says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MemoryKind {
+    /// The JS heap: the `heapUsed` floor rises.
+    JsHeap,
+    /// External memory: the `external` floor rises.
+    External,
+    /// Native memory outside V8's view: the `rss` floor rises while the other two do not.
+    Native,
+}
+
+impl MemoryKind {
+    /// The snake_case name in JSON and text: `js_heap`, `external`, `native`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemoryKind::JsHeap => "js_heap",
+            MemoryKind::External => "external",
+            MemoryKind::Native => "native",
+        }
+    }
+}
+
+/// [`MemoryKind::as_str`], padded as the formatter asks.
+impl fmt::Display for MemoryKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// A least-squares line through the floor of one metric.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FloorFit {
-    /// `heap_used`, `external` or `rss`.
-    pub metric: &'static str,
-    /// Floor points used.
+    /// The memory reading fitted.
+    pub metric: FloorMetric,
+    /// Floor points used (samples right after a full GC, from the end of the warm-up).
     pub points: usize,
-    /// Floor at the first and last point, bytes.
+    /// Floor at the first point, bytes.
     pub first_bytes: u64,
     /// Floor at the last point, bytes.
     pub last_bytes: u64,
@@ -54,34 +116,28 @@ pub struct FloorFit {
 /// The floor analysis of a memory series.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FloorAnalysis {
-    /// Fit of `heapUsed` floors.
+    /// Fit of the `heapUsed` floors.
     pub heap_used: FloorFit,
-    /// Fit of `external` floors.
+    /// Fit of the `external` floors.
     pub external: FloorFit,
-    /// Fit of `rss` floors.
+    /// Fit of the `rss` floors.
     pub rss: FloorFit,
-    /// Which memory grows: any of `js_heap`, `external`, `native` (RSS grows while the
-    /// heap and external memory do not).
-    pub growing: Vec<&'static str>,
+    /// Which memory grows, in this order: the JS heap, external memory, or native memory
+    /// (only when RSS grows while the heap and external memory do not); empty when
+    /// nothing does.
+    pub growing: Vec<MemoryKind>,
 }
 
-/// Two-sided 95 % quantile of Student's t with `df` degrees of freedom.
-pub fn t95(df: usize) -> f64 {
-    const TABLE: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-    ];
-    match df {
-        0 => f64::INFINITY,
-        1..=30 => TABLE[df - 1],
-        31..=60 => 2.042 - (df - 30) as f64 * (2.042 - 2.000) / 30.0,
-        61..=120 => 2.000 - (df - 60) as f64 * (2.000 - 1.980) / 60.0,
-        _ => 1.960,
-    }
+/// Two-sided 95 % quantile of Student's t with `df` degrees of freedom (its inverse CDF at
+/// 0.975); infinite for 0.
+fn t95(df: usize) -> f64 {
+    StudentsT::new(0.0, 1.0, df as f64).map_or(f64::INFINITY, |t| t.inverse_cdf(0.975))
 }
 
-/// Ordinary least squares of y on x: (slope, half-width of its 95 % CI).
-pub fn ols(xs: &[f64], ys: &[f64]) -> Option<(f64, f64)> {
+/// Ordinary least squares of y on x: (slope, half-width of its 95 % confidence interval,
+/// from the slope's standard error and Student's t with n - 2 degrees of freedom). `None`
+/// with fewer than 3 points, unequal lengths, or all x equal.
+fn ols(xs: &[f64], ys: &[f64]) -> Option<(f64, f64)> {
     let n = xs.len();
     if n < 3 || n != ys.len() {
         return None;
@@ -105,7 +161,9 @@ pub fn ols(xs: &[f64], ys: &[f64]) -> Option<(f64, f64)> {
     Some((slope, t95(n - 2) * se))
 }
 
-fn fit(metric: &'static str, floors: &[MemorySample], value: impl Fn(&MemorySample) -> u64) -> FloorFit {
+/// The fit of `metric`'s floors, read from each sample by `value`, against requests and
+/// against time, and whether it grows.
+fn fit(metric: FloorMetric, floors: &[MemorySample], value: impl Fn(&MemorySample) -> u64) -> FloorFit {
     let ys: Vec<f64> = floors.iter().map(|s| value(s) as f64).collect();
     let req: Vec<f64> = floors.iter().map(|s| s.requests as f64).collect();
     let hours: Vec<f64> = floors.iter().map(|s| s.t_ms / 3_600_000.0).collect();
@@ -117,7 +175,7 @@ fn fit(metric: &'static str, floors: &[MemorySample], value: impl Fn(&MemorySamp
     // or 64 bytes per request.
     // RSS is noisier (allocator arenas, code pages warming up): it must rise by 5 % and
     // 4 MiB; the heap and external memory by 1 % and 256 KiB.
-    let min_rise = if metric == "rss" {
+    let min_rise = if metric == FloorMetric::Rss {
         (first as f64 * 0.05).max(4.0 * 1024.0 * 1024.0)
     } else {
         (first as f64 * 0.01).max(256.0 * 1024.0)
@@ -125,7 +183,7 @@ fn fit(metric: &'static str, floors: &[MemorySample], value: impl Fn(&MemorySamp
     let span = |xs: &[f64]| xs.last().copied().unwrap_or(0.0) - xs.first().copied().unwrap_or(0.0);
     let growing = match (per_request, per_hour) {
         (Some((slope, half)), _) if span(&req) > 0.0 => {
-            slope - half > 0.0 && (slope * span(&req) >= min_rise || (metric != "rss" && slope >= 64.0))
+            slope - half > 0.0 && (slope * span(&req) >= min_rise || (metric != FloorMetric::Rss && slope >= 64.0))
         }
         (_, Some((slope, half))) => slope - half > 0.0 && slope * span(&hours) >= min_rise,
         _ => false,
@@ -151,18 +209,18 @@ pub fn analyze_floor(samples: &[MemorySample], from_ms: f64) -> FloorAnalysis {
         .copied()
         .filter(|s| s.after_full_gc && s.t_ms >= from_ms)
         .collect();
-    let heap_used = fit("heap_used", &floors, |s| s.heap_used_bytes);
-    let external = fit("external", &floors, |s| s.external_bytes);
-    let rss = fit("rss", &floors, |s| s.rss_bytes);
+    let heap_used = fit(FloorMetric::HeapUsed, &floors, |s| s.heap_used_bytes);
+    let external = fit(FloorMetric::External, &floors, |s| s.external_bytes);
+    let rss = fit(FloorMetric::Rss, &floors, |s| s.rss_bytes);
     let mut growing = Vec::new();
     if heap_used.growing {
-        growing.push("js_heap");
+        growing.push(MemoryKind::JsHeap);
     }
     if external.growing {
-        growing.push("external");
+        growing.push(MemoryKind::External);
     }
     if rss.growing && !heap_used.growing && !external.growing {
-        growing.push("native");
+        growing.push(MemoryKind::Native);
     }
     FloorAnalysis {
         heap_used,
@@ -199,6 +257,23 @@ mod tests {
     }
 
     #[test]
+    fn t95_is_students_t_quantile() {
+        // Textbook values, to the table's three decimals.
+        for (df, t) in [
+            (1, 12.706),
+            (2, 4.303),
+            (5, 2.571),
+            (10, 2.228),
+            (30, 2.042),
+            (120, 1.980),
+        ] {
+            assert!((t95(df) - t).abs() < 5e-4, "{df}: {}", t95(df));
+        }
+        assert!((t95(100_000) - 1.960).abs() < 5e-4);
+        assert_eq!(t95(0), f64::INFINITY);
+    }
+
+    #[test]
     fn a_rising_floor_is_growing_js_heap() {
         let s: Vec<MemorySample> = (0..10)
             .map(|i| {
@@ -213,7 +288,9 @@ mod tests {
         assert!(a.heap_used.growing, "{:?}", a.heap_used);
         let per = a.heap_used.bytes_per_request.unwrap();
         assert!((per - 400.0).abs() < 20.0, "{per}");
-        assert_eq!(a.growing, vec!["js_heap"]);
+        assert_eq!(a.growing, vec![MemoryKind::JsHeap]);
+        assert_eq!(a.heap_used.metric.to_string(), "heap_used");
+        assert_eq!(format!("{:<9}|", a.rss.metric), "rss      |");
     }
 
     #[test]
