@@ -11,12 +11,10 @@
 //! (wait, GC, floor) → stop the app → analyse.
 
 mod run;
-mod series;
 mod watch;
 
 pub use run::{
     AppTarget, CalmDown, HuntConfig, HuntError, HuntEvent, HuntOutcome, LoadKind, PhaseRecord, SnapshotRecord, Verdict,
     hunt,
 };
-pub use series::{Open, load_series, load_series_prepared};
 pub use watch::{WatchConfig, WatchEvent, WatchOutcome, watch};

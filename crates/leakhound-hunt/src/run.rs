@@ -1,7 +1,7 @@
 //! The hunt itself.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -857,15 +857,10 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
 }
 
 fn analyse_snapshots(paths: &[PathBuf], opts: &LeakOptions) -> Result<LeakReport, String> {
-    let open = |p: &Path, analysis: leakhound_heap::Analysis| -> Result<leakhound_heap::Loaded, String> {
-        let f = std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?;
-        leakhound_heap::load_with(std::io::BufReader::with_capacity(1 << 20, f), analysis, &mut |_| {})
-            .map_err(|e| format!("{}: {e}", p.display()))
-    };
-    let (loaded, prepared): (Vec<_>, Vec<_>) =
-        crate::series::load_series_prepared(paths, &open, &leakhound_leaks::Prepared::new)?
-            .into_iter()
-            .unzip();
+    let (loaded, prepared): (Vec<_>, Vec<_>) = leakhound_leaks::load_series(paths, &|_, _| {})
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .unzip();
     let snaps: Vec<&leakhound_heap::HeapSnapshot> = loaded.iter().map(|l| &l.snapshot).collect();
     leakhound_leaks::find_leaks_prepared(&snaps, prepared, opts).map_err(|e| e.to_string())
 }

@@ -1,6 +1,10 @@
-//! Leak analyses over heap graphs: the three-snapshot leak finder with Node-aware
-//! filtering, holders, patterns and source locations ([`find_leaks`]), and retainer
-//! traces ([`Traces`]). Pure functions over [`leakhound_heap::HeapSnapshot`]s; no I/O.
+//! Leak analyses over heap graphs and memory series: the three-snapshot leak finder with
+//! Node-aware filtering, holders, patterns and source locations ([`find_leaks`]),
+//! retainer traces ([`Traces`]) and trees ([`retainer_tree`]), and the post-GC floor's
+//! statistics ([`analyze_floor`]). Pure functions over [`leakhound_heap::HeapSnapshot`]s,
+//! but for one piece of I/O: opening snapshot files and loading a series of them
+//! ([`open_snapshot`], [`load_series`]), which report progress to a callback and print
+//! nothing.
 
 mod arrays;
 mod cluster;
@@ -12,6 +16,7 @@ mod model;
 mod nodes;
 mod pattern;
 mod retainer_tree;
+mod series;
 mod source;
 mod trace;
 
@@ -21,5 +26,6 @@ pub use floor::{FloorAnalysis, FloorFit, FloorMetric, MemoryKind, MemorySample, 
 pub use model::{ClassCount, Cluster, LeakError, LeakOptions, LeakReport, NotGrowing, PerRequest, TraceStep};
 pub use pattern::Pattern;
 pub use retainer_tree::{RetainerTree, path_to_root, retainer_tree};
+pub use series::{LoadError, LoadProgress, SeriesProgress, load_series, open_snapshot};
 pub use source::{ScriptMap, SourceRef};
 pub use trace::Traces;
