@@ -27,6 +27,7 @@
 use std::collections::{HashMap, HashSet};
 
 use leakhound_heap::{HeapSnapshot, NodeId, NodeType};
+use rayon::prelude::*;
 
 use crate::arrays::growing_primitive_arrays;
 use crate::cluster::build_cluster;
@@ -48,15 +49,8 @@ pub fn find_leaks(snaps: &[&HeapSnapshot], opts: &LeakOptions) -> Result<LeakRep
     if snaps.len() < 3 {
         return Err(LeakError::TooFewSnapshots(snaps.len()));
     }
-    // Per-snapshot indexes and traces, on both cores.
-    let prepared: Vec<Prepared> = std::thread::scope(|scope| {
-        let half = snaps.len() / 2;
-        let h = scope.spawn(move || snaps[..half].iter().map(|s| Prepared::new(s)).collect::<Vec<_>>());
-        let rest: Vec<Prepared> = snaps[half..].iter().map(|s| Prepared::new(s)).collect();
-        let mut first = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-        first.extend(rest);
-        first
-    });
+    // Per-snapshot indexes and traces, in parallel.
+    let prepared: Vec<Prepared> = snaps.par_iter().map(|s| Prepared::new(s)).collect();
     find_leaks_prepared(snaps, prepared, opts)
 }
 
@@ -337,7 +331,7 @@ struct Growth {
 }
 
 /// Step 5, growth: in every snapshot, the objects of each candidate's root kind under any
-/// of its holders (found by id), one snapshot per thread at a time.
+/// of its holders (found by id), the snapshots in parallel.
 fn count_growth(
     snaps: &[&HeapSnapshot],
     ids: &[IdIndex],
@@ -358,17 +352,11 @@ fn count_growth(
             (s.class(sample).key(), found.keys[c.root_key as usize].0.clone())
         })
         .collect();
-    // One column per snapshot, the snapshots shared out over both cores.
-    let column = |k: usize| count_under_holders(snaps[k], &traces[k], &ids[k], &holder_ids, &root_keys);
-    let columns: Vec<(Vec<u64>, Vec<Option<u64>>)> = std::thread::scope(|scope| {
-        let odd = scope.spawn(|| (1..snaps.len()).step_by(2).map(column).collect::<Vec<_>>());
-        let even: Vec<_> = (0..snaps.len()).step_by(2).map(column).collect();
-        let odd = odd.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-        let (mut even, mut odd) = (even.into_iter(), odd.into_iter());
-        (0..snaps.len())
-            .map_while(|k| if k % 2 == 0 { even.next() } else { odd.next() })
-            .collect()
-    });
+    // One column per snapshot, the snapshots in parallel.
+    let columns: Vec<(Vec<u64>, Vec<Option<u64>>)> = (0..snaps.len())
+        .into_par_iter()
+        .map(|k| count_under_holders(snaps[k], &traces[k], &ids[k], &holder_ids, &root_keys))
+        .collect();
     Growth {
         counts: (0..candidates.len())
             .map(|m| columns.iter().map(|(c, _)| c[m]).collect())

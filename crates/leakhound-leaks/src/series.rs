@@ -11,7 +11,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use leakhound_heap::{Analysis, HeapSnapshot, InterfaceDefinition, Loaded, Progress, SnapshotError};
+use leakhound_heap::{Analysis, HeapSnapshot, Loaded, Progress, SnapshotError};
+use rayon::prelude::*;
 
 use crate::finder::Prepared;
 
@@ -120,7 +121,8 @@ pub fn open_snapshot(
 /// Loads the snapshot files `paths` (oldest first) for
 /// [`find_leaks_prepared`](crate::find_leaks_prepared), each with its [`Prepared`]: the
 /// last with [`Analysis::Retained`], the earlier ones as graphs classified with the last
-/// one's interface definitions. Loads run on both cores (see [`load_series_with`]).
+/// one's interface definitions. Loads run in parallel on the rayon pool (see
+/// `load_series_with`).
 ///
 /// # Errors
 /// The first file that cannot be loaded, as [`open_snapshot`] says.
@@ -133,108 +135,44 @@ pub fn load_series(paths: &[PathBuf], progress: &SeriesProgress<'_>) -> Result<V
 /// each snapshot as soon as it is loaded, before its classes: it may read only the
 /// graph), so that tests can give their own.
 ///
-/// One thread loads the earlier snapshots and prepares each right after it is read;
-/// the other loads the last one (the long pole: it alone gets dominators and retained
-/// sizes), sends its interface definitions over and prepares it. The earlier snapshots
-/// then wait in a queue for their classes, which whichever thread is free takes on, so
-/// neither core idles while the other still classifies.
+/// On the rayon pool: the last snapshot (the long pole: it alone gets dominators and
+/// retained sizes) loads and is prepared beside the earlier ones, which load and are
+/// prepared in parallel with each other; a thread done with its load takes the next
+/// waiting one. Then the earlier snapshots are classified, in parallel, with the last
+/// one's interface definitions. Results do not depend on the number of threads.
 ///
 /// # Errors
-/// The first file that cannot be loaded. A panic while loading is resumed on the caller.
+/// The last file's error if it cannot be loaded, else the first earlier file's (in
+/// `paths` order). A panic while loading is resumed on the caller.
 pub(crate) fn load_series_with<P: Send>(
     paths: &[PathBuf],
     open: &(dyn Fn(&Path, Analysis) -> Result<Loaded, LoadError> + Sync),
     prepare: &(dyn Fn(&HeapSnapshot) -> P + Sync),
 ) -> Result<Vec<(Loaded, P)>, LoadError> {
-    use std::sync::{Condvar, Mutex};
     let Some((last, earlier)) = paths.split_last() else {
         return Ok(Vec::new());
     };
-    /// Earlier snapshots waiting for their classes, those done, and whether the loader
-    /// has stopped adding.
-    struct Queue<P> {
-        waiting: Vec<(usize, Loaded, P)>,
-        done: Vec<(usize, Loaded, P)>,
-        loaded_all: bool,
-    }
-    let queue = Mutex::new(Queue {
-        waiting: Vec::new(),
-        done: Vec::new(),
-        loaded_all: false,
-    });
-    let changed = Condvar::new();
-    let lock = || queue.lock().unwrap_or_else(|e| e.into_inner());
-    // Classifies queued snapshots until none is left; with `wait`, also waits for the
-    // loader to finish adding.
-    let classify_queued = |defs: &[InterfaceDefinition], wait: bool| {
-        let mut q = lock();
-        loop {
-            if let Some((i, mut l, p)) = q.waiting.pop() {
-                drop(q);
-                l.snapshot.reclassify(defs);
-                q = lock();
-                q.done.push((i, l, p));
-            } else if q.loaded_all || !wait {
-                return;
-            } else {
-                q = changed.wait(q).unwrap_or_else(|e| e.into_inner());
-            }
-        }
-    };
-    let (defs_tx, defs_rx) = std::sync::mpsc::channel::<Vec<InterfaceDefinition>>();
-    let (lock, changed, classify_queued) = (&lock, &changed, &classify_queued);
-    let (last, loaded) = std::thread::scope(|scope| {
-        let loader = scope.spawn(move || -> Result<(), LoadError> {
-            /// Marks the loader done when it returns or unwinds, so the other thread
-            /// never waits for snapshots that will not come.
-            struct Done<'q, F: Fn()>(&'q F);
-            impl<F: Fn()> Drop for Done<'_, F> {
-                fn drop(&mut self) {
-                    (self.0)();
-                }
-            }
-            let mark_done = || {
-                lock().loaded_all = true;
-                changed.notify_all();
-            };
-            let done = Done(&mark_done);
-            let result = (|| {
-                for (i, p) in earlier.iter().enumerate() {
-                    let l = open(p, Analysis::Graph)?;
-                    let prepared = prepare(&l.snapshot);
-                    lock().waiting.push((i, l, prepared));
-                    changed.notify_all();
-                }
-                Ok(())
-            })();
-            drop(done);
-            // Without definitions the last load failed: its error is reported.
-            if result.is_ok()
-                && let Ok(defs) = defs_rx.recv()
-            {
-                classify_queued(&defs, false);
-            }
-            result
-        });
-        let last = open(last, Analysis::Retained).map(|l| {
-            let _ = defs_tx.send(l.snapshot.interface_definitions().to_vec());
+    let load = |path: &PathBuf, analysis: Analysis| {
+        open(path, analysis).map(|l| {
             let prepared = prepare(&l.snapshot);
             (l, prepared)
-        });
-        drop(defs_tx);
-        if let Ok((l, _)) = &last {
-            classify_queued(l.snapshot.interface_definitions(), true);
-        }
-        let loaded = loader.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-        (last, loaded)
-    });
+        })
+    };
+    let (last, earlier) = rayon::join(
+        || load(last, Analysis::Retained),
+        || {
+            earlier
+                .par_iter()
+                .map(|path| load(path, Analysis::Graph))
+                .collect::<Vec<_>>()
+        },
+    );
     let last = last?;
-    loaded?;
-    let mut earlier = queue.into_inner().unwrap_or_else(|e| e.into_inner()).done;
-    earlier.sort_by_key(|&(i, _, _)| i);
-    let mut out: Vec<(Loaded, P)> = earlier.into_iter().map(|(_, l, p)| (l, p)).collect();
-    out.push(last);
-    Ok(out)
+    let mut series = earlier.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let defs = last.0.snapshot.interface_definitions();
+    series.par_iter_mut().for_each(|(l, _)| l.snapshot.reclassify(defs));
+    series.push(last);
+    Ok(series)
 }
 
 #[cfg(test)]
