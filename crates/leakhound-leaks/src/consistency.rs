@@ -111,7 +111,7 @@ pub(crate) fn check_consistency(snaps: &[&HeapSnapshot], ids: &[IdIndex]) -> Res
 /// Checks that two snapshots come from one process, oldest first, from one V8.
 ///
 /// # Errors
-/// [`LeakError`] as for [`find_leaks`].
+/// [`LeakError`] as for [`find_leaks`](crate::find_leaks).
 pub fn check_pair(base: &HeapSnapshot, current: &HeapSnapshot) -> Result<Vec<String>, LeakError> {
     let snaps = [base, current];
     let ids = [IdIndex::build(base), IdIndex::build(current)];

@@ -55,9 +55,9 @@ pub fn find_leaks(snaps: &[&HeapSnapshot], opts: &LeakOptions) -> Result<LeakRep
 }
 
 /// What the leak finder needs of each snapshot besides the snapshot: its id index and
-/// its retainer traces ([`Traces`]). Both need only the graph (no classes, no
-/// dominators), so a loader can build them for each snapshot right after reading it,
-/// while the next one loads.
+/// its retainer traces (memlab's BFS from the root). Both need only the graph (no
+/// classes, no dominators), so [`load_series`](crate::load_series) builds them for each
+/// snapshot right after reading it, while others still load.
 pub struct Prepared {
     ids: IdIndex,
     traces: Traces,
@@ -65,7 +65,7 @@ pub struct Prepared {
 
 impl Prepared {
     /// Builds the id index and runs the trace BFS over `s`.
-    pub fn new(s: &HeapSnapshot) -> Prepared {
+    pub(crate) fn new(s: &HeapSnapshot) -> Prepared {
         Prepared {
             ids: IdIndex::build(s),
             traces: Traces::compute(s),

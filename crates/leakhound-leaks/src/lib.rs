@@ -1,6 +1,6 @@
 //! Leak analyses over heap graphs and memory series: the three-snapshot leak finder with
 //! Node-aware filtering, holders, patterns and source locations ([`find_leaks`]),
-//! retainer traces ([`Traces`]) and trees ([`retainer_tree`]), and the post-GC floor's
+//! retainer traces (memlab's shortest paths from a GC root) and trees ([`retainer_tree`]), and the post-GC floor's
 //! statistics ([`analyze_floor`]). Pure functions over [`leakhound_heap::HeapSnapshot`]s,
 //! but for one piece of I/O: opening snapshot files and loading a series of them
 //! ([`open_snapshot`], [`load_series`]), which report progress to a callback and print
@@ -26,6 +26,5 @@ pub use floor::{FloorAnalysis, FloorFit, FloorMetric, MemoryKind, MemorySample, 
 pub use model::{ClassCount, Cluster, LeakError, LeakOptions, LeakReport, NotGrowing, PerRequest, TraceStep};
 pub use pattern::Pattern;
 pub use retainer_tree::{RetainerTree, path_to_root, retainer_tree};
-pub use series::{LoadError, LoadProgress, SeriesProgress, load_series, open_snapshot};
-pub use source::{ScriptMap, SourceRef};
-pub use trace::Traces;
+pub use series::{FileProgress, SnapshotFileError, load_series, open_snapshot};
+pub use source::SourceRef;

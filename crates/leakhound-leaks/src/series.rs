@@ -20,7 +20,7 @@ use crate::finder::Prepared;
 /// times, `Finished` once (also after an error, when the file was opened).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum LoadProgress {
+pub enum FileProgress {
     /// The file is open.
     Opened {
         /// Its size on disk in bytes (0 when unknown).
@@ -40,7 +40,7 @@ pub enum LoadProgress {
 /// so `{}` and anyhow's `{:#}` both print it once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum LoadError {
+pub enum SnapshotFileError {
     /// The file could not be opened.
     #[error("cannot open {}: {error}", path.display())]
     Open {
@@ -67,31 +67,18 @@ pub enum LoadError {
     },
 }
 
-impl LoadError {
-    /// The file the error is about.
-    pub fn path(&self) -> &Path {
-        match self {
-            LoadError::Open { path, .. } | LoadError::Read { path, .. } | LoadError::Snapshot { path, .. } => path,
-        }
-    }
-}
-
-/// The progress callback of [`load_series`]: the file, and what loading it reports.
-/// Called from the loading threads, for several files at once.
-pub type SeriesProgress<'a> = dyn Fn(&Path, LoadProgress) + Sync + 'a;
-
 /// Opens `path` (a `.heapsnapshot`, or one compressed with gzip: the magic bytes `1f 8b`
 /// decide, not the name) and loads it with `analysis`, reporting to `progress`.
 ///
 /// # Errors
-/// [`LoadError`] naming `path`: it cannot be opened or read, or the engine's
+/// [`SnapshotFileError`] naming `path`: it cannot be opened or read, or the engine's
 /// [`SnapshotError`].
 pub fn open_snapshot(
     path: &Path,
     analysis: Analysis,
-    progress: &mut dyn FnMut(LoadProgress),
-) -> Result<Loaded, LoadError> {
-    let file = File::open(path).map_err(|error| LoadError::Open {
+    progress: &mut dyn FnMut(FileProgress),
+) -> Result<Loaded, SnapshotFileError> {
+    let file = File::open(path).map_err(|error| SnapshotFileError::Open {
         path: path.to_owned(),
         error,
     })?;
@@ -99,7 +86,7 @@ pub fn open_snapshot(
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let gzip = reader
         .fill_buf()
-        .map_err(|error| LoadError::Read {
+        .map_err(|error| SnapshotFileError::Read {
             path: path.to_owned(),
             error,
         })?
@@ -109,10 +96,10 @@ pub fn open_snapshot(
     } else {
         Box::new(reader)
     };
-    progress(LoadProgress::Opened { size_bytes, gzip });
-    let loaded = leakhound_heap::load_with(input, analysis, &mut |p| progress(LoadProgress::Heap(p)));
-    progress(LoadProgress::Finished);
-    loaded.map_err(|error| LoadError::Snapshot {
+    progress(FileProgress::Opened { size_bytes, gzip });
+    let loaded = leakhound_heap::load_with(input, analysis, &mut |p| progress(FileProgress::Heap(p)));
+    progress(FileProgress::Finished);
+    loaded.map_err(|error| SnapshotFileError::Snapshot {
         path: path.to_owned(),
         error,
     })
@@ -122,11 +109,14 @@ pub fn open_snapshot(
 /// [`find_leaks_prepared`](crate::find_leaks_prepared), each with its [`Prepared`]: the
 /// last with [`Analysis::Retained`], the earlier ones as graphs classified with the last
 /// one's interface definitions. Loads run in parallel on the rayon pool (see
-/// `load_series_with`).
+/// `load_series_with`); `progress` hears from each file, from several threads at once.
 ///
 /// # Errors
 /// The first file that cannot be loaded, as [`open_snapshot`] says.
-pub fn load_series(paths: &[PathBuf], progress: &SeriesProgress<'_>) -> Result<Vec<(Loaded, Prepared)>, LoadError> {
+pub fn load_series(
+    paths: &[PathBuf],
+    progress: &(dyn Fn(&Path, FileProgress) + Sync),
+) -> Result<Vec<(Loaded, Prepared)>, SnapshotFileError> {
     let open = |p: &Path, analysis: Analysis| open_snapshot(p, analysis, &mut |e| progress(p, e));
     load_series_with(paths, &open, &Prepared::new)
 }
@@ -146,9 +136,9 @@ pub fn load_series(paths: &[PathBuf], progress: &SeriesProgress<'_>) -> Result<V
 /// `paths` order). A panic while loading is resumed on the caller.
 pub(crate) fn load_series_with<P: Send>(
     paths: &[PathBuf],
-    open: &(dyn Fn(&Path, Analysis) -> Result<Loaded, LoadError> + Sync),
+    open: &(dyn Fn(&Path, Analysis) -> Result<Loaded, SnapshotFileError> + Sync),
     prepare: &(dyn Fn(&HeapSnapshot) -> P + Sync),
-) -> Result<Vec<(Loaded, P)>, LoadError> {
+) -> Result<Vec<(Loaded, P)>, SnapshotFileError> {
     let Some((last, earlier)) = paths.split_last() else {
         return Ok(Vec::new());
     };
@@ -184,7 +174,7 @@ mod tests {
 
     use leakhound_heap::{Analysis, Loaded};
 
-    use super::{LoadError, LoadProgress, load_series, load_series_with, open_snapshot};
+    use super::{FileProgress, SnapshotFileError, load_series, load_series_with, open_snapshot};
 
     /// A snapshot of a root and `n - 1` objects it holds by element edges, as JSON text.
     fn snapshot_text(n: usize) -> String {
@@ -216,7 +206,7 @@ mod tests {
     /// if it panicked.
     fn run(
         paths: Vec<PathBuf>,
-        open: fn(&Path, Analysis) -> Result<Loaded, LoadError>,
+        open: fn(&Path, Analysis) -> Result<Loaded, SnapshotFileError>,
     ) -> Option<Result<Vec<usize>, String>> {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -246,7 +236,7 @@ mod tests {
 
     #[test]
     fn keeps_the_order_and_classifies_every_snapshot() {
-        fn open(p: &Path, a: Analysis) -> Result<Loaded, LoadError> {
+        fn open(p: &Path, a: Analysis) -> Result<Loaded, SnapshotFileError> {
             Ok(snapshot(size_of(p), a))
         }
         for sizes in [&[7][..], &[3, 9], &[4, 6, 8], &[5, 2, 11, 3, 6, 4]] {
@@ -257,16 +247,16 @@ mod tests {
 
     #[test]
     fn a_failing_load_is_an_error_and_a_panicking_one_a_panic_not_a_hang() {
-        fn fails(p: &Path, a: Analysis) -> Result<Loaded, LoadError> {
+        fn fails(p: &Path, a: Analysis) -> Result<Loaded, SnapshotFileError> {
             match size_of(p) {
-                6 => Err(LoadError::Open {
+                6 => Err(SnapshotFileError::Open {
                     path: p.to_owned(),
                     error: std::io::ErrorKind::NotFound.into(),
                 }),
                 n => Ok(snapshot(n, a)),
             }
         }
-        fn panics(p: &Path, a: Analysis) -> Result<Loaded, LoadError> {
+        fn panics(p: &Path, a: Analysis) -> Result<Loaded, SnapshotFileError> {
             match size_of(p) {
                 6 => panic!("a bug while loading /s/6"),
                 n => Ok(snapshot(n, a)),
@@ -297,9 +287,9 @@ mod tests {
             let loaded = open_snapshot(path, Analysis::Full, &mut |e| events.push(e)).expect("loads");
             assert_eq!(loaded.snapshot.node_count(), 5);
             let size_bytes = std::fs::metadata(path).expect("size").len();
-            assert_eq!(events.first(), Some(&LoadProgress::Opened { size_bytes, gzip }));
-            assert_eq!(events.last(), Some(&LoadProgress::Finished));
-            assert!(events.iter().any(|e| matches!(e, LoadProgress::Heap(_))));
+            assert_eq!(events.first(), Some(&FileProgress::Opened { size_bytes, gzip }));
+            assert_eq!(events.last(), Some(&FileProgress::Finished));
+            assert!(events.iter().any(|e| matches!(e, FileProgress::Heap(_))));
         }
 
         let events = std::sync::Mutex::new(Vec::new());
@@ -309,20 +299,22 @@ mod tests {
         .expect("loads");
         assert_eq!(series.len(), 3);
         let events = events.into_inner().expect("lock");
-        assert_eq!(events.iter().filter(|(_, e)| *e == LoadProgress::Finished).count(), 3);
+        assert_eq!(events.iter().filter(|(_, e)| *e == FileProgress::Finished).count(), 3);
         assert!(events.iter().any(|(p, _)| p == &plain));
 
         let missing = dir.join("missing.heapsnapshot");
         let Err(err) = load_series(&[plain.clone(), missing.clone(), gz.clone()], &|_, _| {}) else {
             panic!("a missing file loaded");
         };
-        assert!(matches!(err, LoadError::Open { .. }), "{err}");
-        assert_eq!(err.path(), missing);
+        assert!(
+            matches!(&err, SnapshotFileError::Open { path, .. } if *path == missing),
+            "{err}"
+        );
         let err = open_snapshot(&dir, Analysis::Full, &mut |_| {}).expect_err("a directory");
-        assert!(matches!(err, LoadError::Read { .. }), "{err}");
+        assert!(matches!(err, SnapshotFileError::Read { .. }), "{err}");
         std::fs::write(&plain, &text[..text.len() / 2]).expect("write");
         let err = open_snapshot(&plain, Analysis::Full, &mut |_| {}).expect_err("truncated");
-        assert!(matches!(err, LoadError::Snapshot { .. }), "{err}");
+        assert!(matches!(err, SnapshotFileError::Snapshot { .. }), "{err}");
         assert!(err.to_string().starts_with(&format!("{}: ", plain.display())), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use leakhound_heap::{Loaded, Progress};
-use leakhound_leaks::LoadProgress;
+use leakhound_leaks::FileProgress;
 
 /// How chatty loading is.
 #[derive(Debug, Clone, Copy)]
@@ -44,9 +44,9 @@ struct FileBar {
 }
 
 /// Draws one file's loading `event` into `slot`: a bar from `Opened` to `Finished`.
-fn draw(slot: &mut Option<FileBar>, path: &Path, ui: Ui, event: LoadProgress) {
+fn draw(slot: &mut Option<FileBar>, path: &Path, ui: Ui, event: FileProgress) {
     match event {
-        LoadProgress::Opened { size_bytes, gzip } => {
+        FileProgress::Opened { size_bytes, gzip } => {
             let bar = if ui.quiet {
                 ProgressBar::hidden()
             } else {
@@ -66,14 +66,14 @@ fn draw(slot: &mut Option<FileBar>, path: &Path, ui: Ui, event: LoadProgress) {
                 step: (Instant::now(), "reading"),
             });
         }
-        LoadProgress::Heap(Progress::Read { bytes }) => {
+        FileProgress::Heap(Progress::Read { bytes }) => {
             if let Some(b) = slot
                 && !b.gzip
             {
                 b.bar.set_position(bytes);
             }
         }
-        LoadProgress::Heap(Progress::Step(step)) => {
+        FileProgress::Heap(Progress::Step(step)) => {
             if let Some(b) = slot {
                 if b.timings {
                     print_timing(b.step);
@@ -83,7 +83,7 @@ fn draw(slot: &mut Option<FileBar>, path: &Path, ui: Ui, event: LoadProgress) {
                 b.bar.set_message(step.to_string());
             }
         }
-        LoadProgress::Finished => {
+        FileProgress::Finished => {
             if let Some(b) = slot.take() {
                 if b.timings {
                     print_timing(b.step);
