@@ -44,25 +44,25 @@ pub enum SnapshotFileError {
     /// The file could not be opened.
     #[error("cannot open {}: {error}", path.display())]
     Open {
-        /// The file.
+        /// The snapshot file, as the caller named it.
         path: PathBuf,
-        /// What the OS said.
+        /// The I/O error the OS gave.
         error: io::Error,
     },
     /// The file's first bytes could not be read (e.g. it is a directory).
     #[error("cannot read {}: {error}", path.display())]
     Read {
-        /// The file.
+        /// The snapshot file, as the caller named it.
         path: PathBuf,
-        /// What the OS said.
+        /// The I/O error the OS gave.
         error: io::Error,
     },
     /// The engine could not read the snapshot (it names the section and byte offset).
     #[error("{}: {error}", path.display())]
     Snapshot {
-        /// The file.
+        /// The snapshot file, as the caller named it.
         path: PathBuf,
-        /// The engine's error.
+        /// The engine's error, with the section and byte offset.
         error: SnapshotError,
     },
 }
