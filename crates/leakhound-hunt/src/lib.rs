@@ -12,9 +12,10 @@
 //! snapshot) × phases (the first is the **target**, the last the **final**) → calm-down
 //! (wait, GC, floor) → stop the app → analyse.
 //!
-//! Modules, lowest first: `phase` (names of phases and snapshots), `error`, `config`,
-//! `sampling` (one memory-sampling step, shared), `outcome` (events, records, verdict),
-//! then `run` (the hunt) and `watch`.
+//! Modules, lowest first: `phase` (names of phases and snapshots), `out_dir` (the
+//! snapshots' private folder), `lock` (one leakhound per attached process), `error`,
+//! `config`, `sampling` (one memory-sampling step, shared), `outcome` (events, records,
+//! verdict), then `run` (the hunt) and `watch`.
 
 mod config;
 mod error;
@@ -24,7 +25,6 @@ mod outcome;
 mod phase;
 mod run;
 mod sampling;
-mod series;
 mod watch;
 
 pub use config::{AppTarget, ConfigError, HuntConfig, HuntOptions, LoadKind, WatchConfig, WatchOptions};
@@ -34,5 +34,4 @@ pub use out_dir::{OutDir, OutDirError};
 pub use outcome::{CalmDown, HuntEvent, HuntOutcome, PhaseRecord, SnapshotRecord, Verdict};
 pub use phase::{PhaseKind, SnapshotLabel, UnknownPhase, UnknownSnapshotLabel};
 pub use run::hunt;
-pub use series::{Open, load_series, load_series_prepared};
 pub use watch::{WatchEvent, WatchOutcome, watch};

@@ -178,7 +178,12 @@ pub(crate) fn decide(leaks: &LeakReport, last: &FloorAnalysis, calm: &CalmDown) 
         );
     }
     if !last.growing.is_empty() && !calm.returned_to_baseline {
-        let what = last.growing.join(" and ");
+        let what = last
+            .growing
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join(" and ");
         return (
             Verdict::Leak,
             format!(

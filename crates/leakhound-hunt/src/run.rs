@@ -620,15 +620,10 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
 }
 
 fn analyse_snapshots(paths: &[PathBuf], opts: &LeakOptions) -> Result<LeakReport, String> {
-    let open = |p: &std::path::Path, analysis: leakhound_heap::Analysis| -> Result<leakhound_heap::Loaded, String> {
-        let f = std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?;
-        leakhound_heap::load_with(std::io::BufReader::with_capacity(1 << 20, f), analysis, &mut |_| {})
-            .map_err(|e| format!("{}: {e}", p.display()))
-    };
-    let (loaded, prepared): (Vec<_>, Vec<_>) =
-        crate::series::load_series_prepared(paths, &open, &leakhound_leaks::Prepared::new)?
-            .into_iter()
-            .unzip();
+    let (loaded, prepared): (Vec<_>, Vec<_>) = leakhound_leaks::load_series(paths, &|_, _| {})
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .unzip();
     let snaps: Vec<&leakhound_heap::HeapSnapshot> = loaded.iter().map(|l| &l.snapshot).collect();
     leakhound_leaks::find_leaks_prepared(&snaps, prepared, opts).map_err(|e| e.to_string())
 }

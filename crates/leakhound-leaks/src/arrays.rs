@@ -4,8 +4,8 @@ use leakhound_heap::{EdgeType, HeapSnapshot, NodeId, NodeType};
 
 use crate::cluster::trace_steps;
 use crate::consistency::IdIndex;
-use crate::finder::{Cluster, LeakOptions, PerRequest};
 use crate::holder::{holder_label, holder_owner_source, is_own_instrumentation};
+use crate::model::{Cluster, LeakOptions, PerRequest};
 use crate::pattern::Pattern;
 use crate::source::{ScriptMap, SourceRef};
 use crate::trace::Traces;
@@ -71,7 +71,7 @@ pub(crate) fn growing_primitive_arrays(
             }
         });
         let is_root = vec![false; s.node_count()];
-        let pattern = Pattern::UnboundedCollection;
+        let pattern = Pattern::UNBOUNDED_COLLECTION;
         let sources: Vec<SourceRef> = holder_owner_source(s, traces, scripts, o).into_iter().collect();
         out.push(Cluster {
             holder: label,

@@ -5,12 +5,16 @@ use std::collections::HashMap;
 
 use leakhound_heap::{EdgeType, HeapSnapshot, NodeId, NodeType, display_name};
 
-use crate::finder::{ClassCount, Cluster, LeakOptions, PerRequest, TraceStep, leak_key};
-use crate::holder::{holder_owner_source, is_global_object};
-use crate::pattern::Pattern;
+use crate::holder::holder_owner_source;
+use crate::model::{ClassCount, Cluster, LeakOptions, PerRequest, TraceStep};
+use crate::nodes::{fn_name, is_global_object, leak_key};
+use crate::pattern::{ClusterFacts, Pattern, PatternRule, classify};
 use crate::source::{ScriptMap, SourceRef};
 use crate::trace::Traces;
 
+/// Describes a growing cluster of the last snapshot `s`: holders `members[i].0` with
+/// their leak roots `.1` and leaked objects `.2` (all under one label), its pattern by
+/// `patterns` (ranked as [`crate::pattern::PATTERNS`]), sources, a trace and rates.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build_cluster(
     s: &HeapSnapshot,
@@ -22,18 +26,82 @@ pub(crate) fn build_cluster(
     counts_per_snapshot: Vec<u64>,
     holder_retained_per_snapshot: Vec<Option<u64>>,
     opts: &LeakOptions,
+    patterns: &'static [PatternRule],
 ) -> Cluster {
     let holder = members[0].0;
     let roots: Vec<NodeId> = members.iter().flat_map(|m| m.1.iter().copied()).collect();
     let objects: Vec<NodeId> = members.iter().flat_map(|m| m.2.iter().copied()).collect();
-    // Retained size without double counting: roots dominated by another root are skipped.
     let mut is_root = vec![false; s.node_count()];
     for &r in &roots {
         is_root[r as usize] = true;
     }
+    let (retained, external) = retained_once(s, &roots, &is_root);
+    let object_classes = objects_by_class(s, &objects);
+    // A representative root: the largest.
+    let sample = roots
+        .iter()
+        .copied()
+        .max_by_key(|&r| (s.retained_size(r), std::cmp::Reverse(r)))
+        .unwrap_or(holder);
+    let trace = shorten_trace(trace_steps(s, traces, holder, sample, &is_root));
+    let external_share = if retained == 0 {
+        0.0
+    } else {
+        external as f64 / retained as f64
+    };
+    let facts = cluster_facts(
+        s,
+        traces,
+        holder,
+        label,
+        sample,
+        roots.len() as u64,
+        retained,
+        external_share,
+    );
+    let pattern = classify(patterns, &facts);
+    let listener_count = (pattern == Pattern::LISTENER_ACCUMULATION)
+        .then(|| s.edges(holder).filter(|&e| s.edge_type(e) == EdgeType::Element).count() as u64);
+    let sources = cluster_sources(s, traces, scripts, holder, sample, &objects);
+    let source = sources
+        .iter()
+        .find(|r| r.is_user_code())
+        .cloned()
+        .or_else(|| sources.first().cloned());
+    let per_request = opts
+        .requests_per_step
+        .filter(|&r| r > 0.0)
+        .map(|req| per_request(req, &counts_per_snapshot, roots.len(), retained, &object_classes));
+    Cluster {
+        holder: label.to_owned(),
+        holder_class: s.class(holder).name.clone(),
+        holder_id: s.id(holder),
+        holder_nodes: members.len(),
+        root_class: root_class.to_owned(),
+        pattern,
+        count: roots.len() as u64,
+        object_count: objects.len() as u64,
+        retained_size_bytes: retained,
+        counts_per_snapshot,
+        holder_retained_per_snapshot,
+        objects: object_classes,
+        source,
+        sources,
+        fix_hint: pattern.fix_hint(),
+        trace,
+        listener_count,
+        per_request,
+        external_share,
+    }
+}
+
+/// The retained size of `roots` without double counting (a root dominated by another
+/// root, `is_root`, is skipped; dominator chains are followed up to 10,000 steps), and
+/// the ArrayBuffer backing stores' bytes in it: (retained, external) in bytes.
+fn retained_once(s: &HeapSnapshot, roots: &[NodeId], is_root: &[bool]) -> (u64, u64) {
     let mut retained = 0u64;
     let mut external = 0u64;
-    for &r in &roots {
+    for &r in roots {
         let mut d = s.dominator(r);
         let mut nested = false;
         for _ in 0..10_000 {
@@ -51,9 +119,14 @@ pub(crate) fn build_cluster(
             external += external_bytes(s, r);
         }
     }
-    // Objects by class.
+    (retained, external)
+}
+
+/// Counts and self sizes of `objects` by class (closures by function, as [`leak_key`]
+/// shows them), most first, then largest, then by name.
+fn objects_by_class(s: &HeapSnapshot, objects: &[NodeId]) -> Vec<ClassCount> {
     let mut by_class: HashMap<String, (u64, u64)> = HashMap::new();
-    for &o in &objects {
+    for &o in objects {
         let name = if s.node_type(o) == NodeType::Closure {
             leak_key(s, o).1
         } else {
@@ -77,63 +150,54 @@ pub(crate) fn build_cluster(
             .then(b.self_size_bytes.cmp(&a.self_size_bytes))
             .then(a.class_name.cmp(&b.class_name))
     });
+    object_classes
+}
 
-    // A representative root: the largest.
-    let sample = roots
-        .iter()
-        .copied()
-        .max_by_key(|&r| (s.retained_size(r), std::cmp::Reverse(r)))
-        .unwrap_or(holder);
-    let mut trace = trace_steps(s, traces, holder, sample, &is_root);
-    if trace.len() > 40 {
-        // Long chains (linked lists) keep their two ends and the holder.
-        let hidden = trace.len() - 35;
-        let tail = trace.split_off(15);
-        let mut keep_tail: Vec<TraceStep> = tail[hidden..].to_vec();
-        let holder_step = tail[..hidden].iter().find(|t| t.is_holder).cloned();
+/// A trace of more than 40 steps (a linked list) cut to its first 15 and last 20 steps,
+/// with a `… (N more steps)` step between them and the holder kept if it was cut.
+fn shorten_trace(mut trace: Vec<TraceStep>) -> Vec<TraceStep> {
+    if trace.len() <= 40 {
+        return trace;
+    }
+    let hidden = trace.len() - 35;
+    let tail = trace.split_off(15);
+    let mut keep_tail: Vec<TraceStep> = tail[hidden..].to_vec();
+    let holder_step = tail[..hidden].iter().find(|t| t.is_holder).cloned();
+    trace.push(TraceStep {
+        edge: "…".into(),
+        edge_type: String::new(),
+        node_name: format!("({hidden} more steps)"),
+        class_name: String::new(),
+        node_type: String::new(),
+        id: 0,
+        self_size_bytes: 0,
+        retained_size_bytes: 0,
+        is_holder: false,
+        is_leaked: false,
+    });
+    if let Some(h) = holder_step {
+        trace.push(h);
         trace.push(TraceStep {
             edge: "…".into(),
-            edge_type: String::new(),
-            node_name: format!("({hidden} more steps)"),
-            class_name: String::new(),
-            node_type: String::new(),
-            id: 0,
-            self_size_bytes: 0,
-            retained_size_bytes: 0,
-            is_holder: false,
-            is_leaked: false,
+            node_name: String::new(),
+            ..trace[15].clone()
         });
-        if let Some(h) = holder_step {
-            trace.push(h);
-            trace.push(TraceStep {
-                edge: "…".into(),
-                node_name: String::new(),
-                ..trace[15].clone()
-            });
-        }
-        trace.append(&mut keep_tail);
     }
-    let external_share = if retained == 0 {
-        0.0
-    } else {
-        external as f64 / retained as f64
-    };
+    trace.append(&mut keep_tail);
+    trace
+}
 
-    let holder_class = s.class(holder).name.clone();
-    let pattern = classify(
-        s,
-        traces,
-        holder,
-        label,
-        sample,
-        roots.len() as u64,
-        retained,
-        external_share,
-    );
-    let listener_count = (pattern == Pattern::ListenerAccumulation)
-        .then(|| s.edges(holder).filter(|&e| s.edge_type(e) == EdgeType::Element).count() as u64);
-
-    // Sources: the roots' constructor / function, then the holder's owning function.
+/// Where the app creates what accumulates, without duplicates: the representative root's
+/// constructor or function, the holder's owning function, then the three closures most
+/// common among `objects` (an interval's callback, a listener).
+fn cluster_sources(
+    s: &HeapSnapshot,
+    traces: &Traces,
+    scripts: &ScriptMap,
+    holder: NodeId,
+    sample: NodeId,
+    objects: &[NodeId],
+) -> Vec<SourceRef> {
     let mut sources: Vec<SourceRef> = Vec::new();
     if let Some(loc) = s.location(sample) {
         let what = match s.node_type(sample) {
@@ -149,10 +213,8 @@ pub(crate) fn build_cluster(
     {
         sources.push(r);
     }
-    // The most common closure among the leaked objects (an interval's callback, a
-    // listener): where the app creates what accumulates.
     let mut closures: HashMap<String, (u64, NodeId)> = HashMap::new();
-    for &o in &objects {
+    for &o in objects {
         if s.node_type(o) == NodeType::Closure && s.location(o).is_some() {
             closures.entry(leak_key(s, o).0).or_insert((0, o)).0 += 1;
         }
@@ -167,69 +229,43 @@ pub(crate) fn build_cluster(
             sources.push(r);
         }
     }
-    let source = sources
-        .iter()
-        .find(|r| r.is_user_code())
-        .cloned()
-        .or_else(|| sources.first().cloned());
-
-    let per_request = opts.requests_per_step.filter(|&r| r > 0.0).map(|req| {
-        let last = counts_per_snapshot.len() - 1;
-        let steps = (last - 1) as f64;
-        let growth = counts_per_snapshot[last].saturating_sub(counts_per_snapshot[1]) as f64;
-        let count = growth / (steps * req);
-        // Retained bytes per request: the roots' average retained size times the rate.
-        let ret_growth = if roots.is_empty() {
-            0.0
-        } else {
-            retained as f64 / roots.len() as f64 * growth
-        };
-        PerRequest {
-            count,
-            retained_size_bytes: (ret_growth / (steps * req)).max(0.0),
-            objects: object_classes
-                .iter()
-                .take(8)
-                .map(|c| (c.class_name.clone(), c.count as f64 / req))
-                .collect(),
-        }
-    });
-
-    Cluster {
-        holder: label.to_owned(),
-        holder_class,
-        holder_id: s.id(holder),
-        holder_nodes: members.len(),
-        root_class: root_class.to_owned(),
-        pattern,
-        count: roots.len() as u64,
-        object_count: objects.len() as u64,
-        retained_size_bytes: retained,
-        counts_per_snapshot,
-        holder_retained_per_snapshot,
-        objects: object_classes,
-        source,
-        sources,
-        fix_hint: pattern.fix_hint(),
-        trace,
-        listener_count,
-        per_request,
-        external_share,
-    }
+    sources
 }
 
-pub(crate) fn fn_name(s: &HeapSnapshot, o: NodeId) -> String {
-    let n = s.raw_name(o);
-    if n.is_empty() {
-        "(anonymous)".into()
+/// Rates per unit of load, `req` units per step: roots added per unit (growth from the
+/// target to the last snapshot over the steps between them), retained bytes per unit (the
+/// roots' average retained size times that growth), and the first 8 object classes'
+/// counts per unit (allocated over one step).
+fn per_request(
+    req: f64,
+    counts_per_snapshot: &[u64],
+    roots: usize,
+    retained: u64,
+    object_classes: &[ClassCount],
+) -> PerRequest {
+    let last = counts_per_snapshot.len() - 1;
+    let steps = (last - 1) as f64;
+    let growth = counts_per_snapshot[last].saturating_sub(counts_per_snapshot[1]) as f64;
+    let count = growth / (steps * req);
+    let ret_growth = if roots == 0 {
+        0.0
     } else {
-        n.to_owned()
+        retained as f64 / roots as f64 * growth
+    };
+    PerRequest {
+        count,
+        retained_size_bytes: (ret_growth / (steps * req)).max(0.0),
+        objects: object_classes
+            .iter()
+            .take(8)
+            .map(|c| (c.class_name.clone(), c.count as f64 / req))
+            .collect(),
     }
 }
 
 /// Bytes of ArrayBuffer backing stores (`system / JSArrayBufferData`) in `o`'s dominator
 /// subtree.
-pub(crate) fn external_bytes(s: &HeapSnapshot, o: NodeId) -> u64 {
+fn external_bytes(s: &HeapSnapshot, o: NodeId) -> u64 {
     let mut total = 0;
     let mut stack = vec![o];
     let mut visited = 0usize;
@@ -246,66 +282,26 @@ pub(crate) fn external_bytes(s: &HeapSnapshot, o: NodeId) -> u64 {
     total
 }
 
+/// What the pattern detectors read of a cluster ([`ClusterFacts`]): its holder's class,
+/// label and place on its retainer trace, its representative root `sample`, and its sizes.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn classify(
-    s: &HeapSnapshot,
+pub(crate) fn cluster_facts<'s>(
+    s: &'s HeapSnapshot,
     traces: &Traces,
     holder: NodeId,
-    label: &str,
+    label: &'s str,
     sample: NodeId,
     roots: u64,
     retained: u64,
     external_share: f64,
-) -> Pattern {
-    let root_class = &s.class(sample).name;
-    let holder_class = &s.class(holder).name;
-    let holder_edge = traces
-        .parent_edge(holder)
-        .map(|e| s.edge_name(e).into_owned())
-        .unwrap_or_default();
-    let holder_parent_edge = traces
-        .parent(holder)
-        .and_then(|p| traces.parent_edge(p))
-        .map(|e| s.edge_name(e).into_owned())
-        .unwrap_or_default();
-    let chain_has = |needle: &str| {
-        let mut cur = holder;
-        for _ in 0..8 {
-            if s.class(cur).name == needle {
-                return true;
-            }
-            match traces.parent(cur) {
-                Some(p) => cur = p,
-                None => return false,
-            }
-        }
-        false
-    };
-    let listener_holder = holder_parent_edge == "_events" || label.contains("._events.") || holder_edge == "_events";
-    if listener_holder && matches!(s.node_type(sample), NodeType::Closure) {
-        return Pattern::ListenerAccumulation;
-    }
-    if root_class == "Timeout" || root_class == "Immediate" || holder_class == "TimersList" || chain_has("TimersList") {
-        return Pattern::UnclearedTimer;
-    }
-    if label.contains("sockets")
-        || label.contains("freeSockets")
-        || (chain_has("Agent") && root_class.contains("Socket"))
-    {
-        return Pattern::AgentSockets;
-    }
-    if holder_class == "BufferList" || label.contains("_readableState.buffer") || label.contains("_writableState") {
-        return Pattern::UnconsumedStream;
-    }
-    let per_root = retained.checked_div(roots).unwrap_or(0);
-    if s.node_type(sample) == NodeType::Closure && (external_share > 0.5 || per_root >= 4096) {
-        return Pattern::ClosureRetention;
-    }
-    if external_share > 0.5 {
-        return Pattern::ExternalMemory;
-    }
-    if listener_holder {
-        return Pattern::ListenerAccumulation;
+) -> ClusterFacts<'s> {
+    let edge_name = |e: Option<u32>| e.map(|e| s.edge_name(e).into_owned()).unwrap_or_default();
+    let mut holder_chain = vec![s.class(holder).name.as_str()];
+    let mut cur = holder;
+    while holder_chain.len() < 8 {
+        let Some(p) = traces.parent(cur) else { break };
+        holder_chain.push(s.class(p).name.as_str());
+        cur = p;
     }
     let anchored_global = {
         let mut cur = holder;
@@ -326,22 +322,22 @@ pub(crate) fn classify(
         }
         found
     };
-    if matches!(holder_class.as_str(), "Map" | "Set" | "Array" | "Object" | "WeakMap") || holder_class.starts_with('{')
-    {
-        if anchored_global {
-            return Pattern::GlobalVariable;
-        }
-        return Pattern::UnboundedCollection;
+    ClusterFacts {
+        label,
+        holder_class: &s.class(holder).name,
+        root_class: &s.class(sample).name,
+        root_is_closure: s.node_type(sample) == NodeType::Closure,
+        holder_edge: edge_name(traces.parent_edge(holder)),
+        holder_parent_edge: edge_name(traces.parent(holder).and_then(|p| traces.parent_edge(p))),
+        holder_chain,
+        anchored_global,
+        retained_per_root: retained.checked_div(roots).unwrap_or(0),
+        external_share,
     }
-    if anchored_global {
-        return Pattern::GlobalVariable;
-    }
-    if s.node_type(sample) == NodeType::Closure && per_root >= 1024 {
-        return Pattern::ClosureRetention;
-    }
-    Pattern::Other
 }
 
+/// The retainer trace of `sample` in `s`, root first, as report steps, with `holder` and
+/// the nodes `is_root` marks flagged.
 pub(crate) fn trace_steps(
     s: &HeapSnapshot,
     traces: &Traces,
@@ -367,11 +363,84 @@ pub(crate) fn trace_steps(
     out
 }
 
-pub(crate) fn leakhound_name(s: &HeapSnapshot, o: NodeId) -> String {
+/// DevTools' display name of `o`, cut to 80 characters (the last one `…`).
+fn leakhound_name(s: &HeapSnapshot, o: NodeId) -> String {
     let name = display_name(s, o);
     if name.chars().count() > 80 {
         format!("{}…", name.chars().take(79).collect::<String>())
     } else {
         name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use leakhound_heap::{Analysis, HeapSnapshot, NodeId};
+
+    use super::build_cluster;
+    use crate::model::LeakOptions;
+    use crate::pattern::{ClusterFacts, Fit, PATTERNS, PatternRule, extended_table};
+    use crate::source::ScriptMap;
+    use crate::trace::Traces;
+
+    /// The root holds `store`, a `MemoryStore` object, which holds `n` `Session` objects
+    /// of 1,000 bytes each by element edges. Ordinals: root 0, store 1, sessions 2….
+    fn session_store(n: usize) -> HeapSnapshot {
+        let mut nodes = vec!["9,0,1,0,1,0".to_owned(), format!("3,1,3,100,{n},0")];
+        nodes.extend((0..n).map(|i| format!("3,2,{},1000,0,0", 5 + 2 * i)));
+        let mut edges = vec!["2,3,6".to_owned()];
+        edges.extend((0..n).map(|i| format!("1,{i},{}", (2 + i) * 6)));
+        let text = format!(
+            r#"{{"snapshot":{{"meta":{{"node_fields":["type","name","id","self_size","edge_count","detachedness"],"node_types":[["hidden","array","string","object","code","closure","regexp","number","native","synthetic"],"string","number","number","number","number"],"edge_fields":["type","name_or_index","to_node"],"edge_types":[["context","element","property","internal","hidden","shortcut","weak"],"string_or_number","node"],"location_fields":["object_index","script_id","line","column"]}},"node_count":{},"edge_count":{}}},"nodes":[{}],"edges":[{}],"locations":[],"strings":["","MemoryStore","Session","store"]}}"#,
+            n + 2,
+            n + 1,
+            nodes.join(","),
+            edges.join(",")
+        );
+        leakhound_heap::load_with(text.as_bytes(), Analysis::Retained, &mut |_| {})
+            .expect("a valid snapshot")
+            .snapshot
+    }
+
+    #[test]
+    fn a_pattern_added_to_the_table_alone_names_the_cluster_and_gives_its_hint() {
+        fn memory_store(f: &ClusterFacts<'_>) -> Fit {
+            if f.holder_class == "MemoryStore" {
+                Fit::Strong
+            } else {
+                Fit::No
+            }
+        }
+        let s = session_store(6);
+        let traces = Traces::compute(&s);
+        let scripts = ScriptMap::build(&s);
+        let sessions: Vec<NodeId> = (2..8).collect();
+        let cluster = |patterns: &'static [PatternRule]| {
+            build_cluster(
+                &s,
+                &traces,
+                &scripts,
+                "store",
+                "Session",
+                &[(1, &sessions[..], &sessions[..])],
+                vec![0, 3, 6],
+                vec![None; 3],
+                &LeakOptions::default(),
+                patterns,
+            )
+        };
+        let plain = cluster(PATTERNS);
+        assert_eq!(plain.pattern.as_str(), "other");
+        assert_eq!(plain.retained_size_bytes, 6000);
+
+        let session_store = PatternRule {
+            name: "session_store",
+            fix_hint: "give the session store a TTL or a maximum size",
+            detect: memory_store,
+        };
+        let added = cluster(extended_table(PATTERNS.len() - 1, session_store));
+        assert_eq!(added.pattern.as_str(), "session_store");
+        assert_eq!(added.pattern.to_string(), "session_store");
+        assert_eq!(added.fix_hint, "give the session store a TTL or a maximum size");
     }
 }

@@ -1,7 +1,8 @@
 //! Same-process, in-order, same-V8 checks, and id lookups across snapshots.
 
-use crate::finder::LeakError;
 use leakhound_heap::{HeapSnapshot, NodeId, NodeType};
+
+use crate::model::LeakError;
 
 /// id → ordinal for one snapshot: a dense table over odd (V8 heap object) ids when they
 /// are compact (the usual case: ids grow with allocations), else sorted pairs.
@@ -110,7 +111,7 @@ pub(crate) fn check_consistency(snaps: &[&HeapSnapshot], ids: &[IdIndex]) -> Res
 /// Checks that two snapshots come from one process, oldest first, from one V8.
 ///
 /// # Errors
-/// [`LeakError`] as for [`find_leaks`].
+/// [`LeakError`] as for [`find_leaks`](crate::find_leaks).
 pub fn check_pair(base: &HeapSnapshot, current: &HeapSnapshot) -> Result<Vec<String>, LeakError> {
     let snaps = [base, current];
     let ids = [IdIndex::build(base), IdIndex::build(current)];

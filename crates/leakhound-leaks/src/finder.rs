@@ -18,251 +18,26 @@
 //! 5. *Growth*: in every snapshot, the number of objects of the root class whose trace
 //!    passes through the holder; a cluster is a leak only if that number rises at every
 //!    step from the target on, by at least `min_growth` in all.
+//!
+//! [`find_leaks_prepared`] runs these steps in this order, one function each
+//! (`new_and_leaked`, `leak_roots`, `group_by_holder`, `merge_by_label`, `count_growth`
+//! then `growth_check`), adds old arrays of primitives that grow (`arrays.rs`) and ranks
+//! the clusters (`rank`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use leakhound_heap::{HeapSnapshot, NodeId, NodeType};
+use rayon::prelude::*;
 
 use crate::arrays::growing_primitive_arrays;
 use crate::cluster::build_cluster;
 use crate::consistency::{IdIndex, check_consistency};
 use crate::holder::{holder_label, is_own_instrumentation};
-use crate::pattern::Pattern;
-use crate::source::{ScriptMap, SourceRef};
+use crate::model::{Cluster, LeakError, LeakOptions, LeakReport, NotGrowing};
+use crate::nodes::{STRING_KEY, is_internal, is_reportable, leak_key};
+use crate::pattern::PATTERNS;
+use crate::source::ScriptMap;
 use crate::trace::Traces;
-
-/// Options of [`find_leaks`].
-#[derive(Debug, Clone)]
-pub struct LeakOptions {
-    /// Units of load (requests) between consecutive snapshots, to report rates per unit.
-    pub requests_per_step: Option<f64>,
-    /// Minimum growth of a cluster from the target to the last snapshot, in objects.
-    pub min_growth: u64,
-    /// At most this many clusters are reported.
-    pub max_clusters: usize,
-}
-
-impl Default for LeakOptions {
-    fn default() -> Self {
-        LeakOptions {
-            requests_per_step: None,
-            min_growth: 2,
-            max_clusters: 20,
-        }
-    }
-}
-
-/// Why snapshots cannot be compared.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LeakError {
-    /// Fewer than three snapshots.
-    #[error("the three-snapshot technique needs at least 3 snapshots (baseline, target, final); got {0}")]
-    TooFewSnapshots(usize),
-    /// Node ids do not line up: the snapshots come from different processes.
-    #[error(
-        "snapshots {first} and {second} come from different processes (only {matching} of {common} shared ids name the same object); ids only match within one process"
-    )]
-    DifferentProcesses {
-        /// Position of the first snapshot (0-based).
-        first: usize,
-        /// Position of the second snapshot.
-        second: usize,
-        /// Shared ids that name the same kind of object.
-        matching: u64,
-        /// Shared ids.
-        common: u64,
-    },
-    /// A later snapshot holds only older objects than an earlier one.
-    #[error(
-        "snapshots are out of order: snapshot {later} (newest object id {later_max_id}) is older than snapshot {earlier} (newest id {earlier_max_id}); give them oldest first"
-    )]
-    OutOfOrder {
-        /// Position of the earlier snapshot.
-        earlier: usize,
-        /// Position of the later one.
-        later: usize,
-        /// Newest JS object id of the earlier.
-        earlier_max_id: u32,
-        /// Newest JS object id of the later.
-        later_max_id: u32,
-    },
-    /// The node or edge type lists differ: snapshots from different V8 versions.
-    #[error("snapshots {first} and {second} were written by different V8 versions (their node/edge type lists differ)")]
-    DifferentV8 {
-        /// Position of the first snapshot.
-        first: usize,
-        /// Position of the second.
-        second: usize,
-    },
-}
-
-/// Objects of one class inside a cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClassCount {
-    /// Class name.
-    pub class_name: String,
-    /// Leaked objects of the class in the cluster.
-    pub count: u64,
-    /// Their self sizes, bytes.
-    pub self_size_bytes: u64,
-}
-
-/// One step of a retainer trace, from a GC root towards the leaked objects.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TraceStep {
-    /// The edge into this node in DevTools notation (`.prop`, `[i]`, `->ctx`, `{internal}`).
-    pub edge: String,
-    /// The edge type.
-    pub edge_type: String,
-    /// Display name of the node.
-    pub node_name: String,
-    /// Class name of the node.
-    pub class_name: String,
-    /// V8 node type.
-    pub node_type: String,
-    /// V8 node id.
-    pub id: u32,
-    /// Self size, bytes.
-    pub self_size_bytes: u64,
-    /// Retained size, bytes.
-    pub retained_size_bytes: u64,
-    /// Whether this node is the holder.
-    pub is_holder: bool,
-    /// Whether this node is a leaked object.
-    pub is_leaked: bool,
-}
-
-/// Rates per unit of load.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PerRequest {
-    /// Leak roots added per request (from the growth after the target).
-    pub count: f64,
-    /// Retained bytes added per request.
-    pub retained_size_bytes: f64,
-    /// Leaked objects per request, by class (from the objects allocated between baseline
-    /// and target, over one step of load).
-    pub objects: Vec<(String, f64)>,
-}
-
-/// A group of leaked objects kept by one holder, growing across the snapshots.
-#[derive(Debug, Clone)]
-pub struct Cluster {
-    /// The holder's label, e.g. `quoteCache` or `lifecycle._events.shutdown`.
-    pub holder: String,
-    /// The holder's class, e.g. `Map`, `Array`.
-    pub holder_class: String,
-    /// V8 id of the (first) holder node.
-    pub holder_id: u32,
-    /// How many holder nodes share the label.
-    pub holder_nodes: usize,
-    /// Class of the objects that accumulate (the leak roots).
-    pub root_class: String,
-    /// The leak pattern.
-    pub pattern: Pattern,
-    /// Leak roots (objects that accumulate) among the leaked objects.
-    pub count: u64,
-    /// All leaked objects in the cluster (roots and what they keep).
-    pub object_count: u64,
-    /// Retained size of the roots, no double counting, bytes (last snapshot).
-    pub retained_size_bytes: u64,
-    /// Objects of the root class under the holder, per snapshot (baseline first).
-    pub counts_per_snapshot: Vec<u64>,
-    /// Retained size of the holder per snapshot, bytes (0 where it is absent).
-    pub holder_retained_per_snapshot: Vec<Option<u64>>,
-    /// Leaked objects by class, most first.
-    pub objects: Vec<ClassCount>,
-    /// The best source location (user code first), if any.
-    pub source: Option<SourceRef>,
-    /// Every source location found (roots' constructors and functions, the holder's
-    /// owning function).
-    pub sources: Vec<SourceRef>,
-    /// One-line fix hint.
-    pub fix_hint: &'static str,
-    /// The retainer trace from a GC root to the holder and on to the largest root.
-    pub trace: Vec<TraceStep>,
-    /// Listener count for `listener_accumulation` (elements of the listener array).
-    pub listener_count: Option<u64>,
-    /// Rates per request when `requests_per_step` was given.
-    pub per_request: Option<PerRequest>,
-    /// Share of the retained size that is ArrayBuffer backing stores (off the JS heap).
-    pub external_share: f64,
-}
-
-/// A cluster of new objects that stayed alive but did not keep growing (bounded cache,
-/// warm-up, metadata): reported for information, not as a leak.
-#[derive(Debug, Clone)]
-pub struct NotGrowing {
-    /// Holder label.
-    pub holder: String,
-    /// Root class.
-    pub root_class: String,
-    /// Counts per snapshot.
-    pub counts_per_snapshot: Vec<u64>,
-}
-
-/// What [`find_leaks`] found.
-#[derive(Debug, Clone)]
-pub struct LeakReport {
-    /// Leaking clusters, largest retained size first; empty when nothing leaks.
-    pub clusters: Vec<Cluster>,
-    /// Clusters of surviving new objects that do not grow.
-    pub not_growing: Vec<NotGrowing>,
-    /// Leaked objects after the filter (allocated after baseline, alive in every later
-    /// snapshot).
-    pub leaked_object_count: u64,
-    /// Warnings about the inputs.
-    pub warnings: Vec<String>,
-}
-
-pub(crate) fn is_internal(s: &HeapSnapshot, o: NodeId) -> bool {
-    match s.node_type(o) {
-        NodeType::Hidden | NodeType::Array | NodeType::Code | NodeType::Synthetic | NodeType::ObjectShape => true,
-        NodeType::Object | NodeType::Native => s.raw_name(o).starts_with("system / "),
-        _ => false,
-    }
-}
-
-/// What accumulates, finer than the DevTools class for functions: every closure is of
-/// class `Function`, so closures are told apart by name and source location. Returns
-/// (key, display name).
-pub(crate) fn leak_key(s: &HeapSnapshot, o: NodeId) -> (String, String) {
-    if s.is_string(o) {
-        // V8 flattens concatenated strings: one key for every string type.
-        return (STRING_KEY.to_owned(), "(string)".to_owned());
-    }
-    if s.node_type(o) == NodeType::Closure {
-        let name = s.raw_name(o);
-        let shown = if name.is_empty() {
-            "(anonymous function)".to_owned()
-        } else {
-            format!("{name}()")
-        };
-        let loc = s
-            .location(o)
-            .map(|l| format!("{},{},{}", l.script_id, l.line, l.column))
-            .unwrap_or_default();
-        (format!("closure {name} {loc}"), shown)
-    } else {
-        let c = s.class(o);
-        (c.key(), c.name.clone())
-    }
-}
-
-/// The leak key of every string type.
-pub(crate) const STRING_KEY: &str = "(string)";
-
-/// The Node-aware filter: what can be a leaked object worth reporting.
-pub(crate) fn is_reportable(s: &HeapSnapshot, o: NodeId) -> bool {
-    match s.node_type(o) {
-        NodeType::Object | NodeType::Closure | NodeType::RegExp => !s.raw_name(o).starts_with("system / "),
-        // Strings count only where nothing reportable holds them (a cache of rendered
-        // HTML); strings inside kept objects are part of those objects' clusters.
-        NodeType::String | NodeType::ConsString | NodeType::SlicedString => s.self_size(o) > 0,
-        NodeType::Native => s.id(o) % 2 == 1 && !s.raw_name(o).starts_with("system / "),
-        _ => false,
-    }
-}
 
 /// Runs the three-snapshot technique over `snaps` (baseline, target, final, more…, in
 /// the order they were taken, all from one process).
@@ -274,22 +49,15 @@ pub fn find_leaks(snaps: &[&HeapSnapshot], opts: &LeakOptions) -> Result<LeakRep
     if snaps.len() < 3 {
         return Err(LeakError::TooFewSnapshots(snaps.len()));
     }
-    // Per-snapshot indexes and traces, on both cores.
-    let prepared: Vec<Prepared> = std::thread::scope(|scope| {
-        let half = snaps.len() / 2;
-        let h = scope.spawn(move || snaps[..half].iter().map(|s| Prepared::new(s)).collect::<Vec<_>>());
-        let rest: Vec<Prepared> = snaps[half..].iter().map(|s| Prepared::new(s)).collect();
-        let mut first = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-        first.extend(rest);
-        first
-    });
+    // Per-snapshot indexes and traces, in parallel.
+    let prepared: Vec<Prepared> = snaps.par_iter().map(|s| Prepared::new(s)).collect();
     find_leaks_prepared(snaps, prepared, opts)
 }
 
 /// What the leak finder needs of each snapshot besides the snapshot: its id index and
-/// its retainer traces ([`Traces`]). Both need only the graph (no classes, no
-/// dominators), so a loader can build them for each snapshot right after reading it,
-/// while the next one loads.
+/// its retainer traces (memlab's BFS from the root). Both need only the graph (no
+/// classes, no dominators), so [`load_series`](crate::load_series) builds them for each
+/// snapshot right after reading it, while others still load.
 pub struct Prepared {
     ids: IdIndex,
     traces: Traces,
@@ -297,7 +65,7 @@ pub struct Prepared {
 
 impl Prepared {
     /// Builds the id index and runs the trace BFS over `s`.
-    pub fn new(s: &HeapSnapshot) -> Prepared {
+    pub(crate) fn new(s: &HeapSnapshot) -> Prepared {
         Prepared {
             ids: IdIndex::build(s),
             traces: Traces::compute(s),
@@ -321,13 +89,55 @@ pub fn find_leaks_prepared(
     if prepared.len() != snaps.len() {
         return find_leaks(snaps, opts);
     }
-    let (ids, mut all_traces): (Vec<IdIndex>, Vec<Traces>) = prepared.into_iter().map(|p| (p.ids, p.traces)).unzip();
+    let (ids, traces): (Vec<IdIndex>, Vec<Traces>) = prepared.into_iter().map(|p| (p.ids, p.traces)).unzip();
     let warnings = check_consistency(snaps, &ids)?;
-    let last_i = snaps.len() - 1;
-    let s = snaps[last_i];
-    let n = s.node_count();
+    let last = Last {
+        s: snaps[snaps.len() - 1],
+        traces: &traces[snaps.len() - 1],
+    };
+    let new = new_and_leaked(last.s, &ids);
+    let (attach, top) = leak_roots(last, &new);
+    let found = group_by_holder(last, &new, &attach, &top);
+    let candidates = merge_by_label(last, &found.groups);
+    let growth = count_growth(snaps, &ids, &traces, &found, &candidates);
+    let scripts = ScriptMap::build(last.s);
+    let (mut clusters, not_growing) = growth_check(last, &scripts, &found, &candidates, growth, opts);
+    let known: HashSet<String> = clusters.iter().map(|c| c.holder.clone()).collect();
+    clusters.extend(growing_primitive_arrays(
+        snaps,
+        &ids,
+        last.traces,
+        &new.is_new,
+        &known,
+        &scripts,
+        opts,
+    ));
+    Ok(rank(clusters, not_growing, found.leaked_object_count, warnings, opts))
+}
 
-    // 1. New (allocated after the baseline) and leaked (also alive from the target on).
+/// The last snapshot and its retainer traces: where clusters are found and described.
+#[derive(Clone, Copy)]
+struct Last<'a> {
+    s: &'a HeapSnapshot,
+    traces: &'a Traces,
+}
+
+/// No node (in [`leak_roots`]' per-node arrays).
+const NONE: u32 = u32::MAX;
+
+/// Per node of the last snapshot (by ordinal): allocated after the baseline, and among
+/// those, also alive in every snapshot from the target on and reportable (the Node-aware
+/// filter, [`is_reportable`]).
+struct NewNodes {
+    is_new: Vec<bool>,
+    leaked: Vec<bool>,
+}
+
+/// Step 1, leaked objects: nodes of `s` whose id is absent from the baseline (new), and
+/// of those, the ones present in every snapshot but the baseline and reportable (leaked).
+fn new_and_leaked(s: &HeapSnapshot, ids: &[IdIndex]) -> NewNodes {
+    let n = s.node_count();
+    let last_i = ids.len() - 1;
     let mut is_new = vec![false; n];
     let mut is_leaked = vec![false; n];
     for o in 0..n as NodeId {
@@ -340,38 +150,26 @@ pub fn find_leaks_prepared(
             is_leaked[o as usize] = true;
         }
     }
-    let traces = all_traces.pop().unwrap_or_else(|| Traces::compute(s));
-
-    // 2–3. Leak roots and holders.
-    struct Group {
-        holder: NodeId,
-        root_class: u32,
-        roots: Vec<NodeId>,
-        objects: Vec<NodeId>,
-    }
-    let mut groups: Vec<Group> = Vec::new();
-    let mut group_of: HashMap<(NodeId, u32), usize> = HashMap::new();
-    // Leak keys (see `leak_key`) interned to small ids; `keys[id]` = (key, display).
-    let mut keys: Vec<(String, String)> = Vec::new();
-    let mut key_ids: HashMap<String, u32> = HashMap::new();
-    let mut key_of_top: HashMap<NodeId, u32> = HashMap::new();
-    let mut own_state: HashMap<NodeId, bool> = HashMap::new();
-    let mut holder_cache: HashMap<(NodeId, String), Option<NodeId>> = HashMap::new();
-    let mut leaked_object_count = 0u64;
-    // For every new node, in BFS order (parents first): `attach` = the first old node above
-    // it on its trace, `top` = the top-most reportable leaked node between it and there.
-    const NONE: u32 = u32::MAX;
-    let mut attach = vec![NONE; n];
-    let mut top = vec![NONE; n];
-    let reportable: Vec<bool> = (0..n as NodeId)
+    let leaked = (0..n as NodeId)
         .map(|o| is_leaked[o as usize] && is_reportable(s, o))
         .collect();
-    for &o in traces.order() {
-        if !is_new[o as usize] {
+    NewNodes { is_new, leaked }
+}
+
+/// Step 2, leak roots: for every new node, in trace order (parents first), `attach` = the
+/// first old node above it on its trace, where the new structure hangs off the old heap,
+/// and `top` = the top-most leaked node between it and there, its leak root ([`NONE`]
+/// where there is none).
+fn leak_roots(last: Last<'_>, new: &NewNodes) -> (Vec<NodeId>, Vec<NodeId>) {
+    let n = last.s.node_count();
+    let mut attach = vec![NONE; n];
+    let mut top = vec![NONE; n];
+    for &o in last.traces.order() {
+        if !new.is_new[o as usize] {
             continue;
         }
-        let Some(p) = traces.parent(o) else { continue };
-        let (a, t) = if is_new[p as usize] {
+        let Some(p) = last.traces.parent(o) else { continue };
+        let (a, t) = if new.is_new[p as usize] {
             (attach[p as usize], top[p as usize])
         } else {
             (p, NONE)
@@ -379,14 +177,52 @@ pub fn find_leaks_prepared(
         attach[o as usize] = a;
         top[o as usize] = if t != NONE {
             t
-        } else if reportable[o as usize] {
+        } else if new.leaked[o as usize] {
             o
         } else {
             NONE
         };
     }
-    for o in 0..n as NodeId {
-        if !reportable[o as usize] || !traces.is_reached(o) {
+    (attach, top)
+}
+
+/// Leaked objects under one holder node whose leak roots are of one kind.
+struct Group {
+    /// The holder node.
+    holder: NodeId,
+    /// The roots' leak key, an index into [`Found::keys`].
+    root_key: u32,
+    /// The leaked objects of the root's kind (the roots, every link of a chain of them).
+    roots: Vec<NodeId>,
+    /// Every leaked object under the holder's roots of that kind, roots included.
+    objects: Vec<NodeId>,
+}
+
+/// What [`group_by_holder`] found in the last snapshot.
+struct Found {
+    /// Groups in order of their first leaked object (by ordinal).
+    groups: Vec<Group>,
+    /// Leak keys (see [`leak_key`]) interned to small ids: `keys[id]` = (key, display).
+    keys: Vec<(String, String)>,
+    /// Leaked objects a trace reaches.
+    leaked_object_count: u64,
+}
+
+/// Step 3, holders: groups every leaked object a trace reaches by its holder (the first
+/// object a user can name above its attach point) and its root's leak key, leaving out
+/// what hangs off leakhound's own instrumentation.
+fn group_by_holder(last: Last<'_>, new: &NewNodes, attach: &[NodeId], top: &[NodeId]) -> Found {
+    let Last { s, traces } = last;
+    let mut groups: Vec<Group> = Vec::new();
+    let mut group_of: HashMap<(NodeId, u32), usize> = HashMap::new();
+    let mut keys: Vec<(String, String)> = Vec::new();
+    let mut key_ids: HashMap<String, u32> = HashMap::new();
+    let mut key_of_top: HashMap<NodeId, u32> = HashMap::new();
+    let mut own_state: HashMap<NodeId, bool> = HashMap::new();
+    let mut holder_cache: HashMap<(NodeId, String), Option<NodeId>> = HashMap::new();
+    let mut leaked_object_count = 0u64;
+    for o in 0..s.node_count() as NodeId {
+        if !new.leaked[o as usize] || !traces.is_reached(o) {
             continue;
         }
         leaked_object_count += 1;
@@ -394,24 +230,14 @@ pub fn find_leaks_prepared(
         if a == NONE || t == NONE {
             continue;
         }
-        // The holder: the first nameable node above the attach point. Old links of a
-        // chain of the top's own kind (old Timeouts of a timer list) are passed over, so a
-        // linked list is held by its list, not by whichever old element a new one follows.
         let t_key = leak_key(s, t).0;
-        let holder = *holder_cache.entry((a, t_key.clone())).or_insert_with(|| {
-            let mut h = a;
-            for _ in 0..100_000 {
-                if !is_internal(s, h) && (s.node_type(h) == NodeType::Synthetic || leak_key(s, h).0 != t_key) {
-                    return Some(h);
-                }
-                h = traces.parent(h)?;
-            }
-            None
-        });
+        let holder = *holder_cache
+            .entry((a, t_key.clone()))
+            .or_insert_with(|| find_holder(last, a, &t_key));
         let Some(holder) = holder else { continue };
         if *own_state
             .entry(holder)
-            .or_insert_with(|| is_own_instrumentation(s, &traces, holder))
+            .or_insert_with(|| is_own_instrumentation(s, traces, holder))
         {
             continue;
         }
@@ -422,11 +248,10 @@ pub fn find_leaks_prepared(
                 (keys.len() - 1) as u32
             })
         });
-        let key = (holder, root_key);
-        let gi = *group_of.entry(key).or_insert_with(|| {
+        let gi = *group_of.entry((holder, root_key)).or_insert_with(|| {
             groups.push(Group {
                 holder,
-                root_class: root_key,
+                root_key,
                 roots: Vec::new(),
                 objects: Vec::new(),
             });
@@ -439,103 +264,186 @@ pub fn find_leaks_prepared(
         }
         groups[gi].objects.push(o);
     }
+    Found {
+        groups,
+        keys,
+        leaked_object_count,
+    }
+}
 
-    // 4. Merge groups whose holders share a label.
-    let scripts = ScriptMap::build(s);
-    let mut merged: Vec<(String, u32, Vec<usize>)> = Vec::new();
+/// The holder above the attach point `a` of leak roots keyed `root_key`: the first node on
+/// the trace up from `a` that is not a V8 internal. Old links of a chain of the root's own
+/// kind (old Timeouts of a timer list) are passed over, so a linked list is held by its
+/// list, not by whichever old element a new one follows. `None` past the root or 100,000
+/// steps.
+fn find_holder(last: Last<'_>, a: NodeId, root_key: &str) -> Option<NodeId> {
+    let Last { s, traces } = last;
+    let mut h = a;
+    for _ in 0..100_000 {
+        if !is_internal(s, h) && (s.node_type(h) == NodeType::Synthetic || leak_key(s, h).0 != root_key) {
+            return Some(h);
+        }
+        h = traces.parent(h)?;
+    }
+    None
+}
+
+/// Groups whose holders share a label and whose roots share a kind: one cluster candidate.
+struct Candidate {
+    /// The holders' label.
+    label: String,
+    /// The roots' leak key, an index into [`Found::keys`].
+    root_key: u32,
+    /// Indexes into [`Found::groups`], in group order.
+    groups: Vec<usize>,
+}
+
+/// Step 4, clusters: merges the groups (with roots) whose holders have one label and whose
+/// roots one kind, in order of their first group.
+fn merge_by_label(last: Last<'_>, groups: &[Group]) -> Vec<Candidate> {
+    let mut merged: Vec<Candidate> = Vec::new();
     let mut merged_of: HashMap<(String, u32), usize> = HashMap::new();
     for (gi, g) in groups.iter().enumerate() {
         if g.roots.is_empty() {
             continue;
         }
-        let label = holder_label(s, &traces, g.holder);
-        let key = (label.clone(), g.root_class);
-        match merged_of.get(&key) {
-            Some(&m) => merged[m].2.push(gi),
+        let label = holder_label(last.s, last.traces, g.holder);
+        match merged_of.get(&(label.clone(), g.root_key)) {
+            Some(&m) => merged[m].groups.push(gi),
             None => {
-                merged_of.insert(key, merged.len());
-                merged.push((label, g.root_class, vec![gi]));
+                merged_of.insert((label.clone(), g.root_key), merged.len());
+                merged.push(Candidate {
+                    label,
+                    root_key: g.root_key,
+                    groups: vec![gi],
+                });
             }
         }
     }
+    merged
+}
 
-    // 5. Growth: objects of the root class under the holder, in every snapshot.
-    let holder_ids: Vec<Vec<u32>> = merged
+/// Per candidate (outer) and snapshot (inner, baseline first): objects of the root kind
+/// under its holders, and the holders' retained size where the snapshot has them.
+struct Growth {
+    counts: Vec<Vec<u64>>,
+    holder_retained: Vec<Vec<Option<u64>>>,
+}
+
+/// Step 5, growth: in every snapshot, the objects of each candidate's root kind under any
+/// of its holders (found by id), the snapshots in parallel.
+fn count_growth(
+    snaps: &[&HeapSnapshot],
+    ids: &[IdIndex],
+    traces: &[Traces],
+    found: &Found,
+    candidates: &[Candidate],
+) -> Growth {
+    let s = snaps[snaps.len() - 1];
+    let holder_ids: Vec<Vec<u32>> = candidates
         .iter()
-        .map(|(_, _, gs)| gs.iter().map(|&g| s.id(groups[g].holder)).collect())
+        .map(|c| c.groups.iter().map(|&g| s.id(found.groups[g].holder)).collect())
         .collect();
-    // The DevTools class key of each cluster's roots (a prefilter) and its leak key.
-    let root_keys: Vec<(String, String)> = merged
+    // The DevTools class key of each candidate's roots (a prefilter) and its leak key.
+    let root_keys: Vec<(String, String)> = candidates
         .iter()
-        .map(|(_, c, gs)| {
-            let sample = groups[gs[0]].roots[0];
-            (s.class(sample).key(), keys[*c as usize].0.clone())
+        .map(|c| {
+            let sample = found.groups[c.groups[0]].roots[0];
+            (s.class(sample).key(), found.keys[c.root_key as usize].0.clone())
         })
         .collect();
-    // One column per snapshot, the snapshots shared out over both cores.
-    let column = |k: usize| {
-        let tr = if k == last_i { &traces } else { &all_traces[k] };
-        count_under_holders(snaps[k], tr, &ids[k], &holder_ids, &root_keys)
-    };
-    let columns: Vec<(Vec<u64>, Vec<Option<u64>>)> = std::thread::scope(|scope| {
-        let odd = scope.spawn(|| (1..snaps.len()).step_by(2).map(column).collect::<Vec<_>>());
-        let even: Vec<_> = (0..snaps.len()).step_by(2).map(column).collect();
-        let odd = odd.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-        let (mut even, mut odd) = (even.into_iter(), odd.into_iter());
-        (0..snaps.len())
-            .map_while(|k| if k % 2 == 0 { even.next() } else { odd.next() })
-            .collect()
-    });
-    let counts: Vec<Vec<u64>> = (0..merged.len())
-        .map(|m| columns.iter().map(|(c, _)| c[m]).collect())
+    // One column per snapshot, the snapshots in parallel.
+    let columns: Vec<(Vec<u64>, Vec<Option<u64>>)> = (0..snaps.len())
+        .into_par_iter()
+        .map(|k| count_under_holders(snaps[k], &traces[k], &ids[k], &holder_ids, &root_keys))
         .collect();
-    let holder_retained: Vec<Vec<Option<u64>>> = (0..merged.len())
-        .map(|m| columns.iter().map(|(_, r)| r[m]).collect())
-        .collect();
+    Growth {
+        counts: (0..candidates.len())
+            .map(|m| columns.iter().map(|(c, _)| c[m]).collect())
+            .collect(),
+        holder_retained: (0..candidates.len())
+            .map(|m| columns.iter().map(|(_, r)| r[m]).collect())
+            .collect(),
+    }
+}
 
+/// Step 5, the check: a candidate is a leak when its count rises at every step from
+/// the target on, by at least `min_growth` in all; it is then described as a [`Cluster`],
+/// else listed as not growing. Strings under a holder that also keeps objects are left
+/// out: they are part of those objects' cluster.
+fn growth_check(
+    last: Last<'_>,
+    scripts: &ScriptMap,
+    found: &Found,
+    candidates: &[Candidate],
+    growth: Growth,
+    opts: &LeakOptions,
+) -> (Vec<Cluster>, Vec<NotGrowing>) {
+    let keys = &found.keys;
     let mut clusters = Vec::new();
     let mut not_growing = Vec::new();
     // Holders that keep objects: their strings are already in those clusters.
-    let object_holders: std::collections::HashSet<&str> = merged
+    let object_holders: HashSet<&str> = candidates
         .iter()
-        .filter(|(_, rc, _)| keys[*rc as usize].0 != STRING_KEY)
-        .map(|(label, _, _)| label.as_str())
+        .filter(|c| keys[c.root_key as usize].0 != STRING_KEY)
+        .map(|c| c.label.as_str())
         .collect();
-    for (m, (label, root_class, gs)) in merged.iter().enumerate() {
-        if keys[*root_class as usize].0 == STRING_KEY && object_holders.contains(label.as_str()) {
+    let Growth {
+        counts,
+        holder_retained,
+    } = growth;
+    for ((candidate, c), holder_retained) in candidates.iter().zip(counts).zip(holder_retained) {
+        let Candidate {
+            label,
+            root_key,
+            groups,
+        } = candidate;
+        if keys[*root_key as usize].0 == STRING_KEY && object_holders.contains(label.as_str()) {
             continue;
         }
-        let c = &counts[m];
-        let growing = (2..snaps.len()).all(|k| c[k] > c[k - 1]) && c[last_i].saturating_sub(c[1]) >= opts.min_growth;
-        let root_class_name = keys[*root_class as usize].1.clone();
+        let last_i = c.len() - 1;
+        let growing = (2..c.len()).all(|k| c[k] > c[k - 1]) && c[last_i].saturating_sub(c[1]) >= opts.min_growth;
+        let root_class_name = keys[*root_key as usize].1.clone();
         if !growing {
             not_growing.push(NotGrowing {
                 holder: label.clone(),
                 root_class: root_class_name,
-                counts_per_snapshot: c.clone(),
+                counts_per_snapshot: c,
             });
             continue;
         }
-        let members: Vec<&Group> = gs.iter().map(|&g| &groups[g]).collect();
+        let members: Vec<(NodeId, &[NodeId], &[NodeId])> = groups
+            .iter()
+            .map(|&g| {
+                let g = &found.groups[g];
+                (g.holder, &g.roots[..], &g.objects[..])
+            })
+            .collect();
         clusters.push(build_cluster(
-            s,
-            &traces,
-            &scripts,
+            last.s,
+            last.traces,
+            scripts,
             label,
             &root_class_name,
-            &members
-                .iter()
-                .map(|g| (g.holder, &g.roots[..], &g.objects[..]))
-                .collect::<Vec<_>>(),
-            c.clone(),
-            holder_retained[m].clone(),
+            &members,
+            c,
+            holder_retained,
             opts,
+            PATTERNS,
         ));
     }
-    let known: std::collections::HashSet<String> = clusters.iter().map(|c| c.holder.clone()).collect();
-    clusters.extend(growing_primitive_arrays(
-        snaps, &ids, &traces, &is_new, &known, &scripts, opts,
-    ));
+    (clusters, not_growing)
+}
+
+/// Last, the report: clusters by retained size then count, not-growing candidates by
+/// their last count, each list cut to `max_clusters`.
+fn rank(
+    mut clusters: Vec<Cluster>,
+    mut not_growing: Vec<NotGrowing>,
+    leaked_object_count: u64,
+    warnings: Vec<String>,
+    opts: &LeakOptions,
+) -> LeakReport {
     clusters.sort_by(|a, b| {
         b.retained_size_bytes
             .cmp(&a.retained_size_bytes)
@@ -544,12 +452,12 @@ pub fn find_leaks_prepared(
     clusters.truncate(opts.max_clusters);
     not_growing.sort_by(|a, b| b.counts_per_snapshot.last().cmp(&a.counts_per_snapshot.last()));
     not_growing.truncate(opts.max_clusters);
-    Ok(LeakReport {
+    LeakReport {
         clusters,
         not_growing,
         leaked_object_count,
         warnings,
-    })
+    }
 }
 
 /// Counts, in one snapshot, the objects of each cluster's root kind under any of its

@@ -3,8 +3,7 @@
 
 use leakhound_heap::{EdgeType, HeapSnapshot, NodeId, NodeType};
 
-use crate::cluster::fn_name;
-use crate::finder::is_internal;
+use crate::nodes::{fn_name, is_global_object, is_internal};
 use crate::source::{ScriptMap, SourceRef};
 use crate::trace::Traces;
 
@@ -154,9 +153,4 @@ pub(crate) fn is_identifier(s: &str) -> bool {
 
 pub(crate) fn is_process_object(s: &HeapSnapshot, o: NodeId) -> bool {
     s.node_type(o) == NodeType::Object && s.raw_name(o) == "process"
-}
-
-pub(crate) fn is_global_object(s: &HeapSnapshot, o: NodeId) -> bool {
-    let name = s.raw_name(o);
-    name == "global" || name.starts_with("global /") || name == "Window" || name.starts_with("Window /")
 }

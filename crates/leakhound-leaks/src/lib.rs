@@ -1,12 +1,19 @@
-//! Leak analyses over heap graphs: the three-snapshot leak finder with Node-aware
-//! filtering, holders, patterns and source locations ([`find_leaks`]), and retainer
-//! traces ([`Traces`]). Pure functions over [`leakhound_heap::HeapSnapshot`]s; no I/O.
+//! Leak analyses over heap graphs and memory series: the three-snapshot leak finder with
+//! Node-aware filtering, holders, patterns and source locations ([`find_leaks`]),
+//! retainer traces (memlab's shortest paths from a GC root) and trees ([`retainer_tree`]), and the post-GC floor's
+//! statistics ([`analyze_floor`]). Pure functions over [`leakhound_heap::HeapSnapshot`]s,
+//! but for one piece of I/O: opening snapshot files and loading a series of them
+//! ([`open_snapshot`], [`load_series`]), which report progress to a callback and print
+//! nothing.
 
 mod arrays;
 mod cluster;
 mod consistency;
 mod finder;
+mod floor;
 mod holder;
+mod model;
+mod nodes;
 mod pattern;
 mod retainer_tree;
 mod series;
@@ -14,12 +21,10 @@ mod source;
 mod trace;
 
 pub use consistency::check_pair;
-pub use finder::{
-    ClassCount, Cluster, LeakError, LeakOptions, LeakReport, NotGrowing, PerRequest, Prepared, TraceStep, find_leaks,
-    find_leaks_prepared,
-};
+pub use finder::{Prepared, find_leaks, find_leaks_prepared};
+pub use floor::{FloorAnalysis, FloorFit, FloorMetric, MemoryKind, MemorySample, analyze_floor};
+pub use model::{ClassCount, Cluster, LeakError, LeakOptions, LeakReport, NotGrowing, PerRequest, TraceStep};
 pub use pattern::Pattern;
 pub use retainer_tree::{RetainerTree, largest_instances, path_to_root, retainer_tree};
-pub use series::{FloorAnalysis, FloorFit, MemorySample, analyze_floor, ols, t95};
-pub use source::{ScriptMap, SourceRef};
-pub use trace::Traces;
+pub use series::{FileProgress, SnapshotFileError, load_series, open_snapshot};
+pub use source::SourceRef;

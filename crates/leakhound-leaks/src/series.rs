@@ -1,251 +1,321 @@
-//! The memory watch's statistics: the floor after each full GC, its slope per request and
-//! per hour with a 95 % confidence interval (ordinary least squares, Student's t), and
-//! which memory grows: the JS heap, external memory (Buffers, ArrayBuffers), or only RSS
-//! (native memory outside V8's view).
+//! Snapshot files in, snapshots out: opening one file (plain or gzip-compressed, told by
+//! its first two bytes) and streaming it into the engine ([`open_snapshot`]), and loading a
+//! series for the leak finder ([`load_series`]): the last snapshot with dominators,
+//! retained sizes and classes ([`Analysis::Retained`]), the earlier ones as graphs only
+//! ([`Analysis::Graph`]: no dominators, no classes), each [`Prepared`] as soon as it is
+//! loaded, then the earlier ones classified with the last one's interface definitions so
+//! class keys line up (as DevTools' Comparison does). Progress is reported to a callback;
+//! nothing is drawn or printed here.
 
-/// One reading of `process.memoryUsage()` (bytes) during a hunt.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct MemorySample {
-    /// Milliseconds since the hunt started.
-    pub t_ms: f64,
-    /// Requests (units of load) sent so far.
-    pub requests: u64,
-    /// `rss`.
-    pub rss_bytes: u64,
-    /// `heapTotal`.
-    pub heap_total_bytes: u64,
-    /// `heapUsed`.
-    pub heap_used_bytes: u64,
-    /// `external` (includes `arrayBuffers`).
-    pub external_bytes: u64,
-    /// `arrayBuffers`.
-    pub array_buffers_bytes: u64,
-    /// Read right after a full (mark-compact) GC: a floor point.
-    pub after_full_gc: bool,
-    /// That GC was forced (by leakhound), not the app's own.
-    pub forced_gc: bool,
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use leakhound_heap::{Analysis, HeapSnapshot, Loaded, Progress, SnapshotError};
+use rayon::prelude::*;
+
+use crate::finder::Prepared;
+
+/// What loading one file reports, in this order: `Opened` once, `Heap` any number of
+/// times, `Finished` once (also after an error, when the file was opened).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FileProgress {
+    /// The file is open.
+    Opened {
+        /// Its size on disk in bytes (0 when unknown).
+        size_bytes: u64,
+        /// It is gzip-compressed: then [`Progress::Read`] counts decompressed bytes,
+        /// which `size_bytes` does not bound.
+        gzip: bool,
+    },
+    /// The engine's progress: bytes read, then each analysis step.
+    Heap(Progress),
+    /// Loading the file ended, with a snapshot or an error.
+    Finished,
 }
 
-/// A least-squares line through the floor of one metric.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FloorFit {
-    /// `heap_used`, `external` or `rss`.
-    pub metric: &'static str,
-    /// Floor points used.
-    pub points: usize,
-    /// Floor at the first and last point, bytes.
-    pub first_bytes: u64,
-    /// Floor at the last point, bytes.
-    pub last_bytes: u64,
-    /// Slope in bytes per request (None without load or with < 3 points).
-    pub bytes_per_request: Option<f64>,
-    /// 95 % confidence interval of `bytes_per_request`.
-    pub bytes_per_request_ci95: Option<(f64, f64)>,
-    /// Slope in bytes per hour.
-    pub bytes_per_hour: Option<f64>,
-    /// 95 % confidence interval of `bytes_per_hour`.
-    pub bytes_per_hour_ci95: Option<(f64, f64)>,
-    /// The slope is positive with 95 % confidence and the floor rose by a meaningful
-    /// amount (at least 1 % of the first floor and 256 KiB — for RSS 5 % and 4 MiB — or 64
-    /// bytes per request).
-    pub growing: bool,
+/// Why a snapshot file could not be loaded. Each variant names the file; its message
+/// includes the cause (which is therefore not repeated as [`std::error::Error::source`]),
+/// so `{}` and anyhow's `{:#}` both print it once.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SnapshotFileError {
+    /// The file could not be opened.
+    #[error("cannot open {}: {error}", path.display())]
+    Open {
+        /// The snapshot file, as the caller named it.
+        path: PathBuf,
+        /// The I/O error the OS gave.
+        error: io::Error,
+    },
+    /// The file's first bytes could not be read (e.g. it is a directory).
+    #[error("cannot read {}: {error}", path.display())]
+    Read {
+        /// The snapshot file, as the caller named it.
+        path: PathBuf,
+        /// The I/O error the OS gave.
+        error: io::Error,
+    },
+    /// The engine could not read the snapshot (it names the section and byte offset).
+    #[error("{}: {error}", path.display())]
+    Snapshot {
+        /// The snapshot file, as the caller named it.
+        path: PathBuf,
+        /// The engine's error, with the section and byte offset.
+        error: SnapshotError,
+    },
 }
 
-/// The floor analysis of a memory series.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FloorAnalysis {
-    /// Fit of `heapUsed` floors.
-    pub heap_used: FloorFit,
-    /// Fit of `external` floors.
-    pub external: FloorFit,
-    /// Fit of `rss` floors.
-    pub rss: FloorFit,
-    /// Which memory grows: any of `js_heap`, `external`, `native` (RSS grows while the
-    /// heap and external memory do not).
-    pub growing: Vec<&'static str>,
-}
-
-/// Two-sided 95 % quantile of Student's t with `df` degrees of freedom.
-pub fn t95(df: usize) -> f64 {
-    const TABLE: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-    ];
-    match df {
-        0 => f64::INFINITY,
-        1..=30 => TABLE[df - 1],
-        31..=60 => 2.042 - (df - 30) as f64 * (2.042 - 2.000) / 30.0,
-        61..=120 => 2.000 - (df - 60) as f64 * (2.000 - 1.980) / 60.0,
-        _ => 1.960,
-    }
-}
-
-/// Ordinary least squares of y on x: (slope, half-width of its 95 % CI).
-pub fn ols(xs: &[f64], ys: &[f64]) -> Option<(f64, f64)> {
-    let n = xs.len();
-    if n < 3 || n != ys.len() {
-        return None;
-    }
-    let nf = n as f64;
-    let mx = xs.iter().sum::<f64>() / nf;
-    let my = ys.iter().sum::<f64>() / nf;
-    let sxx: f64 = xs.iter().map(|x| (x - mx) * (x - mx)).sum();
-    if sxx <= 0.0 {
-        return None;
-    }
-    let sxy: f64 = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
-    let slope = sxy / sxx;
-    let intercept = my - slope * mx;
-    let sse: f64 = xs
-        .iter()
-        .zip(ys)
-        .map(|(x, y)| (y - intercept - slope * x).powi(2))
-        .sum();
-    let se = (sse / (nf - 2.0) / sxx).sqrt();
-    Some((slope, t95(n - 2) * se))
-}
-
-fn fit(metric: &'static str, floors: &[MemorySample], value: impl Fn(&MemorySample) -> u64) -> FloorFit {
-    let ys: Vec<f64> = floors.iter().map(|s| value(s) as f64).collect();
-    let req: Vec<f64> = floors.iter().map(|s| s.requests as f64).collect();
-    let hours: Vec<f64> = floors.iter().map(|s| s.t_ms / 3_600_000.0).collect();
-    let per_request = ols(&req, &ys);
-    let per_hour = ols(&hours, &ys);
-    let first = floors.first().map(&value).unwrap_or(0);
-    let last = floors.last().map(&value).unwrap_or(0);
-    // A meaningful rise: at least 1 % of the first floor and 256 KiB over the series,
-    // or 64 bytes per request.
-    // RSS is noisier (allocator arenas, code pages warming up): it must rise by 5 % and
-    // 4 MiB; the heap and external memory by 1 % and 256 KiB.
-    let min_rise = if metric == "rss" {
-        (first as f64 * 0.05).max(4.0 * 1024.0 * 1024.0)
+/// Opens `path` (a `.heapsnapshot`, or one compressed with gzip: the magic bytes `1f 8b`
+/// decide, not the name) and loads it with `analysis`, reporting to `progress`.
+///
+/// # Errors
+/// [`SnapshotFileError`] naming `path`: it cannot be opened or read, or the engine's
+/// [`SnapshotError`].
+pub fn open_snapshot(
+    path: &Path,
+    analysis: Analysis,
+    progress: &mut dyn FnMut(FileProgress),
+) -> Result<Loaded, SnapshotFileError> {
+    let file = File::open(path).map_err(|error| SnapshotFileError::Open {
+        path: path.to_owned(),
+        error,
+    })?;
+    let size_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let gzip = reader
+        .fill_buf()
+        .map_err(|error| SnapshotFileError::Read {
+            path: path.to_owned(),
+            error,
+        })?
+        .starts_with(&[0x1f, 0x8b]);
+    let input: Box<dyn Read> = if gzip {
+        Box::new(flate2::read::GzDecoder::new(reader))
     } else {
-        (first as f64 * 0.01).max(256.0 * 1024.0)
+        Box::new(reader)
     };
-    let span = |xs: &[f64]| xs.last().copied().unwrap_or(0.0) - xs.first().copied().unwrap_or(0.0);
-    let growing = match (per_request, per_hour) {
-        (Some((slope, half)), _) if span(&req) > 0.0 => {
-            slope - half > 0.0 && (slope * span(&req) >= min_rise || (metric != "rss" && slope >= 64.0))
-        }
-        (_, Some((slope, half))) => slope - half > 0.0 && slope * span(&hours) >= min_rise,
-        _ => false,
-    };
-    FloorFit {
-        metric,
-        points: floors.len(),
-        first_bytes: first,
-        last_bytes: last,
-        bytes_per_request: per_request.map(|p| p.0),
-        bytes_per_request_ci95: per_request.map(|(s, h)| (s - h, s + h)),
-        bytes_per_hour: per_hour.map(|p| p.0),
-        bytes_per_hour_ci95: per_hour.map(|(s, h)| (s - h, s + h)),
-        growing,
-    }
+    progress(FileProgress::Opened { size_bytes, gzip });
+    let loaded = leakhound_heap::load_with(input, analysis, &mut |p| progress(FileProgress::Heap(p)));
+    progress(FileProgress::Finished);
+    loaded.map_err(|error| SnapshotFileError::Snapshot {
+        path: path.to_owned(),
+        error,
+    })
 }
 
-/// Fits the floors (samples taken right after a full GC) from `from_ms` on (the end of
-/// the warm-up), and says which memory grows.
-pub fn analyze_floor(samples: &[MemorySample], from_ms: f64) -> FloorAnalysis {
-    let floors: Vec<MemorySample> = samples
-        .iter()
-        .copied()
-        .filter(|s| s.after_full_gc && s.t_ms >= from_ms)
-        .collect();
-    let heap_used = fit("heap_used", &floors, |s| s.heap_used_bytes);
-    let external = fit("external", &floors, |s| s.external_bytes);
-    let rss = fit("rss", &floors, |s| s.rss_bytes);
-    let mut growing = Vec::new();
-    if heap_used.growing {
-        growing.push("js_heap");
-    }
-    if external.growing {
-        growing.push("external");
-    }
-    if rss.growing && !heap_used.growing && !external.growing {
-        growing.push("native");
-    }
-    FloorAnalysis {
-        heap_used,
-        external,
-        rss,
-        growing,
-    }
+/// Loads the snapshot files `paths` (oldest first) for
+/// [`find_leaks_prepared`](crate::find_leaks_prepared), each with its [`Prepared`]: the
+/// last with [`Analysis::Retained`], the earlier ones as graphs classified with the last
+/// one's interface definitions. Loads run in parallel on the rayon pool (see
+/// `load_series_with`); `progress` hears from each file, from several threads at once.
+///
+/// # Errors
+/// The first file that cannot be loaded, as [`open_snapshot`] says.
+pub fn load_series(
+    paths: &[PathBuf],
+    progress: &(dyn Fn(&Path, FileProgress) + Sync),
+) -> Result<Vec<(Loaded, Prepared)>, SnapshotFileError> {
+    let open = |p: &Path, analysis: Analysis| open_snapshot(p, analysis, &mut |e| progress(p, e));
+    load_series_with(paths, &open, &Prepared::new)
+}
+
+/// [`load_series`] with the opener and the preparation as parameters (`prepare` runs on
+/// each snapshot as soon as it is loaded, before its classes: it may read only the
+/// graph), so that tests can give their own.
+///
+/// On the rayon pool: the last snapshot (the long pole: it alone gets dominators and
+/// retained sizes) loads and is prepared beside the earlier ones, which load and are
+/// prepared in parallel with each other; a thread done with its load takes the next
+/// waiting one. Then the earlier snapshots are classified, in parallel, with the last
+/// one's interface definitions. Results do not depend on the number of threads.
+///
+/// # Errors
+/// The last file's error if it cannot be loaded, else the first earlier file's (in
+/// `paths` order). A panic while loading is resumed on the caller.
+pub(crate) fn load_series_with<P: Send>(
+    paths: &[PathBuf],
+    open: &(dyn Fn(&Path, Analysis) -> Result<Loaded, SnapshotFileError> + Sync),
+    prepare: &(dyn Fn(&HeapSnapshot) -> P + Sync),
+) -> Result<Vec<(Loaded, P)>, SnapshotFileError> {
+    let Some((last, earlier)) = paths.split_last() else {
+        return Ok(Vec::new());
+    };
+    let load = |path: &PathBuf, analysis: Analysis| {
+        open(path, analysis).map(|l| {
+            let prepared = prepare(&l.snapshot);
+            (l, prepared)
+        })
+    };
+    let (last, earlier) = rayon::join(
+        || load(last, Analysis::Retained),
+        || {
+            earlier
+                .par_iter()
+                .map(|path| load(path, Analysis::Graph))
+                .collect::<Vec<_>>()
+        },
+    );
+    let last = last?;
+    let mut series = earlier.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let defs = last.0.snapshot.interface_definitions();
+    series.par_iter_mut().for_each(|(l, _)| l.snapshot.reclassify(defs));
+    series.push(last);
+    Ok(series)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+    use std::sync::mpsc;
+    use std::time::Duration;
 
-    fn floor(t: f64, requests: u64, heap: u64) -> MemorySample {
-        MemorySample {
-            t_ms: t,
-            requests,
-            heap_used_bytes: heap,
-            rss_bytes: 50 << 20,
-            external_bytes: 1 << 20,
-            after_full_gc: true,
-            ..Default::default()
+    use leakhound_heap::{Analysis, Loaded};
+
+    use super::{FileProgress, SnapshotFileError, load_series, load_series_with, open_snapshot};
+
+    /// A snapshot of a root and `n - 1` objects it holds by element edges, as JSON text.
+    fn snapshot_text(n: usize) -> String {
+        let mut nodes = vec![format!("9,0,1,0,{},0", n - 1)];
+        nodes.extend((1..n).map(|i| format!("3,1,{},16,0,0", 2 * i + 1)));
+        let edges: Vec<String> = (1..n).map(|i| format!("1,{i},{}", i * 6)).collect();
+        format!(
+            r#"{{"snapshot":{{"meta":{{"node_fields":["type","name","id","self_size","edge_count","detachedness"],"node_types":[["hidden","array","string","object","code","closure","regexp","number","native","synthetic"],"string","number","number","number","number"],"edge_fields":["type","name_or_index","to_node"],"edge_types":[["context","element","property","internal","hidden","shortcut","weak"],"string_or_number","node"],"location_fields":["object_index","script_id","line","column"]}},"node_count":{n},"edge_count":{}}},"nodes":[{}],"edges":[{}],"locations":[],"strings":["","A"]}}"#,
+            n - 1,
+            nodes.join(","),
+            edges.join(",")
+        )
+    }
+
+    /// [`snapshot_text`] loaded; `n` names it.
+    fn snapshot(n: usize, analysis: Analysis) -> Loaded {
+        leakhound_heap::load_with(snapshot_text(n).as_bytes(), analysis, &mut |_| {}).expect("a valid snapshot")
+    }
+
+    /// Node count from a path named after it (`/s/5` → 5).
+    fn size_of(p: &Path) -> usize {
+        p.file_name()
+            .and_then(|f| f.to_str())
+            .and_then(|f| f.parse().ok())
+            .unwrap_or(2)
+    }
+
+    /// Runs the loader on another thread and fails the test if it does not return; `None`
+    /// if it panicked.
+    fn run(
+        paths: Vec<PathBuf>,
+        open: fn(&Path, Analysis) -> Result<Loaded, SnapshotFileError>,
+    ) -> Option<Result<Vec<usize>, String>> {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let r = load_series_with(&paths, &open, &|s| s.node_count());
+            let _ = tx.send(
+                r.map(|v| {
+                    v.iter()
+                        .map(|(l, prepared)| {
+                            assert_eq!(l.snapshot.node_count(), *prepared, "prepared with its own snapshot");
+                            *prepared
+                        })
+                        .collect()
+                })
+                .map_err(|e| e.to_string()),
+            );
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(r) => Some(r),
+            Err(mpsc::RecvTimeoutError::Disconnected) => None,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("the series loader did not return (deadlock?)"),
         }
     }
 
-    #[test]
-    fn ols_recovers_an_exact_line_with_a_zero_width_interval() {
-        let xs = [0.0, 1.0, 2.0, 3.0];
-        let ys = [1.0, 3.0, 5.0, 7.0];
-        let (slope, half) = ols(&xs, &ys).unwrap();
-        assert!((slope - 2.0).abs() < 1e-9);
-        assert!(half.abs() < 1e-6);
-        assert!(ols(&xs[..2], &ys[..2]).is_none());
+    fn paths(sizes: &[usize]) -> Vec<PathBuf> {
+        sizes.iter().map(|n| PathBuf::from(format!("/s/{n}"))).collect()
     }
 
     #[test]
-    fn a_rising_floor_is_growing_js_heap() {
-        let s: Vec<MemorySample> = (0..10)
-            .map(|i| {
-                floor(
-                    i as f64 * 1000.0,
-                    i * 1000,
-                    (10 << 20) + i * 1000 * 400 + (i % 2) * 5000,
-                )
-            })
-            .collect();
-        let a = analyze_floor(&s, 0.0);
-        assert!(a.heap_used.growing, "{:?}", a.heap_used);
-        let per = a.heap_used.bytes_per_request.unwrap();
-        assert!((per - 400.0).abs() < 20.0, "{per}");
-        assert_eq!(a.growing, vec!["js_heap"]);
+    fn keeps_the_order_and_classifies_every_snapshot() {
+        fn open(p: &Path, a: Analysis) -> Result<Loaded, SnapshotFileError> {
+            Ok(snapshot(size_of(p), a))
+        }
+        for sizes in [&[7][..], &[3, 9], &[4, 6, 8], &[5, 2, 11, 3, 6, 4]] {
+            assert_eq!(run(paths(sizes), open), Some(Ok(sizes.to_vec())));
+        }
+        assert_eq!(run(Vec::new(), open), Some(Ok(Vec::new())));
     }
 
     #[test]
-    fn a_flat_noisy_floor_is_not_growing() {
-        let s: Vec<MemorySample> = (0..12)
-            .map(|i| {
-                floor(
-                    i as f64 * 1000.0,
-                    i * 1000,
-                    (10 << 20) + [0, 90_000, 10_000, 70_000][i as usize % 4],
-                )
-            })
-            .collect();
-        let a = analyze_floor(&s, 0.0);
-        assert!(!a.heap_used.growing, "{:?}", a.heap_used);
-        assert!(a.growing.is_empty());
+    fn a_failing_load_is_an_error_and_a_panicking_one_a_panic_not_a_hang() {
+        fn fails(p: &Path, a: Analysis) -> Result<Loaded, SnapshotFileError> {
+            match size_of(p) {
+                6 => Err(SnapshotFileError::Open {
+                    path: p.to_owned(),
+                    error: std::io::ErrorKind::NotFound.into(),
+                }),
+                n => Ok(snapshot(n, a)),
+            }
+        }
+        fn panics(p: &Path, a: Analysis) -> Result<Loaded, SnapshotFileError> {
+            match size_of(p) {
+                6 => panic!("a bug while loading /s/6"),
+                n => Ok(snapshot(n, a)),
+            }
+        }
+        let not_found = Some(Err("cannot open /s/6: entity not found".to_owned()));
+        assert_eq!(run(paths(&[4, 6, 8]), fails), not_found);
+        // The last snapshot failing too: its error is the one reported.
+        assert_eq!(run(paths(&[4, 6]), fails), not_found);
+        assert_eq!(run(paths(&[6, 4, 8]), panics), None);
+        assert_eq!(run(paths(&[4, 8, 6]), panics), None);
     }
 
     #[test]
-    fn samples_before_the_warm_up_and_non_floor_samples_are_ignored() {
-        let mut s: Vec<MemorySample> = (0..6)
-            .map(|i| floor(1000.0 + i as f64 * 1000.0, i * 100, 10 << 20))
-            .collect();
-        s.push(MemorySample {
-            after_full_gc: false,
-            heap_used_bytes: 900 << 20,
-            t_ms: 3500.0,
-            ..floor(0.0, 0, 0)
-        });
-        s.push(floor(0.0, 0, 1 << 20));
-        let a = analyze_floor(&s, 500.0);
-        assert_eq!(a.heap_used.points, 6);
-        assert!(!a.heap_used.growing);
+    fn files_open_plain_or_gzipped_and_report_their_progress() {
+        let dir = std::env::temp_dir().join(format!("leakhound-leaks-series-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let text = snapshot_text(5);
+        let plain = dir.join("plain.heapsnapshot");
+        std::fs::write(&plain, &text).expect("write");
+        let gz = dir.join("compressed.heapsnapshot");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(text.as_bytes()).expect("gzip");
+        std::fs::write(&gz, enc.finish().expect("gzip")).expect("write");
+
+        for (path, gzip) in [(&plain, false), (&gz, true)] {
+            let mut events = Vec::new();
+            let loaded = open_snapshot(path, Analysis::Full, &mut |e| events.push(e)).expect("loads");
+            assert_eq!(loaded.snapshot.node_count(), 5);
+            let size_bytes = std::fs::metadata(path).expect("size").len();
+            assert_eq!(events.first(), Some(&FileProgress::Opened { size_bytes, gzip }));
+            assert_eq!(events.last(), Some(&FileProgress::Finished));
+            assert!(events.iter().any(|e| matches!(e, FileProgress::Heap(_))));
+        }
+
+        let events = std::sync::Mutex::new(Vec::new());
+        let series = load_series(&[gz.clone(), plain.clone(), gz.clone()], &|p, e| {
+            events.lock().expect("lock").push((p.to_owned(), e));
+        })
+        .expect("loads");
+        assert_eq!(series.len(), 3);
+        let events = events.into_inner().expect("lock");
+        assert_eq!(events.iter().filter(|(_, e)| *e == FileProgress::Finished).count(), 3);
+        assert!(events.iter().any(|(p, _)| p == &plain));
+
+        let missing = dir.join("missing.heapsnapshot");
+        let Err(err) = load_series(&[plain.clone(), missing.clone(), gz.clone()], &|_, _| {}) else {
+            panic!("a missing file loaded");
+        };
+        assert!(
+            matches!(&err, SnapshotFileError::Open { path, .. } if *path == missing),
+            "{err}"
+        );
+        let err = open_snapshot(&dir, Analysis::Full, &mut |_| {}).expect_err("a directory");
+        assert!(matches!(err, SnapshotFileError::Read { .. }), "{err}");
+        std::fs::write(&plain, &text[..text.len() / 2]).expect("write");
+        let err = open_snapshot(&plain, Analysis::Full, &mut |_| {}).expect_err("truncated");
+        assert!(matches!(err, SnapshotFileError::Snapshot { .. }), "{err}");
+        assert!(err.to_string().starts_with(&format!("{}: ", plain.display())), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -126,20 +126,6 @@ impl Traces {
         n == self.root || self.parent_node[n as usize] != NONE
     }
 
-    /// Number of edges from the root to `n` on its trace (`None` if unreachable); walks
-    /// the trace.
-    pub fn depth(&self, n: NodeId) -> Option<u32> {
-        if !self.is_reached(n) {
-            return None;
-        }
-        let (mut d, mut cur) = (0u32, n);
-        while let Some(p) = self.parent(cur) {
-            d += 1;
-            cur = p;
-        }
-        Some(d)
-    }
-
     /// The trace to `n`, root first: the list of (edge, node) steps after the root.
     pub fn path(&self, n: NodeId) -> Vec<(EdgeId, NodeId)> {
         let mut steps = Vec::new();

@@ -1,12 +1,15 @@
-//! Opening snapshot files: gzip detection, progress bars on stderr, warnings.
+//! Loading snapshot files: progress bars on stderr, opt-in timings, warnings (opening the
+//! files, gzip included, is `leakhound_leaks::open_snapshot`).
 
-use std::fs::File;
-use std::io::{BufReader, Read};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use leakhound_heap::{Loaded, Progress};
+use leakhound_leaks::FileProgress;
 
 /// How chatty loading is.
 #[derive(Debug, Clone, Copy)]
@@ -23,66 +26,90 @@ pub fn load_snapshot(path: &Path, ui: Ui) -> Result<Loaded> {
 
 /// [`load_snapshot`] with a chosen amount of analysis.
 pub fn load_snapshot_with(path: &Path, analysis: leakhound_heap::Analysis, ui: Ui) -> Result<Loaded> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut reader = BufReader::with_capacity(1 << 16, file);
-    let mut magic = [0u8; 2];
-    let n = peek(&mut reader, &mut magic)?;
-    let gz = n == 2 && magic == [0x1f, 0x8b];
-    let input: Box<dyn Read> = if gz {
-        Box::new(flate2::read::GzDecoder::new(reader))
-    } else {
-        Box::new(reader)
-    };
+    let mut bar = None;
+    let loaded = leakhound_leaks::open_snapshot(path, analysis, &mut |e| draw(&mut bar, path, ui, e))?;
+    print_warnings(path, &loaded, ui);
+    Ok(loaded)
+}
 
-    let bar = if ui.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(size)
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg:24} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_message(format!("reading {}", short_name(path)));
-    let timings = std::env::var_os("LEAKHOUND_TIMINGS").is_some();
-    let started = std::time::Instant::now();
-    let mut last = (started, "reading");
-    let mut on_progress = |p: Progress| match p {
-        Progress::Read { bytes } if !gz => bar.set_position(bytes),
-        Progress::Step(step) => {
-            if timings {
-                #[allow(clippy::print_stderr, reason = "opt-in timings")]
-                {
-                    eprintln!(
-                        "timing: {:>28} {:>8.3} s {}",
-                        last.1,
-                        last.0.elapsed().as_secs_f64(),
-                        memory_note()
-                    );
-                }
-                last = (std::time::Instant::now(), step);
+/// A progress bar on stderr (hidden with `--quiet`) for one file being loaded, and the
+/// opt-in `LEAKHOUND_TIMINGS` line of each step.
+struct FileBar {
+    bar: ProgressBar,
+    size_bytes: u64,
+    gzip: bool,
+    timings: bool,
+    /// When the current step started, and its name.
+    step: (Instant, &'static str),
+}
+
+/// Draws one file's loading `event` into `slot`: a bar from `Opened` to `Finished`.
+fn draw(slot: &mut Option<FileBar>, path: &Path, ui: Ui, event: FileProgress) {
+    match event {
+        FileProgress::Opened { size_bytes, gzip } => {
+            let bar = if ui.quiet {
+                ProgressBar::hidden()
+            } else {
+                ProgressBar::new(size_bytes)
+            };
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg:24} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar.set_message(format!("reading {}", short_name(path)));
+            *slot = Some(FileBar {
+                bar,
+                size_bytes,
+                gzip,
+                timings: std::env::var_os("LEAKHOUND_TIMINGS").is_some(),
+                step: (Instant::now(), "reading"),
+            });
+        }
+        FileProgress::Heap(Progress::Read { bytes }) => {
+            if let Some(b) = slot
+                && !b.gzip
+            {
+                b.bar.set_position(bytes);
             }
-            bar.set_position(size);
-            bar.set_message(step.to_string());
+        }
+        FileProgress::Heap(Progress::Step(step)) => {
+            if let Some(b) = slot {
+                if b.timings {
+                    print_timing(b.step);
+                    b.step = (Instant::now(), step);
+                }
+                b.bar.set_position(b.size_bytes);
+                b.bar.set_message(step.to_string());
+            }
+        }
+        FileProgress::Finished => {
+            if let Some(b) = slot.take() {
+                if b.timings {
+                    print_timing(b.step);
+                }
+                b.bar.finish_and_clear();
+            }
         }
         _ => {}
-    };
-    let loaded = leakhound_heap::load_with(input, analysis, &mut on_progress);
-    if timings {
-        #[allow(clippy::print_stderr, reason = "opt-in timings")]
-        {
-            eprintln!(
-                "timing: {:>28} {:>8.3} s {}",
-                last.1,
-                last.0.elapsed().as_secs_f64(),
-                memory_note()
-            );
-        }
     }
-    bar.finish_and_clear();
-    let loaded = loaded.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+}
+
+/// The `LEAKHOUND_TIMINGS` line of a step that started at `step.0`.
+fn print_timing(step: (Instant, &'static str)) {
+    #[allow(clippy::print_stderr, reason = "opt-in timings")]
+    {
+        eprintln!(
+            "timing: {:>28} {:>8.3} s {}",
+            step.1,
+            step.0.elapsed().as_secs_f64(),
+            memory_note()
+        );
+    }
+}
+
+/// The engine's warnings about `path` on stderr, unless quiet.
+fn print_warnings(path: &Path, loaded: &Loaded, ui: Ui) {
     if !ui.quiet {
         for w in &loaded.warnings {
             #[allow(clippy::print_stderr, reason = "warnings go to stderr, results to stdout")]
@@ -95,7 +122,6 @@ pub fn load_snapshot_with(path: &Path, analysis: leakhound_heap::Analysis, ui: U
             }
         }
     }
-    Ok(loaded)
 }
 
 /// `rss … MB, peak … MB` of this process (empty where `/proc` cannot tell), for the
@@ -109,14 +135,6 @@ fn memory_note() -> String {
         ),
         None => String::new(),
     }
-}
-
-fn peek(reader: &mut BufReader<File>, out: &mut [u8; 2]) -> Result<usize> {
-    use std::io::BufRead;
-    let buf = reader.fill_buf().context("cannot read")?;
-    let n = buf.len().min(2);
-    out[..n].copy_from_slice(&buf[..n]);
-    Ok(n)
 }
 
 /// The file name without directories, for messages.
@@ -160,9 +178,16 @@ pub fn load_many(paths: &[PathBuf], ui: Ui) -> Result<Vec<Loaded>> {
     Ok(out)
 }
 
-/// Loads a series for the leak finder (see [`leakhound_hunt::load_series_prepared`]),
-/// with each snapshot's [`leakhound_leaks::Prepared`] built as soon as it is loaded.
+/// Loads a series for the leak finder (see [`leakhound_leaks::load_series`]), with each
+/// snapshot's [`leakhound_leaks::Prepared`] built as soon as it is loaded, a bar per file.
 pub fn load_series_prepared(paths: &[PathBuf], ui: Ui) -> Result<Vec<(Loaded, leakhound_leaks::Prepared)>> {
-    let open = |p: &Path, a: leakhound_heap::Analysis| load_snapshot_with(p, a, ui).map_err(|e| format!("{e:#}"));
-    leakhound_hunt::load_series_prepared(paths, &open, &leakhound_leaks::Prepared::new).map_err(|e| anyhow::anyhow!(e))
+    let bars: Mutex<HashMap<PathBuf, Option<FileBar>>> = Mutex::default();
+    let series = leakhound_leaks::load_series(paths, &|path, event| {
+        let mut bars = bars.lock().unwrap_or_else(|e| e.into_inner());
+        draw(bars.entry(path.to_owned()).or_default(), path, ui, event);
+    })?;
+    for (path, (loaded, _)) in paths.iter().zip(&series) {
+        print_warnings(path, loaded, ui);
+    }
+    Ok(series)
 }

@@ -1,0 +1,75 @@
+//! What the finder's steps ask of single nodes: whether a node is a V8 internal, whether it
+//! can be a reported leaked object (the Node-aware filter), the key objects accumulate
+//! under, and the names shown for functions and globals. Depends only on the engine.
+
+use leakhound_heap::{HeapSnapshot, NodeId, NodeType};
+
+/// Whether `o` is one of V8's own objects a user cannot name (`hidden`, `array`, `code`,
+/// `synthetic`, `object shape`, and `system / …` objects and natives): a holder is never
+/// one of these.
+pub(crate) fn is_internal(s: &HeapSnapshot, o: NodeId) -> bool {
+    match s.node_type(o) {
+        NodeType::Hidden | NodeType::Array | NodeType::Code | NodeType::Synthetic | NodeType::ObjectShape => true,
+        NodeType::Object | NodeType::Native => s.raw_name(o).starts_with("system / "),
+        _ => false,
+    }
+}
+
+/// What accumulates, finer than the DevTools class for functions: every closure is of
+/// class `Function`, so closures are told apart by name and source location. Returns
+/// (key, display name).
+pub(crate) fn leak_key(s: &HeapSnapshot, o: NodeId) -> (String, String) {
+    if s.is_string(o) {
+        // V8 flattens concatenated strings: one key for every string type.
+        return (STRING_KEY.to_owned(), "(string)".to_owned());
+    }
+    if s.node_type(o) == NodeType::Closure {
+        let name = s.raw_name(o);
+        let shown = if name.is_empty() {
+            "(anonymous function)".to_owned()
+        } else {
+            format!("{name}()")
+        };
+        let loc = s
+            .location(o)
+            .map(|l| format!("{},{},{}", l.script_id, l.line, l.column))
+            .unwrap_or_default();
+        (format!("closure {name} {loc}"), shown)
+    } else {
+        let c = s.class(o);
+        (c.key(), c.name.clone())
+    }
+}
+
+/// The leak key (and display name) of every string type: V8 flattens concatenated and
+/// sliced strings, so they all count as one kind.
+pub(crate) const STRING_KEY: &str = "(string)";
+
+/// The Node-aware filter: what can be a leaked object worth reporting.
+pub(crate) fn is_reportable(s: &HeapSnapshot, o: NodeId) -> bool {
+    match s.node_type(o) {
+        NodeType::Object | NodeType::Closure | NodeType::RegExp => !s.raw_name(o).starts_with("system / "),
+        // Strings count only where nothing reportable holds them (a cache of rendered
+        // HTML); strings inside kept objects are part of those objects' clusters.
+        NodeType::String | NodeType::ConsString | NodeType::SlicedString => s.self_size(o) > 0,
+        NodeType::Native => s.id(o) % 2 == 1 && !s.raw_name(o).starts_with("system / "),
+        _ => false,
+    }
+}
+
+/// A function's name as sources show it (`handler`), `(anonymous)` when it has none.
+pub(crate) fn fn_name(s: &HeapSnapshot, o: NodeId) -> String {
+    let n = s.raw_name(o);
+    if n.is_empty() {
+        "(anonymous)".into()
+    } else {
+        n.to_owned()
+    }
+}
+
+/// Whether `o` is the global object (`global` in Node, `Window` in a browser, with or
+/// without the ` / url` suffix V8 adds).
+pub(crate) fn is_global_object(s: &HeapSnapshot, o: NodeId) -> bool {
+    let name = s.raw_name(o);
+    name == "global" || name.starts_with("global /") || name == "Window" || name.starts_with("Window /")
+}
