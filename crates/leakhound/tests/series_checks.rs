@@ -44,6 +44,66 @@ fn leaks_and_diff_refuse_snapshots_of_different_processes() {
 }
 
 #[test]
+fn two_processes_are_named_as_such_whatever_their_order() {
+    // pair-b's process allocated more ids than pair-a's: newest first, the ids alone would
+    // look like a wrong order.
+    fails_with(&["diff"], &["pair-b-current", "pair-a-base"], "different processes");
+    fails_with(&["diff"], &["pair-a-current", "pair-b-base"], "different processes");
+    fails_with(
+        &["leaks"],
+        &["pair-b-current", "pair-a-base", "pair-a-current"],
+        "different processes",
+    );
+}
+
+#[test]
+fn one_process_newest_first_is_a_wrong_order() {
+    fails_with(&["diff"], &["pair-a-current", "pair-a-base"], "give them oldest first");
+}
+
+#[test]
+fn a_snapshot_compared_with_itself_is_no_change() {
+    // Small and large: a snapshot of a handful of objects is one process too.
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small.heapsnapshot");
+    std::fs::write(&small, SMALL).unwrap();
+    for file in [small, corpus("closures")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+            .args(["--quiet", "diff", "--json"])
+            .arg(&file)
+            .arg(&file)
+            .output()
+            .expect("run leakhound");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{}: {stderr}", file.display());
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let rows = doc["rows"]
+            .as_array()
+            .or(doc["comparison"].as_array())
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            rows.iter().all(|r| r["delta_count"] == 0),
+            "{}: nothing changed: {doc:#}",
+            file.display()
+        );
+    }
+}
+
+/// A valid snapshot of four objects (the root, two `Leaky`, one string).
+const SMALL: &str = r#"{"snapshot":{"meta":{"node_fields":["type","name","id","self_size","edge_count","trace_node_id","detachedness"],"node_types":[["hidden","array","string","object","code","closure","regexp","number","native","synthetic","concatenated string","sliced string","symbol","bigint","object shape"],"string","number","number","number","number","number"],"edge_fields":["type","name_or_index","to_node"],"edge_types":[["context","element","property","internal","hidden","shortcut","weak"],"string_or_number","node"],"trace_function_info_fields":[],"trace_node_fields":[],"sample_fields":[],"location_fields":["object_index","script_id","line","column"]},"node_count":4,"edge_count":3,"trace_function_count":0},
+"nodes":[9,1,1,0,2,0,0
+,3,2,3,40,1,0,0
+,3,2,5,40,0,0,0
+,2,3,7,16,0,0,0],
+"edges":[1,1,7
+,1,2,14
+,2,4,21],
+"trace_function_infos":[],"trace_tree":[],"samples":[],"locations":[],
+"strings":["<dummy>","","Leaky","hello","a"]}
+"#;
+
+#[test]
 fn diff_refuses_snapshots_of_different_v8_versions() {
     fails_with(
         &["diff"],
