@@ -59,7 +59,7 @@ pub struct Loaded {
 /// Reads and analyses a snapshot.
 ///
 /// `progress` receives [`Progress::Read`] about every 16 MiB and [`Progress::Step`] at
-/// each analysis step.
+/// each analysis step. Threads as in [`load_with`].
 ///
 /// # Errors
 /// [`SnapshotError`] naming the section and byte offset for any input that is not a
@@ -92,6 +92,13 @@ pub enum Analysis {
 
 /// Reads a snapshot and runs the chosen amount of analysis.
 ///
+/// Threads: the halves of each buffer of the node, edge and location arrays, and
+/// independent analysis steps, are the two sides of `rayon::join`s on the current rayon
+/// pool (the global one, or the pool whose `install` runs this; called from a thread
+/// outside any pool, each join runs in the global pool while this thread waits). A pool
+/// without an idle thread runs both sides on one. The snapshot, the warnings, and every
+/// error with its offset are the same whatever the pool's size.
+///
 /// # Errors
 /// As [`load`].
 pub fn load_with<R: std::io::Read>(
@@ -99,7 +106,6 @@ pub fn load_with<R: std::io::Read>(
     analysis: Analysis,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Loaded, SnapshotError> {
-    let _active = ActiveLoad::start();
     let parse::Parsed {
         mut snapshot,
         mut warnings,
@@ -110,29 +116,4 @@ pub fn load_with<R: std::io::Read>(
         Analysis::Graph => analyze::analyze_graph(&mut snapshot, progress),
     }
     Ok(Loaded { snapshot, warnings })
-}
-
-/// Loads in progress in this process ([`load_with`] calls), so the reader splits its work
-/// across threads only when it has the cores to itself.
-static ACTIVE_LOADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// How many [`load_with`] calls are running.
-pub(crate) fn active_loads() -> usize {
-    ACTIVE_LOADS.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-/// Counts one load in [`ACTIVE_LOADS`] while alive.
-struct ActiveLoad;
-
-impl ActiveLoad {
-    fn start() -> ActiveLoad {
-        ACTIVE_LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        ActiveLoad
-    }
-}
-
-impl Drop for ActiveLoad {
-    fn drop(&mut self) {
-        ACTIVE_LOADS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
 }

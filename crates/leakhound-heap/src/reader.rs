@@ -2,11 +2,12 @@
 //! punctuation, JSON strings, unsigned integer arrays (the hot path), and skipping.
 //!
 //! Never holds more than one buffer (4 MiB) of the input; positions are absolute byte
-//! offsets for error messages. The node and edge arrays are read on two threads
-//! ([`RowSink`], in `reader/rows.rs`): each buffer is split at a line break near its middle and each half is
-//! tokenized and converted to rows by its own thread. Anything unusual (an error, a
-//! layout that is not one row per line) sends the buffer back through the exact
-//! one-thread loop, so errors and their offsets do not depend on the split.
+//! offsets for error messages. The node, edge and location arrays take the row path
+//! ([`RowSink`], in `reader/rows.rs`): each buffer is split at a line break near its
+//! middle and each half is tokenized and converted to rows by one side of a
+//! `rayon::join`. Anything unusual (an error, a layout that is not one row per line)
+//! sends the buffer back through the exact one-value loop, so errors and their offsets
+//! depend neither on the split nor on the number of threads.
 
 use std::io::Read;
 
@@ -470,8 +471,8 @@ impl<R: Read> Reader<R> {
         }
     }
 
-    /// Reads a JSON array of unsigned integers into `sink` row by row, on two threads
-    /// where the input allows (see [`RowSink`]). `progress(offset)` is called about
+    /// Reads a JSON array of unsigned integers into `sink` row by row, each buffer in
+    /// two halves on the rayon pool where the input allows (see [`RowSink`]). `progress(offset)` is called about
     /// every 16 MiB.
     pub(crate) fn read_rows<S: RowSink, P: FnMut(u64)>(
         &mut self,
@@ -482,7 +483,7 @@ impl<R: Read> Reader<R> {
     }
 
     /// The hot path of the parser: runs over the buffer without per-byte calls, after
-    /// letting `c` take what it can on two threads.
+    /// letting `c` take what it can as whole rows.
     fn read_array<C: Consumer, P: FnMut(u64)>(&mut self, c: &mut C, progress: &mut P) -> Result<(), SnapshotError> {
         self.expect(b'[', "'['")?;
         // 0: expect a value or ']' (start), 1: after a value, 2: expect a value (after ',')
@@ -495,7 +496,7 @@ impl<R: Read> Reader<R> {
             let mut i = self.pos;
             let len = self.len;
             let mut need_more = false;
-            // Mid-row with the two-thread path on: read only to the end of the line, so
+            // Mid-row with the row path on: read only to the end of the line, so
             // the next round starts on a row.
             let limit = if c.wants_row_start() {
                 self.buf[i..len]
