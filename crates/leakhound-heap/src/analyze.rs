@@ -5,13 +5,15 @@
 
 use std::collections::HashMap;
 
+use crate::bits::BitVec;
 use crate::classes;
 use crate::dominator_tree::DominatorTree;
-use crate::dominators::{self, BitVec, Graph};
+use crate::dominators::{self, Graph};
 use crate::error::{Section, Warning};
+use crate::ids::NodeId;
 use crate::parse::Progress;
 use crate::snapshot::{
-    BASE_SYSTEM_DISTANCE, EdgeType, HeapSnapshot, NO_DISTANCE, NodeId, NodeType, RETAINED_SPILLED, Statistics,
+    BASE_SYSTEM_DISTANCE, EdgeType, HeapSnapshot, NO_DISTANCE, NodeType, RETAINED_SPILLED, Statistics,
 };
 use crate::strings::StrSet;
 

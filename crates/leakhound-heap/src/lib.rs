@@ -23,11 +23,14 @@
 //! `front_end/entrypoints/heap_snapshot_worker/HeapSnapshot.ts`.
 
 mod analyze;
+mod bits;
+mod class_of;
 mod classes;
 mod comparison;
 mod dominator_tree;
 mod dominators;
 mod error;
+mod ids;
 mod parse;
 mod reader;
 mod retainers;
@@ -37,12 +40,13 @@ mod summary;
 
 pub use comparison::{ComparisonRow, compare};
 pub use error::{Section, SnapshotError, Warning};
+pub use ids::{EdgeId, NodeId};
 pub use parse::Progress;
 
 pub use retainers::{Retainer, RetainerIndex, display_name, retainer_view_distance, retainers};
 pub use snapshot::{
-    BASE_SYSTEM_DISTANCE, BASE_UNREACHABLE_DISTANCE, Class, EdgeId, EdgeType, HeapSnapshot, InterfaceDefinition,
-    Location, NO_DISTANCE, NodeId, NodeType, Statistics,
+    BASE_SYSTEM_DISTANCE, BASE_UNREACHABLE_DISTANCE, Class, EdgeType, HeapSnapshot, InterfaceDefinition, Location,
+    NO_DISTANCE, NodeType, Statistics,
 };
 pub use strings::Strings;
 pub use summary::{SummaryRow, summary, summary_filtered};
