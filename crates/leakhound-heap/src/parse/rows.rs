@@ -6,7 +6,7 @@
 
 use std::io::Read;
 
-use super::{Divider, Layout, MaxName, reserved};
+use super::layout::{Divider, Layout, MaxName, reserved};
 use crate::error::{Section, SnapshotError};
 use crate::reader::{Reader, RowSink};
 use crate::snapshot::{EDGE_SPILLED, EdgeType, HeapSnapshot, NodeType, pack_edge};

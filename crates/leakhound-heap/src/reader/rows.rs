@@ -1,12 +1,10 @@
-//! The row path of [`Reader::read_rows`]: a [`RowSink`] takes the node, edge and
+//! The row path of `Reader::read_rows`: a [`RowSink`] takes the node, edge and
 //! location arrays as whole rows, each buffer split at a line break near its middle and
 //! the halves converted by the two sides of a `rayon::join` (side by side when the pool
 //! has an idle thread, else one after the other); anything unusual goes back through the
 //! exact one-value loop of the reader.
 
-use std::io::Read;
-
-use super::{Reader, swar_digits};
+use super::swar::swar_digits;
 use crate::error::SnapshotError;
 
 /// Below this many buffered bytes the exact loop reads the values: a round's cost (a
@@ -55,17 +53,27 @@ enum RegionEnd {
     Closed { at: usize },
 }
 
-/// What a parallel round left: the array's `]` consumed, or more to read.
+/// The reader's buffer as a round sees it: `buf[pos..len]` is unread input (bytes past
+/// `len` are stale but may be looked at, never taken), `buf[0]` sits at byte `base` of
+/// the input. A round moves `pos` past the rows it took.
+pub(super) struct Window<'a> {
+    pub(super) buf: &'a [u8],
+    pub(super) len: usize,
+    pub(super) base: u64,
+    pub(super) pos: usize,
+}
+
+/// What a row-path round left: the array's `]` consumed, or more to read.
 pub(super) enum Round {
     Closed,
     Open,
 }
 
-/// The consumer side of [`Reader::read_array`]: values one at a time, and optionally
+/// The consumer side of `Reader::read_array`: values one at a time, and optionally
 /// whole buffers as rows, in two halves.
 pub(super) trait Consumer {
     fn value(&mut self, v: u64, at: u64) -> Result<(), SnapshotError>;
-    fn round<R: Read>(&mut self, _r: &mut Reader<R>, _state: &mut u8) -> Round {
+    fn round(&mut self, _r: &mut Window<'_>, _state: &mut u8) -> Round {
         Round::Open
     }
     /// True when the exact loop should stop at the next line break: the consumer is
@@ -98,7 +106,7 @@ impl<S: RowSink> Consumer for Rows<'_, S> {
         self.finishing_line
     }
 
-    fn round<R: Read>(&mut self, r: &mut Reader<R>, state: &mut u8) -> Round {
+    fn round(&mut self, r: &mut Window<'_>, state: &mut u8) -> Round {
         if std::mem::take(&mut self.finishing_line) && !self.sink.at_row_start() {
             // A line ended mid-row: not one row per line.
             self.enabled = false;
@@ -129,7 +137,7 @@ impl<S: RowSink> Consumer for Rows<'_, S> {
         let mut first = std::mem::take(&mut self.parts[0]);
         let mut second = std::mem::take(&mut self.parts[1]);
         self.sink.lend(&mut first);
-        let (buf, base, in_state) = (&r.buf[..], r.base, *state);
+        let (buf, base, in_state) = (r.buf, r.base, *state);
         let first_half =
             |part: &mut S::Part| convert_region::<S>(buf, start, split, base, in_state, stride, &ctx, part);
         let (a, b) = if split < end {
@@ -183,7 +191,7 @@ impl<'a, S: RowSink> Rows<'a, S> {
 
 /// Moves the reader past a region whose rows the sink took: after the array's `]`, or to
 /// `region_end` with the comma state the region ended in.
-fn resume<R>(r: &mut Reader<R>, state: &mut u8, end: RegionEnd, region_end: usize) -> Round {
+fn resume(r: &mut Window<'_>, state: &mut u8, end: RegionEnd, region_end: usize) -> Round {
     match end {
         RegionEnd::Closed { at } => {
             r.pos = at + 1;
