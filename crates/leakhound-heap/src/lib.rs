@@ -19,8 +19,10 @@
 //!
 //! Limits: fewer than 2^32 / node-field-count nodes and 2^32 edges (V8 writes 32-bit
 //! node indices); self sizes ≥ 4 GiB count modulo 2^32, as in DevTools (with a warning).
-//! The algorithms follow `../shared/reference/heapsnapshot-format.md` §3 and DevTools'
-//! `front_end/entrypoints/heap_snapshot_worker/HeapSnapshot.ts`.
+//! The algorithms follow Chrome DevTools' `HeapSnapshot.ts`
+//! (`front_end/entrypoints/heap_snapshot_worker/` in the `devtools-frontend` repository);
+//! each module names the DevTools methods it follows (the `§` numbers beside them are
+//! sections of the project's notes on the snapshot format, `heapsnapshot-format.md`).
 
 mod analyze;
 mod bits;
