@@ -5,13 +5,15 @@
 
 use std::collections::HashMap;
 
+use crate::bits::BitVec;
 use crate::classes;
 use crate::dominator_tree::DominatorTree;
-use crate::dominators::{self, BitVec, Graph};
+use crate::dominators::{self, Graph};
 use crate::error::{Section, Warning};
+use crate::ids::NodeId;
 use crate::parse::Progress;
 use crate::snapshot::{
-    BASE_SYSTEM_DISTANCE, EdgeType, HeapSnapshot, NO_DISTANCE, NodeId, NodeType, RETAINED_SPILLED, Statistics,
+    BASE_SYSTEM_DISTANCE, EdgeType, HeapSnapshot, NO_DISTANCE, NodeType, RETAINED_SPILLED, Statistics,
 };
 use crate::strings::StrSet;
 
@@ -124,27 +126,29 @@ pub(crate) fn analyze(
     compact_detachedness(s);
     let weakmaps = WeakMapNames::new(s);
     // DevTools runs these steps one after another; each reads only what earlier ones
-    // wrote, so independent ones share the two cores. Flags, then the essential edges
-    // (which need the page-object flag), on one; shallow sizes (which only move self
-    // sizes, kept aside meanwhile), then the statistics breakdown (which reads the moved
-    // sizes and leaves only totals behind), on the other. The dominators then run alone:
-    // their working memory is the analysis' peak, so nothing else is allocated beside
-    // them. Class names beside distances come last.
+    // wrote, so independent ones are the two sides of a `rayon::join` (run side by side
+    // when the pool has an idle thread, else one after the other on this one). Flags,
+    // then the essential edges (which need the page-object flag), on one side; shallow
+    // sizes (which only move self sizes, kept aside meanwhile), then the statistics
+    // breakdown (which reads the moved sizes and leaves only totals behind), on the
+    // other. The dominators then run alone, outside any join: their working memory is
+    // the analysis' peak, so nothing else is allocated beside them. Class names beside
+    // distances come last.
     progress(Progress::Step("calculating node flags, shallow sizes and statistics"));
     let mut self_size = std::mem::take(&mut s.self_size);
-    let (page_objects, (essential, has_in), statistics) = {
+    let ((page_objects, (essential, has_in)), statistics) = {
         let snap: &HeapSnapshot = s;
-        std::thread::scope(|scope| {
-            let h = scope.spawn(|| {
+        rayon::join(
+            || {
                 let page_objects = calculate_flags(snap, &names);
                 let essential = essential_edges(snap, &page_objects, &weakmaps);
                 (page_objects, essential)
-            });
-            calculate_shallow_sizes(snap, &names, &mut self_size);
-            let statistics = distances.then(|| calculate_statistics(snap, &self_size, &names));
-            let (page_objects, essential) = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            (page_objects, essential, statistics)
-        })
+            },
+            || {
+                calculate_shallow_sizes(snap, &names, &mut self_size);
+                distances.then(|| calculate_statistics(snap, &self_size, &names))
+            },
+        )
     };
     s.self_size = self_size;
     s.statistics = statistics.unwrap_or_default();
@@ -171,12 +175,10 @@ pub(crate) fn analyze(
         progress(Progress::Step("calculating class names and distances"));
         let (classes, dist) = {
             let snap: &HeapSnapshot = s;
-            std::thread::scope(|scope| {
-                let h = scope.spawn(|| classes::compute_classes(snap));
-                let dist = calculate_distances(snap, &names, &weakmaps);
-                let classes = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-                (classes, dist)
-            })
+            rayon::join(
+                || classes::compute_classes(snap),
+                || calculate_distances(snap, &names, &weakmaps),
+            )
         };
         s.distance = dist;
         (s.classes, s.class_of, s.interface_definitions) = classes;

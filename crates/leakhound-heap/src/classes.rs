@@ -3,59 +3,13 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use crate::snapshot::{Class, EdgeType, HeapSnapshot, InterfaceDefinition, Location, NodeId, NodeType};
+use crate::class_of::ClassOf;
+use crate::ids::NodeId;
+use crate::snapshot::{Class, EdgeType, HeapSnapshot, InterfaceDefinition, Location, NodeType};
 
 const MAX_INTERFACE_NAME_LENGTH: usize = 120;
 const MIN_OBJECT_COUNT_PER_INTERFACE: f64 = 2.0;
 const MIN_OBJECT_PROPORTION_PER_INTERFACE: f64 = 1000.0;
-
-/// Each node's class index: 16 bits a node while there are at most 65,536 classes (a
-/// heap of a few hundred to a few thousand classes is usual), 32 bits past that.
-#[derive(Debug)]
-pub(crate) enum ClassOf {
-    /// Every index fits 16 bits.
-    Narrow(Vec<u16>),
-    /// Some index does not.
-    Wide(Vec<u32>),
-}
-
-impl Default for ClassOf {
-    fn default() -> Self {
-        ClassOf::Narrow(Vec::new())
-    }
-}
-
-impl ClassOf {
-    /// `n` nodes of class 0.
-    fn new(n: usize) -> Self {
-        ClassOf::Narrow(vec![0; n])
-    }
-
-    /// The class index of node `o` (`o` below the node count).
-    #[inline]
-    pub(crate) fn get(&self, o: NodeId) -> u32 {
-        match self {
-            ClassOf::Narrow(v) => v[o as usize] as u32,
-            ClassOf::Wide(v) => v[o as usize],
-        }
-    }
-
-    /// Sets node `o`'s class, widening every index to 32 bits the first time one needs it.
-    #[inline]
-    fn set(&mut self, o: NodeId, class: u32) {
-        match self {
-            ClassOf::Narrow(v) => match u16::try_from(class) {
-                Ok(c) => v[o as usize] = c,
-                Err(_) => {
-                    let mut wide: Vec<u32> = v.iter().map(|&c| c as u32).collect();
-                    wide[o as usize] = class;
-                    *self = ClassOf::Wide(wide);
-                }
-            },
-            ClassOf::Wide(v) => v[o as usize] = class,
-        }
-    }
-}
 
 /// The class table, each node's class and the interface definitions: what DevTools
 /// computes at load time.
@@ -63,6 +17,17 @@ pub(crate) fn compute_classes(s: &HeapSnapshot) -> (Vec<Class>, ClassOf, Vec<Int
     let defs = infer_interface_definitions(s);
     let (classes, class_of) = classify(s, &defs);
     (classes, class_of, defs)
+}
+
+impl HeapSnapshot {
+    /// Re-names plain objects with `defs` (another snapshot's interface definitions, as
+    /// DevTools' Comparison does), so class keys line up across snapshots.
+    pub fn reclassify(&mut self, defs: &[InterfaceDefinition]) {
+        let (classes, class_of) = classify(self, defs);
+        self.classes = classes;
+        self.class_of = class_of;
+        self.interface_definitions = defs.to_vec();
+    }
 }
 
 /// Classes of every node when plain objects are named with `defs` (the snapshot's own

@@ -4,8 +4,10 @@
 
 use std::collections::HashMap;
 
+use crate::class_of::ClassOf;
 use crate::classes::{classify, js_cmp};
-use crate::snapshot::{HeapSnapshot, NodeId};
+use crate::ids::NodeId;
+use crate::snapshot::HeapSnapshot;
 use crate::summary::summary_with;
 
 /// One row of the Comparison view (current against base). Sizes are adjusted self sizes
@@ -40,11 +42,7 @@ struct Aggregate {
     members: Vec<(u32, u64, NodeId)>,
 }
 
-fn aggregates(
-    s: &HeapSnapshot,
-    classes: &[crate::snapshot::Class],
-    class_of: &crate::classes::ClassOf,
-) -> Vec<Aggregate> {
+fn aggregates(s: &HeapSnapshot, classes: &[crate::snapshot::Class], class_of: &ClassOf) -> Vec<Aggregate> {
     let mut row_of: Vec<u32> = vec![u32::MAX; classes.len()];
     let mut out: Vec<Aggregate> = Vec::new();
     for o in 0..s.node_count() as NodeId {

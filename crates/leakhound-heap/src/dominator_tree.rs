@@ -13,7 +13,7 @@
 //! cursors, which leaves each at its list's start and gives DevTools' order within a
 //! list (descending ordinal).
 
-use crate::snapshot::NodeId;
+use crate::ids::NodeId;
 
 /// The dominator tree as child lists. Shapes, for `n` nodes of which `k` have children:
 /// `dominated` has `n − 1` entries (every node but the root), `has_children` `n` bits,

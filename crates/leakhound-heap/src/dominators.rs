@@ -22,7 +22,8 @@
 //! whose idom array reuses `label`. The numbering is then recomputed (the DFS is
 //! deterministic) to map the result back to ordinals.
 
-use crate::snapshot::NodeId;
+use crate::bits::BitVec;
+use crate::ids::NodeId;
 
 /// Forward graph: node `v`'s out-edges are `first_edge[v]..first_edge[v+1]`, targets in
 /// `edge_to`, filtered by `essential`; `has_in` marks the targets of essential edges (the
@@ -32,32 +33,6 @@ pub(crate) struct Graph<'a> {
     pub(crate) edge_to: &'a [u32],
     pub(crate) essential: &'a BitVec,
     pub(crate) has_in: &'a BitVec,
-}
-
-/// A plain bit vector.
-#[derive(Debug, Default)]
-pub(crate) struct BitVec {
-    words: Vec<u64>,
-}
-
-impl BitVec {
-    pub(crate) fn new(len: usize) -> Self {
-        BitVec {
-            words: vec![0; len.div_ceil(64)],
-        }
-    }
-    #[inline]
-    pub(crate) fn set(&mut self, i: usize) {
-        self.words[i >> 6] |= 1 << (i & 63);
-    }
-    /// Bits held (a multiple of 64; 0 for an empty vector).
-    pub(crate) fn len(&self) -> usize {
-        self.words.len() * 64
-    }
-    #[inline]
-    pub(crate) fn get(&self, i: usize) -> bool {
-        self.words[i >> 6] & (1 << (i & 63)) != 0
-    }
 }
 
 /// Result: immediate dominator per ordinal, and the DFS order (vertex numbers 1..=n map to

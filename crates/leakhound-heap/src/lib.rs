@@ -19,15 +19,20 @@
 //!
 //! Limits: fewer than 2^32 / node-field-count nodes and 2^32 edges (V8 writes 32-bit
 //! node indices); self sizes ≥ 4 GiB count modulo 2^32, as in DevTools (with a warning).
-//! The algorithms follow `../shared/reference/heapsnapshot-format.md` §3 and DevTools'
-//! `front_end/entrypoints/heap_snapshot_worker/HeapSnapshot.ts`.
+//! The algorithms follow Chrome DevTools' `HeapSnapshot.ts`
+//! (`front_end/entrypoints/heap_snapshot_worker/` in the `devtools-frontend` repository);
+//! each module names the DevTools methods it follows (the `§` numbers beside them are
+//! sections of the project's notes on the snapshot format, `heapsnapshot-format.md`).
 
 mod analyze;
+mod bits;
+mod class_of;
 mod classes;
 mod comparison;
 mod dominator_tree;
 mod dominators;
 mod error;
+mod ids;
 mod parse;
 mod reader;
 mod retainers;
@@ -37,12 +42,13 @@ mod summary;
 
 pub use comparison::{ComparisonRow, compare};
 pub use error::{Section, SnapshotError, Warning};
+pub use ids::{EdgeId, NodeId};
 pub use parse::Progress;
 
 pub use retainers::{Retainer, RetainerIndex, display_name, retainer_view_distance, retainers};
 pub use snapshot::{
-    BASE_SYSTEM_DISTANCE, BASE_UNREACHABLE_DISTANCE, Class, EdgeId, EdgeType, HeapSnapshot, InterfaceDefinition,
-    Location, NO_DISTANCE, NodeId, NodeType, Statistics,
+    BASE_SYSTEM_DISTANCE, BASE_UNREACHABLE_DISTANCE, Class, EdgeType, HeapSnapshot, InterfaceDefinition, Location,
+    NO_DISTANCE, NodeType, Statistics,
 };
 pub use strings::Strings;
 pub use summary::{SummaryRow, summary, summary_filtered};
@@ -59,7 +65,7 @@ pub struct Loaded {
 /// Reads and analyses a snapshot.
 ///
 /// `progress` receives [`Progress::Read`] about every 16 MiB and [`Progress::Step`] at
-/// each analysis step.
+/// each analysis step. Threads as in [`load_with`].
 ///
 /// # Errors
 /// [`SnapshotError`] naming the section and byte offset for any input that is not a
@@ -92,6 +98,13 @@ pub enum Analysis {
 
 /// Reads a snapshot and runs the chosen amount of analysis.
 ///
+/// Threads: the halves of each buffer of the node, edge and location arrays, and
+/// independent analysis steps, are the two sides of `rayon::join`s on the current rayon
+/// pool (the global one, or the pool whose `install` runs this; called from a thread
+/// outside any pool, each join runs in the global pool while this thread waits). A pool
+/// without an idle thread runs both sides on one. The snapshot, the warnings, and every
+/// error with its offset are the same whatever the pool's size.
+///
 /// # Errors
 /// As [`load`].
 pub fn load_with<R: std::io::Read>(
@@ -99,7 +112,6 @@ pub fn load_with<R: std::io::Read>(
     analysis: Analysis,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Loaded, SnapshotError> {
-    let _active = ActiveLoad::start();
     let parse::Parsed {
         mut snapshot,
         mut warnings,
@@ -110,29 +122,4 @@ pub fn load_with<R: std::io::Read>(
         Analysis::Graph => analyze::analyze_graph(&mut snapshot, progress),
     }
     Ok(Loaded { snapshot, warnings })
-}
-
-/// Loads in progress in this process ([`load_with`] calls), so the reader splits its work
-/// across threads only when it has the cores to itself.
-static ACTIVE_LOADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// How many [`load_with`] calls are running.
-pub(crate) fn active_loads() -> usize {
-    ACTIVE_LOADS.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-/// Counts one load in [`ACTIVE_LOADS`] while alive.
-struct ActiveLoad;
-
-impl ActiveLoad {
-    fn start() -> ActiveLoad {
-        ACTIVE_LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        ActiveLoad
-    }
-}
-
-impl Drop for ActiveLoad {
-    fn drop(&mut self) {
-        ACTIVE_LOADS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
 }

@@ -2,20 +2,23 @@
 //! punctuation, JSON strings, unsigned integer arrays (the hot path), and skipping.
 //!
 //! Never holds more than one buffer (4 MiB) of the input; positions are absolute byte
-//! offsets for error messages. The node and edge arrays are read on two threads
-//! ([`RowSink`], in `reader/rows.rs`): each buffer is split at a line break near its middle and each half is
-//! tokenized and converted to rows by its own thread. Anything unusual (an error, a
-//! layout that is not one row per line) sends the buffer back through the exact
-//! one-thread loop, so errors and their offsets do not depend on the split.
+//! offsets for error messages. The node, edge and location arrays take the row path
+//! ([`RowSink`], in `reader/rows.rs`): each buffer is split at a line break near its
+//! middle and each half is tokenized and converted to rows by one side of a
+//! `rayon::join`. Anything unusual (an error, a layout that is not one row per line)
+//! sends the buffer back through the exact one-value loop, so errors and their offsets
+//! depend neither on the split nor on the number of threads.
 
 use std::io::Read;
 
 use crate::error::{Section, SnapshotError};
 
 mod rows;
+mod swar;
 
 pub(crate) use rows::RowSink;
-use rows::{Consumer, Round, Rows};
+use rows::{Consumer, Round, Rows, Window};
+use swar::swar_digits;
 
 const BUF_BYTES: usize = 4 << 20;
 
@@ -470,8 +473,8 @@ impl<R: Read> Reader<R> {
         }
     }
 
-    /// Reads a JSON array of unsigned integers into `sink` row by row, on two threads
-    /// where the input allows (see [`RowSink`]). `progress(offset)` is called about
+    /// Reads a JSON array of unsigned integers into `sink` row by row, each buffer in
+    /// two halves on the rayon pool where the input allows (see [`RowSink`]). `progress(offset)` is called about
     /// every 16 MiB.
     pub(crate) fn read_rows<S: RowSink, P: FnMut(u64)>(
         &mut self,
@@ -482,20 +485,28 @@ impl<R: Read> Reader<R> {
     }
 
     /// The hot path of the parser: runs over the buffer without per-byte calls, after
-    /// letting `c` take what it can on two threads.
+    /// letting `c` take what it can as whole rows.
     fn read_array<C: Consumer, P: FnMut(u64)>(&mut self, c: &mut C, progress: &mut P) -> Result<(), SnapshotError> {
         self.expect(b'[', "'['")?;
         // 0: expect a value or ']' (start), 1: after a value, 2: expect a value (after ',')
         let mut state = 0u8;
         let mut next_progress = self.offset() + (16 << 20);
         loop {
-            if let Round::Closed = c.round(self, &mut state) {
+            let mut window = Window {
+                buf: &self.buf,
+                len: self.len,
+                base: self.base,
+                pos: self.pos,
+            };
+            let round = c.round(&mut window, &mut state);
+            self.pos = window.pos;
+            if let Round::Closed = round {
                 return Ok(());
             }
             let mut i = self.pos;
             let len = self.len;
             let mut need_more = false;
-            // Mid-row with the two-thread path on: read only to the end of the line, so
+            // Mid-row with the row path on: read only to the end of the line, so
             // the next round starts on a row.
             let limit = if c.wants_row_start() {
                 self.buf[i..len]
@@ -623,64 +634,10 @@ impl<R: Read> Reader<R> {
     }
 }
 
-/// The leading ASCII digits of 8 bytes (little-endian: byte 0 first), 1 to 8 of them:
-/// (digit count, value). With 8, the number may go on past the chunk. SWAR, as in
-/// Lemire's `parse_eight_digits_unrolled`.
-#[inline]
-fn swar_digits(chunk: u64) -> Option<(usize, u64)> {
-    const LOW: u64 = 0x0F0F_0F0F_0F0F_0F0F;
-    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
-    let x = chunk ^ 0x3030_3030_3030_3030;
-    // A byte is a digit iff its high nibble is 0 and adding 6 does not carry into it. A
-    // carry out of a non-digit byte can only disturb bytes after it.
-    let nondigit = (x & HIGH) | (x.wrapping_add(0x0606_0606_0606_0606) & HIGH);
-    let digits = (nondigit.trailing_zeros() / 8) as usize;
-    if digits == 0 {
-        return None;
-    }
-    // Keep the digits, moved to the top bytes so the low bytes read as leading zeros.
-    let v = (x & LOW) << (8 * (8 - digits));
-    let v = (v.wrapping_mul(10) + (v >> 8)) & 0x00FF_00FF_00FF_00FF;
-    let v = (v.wrapping_mul(100) + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
-    let v = v.wrapping_mul(10_000) + (v >> 32);
-    Some((digits, v & 0xFFFF_FFFF))
-}
-
 fn describe(b: u8) -> String {
     if b.is_ascii_graphic() {
         format!("'{}'", b as char)
     } else {
         format!("byte 0x{b:02x}")
-    }
-}
-
-#[cfg(test)]
-mod swar_tests {
-    use super::swar_digits;
-
-    #[test]
-    fn swar_reads_one_to_eight_digits_like_the_scalar_loop() {
-        for text in ["0,", "7\n", "12,3", "999]", "1234567,", "100000 ", "42\r\n", "9876543]"] {
-            let mut bytes = [b'x'; 8];
-            bytes[..text.len()].copy_from_slice(text.as_bytes());
-            let digits = text.bytes().take_while(u8::is_ascii_digit).count();
-            let value: u64 = text[..digits].parse().unwrap();
-            assert_eq!(
-                swar_digits(u64::from_le_bytes(bytes)),
-                Some((digits, value)),
-                "{text:?}"
-            );
-        }
-        assert_eq!(swar_digits(u64::from_le_bytes(*b"12345678")), Some((8, 12_345_678)));
-        assert_eq!(swar_digits(u64::from_le_bytes(*b"99999999")), Some((8, 99_999_999)));
-        assert_eq!(swar_digits(u64::from_le_bytes(*b"00000010")), Some((8, 10)));
-        assert_eq!(swar_digits(u64::from_le_bytes(*b",1234567")), None);
-        for b in 0u8..=255 {
-            if b.is_ascii_digit() {
-                continue;
-            }
-            let chunk = u64::from_le_bytes([b'5', b, b'1', b'1', b'1', b'1', b'1', b'1']);
-            assert_eq!(swar_digits(chunk), Some((1, 5)), "byte {b}");
-        }
     }
 }

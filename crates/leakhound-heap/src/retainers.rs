@@ -3,7 +3,8 @@
 //! names (`JSHeapSnapshotNode.name()`).
 
 use crate::classes::{format_property_name, js_cmp};
-use crate::snapshot::{BASE_UNREACHABLE_DISTANCE, EdgeId, EdgeType, HeapSnapshot, NO_DISTANCE, NodeId, NodeType};
+use crate::ids::{EdgeId, NodeId};
+use crate::snapshot::{BASE_UNREACHABLE_DISTANCE, EdgeType, HeapSnapshot, NO_DISTANCE, NodeType};
 
 /// One row of the Retainers view: an edge from `from` to the node asked about.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,15 +1,11 @@
 //! The heap graph: columnar node and edge arrays, CSR edge offsets, interned strings,
 //! and the per-node numbers DevTools computes.
 
+use crate::bits::BitVec;
+use crate::class_of::ClassOf;
+use crate::dominator_tree::DominatorTree;
+use crate::ids::{EdgeId, NodeId};
 use crate::strings::Strings;
-
-/// A node ordinal: the k-th node of the file's `nodes` array (its node index is k × the
-/// node field count). `u32`: a snapshot holds fewer than 2^32 nodes (V8 writes node
-/// indices as 32-bit numbers, so the real limit is lower; checked at parse time).
-pub type NodeId = u32;
-
-/// An edge ordinal: the k-th edge of the file's `edges` array.
-pub type EdgeId = u32;
 
 /// `distance` value of a node that no BFS reached (DevTools `noDistance`).
 pub const NO_DISTANCE: i32 = -5;
@@ -218,7 +214,7 @@ pub struct HeapSnapshot {
     /// The nodes of known detachedness, by ordinal, when `detachedness` is empty.
     pub(crate) detachedness_known: Vec<(NodeId, u8)>,
     /// The page-object flag per node (empty before the full analysis).
-    pub(crate) page_objects: crate::dominators::BitVec,
+    pub(crate) page_objects: BitVec,
     pub(crate) has_detachedness: bool,
     pub(crate) has_trace_node_id: bool,
 
@@ -244,8 +240,8 @@ pub struct HeapSnapshot {
     /// dominators of huge heaps) are in `retained_spilled`.
     pub(crate) retained: Vec<u32>,
     pub(crate) retained_spilled: std::collections::HashMap<NodeId, u64>,
-    pub(crate) dominator_tree: crate::dominator_tree::DominatorTree,
-    pub(crate) class_of: crate::classes::ClassOf,
+    pub(crate) dominator_tree: DominatorTree,
+    pub(crate) class_of: ClassOf,
     pub(crate) classes: Vec<Class>,
     pub(crate) interface_definitions: Vec<InterfaceDefinition>,
     pub(crate) statistics: Statistics,
@@ -552,15 +548,6 @@ impl HeapSnapshot {
     /// [`crate::Analysis::Retained`]; distances and statistics only with `Full`).
     pub fn is_fully_analyzed(&self) -> bool {
         !self.retained.is_empty()
-    }
-
-    /// Re-names plain objects with `defs` (another snapshot's interface definitions, as
-    /// DevTools' Comparison does), so class keys line up across snapshots.
-    pub fn reclassify(&mut self, defs: &[InterfaceDefinition]) {
-        let (classes, class_of) = crate::classes::classify(self, defs);
-        self.classes = classes;
-        self.class_of = class_of;
-        self.interface_definitions = defs.to_vec();
     }
 
     /// Finds the node with V8 id `id` (linear scan).

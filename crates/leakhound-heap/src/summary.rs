@@ -1,8 +1,10 @@
 //! The Summary view (`heapsnapshot-format.md` §3.7; DevTools `buildAggregates` and
 //! `calculateClassesRetainedSize`).
 
-use crate::classes::{ClassOf, js_cmp};
-use crate::snapshot::{Class, HeapSnapshot, NodeId};
+use crate::class_of::ClassOf;
+use crate::classes::js_cmp;
+use crate::ids::NodeId;
+use crate::snapshot::{Class, HeapSnapshot};
 
 /// One row of the Summary view: all nodes of one class with a non-zero self size.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,10 +1,14 @@
-//! The node and edge arrays are read on two threads when the file has V8's one row per
-//! line. These tests build snapshots large enough for that path (several 4 MiB buffers)
-//! and check it against the one-thread path, which reads the same bytes with every line
-//! break turned into a space (same offsets, no rows to split at): equal graphs, equal
-//! warnings, and equal errors at equal offsets wherever a defect sits.
+//! The node, edge and location arrays take the row path when the file has V8's one row
+//! per line: each buffer split in two halves, converted by the two sides of a
+//! `rayon::join`. These tests build snapshots large enough for that path (several 4 MiB
+//! buffers), load them in a one-thread and a two-thread rayon pool (the halves one after
+//! the other, and side by side), and check both against the exact one-value loop, which
+//! reads the same bytes with every line break turned into a space (same offsets, no rows
+//! to split at): equal graphs, equal warnings, and equal errors at equal offsets wherever
+//! a defect sits.
 
 use leakhound_heap::{Analysis, HeapSnapshot, load_with};
+use rayon::{ThreadPool, ThreadPoolBuilder};
 
 /// A V8-style snapshot: a root with `n - 1` children in a chain of objects, 7 node
 /// fields, 3 edge fields, one row per line (`\n,` between rows).
@@ -73,6 +77,19 @@ fn load(text: &str) -> Result<(HeapSnapshot, Vec<String>), String> {
         .map_err(|e| e.to_string())
 }
 
+/// A local pool of `threads` workers: `install` runs a load's joins in it.
+fn pool(threads: usize) -> ThreadPool {
+    ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool")
+}
+
+/// One pool of one thread and one of two: each load in both.
+fn pools() -> [(usize, ThreadPool); 2] {
+    [(1, pool(1)), (2, pool(2))]
+}
+
 fn flat(text: &str) -> String {
     text.replace('\n', " ")
 }
@@ -101,25 +118,29 @@ fn assert_same_graph(a: &HeapSnapshot, b: &HeapSnapshot) {
 const NODES: usize = 400_000;
 
 #[test]
-fn two_thread_rows_equal_one_thread_values() {
+fn rows_on_one_and_two_threads_equal_the_exact_values() {
     let text = snapshot_text(NODES);
     assert!(text.len() > 16 << 20, "large enough for several buffers");
-    let (a, wa) = load(&text).unwrap_or_else(|e| panic!("{e}"));
     let (b, wb) = load(&flat(&text)).expect("parses");
-    assert_eq!(a.node_count(), NODES);
-    assert_eq!(a.retained_size(a.root()), b.retained_size(b.root()));
-    assert_same_graph(&a, &b);
-    assert_eq!(wa, wb);
-    let located = (0..a.node_count() as u32).filter(|&o| a.location(o).is_some()).count();
-    assert_eq!(located, (NODES - 1).div_ceil(3), "every planted location read");
-    let l = a.location(3001).expect("node 3001 has a location");
-    assert_eq!((l.script_id, l.line, l.column), (1, 1, 41));
-    // Element indexes past the packed edge word come back whole, on both paths.
-    for e in [0u32, 1007, 1008, 2017, 400_000 - 2] {
-        let want = huge_index(e as usize + 1);
-        assert_eq!(a.edge_name_or_index(e) as usize, want, "edge {e}");
-        assert_eq!(a.edge_label(e), format!("[{want}]"));
-        assert_eq!(a.edge_type_name(e), "element");
+    for (threads, pool) in pools() {
+        let (a, wa) = pool
+            .install(|| load(&text))
+            .unwrap_or_else(|e| panic!("{threads} threads: {e}"));
+        assert_eq!(a.node_count(), NODES);
+        assert_eq!(a.retained_size(a.root()), b.retained_size(b.root()));
+        assert_same_graph(&a, &b);
+        assert_eq!(wa, wb);
+        let located = (0..a.node_count() as u32).filter(|&o| a.location(o).is_some()).count();
+        assert_eq!(located, (NODES - 1).div_ceil(3), "every planted location read");
+        let l = a.location(3001).expect("node 3001 has a location");
+        assert_eq!((l.script_id, l.line, l.column), (1, 1, 41));
+        // Element indexes past the packed edge word come back whole, on both paths.
+        for e in [0u32, 1007, 1008, 2017, 400_000 - 2] {
+            let want = huge_index(e as usize + 1);
+            assert_eq!(a.edge_name_or_index(e) as usize, want, "edge {e}");
+            assert_eq!(a.edge_label(e), format!("[{want}]"));
+            assert_eq!(a.edge_type_name(e), "element");
+        }
     }
 }
 
@@ -156,14 +177,19 @@ fn defects_deep_in_the_arrays_give_the_same_error_at_the_same_offset() {
         // A row split across lines (still valid JSON: the layout check must fall back).
         patch(&text, mid_nodes, "\n,", ",\n"),
     ];
+    let pools = pools();
     for (k, bad) in cases.iter().enumerate() {
-        let fast = load(bad).map(|(s, w)| (s.node_count(), s.edge_count(), w));
         let slow = load(&flat(bad)).map(|(s, w)| (s.node_count(), s.edge_count(), w));
-        assert_eq!(fast, slow, "case {k}");
         if k < 7 {
-            assert!(fast.is_err(), "case {k} must be an error");
+            assert!(slow.is_err(), "case {k} must be an error");
         } else {
-            assert!(fast.is_ok(), "case {k} is a valid file");
+            assert!(slow.is_ok(), "case {k} is a valid file");
+        }
+        for (threads, pool) in &pools {
+            let fast = pool
+                .install(|| load(bad))
+                .map(|(s, w)| (s.node_count(), s.edge_count(), w));
+            assert_eq!(fast, slow, "case {k}, {threads} threads");
         }
     }
 }
@@ -171,32 +197,38 @@ fn defects_deep_in_the_arrays_give_the_same_error_at_the_same_offset() {
 #[test]
 fn truncation_inside_the_arrays_is_reported_like_the_one_thread_path() {
     let text = snapshot_text(NODES);
+    let pools = pools();
     for cut in [text.len() / 3, text.len() / 2, text.len() * 4 / 5] {
-        let fast = load(&text[..cut]).map(|_| ());
         let slow = load(&flat(&text[..cut])).map(|_| ());
-        assert_eq!(fast, slow, "cut at {cut}");
-        assert!(fast.is_err());
+        assert!(slow.is_err());
+        for (threads, pool) in &pools {
+            let fast = pool.install(|| load(&text[..cut])).map(|_| ());
+            assert_eq!(fast, slow, "cut at {cut}, {threads} threads");
+        }
     }
 }
 
 #[test]
-fn loads_side_by_side_convert_on_their_own_thread_with_the_same_results() {
-    // Two loads at once: each reader sees the other and converts whole buffers on its
-    // own thread, straight into the columns.
+fn loads_side_by_side_give_the_same_results() {
+    // Two loads at once, in one two-thread pool (their joins share its workers) and on
+    // two threads outside any pool (their joins go to the global pool): rounds run
+    // whole on one thread or split, as the workers happen to be free.
     let text = snapshot_text(NODES);
     let nodes = text.find("\"nodes\"").expect("nodes");
     let edges = text.find("\"edges\"").expect("edges");
     let bad_edges = patch(&text, edges + (text.len() - edges) / 2, "\n,2,6,", "\n,2,6,9999999");
     let bad_nodes = patch(&text, nodes + (edges - nodes) / 2, "\n,3,", "\n,99");
     let (slow, _) = load(&flat(&text)).expect("parses");
+    let two = pool(2);
     for bad in [&text, &bad_edges, &bad_nodes] {
         let expected = load(&flat(bad)).map(|(s, w)| (s.node_count(), s.edge_count(), w));
-        let (a, b) = std::thread::scope(|scope| {
+        let in_pool = two.install(|| rayon::join(|| load(bad), || load(bad)));
+        let outside = std::thread::scope(|scope| {
             let h = scope.spawn(|| load(bad));
             let a = load(bad);
             (a, h.join().expect("no panic"))
         });
-        for got in [a, b] {
+        for got in [in_pool.0, in_pool.1, outside.0, outside.1] {
             match got {
                 Ok((s, w)) => {
                     assert_same_graph(&s, &slow);

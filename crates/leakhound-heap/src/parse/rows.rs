@@ -1,11 +1,12 @@
 //! The `nodes`, `edges` and `locations` arrays, row by row: each row's checks (with the byte offset
 //! of the offending value), the snapshot's columns filled by the exact one-value path or
-//! by the reader's two-thread path ([`RowSink`] parts merged in file order, or the columns
-//! lent to a one-thread round), and the counts checked against the header.
+//! by the reader's row path ([`RowSink`]: a round's first half converted straight into
+//! the lent columns, its second into a part merged after it), and the counts checked
+//! against the header.
 
 use std::io::Read;
 
-use super::{Divider, Layout, MaxName, reserved};
+use super::layout::{Divider, Layout, MaxName, reserved};
 use crate::error::{Section, SnapshotError};
 use crate::reader::{Reader, RowSink};
 use crate::snapshot::{EDGE_SPILLED, EdgeType, HeapSnapshot, NodeType, pack_edge};
@@ -72,7 +73,7 @@ impl NodeCtx {
     }
 }
 
-/// Node rows converted by a worker thread (see [`RowSink`]).
+/// Node rows converted by one half of a round (see [`RowSink`]).
 #[derive(Default)]
 struct NodePart {
     node_type: Vec<u8>,
@@ -393,7 +394,7 @@ struct EdgeRow {
 }
 
 impl EdgeCtx {
-    /// Checks a row and extracts what the snapshot stores. Inlined into the two-thread
+    /// Checks a row and extracts what the snapshot stores. Inlined into the row
     /// path, where only the outcome is used: the errors are built on cold branches.
     #[inline(always)]
     fn row(&self, row: &[u64], row_at: &[u64]) -> Result<EdgeRow, SnapshotError> {
@@ -450,7 +451,7 @@ impl EdgeCtx {
     }
 }
 
-/// Edge rows converted by a worker thread (see [`RowSink`]).
+/// Edge rows converted by one half of a round (see [`RowSink`]).
 #[derive(Default)]
 struct EdgePart {
     edge_kind: Vec<u32>,

@@ -1,15 +1,14 @@
-//! The two-thread path of [`Reader::read_rows`]: a [`RowSink`] takes the node and edge
-//! arrays as whole rows, converted from each buffer's two halves side by side (or, when
-//! another load runs in the process, on this thread straight into its columns); anything
-//! unusual goes back through the exact one-thread loop of the reader.
+//! The row path of `Reader::read_rows`: a [`RowSink`] takes the node, edge and
+//! location arrays as whole rows, each buffer split at a line break near its middle and
+//! the halves converted by the two sides of a `rayon::join` (side by side when the pool
+//! has an idle thread, else one after the other); anything unusual goes back through the
+//! exact one-value loop of the reader.
 
-use std::io::Read;
-
-use super::{Reader, swar_digits};
+use super::swar::swar_digits;
 use crate::error::SnapshotError;
 
-/// Below this many buffered bytes rows are converted on one thread: the split's cost (a
-/// scoped thread) would outweigh the gain.
+/// Below this many buffered bytes the exact loop reads the values: a round's cost (a
+/// `rayon::join`, a merge) would outweigh the gain.
 #[cfg(not(fuzzing))]
 const PARALLEL_MIN_BYTES: usize = 256 << 10;
 /// Under the fuzzer the split runs on small inputs too, so it is fuzzed.
@@ -17,13 +16,13 @@ const PARALLEL_MIN_BYTES: usize = 256 << 10;
 const PARALLEL_MIN_BYTES: usize = 64;
 
 /// A consumer of a fixed-stride integer array that can take whole rows converted on
-/// worker threads. V8 writes one row per line (`\n,type,name,…`); the reader relies on
+/// the pool's threads. V8 writes one row per line (`\n,type,name,…`); the reader relies on
 /// that to split a buffer at row boundaries, and checks it: a half whose value count is
 /// not a multiple of the stride is refused and re-read exactly.
 pub(crate) trait RowSink {
-    /// Rows converted by one worker, merged in file order.
+    /// Rows converted by one half of a round, merged in file order.
     type Part: Default + Send;
-    /// The read-only context a worker converts with.
+    /// The read-only context both halves convert with.
     type Ctx: Sync;
     /// Values per row.
     fn stride(&self) -> usize;
@@ -39,7 +38,7 @@ pub(crate) trait RowSink {
     /// Appends `part` (then empties it); `false`, changing nothing, when the rows must go
     /// through the exact path instead (e.g. they would exceed a count the header gave).
     fn merge(&mut self, part: &mut Self::Part) -> bool;
-    /// Moves the sink's own columns into the empty `part`, so a round on this thread
+    /// Moves the sink's own columns into the empty `part`, so a round's first half
     /// converts straight into them (no copy to merge).
     fn lend(&mut self, part: &mut Self::Part);
     /// Takes the columns back after a lent round; `ok` false (or a check of the whole
@@ -54,17 +53,27 @@ enum RegionEnd {
     Closed { at: usize },
 }
 
-/// What a parallel round left: the array's `]` consumed, or more to read.
+/// The reader's buffer as a round sees it: `buf[pos..len]` is unread input (bytes past
+/// `len` are stale but may be looked at, never taken), `buf[0]` sits at byte `base` of
+/// the input. A round moves `pos` past the rows it took.
+pub(super) struct Window<'a> {
+    pub(super) buf: &'a [u8],
+    pub(super) len: usize,
+    pub(super) base: u64,
+    pub(super) pos: usize,
+}
+
+/// What a row-path round left: the array's `]` consumed, or more to read.
 pub(super) enum Round {
     Closed,
     Open,
 }
 
-/// The consumer side of [`Reader::read_array`]: values one at a time, and optionally
-/// whole buffers on two threads.
+/// The consumer side of `Reader::read_array`: values one at a time, and optionally
+/// whole buffers as rows, in two halves.
 pub(super) trait Consumer {
     fn value(&mut self, v: u64, at: u64) -> Result<(), SnapshotError>;
-    fn round<R: Read>(&mut self, _r: &mut Reader<R>, _state: &mut u8) -> Round {
+    fn round(&mut self, _r: &mut Window<'_>, _state: &mut u8) -> Round {
         Round::Open
     }
     /// True when the exact loop should stop at the next line break: the consumer is
@@ -74,7 +83,8 @@ pub(super) trait Consumer {
     }
 }
 
-/// A [`RowSink`] consumer with the two workers' scratch parts.
+/// A [`RowSink`] consumer with the two halves' parts (the first holds the lent columns
+/// during a round, the second the rows merged after them).
 pub(super) struct Rows<'a, S: RowSink> {
     sink: &'a mut S,
     parts: [S::Part; 2],
@@ -96,14 +106,11 @@ impl<S: RowSink> Consumer for Rows<'_, S> {
         self.finishing_line
     }
 
-    fn round<R: Read>(&mut self, r: &mut Reader<R>, state: &mut u8) -> Round {
+    fn round(&mut self, r: &mut Window<'_>, state: &mut u8) -> Round {
         if std::mem::take(&mut self.finishing_line) && !self.sink.at_row_start() {
             // A line ended mid-row: not one row per line.
             self.enabled = false;
         }
-        // Loads running side by side already keep the cores busy: then the whole region
-        // is converted on this thread (still faster than value by value).
-        let alone = crate::active_loads() <= 1;
         if !self.enabled || !self.sink.at_row_start() || r.len - r.pos < PARALLEL_MIN_BYTES {
             return Round::Open;
         }
@@ -118,48 +125,38 @@ impl<S: RowSink> Consumer for Rows<'_, S> {
         }
         let stride = self.sink.stride();
         let ctx = self.sink.ctx();
-        if !alone {
-            // One thread: convert straight into the sink's columns.
-            let mut part = std::mem::take(&mut self.parts[0]);
-            self.sink.lend(&mut part);
-            let a = convert_region::<S>(&r.buf[..], start, end, r.base, *state, stride, &ctx, &mut part);
-            let settled = self.sink.settle(&mut part, a.is_some());
-            self.parts[0] = part;
-            return match a.filter(|_| settled) {
-                Some(a) => resume(r, state, a, end),
-                None => self.give_up(),
-            };
-        }
         let mid = start + (end - start) / 2;
         let split = match r.buf[mid..end].iter().position(|&b| b == b'\n') {
             Some(k) => mid + k,
             None => end,
         };
-        let mut pa = std::mem::take(&mut self.parts[0]);
-        let mut pb = std::mem::take(&mut self.parts[1]);
-        let (buf, base, in_state) = (&r.buf[..], r.base, *state);
-        let (a, b, pa, pb) = std::thread::scope(|scope| {
-            let ctx = &ctx;
-            let hb = (split < end).then(|| {
-                scope.spawn(move || {
-                    // A line break follows a value: the second half starts in state 1.
-                    let end = convert_region::<S>(buf, split, end, base, 1, stride, ctx, &mut pb);
-                    (end, pb)
-                })
-            });
-            let a = convert_region::<S>(buf, start, split, base, in_state, stride, ctx, &mut pa);
-            match hb.map(|h| h.join()) {
-                Some(Ok((b, pb))) => (a, b, pa, pb),
-                _ => (a, None, pa, S::Part::default()),
-            }
-        });
-        self.parts = [pa, pb];
-        let Some(a) = a.filter(|_| self.sink.merge(&mut self.parts[0])) else {
+        // The first half converts straight into the sink's columns (lent to it: no copy
+        // to merge), the second into a part merged after it. `rayon::join` runs the
+        // second beside the first when the pool has an idle thread, else after it on
+        // this one: the same halves and the same merges either way.
+        let mut first = std::mem::take(&mut self.parts[0]);
+        let mut second = std::mem::take(&mut self.parts[1]);
+        self.sink.lend(&mut first);
+        let (buf, base, in_state) = (r.buf, r.base, *state);
+        let first_half =
+            |part: &mut S::Part| convert_region::<S>(buf, start, split, base, in_state, stride, &ctx, part);
+        let (a, b) = if split < end {
+            rayon::join(
+                || first_half(&mut first),
+                // A line break follows a value: the second half starts in state 1.
+                || convert_region::<S>(buf, split, end, base, 1, stride, &ctx, &mut second),
+            )
+        } else {
+            (first_half(&mut first), None)
+        };
+        let settled = self.sink.settle(&mut first, a.is_some());
+        self.parts = [first, second];
+        let Some(a) = a.filter(|_| settled) else {
             return self.give_up();
         };
-        let second = matches!(a, RegionEnd::Open { .. }) && split < end;
+        let more = matches!(a, RegionEnd::Open { .. }) && split < end;
         let round = resume(r, state, a, split);
-        if !second {
+        if !more {
             return round;
         }
         if *state != 1 {
@@ -174,7 +171,7 @@ impl<S: RowSink> Consumer for Rows<'_, S> {
 }
 
 impl<'a, S: RowSink> Rows<'a, S> {
-    /// A consumer feeding `sink`, with the two-thread path on.
+    /// A consumer feeding `sink`, with the row path on.
     pub(super) fn new(sink: &'a mut S) -> Self {
         Rows {
             sink,
@@ -184,7 +181,7 @@ impl<'a, S: RowSink> Rows<'a, S> {
         }
     }
 
-    /// Turns the two-thread path off for the rest of the array (the input is not one
+    /// Turns the row path off for the rest of the array (the input is not one
     /// row per line, or has an error the exact loop reports next) and lets it go on.
     fn give_up(&mut self) -> Round {
         self.enabled = false;
@@ -194,7 +191,7 @@ impl<'a, S: RowSink> Rows<'a, S> {
 
 /// Moves the reader past a region whose rows the sink took: after the array's `]`, or to
 /// `region_end` with the comma state the region ended in.
-fn resume<R>(r: &mut Reader<R>, state: &mut u8, end: RegionEnd, region_end: usize) -> Round {
+fn resume(r: &mut Window<'_>, state: &mut u8, end: RegionEnd, region_end: usize) -> Round {
     match end {
         RegionEnd::Closed { at } => {
             r.pos = at + 1;
