@@ -4,7 +4,9 @@
 //! and, for callers, this process's own resident memory. Linux only.
 
 use std::collections::{BTreeSet, HashSet};
+use std::ffi::OsStr;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::path::PathBuf;
 
 use procfs::ProcError;
@@ -138,6 +140,24 @@ pub(crate) fn listening_addrs(pid: u32) -> Result<BTreeSet<SocketAddr>, Inspecto
     Ok(addrs)
 }
 
+/// True when `program` names a node binary (`node`, `nodejs`, `node20`, `node-v20.1.0`, …),
+/// whose first argument can be `--inspect=…`. Anything else (`npm`, `npx`, a shell script)
+/// gets the flag through `NODE_OPTIONS`.
+pub(crate) fn is_node_binary(program: &OsStr) -> bool {
+    let Some(name) = Path::new(program).file_name().and_then(OsStr::to_str) else {
+        return false;
+    };
+    let name = name.strip_suffix(".exe").unwrap_or(name);
+    match name.strip_prefix("node") {
+        Some("") | Some("js") => true,
+        Some(rest) => rest
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() || c == '-' || c == '.' || c == '_'),
+        None => false,
+    }
+}
+
 /// What the process is: its executable (`/proc/PID/exe`) and whether it is node (the
 /// executable's name is node's, or it maps `libnode`, as embedders do). Read without
 /// running anything.
@@ -149,7 +169,7 @@ pub(crate) fn node_executable(pid: u32) -> Result<(PathBuf, bool), InspectorErro
     let p = process(pid)?;
     let exe = p.exe().map_err(|e| proc_error(pid, &format!("/proc/{pid}/exe"), e))?;
     let name = exe.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    if crate::process::is_node_binary(&name) {
+    if is_node_binary(&name) {
         return Ok((exe, true));
     }
     let maps = p.maps().map_err(|e| proc_error(pid, &format!("/proc/{pid}/maps"), e))?;

@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::error::{InspectorError, duration_ms};
+use crate::proc::is_node_binary;
 use crate::session::Session;
 
 /// The inspector flag we add: loopback only, random port.
@@ -154,24 +155,6 @@ impl Drop for NodeProcess {
         }
         // The reaper goes last: killed before its pipe closes.
         drop(self.reaper.take());
-    }
-}
-
-/// True when `program` names a node binary (`node`, `nodejs`, `node20`, `node-v20.1.0`, …),
-/// whose first argument can be `--inspect=…`. Anything else (`npm`, `npx`, a shell script)
-/// gets the flag through `NODE_OPTIONS`.
-pub(crate) fn is_node_binary(program: &OsStr) -> bool {
-    let Some(name) = Path::new(program).file_name().and_then(OsStr::to_str) else {
-        return false;
-    };
-    let name = name.strip_suffix(".exe").unwrap_or(name);
-    match name.strip_prefix("node") {
-        Some("") | Some("js") => true,
-        Some(rest) => rest
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_digit() || c == '-' || c == '.' || c == '_'),
-        None => false,
     }
 }
 

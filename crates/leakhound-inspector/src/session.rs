@@ -248,7 +248,7 @@ impl Session {
     }
 
     /// Makes [`Session::close`] close the target's inspector too (set by
-    /// [`crate::attach`] when SIGUSR1 opened it), so an attached process is left with no
+    /// `attach` when SIGUSR1 opened it), so an attached process is left with no
     /// inspector listening, as leakhound found it.
     pub(crate) fn close_inspector_on_close(&self) {
         self.close_inspector.store(true, std::sync::atomic::Ordering::SeqCst);
