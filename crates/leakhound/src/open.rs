@@ -144,38 +144,14 @@ pub fn short_name(path: &Path) -> String {
         .unwrap_or_else(|| path.display().to_string())
 }
 
-/// Loads several snapshots, two at a time (this is I/O and CPU bound; two threads
-/// keep both cores busy), in the given order.
+/// Loads several snapshots side by side on the rayon pool; the results are in the order
+/// of `paths`.
+///
+/// # Errors
+/// The first file (in `paths` order) that cannot be loaded.
 pub fn load_many(paths: &[PathBuf], ui: Ui) -> Result<Vec<Loaded>> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<Result<Loaded>>>> =
-        paths.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..paths.len().min(2) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    if i >= paths.len() {
-                        break;
-                    }
-                    let r = load_snapshot(&paths[i], ui);
-                    if let Ok(mut slot) = results[i].lock() {
-                        *slot = Some(r);
-                    }
-                }
-            });
-        }
-    });
-    let mut out = Vec::with_capacity(paths.len());
-    for (i, slot) in results.into_iter().enumerate() {
-        let r = slot
-            .into_inner()
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| Err(anyhow::anyhow!("{}: loading did not finish", paths[i].display())));
-        out.push(r?);
-    }
-    Ok(out)
+    use rayon::prelude::*;
+    paths.par_iter().map(|p| load_snapshot(p, ui)).collect()
 }
 
 /// Loads a series for the leak finder (see [`leakhound_leaks::load_series`]), with each
