@@ -144,6 +144,41 @@ pub(crate) fn prepare(dir: &OutDir) -> Result<Prepared, OutDirError> {
     }
 }
 
+/// Removes the half-written snapshots an earlier run left in `dir`
+/// (`*.heapsnapshot.partial-<pid>`: leakhound was killed while node wrote one), unless a
+/// process still has the file open (an attached node may still be writing it). Returns a
+/// note for the user per file, removed or left.
+pub(crate) fn remove_stale_partials(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut notes = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let Some((_, pid)) = name.rsplit_once(".heapsnapshot.partial-") else {
+            continue;
+        };
+        if pid.is_empty() || !pid.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        let path = entry.path();
+        if leakhound_inspector::proc::file_is_open(&path) {
+            notes.push(format!(
+                "{} is a snapshot still being written by another process; left in place",
+                path.display()
+            ));
+        } else if std::fs::remove_file(&path).is_ok() {
+            notes.push(format!(
+                "removed {}, a half-written snapshot of an interrupted run",
+                path.display()
+            ));
+        }
+    }
+    notes.sort();
+    notes
+}
+
 /// Removes the folder when this hunt created it and nothing was written into it.
 pub(crate) fn remove_if_empty(p: &Prepared) {
     if p.created {

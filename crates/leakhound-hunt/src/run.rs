@@ -362,7 +362,8 @@ pub async fn hunt(cfg: HuntConfig, events: mpsc::UnboundedSender<HuntEvent>) -> 
     // A hunt that ends before its first snapshot (an error, or the future dropped on
     // Ctrl-C) leaves no empty folder behind; one with snapshots keeps it.
     let _cleanup = crate::out_dir::RemoveIfEmpty(&out_dir);
-    hunt_in(cfg, events, &out_dir.path).await
+    let notes = crate::out_dir::remove_stale_partials(&out_dir.path);
+    hunt_in(cfg, events, &out_dir.path, notes).await
 }
 
 /// [`hunt`] once its output folder exists.
@@ -370,6 +371,7 @@ async fn hunt_in(
     cfg: HuntConfig,
     events: mpsc::UnboundedSender<HuntEvent>,
     out_dir: &std::path::Path,
+    notes: Vec<String>,
 ) -> Result<HuntOutcome, HuntError> {
     let shared = Arc::new(Shared {
         clock: Clock::start(),
@@ -412,7 +414,7 @@ async fn hunt_in(
         events,
         snapshots: Vec::new(),
         phases: Vec::new(),
-        warnings: Vec::new(),
+        warnings: notes,
         ready_seen,
     };
     let result = run_phases(&mut ctx).await;

@@ -158,6 +158,24 @@ pub(crate) fn is_node_binary(program: &OsStr) -> bool {
     }
 }
 
+/// Whether any process we can see has `path` open (a link in some `/proc/PID/fd` points to
+/// it): node may still be writing a snapshot there after leakhound was killed. Processes
+/// whose descriptors we may not read are skipped (as root, none are).
+pub fn file_is_open(path: &Path) -> bool {
+    let Ok(target) = std::fs::canonicalize(path) else {
+        return false;
+    };
+    let Ok(all) = procfs::process::all_processes() else {
+        return false;
+    };
+    all.flatten().any(|p| {
+        p.fd().is_ok_and(|fds| {
+            fds.flatten()
+                .any(|fd| matches!(&fd.target, FDTarget::Path(p) if *p == target))
+        })
+    })
+}
+
 /// What the process is: its executable (`/proc/PID/exe`) and whether it is node (the
 /// executable's name is node's, or it maps `libnode`, as embedders do). Read without
 /// running anything.

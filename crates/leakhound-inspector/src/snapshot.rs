@@ -195,6 +195,14 @@ impl Session {
                 reason: String::from("v8.writeHeapSnapshot wrote an empty file"),
             });
         }
+        // node creates it 0600 itself; make sure whatever node version wrote it.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tokio::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o600))
+                .await
+                .map_err(io_err(&partial))?;
+        }
         tokio::fs::rename(&partial, path).await.map_err(io_err(path))?;
         cleanup.path = None;
         sync_parent_dir(path).await;
@@ -221,7 +229,13 @@ impl Session {
             let path = path.to_owned();
             move |source| InspectorError::SnapshotIo { path, source }
         };
-        let file = tokio::fs::File::create(&partial).await.map_err(io_err(&partial))?;
+        // A new file of our own (never an existing file, never through a symlink), readable
+        // by the user alone: snapshots hold every string of the app, secrets included.
+        let mut options = tokio::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        options.mode(0o600).custom_flags(nix::libc::O_NOFOLLOW);
+        let file = options.open(&partial).await.map_err(io_err(&partial))?;
         let mut cleanup = PartialFile {
             path: Some(partial.clone()),
         };

@@ -342,6 +342,19 @@ fn assert_leak_found(e: &Expect) {
         ],
         "{ctx}"
     );
+    // Snapshots hold every string of the app: readable by the user alone, in a private folder.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| {
+            std::fs::metadata(p)
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or(0)
+        };
+        for s in &snaps {
+            assert_eq!(mode(&dir.path().join("snapshots").join(s)), 0o600, "{s}\n{ctx}");
+        }
+        assert_eq!(mode(&dir.path().join("snapshots")), 0o700, "the folder\n{ctx}");
+    }
     assert_eq!(reported_pid(&run), run.app_pid, "pid on stderr vs the app's own\n{ctx}");
     assert_eq!(doc["app"]["pid"].as_u64(), run.app_pid.map(u64::from));
     assert_app_gone(&run);
@@ -754,6 +767,42 @@ fn a_shared_directory_cannot_redirect_the_snapshots() {
     );
     assert_app_gone(&run);
     let _ = std::fs::remove_dir_all(&shared);
+}
+
+#[test]
+fn stale_partial_snapshots_are_removed_unless_still_being_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("snapshots");
+    std::fs::create_dir(&out).unwrap();
+    // What a killed run leaves: node's half-written file, and one that a live process (an
+    // attached node, say) still has open.
+    let stale = out.join("02-target.heapsnapshot.partial-4242");
+    let busy = out.join("01-baseline.heapsnapshot.partial-4343");
+    std::fs::write(&stale, b"{\"snapshot\":").unwrap();
+    std::fs::write(&busy, b"{\"snapshot\":").unwrap();
+    let mut holder = Command::new("sh")
+        .arg("-c")
+        .arg(format!("exec 3<'{}'; sleep 60", busy.display()))
+        .spawn()
+        .expect("sh");
+    std::thread::sleep(Duration::from_millis(300));
+    let run = {
+        let _slot = Slot::take();
+        start(dir.path(), &hunt_args(&out, REQUESTS), "no_leak.js", &[]).finish()
+    };
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let ctx = run.context();
+    assert_eq!(run.code, Some(0), "{ctx}");
+    assert!(!stale.exists(), "the stale partial file is removed\n{ctx}");
+    assert!(busy.exists(), "a partial file still open is left alone\n{ctx}");
+    let warnings = run.json()["warnings"].to_string();
+    assert!(
+        warnings.contains("removed") && warnings.contains("02-target.heapsnapshot.partial-4242"),
+        "the user is told: {warnings}"
+    );
+    assert!(warnings.contains("still being written"), "{warnings}");
+    assert_app_gone(&run);
 }
 
 #[test]
