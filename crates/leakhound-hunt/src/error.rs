@@ -117,6 +117,16 @@ pub enum Failure {
         /// The close reason.
         reason: String,
     },
+    /// V8's object ids kept being reset during the series (another inspector client
+    /// connecting and leaving), so no series of comparable snapshots could be taken.
+    #[error(
+        "V8's object ids were reset during the series {} (another inspector client, such as DevTools, keeps ending its sessions); snapshots on both sides of a reset cannot be compared. Close other debuggers and run again",
+        if *.restarts == 0 { "once".to_owned() } else { format!("{} times", .restarts + 1) }
+    )]
+    ObjectIdsReset {
+        /// How many times the series had been started again already.
+        restarts: u32,
+    },
     /// The `--ready` text never appeared.
     #[error("the ready pattern {pattern:?} did not appear within {timeout:?}")]
     ReadyPatternTimeout {

@@ -17,6 +17,9 @@ use crate::outcome::{CalmDown, HuntEvent, HuntOutcome, PhaseRecord, SnapshotReco
 use crate::phase::{PhaseKind, SnapshotLabel};
 use crate::sampling::{Clock, Sampler, sample};
 
+/// How many times a series is started again after V8's object ids were reset under it.
+const MAX_SERIES_RESTARTS: u32 = 2;
+
 /// State the phases and the sampling task share.
 struct Shared {
     clock: Clock,
@@ -173,6 +176,16 @@ impl Ctx {
         self.emit(HuntEvent::SnapshotTaken(rec.clone()));
         self.snapshots.push(rec);
         Ok(())
+    }
+
+    /// Forgets the snapshots and load phases of a series whose object ids were reset: their
+    /// files are removed (they cannot be compared with the next ones) and the phases will
+    /// be run again; the warm-up and the memory samples stay.
+    fn discard_series(&mut self) {
+        for s in self.snapshots.drain(..) {
+            let _ = std::fs::remove_file(&s.path);
+        }
+        self.phases.retain(|p| !p.kind.is_load());
     }
 
     /// Drives `units` of load (or the phase's duration) and records the phase.
@@ -480,15 +493,49 @@ async fn run_phases_inner(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
         let w = ctx.cfg.warmup_requests;
         ctx.load_phase(PhaseKind::Warmup, w).await?;
     }
-    let base = ctx.floor_point(Stage::BaselineFloor).await?;
-    ctx.snapshot(SnapshotLabel::Baseline, 0).await?;
     let phases = ctx.cfg.phases as u32;
-    for i in 1..=phases {
-        let phase = PhaseKind::Load(i);
-        ctx.load_phase(phase, units).await?;
-        ctx.floor_point(Stage::FloorAfter(phase)).await?;
-        ctx.snapshot(SnapshotLabel::after_phase(i, phases), i as usize).await?;
-    }
+    let mut restarts = 0;
+    let base = 'series: loop {
+        let base = ctx.floor_point(Stage::BaselineFloor).await?;
+        ctx.snapshot(SnapshotLabel::Baseline, 0).await?;
+        // V8's object ids, which the leak finder compares across snapshots, live until any
+        // inspector session that used the heap profiler ends (a DevTools window closed
+        // meanwhile clears them): a marker taken now must be the same after each snapshot.
+        let marker = ctx.session.object_id_marker().await.ok();
+        for i in 1..=phases {
+            let phase = PhaseKind::Load(i);
+            let label = SnapshotLabel::after_phase(i, phases);
+            ctx.load_phase(phase, units).await?;
+            ctx.floor_point(Stage::FloorAfter(phase)).await?;
+            // Right after a reset V8 knows no ids at all (the marker reads "0") until the
+            // next snapshot assigns new ones: check before the snapshot, and after it for
+            // a reset in between.
+            let before = match &marker {
+                Some(_) => ctx.session.object_id_marker().await.ok(),
+                None => None,
+            };
+            let reset_before = before.is_some() && before != marker;
+            if !reset_before {
+                ctx.snapshot(label, i as usize).await?;
+            }
+            let now = match &marker {
+                Some(_) if !reset_before => ctx.session.object_id_marker().await.ok(),
+                _ => None,
+            };
+            if reset_before || (marker.is_some() && now.is_some() && now != marker) {
+                if restarts == MAX_SERIES_RESTARTS {
+                    return Err(ctx.err(Stage::Snapshot(label), Failure::ObjectIdsReset { restarts }));
+                }
+                restarts += 1;
+                ctx.warnings.push(format!(
+                    "V8's object ids were reset before the {label} snapshot (another inspector client, such as DevTools, ended its session): the series was started again from a new baseline"
+                ));
+                ctx.discard_series();
+                continue 'series;
+            }
+        }
+        break base;
+    };
     // Calm-down: no load, wait, GC, compare with the baseline.
     ctx.emit(HuntEvent::Step("calm-down".into()));
     let start_ms = ctx.shared.now_ms();

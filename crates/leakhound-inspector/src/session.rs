@@ -335,6 +335,45 @@ impl Session {
         Ok(result.get("value").cloned().unwrap_or(Value::Null))
     }
 
+    /// The heap snapshot id V8 gives the global object (`HeapProfiler.getHeapObjectId`),
+    /// a marker of V8's object-id map: ids are stable for the life of that map, and V8
+    /// clears the map when any inspector session that enabled the heap profiler ends (its
+    /// agent's `disable()` calls `ClearObjectIds()`), after which the same object gets
+    /// another id. Snapshots taken on both sides of such a reset cannot be compared by id:
+    /// a change of this marker between two snapshots says so.
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::call`]; [`InspectorError::UnexpectedReply`] when a reply lacks its field.
+    pub async fn object_id_marker(&self) -> Result<String, InspectorError> {
+        self.ensure_heap_profiler().await?;
+        let reply = self
+            .call(
+                "Runtime.evaluate",
+                json!({ "expression": "globalThis", "returnByValue": false }),
+            )
+            .await?;
+        let unexpected = |reason: &str| InspectorError::UnexpectedReply {
+            method: String::from("HeapProfiler.getHeapObjectId"),
+            reason: reason.to_owned(),
+        };
+        let object_id = reply
+            .pointer("/result/objectId")
+            .and_then(Value::as_str)
+            .ok_or_else(|| unexpected("no objectId for globalThis"))?
+            .to_owned();
+        let id = self
+            .call("HeapProfiler.getHeapObjectId", json!({ "objectId": object_id }))
+            .await?;
+        let _ = self
+            .call("Runtime.releaseObject", json!({ "objectId": object_id }))
+            .await;
+        id.get("heapSnapshotObjectId")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| unexpected("no heapSnapshotObjectId"))
+    }
+
     /// Enables the HeapProfiler domain once per session.
     pub(crate) async fn ensure_heap_profiler(&self) -> Result<(), InspectorError> {
         self.heap_profiler

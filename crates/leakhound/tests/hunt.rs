@@ -806,6 +806,35 @@ fn stale_partial_snapshots_are_removed_unless_still_being_written() {
 }
 
 #[test]
+fn a_reset_of_v8_object_ids_starts_the_series_again() {
+    // The reset happens at request 250: inside load-1 (the warm-up is 100, phases 300).
+    let (run, _dir) = hunt("ids_reset.js", &[], &[]);
+    let ctx = run.context();
+    assert_eq!(run.code, Some(1), "the leak is still found\n{ctx}");
+    let doc = run.json();
+    assert!(
+        doc["warnings"]
+            .to_string()
+            .contains("object ids were reset before the target snapshot"),
+        "the user is told the series started again\n{ctx}"
+    );
+    assert_eq!(doc["clusters"][0]["root_class"], "Order", "{ctx}");
+    let rate = doc["clusters"][0]["per_request"]["count"].as_f64().unwrap_or(0.0);
+    assert!(
+        (rate - 1.0).abs() < 0.1,
+        "1 Order per request, not a diff across the reset: {rate}\n{ctx}"
+    );
+    let labels: Vec<&str> = doc["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["label"].as_str())
+        .collect();
+    assert_eq!(labels, ["baseline", "target", "final"], "{ctx}");
+    assert_app_gone(&run);
+}
+
+#[test]
 fn a_full_disk_for_the_html_report_keeps_the_verdict() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mnt = dir.path().join("tiny");
