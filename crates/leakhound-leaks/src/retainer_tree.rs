@@ -122,6 +122,11 @@ fn build(
 /// above 1. Stops at cycles and after 100 steps.
 pub fn path_to_root(s: &HeapSnapshot, index: &RetainerIndex, node: NodeId) -> Vec<RetainerTree> {
     let mut out = vec![leaf(s, node, None)];
+    // An object no root reaches has no such path: following its retainers would only walk
+    // the cycle (or the dead objects) that keeps it.
+    if !(0..leakhound_heap::BASE_SYSTEM_DISTANCE).contains(&out[0].distance) {
+        return out;
+    }
     let mut cur = node;
     let mut seen = vec![node];
     for _ in 0..100 {

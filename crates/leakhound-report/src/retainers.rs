@@ -149,7 +149,12 @@ pub fn write_retainers_text(trees: &[RetainerNode], paths: &[Vec<RetainerNode>],
             writeln!(w)?;
         }
         tree(t, 0, w)?;
-        if let Some(path) = paths.get(i)
+        if !(0..leakhound_heap::BASE_SYSTEM_DISTANCE).contains(&t.distance) {
+            writeln!(
+                w,
+                "no path to a GC root: no object reachable from the roots retains it (its retainers are unreachable too, e.g. a cycle of its own); DevTools shows it with no distance"
+            )?;
+        } else if let Some(path) = paths.get(i)
             && path.len() > 1
         {
             writeln!(w, "shortest path to a GC root:")?;

@@ -165,3 +165,32 @@ fn retainers_json_first_level_equals_the_devtools_retainers_view() {
     }
     assert!(checked >= 3, "the golden should list retainers of several nodes");
 }
+
+#[test]
+fn an_unreachable_object_has_no_path_to_a_root() {
+    // The corpus' `unreachable` snapshot: a ring of RingNode objects cut off from the root.
+    let snap = corpus("unreachable.heapsnapshot.gz");
+    let doc = run(&[
+        "retainers",
+        "--json",
+        "--class",
+        "RingNode",
+        "--instances",
+        "1",
+        snap.to_str().unwrap(),
+    ]);
+    let path = doc["paths_to_root"][0].as_array().expect("a path list");
+    assert_eq!(
+        path.len(),
+        1,
+        "only the object itself, not a walk around its ring: {path:?}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args(["--quiet", "retainers", "--class", "RingNode", "--instances", "1"])
+        .arg(&snap)
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("no path to a GC root"), "{text}");
+    assert!(!text.contains("shortest path to a GC root"), "{text}");
+}
