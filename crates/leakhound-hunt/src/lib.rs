@@ -34,4 +34,4 @@ pub use out_dir::{OutDir, OutDirError};
 pub use outcome::{CalmDown, HuntEvent, HuntOutcome, PhaseRecord, SnapshotRecord, Verdict};
 pub use phase::{PhaseKind, SnapshotLabel, UnknownPhase, UnknownSnapshotLabel};
 pub use run::hunt;
-pub use watch::{WatchEvent, WatchOutcome, watch};
+pub use watch::{WatchEvent, WatchOutcome, judge as judge_watch, watch};

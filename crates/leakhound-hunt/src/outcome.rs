@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use leakhound_inspector::OutputLine;
-use leakhound_leaks::{FloorAnalysis, LeakReport, MemorySample};
+use leakhound_leaks::{Evidence, FloorAnalysis, LeakReport, MemorySample};
 use leakhound_load::LoadReport;
 
 use crate::phase::{PhaseKind, SnapshotLabel};
@@ -103,13 +103,18 @@ pub struct CalmDown {
     pub waited_ms: u64,
 }
 
-/// The verdict of a hunt or a watch.
+/// The verdict of a hunt or a watch: three answers, each backed by evidence (see
+/// [`decide`] for the hunt's rules and `watch` for the watch's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Something keeps growing.
+    /// Something keeps growing: a cluster of objects grew through every snapshot, or a
+    /// post-GC floor rose with 95 % confidence by more than the noise.
     Leak,
-    /// Nothing keeps growing.
+    /// Nothing keeps growing, with evidence: no growing cluster and a floor that is flat
+    /// (enough points, the upper 95 % bound below the margin) or back at the baseline.
     NoLeak,
+    /// The run cannot tell either way; the outcome says what would decide it.
+    Inconclusive,
 }
 
 /// Everything a hunt found.
@@ -120,6 +125,8 @@ pub struct HuntOutcome {
     pub verdict: Verdict,
     /// Why, in one sentence.
     pub reason: String,
+    /// With [`Verdict::Inconclusive`], what would decide it (more load, a longer run).
+    pub what_would_decide: Option<String>,
     /// Pid of the app.
     pub pid: u32,
     /// The app's command line when leakhound started it.
@@ -149,20 +156,36 @@ pub struct HuntOutcome {
     pub warnings: Vec<String>,
 }
 
-/// The verdict and its one-sentence reason: `Leak` when the leak finder found a growing
-/// cluster, or when the post-GC floor of some memory kind rose through the last load
-/// phase and did not come back in the calm-down; else `NoLeak`.
-pub(crate) fn decide(leaks: &LeakReport, last: &FloorAnalysis, calm: &CalmDown) -> (Verdict, String) {
+/// The hunt's verdict, its one-sentence reason and, when inconclusive, what would decide
+/// it. The rules, in order:
+///
+/// 1. `Leak` when the leak finder found a cluster that grew through every snapshot;
+/// 2. `Leak` when the post-GC floor of some memory kind rose through the last load phase
+///    (lower 95 % bound above zero, by more than the noise) and did not come back in the
+///    calm-down;
+/// 3. `Inconclusive` when no load reached the app (no request completed in a load phase);
+/// 4. `NoLeak` when memory came back to the baseline in the calm-down, or when the floors
+///    of the JS heap and of external memory over the load phases are flat per request
+///    (at least [`leakhound_leaks::MIN_FLAT_POINTS`] points, upper 95 % bound below
+///    [`leakhound_leaks::FLAT_BYTES_PER_REQUEST`]);
+/// 5. else `Inconclusive`: more load would give the floor the points it lacks.
+pub(crate) fn decide(
+    leaks: &LeakReport,
+    floor: &FloorAnalysis,
+    last: &FloorAnalysis,
+    calm: &CalmDown,
+    phases: &[PhaseRecord],
+) -> (Verdict, String, Option<String>) {
     if let Some(c) = leaks.clusters.first() {
         let rate = c
             .per_request
             .as_ref()
             .map(|p| format!("{:.2} {} per request", p.count, c.root_class))
             .unwrap_or_else(|| format!("{} {}", c.count, c.root_class));
-        let more = if leaks.clusters.len() > 1 {
-            format!(" (+{} more clusters)", leaks.clusters.len() - 1)
-        } else {
-            String::new()
+        let more = match leaks.clusters.len() {
+            1 => String::new(),
+            2 => " (+1 more cluster)".to_owned(),
+            n => format!(" (+{} more clusters)", n - 1),
         };
         let calm_note = if calm.returned_to_baseline {
             ""
@@ -175,6 +198,7 @@ pub(crate) fn decide(leaks: &LeakReport, last: &FloorAnalysis, calm: &CalmDown) 
                 "{} ({}) keeps {rate}: {}{more}{calm_note}",
                 c.holder, c.holder_class, c.pattern,
             ),
+            None,
         );
     }
     if !last.growing.is_empty() && !calm.returned_to_baseline {
@@ -189,15 +213,156 @@ pub(crate) fn decide(leaks: &LeakReport, last: &FloorAnalysis, calm: &CalmDown) 
             format!(
                 "the post-GC floor of {what} kept rising through the last load phase and did not return to the baseline, though no growing object cluster was found in the snapshots"
             ),
+            None,
         );
     }
-    let calm_note = if calm.returned_to_baseline {
-        "memory returned to the baseline after the load"
-    } else {
-        "memory stayed above the baseline after the load, but stopped growing (bounded)"
-    };
+    let loads: Vec<&PhaseRecord> = phases.iter().filter(|p| p.kind.is_load()).collect();
+    if loads.iter().any(|p| p.requests == 0) {
+        return (
+            Verdict::Inconclusive,
+            "a load phase completed no request, so the snapshots compare an idle app with itself".into(),
+            Some(
+                "make the load reach the app: check --url (or that the app listens on $PORT) and the load command"
+                    .into(),
+            ),
+        );
+    }
+    if calm.returned_to_baseline {
+        return (
+            Verdict::NoLeak,
+            "nothing allocated after the baseline keeps growing; memory returned to the baseline after the load".into(),
+            None,
+        );
+    }
+    let evidence = [
+        floor.heap_used.evidence_per_request(),
+        floor.external.evidence_per_request(),
+    ];
+    if evidence.iter().all(|e| *e == Evidence::Flat) {
+        return (
+            Verdict::NoLeak,
+            format!(
+                "nothing allocated after the baseline keeps growing; memory stayed above the baseline after the load, but the floor is flat under load (below {} B per request at 95 %)",
+                leakhound_leaks::FLAT_BYTES_PER_REQUEST
+            ),
+            None,
+        );
+    }
+    let more = evidence
+        .iter()
+        .filter_map(|e| match e {
+            Evidence::Undecided { more_points } => Some(*more_points),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(1);
+    let per_phase = loads.first().map(|p| p.requests).unwrap_or(0).max(1);
+    let points_per_phase = (floor.heap_used.points as f64 / loads.len().max(1) as f64).max(1.0);
+    let phases_needed = (more as f64 / points_per_phase).ceil() as u64;
     (
-        Verdict::NoLeak,
-        format!("nothing allocated after the baseline keeps growing; {calm_note}"),
+        Verdict::Inconclusive,
+        "no object cluster keeps growing, but memory did not return to the baseline and the floor under load is not yet shown flat".into(),
+        Some(format!(
+            "more load: about {more} more floor point{} (e.g. --phases {} or --requests {}), or a longer --calm-down-ms",
+            if more == 1 { "" } else { "s" },
+            loads.len() as u64 + phases_needed.max(1),
+            per_phase * (1 + phases_needed.max(1)),
+        )),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use leakhound_leaks::analyze_floor;
+
+    use super::*;
+
+    fn no_clusters() -> LeakReport {
+        LeakReport {
+            clusters: Vec::new(),
+            not_growing: Vec::new(),
+            leaked_object_count: 0,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn calm(returned: bool) -> CalmDown {
+        CalmDown {
+            baseline_heap_used_bytes: 10 << 20,
+            after_heap_used_bytes: if returned { 10 << 20 } else { 13 << 20 },
+            baseline_external_bytes: 1 << 20,
+            after_external_bytes: 1 << 20,
+            returned_to_baseline: returned,
+            waited_ms: 1500,
+        }
+    }
+
+    fn phases(requests: u64) -> Vec<PhaseRecord> {
+        (1..=2)
+            .map(|i| PhaseRecord {
+                kind: PhaseKind::Load(i),
+                start_ms: 0.0,
+                end_ms: 0.0,
+                requests,
+                load: None,
+            })
+            .collect()
+    }
+
+    /// Floor points after full GCs, `n` of them over 4,000 requests, heap `level(i)`.
+    fn floor(n: u64, level: impl Fn(u64) -> u64) -> FloorAnalysis {
+        let samples: Vec<MemorySample> = (0..n)
+            .map(|i| MemorySample {
+                t_ms: i as f64 * 250.0,
+                requests: i * 4000 / n.max(1),
+                heap_used_bytes: level(i),
+                external_bytes: 1 << 20,
+                rss_bytes: 60 << 20,
+                after_full_gc: true,
+                ..Default::default()
+            })
+            .collect();
+        analyze_floor(&samples, 0.0)
+    }
+
+    #[test]
+    fn memory_back_at_the_baseline_is_no_leak() {
+        let f = floor(3, |_| 10 << 20);
+        let (v, _, next) = decide(&no_clusters(), &f, &f, &calm(true), &phases(2000));
+        assert_eq!(v, Verdict::NoLeak);
+        assert!(next.is_none());
+    }
+
+    #[test]
+    fn a_flat_floor_under_load_is_no_leak_even_above_the_baseline() {
+        let f = floor(12, |i| (12 << 20) + (i % 3) * 20_000);
+        let (v, reason, _) = decide(&no_clusters(), &f, &f, &calm(false), &phases(2000));
+        assert_eq!(v, Verdict::NoLeak, "{reason}: {:?}", f.heap_used);
+    }
+
+    #[test]
+    fn too_few_floor_points_and_no_return_are_inconclusive_with_a_next_step() {
+        let f = floor(3, |i| (12 << 20) + (i % 2) * 300_000);
+        let (v, _, next) = decide(&no_clusters(), &f, &f, &calm(false), &phases(2000));
+        assert_eq!(v, Verdict::Inconclusive);
+        let next = next.expect("what would decide it");
+        assert!(next.starts_with("more load: about "), "{next}");
+        assert!(next.contains("--phases") && next.contains("--requests"), "{next}");
+    }
+
+    #[test]
+    fn a_load_that_reached_nothing_is_inconclusive() {
+        let f = floor(12, |_| 10 << 20);
+        let (v, reason, next) = decide(&no_clusters(), &f, &f, &calm(true), &phases(0));
+        assert_eq!(v, Verdict::Inconclusive, "{reason}");
+        assert!(next.unwrap_or_default().contains("--url"));
+    }
+
+    #[test]
+    fn a_rising_floor_that_stays_up_is_a_leak_without_clusters() {
+        let f = floor(12, |i| (10 << 20) + i * 400_000);
+        let (v, reason, _) = decide(&no_clusters(), &f, &f, &calm(false), &phases(2000));
+        assert_eq!(v, Verdict::Leak, "{reason}");
+        assert!(reason.contains("js_heap"), "{reason}");
+    }
 }

@@ -648,10 +648,11 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
         .unwrap_or(0.0);
     // The last phase's floor: its samples plus the floor before it.
     let floor_last_phase = leakhound_leaks::analyze_floor(&under_load, last_from - 1.0);
-    let (verdict, reason) = decide(&leaks, &floor_last_phase, &calm_down);
+    let (verdict, reason, what_would_decide) = decide(&leaks, &floor, &floor_last_phase, &calm_down, &phases);
     Ok(HuntOutcome {
         verdict,
         reason,
+        what_would_decide,
         pid,
         command_line: cfg.command_line,
         url: cfg.url,

@@ -201,6 +201,94 @@ fn fit(metric: FloorMetric, floors: &[MemorySample], value: impl Fn(&MemorySampl
     }
 }
 
+/// Floor points a "flat" answer needs at the least: with fewer, a 95 % interval says too
+/// little (Student's t alone is 3.18 at 3 points, 2.78 at 4, 2.57 at 5).
+pub const MIN_FLAT_POINTS: usize = 5;
+
+/// The slope per request below which a floor counts as flat: 256 bytes. A healthy app's
+/// interval always contains zero, so "the interval contains zero" cannot be the test (every
+/// healthy app would stay undecided); instead the whole interval must lie below a margin
+/// that matters. 256 B per request is 1 MB over the 4,000 requests of a default hunt, within
+/// the noise of a full GC's floor, while any leak of whole objects per request is seen by
+/// the snapshots' leak finder regardless of this margin.
+pub const FLAT_BYTES_PER_REQUEST: f64 = 256.0;
+
+/// The slope per hour below which a floor of `metric` at `level_bytes` counts as flat: for
+/// the JS heap and external memory the larger of 1 MiB/h and 1 % of the level per hour (a
+/// floor that needs more than 100 h to double is not what kills a service between
+/// deploys); for RSS, which moves with the allocator, 4 MiB/h or 2 %/h.
+pub fn flat_bytes_per_hour(metric: FloorMetric, level_bytes: u64) -> f64 {
+    let level = level_bytes as f64;
+    match metric {
+        FloorMetric::Rss => (4.0 * 1024.0 * 1024.0_f64).max(0.02 * level),
+        _ => (1024.0 * 1024.0_f64).max(0.01 * level),
+    }
+}
+
+/// What one floor fit shows on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evidence {
+    /// It rises: the lower 95 % bound of the slope is above zero, by more than the noise
+    /// ([`FloorFit::growing`]).
+    Rising,
+    /// It is flat: at least [`MIN_FLAT_POINTS`] points and the upper 95 % bound of the slope
+    /// below the margin.
+    Flat,
+    /// Neither yet: about this many more floor points would decide, at the rate points came
+    /// so far (a rough figure: the interval narrows as n^-1.5 when the run goes on at the
+    /// same pace, points and time span growing together).
+    Undecided {
+        /// More floor points needed (at least 1).
+        more_points: usize,
+    },
+}
+
+impl FloorFit {
+    /// The fit's evidence per request, against [`FLAT_BYTES_PER_REQUEST`].
+    pub fn evidence_per_request(&self) -> Evidence {
+        self.evidence(
+            self.bytes_per_request,
+            self.bytes_per_request_ci95,
+            FLAT_BYTES_PER_REQUEST,
+        )
+    }
+
+    /// The fit's evidence per hour, against [`flat_bytes_per_hour`] at its last floor.
+    pub fn evidence_per_hour(&self) -> Evidence {
+        let margin = flat_bytes_per_hour(self.metric, self.last_bytes);
+        self.evidence(self.bytes_per_hour, self.bytes_per_hour_ci95, margin)
+    }
+
+    fn evidence(&self, slope: Option<f64>, ci: Option<(f64, f64)>, margin: f64) -> Evidence {
+        if self.growing {
+            return Evidence::Rising;
+        }
+        let n = self.points;
+        let (Some(slope), Some((lo, hi))) = (slope, ci) else {
+            return Evidence::Undecided {
+                more_points: MIN_FLAT_POINTS.saturating_sub(n).max(1),
+            };
+        };
+        if n >= MIN_FLAT_POINTS && hi < margin {
+            return Evidence::Flat;
+        }
+        // The half-width the interval must shrink to: below the margin if the slope is
+        // under it, else clear of zero.
+        let half = (hi - lo) / 2.0;
+        let target = if slope < margin { margin - slope } else { slope };
+        let target = if target > 0.0 { target } else { margin / 2.0 };
+        let factor = if half > target {
+            (half / target).powf(2.0 / 3.0)
+        } else {
+            1.0
+        };
+        let needed = ((n as f64) * factor).ceil() as usize;
+        Evidence::Undecided {
+            more_points: needed.max(MIN_FLAT_POINTS).saturating_sub(n).max(1),
+        }
+    }
+}
+
 /// Fits the floors (samples taken right after a full GC) from `from_ms` on (the end of
 /// the warm-up), and says which memory grows.
 pub fn analyze_floor(samples: &[MemorySample], from_ms: f64) -> FloorAnalysis {
@@ -233,6 +321,43 @@ pub fn analyze_floor(samples: &[MemorySample], from_ms: f64) -> FloorAnalysis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn too_few_points_decide_nothing_and_enough_flat_ones_are_flat() {
+        let flat = |n: u64| -> Vec<MemorySample> {
+            (0..n)
+                .map(|i| floor(i as f64 * 10_000.0, i * 1000, (10 << 20) + (i % 2) * 2000))
+                .collect()
+        };
+        let three = analyze_floor(&flat(3), 0.0);
+        assert!(
+            matches!(three.heap_used.evidence_per_request(), Evidence::Undecided { more_points } if more_points >= 2),
+            "{:?}",
+            three.heap_used
+        );
+        let twelve = analyze_floor(&flat(12), 0.0);
+        assert_eq!(
+            twelve.heap_used.evidence_per_request(),
+            Evidence::Flat,
+            "{:?}",
+            twelve.heap_used
+        );
+        // Per hour: floors jumping by 4 MB over 110 s cannot bound the slope below 1 MiB/h.
+        let noisy: Vec<MemorySample> = (0..12)
+            .map(|i| floor(i as f64 * 10_000.0, 0, (10 << 20) + (i % 2) * (4 << 20)))
+            .collect();
+        let noisy = analyze_floor(&noisy, 0.0);
+        assert!(
+            matches!(noisy.heap_used.evidence_per_hour(), Evidence::Undecided { more_points } if more_points > 0),
+            "{:?}",
+            noisy.heap_used
+        );
+        let none = analyze_floor(&[], 0.0);
+        assert_eq!(
+            none.heap_used.evidence_per_hour(),
+            Evidence::Undecided { more_points: 5 }
+        );
+    }
 
     fn floor(t: f64, requests: u64, heap: u64) -> MemorySample {
         MemorySample {

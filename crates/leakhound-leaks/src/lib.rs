@@ -22,7 +22,10 @@ mod trace;
 
 pub use consistency::check_pair;
 pub use finder::{Prepared, find_leaks, find_leaks_prepared};
-pub use floor::{FloorAnalysis, FloorFit, FloorMetric, MemoryKind, MemorySample, analyze_floor};
+pub use floor::{
+    Evidence, FLAT_BYTES_PER_REQUEST, FloorAnalysis, FloorFit, FloorMetric, MIN_FLAT_POINTS, MemoryKind, MemorySample,
+    analyze_floor, flat_bytes_per_hour,
+};
 pub use model::{ClassCount, Cluster, LeakError, LeakOptions, LeakReport, NotGrowing, PerRequest, TraceStep};
 pub use pattern::Pattern;
 pub use retainer_tree::{RetainerTree, largest_instances, path_to_root, retainer_tree};

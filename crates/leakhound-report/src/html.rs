@@ -85,6 +85,11 @@ impl Verdict {
                 word: "No leak",
                 mark: "✓",
             },
+            VerdictJson::Inconclusive => Verdict {
+                class: "unknown",
+                word: "Inconclusive",
+                mark: "?",
+            },
         }
     }
 }
@@ -102,6 +107,9 @@ fn header(r: &HuntJson, v: &Verdict) -> Markup {
             div.headline {
                 p.kicker { "leakhound hunt · verdict: " b { (r.verdict.as_str()) } }
                 p.reason { (r.reason) }
+                @if let Some(next) = &r.what_would_decide {
+                    p.hint { b { "To decide: " } (next) }
+                }
                 dl.meta {
                     @if let Some(cmd) = &r.app.command {
                         div { dt { "App" } dd { code { (cmd) } } }

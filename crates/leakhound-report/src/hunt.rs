@@ -15,6 +15,8 @@ pub enum VerdictJson {
     Leak,
     /// Nothing keeps growing.
     NoLeak,
+    /// The run cannot tell; `what_would_decide` says what would.
+    Inconclusive,
 }
 
 impl VerdictJson {
@@ -23,6 +25,7 @@ impl VerdictJson {
         match self {
             VerdictJson::Leak => "leak",
             VerdictJson::NoLeak => "no_leak",
+            VerdictJson::Inconclusive => "inconclusive",
         }
     }
 }
@@ -32,6 +35,7 @@ impl From<Verdict> for VerdictJson {
         match v {
             Verdict::Leak => VerdictJson::Leak,
             Verdict::NoLeak => VerdictJson::NoLeak,
+            Verdict::Inconclusive => VerdictJson::Inconclusive,
         }
     }
 }
@@ -72,6 +76,10 @@ pub struct HuntJson {
     pub verdict: VerdictJson,
     /// One sentence: why the verdict.
     pub reason: String,
+    /// With `verdict: "inconclusive"`, what would decide it ("more load: …"); absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub what_would_decide: Option<String>,
     /// The app: command line or attached pid.
     pub app: AppJson,
     /// Units of load sent in all (warm-up included).
@@ -297,6 +305,7 @@ impl HuntJson {
             kind: "hunt".into(),
             verdict: o.verdict.into(),
             reason: o.reason.clone(),
+            what_would_decide: o.what_would_decide.clone(),
             app: AppJson {
                 command: o.command_line.clone(),
                 pid: o.pid,
@@ -378,8 +387,12 @@ pub fn write_hunt_text(r: &HuntJson, w: &mut dyn std::io::Write) -> std::io::Res
     let headline = match r.verdict {
         VerdictJson::Leak => "LEAK",
         VerdictJson::NoLeak => "NO LEAK",
+        VerdictJson::Inconclusive => "INCONCLUSIVE",
     };
     writeln!(w, "{headline}: {}", r.reason)?;
+    if let Some(next) = &r.what_would_decide {
+        writeln!(w, "   to decide: {next}")?;
+    }
     writeln!(
         w,
         "   {} requests ({} per phase) against {}; {} snapshots",
@@ -405,20 +418,36 @@ pub fn write_hunt_text(r: &HuntJson, w: &mut dyn std::io::Write) -> std::io::Res
         format::bytes(r.floor.rss.first_bytes),
         format::bytes(r.floor.rss.last_bytes),
     )?;
+    // One message per result: what the floor and the calm-down show is said in the
+    // verdict's terms, so a no-leak run does not also read as a leak.
+    let still_growing = !r.floor.growing_last_phase.is_empty();
     if !r.floor.growing.is_empty() {
-        writeln!(w, "   growing memory: {}", r.floor.growing.join(", "))?;
+        if r.verdict == VerdictJson::Leak || still_growing {
+            writeln!(w, "   growing memory: {}", r.floor.growing.join(", "))?;
+        } else {
+            writeln!(
+                w,
+                "   settling after the warm-up: the floor of {} rose over the load phases but not in the last one",
+                r.floor.growing.join(", ")
+            )?;
+        }
     }
     let c = &r.calm_down;
+    let after = if c.returned_to_baseline {
+        "returned to baseline".to_owned()
+    } else if r.verdict == VerdictJson::NoLeak {
+        format!(
+            "stayed {} above the baseline, bounded (not growing under load)",
+            format::bytes(c.after_heap_used_bytes.saturating_sub(c.baseline_heap_used_bytes))
+        )
+    } else {
+        "did NOT return to baseline".to_owned()
+    };
     writeln!(
         w,
-        "   calm-down: heapUsed {} at baseline, {} after the load stopped → {}",
+        "   calm-down: heapUsed {} at baseline, {} after the load stopped → {after}",
         format::bytes(c.baseline_heap_used_bytes),
         format::bytes(c.after_heap_used_bytes),
-        if c.returned_to_baseline {
-            "returned to baseline"
-        } else {
-            "did NOT return to baseline"
-        }
     )?;
     for l in &r.load {
         writeln!(

@@ -3,8 +3,8 @@
 
 use std::io::{self, Write};
 
-use leakhound_hunt::WatchOutcome;
-use leakhound_leaks::{FloorAnalysis, FloorFit, MemorySample};
+use leakhound_hunt::{Verdict, WatchOutcome};
+use leakhound_leaks::{Evidence, FloorAnalysis, FloorFit, MemorySample};
 use serde::{Deserialize, Serialize};
 
 use crate::format::{bytes, signed_bytes_f64};
@@ -23,8 +23,15 @@ pub struct WatchJson {
     pub pid: u32,
     /// Why the watch ended: `time up`, `stopped`, `the app exited (…)`.
     pub ended: String,
-    /// `leak` when the post-GC floor of some memory kind rises, else `no_leak`.
+    /// `leak` when the post-GC floor of some memory kind rises, `no_leak` when every floor
+    /// is shown flat per hour, else `inconclusive` (see `leakhound_hunt::judge_watch`).
     pub verdict: VerdictJson,
+    /// Why, in one sentence.
+    pub reason: String,
+    /// With `verdict: "inconclusive"`, what would decide it ("run longer: …"); absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub what_would_decide: Option<String>,
     /// Which memory rises: `js_heap`, `external`, `native`.
     pub growing: Vec<String>,
     /// The floor fits after the warm-up.
@@ -75,11 +82,9 @@ impl WatchJson {
             kind: "watch".into(),
             pid: o.pid,
             ended: o.ended.clone(),
-            verdict: if f.growing.is_empty() {
-                VerdictJson::NoLeak
-            } else {
-                VerdictJson::Leak
-            },
+            verdict: o.verdict.into(),
+            reason: o.reason.clone(),
+            what_would_decide: o.what_would_decide.clone(),
             growing: f.growing.iter().map(|g| g.to_string()).collect(),
             floor: WatchFloorJson {
                 heap_used: FloorFitJson::from_fit(&f.heap_used),
@@ -121,17 +126,19 @@ pub fn write_watch_json(doc: &WatchJson, w: &mut dyn Write) -> io::Result<()> {
 /// Any error writing to `w`.
 pub fn write_watch_text(o: &WatchOutcome, w: &mut dyn Write) -> io::Result<()> {
     let f = &o.floor;
-    let verdict = if f.growing.is_empty() {
-        "NO LEAK: the post-GC floor does not rise".to_owned()
-    } else {
-        let growing: Vec<String> = f.growing.iter().map(|g| g.to_string()).collect();
-        format!("LEAK: the post-GC floor of {} rises", growing.join(" and "))
+    let headline = match o.verdict {
+        Verdict::Leak => "LEAK",
+        Verdict::NoLeak => "NO LEAK",
+        Verdict::Inconclusive => "INCONCLUSIVE",
     };
     writeln!(
         w,
-        "{verdict} ({}; {} floor points after the warm-up)",
-        o.ended, f.heap_used.points
+        "{headline}: {} ({}; {} floor points after the warm-up)",
+        o.reason, o.ended, f.heap_used.points
     )?;
+    if let Some(next) = &o.what_would_decide {
+        writeln!(w, "   to decide: {next}")?;
+    }
     for fit in [&f.heap_used, &f.external, &f.rss] {
         writeln!(w, "   {:<9} {}", fit.metric.to_string(), per_hour(fit))?;
     }
@@ -170,11 +177,23 @@ pub fn watch_line(s: &MemorySample, f: &FloorAnalysis) -> String {
         bytes(s.external_bytes),
         bytes(s.rss_bytes),
         per_hour(&f.heap_used),
-        if f.growing.is_empty() {
-            "flat so far".to_owned()
-        } else {
+        if !f.growing.is_empty() {
             let growing: Vec<String> = f.growing.iter().map(|g| g.to_string()).collect();
             format!("GROWING: {}", growing.join(", "))
+        } else {
+            // Never "flat" before the floor has shown it.
+            let evidence = [&f.heap_used, &f.external, &f.rss].map(|x| x.evidence_per_hour());
+            let more = evidence
+                .iter()
+                .filter_map(|e| match e {
+                    Evidence::Undecided { more_points } => Some(*more_points),
+                    _ => None,
+                })
+                .max();
+            match more {
+                None => "flat".to_owned(),
+                Some(n) => format!("undecided: ~{n} more floor points"),
+            }
         }
     )
 }

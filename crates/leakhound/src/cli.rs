@@ -31,14 +31,27 @@ pub struct Cli {
 pub enum Command {
     /// The whole leak hunt against a live server: start it under the inspector, drive
     /// HTTP load, take baseline/target/final snapshots after forced GCs, find what keeps
-    /// growing, and check memory returns to baseline once the load stops. Exit code 0 no
-    /// leak, 1 leak, 2 error.
+    /// growing, and check memory returns to baseline once the load stops.
+    ///
+    /// Three answers. LEAK (exit 1): a cluster of objects grew through every snapshot, or
+    /// the post-GC floor rose through the last load phase (lower 95 % bound above zero,
+    /// beyond the noise) and stayed up. NO LEAK (exit 0): no growing cluster, and memory
+    /// came back to the baseline or the floor under load is flat (at least 5 floor points,
+    /// upper 95 % bound below 256 B per request). INCONCLUSIVE (exit 3): neither; the report
+    /// says what would decide it (more load, more phases). Exit 2: an error.
     Hunt(HuntArgs),
     /// Runs `hunt` on a bundled leaky demo server (needs only node); exit code 0 when it
     /// finds the demo's leak, 2 otherwise.
     Demo(DemoArgs),
     /// The memory watch alone: `process.memoryUsage()` over time, the floor after each
-    /// full GC, and a live verdict on whether it rises (exit code 1 if it does).
+    /// full GC, and a live verdict on whether it rises.
+    ///
+    /// Three answers. LEAK (exit 1): a floor rises (lower 95 % bound of its slope per hour
+    /// above zero, beyond the noise). NO LEAK (exit 0): the floors of the JS heap, external
+    /// memory and RSS are flat per hour (at least 5 floor points each, upper 95 % bound
+    /// below 1 MiB/h or 1 %/h; RSS 4 MiB/h or 2 %/h). INCONCLUSIVE (exit 3): neither yet;
+    /// it says about how many more floor points, and how long, would decide it. Exit 2: an
+    /// error.
     Watch(WatchArgs),
     /// One heap snapshot of a running process, after a full GC.
     Snapshot(SnapshotArgs),

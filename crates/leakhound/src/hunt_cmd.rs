@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use leakhound_hunt::{HuntConfig, HuntEvent, HuntOptions, Verdict};
+use leakhound_hunt::{HuntConfig, HuntEvent, HuntOptions};
 use leakhound_report::hunt::HuntJson;
 use leakhound_report::terminal::{TerminalSafe, terminal_safe};
 use tokio::sync::mpsc;
@@ -78,11 +78,7 @@ fn hunt_and_report(options: HuntOptions, report_args: &ReportArgs, quiet: bool) 
             Err(e) => eprintln!("leakhound: warning: no HTML report: {e:#} (the verdict above stands)"),
         }
     }
-    Ok(if outcome.verdict == Verdict::Leak {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(crate::verdict_exit_code(outcome.verdict))
 }
 
 /// Writes a file through a temporary file in the same folder, renamed over `path` when

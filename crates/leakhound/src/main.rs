@@ -1,6 +1,7 @@
 //! The `leakhound` command line: flag definitions (`cli`) and glue. It opens files
 //! (`open`), draws progress on stderr, picks output formats and destinations, and maps
-//! results to exit codes (0 no leak / success, 1 leak found, 2 error); the crates check
+//! results to exit codes (0 no leak / success, 1 leak found, 2 error, 3 inconclusive); the
+//! crates check
 //! settings, compute and render.
 
 mod cli;
@@ -81,6 +82,15 @@ fn set_up_thread_pool(threads: Option<u16>) -> Result<()> {
     builder
         .build_global()
         .map_err(|e| anyhow::anyhow!("cannot start the thread pool: {e}"))
+}
+
+/// The exit code of a verdict: 0 no leak, 1 leak, 3 inconclusive (2 is an error).
+pub(crate) fn verdict_exit_code(v: leakhound_hunt::Verdict) -> ExitCode {
+    match v {
+        leakhound_hunt::Verdict::NoLeak => ExitCode::SUCCESS,
+        leakhound_hunt::Verdict::Leak => ExitCode::from(1),
+        leakhound_hunt::Verdict::Inconclusive => ExitCode::from(3),
+    }
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

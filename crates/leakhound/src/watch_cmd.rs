@@ -14,8 +14,8 @@ use tokio::sync::mpsc;
 
 use crate::cli::WatchArgs;
 
-/// Runs the watch until its duration is up, the app exits or Ctrl-C; exit code 1 when the
-/// post-GC floor rises, 0 otherwise.
+/// Runs the watch until its duration is up, the app exits or a termination signal; exit
+/// code 1 when the post-GC floor rises, 0 when it is shown flat, 3 when inconclusive.
 pub fn run_watch(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
     let cfg = WatchConfig::from_options(args.options())?;
     let stop = cfg.stop.clone();
@@ -48,11 +48,7 @@ pub fn run_watch(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
         safe.flush()?;
     }
     out.flush()?;
-    Ok(if outcome.floor.growing.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(crate::verdict_exit_code(outcome.verdict))
 }
 
 /// Prints the app's output and, at most once a second, the live memory line.

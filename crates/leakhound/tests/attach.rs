@@ -22,7 +22,17 @@ fn listening_ports(pid: u32) -> Vec<String> {
         .collect()
 }
 
-fn node(script: &str, extra: &[&str]) -> Child {
+/// A node process killed when dropped, so a failing assertion leaves nothing running.
+struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn node(script: &str, extra: &[&str]) -> Node {
     let child = Command::new("node")
         .args(extra)
         .args(["-e", script])
@@ -31,13 +41,13 @@ fn node(script: &str, extra: &[&str]) -> Child {
         .expect("start node");
     // Let node install its SIGUSR1 handler.
     std::thread::sleep(Duration::from_millis(700));
-    child
+    Node(child)
 }
 
 #[test]
 fn the_inspector_opened_by_attach_is_closed_when_leakhound_leaves() {
-    let mut app = node("setInterval(() => {}, 1000)", &[]);
-    let pid = app.id();
+    let mut app = node("setInterval(() => {}, 1000)", &["--inspect-port=0"]);
+    let pid = app.0.id();
     assert!(listening_ports(pid).is_empty(), "node starts with no listener");
     let out = Command::new(BIN)
         .args(["--quiet", "watch", "--json", "--duration", "2", "--sample-ms", "200"])
@@ -45,7 +55,10 @@ fn the_inspector_opened_by_attach_is_closed_when_leakhound_leaves() {
         .output()
         .expect("run leakhound");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(matches!(out.status.code(), Some(0 | 1)), "{stderr}");
+    assert!(
+        matches!(out.status.code(), Some(0 | 1 | 3)),
+        "a verdict, not an error: {stderr}"
+    );
     // node closes the server right after our session ends.
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut ports = listening_ports(pid);
@@ -53,9 +66,8 @@ fn the_inspector_opened_by_attach_is_closed_when_leakhound_leaves() {
         std::thread::sleep(Duration::from_millis(100));
         ports = listening_ports(pid);
     }
-    let alive = app.try_wait().expect("try_wait").is_none();
-    let _ = app.kill();
-    let _ = app.wait();
+    let alive = app.0.try_wait().expect("try_wait").is_none();
+    drop(app);
     assert!(alive, "an attached app is never stopped");
     assert!(
         ports.is_empty(),

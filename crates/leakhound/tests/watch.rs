@@ -50,18 +50,54 @@ fn a_rising_floor_is_a_leak() {
 }
 
 #[test]
-fn a_flat_floor_is_not_a_leak() {
+fn a_short_flat_watch_is_inconclusive_and_says_what_would_decide() {
+    // Four seconds cannot show a floor flat to 1 MiB/h: the answer is "inconclusive" (exit
+    // 3) with what would decide it, never "no leak".
     let (code, doc, stderr) =
         watch("let scratch; setInterval(() => { scratch = Array.from({ length: 3000 }, (_, i) => ({ i })); }, 50);");
-    assert_eq!(code, Some(0), "{stderr}\n{doc:#}");
-    assert_eq!(doc["verdict"], "no_leak", "{doc:#}");
+    assert_eq!(code, Some(3), "{stderr}\n{doc:#}");
+    assert_eq!(doc["verdict"], "inconclusive", "{doc:#}");
+    let next = doc["what_would_decide"].as_str().unwrap_or("");
+    assert!(next.starts_with("run longer: about "), "{doc:#}");
+    assert!(next.contains("more floor point"), "{doc:#}");
     assert_eq!(doc["ended"], "time up");
 }
 
 #[test]
+fn a_watch_with_no_floor_point_is_inconclusive() {
+    // No forced GC and an app that runs none of its own: no floor at all.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = dir.path().join("app.js");
+    std::fs::write(&app, "setInterval(() => {}, 1000);").expect("write app");
+    let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args([
+            "--quiet",
+            "watch",
+            "--json",
+            "--duration",
+            "2",
+            "--gc-interval-ms",
+            "0",
+            "--warmup",
+            "0",
+            "--",
+        ])
+        .arg("node")
+        .arg(&app)
+        .output()
+        .expect("run leakhound watch");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(out.status.code(), Some(3), "{doc:#}");
+    assert_eq!(doc["verdict"], "inconclusive");
+    assert!(doc["reason"].as_str().unwrap_or("").contains("no full GC"), "{doc:#}");
+}
+
+#[test]
 fn a_second_leakhound_on_the_same_process_is_refused() {
+    // --inspect-port=0: SIGUSR1 opens the inspector on a free port, not on 9229, which
+    // another process on this machine may hold.
     let mut app = Command::new("node")
-        .args(["-e", "setInterval(() => {}, 1000)"])
+        .args(["--inspect-port=0", "-e", "setInterval(() => {}, 1000)"])
         .spawn()
         .expect("start node");
     let pid = app.id().to_string();
