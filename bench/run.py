@@ -6,6 +6,8 @@ Usage:
                [--leakhound PATH] [--build] [--work DIR] [--out FILE] [--json FILE]
   bench/run.py --leaks [--leaks-size LABEL:UNITS] [same options]
   bench/run.py --capture [--capture-units 25000,100000] [--runs N] [--capture-diagnose] [--out FILE]
+  bench/run.py --compare NAME=CMD --compare NAME=CMD [...] [--sizes ... | --leaks [--leaks-size ...]]
+               [--runs N] [--json FILE]
 
 Default mode (one snapshot at a time): makes the inputs with ../shared/bench/make-big.sh (default
 100mb:25000,500mb:122000,1500mb:360000 into $TMPDIR/leakhound-bench, kept between runs), installs
@@ -23,6 +25,14 @@ $TMPDIR/leakhound-bench/peers), then runs every tool on every file:
 500mb:122000, each ≈ 500 MB) and the tools are
   leakhound  LEAKHOUND leaks B T F --json (exit 1 = leaks found counts as success; JSON kept for the verdict)
   memlab     memlab find-leaks --baseline B --target T --final F (npm memlab)
+
+--compare mode: leakhound against leakhound (two builds, or one build with different options):
+each NAME=CMD is a leakhound binary with optional arguments before the subcommand (shell words,
+e.g. 'base=/tmp/leakhound-old' or 't1=target/release/leakhound --threads 1'), run as
+`CMD summary FILE --json > /dev/null` on every --sizes file, round robin (each round starts one
+variant later), and reported per round as the ratio wall(variant) / wall(first variant), with
+the median, the range, CPU time and peak RSS. With --leaks: `CMD leaks B T F --json` on the
+--leaks-size series instead. Peers are not run.
 
 --capture mode: for each size, ONE node process (bench/capture-app.js UNITS, the gen-heap.js world,
 --expose-gc, inspector on 127.0.0.1 only) and, alternating N times in it (same heap): the app's own
@@ -965,6 +975,88 @@ def capture_main(args):
 
 
 # ------------------------------------------------------------------------------------------------
+# --compare: leakhound against leakhound
+
+
+def parse_variants(specs):
+    """[(name, argv)] from NAME=CMD strings (CMD: shell words, a binary and its global options)."""
+    variants = []
+    for spec in specs:
+        name, sep, cmd = spec.partition("=")
+        words = shlex.split(cmd)
+        if not sep or not name or not words:
+            raise SystemExit(f"run.py: bad --compare {spec!r} (want NAME=CMD, e.g. base=/tmp/leakhound-old)")
+        if any(name == n for n, _ in variants):
+            raise SystemExit(f"run.py: --compare name {name!r} given twice")
+        words[0] = os.path.abspath(words[0]) if os.path.exists(words[0]) else words[0]
+        variants.append((name, words))
+    if len(variants) < 2:
+        raise SystemExit("run.py: --compare needs at least two NAME=CMD variants")
+    return variants
+
+
+def compare_main(args):
+    variants = parse_variants(args.compare)
+    for name, argv in variants:
+        if not (os.path.isfile(argv[0]) and os.access(argv[0], os.X_OK)):
+            raise SystemExit(f"run.py: {name}: {argv[0]} is not an executable file")
+    work = os.path.abspath(args.work)
+    os.makedirs(work, exist_ok=True)
+    if args.leaks:  # one series: `CMD leaks B T F --json` (exit 1 = leaks found counts as success)
+        (label, units), = parse_specs(args.leaks_size)
+        series = make_series(work, label, units)
+        inputs = [(f"series {label}", series, lambda argv: [*argv, "leaks", *series, "--json"])]
+    else:
+        specs = parse_specs(args.sizes)
+        inputs = [(label, [path], lambda argv, path=path: [*argv, "summary", path, "--json"])
+                  for (label, _), path in zip(specs, make_inputs(work, specs))]
+    first = variants[0][0]
+    out_rows = []
+    lines = [f"| input | {'3 files' if args.leaks else 'file'} MB | variant | wall s, median (min–max) | CPU s, median "
+             f"| peak RSS MB, median (max) | RSS / input | wall / {first}, per round | median ratio |",
+             "|---|---:|---|---:|---:|---:|---:|---|---:|"]
+    for label, paths, make_cmd in inputs:
+        size = sum(os.path.getsize(p) for p in paths)
+        runs = {name: [] for name, _ in variants}
+        for i in range(args.runs):
+            k = i % len(variants)
+            for name, argv in variants[k:] + variants[:k]:  # each round starts one variant later
+                cmd = make_cmd(argv)
+                warm(paths)
+                log(f"{label} {name} round {i + 1}/{args.runs}: {shlex.join(cmd)}")
+                r = measure(cmd, args.timeout, stdout_to_null=True, ok_codes=(0, 1) if args.leaks else (0,))
+                if not r["ok"]:
+                    raise SystemExit(f"run.py: {name} failed on {label}: {r['reason']}\n{r.get('stderr_tail', '')}")
+                log(f"  -> {r['wall_s']:.2f} s, {r['cpu_s']:.2f} s CPU, {mb(r['rss_kb']):,.0f} MB peak RSS")
+                runs[name].append(r)
+        base = runs[first]
+        for j, (name, argv) in enumerate(variants):
+            rs = runs[name]
+            walls = [r["wall_s"] for r in rs]
+            rss = [r["rss_kb"] for r in rs]
+            ratios = [r["wall_s"] / b["wall_s"] for r, b in zip(rs, base)]
+            shown = label if args.leaks else f"{label} (`{os.path.basename(paths[0])}`)"
+            cells = [shown if j == 0 else "",
+                     f"{size / 1e6:,.1f}" if j == 0 else "", f"{name}: `{shlex.join(argv)}`",
+                     f"{statistics.median(walls):.2f} ({min(walls):.2f}–{max(walls):.2f})",
+                     f"{statistics.median(r['cpu_s'] for r in rs):.2f}",
+                     f"{mb(statistics.median(rss)):,.0f} ({mb(max(rss)):,.0f})",
+                     f"{statistics.median(rss) * 1024 / size:.2f}",
+                     "–" if j == 0 else ", ".join(f"{x:.2f}" for x in ratios),
+                     "1" if j == 0 else f"{statistics.median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})"]
+            lines.append("| " + " | ".join(cells) + " |")
+            out_rows.append({"input": label, "files": paths, "size_bytes": size, "variant": name, "argv": argv,
+                             "runs": [{k: r[k] for k in ("wall_s", "cpu_s", "rss_kb")} for r in rs],
+                             "ratios_to_first": ratios})
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.json_out:
+        with open(args.json_out, "w") as fh:
+            json.dump({"command": args.command, "rows": out_rows}, fh, indent=1)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------
 
 
 def main():
@@ -992,6 +1084,10 @@ def main():
     ap.add_argument("--out", help="write the Markdown report (table + machine facts + command) to this file; "
                     "with --capture: replace or append its 'Snapshot capture overhead' section (default bench/RESULTS.md)")
     ap.add_argument("--json", dest="json_out", help="write the raw measurements as JSON to this file")
+    ap.add_argument("--compare", action="append", metavar="NAME=CMD",
+                    help="leakhound vs leakhound: a variant (a binary and its global options, shell words); "
+                         "give two or more; runs `CMD summary FILE --json` (with --leaks: `CMD leaks B T F --json`) "
+                         "round robin, no peers")
     args = ap.parse_args()
     if args.runs < 1:
         ap.error("--runs must be >= 1")
@@ -1003,6 +1099,9 @@ def main():
     tools = [t for t in all_tools if t in tools]  # canonical order: leakhound first
     args.leakhound = os.path.abspath(args.leakhound)
     command = shlex.join([os.path.relpath(sys.argv[0], REPO) if os.path.exists(sys.argv[0]) else sys.argv[0], *sys.argv[1:]])
+    if args.compare:
+        args.command = command
+        sys.exit(compare_main(args))
     if args.capture:
         args.command = command
         # SIGTERM/SIGHUP -> SystemExit, so the finally blocks kill the app and delete the files
