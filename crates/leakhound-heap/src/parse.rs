@@ -226,6 +226,16 @@ pub(crate) fn parse<R: Read>(input: R, progress: &mut dyn FnMut(Progress)) -> Re
             ),
         });
     }
+    if r.lone_surrogate_strings > 0 {
+        warnings.push(Warning {
+            section: Section::Strings,
+            message: format!(
+                "{} string(s) had lone UTF-16 surrogate escapes, replaced with U+FFFD (first at byte {})",
+                r.lone_surrogate_strings,
+                r.first_lone_surrogate_offset.unwrap_or(0)
+            ),
+        });
+    }
     if self_size_overflows > 0 {
         warnings.push(Warning {
             section: Section::Nodes,

@@ -47,10 +47,13 @@ const MAX_SKIP_DEPTH: u32 = 256;
 
 /// Where the decoded bytes of a JSON string go: kept, or dropped while skipping.
 trait StringOut {
+    /// Whether the bytes are kept (lone surrogates are then counted for the warning).
+    const KEEP: bool;
     fn put(&mut self, bytes: &[u8]);
 }
 
 impl StringOut for Vec<u8> {
+    const KEEP: bool = true;
     #[inline]
     fn put(&mut self, bytes: &[u8]) {
         self.extend_from_slice(bytes);
@@ -61,6 +64,7 @@ impl StringOut for Vec<u8> {
 struct Discard;
 
 impl StringOut for Discard {
+    const KEEP: bool = false;
     #[inline]
     fn put(&mut self, _: &[u8]) {}
 }
@@ -116,6 +120,14 @@ pub(crate) struct Reader<R> {
     /// Count of strings whose bytes were not valid UTF-8 (replaced with U+FFFD).
     pub(crate) invalid_utf8_strings: u64,
     pub(crate) first_invalid_utf8_offset: Option<u64>,
+    /// Count of strings with a `\uD800`–`\uDFFF` escape lacking its pair (replaced
+    /// with U+FFFD), and the offset of the first such string.
+    pub(crate) lone_surrogate_strings: u64,
+    pub(crate) first_lone_surrogate_offset: Option<u64>,
+    /// Offset of the string being read (its opening quote), for the count above.
+    string_at: u64,
+    /// Offset of the last string counted in `lone_surrogate_strings` (each once).
+    lone_surrogate_noted_at: Option<u64>,
     /// A bounded read in progress ([`Reader::read_bounded_value`], [`Reader::read_key`])
     /// may not consume bytes past this offset; `u64::MAX` when none is.
     limit: u64,
@@ -151,6 +163,10 @@ impl<R: Read> Reader<R> {
             section: Section::TopLevel,
             invalid_utf8_strings: 0,
             first_invalid_utf8_offset: None,
+            lone_surrogate_strings: 0,
+            first_lone_surrogate_offset: None,
+            string_at: 0,
+            lone_surrogate_noted_at: None,
             limit: u64::MAX,
             limit_cap: Cap::NONE,
         }
@@ -298,7 +314,10 @@ impl<R: Read> Reader<R> {
     /// the input is split into reads).
     fn string_into<O: StringOut>(&mut self, out: &mut O) -> Result<(), SnapshotError> {
         match self.peek_nonws()? {
-            Some(b'"') => self.pos += 1,
+            Some(b'"') => {
+                self.string_at = self.offset();
+                self.pos += 1;
+            }
             Some(b) => return Err(self.syntax(format!("expected a string, found {}", describe(b)))),
             None => return Err(self.truncated()),
         }
@@ -360,6 +379,7 @@ impl<R: Read> Reader<R> {
 
     fn read_escape<O: StringOut>(&mut self, out: &mut O) -> Result<(), SnapshotError> {
         let b = self.next_byte()?;
+        let mut lone_surrogate = false;
         let c = match b {
             b'"' => '"',
             b'\\' => '\\',
@@ -386,19 +406,30 @@ impl<R: Read> Reader<R> {
                             char::from_u32(cp).unwrap_or('\u{FFFD}')
                         } else {
                             self.pos = save;
+                            lone_surrogate = true;
                             '\u{FFFD}'
                         }
                     } else {
+                        lone_surrogate = true;
                         '\u{FFFD}'
                     }
                 } else {
-                    char::from_u32(hi).unwrap_or('\u{FFFD}')
+                    // Only a low surrogate (a lone one) is not a char here.
+                    char::from_u32(hi).unwrap_or_else(|| {
+                        lone_surrogate = true;
+                        '\u{FFFD}'
+                    })
                 }
             }
             other => {
                 return Err(self.syntax_at(self.offset() - 1, format!("bad escape \\{}", other as char)));
             }
         };
+        if O::KEEP && lone_surrogate && self.lone_surrogate_noted_at != Some(self.string_at) {
+            self.lone_surrogate_noted_at = Some(self.string_at);
+            self.lone_surrogate_strings += 1;
+            self.first_lone_surrogate_offset.get_or_insert(self.string_at);
+        }
         let mut tmp = [0u8; 4];
         out.put(c.encode_utf8(&mut tmp).as_bytes());
         Ok(())

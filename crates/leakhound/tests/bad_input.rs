@@ -808,6 +808,38 @@ fn invalid_utf8_in_a_string_is_replaced_with_a_warning() {
     assert!(stdout.contains("Le\u{FFFD}\u{FFFD}aky"), "{stdout}");
 }
 
+/// A `\uD800`–`\uDFFF` escape without its pair (a high surrogate alone, a low one alone,
+/// a high one followed by another escape) cannot be UTF-8: it becomes U+FFFD with a
+/// warning counting the strings, like invalid UTF-8 bytes (it used to be silent).
+#[test]
+fn lone_surrogates_are_replaced_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut doc = Doc::good();
+    doc.strings = doc
+        .strings
+        .replace("\"Leaky\"", r#""Le\ud800aky""#)
+        .replace("\"hello\"", r#""h\udc00el\ud83d\u0041lo\ud83d\ude00""#);
+    let text = doc.text();
+    let at = text.find(r#""Le\ud800aky""#).unwrap();
+    let path = write(&dir, "lone-surrogates.heapsnapshot", text.as_bytes());
+    let out = run(&path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("leakhound: warning: "), "{stderr}");
+    assert!(lines[0].contains("lone-surrogates.heapsnapshot"), "{stderr}");
+    assert!(
+        lines[0].contains(&format!(
+            "2 string(s) had lone UTF-16 surrogate escapes, replaced with U+FFFD (first at byte {at})"
+        )),
+        "{stderr}"
+    );
+    assert!(stdout.contains("3 nodes, 3 edges"), "{stdout}");
+    assert!(stdout.contains("Le\u{FFFD}aky"), "{stdout}");
+}
+
 #[test]
 fn control_characters_from_a_snapshot_never_reach_the_terminal() {
     // A class name that would retitle the window and clear the screen, and a C1 CSI.
