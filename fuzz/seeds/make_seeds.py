@@ -3,7 +3,8 @@
 meta variants (Node 20's 7 node fields, newest V8's 6 without trace_node_id, no
 detachedness, 5-field location rows, reordered fields, root_index), plus a minimised
 cut of the real `tests/corpus/idle.heapsnapshot.gz` (its first 160 nodes in BFS order
-from the root, with the edges among them).
+from the root, with the edges among them), and seeds just inside the caps on what the
+parser reads (header size, skipped nesting, locations per node).
 
 Run from anywhere: `python3 fuzz/seeds/make_seeds.py`. Output is deterministic.
 The files are named *.json because the repository ignores *.heapsnapshot.
@@ -224,6 +225,44 @@ def main():
     data = data.replace(b'"hello"', b'"hel\xff\xfelo"', 1)
     with open(os.path.join(HERE, "invalid-utf8.json"), "wb") as f:
         f.write(data)
+    bounds_seeds()
+
+
+def nested_trace_tree(levels):
+    """A trace_tree of `levels` nodes, each the only child of the one before:
+    [id, function_info_index, count, size, [children]] nests one level per node."""
+    text = "[]"
+    for level in range(levels, 0, -1):
+        text = "[%d,%d,1,16,%s]" % (level, level % 2, text)
+    return text
+
+
+def bounds_seeds():
+    """Seeds just inside the caps that keep input from exhausting memory (smaller under
+    --cfg fuzzing: a 4 KiB header, 256 levels of skipped nesting), so mutations cross
+    them; and lone surrogate escapes (replaced with U+FFFD, with a warning)."""
+    with open(os.path.join(HERE, "node20.json"), "rb") as f:
+        node20 = f.read()
+    # Lone surrogates: a high one alone, a low one alone, a high one before another
+    # escape; and a valid pair.
+    data = node20.replace(b'"hello"', b'"h\\ud800el\\udc00lo\\ud83d\\u0041\\ud83d\\ude00"', 1)
+    with open(os.path.join(HERE, "lone-surrogates.json"), "wb") as f:
+        f.write(data)
+    # Skipped sections with everything a skip must step over, nested 200 levels deep.
+    data = node20.replace(b'"trace_tree":[]', b'"trace_tree":' + nested_trace_tree(200).encode(), 1)
+    data = data.replace(b'"trace_function_infos":[]',
+                        b'"trace_function_infos":[1,2,3,0,10,5,2,4,3,0,11,1]', 1)
+    data = data.replace(b'"samples":[]', b'"samples":[0,1,150,19]', 1)
+    data = data.replace(b'"locations"', b'"future_section":{"k":"a\\"b\\u00e9\\ud800",'
+                        b'"n":[1.5e3,-2,true,false,null,{}]},\n"locations"', 1)
+    with open(os.path.join(HERE, "deep-skipped-sections.json"), "wb") as f:
+        f.write(data)
+    # A header of about 3.5 KB (an extra list and a title), under the fuzzing cap of 4 KiB.
+    build("long-header.json", NODE20, LOC4,
+          extra_header={"title": "a snapshot title \u00e9 " * 8, "future_list": list(range(640))})
+    # One location per node: the most the locations array may hold.
+    build("locations-every-node.json", NODE20, LOC4,
+          locations=[(k, 3, k, 2 * k) for k in range(len(GRAPH))])
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 use std::io::Read;
 
 use crate::error::{Section, SnapshotError, Warning};
-use crate::reader::Reader;
+use crate::reader::{Cap, Reader};
 use crate::snapshot::{HeapSnapshot, Location, Statistics};
 use crate::strings::Strings;
 
@@ -27,6 +27,28 @@ pub enum Progress {
     /// Reading is done; the named analysis step has started.
     Step(&'static str),
 }
+
+/// The `snapshot` header is read whole, as one JSON value: real ones are about 1 KB
+/// (the corpus' largest 1,056 bytes), so 1 MiB leaves a thousandfold margin while
+/// bounding what a hostile header can make the reader hold (tens of MB at most).
+#[cfg(not(fuzzing))]
+const HEADER_CAP: Cap = Cap {
+    what: "the snapshot header",
+    bytes: 1 << 20,
+};
+/// Under the fuzzer the cap is reachable within its input size (the seeds' headers are
+/// below 1 KB).
+#[cfg(fuzzing)]
+const HEADER_CAP: Cap = Cap {
+    what: "the snapshot header",
+    bytes: 4 << 10,
+};
+
+/// Top-level keys are short names (`trace_function_infos` is the longest V8 writes).
+const KEY_CAP: Cap = Cap {
+    what: "a top-level key",
+    bytes: 1 << 10,
+};
 
 /// The raw graph as read, before analysis.
 pub(crate) struct Parsed {
@@ -76,7 +98,7 @@ pub(crate) fn parse<R: Read>(input: R, progress: &mut dyn FnMut(Progress)) -> Re
         r.section = Section::TopLevel;
         r.peek_nonws()?;
         let key_at = r.offset();
-        let key = r.read_string(&mut scratch)?;
+        let key = r.read_key(&mut scratch, KEY_CAP)?;
         r.expect(b':', "':' after a key")?;
         if let Some(&name) = ["snapshot", "nodes", "edges", "locations", "strings"]
             .iter()
@@ -91,7 +113,7 @@ pub(crate) fn parse<R: Read>(input: R, progress: &mut dyn FnMut(Progress)) -> Re
             "snapshot" => {
                 r.section = Section::Header;
                 let at = r.offset();
-                let header = r.read_value(0)?;
+                let header = r.read_bounded_value(HEADER_CAP)?;
                 layout = Some(Layout::from_header(&header, at)?);
             }
             "nodes" | "edges" | "locations" => {
@@ -127,7 +149,7 @@ pub(crate) fn parse<R: Read>(input: R, progress: &mut dyn FnMut(Progress)) -> Re
                         r.section = Section::Locations;
                         let expected_stride = l.loc_stride.max(1);
                         let before = raw_locations.len();
-                        read_locations(&mut r, expected_stride, &mut raw_locations, &mut report)?;
+                        read_locations(&mut r, expected_stride, l.node_count, &mut raw_locations, &mut report)?;
                         let count = (raw_locations.len() - before) as u64;
                         if !count.is_multiple_of(expected_stride as u64) {
                             return Err(r.invalid_at(
@@ -204,6 +226,16 @@ pub(crate) fn parse<R: Read>(input: R, progress: &mut dyn FnMut(Progress)) -> Re
             ),
         });
     }
+    if r.lone_surrogate_strings > 0 {
+        warnings.push(Warning {
+            section: Section::Strings,
+            message: format!(
+                "{} string(s) had lone UTF-16 surrogate escapes, replaced with U+FFFD (first at byte {})",
+                r.lone_surrogate_strings,
+                r.first_lone_surrogate_offset.unwrap_or(0)
+            ),
+        });
+    }
     if self_size_overflows > 0 {
         warnings.push(Warning {
             section: Section::Nodes,
@@ -254,13 +286,15 @@ pub(crate) fn parse<R: Read>(input: R, progress: &mut dyn FnMut(Progress)) -> Re
     if let (Some(o), Some(s), Some(li), Some(c)) = (layout.l_object, layout.l_script, layout.l_line, layout.l_column) {
         let stride = layout.loc_stride;
         let mut locs: Vec<(u32, Location)> = Vec::with_capacity(raw_locations.len() / stride.max(1));
+        // One warning for all of them: their number is bounded by node_count only.
+        let (mut strays, mut first_stray) = (0u64, 0usize);
         for row in raw_locations.chunks_exact(stride) {
             let index = row[o] as usize;
             if !index.is_multiple_of(layout.node_stride) || index / layout.node_stride >= snap.node_type.len() {
-                warnings.push(Warning {
-                    section: Section::Locations,
-                    message: format!("a location points at node index {index}, which is not a node; ignored"),
-                });
+                if strays == 0 {
+                    first_stray = index;
+                }
+                strays += 1;
                 continue;
             }
             locs.push((
@@ -282,6 +316,14 @@ pub(crate) fn parse<R: Read>(input: R, progress: &mut dyn FnMut(Progress)) -> Re
             }
         }
         snap.locations = dedup;
+        if strays > 0 {
+            warnings.push(Warning {
+                section: Section::Locations,
+                message: format!(
+                    "{strays} location(s) point at node indexes that are not nodes (the first at {first_stray}); ignored"
+                ),
+            });
+        }
     }
 
     if let Some(ri) = layout.root_index {

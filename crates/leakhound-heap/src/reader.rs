@@ -2,7 +2,13 @@
 //! punctuation, JSON strings, unsigned integer arrays (the hot path), and skipping.
 //!
 //! Never holds more than one buffer (4 MiB) of the input; positions are absolute byte
-//! offsets for error messages. The node, edge and location arrays take the row path
+//! offsets for error messages. Nothing it reads grows without a bound: the arrays are
+//! bounded by the header's counts (checked by their sinks), a value read whole
+//! ([`Reader::read_bounded_value`], the `snapshot` header) by a byte cap, its numbers by
+//! [`MAX_NUMBER_CHARS`] and its nesting by [`MAX_VALUE_DEPTH`], a skipped value
+//! ([`Reader::skip_value`]) keeps nothing and nests at most [`MAX_SKIP_DEPTH`] levels;
+//! only a string of the `strings` array (the payload) is bounded by the file alone.
+//! The node, edge and location arrays take the row path
 //! ([`RowSink`], in `reader/rows.rs`): each buffer is split at a line break near its
 //! middle and each half is tokenized and converted to rows by one side of a
 //! `rayon::join`. Anything unusual (an error, a layout that is not one row per line)
@@ -22,7 +28,49 @@ use swar::swar_digits;
 
 const BUF_BYTES: usize = 4 << 20;
 
-/// A small JSON value, used only for the `snapshot` header.
+/// Levels a value read whole may nest ([`Reader::read_value`] recurses once a level).
+const MAX_VALUE_DEPTH: u32 = 64;
+
+/// Characters of a number in a value read whole: integers up to 2^53 have 16 digits,
+/// so this leaves room for any fraction or exponent a header could hold, and keeps
+/// the number's text short enough to quote in an error.
+const MAX_NUMBER_CHARS: usize = 64;
+
+/// Levels a skipped value may nest. Skipping keeps only a counter, so this guards the
+/// counter rather than memory; the deepest section skipped, `trace_tree`, nests one
+/// level per stack frame and V8 records at most 64 frames.
+#[cfg(not(fuzzing))]
+const MAX_SKIP_DEPTH: u32 = 1 << 20;
+/// Under the fuzzer the cap is reachable within its input size.
+#[cfg(fuzzing)]
+const MAX_SKIP_DEPTH: u32 = 256;
+
+/// Where the decoded bytes of a JSON string go: kept, or dropped while skipping.
+trait StringOut {
+    /// Whether the bytes are kept (lone surrogates are then counted for the warning).
+    const KEEP: bool;
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl StringOut for Vec<u8> {
+    const KEEP: bool = true;
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// Drops a skipped string's bytes, so skipping costs no memory whatever its length.
+struct Discard;
+
+impl StringOut for Discard {
+    const KEEP: bool = false;
+    #[inline]
+    fn put(&mut self, _: &[u8]) {}
+}
+
+/// A small JSON value, used only for the `snapshot` header (read by
+/// [`Reader::read_bounded_value`]).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Json {
     Null,
@@ -72,6 +120,35 @@ pub(crate) struct Reader<R> {
     /// Count of strings whose bytes were not valid UTF-8 (replaced with U+FFFD).
     pub(crate) invalid_utf8_strings: u64,
     pub(crate) first_invalid_utf8_offset: Option<u64>,
+    /// Count of strings with a `\uD800`–`\uDFFF` escape lacking its pair (replaced
+    /// with U+FFFD), and the offset of the first such string.
+    pub(crate) lone_surrogate_strings: u64,
+    pub(crate) first_lone_surrogate_offset: Option<u64>,
+    /// Offset of the string being read (its opening quote), for the count above.
+    string_at: u64,
+    /// Offset of the last string counted in `lone_surrogate_strings` (each once).
+    lone_surrogate_noted_at: Option<u64>,
+    /// A bounded read in progress ([`Reader::read_bounded_value`], [`Reader::read_key`])
+    /// may not consume bytes past this offset; `u64::MAX` when none is.
+    limit: u64,
+    /// The cap of the bounded read in progress, for its error.
+    limit_cap: Cap,
+}
+
+/// A size cap on a bounded read: what is read, for the error, and its most bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cap {
+    /// What is read, as the error message starts ("the snapshot header").
+    pub(crate) what: &'static str,
+    /// The most bytes it may span.
+    pub(crate) bytes: u64,
+}
+
+impl Cap {
+    const NONE: Cap = Cap {
+        what: "",
+        bytes: u64::MAX,
+    };
 }
 
 impl<R: Read> Reader<R> {
@@ -86,6 +163,12 @@ impl<R: Read> Reader<R> {
             section: Section::TopLevel,
             invalid_utf8_strings: 0,
             first_invalid_utf8_offset: None,
+            lone_surrogate_strings: 0,
+            first_lone_surrogate_offset: None,
+            string_at: 0,
+            lone_surrogate_noted_at: None,
+            limit: u64::MAX,
+            limit_cap: Cap::NONE,
         }
     }
 
@@ -138,7 +221,9 @@ impl<R: Read> Reader<R> {
             self.pos = 0;
         }
         if self.len == self.buf.len() {
-            // A single token longer than the buffer: grow (only strings can do this).
+            // Nothing consumed from a full buffer. No caller does this (each consumes
+            // what it buffered before asking for more, and a number is at most 19
+            // digits), so this is a fallback bounded by one token, never taken.
             let new_len = self.buf.len() * 2;
             self.buf.resize(new_len, 0);
         }
@@ -217,9 +302,25 @@ impl<R: Read> Reader<R> {
     }
 
     /// Reads a JSON string into `out` (raw bytes, escapes decoded; may be invalid UTF-8
-    /// if the file is). The opening quote must be next (after whitespace).
+    /// if the file is). The opening quote must be next (after whitespace). Bounded only
+    /// by the file, or by the limit of a bounded read in progress.
     pub(crate) fn read_string_bytes(&mut self, out: &mut Vec<u8>) -> Result<(), SnapshotError> {
-        self.expect(b'"', "a string")?;
+        self.string_into(out)
+    }
+
+    /// [`Reader::read_string_bytes`] into any [`StringOut`]. Past the limit of a bounded
+    /// read it fails, checked after each run of plain bytes (so at most a buffer beyond
+    /// it is ever held) and reported at the limit (so the error does not depend on how
+    /// the input is split into reads).
+    fn string_into<O: StringOut>(&mut self, out: &mut O) -> Result<(), SnapshotError> {
+        match self.peek_nonws()? {
+            Some(b'"') => {
+                self.string_at = self.offset();
+                self.pos += 1;
+            }
+            Some(b) => return Err(self.syntax(format!("expected a string, found {}", describe(b)))),
+            None => return Err(self.truncated()),
+        }
         loop {
             // Fast path: copy a run of plain bytes.
             let start = self.pos;
@@ -232,8 +333,11 @@ impl<R: Read> Reader<R> {
                 }
                 i += 1;
             }
-            out.extend_from_slice(&buf[start..i]);
+            out.put(&buf[start..i]);
             self.pos = i;
+            if self.base + i as u64 > self.limit {
+                return Err(self.over_limit());
+            }
             if i == self.len {
                 if !self.refill()? {
                     return Err(self.truncated());
@@ -273,8 +377,9 @@ impl<R: Read> Reader<R> {
         Ok(v)
     }
 
-    fn read_escape(&mut self, out: &mut Vec<u8>) -> Result<(), SnapshotError> {
+    fn read_escape<O: StringOut>(&mut self, out: &mut O) -> Result<(), SnapshotError> {
         let b = self.next_byte()?;
+        let mut lone_surrogate = false;
         let c = match b {
             b'"' => '"',
             b'\\' => '\\',
@@ -301,21 +406,32 @@ impl<R: Read> Reader<R> {
                             char::from_u32(cp).unwrap_or('\u{FFFD}')
                         } else {
                             self.pos = save;
+                            lone_surrogate = true;
                             '\u{FFFD}'
                         }
                     } else {
+                        lone_surrogate = true;
                         '\u{FFFD}'
                     }
                 } else {
-                    char::from_u32(hi).unwrap_or('\u{FFFD}')
+                    // Only a low surrogate (a lone one) is not a char here.
+                    char::from_u32(hi).unwrap_or_else(|| {
+                        lone_surrogate = true;
+                        '\u{FFFD}'
+                    })
                 }
             }
             other => {
                 return Err(self.syntax_at(self.offset() - 1, format!("bad escape \\{}", other as char)));
             }
         };
+        if O::KEEP && lone_surrogate && self.lone_surrogate_noted_at != Some(self.string_at) {
+            self.lone_surrogate_noted_at = Some(self.string_at);
+            self.lone_surrogate_strings += 1;
+            self.first_lone_surrogate_offset.get_or_insert(self.string_at);
+        }
         let mut tmp = [0u8; 4];
-        out.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
+        out.put(c.encode_utf8(&mut tmp).as_bytes());
         Ok(())
     }
 
@@ -338,13 +454,66 @@ impl<R: Read> Reader<R> {
         self.first_invalid_utf8_offset.get_or_insert(at);
     }
 
-    /// Reads any JSON value (for small sections only).
-    pub(crate) fn read_value(&mut self, depth: u32) -> Result<Json, SnapshotError> {
-        if depth > 64 {
-            return Err(self.syntax("nesting deeper than 64 levels"));
+    /// The error of a bounded read that went past its limit, at the limit.
+    #[cold]
+    fn over_limit(&self) -> SnapshotError {
+        let Cap { what, bytes } = self.limit_cap;
+        let size = match bytes {
+            b if b >= 1 << 20 && b.is_multiple_of(1 << 20) => format!("{} MiB", b >> 20),
+            b if b >= 1 << 10 && b.is_multiple_of(1 << 10) => format!("{} KiB", b >> 10),
+            b => format!("{b} bytes"),
+        };
+        self.invalid_at(self.limit, format!("{what} is larger than {size}"))
+    }
+
+    /// Runs `read` with the input from here on capped at `cap.bytes`: a read past it
+    /// fails with [`Reader::over_limit`] at the byte `cap.bytes` from here.
+    fn bounded<T>(
+        &mut self,
+        cap: Cap,
+        read: impl FnOnce(&mut Self) -> Result<T, SnapshotError>,
+    ) -> Result<T, SnapshotError> {
+        let start = self.offset();
+        self.limit = start.saturating_add(cap.bytes);
+        self.limit_cap = cap;
+        let result = read(self).and_then(|v| {
+            if self.offset() > self.limit {
+                Err(self.over_limit())
+            } else {
+                Ok(v)
+            }
+        });
+        self.limit = u64::MAX;
+        self.limit_cap = Cap::NONE;
+        result
+    }
+
+    /// Reads a JSON value whole (after whitespace), spanning at most `cap.bytes` bytes:
+    /// with the caps on nesting ([`MAX_VALUE_DEPTH`]) and numbers ([`MAX_NUMBER_CHARS`]),
+    /// that bounds its memory (a few tens of bytes per byte of input) whatever the input.
+    pub(crate) fn read_bounded_value(&mut self, cap: Cap) -> Result<Json, SnapshotError> {
+        self.peek_nonws()?;
+        self.bounded(cap, |r| r.read_value(0))
+    }
+
+    /// Reads a JSON string (after whitespace) as UTF-8 like [`Reader::read_string`], of
+    /// at most `cap.bytes` bytes from its opening quote.
+    pub(crate) fn read_key(&mut self, scratch: &mut Vec<u8>, cap: Cap) -> Result<String, SnapshotError> {
+        self.peek_nonws()?;
+        self.bounded(cap, |r| r.read_string(scratch))
+    }
+
+    /// Reads any JSON value, within a bounded read ([`Reader::read_bounded_value`]).
+    fn read_value(&mut self, depth: u32) -> Result<Json, SnapshotError> {
+        if depth > MAX_VALUE_DEPTH {
+            return Err(self.syntax(format!("nesting deeper than {MAX_VALUE_DEPTH} levels")));
         }
         let mut scratch = Vec::new();
-        match self.peek_nonws()? {
+        let next = self.peek_nonws()?;
+        if self.offset() > self.limit {
+            return Err(self.over_limit());
+        }
+        match next {
             None => Err(self.truncated()),
             Some(b'{') => {
                 self.pos += 1;
@@ -387,6 +556,11 @@ impl<R: Read> Reader<R> {
                 loop {
                     match self.peek_raw()? {
                         Some(b) if b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E') => {
+                            if text.len() == MAX_NUMBER_CHARS {
+                                return Err(
+                                    self.invalid_at(at, format!("a number longer than {MAX_NUMBER_CHARS} characters"))
+                                );
+                            }
                             text.push(b as char);
                             self.pos += 1;
                         }
@@ -420,14 +594,20 @@ impl<R: Read> Reader<R> {
         Ok(value)
     }
 
-    /// Skips any JSON value without building it (for sections this engine does not use).
+    /// Skips any JSON value without building it (for sections this engine does not use):
+    /// streamed, keeping nothing (strings are dropped as they are read, numbers and
+    /// literals consumed byte by byte), nesting at most [`MAX_SKIP_DEPTH`] levels.
     pub(crate) fn skip_value(&mut self) -> Result<(), SnapshotError> {
         let mut depth: u32 = 0;
-        let mut scratch = Vec::new();
         loop {
             let b = self.peek_nonws()?.ok_or_else(|| self.truncated())?;
             match b {
                 b'{' | b'[' => {
+                    if depth == MAX_SKIP_DEPTH {
+                        return Err(
+                            self.invalid_at(self.offset(), format!("nesting deeper than {MAX_SKIP_DEPTH} levels"))
+                        );
+                    }
                     self.pos += 1;
                     depth += 1;
                     continue;
@@ -440,8 +620,7 @@ impl<R: Read> Reader<R> {
                     depth -= 1;
                 }
                 b'"' => {
-                    scratch.clear();
-                    self.read_string_bytes(&mut scratch)?;
+                    self.string_into(&mut Discard)?;
                     if depth > 0 && self.peek_nonws()? == Some(b':') {
                         self.pos += 1;
                         continue;

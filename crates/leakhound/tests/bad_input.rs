@@ -24,6 +24,46 @@ fn run(path: &Path) -> Output {
         .expect("run leakhound")
 }
 
+/// `leakhound summary FILE` with the address space limited to 1 GiB (`ulimit -v`), so
+/// that an input able to make it allocate without bound aborts it ("memory allocation
+/// of … bytes failed", exit code 134) instead of swapping the machine.
+fn run_limited(path: &Path) -> Output {
+    run_limited_to(path, 1 << 20)
+}
+
+/// [`run_limited`] with a limit of `kib` KiB and one worker thread (each thread adds a
+/// stack and a malloc arena to the address space, and machines differ in cores).
+fn run_limited_to(path: &Path, kib: u64) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!(r#"ulimit -v {kib} && exec "$0" summary "$1""#))
+        .arg(BIN)
+        .arg(path)
+        .env("LEAKHOUND_THREADS", "1")
+        .output()
+        .expect("run leakhound")
+}
+
+/// Writes a gzip file `dir/name` holding `head`, then `body` repeated to `body_bytes`
+/// bytes, then `tail`, streamed (the file is small, its content need not fit memory).
+fn write_gz(dir: &tempfile::TempDir, name: &str, head: &[u8], body: &[u8], body_bytes: usize, tail: &[u8]) -> PathBuf {
+    use std::io::Write;
+    let path = dir.path().join(name);
+    let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+    gz.write_all(head).unwrap();
+    let chunk: Vec<u8> = body.iter().copied().cycle().take(1 << 20).collect();
+    let mut left = body_bytes;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        gz.write_all(&chunk[..n]).unwrap();
+        left -= n;
+    }
+    gz.write_all(tail).unwrap();
+    gz.finish().unwrap().flush().unwrap();
+    path
+}
+
 /// Writes `bytes` to `dir/name` and returns the path.
 fn write(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.path().join(name);
@@ -36,7 +76,11 @@ fn write(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {
 /// spells it: `in <section> at byte `; any section if `section` is empty) and the byte
 /// offset, which is returned.
 fn expect_error(path: &Path, section: &str) -> (u64, String) {
-    let out = run(path);
+    check_error(path, &run(path), section)
+}
+
+/// [`expect_error`] on a run whose output is already there (e.g. from [`run_limited`]).
+fn check_error(path: &Path, out: &Output, section: &str) -> (u64, String) {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let what = format!("{}: stderr {stderr:?}", path.display());
     assert_eq!(out.status.code(), Some(2), "{what}");
@@ -439,13 +483,7 @@ fn huge_counts_in_the_header_are_not_allocated_up_front() {
         ("many-nodes.heapsnapshot", &nodes_text, "nodes"),
     ] {
         let path = write(&dir, name, text.as_bytes());
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(r#"ulimit -v 1048576 && exec "$0" summary "$1""#)
-            .arg(BIN)
-            .arg(&path)
-            .output()
-            .unwrap();
+        let out = run_limited(&path);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{name}: {stderr}");
@@ -454,6 +492,183 @@ fn huge_counts_in_the_header_are_not_allocated_up_front() {
             "{name}: {stderr}"
         );
     }
+}
+
+/// Where the `snapshot` header's value starts in every file below.
+const HEADER_AT: usize = "{\"snapshot\":".len();
+
+/// The `snapshot` header is read as one JSON value, so its size is capped at 1 MiB,
+/// about a thousand times the largest real one. A 64 MiB header (a small `.gz`) used to
+/// grow a vector of values to gigabytes and abort the process ("memory allocation of
+/// 1073741824 bytes failed", exit code 134, under a 1 GiB limit); a long string in it
+/// was read to the end of the file. Now each is an error at the byte where the header
+/// passes 1 MiB.
+#[test]
+fn an_endless_header_is_an_error_not_an_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = br#"{"snapshot":{"meta":{"node_fields":["#;
+    for (name, head, body) in [
+        ("numbers.heapsnapshot.gz", &meta[..], &b"1,"[..]),
+        ("empty-strings.heapsnapshot.gz", meta, br#""","#),
+        ("long-title.heapsnapshot.gz", br#"{"snapshot":{"title":""#, b"a"),
+    ] {
+        let path = write_gz(&dir, name, head, body, 64 << 20, b"");
+        let out = run_limited(&path);
+        let (offset, line) = check_error(&path, &out, "snapshot header");
+        assert_eq!(offset, (HEADER_AT + (1 << 20)) as u64, "{line}");
+        assert!(line.contains("larger than 1 MiB"), "{line}");
+    }
+}
+
+/// Top-level keys are short names; one longer than 1 KiB is an error where it passes
+/// 1 KiB, not a string read to the end of the file (64 MiB here).
+#[test]
+fn a_huge_top_level_key_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_gz(&dir, "long-key.heapsnapshot.gz", b"{\"", b"k", 64 << 20, b"\":1}");
+    let out = run_limited(&path);
+    let (offset, line) = check_error(&path, &out, "top level");
+    assert_eq!(offset, 1 + 1024, "{line}");
+    assert!(line.contains("top-level key") && line.contains("1 KiB"), "{line}");
+}
+
+/// Nesting is capped where values are read (64 levels in the header) and where they
+/// are skipped (2^20 levels: `trace_tree` nests one level per stack frame, and V8 keeps
+/// at most 64 frames). The skipped section used to be followed to the end of the file
+/// whatever its depth, with a counter that a few GB of `[` would overflow.
+#[test]
+fn deep_nesting_is_an_error_at_the_level_past_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = "{\"snapshot\":{\"meta\":";
+    let text = format!("{head}{}", "[".repeat(1_000_000));
+    let path = write(&dir, "deep-meta.heapsnapshot", text.as_bytes());
+    // The header is level 0, `meta` level 1: the 65th '[' is level 65.
+    expect_error_at(
+        &path,
+        "snapshot header",
+        head.len() + 64,
+        "nesting deeper than 64 levels",
+    );
+
+    let good = Doc::good().text();
+    let key = "\"trace_tree\":";
+    let start = good.find(key).unwrap() + key.len();
+    let text = format!("{}{}", &good[..start], "[".repeat((1 << 20) + 1));
+    let path = write(&dir, "deep-trace-tree.heapsnapshot", text.as_bytes());
+    expect_error_at(
+        &path,
+        "skipped section",
+        start + (1 << 20),
+        "nesting deeper than 1048576 levels",
+    );
+}
+
+/// A number token in the header is at most 64 characters: a 100 MB one is an error at
+/// its first digit, in a short line. It used to be collected whole and, when it did not
+/// parse, quoted whole in the error: a 100 MB line on stderr.
+#[test]
+fn a_huge_number_in_the_header_is_an_error_in_a_short_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = Doc::good().text();
+    let count_at = text.find("\"node_count\":").unwrap() + "\"node_count\":".len();
+    let (head, tail) = (&text[..count_at], &text[count_at + 1..]);
+    for (name, body) in [("digits.heapsnapshot.gz", "9"), ("not-a-number.heapsnapshot.gz", "1-")] {
+        let path = write_gz(&dir, name, head.as_bytes(), body.as_bytes(), 100 << 20, tail.as_bytes());
+        let out = run_limited(&path);
+        let (offset, line) = check_error(&path, &out, "snapshot header");
+        assert_eq!(offset, count_at as u64, "{line}");
+        assert!(line.contains("number longer than 64 characters"), "{line}");
+        assert!(line.len() < 300, "{} bytes: {}…", line.len(), &line[..300]);
+    }
+}
+
+/// Strings are the payload and may be big, so a string in the `strings` array has no
+/// cap but the file: one with no closing quote is read to the end of the file (200 MB
+/// here, within the 1 GiB limit) and is a truncation there.
+#[test]
+fn an_unterminated_string_fails_at_the_end_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = Doc::good().text();
+    let head = &text[..offset_in(&text, "strings", "\"<dummy>\"")];
+    let head = format!("{head}\"<dummy>\",\"");
+    let body_bytes = 200 << 20;
+    let path = write_gz(
+        &dir,
+        "open-string.heapsnapshot.gz",
+        head.as_bytes(),
+        b"a",
+        body_bytes,
+        b"",
+    );
+    let out = run_limited(&path);
+    let (offset, line) = check_error(&path, &out, "strings");
+    assert_eq!(offset, (head.len() + body_bytes) as u64, "{line}");
+    assert!(line.contains("unexpected end of file"), "{line}");
+}
+
+/// Sections the engine does not use (`samples`, `trace_tree`, ...) are skipped keeping
+/// nothing: a 300 MB string in one loads within 256 MiB of address space. Skipping used
+/// to collect each string whole, and this one aborted the process.
+#[test]
+fn a_huge_string_in_a_skipped_section_costs_no_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = Doc::good().text();
+    let at = text.find("\"samples\":[]").unwrap() + "\"samples\":[".len();
+    let (head, tail) = (format!("{}\"", &text[..at]), format!("\"{}", &text[at..]));
+    let path = write_gz(
+        &dir,
+        "long-sample.heapsnapshot.gz",
+        head.as_bytes(),
+        b"s",
+        300 << 20,
+        tail.as_bytes(),
+    );
+    let out = run_limited_to(&path, 256 << 10);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("3 nodes, 3 edges"));
+}
+
+/// V8 writes at most one location per node, so the `locations` array is bounded by the
+/// header like the other arrays: a value past node_count × location_fields is an error
+/// at its offset (it used to be accepted, without bound).
+#[test]
+fn more_locations_than_nodes_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = Doc::good().text().replacen(
+        "\"locations\":[]",
+        "\"locations\":[0,1,2,3\n,7,1,2,3\n,14,1,2,3\n,0,1,2,4]",
+        1,
+    );
+    let path = write(&dir, "many-locations.heapsnapshot", text.as_bytes());
+    expect_error_at(
+        &path,
+        "locations",
+        offset_in(&text, "locations", "0,1,2,4"),
+        "more location values than node_count 3 × 4 location_fields",
+    );
+}
+
+/// Locations pointing at something other than a node are ignored with one warning for
+/// all of them (it used to be one warning line each).
+#[test]
+fn locations_that_are_not_nodes_give_one_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = Doc::good()
+        .text()
+        .replacen("\"locations\":[]", "\"locations\":[5,1,2,3\n,7,1,2,3\n,21,1,2,3]", 1);
+    let path = write(&dir, "stray-locations.heapsnapshot", text.as_bytes());
+    let out = run(&path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("leakhound: warning: "), "{stderr}");
+    assert!(
+        lines[0].contains("2 location(s) point at node indexes that are not nodes (the first at 5); ignored"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -591,6 +806,38 @@ fn invalid_utf8_in_a_string_is_replaced_with_a_warning() {
     assert!(lines[0].contains(&format!("byte {at}")), "{stderr}");
     assert!(stdout.contains("3 nodes, 3 edges"), "{stdout}");
     assert!(stdout.contains("Le\u{FFFD}\u{FFFD}aky"), "{stdout}");
+}
+
+/// A `\uD800`–`\uDFFF` escape without its pair (a high surrogate alone, a low one alone,
+/// a high one followed by another escape) cannot be UTF-8: it becomes U+FFFD with a
+/// warning counting the strings, like invalid UTF-8 bytes (it used to be silent).
+#[test]
+fn lone_surrogates_are_replaced_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut doc = Doc::good();
+    doc.strings = doc
+        .strings
+        .replace("\"Leaky\"", r#""Le\ud800aky""#)
+        .replace("\"hello\"", r#""h\udc00el\ud83d\u0041lo\ud83d\ude00""#);
+    let text = doc.text();
+    let at = text.find(r#""Le\ud800aky""#).unwrap();
+    let path = write(&dir, "lone-surrogates.heapsnapshot", text.as_bytes());
+    let out = run(&path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("leakhound: warning: "), "{stderr}");
+    assert!(lines[0].contains("lone-surrogates.heapsnapshot"), "{stderr}");
+    assert!(
+        lines[0].contains(&format!(
+            "2 string(s) had lone UTF-16 surrogate escapes, replaced with U+FFFD (first at byte {at})"
+        )),
+        "{stderr}"
+    );
+    assert!(stdout.contains("3 nodes, 3 edges"), "{stdout}");
+    assert!(stdout.contains("Le\u{FFFD}aky"), "{stdout}");
 }
 
 #[test]

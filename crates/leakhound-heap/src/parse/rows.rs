@@ -701,10 +701,14 @@ pub(super) fn read_edges<R: Read>(
 
 /// The `locations` array's values, row by row (what `parse` turns into
 /// [`crate::snapshot::Location`]s once the node count is known to check them against):
-/// each value must fit 32 bits.
+/// each value must fit 32 bits, and there are at most `max` (V8 writes at most one
+/// location per node).
 struct LocationSink<'a> {
     values: &'a mut Vec<u32>,
     stride: usize,
+    /// node_count × location_fields from the header.
+    max: usize,
+    node_count: u64,
     /// `values.len()` when the vector was lent ([`RowSink::lend`]).
     lent: usize,
 }
@@ -730,6 +734,16 @@ impl RowSink for LocationSink<'_> {
 
     #[inline]
     fn value(&mut self, v: u64, at: u64) -> Result<(), SnapshotError> {
+        if self.values.len() == self.max {
+            return Err(SnapshotError::Invalid {
+                section: Section::Locations,
+                offset: at,
+                message: format!(
+                    "more location values than node_count {} × {} location_fields",
+                    self.node_count, self.stride
+                ),
+            });
+        }
         if v > u32::MAX as u64 {
             return Err(SnapshotError::Invalid {
                 section: Section::Locations,
@@ -746,6 +760,9 @@ impl RowSink for LocationSink<'_> {
     }
 
     fn merge(&mut self, part: &mut Vec<u32>) -> bool {
+        if self.values.len() + part.len() > self.max {
+            return false;
+        }
         self.values.extend_from_slice(part);
         part.clear();
         true
@@ -757,6 +774,7 @@ impl RowSink for LocationSink<'_> {
     }
 
     fn settle(&mut self, part: &mut Vec<u32>, ok: bool) -> bool {
+        let ok = ok && part.len() <= self.max;
         if !ok {
             part.truncate(self.lent);
         }
@@ -766,16 +784,23 @@ impl RowSink for LocationSink<'_> {
 }
 
 /// Reads the `locations` array into `values` (`stride` values a row, checked to fit
-/// 32 bits), on the reader's row path.
+/// 32 bits, at most a row per node of the header's `node_count`), on the reader's row
+/// path. The bound is checked per value on the exact path and per half-buffer on the
+/// row path, not per value there.
 pub(super) fn read_locations<R: Read>(
     r: &mut Reader<R>,
     stride: usize,
+    node_count: u64,
     values: &mut Vec<u32>,
     report: &mut impl FnMut(u64),
 ) -> Result<(), SnapshotError> {
+    let stride = stride.max(1);
+    let max = usize::try_from(node_count.saturating_mul(stride as u64)).unwrap_or(usize::MAX);
     let mut sink = LocationSink {
         values,
-        stride: stride.max(1),
+        stride,
+        max,
+        node_count,
         lent: 0,
     };
     r.read_rows(&mut sink, report)
