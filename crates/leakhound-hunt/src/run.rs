@@ -195,7 +195,11 @@ impl Ctx {
         self.emit(HuntEvent::Step(format!("{phase}: load")));
         let start_ms = self.shared.now_ms();
         let before = self.shared.requests.load(Ordering::SeqCst);
-        let load = match &self.cfg.load {
+        let kind = match (&self.cfg.warmup_load, phase) {
+            (Some(w), PhaseKind::Warmup) => LoadKind::External(w.clone()),
+            _ => self.cfg.load.clone(),
+        };
+        let load = match &kind {
             LoadKind::Builtin(template) => {
                 let mut spec = template.clone();
                 if let Some(d) = self.cfg.duration_per_phase {

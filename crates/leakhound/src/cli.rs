@@ -165,15 +165,19 @@ pub struct LoadArgs {
     #[arg(long)]
     pub body: Option<String>,
     /// Run this shell command once per load phase instead of the built-in load
-    /// (it gets LEAKHOUND_URL in its environment).
+    /// (it gets the app's URL as LEAKHOUND_URL, and the app its PORT, as with the built-in
+    /// load). No warm-up then, unless --warmup-load.
     #[arg(long)]
     pub load: Option<String>,
     /// Units of load one run of --load makes (for per-request rates).
     #[arg(long)]
     pub units: Option<u64>,
-    /// Warm-up requests before the baseline.
+    /// Warm-up requests before the baseline (0: no warm-up).
     #[arg(long, default_value_t = 200)]
     pub warmup: u64,
+    /// Run this shell command once as the warm-up instead (with LEAKHOUND_URL).
+    #[arg(long, value_name = "CMD")]
+    pub warmup_load: Option<String>,
 }
 
 /// How a hunt runs: phases, sampling, snapshots, the leak finder's threshold.
@@ -342,6 +346,7 @@ fn hunt_options(app: AppArgs, load: LoadArgs, run: HuntRunArgs) -> leakhound_hun
         load_command: load.load,
         units: load.units,
         warmup: load.warmup,
+        warmup_load: load.warmup_load,
         phases: run.phases,
         sample_ms: run.sample_ms,
         gc_interval_ms: run.gc_interval_ms,

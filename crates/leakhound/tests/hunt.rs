@@ -1021,3 +1021,33 @@ fn finds_an_array_of_numbers_that_only_grows() {
     let rate = top["per_request"]["count"].as_f64().unwrap_or(f64::NAN);
     assert!((0.5..=2.0).contains(&rate), "per_request.count {rate}\n{ctx}");
 }
+
+// ---------------------------------------------------------------------------------------
+// No silent wrong runs
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_load_command_gets_the_apps_url_and_runs_once_per_phase() {
+    let runs = tempfile::tempdir().expect("tempdir");
+    let runs_file = runs.path().join("runs.txt");
+    let load = format!("node {} 300", app("load_client.js").display());
+    let (run, _dir) = hunt(
+        "cache_leak.js",
+        &["--load", &load, "--units", "300"],
+        &[("RUNS_FILE", runs_file.to_str().expect("UTF-8 path"))],
+    );
+    let ctx = run.context();
+    assert_eq!(run.code, Some(1), "the leak is found through the load command\n{ctx}");
+    let doc = run.json();
+    let url = doc["app"]["url"].as_str().unwrap_or_else(|| panic!("app.url\n{ctx}"));
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let lines = std::fs::read_to_string(&runs_file).unwrap_or_default();
+    assert_eq!(
+        lines.lines().collect::<Vec<_>>(),
+        [format!("{url} 300"), format!("{url} 300")],
+        "once per load phase, no warm-up run, with the app's URL\n{ctx}"
+    );
+    let rate = doc["clusters"][0]["per_request"]["count"].as_f64().unwrap_or(f64::NAN);
+    assert!((rate - 2.0).abs() <= 0.2, "2 entries per request: {rate}\n{ctx}");
+    assert_app_gone(&run);
+}
