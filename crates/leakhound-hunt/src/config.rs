@@ -71,6 +71,66 @@ pub enum LoadKind {
     External(ExternalLoad),
 }
 
+/// The response statuses every request of a built-in load phase must get
+/// (`--expect-status`): classes (`2xx`, `3xx`, …) and exact codes (`200`, `204`), any mix,
+/// comma-separated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectStatus {
+    /// Accepted classes, by their first digit (2 for `2xx`).
+    classes: Vec<u16>,
+    /// Accepted exact codes.
+    codes: Vec<u16>,
+}
+
+impl ExpectStatus {
+    /// Whether a response with status `code` is expected.
+    pub fn accepts(&self, code: u16) -> bool {
+        self.codes.contains(&code) || self.classes.contains(&(code / 100))
+    }
+}
+
+impl std::str::FromStr for ExpectStatus {
+    type Err = String;
+
+    /// `2xx`, `3xx`, `2xx,3xx`, `200,204`, `2xx,404`: classes 1xx to 5xx (any case) and
+    /// codes 100 to 599.
+    fn from_str(text: &str) -> Result<ExpectStatus, String> {
+        let mut e = ExpectStatus {
+            classes: Vec::new(),
+            codes: Vec::new(),
+        };
+        for word in text.split(',').map(str::trim) {
+            let lower = word.to_ascii_lowercase();
+            let class = lower
+                .strip_suffix("xx")
+                .and_then(|d| d.parse::<u16>().ok())
+                .filter(|d| (1..=5).contains(d) && lower.len() == 3);
+            match (class, word.parse::<u16>()) {
+                (Some(c), _) => e.classes.push(c),
+                (None, Ok(code)) if (100..=599).contains(&code) => e.codes.push(code),
+                _ => {
+                    return Err(format!(
+                        "{word:?} is not a status: give classes such as 2xx or 3xx, or codes such as 200,204"
+                    ));
+                }
+            }
+        }
+        Ok(e)
+    }
+}
+
+impl std::fmt::Display for ExpectStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let words: Vec<String> = self
+            .classes
+            .iter()
+            .map(|c| format!("{c}xx"))
+            .chain(self.codes.iter().map(u16::to_string))
+            .collect();
+        f.write_str(&words.join(","))
+    }
+}
+
 /// A setting that cannot be used, or settings that do not fit together.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -90,6 +150,9 @@ pub enum ConfigError {
     /// Fewer than two load phases.
     #[error("--phases must be at least 2 (target and final)")]
     TooFewPhases,
+    /// `--expect-status` checks the built-in load's responses; a load command's are not seen.
+    #[error("--expect-status checks the built-in load's responses: leakhound cannot see those of --load")]
+    ExpectStatusNeedsBuiltinLoad,
     /// No free port on 127.0.0.1 for the app.
     #[error("cannot find a free port on 127.0.0.1: {0}")]
     NoFreePort(std::io::Error),
@@ -122,6 +185,9 @@ pub struct HuntOptions {
     pub headers: Vec<String>,
     /// Body sent with every request of the built-in load (None: no body).
     pub body: Option<String>,
+    /// Statuses every response of the built-in load must have (None: any, with a warning
+    /// when most are not 2xx/3xx).
+    pub expect_status: Option<ExpectStatus>,
     /// A shell command run once per load phase instead of the built-in load.
     pub load_command: Option<String>,
     /// Units of load one run of `load_command` makes.
@@ -160,6 +226,10 @@ pub struct HuntConfig {
     pub url: Option<String>,
     /// How each phase's load is made: the built-in HTTP load or the user's command.
     pub load: LoadKind,
+    /// Statuses every response of the built-in load must have: another one fails the hunt
+    /// at the end of its phase. None: a phase whose responses are mostly not 2xx/3xx is a
+    /// warning.
+    pub expect_status: Option<ExpectStatus>,
     /// Units of load per load phase (built-in load: requests; ignored with `duration`).
     pub requests_per_phase: u64,
     /// Built-in load by time instead of count.
@@ -215,6 +285,9 @@ impl HuntConfig {
         if o.phases < 2 {
             return Err(ConfigError::TooFewPhases);
         }
+        if o.expect_status.is_some() && o.load_command.is_some() {
+            return Err(ConfigError::ExpectStatusNeedsBuiltinLoad);
+        }
         let mut env: Vec<(OsString, OsString)> = Vec::new();
         // A load command gets the same port and URL as the built-in load: without them it
         // would load nothing (an empty LEAKHOUND_URL) and the hunt would say NO LEAK.
@@ -263,6 +336,7 @@ impl HuntConfig {
             command_line,
             url,
             load,
+            expect_status: o.expect_status,
             requests_per_phase: o.units.filter(|_| o.load_command.is_some()).unwrap_or(o.requests),
             duration_per_phase: o.duration,
             // With a load command the warm-up runs only when asked for (`--warmup-load`):
@@ -359,6 +433,7 @@ mod tests {
             method: "GET".into(),
             headers: Vec::new(),
             body: None,
+            expect_status: None,
             load_command: None,
             units: None,
             warmup: 200,
@@ -444,5 +519,32 @@ mod tests {
         })
         .unwrap_err();
         assert!(matches!(e, ConfigError::AttachNeedsUrl), "{e}");
+    }
+
+    #[test]
+    fn expected_statuses_are_classes_or_codes() {
+        let e: ExpectStatus = "2xx".parse().unwrap();
+        assert!(e.accepts(200) && e.accepts(299) && !e.accepts(301) && !e.accepts(404));
+        let e: ExpectStatus = "2xx, 3XX".parse().unwrap();
+        assert!(e.accepts(204) && e.accepts(302) && !e.accepts(404));
+        assert_eq!(e.to_string(), "2xx,3xx");
+        let e: ExpectStatus = "200,204".parse().unwrap();
+        assert!(e.accepts(200) && e.accepts(204) && !e.accepts(201));
+        let e: ExpectStatus = "2xx,404".parse().unwrap();
+        assert!(e.accepts(404) && e.accepts(201) && !e.accepts(500));
+        for bad in ["", "2x", "6xx", "20", "99", "600", "ok", "2xx,"] {
+            assert!(bad.parse::<ExpectStatus>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn expected_statuses_need_the_built_in_load() {
+        let e = HuntConfig::from_options(HuntOptions {
+            load_command: Some("./load.sh".into()),
+            expect_status: Some("2xx".parse().unwrap()),
+            ..options()
+        })
+        .unwrap_err();
+        assert!(matches!(e, ConfigError::ExpectStatusNeedsBuiltinLoad), "{e}");
     }
 }

@@ -88,6 +88,19 @@ pub enum Failure {
         /// The load's one-line summary.
         summary: String,
     },
+    /// Responses of a load phase had statuses `--expect-status` does not accept (or no
+    /// response at all).
+    #[error("{unexpected} of {sent} requests did not get the expected status ({expected}): {details}")]
+    UnexpectedStatus {
+        /// The accepted statuses, as given (`2xx`, `200,204`).
+        expected: String,
+        /// Requests with another status or no response.
+        unexpected: u64,
+        /// Requests sent in the phase.
+        sent: u64,
+        /// What they got instead, most first: `300 × 404, 2 without a response`.
+        details: String,
+    },
     /// The app's process ended.
     #[error("the app exited ({status}){}", last_output_note(.last_output))]
     AppExited {

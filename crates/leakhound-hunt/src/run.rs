@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use leakhound_inspector::{NodeProcess, OutputLine, Session, SpawnOptions};
 use leakhound_leaks::{LeakOptions, LeakReport, MemorySample};
+use leakhound_load::LoadReport;
 use tokio::sync::{Mutex, mpsc};
 
 use crate::config::{AppTarget, HuntConfig, LoadKind};
@@ -223,6 +224,10 @@ impl Ctx {
                 self.shared
                     .requests
                     .store(before + report.requests_sent, Ordering::SeqCst);
+                self.emit(HuntEvent::LoadDone {
+                    phase,
+                    report: report.clone(),
+                });
                 if report.errors == report.requests_sent && report.requests_sent > 0 {
                     return Err(self.err(
                         stage,
@@ -231,16 +236,7 @@ impl Ctx {
                         },
                     ));
                 }
-                if report.errors > 0 {
-                    self.warnings.push(format!(
-                        "{phase}: {} of {} requests failed",
-                        report.errors, report.requests_sent
-                    ));
-                }
-                self.emit(HuntEvent::LoadDone {
-                    phase,
-                    report: report.clone(),
-                });
+                self.check_statuses(stage, phase, &report)?;
                 Some(report)
             }
             LoadKind::External(ext) => {
@@ -279,6 +275,40 @@ impl Ctx {
         Ok(())
     }
 
+    /// With `--expect-status`, fails when any request of the phase got another status or
+    /// none; without, warns when most did not get a 2xx/3xx (a 404 on every request is
+    /// no load on the app's real work, and its NO LEAK means little), or when some failed.
+    fn check_statuses(&mut self, stage: Stage, phase: PhaseKind, report: &LoadReport) -> Result<(), HuntError> {
+        let sent = report.requests_sent;
+        if let Some(expect) = &self.cfg.expect_status {
+            let (unexpected, details) = off_status(report, |c| expect.accepts(c));
+            if unexpected > 0 {
+                return Err(self.err(
+                    stage,
+                    Failure::UnexpectedStatus {
+                        expected: expect.to_string(),
+                        unexpected,
+                        sent,
+                        details,
+                    },
+                ));
+            }
+            return Ok(());
+        }
+        let (not_ok, details) = off_status(report, |c| c < 400);
+        if not_ok * 2 > sent {
+            self.warnings.push(format!(
+                "{phase}: {not_ok} of {sent} requests were not answered 2xx/3xx ({details}): the load \
+                 probably missed the app's real work (check --url, --method, -H), so this verdict \
+                 says little; --expect-status 2xx makes such a run fail"
+            ));
+        } else if report.errors > 0 {
+            self.warnings
+                .push(format!("{phase}: {} of {sent} requests failed", report.errors));
+        }
+        Ok(())
+    }
+
     /// Runs `fut` unless the app dies first.
     async fn race_app<T>(&mut self, stage: Stage, fut: impl std::future::Future<Output = T>) -> Result<T, HuntError> {
         let session = self.session.clone();
@@ -297,6 +327,27 @@ impl Ctx {
             }
         }
     }
+}
+
+/// The requests of `report` whose status is not `ok` (or that got no response), and what
+/// they got, most first: `(302, "300 × 404, 2 without a response")`.
+fn off_status(report: &LoadReport, ok: impl Fn(u16) -> bool) -> (u64, String) {
+    let mut off: Vec<(u64, String)> = report
+        .status_counts
+        .iter()
+        .filter(|(code, _)| !ok(**code))
+        .map(|(code, n)| (*n, format!("{n} × {code}")))
+        .collect();
+    if report.errors > 0 {
+        off.push((report.errors, format!("{} without a response", report.errors)));
+    }
+    off.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
+    let total = off.iter().map(|(n, _)| n).sum();
+    let mut words: Vec<String> = off.iter().take(4).map(|(_, w)| w.clone()).collect();
+    if off.len() > 4 {
+        words.push("…".into());
+    }
+    (total, words.join(", "))
 }
 
 /// The app once started or attached to.
@@ -679,4 +730,29 @@ fn analyse_snapshots(paths: &[PathBuf], opts: &LeakOptions) -> Result<LeakReport
         .unzip();
     let snaps: Vec<&leakhound_heap::HeapSnapshot> = loaded.iter().map(|l| &l.snapshot).collect();
     leakhound_leaks::find_leaks_prepared(&snaps, prepared, opts).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_off_the_mark_are_counted_most_first() {
+        let report = LoadReport {
+            requests_sent: 310,
+            responses_2xx_3xx: 5,
+            responses_4xx: 300,
+            errors: 2,
+            status_counts: [(200, 5), (404, 300), (503, 3)].into_iter().collect(),
+            ..LoadReport::default()
+        };
+        assert_eq!(
+            off_status(&report, |c| c < 400),
+            (305, "300 × 404, 3 × 503, 2 without a response".to_owned())
+        );
+        assert_eq!(
+            off_status(&report, |c| c == 200 || c == 404),
+            (5, "3 × 503, 2 without a response".to_owned())
+        );
+    }
 }

@@ -164,6 +164,11 @@ pub struct LoadArgs {
     /// Body sent with every request of the built-in load (default: none).
     #[arg(long)]
     pub body: Option<String>,
+    /// Statuses every response must have, e.g. `2xx`, `2xx,3xx`, `200,204`: any other
+    /// status, or no response, fails the hunt (exit 2). Without it, a phase whose
+    /// responses are mostly not 2xx/3xx is a warning.
+    #[arg(long, value_name = "STATUSES", value_parser = parse_expect_status)]
+    pub expect_status: Option<leakhound_hunt::ExpectStatus>,
     /// Run this shell command once per load phase instead of the built-in load
     /// (it gets the app's URL as LEAKHOUND_URL, and the app its PORT, as with the built-in
     /// load). No warm-up then, unless --warmup-load.
@@ -343,6 +348,7 @@ fn hunt_options(app: AppArgs, load: LoadArgs, run: HuntRunArgs) -> leakhound_hun
         method: load.method,
         headers: load.headers,
         body: load.body,
+        expect_status: load.expect_status,
         load_command: load.load,
         units: load.units,
         warmup: load.warmup,
@@ -370,6 +376,11 @@ impl WatchArgs {
             warmup: self.warmup,
         }
     }
+}
+
+/// `--expect-status`: classes and codes, comma-separated (`2xx,3xx`, `200,204`).
+fn parse_expect_status(text: &str) -> Result<leakhound_hunt::ExpectStatus, String> {
+    text.parse()
 }
 
 /// A duration: a plain number of seconds (`2.5`), or a number with a unit `ms`, `s`, `m`

@@ -62,6 +62,16 @@ fn hunt_and_report(options: HuntOptions, report_args: &ReportArgs, quiet: bool) 
         if report_args.json {
             serde_json::to_writer_pretty(&mut out, &report)?;
             writeln!(out)?;
+            // Inside the JSON they are easy to miss (a wrong URL answered 404 throughout).
+            #[allow(
+                clippy::print_stderr,
+                reason = "the warnings of a JSON report, for the person watching"
+            )]
+            if !quiet {
+                for w in &outcome.warnings {
+                    eprintln!("leakhound: warning: {}", terminal_safe(w));
+                }
+            }
         } else {
             let mut safe = TerminalSafe::new(&mut out);
             leakhound_report::hunt::write_hunt_text(&report, &mut safe)?;

@@ -1051,3 +1051,47 @@ fn a_load_command_gets_the_apps_url_and_runs_once_per_phase() {
     assert!((rate - 2.0).abs() <= 0.2, "2 entries per request: {rate}\n{ctx}");
     assert_app_gone(&run);
 }
+
+#[test]
+fn a_load_answered_404_throughout_is_a_loud_warning() {
+    let (run, _dir) = hunt("faulty.js", &[], &[("FAULT", "status"), ("FAULT_AFTER", "0")]);
+    let ctx = run.context();
+    assert!(matches!(run.code, Some(0 | 1)), "a verdict, with a warning\n{ctx}");
+    let warnings = run.json()["warnings"].to_string();
+    for phase in ["warmup", "load-1", "load-2"] {
+        assert!(
+            warnings.contains(&format!(
+                "{phase}: 300 of 300 requests were not answered 2xx/3xx (300 × 404)"
+            )) || (phase == "warmup"
+                && warnings.contains("warmup: 100 of 100 requests were not answered 2xx/3xx (100 × 404)")),
+            "{phase} is named in the warnings: {warnings}\n{ctx}"
+        );
+    }
+    assert!(warnings.contains("--expect-status 2xx"), "{warnings}");
+    assert!(
+        run.stderr
+            .contains("leakhound: warning: load-1: 300 of 300 requests were not answered 2xx/3xx"),
+        "said on stderr too, beside the JSON\n{ctx}"
+    );
+    assert_app_gone(&run);
+}
+
+#[test]
+fn an_unexpected_status_fails_the_hunt_and_keeps_the_snapshots() {
+    // Request 1 is the readiness probe; the warm-up and load-1 end at request 401: the
+    // 500s start in load-2, at request 551 (151 of its 300).
+    let (run, dir) = hunt(
+        "faulty.js",
+        &["--expect-status", "2xx,3xx"],
+        &[("FAULT", "status"), ("FAULT_AFTER", "550"), ("FAULT_STATUS", "500")],
+    );
+    assert_failed_cleanly(
+        &run,
+        &dir.path().join("snapshots"),
+        &[
+            "load phase load-2",
+            "151 of 300 requests did not get the expected status (2xx,3xx): 151 × 500",
+        ],
+        &["01-baseline.heapsnapshot", "02-target.heapsnapshot"],
+    );
+}
