@@ -140,6 +140,22 @@ pub enum Failure {
         /// How many times the series had been started again already.
         restarts: u32,
     },
+    /// The app never answered at its URL but listens elsewhere, or says it does: it
+    /// ignores `PORT`.
+    #[error(
+        "the app did not answer at {url} within {} ms; {evidence}: does it ignore PORT? Run again with --url {suggested}",
+        timeout.as_millis()
+    )]
+    ListensElsewhere {
+        /// The URL polled.
+        url: String,
+        /// How long it was polled.
+        timeout: std::time::Duration,
+        /// What shows where it listens: `it listens on 127.0.0.1:3000 (its output: "…")`.
+        evidence: String,
+        /// The URL to give with `--url`.
+        suggested: String,
+    },
     /// The `--ready` text never appeared.
     #[error("the ready pattern {pattern:?} did not appear within {timeout:?}")]
     ReadyPatternTimeout {

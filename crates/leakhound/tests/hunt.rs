@@ -1095,3 +1095,28 @@ fn an_unexpected_status_fails_the_hunt_and_keeps_the_snapshots() {
         &["01-baseline.heapsnapshot", "02-target.heapsnapshot"],
     );
 }
+
+#[test]
+fn an_app_that_ignores_port_is_told_where_it_listens() {
+    let (run, dir) = hunt("ignores_port.js", &["--ready-timeout", "3"], &[]);
+    let port = run
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("app| ignores-port: listening on http://localhost:"))
+        .unwrap_or_else(|| panic!("the app said where it listens\n{}", run.context()))
+        .trim()
+        .to_owned();
+    let msg = assert_failed_cleanly(
+        &run,
+        &dir.path().join("snapshots"),
+        &[
+            "waiting for the app to become ready",
+            "did not answer at http://127.0.0.1:",
+            &format!("it listens on 127.0.0.1:{port} (its output: "),
+            "does it ignore PORT?",
+            &format!("--url http://127.0.0.1:{port}/"),
+        ],
+        &[],
+    );
+    assert!(run.elapsed < Duration::from_secs(20), "{:?}: {msg}", run.elapsed);
+}
