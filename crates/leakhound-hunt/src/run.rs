@@ -824,7 +824,7 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
         .map(|p| p.requests)
         .unwrap_or(cfg.requests_per_phase);
     let mut leak_opts = cfg.leak_options.clone();
-    leak_opts.requests_per_step = Some(requests_per_phase as f64).filter(|r| *r > 0.0);
+    (leak_opts.requests_per_step, leak_opts.requests_per_step_each) = requests_per_step(&phases);
     let keep = paths.clone();
     let leaks = tokio::task::spawn_blocking(move || analyse_snapshots(&paths, &leak_opts))
         .await
@@ -878,6 +878,24 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
         leaks,
         warnings,
     })
+}
+
+/// The load between consecutive snapshots, as the leak finder takes it: what each load
+/// phase really delivered (snapshot `i + 1` follows load phase `i + 1`; by time, or cut
+/// short, phases differ from the plan and from each other), and their mean as the one
+/// number. None and empty when no load phase sent anything.
+fn requests_per_step(phases: &[PhaseRecord]) -> (Option<f64>, Vec<f64>) {
+    let each: Vec<f64> = phases
+        .iter()
+        .filter(|p| p.kind.is_load())
+        .map(|p| p.requests as f64)
+        .collect();
+    let mean = each.iter().sum::<f64>() / each.len().max(1) as f64;
+    if mean > 0.0 {
+        (Some(mean), each)
+    } else {
+        (None, Vec::new())
+    }
 }
 
 fn analyse_snapshots(paths: &[PathBuf], opts: &LeakOptions) -> Result<LeakReport, String> {
@@ -948,6 +966,32 @@ mod tests {
         );
         let (_, url) = elsewhere(&addrs(&["[::1]:8080"]), None, Some(1), &[]).expect("found");
         assert_eq!(url, "http://[::1]:8080/");
+    }
+
+    #[test]
+    fn each_step_gets_the_requests_its_phase_delivered() {
+        let phase = |kind, requests| PhaseRecord {
+            kind,
+            start_ms: 0.0,
+            end_ms: 0.0,
+            requests,
+            load: None,
+        };
+        // `--duration 3 --rate 300`: 835 and 880 requests, not 900 each.
+        let phases = [
+            phase(PhaseKind::Warmup, 200),
+            phase(PhaseKind::Load(1), 835),
+            phase(PhaseKind::Load(2), 880),
+            phase(PhaseKind::CalmDown, 0),
+        ];
+        assert_eq!(requests_per_step(&phases), (Some(857.5), vec![835.0, 880.0]));
+        let opts = LeakOptions {
+            requests_per_step_each: requests_per_step(&phases).1,
+            ..LeakOptions::default()
+        };
+        // An exact 1-per-request leak grows by 880 from target to final.
+        assert_eq!(opts.requests_between(1, 2).map(|r| 880.0 / r), Some(1.0));
+        assert_eq!(requests_per_step(&[phase(PhaseKind::Load(1), 0)]), (None, Vec::new()));
     }
 
     #[test]

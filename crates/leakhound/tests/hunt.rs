@@ -1120,3 +1120,55 @@ fn an_app_that_ignores_port_is_told_where_it_listens() {
     );
     assert!(run.elapsed < Duration::from_secs(20), "{:?}: {msg}", run.elapsed);
 }
+
+#[test]
+fn rates_per_request_use_the_requests_each_phase_delivered() {
+    // Load by time, one connection: load-1 gets some 40 slow answers, load-2 about 20 slow
+    // ones and then many fast ones. The rate divides each step's growth by its own count.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("snapshots");
+    let args: Vec<String> = [
+        "hunt",
+        "--json",
+        "--duration",
+        "1",
+        "--connections",
+        "1",
+        "--warmup",
+        "0",
+        "--calm-down-ms",
+        "300",
+        "--gc-interval-ms",
+        "200",
+        "--out-dir",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([out.display().to_string()])
+    .collect();
+    let run = {
+        let _slot = Slot::take();
+        start(dir.path(), &args, "slow_start_leak.js", &[]).finish()
+    };
+    let ctx = run.context();
+    assert_eq!(run.code, Some(1), "{ctx}");
+    let doc = run.json();
+    let sent: Vec<u64> = doc["load"]
+        .as_array()
+        .unwrap_or_else(|| panic!("load\n{ctx}"))
+        .iter()
+        .filter_map(|l| l["requests_sent"].as_u64())
+        .collect();
+    assert!(
+        sent.len() == 2 && sent[1] as f64 > 1.5 * sent[0] as f64,
+        "the phases differ: {sent:?}\n{ctx}"
+    );
+    let top = &doc["clusters"][0];
+    assert_eq!(top["root_class"], "Order", "{ctx}");
+    let rate = top["per_request"]["count"].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        (rate - 1.0).abs() <= 0.05,
+        "1 Order per request, measured per phase: {rate} (phases {sent:?})\n{ctx}"
+    );
+    assert_app_gone(&run);
+}
