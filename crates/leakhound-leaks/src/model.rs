@@ -54,9 +54,11 @@ pub enum LeakError {
     /// Fewer than three snapshots.
     #[error("the three-snapshot technique needs at least 3 snapshots (baseline, target, final); got {0}")]
     TooFewSnapshots(usize),
-    /// Node ids do not line up: the snapshots come from different processes.
+    /// Node ids do not line up: the snapshots come from different processes, or V8's
+    /// object ids were reset between them (an inspector session that used the heap
+    /// profiler ended).
     #[error(
-        "snapshots {first} and {second} come from different processes (only {matching} of {common} shared ids name the same object); ids only match within one process"
+        "snapshots {first} and {second} come from different processes (only {matching} of {common} shared ids name the same object), or V8's object ids were reset between the snapshots (each `leakhound snapshot` run, or a DevTools session, that ends clears them: take a series in one session with `leakhound snapshot --count N`); ids only match within one process and one session"
     )]
     DifferentProcesses {
         /// Position of the first snapshot (0-based).

@@ -40,7 +40,8 @@ pub enum Command {
     /// The memory watch alone: `process.memoryUsage()` over time, the floor after each
     /// full GC, and a live verdict on whether it rises (exit code 1 if it does).
     Watch(WatchArgs),
-    /// One heap snapshot of a running process, after a full GC.
+    /// Heap snapshots of a running process, each after a full GC: one, or a series in one
+    /// inspector session (`--count N --interval 60s`) for `diff` and `leaks`.
     Snapshot(SnapshotArgs),
     /// The Summary view of a heap snapshot: objects grouped by class with count,
     /// distance, shallow and retained size (DevTools' numbers).
@@ -291,9 +292,18 @@ pub struct SnapshotArgs {
     /// Or connect to this inspector (`ws://127.0.0.1:…` or `http://127.0.0.1:9229`).
     #[arg(long)]
     pub inspect: Option<String>,
-    /// Output file (default Heap-<pid>-<time>.heapsnapshot).
+    /// Output file (default Heap-<pid>-<time>.heapsnapshot). With --count, a folder (an
+    /// existing one, or a path ending in `/`) for Heap-<pid>-<time>-<n>.heapsnapshot, or a
+    /// prefix: `-o shop` writes shop-1.heapsnapshot, shop-2.heapsnapshot, …
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Snapshots to take, in one inspector session: V8 keeps its object ids for the
+    /// session, so `diff` and `leaks` can compare them (separate runs cannot be compared).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub count: u32,
+    /// Time between the snapshots of a series: seconds, or with a unit (`90s`, `10m`).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub interval: Duration,
 }
 
 /// The row order of `diff` (`--sort`); every order puts the largest value first.

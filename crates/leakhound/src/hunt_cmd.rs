@@ -224,12 +224,47 @@ pub fn run_demo(mut args: DemoArgs, quiet: bool) -> Result<ExitCode> {
     })
 }
 
-/// `leakhound snapshot`: one snapshot of a running process, after a GC.
+/// The files of a series of `count` snapshots of `pid` started at `stamp` (unix seconds).
+/// One snapshot goes to `output` as given, or into it with the default name when it is a
+/// folder (an existing directory, or a path ending in `/`). More are numbered from 1: in
+/// that folder, named `Heap-<pid>-<stamp>-<n>.heapsnapshot`, or after `output` as a prefix,
+/// `<output>-<n>.heapsnapshot` (a trailing `.heapsnapshot` of the prefix dropped).
+fn snapshot_paths(output: Option<&Path>, count: u32, pid: u32, stamp: u64) -> Vec<PathBuf> {
+    let name = |n: u32| {
+        if count == 1 {
+            format!("Heap-{pid}-{stamp}.heapsnapshot")
+        } else {
+            format!("Heap-{pid}-{stamp}-{n}.heapsnapshot")
+        }
+    };
+    let Some(out) = output else {
+        return (1..=count).map(|n| PathBuf::from(name(n))).collect();
+    };
+    let folder = out.is_dir() || out.as_os_str().to_string_lossy().ends_with('/');
+    if folder {
+        return (1..=count).map(|n| out.join(name(n))).collect();
+    }
+    if count == 1 {
+        return vec![out.to_owned()];
+    }
+    let prefix = out.to_string_lossy();
+    let prefix = prefix.strip_suffix(".heapsnapshot").unwrap_or(&prefix);
+    (1..=count)
+        .map(|n| PathBuf::from(format!("{prefix}-{n}.heapsnapshot")))
+        .collect()
+}
+
+/// `leakhound snapshot`: one snapshot of a running process after a GC, or `--count` of
+/// them `--interval` apart in one inspector session (V8's object ids stay the same, so
+/// `diff` and `leaks` can compare them). Each file is printed when written; on leaving,
+/// the inspector `--pid` opened is closed again, and the command says so.
 pub fn run_snapshot(args: crate::cli::SnapshotArgs, quiet: bool) -> Result<ExitCode> {
     let crate::cli::SnapshotArgs {
         pid,
         inspect,
         output: out,
+        count,
+        interval,
     } = args;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
@@ -246,13 +281,15 @@ pub fn run_snapshot(args: crate::cli::SnapshotArgs, quiet: bool) -> Result<ExitC
             (None, None) => bail!("give --pid PID or --inspect URL"),
         };
         let (session, _lock) = session;
-        let path = out.unwrap_or_else(|| {
-            let stamp = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            PathBuf::from(format!("Heap-{}-{stamp}.heapsnapshot", session.pid()))
-        });
+        let target = session.pid();
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let paths = snapshot_paths(out.as_deref(), count, target, stamp);
+        if let Some(dir) = paths[0].parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
         let bar = if quiet {
             ProgressBar::hidden()
         } else {
@@ -263,38 +300,160 @@ pub fn run_snapshot(args: crate::cli::SnapshotArgs, quiet: bool) -> Result<ExitC
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         bar.enable_steady_tick(Duration::from_millis(120));
-        let b = bar.clone();
+        let say = |line: String| {
+            if quiet {
+                return;
+            }
+            if bar.is_hidden() {
+                #[allow(clippy::print_stderr, reason = "notes when stderr is not a terminal")]
+                {
+                    eprintln!("{line}");
+                }
+            } else {
+                bar.println(line);
+            }
+        };
+        let mut written: Vec<PathBuf> = Vec::new();
         let work = async {
-            b.set_message("garbage collection");
-            session.collect_garbage().await?;
-            b.set_message("snapshot");
-            let file = session
-                .take_heap_snapshot(&path, move |bytes, _| {
-                    b.set_message(format!("snapshot: {} received", leakhound_report::format::bytes(bytes)));
-                })
-                .await?;
-            anyhow::Ok(file)
+            let start = tokio::time::Instant::now();
+            let mut marker = None;
+            for (i, path) in paths.iter().enumerate() {
+                if i > 0 {
+                    let due = start + interval * i as u32;
+                    bar.set_message(format!("snapshot {} of {count} at +{:?}", i + 1, interval * i as u32));
+                    tokio::time::sleep_until(due).await;
+                }
+                let of = if count > 1 {
+                    format!(" {} of {count}", i + 1)
+                } else {
+                    String::new()
+                };
+                bar.set_message(format!("garbage collection before snapshot{of}"));
+                session.collect_garbage().await?;
+                let b = bar.clone();
+                let of2 = of.clone();
+                let file = session
+                    .take_heap_snapshot(path, move |bytes, _| {
+                        b.set_message(format!(
+                            "snapshot{of2}: {} received",
+                            leakhound_report::format::bytes(bytes)
+                        ));
+                    })
+                    .await?;
+                #[allow(clippy::print_stdout, reason = "the command's result, each file as it is written")]
+                {
+                    println!(
+                        "{} ({}, {} ms)",
+                        file.path.display(),
+                        leakhound_report::format::bytes(file.bytes),
+                        file.duration_ms
+                    );
+                }
+                written.push(file.path);
+                // Another inspector client ending its session meanwhile resets V8's ids.
+                if count > 1 {
+                    let now = session.object_id_marker().await.ok();
+                    match (&marker, now) {
+                        (None, now) => marker = now,
+                        (Some(m), Some(now)) if *m != now => {
+                            say(format!(
+                                "leakhound: warning: V8's object ids were reset before snapshot {} (another inspector client, such as DevTools, ended its session): it cannot be compared with the ones before it",
+                                i + 1
+                            ));
+                            marker = Some(now);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            anyhow::Ok(())
         };
         // A termination signal drops the snapshot in progress (its partial file is removed)
         // and leaves the process running.
         let r = tokio::select! {
             r = work => r,
-            signal = crate::signals::termination() => {
-                Err(anyhow::anyhow!("interrupted ({signal}): no snapshot was written"))
-            }
+            signal = crate::signals::termination() => Err(anyhow::anyhow!("interrupted ({signal})")),
         };
         bar.finish_and_clear();
+        let opened = session.closes_inspector();
+        let inspector = session.url().to_owned();
         session.close().await;
-        let file = r?;
-        #[allow(clippy::print_stdout, reason = "the command's result")]
-        {
-            println!(
-                "{} ({} bytes, {} ms)",
-                file.path.display(),
-                file.bytes,
-                file.duration_ms
-            );
+        if opened {
+            say(inspector_closed_note(target, &inspector).await);
+        } else if pid.is_some() {
+            say(format!(
+                "leakhound: the inspector of pid {target} was already open: left open, as found"
+            ));
+        }
+        if let Err(e) = r {
+            let kept = if written.is_empty() {
+                "no snapshot was written".to_owned()
+            } else {
+                let list: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+                format!("snapshots kept: {}", list.join(", "))
+            };
+            return Err(anyhow::anyhow!("{e:#}; {kept}"));
+        }
+        if count == 1 {
+            say(format!(
+                "leakhound: V8 resets its object ids when an inspector session ends: to compare snapshots with diff or leaks, take them in one run (leakhound snapshot --pid {target} --count 3 --interval 60s)"
+            ));
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// What became of the inspector `attach` opened in `pid` (at `ws_url`) once the session
+/// closed it: gone from the process's listeners within a second, or still there.
+async fn inspector_closed_note(pid: u32, ws_url: &str) -> String {
+    let port = ws_url
+        .strip_prefix("ws://")
+        .and_then(|r| r.split('/').next())
+        .and_then(|a| a.rsplit_once(':'))
+        .and_then(|(_, p)| p.parse::<u16>().ok());
+    let listening = || {
+        leakhound_inspector::proc::listening_addrs(pid)
+            .map(|a| a.iter().any(|a| Some(a.port()) == port))
+            .unwrap_or(false)
+    };
+    for _ in 0..20 {
+        if !listening() {
+            return format!("leakhound: closed the inspector it opened in pid {pid}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    format!("leakhound: warning: the inspector it opened in pid {pid} still listens ({ws_url})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_series_of_snapshots_goes_into_a_folder_or_after_a_prefix() {
+        let names = |out: Option<&str>, count| -> Vec<String> {
+            snapshot_paths(out.map(Path::new), count, 42, 1700)
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect()
+        };
+        assert_eq!(names(None, 1), ["Heap-42-1700.heapsnapshot"]);
+        assert_eq!(
+            names(None, 2),
+            ["Heap-42-1700-1.heapsnapshot", "Heap-42-1700-2.heapsnapshot"]
+        );
+        assert_eq!(names(Some("a.heapsnapshot"), 1), ["a.heapsnapshot"]);
+        assert_eq!(names(Some("shop"), 2), ["shop-1.heapsnapshot", "shop-2.heapsnapshot"]);
+        assert_eq!(
+            names(Some("shop.heapsnapshot"), 2),
+            ["shop-1.heapsnapshot", "shop-2.heapsnapshot"]
+        );
+        assert_eq!(
+            names(Some("snaps/"), 2),
+            ["snaps/Heap-42-1700-1.heapsnapshot", "snaps/Heap-42-1700-2.heapsnapshot"]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        assert_eq!(names(Some(&d), 1), [format!("{d}/Heap-42-1700.heapsnapshot")]);
+    }
 }
