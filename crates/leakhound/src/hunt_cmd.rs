@@ -24,6 +24,7 @@ pub fn run_hunt(args: HuntArgs, quiet: bool) -> Result<ExitCode> {
 /// Runs a hunt with `options` and writes its report: text or JSON on stdout, and the
 /// HTML page when asked.
 fn hunt_and_report(options: HuntOptions, report_args: &ReportArgs, quiet: bool) -> Result<ExitCode> {
+    let attached = options.attach.is_some();
     let cfg = HuntConfig::from_options(options)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -32,7 +33,7 @@ fn hunt_and_report(options: HuntOptions, report_args: &ReportArgs, quiet: bool) 
         .context("cannot start the async runtime")?;
     let outcome = rt.block_on(async move {
         let (tx, rx) = mpsc::unbounded_channel();
-        let ui = tokio::spawn(show_progress(rx, quiet));
+        let ui = tokio::spawn(show_progress(rx, quiet, attached));
         let r = tokio::select! {
             r = leakhound_hunt::hunt(cfg, tx) => r.map_err(|e| Err(anyhow::Error::from(e))),
             // Dropping the hunt stops the app (SIGKILL to its process group) and removes a
@@ -127,8 +128,8 @@ pub fn write_atomically(path: &Path, f: impl FnOnce(&mut dyn Write) -> std::io::
 }
 
 /// Shows the hunt's progress on stderr: a spinner on a terminal, plain lines otherwise
-/// (logs, CI). Returns the snapshots taken.
-async fn show_progress(mut rx: mpsc::UnboundedReceiver<HuntEvent>, quiet: bool) -> Vec<PathBuf> {
+/// (logs, CI). Returns the snapshots taken. `attached`: the app was running already.
+async fn show_progress(mut rx: mpsc::UnboundedReceiver<HuntEvent>, quiet: bool, attached: bool) -> Vec<PathBuf> {
     let bar = if quiet {
         ProgressBar::hidden()
     } else {
@@ -154,6 +155,7 @@ async fn show_progress(mut rx: mpsc::UnboundedReceiver<HuntEvent>, quiet: bool) 
     while let Some(e) = rx.recv().await {
         match e {
             HuntEvent::AppOutput(l) if !quiet => say(format!("app| {}", terminal_safe(&l.line))),
+            HuntEvent::Started { pid } if attached => say(format!("leakhound: attached to pid {pid}")),
             HuntEvent::Started { pid } => say(format!("leakhound: app started, pid {pid}")),
             HuntEvent::Step(s) => {
                 step = s;

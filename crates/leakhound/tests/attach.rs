@@ -203,3 +203,47 @@ fn a_series_of_snapshots_in_one_session_can_be_compared_and_separate_runs_are_ex
         "{diff_err}"
     );
 }
+
+#[test]
+fn a_hunt_of_a_running_app_says_it_attached() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let server = format!("require('http').createServer((q, s) => s.end('ok')).listen({port}, '127.0.0.1')");
+    let mut app = node(&server, &["--inspect-port=0"]);
+    let pid = app.id();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(BIN)
+        .args([
+            "hunt",
+            "--json",
+            "--requests",
+            "200",
+            "--warmup",
+            "50",
+            "--calm-down-ms",
+            "200",
+        ])
+        .args([
+            "--url",
+            &format!("http://127.0.0.1:{port}/"),
+            "--attach",
+            &pid.to_string(),
+        ])
+        .arg("--out-dir")
+        .arg(dir.path().join("snapshots"))
+        .output()
+        .expect("run leakhound hunt");
+    let alive = app.try_wait().expect("try_wait").is_none();
+    let _ = app.kill();
+    let _ = app.wait();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{stderr}");
+    assert!(
+        stderr.contains(&format!("leakhound: attached to pid {pid}\n")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("app started"), "it did not start the app: {stderr}");
+    assert!(alive, "an attached app is never stopped");
+}
