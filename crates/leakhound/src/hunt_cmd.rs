@@ -201,19 +201,31 @@ async fn show_progress(mut rx: mpsc::UnboundedReceiver<HuntEvent>, quiet: bool, 
 pub const DEMO_SERVER: &str = include_str!("../assets/demo-server.js");
 
 /// `leakhound demo`: hunts the bundled leaky server; exit code 0 when its leak is found.
+/// The server's file stays beside the report (`leakhound-demo/shop-server.js` next to
+/// `leakhound-demo.html`), where the report's source locations point.
 pub fn run_demo(mut args: DemoArgs, quiet: bool) -> Result<ExitCode> {
-    let dir = tempfile::Builder::new()
-        .prefix("leakhound-demo-")
-        .tempdir()
-        .context("cannot create a temporary folder")?;
-    let server = dir.path().join("shop-server.js");
-    std::fs::write(&server, DEMO_SERVER).with_context(|| format!("cannot write {}", server.display()))?;
     if args.run.out_dir.is_none() {
         args.run.out_dir = Some(PathBuf::from("leakhound-demo"));
     }
-    if args.report.html.is_none() {
-        args.report.html = Some(PathBuf::from("leakhound-demo.html"));
+    let html = args
+        .report
+        .html
+        .get_or_insert_with(|| PathBuf::from("leakhound-demo.html"));
+    let dir = html
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join("leakhound-demo");
+    // As private as a snapshot folder: it may become one.
+    let mut builder = std::fs::DirBuilder::new();
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    match builder.recursive(true).create(&dir) {
+        Ok(()) => {}
+        Err(e) => return Err(anyhow::anyhow!("cannot create {}: {e}", dir.display())),
     }
+    let server = dir.join("shop-server.js");
+    write_atomically(&server, |w| w.write_all(DEMO_SERVER.as_bytes()))?;
+    let server = std::fs::canonicalize(&server).with_context(|| format!("cannot find {}", server.display()))?;
     let report = args.report.clone();
     let options = args.options(vec!["node".into(), server.into_os_string()]);
     // The demo server leaks on purpose: finding it is success (exit 0); a demo that

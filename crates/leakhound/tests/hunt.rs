@@ -1172,3 +1172,37 @@ fn rates_per_request_use_the_requests_each_phase_delivered() {
     );
     assert_app_gone(&run);
 }
+
+#[test]
+fn the_demo_keeps_its_server_beside_its_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = {
+        let _slot = Slot::take();
+        Command::new(BIN)
+            .current_dir(dir.path())
+            .args([
+                "demo",
+                "--json",
+                "--requests",
+                "300",
+                "--warmup",
+                "100",
+                "--calm-down-ms",
+                "300",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run leakhound demo")
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "the demo finds its leak\n{stderr}");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let server = std::fs::canonicalize(dir.path().join("leakhound-demo/shop-server.js"))
+        .unwrap_or_else(|e| panic!("the server file stays beside the report: {e}\n{stderr}"));
+    assert!(dir.path().join("leakhound-demo.html").is_file(), "{stderr}");
+    let source = doc["clusters"][0]["source"].as_str().unwrap_or("");
+    assert!(
+        source.starts_with(&format!("{}:", server.display())),
+        "the report's source points to a file that exists: {source}"
+    );
+}
