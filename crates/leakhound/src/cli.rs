@@ -127,6 +127,23 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Whether `--json` was asked for: then an error is a JSON object on stdout too.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Hunt(a) => a.report.json,
+            Command::Demo(a) => a.report.json,
+            Command::Watch(a) => a.json,
+            Command::Snapshot(_) => false,
+            Command::Summary { json, .. }
+            | Command::Diff { json, .. }
+            | Command::Retainers { json, .. }
+            | Command::Leaks { json, .. }
+            | Command::Stats { json, .. } => *json,
+        }
+    }
+}
+
 /// Which app: a command to start, or a running process.
 #[derive(Args, Debug, Clone)]
 pub struct AppArgs {
