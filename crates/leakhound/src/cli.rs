@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 /// Find memory leaks in Node.js applications.
 #[derive(Parser, Debug)]
@@ -77,13 +77,15 @@ pub enum Command {
         json: bool,
     },
     /// Retainer paths of a node, or of the largest instances of a class, up to GC roots.
+    #[command(group(ArgGroup::new("pick").required(true).args(["id", "class"])))]
     Retainers {
         /// A .heapsnapshot file.
         file: PathBuf,
         /// The node's id, as `@123` or `123`.
-        #[arg(long, conflicts_with = "class", required_unless_present = "class")]
+        #[arg(long)]
         id: Option<String>,
         /// A class name (Summary's Constructor column): its largest instances are shown.
+        /// Matched exactly, else in another case; else the closest names are suggested.
         #[arg(long)]
         class: Option<String>,
         /// Levels of retainers to expand.

@@ -676,3 +676,34 @@ fn json_output_gets_an_error_object_when_the_command_fails() {
         );
     }
 }
+
+#[test]
+fn retainers_finds_a_class_in_another_case_or_names_the_closest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "small.heapsnapshot", Doc::good().text().as_bytes());
+    let retainers = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("retainers")
+            .args(args)
+            .arg(&path)
+            .output()
+            .expect("run leakhound")
+    };
+    let out = retainers(&["--class", "leaky"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Leaky"));
+    assert!(
+        stderr.contains("no class \"leaky\", showing \"Leaky\" (class names are case-sensitive)"),
+        "{stderr}"
+    );
+    let out = retainers(&["--class", "Leeky"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no class \"Leeky\"; did you mean Leaky?"), "{stderr}");
+    // Neither --id nor --class: the error names both.
+    let out = retainers(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--id <ID>|--class <CLASS>"), "{stderr}");
+}
