@@ -520,6 +520,10 @@ fn reports_no_leak_for_garbage_and_a_bounded_ring_buffer() {
         doc["clusters"]
     );
     assert_eq!(doc["requests_sent"].as_u64(), Some(WARMUP + PHASES * REQUESTS));
+    assert!(
+        !run.stderr.contains("Debugger ending on"),
+        "node's inspector notices are not the app's output\n{ctx}"
+    );
     assert_app_gone(&run);
 }
 
