@@ -232,6 +232,33 @@ pub struct HuntRunArgs {
     /// Minimum growth, in objects, for a cluster to count as a leak.
     #[arg(long, default_value_t = 2)]
     pub min_growth: u64,
+    /// The app's output: `show` (on stderr, `app| …`; the default), `hide` (the default
+    /// with --quiet), or `file:PATH` (written there).
+    #[arg(long, value_name = "show|hide|file:PATH", value_parser = parse_app_output)]
+    pub app_output: Option<AppOutput>,
+}
+
+/// Where the app's output goes (`--app-output`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppOutput {
+    /// On stderr, each line after `app| `.
+    Show,
+    /// Nowhere.
+    Hide,
+    /// Into this file (created or truncated, mode 0600), as the app wrote it.
+    File(PathBuf),
+}
+
+/// `show`, `hide` or `file:PATH`.
+fn parse_app_output(text: &str) -> Result<AppOutput, String> {
+    match text {
+        "show" => Ok(AppOutput::Show),
+        "hide" => Ok(AppOutput::Hide),
+        _ => match text.strip_prefix("file:") {
+            Some(path) if !path.is_empty() => Ok(AppOutput::File(PathBuf::from(path))),
+            _ => Err(format!("{text:?}: give show, hide or file:PATH")),
+        },
+    }
 }
 
 /// Where a hunt's report goes.
@@ -435,6 +462,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn app_output_is_shown_hidden_or_written_to_a_file() {
+        assert_eq!(parse_app_output("show"), Ok(AppOutput::Show));
+        assert_eq!(parse_app_output("hide"), Ok(AppOutput::Hide));
+        assert_eq!(
+            parse_app_output("file:logs/app.log"),
+            Ok(AppOutput::File(PathBuf::from("logs/app.log")))
+        );
+        for bad in ["", "file:", "Show", "stderr"] {
+            assert!(parse_app_output(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn durations_take_units() {

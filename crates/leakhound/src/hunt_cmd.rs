@@ -13,18 +13,55 @@ use leakhound_report::hunt::HuntJson;
 use leakhound_report::terminal::{TerminalSafe, terminal_safe};
 use tokio::sync::mpsc;
 
-use crate::cli::{DemoArgs, HuntArgs, ReportArgs};
+use crate::cli::{AppOutput, DemoArgs, HuntArgs, ReportArgs};
 
 /// `leakhound hunt`: runs the hunt and prints its report. Exit code 0 no leak, 1 leak.
 pub fn run_hunt(args: HuntArgs, quiet: bool) -> Result<ExitCode> {
     let report = args.report.clone();
-    hunt_and_report(args.options(), &report, quiet)
+    let app_output = args.run.app_output.clone();
+    hunt_and_report(args.options(), &report, app_output, quiet)
+}
+
+/// Where the app's lines go while a hunt runs.
+enum AppLines {
+    /// On stderr after `app| `.
+    Show,
+    /// Nowhere.
+    Hide,
+    /// Into a file of the user's.
+    File(std::io::BufWriter<std::fs::File>),
+}
+
+impl AppLines {
+    /// `--app-output` as given; without it shown, or hidden with `--quiet`.
+    fn open(choice: Option<AppOutput>, quiet: bool) -> Result<AppLines> {
+        Ok(match choice {
+            None if quiet => AppLines::Hide,
+            None | Some(AppOutput::Show) => AppLines::Show,
+            Some(AppOutput::Hide) => AppLines::Hide,
+            Some(AppOutput::File(path)) => {
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create(true).truncate(true);
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                let file = options
+                    .open(&path)
+                    .with_context(|| format!("cannot write the app's output to {}", path.display()))?;
+                AppLines::File(std::io::BufWriter::new(file))
+            }
+        })
+    }
 }
 
 /// Runs a hunt with `options` and writes its report: text or JSON on stdout, and the
 /// HTML page when asked.
-fn hunt_and_report(options: HuntOptions, report_args: &ReportArgs, quiet: bool) -> Result<ExitCode> {
+fn hunt_and_report(
+    options: HuntOptions,
+    report_args: &ReportArgs,
+    app_output: Option<AppOutput>,
+    quiet: bool,
+) -> Result<ExitCode> {
     let attached = options.attach.is_some();
+    let app_lines = AppLines::open(app_output, quiet)?;
     let cfg = HuntConfig::from_options(options)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -33,7 +70,7 @@ fn hunt_and_report(options: HuntOptions, report_args: &ReportArgs, quiet: bool) 
         .context("cannot start the async runtime")?;
     let outcome = rt.block_on(async move {
         let (tx, rx) = mpsc::unbounded_channel();
-        let ui = tokio::spawn(show_progress(rx, quiet, attached));
+        let ui = tokio::spawn(show_progress(rx, quiet, attached, app_lines));
         let r = tokio::select! {
             r = leakhound_hunt::hunt(cfg, tx) => r.map_err(|e| Err(anyhow::Error::from(e))),
             // Dropping the hunt stops the app (SIGKILL to its process group) and removes a
@@ -128,8 +165,14 @@ pub fn write_atomically(path: &Path, f: impl FnOnce(&mut dyn Write) -> std::io::
 }
 
 /// Shows the hunt's progress on stderr: a spinner on a terminal, plain lines otherwise
-/// (logs, CI). Returns the snapshots taken. `attached`: the app was running already.
-async fn show_progress(mut rx: mpsc::UnboundedReceiver<HuntEvent>, quiet: bool, attached: bool) -> Vec<PathBuf> {
+/// (logs, CI); the app's lines where `app_lines` says. Returns the snapshots taken.
+/// `attached`: the app was running already.
+async fn show_progress(
+    mut rx: mpsc::UnboundedReceiver<HuntEvent>,
+    quiet: bool,
+    attached: bool,
+    mut app_lines: AppLines,
+) -> Vec<PathBuf> {
     let bar = if quiet {
         ProgressBar::hidden()
     } else {
@@ -154,7 +197,22 @@ async fn show_progress(mut rx: mpsc::UnboundedReceiver<HuntEvent>, quiet: bool, 
     let mut taken = Vec::new();
     while let Some(e) = rx.recv().await {
         match e {
-            HuntEvent::AppOutput(l) if !quiet => say(format!("app| {}", terminal_safe(&l.line))),
+            HuntEvent::AppOutput(l) => match &mut app_lines {
+                AppLines::Show => {
+                    let line = format!("app| {}", terminal_safe(&l.line));
+                    // With --quiet there is no bar to print above.
+                    #[allow(clippy::print_stderr, reason = "the app's output, asked for with --quiet")]
+                    if quiet {
+                        eprintln!("{line}");
+                    } else {
+                        say(line);
+                    }
+                }
+                AppLines::Hide => {}
+                AppLines::File(w) => {
+                    let _ = writeln!(w, "{}", l.line);
+                }
+            },
             HuntEvent::Started { pid } if attached => say(format!("leakhound: attached to pid {pid}")),
             HuntEvent::Started { pid } => say(format!("leakhound: app started, pid {pid}")),
             HuntEvent::Step(s) => {
@@ -194,6 +252,9 @@ async fn show_progress(mut rx: mpsc::UnboundedReceiver<HuntEvent>, quiet: bool, 
         }
     }
     bar.finish_and_clear();
+    if let AppLines::File(w) = &mut app_lines {
+        let _ = w.flush();
+    }
     taken
 }
 
@@ -227,10 +288,11 @@ pub fn run_demo(mut args: DemoArgs, quiet: bool) -> Result<ExitCode> {
     write_atomically(&server, |w| w.write_all(DEMO_SERVER.as_bytes()))?;
     let server = std::fs::canonicalize(&server).with_context(|| format!("cannot find {}", server.display()))?;
     let report = args.report.clone();
+    let app_output = args.run.app_output.clone();
     let options = args.options(vec!["node".into(), server.into_os_string()]);
     // The demo server leaks on purpose: finding it is success (exit 0); a demo that
     // finds nothing, or fails, is not.
-    let code = hunt_and_report(options, &report, quiet)?;
+    let code = hunt_and_report(options, &report, app_output, quiet)?;
     if code == ExitCode::from(1) {
         return Ok(ExitCode::SUCCESS);
     }

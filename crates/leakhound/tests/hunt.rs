@@ -1210,3 +1210,26 @@ fn the_demo_keeps_its_server_beside_its_report() {
         "the report's source points to a file that exists: {source}"
     );
 }
+
+#[test]
+fn the_apps_output_can_go_to_a_file_or_be_shown_under_quiet() {
+    let logs = tempfile::tempdir().expect("tempdir");
+    let log = logs.path().join("app.log");
+    let to_file = format!("file:{}", log.display());
+    let (run, _dir) = hunt("no_leak.js", &["--app-output", &to_file], &[]);
+    let ctx = run.context();
+    assert_eq!(run.code, Some(0), "{ctx}");
+    assert!(!run.stderr.contains("app| "), "nothing of the app on stderr\n{ctx}");
+    assert!(
+        run.stderr.contains("leakhound: baseline snapshot"),
+        "progress still shown\n{ctx}"
+    );
+    let written = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(written.contains("no-leak listening on"), "the file has it: {written:?}");
+    // --quiet hides the progress; the app's output stays when asked for.
+    let (run, _dir) = hunt("no_leak.js", &["--quiet", "--app-output", "show"], &[]);
+    let ctx = run.context();
+    assert_eq!(run.code, Some(0), "{ctx}");
+    assert!(run.stderr.contains("app| no-leak listening on"), "{ctx}");
+    assert!(!run.stderr.contains("leakhound: baseline snapshot"), "{ctx}");
+}
