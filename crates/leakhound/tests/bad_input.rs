@@ -707,3 +707,23 @@ fn retainers_finds_a_class_in_another_case_or_names_the_closest() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--id <ID>|--class <CLASS>"), "{stderr}");
 }
+
+#[test]
+fn counts_of_one_are_singular() {
+    let dir = tempfile::tempdir().unwrap();
+    // A fourth node, a Leaky nothing points to.
+    let mut doc = Doc::good();
+    doc.node_count = "4".into();
+    doc.nodes.push_str("\n,3,2,7,8,0,0,0");
+    let path = write(&dir, "one-unreachable.heapsnapshot", doc.text().as_bytes());
+    let out = Command::new(BIN)
+        .args(["summary", "--top", "1"])
+        .arg(&path)
+        .output()
+        .expect("run leakhound");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("… 1 more class (--top 0 shows all)"), "{stdout}");
+    assert!(stderr.contains("1 node is unreachable from the root"), "{stderr}");
+}
