@@ -167,7 +167,11 @@ pub(crate) fn analyze(
     if doms.unreachable > 0 {
         warnings.push(Warning {
             section: Section::Edges,
-            message: format!("{} nodes are unreachable from the root", doms.unreachable),
+            message: if doms.unreachable == 1 {
+                "1 node is unreachable from the root".to_owned()
+            } else {
+                format!("{} nodes are unreachable from the root", doms.unreachable)
+            },
         });
     }
     s.unreachable_count = doms.unreachable;

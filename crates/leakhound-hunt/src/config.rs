@@ -71,6 +71,66 @@ pub enum LoadKind {
     External(ExternalLoad),
 }
 
+/// The response statuses every request of a built-in load phase must get
+/// (`--expect-status`): classes (`2xx`, `3xx`, …) and exact codes (`200`, `204`), any mix,
+/// comma-separated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectStatus {
+    /// Accepted classes, by their first digit (2 for `2xx`).
+    classes: Vec<u16>,
+    /// Accepted exact codes.
+    codes: Vec<u16>,
+}
+
+impl ExpectStatus {
+    /// Whether a response with status `code` is expected.
+    pub fn accepts(&self, code: u16) -> bool {
+        self.codes.contains(&code) || self.classes.contains(&(code / 100))
+    }
+}
+
+impl std::str::FromStr for ExpectStatus {
+    type Err = String;
+
+    /// `2xx`, `3xx`, `2xx,3xx`, `200,204`, `2xx,404`: classes 1xx to 5xx (any case) and
+    /// codes 100 to 599.
+    fn from_str(text: &str) -> Result<ExpectStatus, String> {
+        let mut e = ExpectStatus {
+            classes: Vec::new(),
+            codes: Vec::new(),
+        };
+        for word in text.split(',').map(str::trim) {
+            let lower = word.to_ascii_lowercase();
+            let class = lower
+                .strip_suffix("xx")
+                .and_then(|d| d.parse::<u16>().ok())
+                .filter(|d| (1..=5).contains(d) && lower.len() == 3);
+            match (class, word.parse::<u16>()) {
+                (Some(c), _) => e.classes.push(c),
+                (None, Ok(code)) if (100..=599).contains(&code) => e.codes.push(code),
+                _ => {
+                    return Err(format!(
+                        "{word:?} is not a status: give classes such as 2xx or 3xx, or codes such as 200,204"
+                    ));
+                }
+            }
+        }
+        Ok(e)
+    }
+}
+
+impl std::fmt::Display for ExpectStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let words: Vec<String> = self
+            .classes
+            .iter()
+            .map(|c| format!("{c}xx"))
+            .chain(self.codes.iter().map(u16::to_string))
+            .collect();
+        f.write_str(&words.join(","))
+    }
+}
+
 /// A setting that cannot be used, or settings that do not fit together.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -90,6 +150,9 @@ pub enum ConfigError {
     /// Fewer than two load phases.
     #[error("--phases must be at least 2 (target and final)")]
     TooFewPhases,
+    /// `--expect-status` checks the built-in load's responses; a load command's are not seen.
+    #[error("--expect-status checks the built-in load's responses: leakhound cannot see those of --load")]
+    ExpectStatusNeedsBuiltinLoad,
     /// No free port on 127.0.0.1 for the app.
     #[error("cannot find a free port on 127.0.0.1: {0}")]
     NoFreePort(std::io::Error),
@@ -122,12 +185,18 @@ pub struct HuntOptions {
     pub headers: Vec<String>,
     /// Body sent with every request of the built-in load (None: no body).
     pub body: Option<String>,
+    /// Statuses every response of the built-in load must have (None: any, with a warning
+    /// when most are not 2xx/3xx).
+    pub expect_status: Option<ExpectStatus>,
     /// A shell command run once per load phase instead of the built-in load.
     pub load_command: Option<String>,
     /// Units of load one run of `load_command` makes.
     pub units: Option<u64>,
-    /// Warm-up units before the baseline.
+    /// Warm-up units before the baseline (built-in load; 0: no warm-up at all).
     pub warmup: u64,
+    /// A shell command run once as the warm-up instead. With `load_command` and no
+    /// `warmup_load` there is no warm-up: the whole load command is not run again.
+    pub warmup_load: Option<String>,
     /// Load phases (at least 2).
     pub phases: usize,
     /// Memory sample interval, ms (at least 10 is used).
@@ -157,12 +226,18 @@ pub struct HuntConfig {
     pub url: Option<String>,
     /// How each phase's load is made: the built-in HTTP load or the user's command.
     pub load: LoadKind,
+    /// Statuses every response of the built-in load must have: another one fails the hunt
+    /// at the end of its phase. None: a phase whose responses are mostly not 2xx/3xx is a
+    /// warning.
+    pub expect_status: Option<ExpectStatus>,
     /// Units of load per load phase (built-in load: requests; ignored with `duration`).
     pub requests_per_phase: u64,
     /// Built-in load by time instead of count.
     pub duration_per_phase: Option<Duration>,
     /// Units of warm-up load before the baseline (0 for none).
     pub warmup_requests: u64,
+    /// The warm-up's own command (`--warmup-load`), run once instead of the phases' load.
+    pub warmup_load: Option<ExternalLoad>,
     /// Load phases (at least 2: target and final; more add snapshots).
     pub phases: usize,
     /// Interval between `process.memoryUsage()` samples.
@@ -189,9 +264,10 @@ fn free_port() -> Result<u16, ConfigError> {
 }
 
 impl HuntConfig {
-    /// Checks `o` and decides the rest: without `--url` (and without a load command) the
-    /// app gets a free port on 127.0.0.1 as `PORT` and the load goes to it; the output
-    /// folder defaults to `./leakhound-<unix seconds>`.
+    /// Checks `o` and decides the rest: without `--url` a started app gets a free port on
+    /// 127.0.0.1 as `PORT`, and the load goes to it (the built-in load, or a load command
+    /// as `LEAKHOUND_URL`); the output folder defaults to `./leakhound-<unix seconds>`.
+    /// With a load command the warm-up is `warmup_load` alone (none without it).
     ///
     /// # Errors
     /// [`ConfigError`] for a bad header, fewer than two phases, no app, `--attach`
@@ -209,24 +285,31 @@ impl HuntConfig {
         if o.phases < 2 {
             return Err(ConfigError::TooFewPhases);
         }
+        if o.expect_status.is_some() && o.load_command.is_some() {
+            return Err(ConfigError::ExpectStatusNeedsBuiltinLoad);
+        }
         let mut env: Vec<(OsString, OsString)> = Vec::new();
+        // A load command gets the same port and URL as the built-in load: without them it
+        // would load nothing (an empty LEAKHOUND_URL) and the hunt would say NO LEAK.
         let url = match (&o.url, o.attach) {
             (Some(u), _) => Some(u.clone()),
-            (None, None) if o.load_command.is_none() => {
+            (None, None) => {
                 let port = free_port()?;
                 env.push(("PORT".into(), port.to_string().into()));
                 Some(format!("http://127.0.0.1:{port}/"))
             }
             (None, Some(_)) if o.load_command.is_none() => return Err(ConfigError::AttachNeedsUrl),
-            _ => None,
+            // An attached app's address is the user's load command's business.
+            (None, Some(_)) => None,
         };
         let target = AppTarget::new("hunt", &o.command, o.attach, env)?;
+        let external = |command: &String, units: u64| ExternalLoad {
+            command: command.clone(),
+            units,
+            env: url.iter().map(|u| ("LEAKHOUND_URL".to_owned(), u.clone())).collect(),
+        };
         let load = match &o.load_command {
-            Some(cmd) => LoadKind::External(ExternalLoad {
-                command: cmd.clone(),
-                units: o.units.unwrap_or(1),
-                env: url.iter().map(|u| ("LEAKHOUND_URL".to_owned(), u.clone())).collect(),
-            }),
+            Some(cmd) => LoadKind::External(external(cmd, o.units.unwrap_or(1))),
             None => {
                 let mut spec = LoadSpec::new(url.clone().unwrap_or_default());
                 spec.connections = o.connections;
@@ -239,6 +322,8 @@ impl HuntConfig {
                 LoadKind::Builtin(spec)
             }
         };
+        // Its units are not known: it counts for none.
+        let warmup_load = o.warmup_load.as_ref().map(|cmd| external(cmd, 0));
         let command_line = (!o.command.is_empty()).then(|| {
             o.command
                 .iter()
@@ -251,9 +336,17 @@ impl HuntConfig {
             command_line,
             url,
             load,
+            expect_status: o.expect_status,
             requests_per_phase: o.units.filter(|_| o.load_command.is_some()).unwrap_or(o.requests),
             duration_per_phase: o.duration,
-            warmup_requests: o.warmup,
+            // With a load command the warm-up runs only when asked for (`--warmup-load`):
+            // running the whole command once more would double the hunt.
+            warmup_requests: if o.load_command.is_some() && o.warmup_load.is_none() {
+                0
+            } else {
+                o.warmup
+            },
+            warmup_load,
             phases: o.phases,
             sample_interval: Duration::from_millis(o.sample_ms.max(10)),
             gc_interval: (o.gc_interval_ms > 0).then(|| Duration::from_millis(o.gc_interval_ms)),
@@ -320,5 +413,138 @@ impl WatchConfig {
             stop: Arc::new(AtomicBool::new(false)),
             ready_timeout: Duration::from_secs(30),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The command line's defaults for `hunt -- node app.js`.
+    fn options() -> HuntOptions {
+        HuntOptions {
+            command: vec!["node".into(), "app.js".into()],
+            attach: None,
+            url: None,
+            connections: 10,
+            requests: 2000,
+            duration: None,
+            rate: None,
+            method: "GET".into(),
+            headers: Vec::new(),
+            body: None,
+            expect_status: None,
+            load_command: None,
+            units: None,
+            warmup: 200,
+            warmup_load: None,
+            phases: 2,
+            sample_ms: 100,
+            gc_interval_ms: 1000,
+            calm_down_ms: 1500,
+            out_dir: None,
+            ready_timeout_s: 30,
+            ready: None,
+            min_growth: 2,
+        }
+    }
+
+    fn port_given(cfg: &HuntConfig) -> Option<String> {
+        match &cfg.target {
+            AppTarget::Spawn { env, .. } => env
+                .iter()
+                .find(|(k, _)| k == "PORT")
+                .map(|(_, v)| v.to_string_lossy().into_owned()),
+            AppTarget::Attach { .. } => None,
+        }
+    }
+
+    #[test]
+    fn a_load_command_gets_the_port_and_url_the_built_in_load_would() {
+        let cfg = HuntConfig::from_options(HuntOptions {
+            load_command: Some("k6 run load.js".into()),
+            units: Some(500),
+            ..options()
+        })
+        .unwrap();
+        let port = port_given(&cfg).expect("the app gets a PORT");
+        let url = format!("http://127.0.0.1:{port}/");
+        assert_eq!(cfg.url.as_deref(), Some(url.as_str()), "readiness is polled there");
+        let LoadKind::External(ext) = &cfg.load else {
+            panic!("an external load")
+        };
+        assert_eq!(ext.env, [("LEAKHOUND_URL".to_owned(), url)]);
+        assert_eq!(ext.units, 500);
+    }
+
+    #[test]
+    fn a_load_command_is_not_run_again_as_the_warm_up_unless_asked() {
+        let cfg = HuntConfig::from_options(HuntOptions {
+            load_command: Some("k6 run load.js".into()),
+            ..options()
+        })
+        .unwrap();
+        assert_eq!(cfg.warmup_requests, 0, "no warm-up");
+        assert!(cfg.warmup_load.is_none());
+        let cfg = HuntConfig::from_options(HuntOptions {
+            load_command: Some("k6 run load.js".into()),
+            warmup_load: Some("k6 run --iterations 50 load.js".into()),
+            ..options()
+        })
+        .unwrap();
+        assert_eq!(cfg.warmup_requests, 200);
+        let w = cfg.warmup_load.expect("the warm-up command");
+        assert_eq!(w.command, "k6 run --iterations 50 load.js");
+        assert_eq!(w.env[0].0, "LEAKHOUND_URL");
+        // The built-in load keeps its warm-up.
+        let cfg = HuntConfig::from_options(options()).unwrap();
+        assert_eq!(cfg.warmup_requests, 200);
+        assert!(port_given(&cfg).is_some());
+    }
+
+    #[test]
+    fn an_attached_app_with_a_load_command_needs_no_url() {
+        let cfg = HuntConfig::from_options(HuntOptions {
+            command: Vec::new(),
+            attach: Some(42),
+            load_command: Some("./load.sh".into()),
+            ..options()
+        })
+        .unwrap();
+        assert_eq!(cfg.url, None);
+        let e = HuntConfig::from_options(HuntOptions {
+            command: Vec::new(),
+            attach: Some(42),
+            ..options()
+        })
+        .unwrap_err();
+        assert!(matches!(e, ConfigError::AttachNeedsUrl), "{e}");
+    }
+
+    #[test]
+    fn expected_statuses_are_classes_or_codes() {
+        let e: ExpectStatus = "2xx".parse().unwrap();
+        assert!(e.accepts(200) && e.accepts(299) && !e.accepts(301) && !e.accepts(404));
+        let e: ExpectStatus = "2xx, 3XX".parse().unwrap();
+        assert!(e.accepts(204) && e.accepts(302) && !e.accepts(404));
+        assert_eq!(e.to_string(), "2xx,3xx");
+        let e: ExpectStatus = "200,204".parse().unwrap();
+        assert!(e.accepts(200) && e.accepts(204) && !e.accepts(201));
+        let e: ExpectStatus = "2xx,404".parse().unwrap();
+        assert!(e.accepts(404) && e.accepts(201) && !e.accepts(500));
+        for bad in ["", "2x", "6xx", "20", "99", "600", "ok", "2xx,"] {
+            assert!(bad.parse::<ExpectStatus>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn expected_statuses_need_the_built_in_load() {
+        let e = HuntConfig::from_options(HuntOptions {
+            load_command: Some("./load.sh".into()),
+            expect_status: Some("2xx".parse().unwrap()),
+            ..options()
+        })
+        .unwrap_err();
+        assert!(matches!(e, ConfigError::ExpectStatusNeedsBuiltinLoad), "{e}");
     }
 }

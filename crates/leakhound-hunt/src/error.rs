@@ -88,6 +88,19 @@ pub enum Failure {
         /// The load's one-line summary.
         summary: String,
     },
+    /// Responses of a load phase had statuses `--expect-status` does not accept (or no
+    /// response at all).
+    #[error("{unexpected} of {sent} requests did not get the expected status ({expected}): {details}")]
+    UnexpectedStatus {
+        /// The accepted statuses, as given (`2xx`, `200,204`).
+        expected: String,
+        /// Requests with another status or no response.
+        unexpected: u64,
+        /// Requests sent in the phase.
+        sent: u64,
+        /// What they got instead, most first: `300 × 404, 2 without a response`.
+        details: String,
+    },
     /// The app's process ended.
     #[error("the app exited ({status}){}", last_output_note(.last_output))]
     AppExited {
@@ -126,6 +139,22 @@ pub enum Failure {
     ObjectIdsReset {
         /// How many times the series had been started again already.
         restarts: u32,
+    },
+    /// The app never answered at its URL but listens elsewhere, or says it does: it
+    /// ignores `PORT`.
+    #[error(
+        "the app did not answer at {url} within {} ms; {evidence}: does it ignore PORT? Run again with --url {suggested}",
+        timeout.as_millis()
+    )]
+    ListensElsewhere {
+        /// The URL polled.
+        url: String,
+        /// How long it was polled.
+        timeout: std::time::Duration,
+        /// What shows where it listens: `it listens on 127.0.0.1:3000 (its output: "…")`.
+        evidence: String,
+        /// The URL to give with `--url`.
+        suggested: String,
     },
     /// The `--ready` text never appeared.
     #[error("the ready pattern {pattern:?} did not appear within {timeout:?}")]

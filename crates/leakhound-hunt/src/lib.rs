@@ -27,7 +27,7 @@ mod run;
 mod sampling;
 mod watch;
 
-pub use config::{AppTarget, ConfigError, HuntConfig, HuntOptions, LoadKind, WatchConfig, WatchOptions};
+pub use config::{AppTarget, ConfigError, ExpectStatus, HuntConfig, HuntOptions, LoadKind, WatchConfig, WatchOptions};
 pub use error::{Failure, HuntError, Stage};
 pub use lock::{LockError, TargetLock, lock_target};
 pub use out_dir::{OutDir, OutDirError};

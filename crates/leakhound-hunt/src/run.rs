@@ -2,6 +2,7 @@
 //! snapshot after each → calm-down, sampling memory all along; then the leak finder on
 //! the snapshots and the verdict.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use leakhound_inspector::{NodeProcess, OutputLine, Session, SpawnOptions};
 use leakhound_leaks::{LeakOptions, LeakReport, MemorySample};
+use leakhound_load::LoadReport;
 use tokio::sync::{Mutex, mpsc};
 
 use crate::config::{AppTarget, HuntConfig, LoadKind};
@@ -50,6 +52,9 @@ struct Ctx {
     phases: Vec<PhaseRecord>,
     warnings: Vec<String>,
     ready_seen: Arc<AtomicBool>,
+    /// The app's last lines that mention listening (`listening on 3000`), to say where it
+    /// listens when it does not answer at its URL.
+    listen_lines: Arc<std::sync::Mutex<VecDeque<String>>>,
 }
 
 impl Ctx {
@@ -195,7 +200,11 @@ impl Ctx {
         self.emit(HuntEvent::Step(format!("{phase}: load")));
         let start_ms = self.shared.now_ms();
         let before = self.shared.requests.load(Ordering::SeqCst);
-        let load = match &self.cfg.load {
+        let kind = match (&self.cfg.warmup_load, phase) {
+            (Some(w), PhaseKind::Warmup) => LoadKind::External(w.clone()),
+            _ => self.cfg.load.clone(),
+        };
+        let load = match &kind {
             LoadKind::Builtin(template) => {
                 let mut spec = template.clone();
                 if let Some(d) = self.cfg.duration_per_phase {
@@ -219,6 +228,10 @@ impl Ctx {
                 self.shared
                     .requests
                     .store(before + report.requests_sent, Ordering::SeqCst);
+                self.emit(HuntEvent::LoadDone {
+                    phase,
+                    report: report.clone(),
+                });
                 if report.errors == report.requests_sent && report.requests_sent > 0 {
                     return Err(self.err(
                         stage,
@@ -227,16 +240,7 @@ impl Ctx {
                         },
                     ));
                 }
-                if report.errors > 0 {
-                    self.warnings.push(format!(
-                        "{phase}: {} of {} requests failed",
-                        report.errors, report.requests_sent
-                    ));
-                }
-                self.emit(HuntEvent::LoadDone {
-                    phase,
-                    report: report.clone(),
-                });
+                self.check_statuses(stage, phase, &report)?;
                 Some(report)
             }
             LoadKind::External(ext) => {
@@ -275,6 +279,40 @@ impl Ctx {
         Ok(())
     }
 
+    /// With `--expect-status`, fails when any request of the phase got another status or
+    /// none; without, warns when most did not get a 2xx/3xx (a 404 on every request is
+    /// no load on the app's real work, and its NO LEAK means little), or when some failed.
+    fn check_statuses(&mut self, stage: Stage, phase: PhaseKind, report: &LoadReport) -> Result<(), HuntError> {
+        let sent = report.requests_sent;
+        if let Some(expect) = &self.cfg.expect_status {
+            let (unexpected, details) = off_status(report, |c| expect.accepts(c));
+            if unexpected > 0 {
+                return Err(self.err(
+                    stage,
+                    Failure::UnexpectedStatus {
+                        expected: expect.to_string(),
+                        unexpected,
+                        sent,
+                        details,
+                    },
+                ));
+            }
+            return Ok(());
+        }
+        let (not_ok, details) = off_status(report, |c| c < 400);
+        if not_ok * 2 > sent {
+            self.warnings.push(format!(
+                "{phase}: {not_ok} of {sent} requests were not answered 2xx/3xx ({details}): the load \
+                 probably missed the app's real work (check --url, --method, -H), so this verdict \
+                 says little; --expect-status 2xx makes such a run fail"
+            ));
+        } else if report.errors > 0 {
+            self.warnings
+                .push(format!("{phase}: {} of {sent} requests failed", report.errors));
+        }
+        Ok(())
+    }
+
     /// Runs `fut` unless the app dies first.
     async fn race_app<T>(&mut self, stage: Stage, fut: impl std::future::Future<Output = T>) -> Result<T, HuntError> {
         let session = self.session.clone();
@@ -293,6 +331,132 @@ impl Ctx {
             }
         }
     }
+}
+
+/// The requests of `report` whose status is not `ok` (or that got no response), and what
+/// they got, most first: `(302, "300 × 404, 2 without a response")`.
+fn off_status(report: &LoadReport, ok: impl Fn(u16) -> bool) -> (u64, String) {
+    let mut off: Vec<(u64, String)> = report
+        .status_counts
+        .iter()
+        .filter(|(code, _)| !ok(**code))
+        .map(|(code, n)| (*n, format!("{n} × {code}")))
+        .collect();
+    if report.errors > 0 {
+        off.push((report.errors, format!("{} without a response", report.errors)));
+    }
+    off.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
+    let total = off.iter().map(|(n, _)| n).sum();
+    let mut words: Vec<String> = off.iter().take(4).map(|(_, w)| w.clone()).collect();
+    if off.len() > 4 {
+        words.push("…".into());
+    }
+    (total, words.join(", "))
+}
+
+/// Where an app that does not answer at its URL listens instead.
+#[derive(Clone)]
+struct ListensElsewhere {
+    /// The app's node process.
+    pid: u32,
+    /// Its inspector's port (not the app's).
+    inspector_port: Option<u16>,
+    /// The port of the URL polled.
+    url_port: Option<u16>,
+    /// Its last output lines about listening.
+    said: Arc<std::sync::Mutex<VecDeque<String>>>,
+}
+
+impl ListensElsewhere {
+    /// What shows the app listens elsewhere (its TCP listeners in `/proc`, its output)
+    /// and the URL to use instead; None when it listens on the URL's port, or nothing
+    /// names another port.
+    fn find(&self) -> Option<(String, String)> {
+        let said: Vec<String> = self
+            .said
+            .lock()
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        let listening = leakhound_inspector::proc::listening_addrs(self.pid).unwrap_or_default();
+        elsewhere(&listening, self.inspector_port, self.url_port, &said)
+    }
+}
+
+/// The port of `url` (`http://host:PORT/…`, `ws://host:PORT/…`), or 80 for a plain
+/// `http://host/`.
+fn port_of(url: &str) -> Option<u16> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next()?;
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => port.parse().ok(),
+        _ => url.starts_with("http://").then_some(80),
+    }
+}
+
+/// See [`ListensElsewhere::find`]: `listening` are the app's listeners, `said` its lines
+/// about listening.
+fn elsewhere(
+    listening: &std::collections::BTreeSet<std::net::SocketAddr>,
+    inspector_port: Option<u16>,
+    url_port: Option<u16>,
+    said: &[String],
+) -> Option<(String, String)> {
+    if url_port.is_some_and(|p| listening.iter().any(|a| a.port() == p)) {
+        return None;
+    }
+    let other = |p: u16| Some(p) != inspector_port && Some(p) != url_port;
+    let addrs: Vec<&std::net::SocketAddr> = listening.iter().filter(|a| other(a.port())).collect();
+    let told: Vec<(u16, &String)> = said
+        .iter()
+        .filter_map(|l| port_in_line(l).filter(|p| other(*p)).map(|p| (p, l)))
+        .collect();
+    let named = addrs.iter().find(|a| told.iter().any(|(p, _)| *p == a.port()));
+    if let Some(a) = named.or(addrs.first()) {
+        let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+        let quote = told
+            .iter()
+            .rev()
+            .find(|(p, _)| *p == a.port())
+            .map(|(_, l)| format!(" (its output: {l:?})"))
+            .unwrap_or_default();
+        let host = match a.ip() {
+            ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        return Some((
+            format!("it listens on {}{quote}", list.join(", ")),
+            format!("http://{host}:{}/", a.port()),
+        ));
+    }
+    let (p, l) = told.last()?;
+    Some((format!("its output says {l:?}"), format!("http://127.0.0.1:{p}/")))
+}
+
+/// The port a line such as `listening on 3000`, `Server at http://localhost:3000/` or
+/// `listening on 0.0.0.0:8080` names: its last number of 2 to 5 digits after a `:` or a
+/// space, not part of an address (`127.0.0.1`).
+fn port_in_line(line: &str) -> Option<u16> {
+    let b = line.as_bytes();
+    let mut found = None;
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let before = start.checked_sub(1).map(|k| b[k]);
+        let after = b.get(i).copied();
+        let digits = i - start;
+        if matches!(before, Some(b':' | b' ')) && !matches!(after, Some(b'.')) && (2..=5).contains(&digits) {
+            found = line[start..i].parse::<u16>().ok().filter(|p| *p > 0).or(found);
+        }
+    }
+    found
 }
 
 /// The app once started or attached to.
@@ -394,17 +558,27 @@ async fn hunt_in(
         samples: Mutex::new(Vec::new()),
     });
     let ready_seen = Arc::new(AtomicBool::new(false));
+    let listen_lines = Arc::new(std::sync::Mutex::new(VecDeque::new()));
 
     events.send(HuntEvent::Step("starting the app".into())).ok();
     let started = {
         let fwd = events.clone();
         let pattern = cfg.ready_pattern.clone();
         let seen = ready_seen.clone();
+        let said = listen_lines.clone();
         start_app(&cfg.target, cfg.ready_timeout, move |line: OutputLine| {
             if let Some(p) = &pattern
                 && line.line.contains(p.as_str())
             {
                 seen.store(true, Ordering::SeqCst);
+            }
+            if line.line.to_ascii_lowercase().contains("listen")
+                && let Ok(mut said) = said.lock()
+            {
+                if said.len() == 5 {
+                    said.pop_front();
+                }
+                said.push_back(line.line.chars().take(160).collect());
             }
             let _ = fwd.send(HuntEvent::AppOutput(line));
         })
@@ -429,6 +603,7 @@ async fn hunt_in(
         phases: Vec::new(),
         warnings: notes,
         ready_seen,
+        listen_lines,
     };
     let result = run_phases(&mut ctx).await;
     // Stop sampling, the session and the app on every path.
@@ -478,10 +653,47 @@ async fn run_phases_inner(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
         }
     } else if let Some(url) = ctx.cfg.url.clone() {
         let timeout = ctx.cfg.ready_timeout;
-        let r = ctx
-            .race_app(Stage::WaitingForReady, leakhound_load::wait_ready(&url, timeout))
-            .await?;
+        let elsewhere = ListensElsewhere {
+            pid: ctx.session.pid(),
+            inspector_port: port_of(ctx.session.url()),
+            url_port: port_of(&url),
+            said: ctx.listen_lines.clone(),
+        };
+        let events = ctx.events.clone();
+        let polled = url.clone();
+        let looking = elsewhere.clone();
+        // Said while waiting too (the timeout may be long): where the app listens instead.
+        let wait = async move {
+            let wait = leakhound_load::wait_ready(&polled, timeout);
+            tokio::pin!(wait);
+            loop {
+                tokio::select! {
+                    r = &mut wait => return r,
+                    () = tokio::time::sleep(Duration::from_secs(2)) => {
+                        if let Some((evidence, suggested)) = looking.find() {
+                            let _ = events.send(HuntEvent::Step(format!(
+                                "waiting for the app at {polled}: {evidence}; if it ignores PORT, stop and run again with --url {suggested}"
+                            )));
+                        }
+                    }
+                }
+            }
+        };
+        let r = ctx.race_app(Stage::WaitingForReady, wait).await?;
         if let Err(e) = r {
+            if let leakhound_load::LoadError::NotReady { url, timeout, .. } = &e
+                && let Some((evidence, suggested)) = elsewhere.find()
+            {
+                return Err(ctx.err(
+                    Stage::WaitingForReady,
+                    Failure::ListensElsewhere {
+                        url: url.clone(),
+                        timeout: *timeout,
+                        evidence,
+                        suggested,
+                    },
+                ));
+            }
             return Err(ctx.fail(Stage::WaitingForReady, e).await);
         }
     }
@@ -612,7 +824,7 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
         .map(|p| p.requests)
         .unwrap_or(cfg.requests_per_phase);
     let mut leak_opts = cfg.leak_options.clone();
-    leak_opts.requests_per_step = Some(requests_per_phase as f64).filter(|r| *r > 0.0);
+    (leak_opts.requests_per_step, leak_opts.requests_per_step_each) = requests_per_step(&phases);
     let keep = paths.clone();
     let leaks = tokio::task::spawn_blocking(move || analyse_snapshots(&paths, &leak_opts))
         .await
@@ -669,6 +881,24 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
     })
 }
 
+/// The load between consecutive snapshots, as the leak finder takes it: what each load
+/// phase really delivered (snapshot `i + 1` follows load phase `i + 1`; by time, or cut
+/// short, phases differ from the plan and from each other), and their mean as the one
+/// number. None and empty when no load phase sent anything.
+fn requests_per_step(phases: &[PhaseRecord]) -> (Option<f64>, Vec<f64>) {
+    let each: Vec<f64> = phases
+        .iter()
+        .filter(|p| p.kind.is_load())
+        .map(|p| p.requests as f64)
+        .collect();
+    let mean = each.iter().sum::<f64>() / each.len().max(1) as f64;
+    if mean > 0.0 {
+        (Some(mean), each)
+    } else {
+        (None, Vec::new())
+    }
+}
+
 fn analyse_snapshots(paths: &[PathBuf], opts: &LeakOptions) -> Result<LeakReport, String> {
     let (loaded, prepared): (Vec<_>, Vec<_>) = leakhound_leaks::load_series(paths, &|_, _| {})
         .map_err(|e| e.to_string())?
@@ -676,4 +906,112 @@ fn analyse_snapshots(paths: &[PathBuf], opts: &LeakOptions) -> Result<LeakReport
         .unzip();
     let snaps: Vec<&leakhound_heap::HeapSnapshot> = loaded.iter().map(|l| &l.snapshot).collect();
     leakhound_leaks::find_leaks_prepared(&snaps, prepared, opts).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_read_from_urls_and_listening_lines() {
+        assert_eq!(port_of("http://127.0.0.1:46629/"), Some(46629));
+        assert_eq!(port_of("ws://127.0.0.1:9229/abc-def"), Some(9229));
+        assert_eq!(port_of("http://[::1]:8080/x?y=1"), Some(8080));
+        assert_eq!(port_of("http://localhost/"), Some(80));
+        for (line, port) in [
+            ("no-leak listening on 3000", Some(3000)),
+            ("Server listening at http://localhost:8080/api", Some(8080)),
+            ("listening on 0.0.0.0:4000", Some(4000)),
+            ("Listening on http://127.0.0.1:5173", Some(5173)),
+            ("listening for messages", None),
+            ("listening on 127.0.0.1", None),
+        ] {
+            assert_eq!(port_in_line(line), port, "{line}");
+        }
+    }
+
+    #[test]
+    fn an_app_listening_on_another_port_is_named_with_the_url_to_use() {
+        let addrs = |list: &[&str]| list.iter().map(|a| a.parse().unwrap()).collect();
+        let said = vec!["shop listening on http://localhost:3000".to_owned()];
+        // The inspector's port is not the app's.
+        let (evidence, url) = elsewhere(
+            &addrs(&["127.0.0.1:9229", "0.0.0.0:3000"]),
+            Some(9229),
+            Some(46629),
+            &said,
+        )
+        .expect("found");
+        assert_eq!(
+            evidence,
+            "it listens on 0.0.0.0:3000 (its output: \"shop listening on http://localhost:3000\")"
+        );
+        assert_eq!(url, "http://127.0.0.1:3000/");
+        // Its output alone, when /proc shows nothing.
+        let (evidence, url) = elsewhere(&addrs(&[]), Some(9229), Some(46629), &said).expect("found");
+        assert!(evidence.starts_with("its output says"), "{evidence}");
+        assert_eq!(url, "http://127.0.0.1:3000/");
+        // Listening on the URL's port (but slow to answer), or on no other port: nothing to say.
+        assert_eq!(
+            elsewhere(
+                &addrs(&["127.0.0.1:46629", "0.0.0.0:3000"]),
+                Some(9229),
+                Some(46629),
+                &said
+            ),
+            None
+        );
+        assert_eq!(
+            elsewhere(&addrs(&["127.0.0.1:9229"]), Some(9229), Some(46629), &[]),
+            None
+        );
+        let (_, url) = elsewhere(&addrs(&["[::1]:8080"]), None, Some(1), &[]).expect("found");
+        assert_eq!(url, "http://[::1]:8080/");
+    }
+
+    #[test]
+    fn each_step_gets_the_requests_its_phase_delivered() {
+        let phase = |kind, requests| PhaseRecord {
+            kind,
+            start_ms: 0.0,
+            end_ms: 0.0,
+            requests,
+            load: None,
+        };
+        // `--duration 3 --rate 300`: 835 and 880 requests, not 900 each.
+        let phases = [
+            phase(PhaseKind::Warmup, 200),
+            phase(PhaseKind::Load(1), 835),
+            phase(PhaseKind::Load(2), 880),
+            phase(PhaseKind::CalmDown, 0),
+        ];
+        assert_eq!(requests_per_step(&phases), (Some(857.5), vec![835.0, 880.0]));
+        let opts = LeakOptions {
+            requests_per_step_each: requests_per_step(&phases).1,
+            ..LeakOptions::default()
+        };
+        // An exact 1-per-request leak grows by 880 from target to final.
+        assert_eq!(opts.requests_between(1, 2).map(|r| 880.0 / r), Some(1.0));
+        assert_eq!(requests_per_step(&[phase(PhaseKind::Load(1), 0)]), (None, Vec::new()));
+    }
+
+    #[test]
+    fn statuses_off_the_mark_are_counted_most_first() {
+        let report = LoadReport {
+            requests_sent: 310,
+            responses_2xx_3xx: 5,
+            responses_4xx: 300,
+            errors: 2,
+            status_counts: [(200, 5), (404, 300), (503, 3)].into_iter().collect(),
+            ..LoadReport::default()
+        };
+        assert_eq!(
+            off_status(&report, |c| c < 400),
+            (305, "300 × 404, 3 × 503, 2 without a response".to_owned())
+        );
+        assert_eq!(
+            off_status(&report, |c| c == 200 || c == 404),
+            (5, "3 × 503, 2 without a response".to_owned())
+        );
+    }
 }

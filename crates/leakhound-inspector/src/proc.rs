@@ -113,7 +113,7 @@ pub(crate) fn listening_loopback_addrs(pid: u32) -> Result<BTreeSet<SocketAddr>,
 /// # Errors
 ///
 /// As [`listening_loopback_addrs`].
-pub(crate) fn listening_addrs(pid: u32) -> Result<BTreeSet<SocketAddr>, InspectorError> {
+pub fn listening_addrs(pid: u32) -> Result<BTreeSet<SocketAddr>, InspectorError> {
     let inodes = socket_inodes(pid)?;
     let mut addrs = BTreeSet::new();
     if inodes.is_empty() {

@@ -67,7 +67,8 @@ pub struct SpawnOptions {
     /// How long to wait for the inspector to come up and accept our connection.
     pub ready_timeout: Duration,
     /// Receives every line the app writes to stdout and stderr, except node's own inspector
-    /// notices (`Debugger listening on ws://…`, `For help, see: …`, `Debugger attached.`).
+    /// notices (`Debugger listening on ws://…`, `For help, see: …`, `Debugger attached.`,
+    /// `Debugger ending on ws://…`).
     /// Output keeps being drained (and dropped) if the receiver goes away.
     pub output: mpsc::UnboundedSender<OutputLine>,
 }
@@ -537,9 +538,11 @@ async fn read_line_capped<R: AsyncBufRead + Unpin>(
     }
 }
 
-/// True for node's own inspector notices, which are not forwarded.
+/// True for node's own inspector notices, which are not forwarded (`Debugger ending on
+/// ws://…` comes when leakhound's session closes the inspector, after the verdict).
 fn is_inspector_notice(line: &str) -> bool {
     line.starts_with("Debugger listening on ws://")
+        || line.starts_with("Debugger ending on ws://")
         || line.starts_with("For help, see: https://nodejs.org")
         || line == "Debugger attached."
 }
@@ -610,6 +613,7 @@ mod tests {
             "For help, see: https://nodejs.org/en/docs/inspector"
         ));
         assert!(is_inspector_notice("Debugger attached."));
+        assert!(is_inspector_notice("Debugger ending on ws://127.0.0.1:1/abc"));
         assert!(!is_inspector_notice("Waiting for the debugger to disconnect..."));
     }
 

@@ -247,6 +247,12 @@ impl Session {
         self.transport.close().await;
     }
 
+    /// Whether [`Session::close`] will close the target's inspector too: `attach` opened it
+    /// (SIGUSR1) and the session has not been closed yet.
+    pub fn closes_inspector(&self) -> bool {
+        self.close_inspector.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Makes [`Session::close`] close the target's inspector too (set by
     /// `attach` when SIGUSR1 opened it), so an attached process is left with no
     /// inspector listening, as leakhound found it.

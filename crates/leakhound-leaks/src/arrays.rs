@@ -62,13 +62,10 @@ pub(crate) fn growing_primitive_arrays(
             continue;
         }
         let counts: Vec<u64> = sizes.iter().map(|b| b / 8).collect();
-        let per_request = opts.requests_per_step.filter(|&r| r > 0.0).map(|req| {
-            let steps = (last_i - 1) as f64;
-            PerRequest {
-                count: growth as f64 / 8.0 / (steps * req),
-                retained_size_bytes: growth as f64 / (steps * req),
-                objects: Vec::new(),
-            }
+        let per_request = opts.requests_between(1, last_i).map(|req| PerRequest {
+            count: growth as f64 / 8.0 / req,
+            retained_size_bytes: growth as f64 / req,
+            objects: Vec::new(),
         });
         let is_root = vec![false; s.node_count()];
         let pattern = Pattern::UNBOUNDED_COLLECTION;

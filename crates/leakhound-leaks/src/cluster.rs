@@ -68,10 +68,20 @@ pub(crate) fn build_cluster(
         .find(|r| r.is_user_code())
         .cloned()
         .or_else(|| sources.first().cloned());
+    let last = counts_per_snapshot.len() - 1;
     let per_request = opts
-        .requests_per_step
-        .filter(|&r| r > 0.0)
-        .map(|req| per_request(req, &counts_per_snapshot, roots.len(), retained, &object_classes));
+        .requests_between(1, last)
+        .zip(opts.requests_between(0, 1))
+        .map(|(after_target, first)| {
+            per_request(
+                after_target,
+                first,
+                &counts_per_snapshot,
+                roots.len(),
+                retained,
+                &object_classes,
+            )
+        });
     Cluster {
         holder: label.to_owned(),
         holder_class: s.class(holder).name.clone(),
@@ -232,21 +242,21 @@ fn cluster_sources(
     sources
 }
 
-/// Rates per unit of load, `req` units per step: roots added per unit (growth from the
-/// target to the last snapshot over the steps between them), retained bytes per unit (the
+/// Rates per unit of load: roots added per unit (growth from the target to the last
+/// snapshot over the `after_target` units between them), retained bytes per unit (the
 /// roots' average retained size times that growth), and the first 8 object classes'
-/// counts per unit (allocated over one step).
+/// counts per unit (allocated over the first step, `first` units).
 fn per_request(
-    req: f64,
+    after_target: f64,
+    first: f64,
     counts_per_snapshot: &[u64],
     roots: usize,
     retained: u64,
     object_classes: &[ClassCount],
 ) -> PerRequest {
     let last = counts_per_snapshot.len() - 1;
-    let steps = (last - 1) as f64;
     let growth = counts_per_snapshot[last].saturating_sub(counts_per_snapshot[1]) as f64;
-    let count = growth / (steps * req);
+    let count = growth / after_target;
     let ret_growth = if roots == 0 {
         0.0
     } else {
@@ -254,11 +264,11 @@ fn per_request(
     };
     PerRequest {
         count,
-        retained_size_bytes: (ret_growth / (steps * req)).max(0.0),
+        retained_size_bytes: (ret_growth / after_target).max(0.0),
         objects: object_classes
             .iter()
             .take(8)
-            .map(|c| (c.class_name.clone(), c.count as f64 / req))
+            .map(|c| (c.class_name.clone(), c.count as f64 / first))
             .collect(),
     }
 }

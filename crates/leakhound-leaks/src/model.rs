@@ -12,6 +12,10 @@ use crate::source::SourceRef;
 pub struct LeakOptions {
     /// Units of load (requests) between consecutive snapshots, to report rates per unit.
     pub requests_per_step: Option<f64>,
+    /// The units of load measured between each pair of consecutive snapshots (step `i`
+    /// is from snapshot `i` to `i + 1`), when the steps differ (load by time); empty: every
+    /// step is `requests_per_step`.
+    pub requests_per_step_each: Vec<f64>,
     /// Minimum growth of a cluster from the target to the last snapshot, in objects.
     pub min_growth: u64,
     /// At most this many clusters are reported.
@@ -22,9 +26,24 @@ impl Default for LeakOptions {
     fn default() -> Self {
         LeakOptions {
             requests_per_step: None,
+            requests_per_step_each: Vec::new(),
             min_growth: 2,
             max_clusters: 20,
         }
+    }
+}
+
+impl LeakOptions {
+    /// Units of load from snapshot `from` to snapshot `to`: the sum of
+    /// `requests_per_step_each` over those steps when it covers them, else
+    /// `requests_per_step` times their number; None when unknown or not positive.
+    pub fn requests_between(&self, from: usize, to: usize) -> Option<f64> {
+        let steps = to.checked_sub(from).filter(|s| *s > 0)?;
+        let total = match self.requests_per_step_each.get(from..to) {
+            Some(each) => each.iter().sum(),
+            None => self.requests_per_step? * steps as f64,
+        };
+        Some(total).filter(|t| *t > 0.0)
     }
 }
 
@@ -35,9 +54,11 @@ pub enum LeakError {
     /// Fewer than three snapshots.
     #[error("the three-snapshot technique needs at least 3 snapshots (baseline, target, final); got {0}")]
     TooFewSnapshots(usize),
-    /// Node ids do not line up: the snapshots come from different processes.
+    /// Node ids do not line up: the snapshots come from different processes, or V8's
+    /// object ids were reset between them (an inspector session that used the heap
+    /// profiler ended).
     #[error(
-        "snapshots {first} and {second} come from different processes (only {matching} of {common} shared ids name the same object); ids only match within one process"
+        "snapshots {first} and {second} come from different processes (only {matching} of {common} shared ids name the same object), or V8's object ids were reset between the snapshots (each `leakhound snapshot` run, or a DevTools session, that ends clears them: take a series in one session with `leakhound snapshot --count N`); ids only match within one process and one session"
     )]
     DifferentProcesses {
         /// Position of the first snapshot (0-based).
@@ -192,4 +213,30 @@ pub struct LeakReport {
     /// Warnings about the inputs (e.g. two snapshots with the same newest object id:
     /// nothing was allocated between them), one sentence each.
     pub warnings: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_between_snapshots_are_the_measured_steps_when_given() {
+        let same = LeakOptions {
+            requests_per_step: Some(300.0),
+            ..LeakOptions::default()
+        };
+        assert_eq!(same.requests_between(0, 1), Some(300.0));
+        assert_eq!(same.requests_between(1, 3), Some(600.0));
+        let measured = LeakOptions {
+            requests_per_step: Some(857.5),
+            requests_per_step_each: vec![835.0, 880.0],
+            ..LeakOptions::default()
+        };
+        assert_eq!(measured.requests_between(0, 1), Some(835.0));
+        assert_eq!(measured.requests_between(1, 2), Some(880.0));
+        // Past the measured steps, the one number.
+        assert_eq!(measured.requests_between(1, 3), Some(1715.0));
+        assert_eq!(LeakOptions::default().requests_between(0, 1), None);
+        assert_eq!(same.requests_between(2, 2), None);
+    }
 }

@@ -120,7 +120,11 @@ pub fn write_diff_text(
     }
     write!(w, "{}", t.render())?;
     if total_rows > rows.len() {
-        writeln!(w, "… {} more classes (--top 0 shows all)", total_rows - rows.len())?;
+        writeln!(
+            w,
+            "… {} (--top 0 shows all)",
+            format::plural((total_rows - rows.len()) as u64, "more class", "more classes")
+        )?;
     }
     Ok(())
 }

@@ -22,6 +22,11 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// `n` and the words after it in its number: `1 more class`, `2 more classes`.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// A signed byte delta: `+1.2 MB`, `−340 B`.
 pub fn signed_bytes(n: i64) -> String {
     if n < 0 {
@@ -211,6 +216,13 @@ impl Table {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn plurals_agree_with_their_number() {
+        assert_eq!(plural(1, "class", "classes"), "1 class");
+        assert_eq!(plural(0, "class", "classes"), "0 classes");
+        assert_eq!(plural(2, "more retainer", "more retainers"), "2 more retainers");
+    }
+
     use super::*;
 
     #[test]

@@ -134,7 +134,12 @@ fn tree(n: &RetainerNode, depth: usize, w: &mut dyn Write) -> io::Result<()> {
         tree(r, depth + 1, w)?;
     }
     if n.more > 0 {
-        writeln!(w, "{}… {} more retainers", "  ".repeat(depth + 1), n.more)?;
+        writeln!(
+            w,
+            "{}… {}",
+            "  ".repeat(depth + 1),
+            crate::format::plural(n.more as u64, "more retainer", "more retainers")
+        )?;
     }
     Ok(())
 }

@@ -196,7 +196,11 @@ pub fn write_summary_text(v: &SummaryView<'_>, w: &mut dyn Write) -> io::Result<
     }
     write!(w, "{}", t.render())?;
     if v.total_rows > v.rows.len() {
-        writeln!(w, "… {} more classes (--top 0 shows all)", v.total_rows - v.rows.len())?;
+        writeln!(
+            w,
+            "… {} (--top 0 shows all)",
+            format::plural((v.total_rows - v.rows.len()) as u64, "more class", "more classes")
+        )?;
     }
     Ok(())
 }

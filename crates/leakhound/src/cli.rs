@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 /// Find memory leaks in Node.js applications.
 #[derive(Parser, Debug)]
@@ -53,7 +53,8 @@ pub enum Command {
     /// it says about how many more floor points, and how long, would decide it. Exit 2: an
     /// error.
     Watch(WatchArgs),
-    /// One heap snapshot of a running process, after a full GC.
+    /// Heap snapshots of a running process, each after a full GC: one, or a series in one
+    /// inspector session (`--count N --interval 60s`) for `diff` and `leaks`.
     Snapshot(SnapshotArgs),
     /// The Summary view of a heap snapshot: objects grouped by class with count,
     /// distance, shallow and retained size (DevTools' numbers).
@@ -89,13 +90,15 @@ pub enum Command {
         json: bool,
     },
     /// Retainer paths of a node, or of the largest instances of a class, up to GC roots.
+    #[command(group(ArgGroup::new("pick").required(true).args(["id", "class"])))]
     Retainers {
         /// A .heapsnapshot file.
         file: PathBuf,
         /// The node's id, as `@123` or `123`.
-        #[arg(long, conflicts_with = "class", required_unless_present = "class")]
+        #[arg(long)]
         id: Option<String>,
         /// A class name (Summary's Constructor column): its largest instances are shown.
+        /// Matched exactly, else in another case; else the closest names are suggested.
         #[arg(long)]
         class: Option<String>,
         /// Levels of retainers to expand.
@@ -139,6 +142,23 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Whether `--json` was asked for: then an error is a JSON object on stdout too.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Hunt(a) => a.report.json,
+            Command::Demo(a) => a.report.json,
+            Command::Watch(a) => a.json,
+            Command::Snapshot(_) => false,
+            Command::Summary { json, .. }
+            | Command::Diff { json, .. }
+            | Command::Retainers { json, .. }
+            | Command::Leaks { json, .. }
+            | Command::Stats { json, .. } => *json,
+        }
+    }
+}
+
 /// Which app: a command to start, or a running process.
 #[derive(Args, Debug, Clone)]
 pub struct AppArgs {
@@ -177,16 +197,25 @@ pub struct LoadArgs {
     /// Body sent with every request of the built-in load (default: none).
     #[arg(long)]
     pub body: Option<String>,
+    /// Statuses every response must have, e.g. `2xx`, `2xx,3xx`, `200,204`: any other
+    /// status, or no response, fails the hunt (exit 2). Without it, a phase whose
+    /// responses are mostly not 2xx/3xx is a warning.
+    #[arg(long, value_name = "STATUSES", value_parser = parse_expect_status)]
+    pub expect_status: Option<leakhound_hunt::ExpectStatus>,
     /// Run this shell command once per load phase instead of the built-in load
-    /// (it gets LEAKHOUND_URL in its environment).
+    /// (it gets the app's URL as LEAKHOUND_URL, and the app its PORT, as with the built-in
+    /// load). No warm-up then, unless --warmup-load.
     #[arg(long)]
     pub load: Option<String>,
     /// Units of load one run of --load makes (for per-request rates).
     #[arg(long)]
     pub units: Option<u64>,
-    /// Warm-up requests before the baseline.
+    /// Warm-up requests before the baseline (0: no warm-up).
     #[arg(long, default_value_t = 200)]
     pub warmup: u64,
+    /// Run this shell command once as the warm-up instead (with LEAKHOUND_URL).
+    #[arg(long, value_name = "CMD")]
+    pub warmup_load: Option<String>,
 }
 
 /// How a hunt runs: phases, sampling, snapshots, the leak finder's threshold.
@@ -216,6 +245,33 @@ pub struct HuntRunArgs {
     /// Minimum growth, in objects, for a cluster to count as a leak.
     #[arg(long, default_value_t = 2)]
     pub min_growth: u64,
+    /// The app's output: `show` (on stderr, `app| …`; the default), `hide` (the default
+    /// with --quiet), or `file:PATH` (written there).
+    #[arg(long, value_name = "show|hide|file:PATH", value_parser = parse_app_output)]
+    pub app_output: Option<AppOutput>,
+}
+
+/// Where the app's output goes (`--app-output`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppOutput {
+    /// On stderr, each line after `app| `.
+    Show,
+    /// Nowhere.
+    Hide,
+    /// Into this file (created or truncated, mode 0600), as the app wrote it.
+    File(PathBuf),
+}
+
+/// `show`, `hide` or `file:PATH`.
+fn parse_app_output(text: &str) -> Result<AppOutput, String> {
+    match text {
+        "show" => Ok(AppOutput::Show),
+        "hide" => Ok(AppOutput::Hide),
+        _ => match text.strip_prefix("file:") {
+            Some(path) if !path.is_empty() => Ok(AppOutput::File(PathBuf::from(path))),
+            _ => Err(format!("{text:?}: give show, hide or file:PATH")),
+        },
+    }
 }
 
 /// Where a hunt's report goes.
@@ -295,9 +351,18 @@ pub struct SnapshotArgs {
     /// Or connect to this inspector (`ws://127.0.0.1:…` or `http://127.0.0.1:9229`).
     #[arg(long)]
     pub inspect: Option<String>,
-    /// Output file (default Heap-<pid>-<time>.heapsnapshot).
+    /// Output file (default Heap-<pid>-<time>.heapsnapshot). With --count, a folder (an
+    /// existing one, or a path ending in `/`) for Heap-<pid>-<time>-<n>.heapsnapshot, or a
+    /// prefix: `-o shop` writes shop-1.heapsnapshot, shop-2.heapsnapshot, …
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Snapshots to take, in one inspector session: V8 keeps its object ids for the
+    /// session, so `diff` and `leaks` can compare them (separate runs cannot be compared).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub count: u32,
+    /// Time between the snapshots of a series: seconds, or with a unit (`90s`, `10m`).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub interval: Duration,
 }
 
 /// The row order of `diff` (`--sort`); every order puts the largest value first.
@@ -352,9 +417,11 @@ fn hunt_options(app: AppArgs, load: LoadArgs, run: HuntRunArgs) -> leakhound_hun
         method: load.method,
         headers: load.headers,
         body: load.body,
+        expect_status: load.expect_status,
         load_command: load.load,
         units: load.units,
         warmup: load.warmup,
+        warmup_load: load.warmup_load,
         phases: run.phases,
         sample_ms: run.sample_ms,
         gc_interval_ms: run.gc_interval_ms,
@@ -380,6 +447,11 @@ impl WatchArgs {
     }
 }
 
+/// `--expect-status`: classes and codes, comma-separated (`2xx,3xx`, `200,204`).
+fn parse_expect_status(text: &str) -> Result<leakhound_hunt::ExpectStatus, String> {
+    text.parse()
+}
+
 /// A duration: a plain number of seconds (`2.5`), or a number with a unit `ms`, `s`, `m`
 /// or `h` (`500ms`, `90s`, `10m`, `1h`). Negative, infinite or NaN values are refused.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -403,6 +475,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn app_output_is_shown_hidden_or_written_to_a_file() {
+        assert_eq!(parse_app_output("show"), Ok(AppOutput::Show));
+        assert_eq!(parse_app_output("hide"), Ok(AppOutput::Hide));
+        assert_eq!(
+            parse_app_output("file:logs/app.log"),
+            Ok(AppOutput::File(PathBuf::from("logs/app.log")))
+        );
+        for bad in ["", "file:", "Show", "stderr"] {
+            assert!(parse_app_output(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn durations_take_units() {

@@ -13,17 +13,55 @@ use leakhound_report::hunt::HuntJson;
 use leakhound_report::terminal::{TerminalSafe, terminal_safe};
 use tokio::sync::mpsc;
 
-use crate::cli::{DemoArgs, HuntArgs, ReportArgs};
+use crate::cli::{AppOutput, DemoArgs, HuntArgs, ReportArgs};
 
 /// `leakhound hunt`: runs the hunt and prints its report. Exit code 0 no leak, 1 leak.
 pub fn run_hunt(args: HuntArgs, quiet: bool) -> Result<ExitCode> {
     let report = args.report.clone();
-    hunt_and_report(args.options(), &report, quiet)
+    let app_output = args.run.app_output.clone();
+    hunt_and_report(args.options(), &report, app_output, quiet)
+}
+
+/// Where the app's lines go while a hunt runs.
+enum AppLines {
+    /// On stderr after `app| `.
+    Show,
+    /// Nowhere.
+    Hide,
+    /// Into a file of the user's.
+    File(std::io::BufWriter<std::fs::File>),
+}
+
+impl AppLines {
+    /// `--app-output` as given; without it shown, or hidden with `--quiet`.
+    fn open(choice: Option<AppOutput>, quiet: bool) -> Result<AppLines> {
+        Ok(match choice {
+            None if quiet => AppLines::Hide,
+            None | Some(AppOutput::Show) => AppLines::Show,
+            Some(AppOutput::Hide) => AppLines::Hide,
+            Some(AppOutput::File(path)) => {
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create(true).truncate(true);
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                let file = options
+                    .open(&path)
+                    .with_context(|| format!("cannot write the app's output to {}", path.display()))?;
+                AppLines::File(std::io::BufWriter::new(file))
+            }
+        })
+    }
 }
 
 /// Runs a hunt with `options` and writes its report: text or JSON on stdout, and the
 /// HTML page when asked.
-fn hunt_and_report(options: HuntOptions, report_args: &ReportArgs, quiet: bool) -> Result<ExitCode> {
+fn hunt_and_report(
+    options: HuntOptions,
+    report_args: &ReportArgs,
+    app_output: Option<AppOutput>,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let attached = options.attach.is_some();
+    let app_lines = AppLines::open(app_output, quiet)?;
     let cfg = HuntConfig::from_options(options)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -32,7 +70,7 @@ fn hunt_and_report(options: HuntOptions, report_args: &ReportArgs, quiet: bool) 
         .context("cannot start the async runtime")?;
     let outcome = rt.block_on(async move {
         let (tx, rx) = mpsc::unbounded_channel();
-        let ui = tokio::spawn(show_progress(rx, quiet));
+        let ui = tokio::spawn(show_progress(rx, quiet, attached, app_lines));
         let r = tokio::select! {
             r = leakhound_hunt::hunt(cfg, tx) => r.map_err(|e| Err(anyhow::Error::from(e))),
             // Dropping the hunt stops the app (SIGKILL to its process group) and removes a
@@ -62,6 +100,16 @@ fn hunt_and_report(options: HuntOptions, report_args: &ReportArgs, quiet: bool) 
         if report_args.json {
             serde_json::to_writer_pretty(&mut out, &report)?;
             writeln!(out)?;
+            // Inside the JSON they are easy to miss (a wrong URL answered 404 throughout).
+            #[allow(
+                clippy::print_stderr,
+                reason = "the warnings of a JSON report, for the person watching"
+            )]
+            if !quiet {
+                for w in &outcome.warnings {
+                    eprintln!("leakhound: warning: {}", terminal_safe(w));
+                }
+            }
         } else {
             let mut safe = TerminalSafe::new(&mut out);
             leakhound_report::hunt::write_hunt_text(&report, &mut safe)?;
@@ -113,8 +161,14 @@ pub fn write_atomically(path: &Path, f: impl FnOnce(&mut dyn Write) -> std::io::
 }
 
 /// Shows the hunt's progress on stderr: a spinner on a terminal, plain lines otherwise
-/// (logs, CI). Returns the snapshots taken.
-async fn show_progress(mut rx: mpsc::UnboundedReceiver<HuntEvent>, quiet: bool) -> Vec<PathBuf> {
+/// (logs, CI); the app's lines where `app_lines` says. Returns the snapshots taken.
+/// `attached`: the app was running already.
+async fn show_progress(
+    mut rx: mpsc::UnboundedReceiver<HuntEvent>,
+    quiet: bool,
+    attached: bool,
+    mut app_lines: AppLines,
+) -> Vec<PathBuf> {
     let bar = if quiet {
         ProgressBar::hidden()
     } else {
@@ -139,7 +193,23 @@ async fn show_progress(mut rx: mpsc::UnboundedReceiver<HuntEvent>, quiet: bool) 
     let mut taken = Vec::new();
     while let Some(e) = rx.recv().await {
         match e {
-            HuntEvent::AppOutput(l) if !quiet => say(format!("app| {}", terminal_safe(&l.line))),
+            HuntEvent::AppOutput(l) => match &mut app_lines {
+                AppLines::Show => {
+                    let line = format!("app| {}", terminal_safe(&l.line));
+                    // With --quiet there is no bar to print above.
+                    #[allow(clippy::print_stderr, reason = "the app's output, asked for with --quiet")]
+                    if quiet {
+                        eprintln!("{line}");
+                    } else {
+                        say(line);
+                    }
+                }
+                AppLines::Hide => {}
+                AppLines::File(w) => {
+                    let _ = writeln!(w, "{}", l.line);
+                }
+            },
+            HuntEvent::Started { pid } if attached => say(format!("leakhound: attached to pid {pid}")),
             HuntEvent::Started { pid } => say(format!("leakhound: app started, pid {pid}")),
             HuntEvent::Step(s) => {
                 step = s;
@@ -178,6 +248,9 @@ async fn show_progress(mut rx: mpsc::UnboundedReceiver<HuntEvent>, quiet: bool) 
         }
     }
     bar.finish_and_clear();
+    if let AppLines::File(w) = &mut app_lines {
+        let _ = w.flush();
+    }
     taken
 }
 
@@ -185,37 +258,90 @@ async fn show_progress(mut rx: mpsc::UnboundedReceiver<HuntEvent>, quiet: bool) 
 pub const DEMO_SERVER: &str = include_str!("../assets/demo-server.js");
 
 /// `leakhound demo`: hunts the bundled leaky server; exit code 0 when its leak is found.
+/// The server's file stays beside the report (`leakhound-demo/shop-server.js` next to
+/// `leakhound-demo.html`), where the report's source locations point.
 pub fn run_demo(mut args: DemoArgs, quiet: bool) -> Result<ExitCode> {
-    let dir = tempfile::Builder::new()
-        .prefix("leakhound-demo-")
-        .tempdir()
-        .context("cannot create a temporary folder")?;
-    let server = dir.path().join("shop-server.js");
-    std::fs::write(&server, DEMO_SERVER).with_context(|| format!("cannot write {}", server.display()))?;
     if args.run.out_dir.is_none() {
         args.run.out_dir = Some(PathBuf::from("leakhound-demo"));
     }
-    if args.report.html.is_none() {
-        args.report.html = Some(PathBuf::from("leakhound-demo.html"));
+    let html = args
+        .report
+        .html
+        .get_or_insert_with(|| PathBuf::from("leakhound-demo.html"));
+    let dir = html
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join("leakhound-demo");
+    // As private as a snapshot folder: it may become one.
+    let mut builder = std::fs::DirBuilder::new();
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    match builder.recursive(true).create(&dir) {
+        Ok(()) => {}
+        Err(e) => return Err(anyhow::anyhow!("cannot create {}: {e}", dir.display())),
     }
+    let server = dir.join("shop-server.js");
+    write_atomically(&server, |w| w.write_all(DEMO_SERVER.as_bytes()))?;
+    let server = std::fs::canonicalize(&server).with_context(|| format!("cannot find {}", server.display()))?;
     let report = args.report.clone();
+    let app_output = args.run.app_output.clone();
     let options = args.options(vec!["node".into(), server.into_os_string()]);
     // The demo server leaks on purpose: finding it is success (exit 0); a demo that
     // finds nothing, or fails, is not.
-    let code = hunt_and_report(options, &report, quiet)?;
-    Ok(if code == ExitCode::from(1) {
-        ExitCode::SUCCESS
-    } else {
-        bail!("the demo's leak was not found (see the report above)")
-    })
+    let code = hunt_and_report(options, &report, app_output, quiet)?;
+    if code == ExitCode::from(1) {
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Not an error of the run: its report is printed already (with --json, the one JSON
+    // document on stdout).
+    #[allow(clippy::print_stderr, reason = "why the demo's exit code is 2")]
+    {
+        eprintln!("leakhound: the demo's leak was not found (see the report above)");
+    }
+    Ok(ExitCode::from(2))
 }
 
-/// `leakhound snapshot`: one snapshot of a running process, after a GC.
+/// The files of a series of `count` snapshots of `pid` started at `stamp` (unix seconds).
+/// One snapshot goes to `output` as given, or into it with the default name when it is a
+/// folder (an existing directory, or a path ending in `/`). More are numbered from 1: in
+/// that folder, named `Heap-<pid>-<stamp>-<n>.heapsnapshot`, or after `output` as a prefix,
+/// `<output>-<n>.heapsnapshot` (a trailing `.heapsnapshot` of the prefix dropped).
+fn snapshot_paths(output: Option<&Path>, count: u32, pid: u32, stamp: u64) -> Vec<PathBuf> {
+    let name = |n: u32| {
+        if count == 1 {
+            format!("Heap-{pid}-{stamp}.heapsnapshot")
+        } else {
+            format!("Heap-{pid}-{stamp}-{n}.heapsnapshot")
+        }
+    };
+    let Some(out) = output else {
+        return (1..=count).map(|n| PathBuf::from(name(n))).collect();
+    };
+    let folder = out.is_dir() || out.as_os_str().to_string_lossy().ends_with('/');
+    if folder {
+        return (1..=count).map(|n| out.join(name(n))).collect();
+    }
+    if count == 1 {
+        return vec![out.to_owned()];
+    }
+    let prefix = out.to_string_lossy();
+    let prefix = prefix.strip_suffix(".heapsnapshot").unwrap_or(&prefix);
+    (1..=count)
+        .map(|n| PathBuf::from(format!("{prefix}-{n}.heapsnapshot")))
+        .collect()
+}
+
+/// `leakhound snapshot`: one snapshot of a running process after a GC, or `--count` of
+/// them `--interval` apart in one inspector session (V8's object ids stay the same, so
+/// `diff` and `leaks` can compare them). Each file is printed when written; on leaving,
+/// the inspector `--pid` opened is closed again, and the command says so.
 pub fn run_snapshot(args: crate::cli::SnapshotArgs, quiet: bool) -> Result<ExitCode> {
     let crate::cli::SnapshotArgs {
         pid,
         inspect,
         output: out,
+        count,
+        interval,
     } = args;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
@@ -232,13 +358,15 @@ pub fn run_snapshot(args: crate::cli::SnapshotArgs, quiet: bool) -> Result<ExitC
             (None, None) => bail!("give --pid PID or --inspect URL"),
         };
         let (session, _lock) = session;
-        let path = out.unwrap_or_else(|| {
-            let stamp = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            PathBuf::from(format!("Heap-{}-{stamp}.heapsnapshot", session.pid()))
-        });
+        let target = session.pid();
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let paths = snapshot_paths(out.as_deref(), count, target, stamp);
+        if let Some(dir) = paths[0].parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
         let bar = if quiet {
             ProgressBar::hidden()
         } else {
@@ -249,38 +377,160 @@ pub fn run_snapshot(args: crate::cli::SnapshotArgs, quiet: bool) -> Result<ExitC
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         bar.enable_steady_tick(Duration::from_millis(120));
-        let b = bar.clone();
+        let say = |line: String| {
+            if quiet {
+                return;
+            }
+            if bar.is_hidden() {
+                #[allow(clippy::print_stderr, reason = "notes when stderr is not a terminal")]
+                {
+                    eprintln!("{line}");
+                }
+            } else {
+                bar.println(line);
+            }
+        };
+        let mut written: Vec<PathBuf> = Vec::new();
         let work = async {
-            b.set_message("garbage collection");
-            session.collect_garbage().await?;
-            b.set_message("snapshot");
-            let file = session
-                .take_heap_snapshot(&path, move |bytes, _| {
-                    b.set_message(format!("snapshot: {} received", leakhound_report::format::bytes(bytes)));
-                })
-                .await?;
-            anyhow::Ok(file)
+            let start = tokio::time::Instant::now();
+            let mut marker = None;
+            for (i, path) in paths.iter().enumerate() {
+                if i > 0 {
+                    let due = start + interval * i as u32;
+                    bar.set_message(format!("snapshot {} of {count} at +{:?}", i + 1, interval * i as u32));
+                    tokio::time::sleep_until(due).await;
+                }
+                let of = if count > 1 {
+                    format!(" {} of {count}", i + 1)
+                } else {
+                    String::new()
+                };
+                bar.set_message(format!("garbage collection before snapshot{of}"));
+                session.collect_garbage().await?;
+                let b = bar.clone();
+                let of2 = of.clone();
+                let file = session
+                    .take_heap_snapshot(path, move |bytes, _| {
+                        b.set_message(format!(
+                            "snapshot{of2}: {} received",
+                            leakhound_report::format::bytes(bytes)
+                        ));
+                    })
+                    .await?;
+                #[allow(clippy::print_stdout, reason = "the command's result, each file as it is written")]
+                {
+                    println!(
+                        "{} ({}, {} ms)",
+                        file.path.display(),
+                        leakhound_report::format::bytes(file.bytes),
+                        file.duration_ms
+                    );
+                }
+                written.push(file.path);
+                // Another inspector client ending its session meanwhile resets V8's ids.
+                if count > 1 {
+                    let now = session.object_id_marker().await.ok();
+                    match (&marker, now) {
+                        (None, now) => marker = now,
+                        (Some(m), Some(now)) if *m != now => {
+                            say(format!(
+                                "leakhound: warning: V8's object ids were reset before snapshot {} (another inspector client, such as DevTools, ended its session): it cannot be compared with the ones before it",
+                                i + 1
+                            ));
+                            marker = Some(now);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            anyhow::Ok(())
         };
         // A termination signal drops the snapshot in progress (its partial file is removed)
         // and leaves the process running.
         let r = tokio::select! {
             r = work => r,
-            signal = crate::signals::termination() => {
-                Err(anyhow::anyhow!("interrupted ({signal}): no snapshot was written"))
-            }
+            signal = crate::signals::termination() => Err(anyhow::anyhow!("interrupted ({signal})")),
         };
         bar.finish_and_clear();
+        let opened = session.closes_inspector();
+        let inspector = session.url().to_owned();
         session.close().await;
-        let file = r?;
-        #[allow(clippy::print_stdout, reason = "the command's result")]
-        {
-            println!(
-                "{} ({} bytes, {} ms)",
-                file.path.display(),
-                file.bytes,
-                file.duration_ms
-            );
+        if opened {
+            say(inspector_closed_note(target, &inspector).await);
+        } else if pid.is_some() {
+            say(format!(
+                "leakhound: the inspector of pid {target} was already open: left open, as found"
+            ));
+        }
+        if let Err(e) = r {
+            let kept = if written.is_empty() {
+                "no snapshot was written".to_owned()
+            } else {
+                let list: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+                format!("snapshots kept: {}", list.join(", "))
+            };
+            return Err(anyhow::anyhow!("{e:#}; {kept}"));
+        }
+        if count == 1 {
+            say(format!(
+                "leakhound: V8 resets its object ids when an inspector session ends: to compare snapshots with diff or leaks, take them in one run (leakhound snapshot --pid {target} --count 3 --interval 60s)"
+            ));
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// What became of the inspector `attach` opened in `pid` (at `ws_url`) once the session
+/// closed it: gone from the process's listeners within a second, or still there.
+async fn inspector_closed_note(pid: u32, ws_url: &str) -> String {
+    let port = ws_url
+        .strip_prefix("ws://")
+        .and_then(|r| r.split('/').next())
+        .and_then(|a| a.rsplit_once(':'))
+        .and_then(|(_, p)| p.parse::<u16>().ok());
+    let listening = || {
+        leakhound_inspector::proc::listening_addrs(pid)
+            .map(|a| a.iter().any(|a| Some(a.port()) == port))
+            .unwrap_or(false)
+    };
+    for _ in 0..20 {
+        if !listening() {
+            return format!("leakhound: closed the inspector it opened in pid {pid}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    format!("leakhound: warning: the inspector it opened in pid {pid} still listens ({ws_url})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_series_of_snapshots_goes_into_a_folder_or_after_a_prefix() {
+        let names = |out: Option<&str>, count| -> Vec<String> {
+            snapshot_paths(out.map(Path::new), count, 42, 1700)
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect()
+        };
+        assert_eq!(names(None, 1), ["Heap-42-1700.heapsnapshot"]);
+        assert_eq!(
+            names(None, 2),
+            ["Heap-42-1700-1.heapsnapshot", "Heap-42-1700-2.heapsnapshot"]
+        );
+        assert_eq!(names(Some("a.heapsnapshot"), 1), ["a.heapsnapshot"]);
+        assert_eq!(names(Some("shop"), 2), ["shop-1.heapsnapshot", "shop-2.heapsnapshot"]);
+        assert_eq!(
+            names(Some("shop.heapsnapshot"), 2),
+            ["shop-1.heapsnapshot", "shop-2.heapsnapshot"]
+        );
+        assert_eq!(
+            names(Some("snaps/"), 2),
+            ["snaps/Heap-42-1700-1.heapsnapshot", "snaps/Heap-42-1700-2.heapsnapshot"]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        assert_eq!(names(Some(&d), 1), [format!("{d}/Heap-42-1700.heapsnapshot")]);
+    }
 }

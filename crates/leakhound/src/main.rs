@@ -48,7 +48,19 @@ fn fix_mmap_threshold() {
 fn fix_mmap_threshold() {}
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and --version are not errors; a bad argument with --json is one.
+            if e.use_stderr() && json_in_args() {
+                let text = e.to_string();
+                let first = text.lines().next().unwrap_or_default();
+                print_error_json(first.strip_prefix("error: ").unwrap_or(first));
+            }
+            e.exit()
+        }
+    };
+    let json = cli.command.json();
     if matches!(
         cli.command,
         Command::Summary { .. } | Command::Stats { .. } | Command::Retainers { .. }
@@ -67,9 +79,27 @@ fn main() -> ExitCode {
                 // terminal.
                 eprintln!("leakhound: {}", terminal_safe(&format!("{e:#}")));
             }
+            // A tool reading --json's stdout gets an answer, not nothing.
+            if json {
+                print_error_json(&format!("{e:#}"));
+            }
             ExitCode::from(2)
         }
     }
+}
+
+/// Whether `--json` is among the arguments (before a `--`), for errors clap finds before
+/// there is a command to ask.
+fn json_in_args() -> bool {
+    std::env::args_os().take_while(|a| a != "--").any(|a| a == "--json")
+}
+
+/// The error object of a command given `--json`, on stdout.
+fn print_error_json(message: &str) {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let _ = leakhound_report::error::write_error_json(message, &mut out);
+    let _ = out.flush();
 }
 
 /// Sizes rayon's global pool, the one pool every crate's parallel work runs on:

@@ -128,3 +128,134 @@ fn a_process_that_is_not_node_is_refused() {
         "no signal was sent"
     );
 }
+
+#[test]
+fn a_series_of_snapshots_in_one_session_can_be_compared_and_separate_runs_are_explained() {
+    // One Order kept every 20 ms: a leak between any two snapshots.
+    let mut app = node(
+        "class Order { constructor(n) { this.n = n } }; const orders = []; let n = 0; \
+         setInterval(() => orders.push(new Order(n++)), 20)",
+        // SIGUSR1's inspector on a port of its own: 9229 may be taken on a shared machine.
+        &["--inspect-port=0"],
+    );
+    let pid = app.id().to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let folder = format!("{}/", dir.path().join("series").display());
+    let series = Command::new(BIN)
+        .args([
+            "snapshot",
+            "--pid",
+            &pid,
+            "--count",
+            "3",
+            "--interval",
+            "1s",
+            "-o",
+            &folder,
+        ])
+        .output()
+        .expect("run leakhound snapshot");
+    let stdout = String::from_utf8_lossy(&series.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&series.stderr).into_owned();
+    let files: Vec<&str> = stdout.lines().filter_map(|l| l.split(" (").next()).collect();
+    let ports = listening_ports(app.id());
+    let single = Command::new(BIN)
+        .args(["snapshot", "--pid", &pid, "-o"])
+        .arg(dir.path().join("alone.heapsnapshot"))
+        .output()
+        .expect("run leakhound snapshot");
+    let _ = app.kill();
+    let _ = app.wait();
+    assert_eq!(series.status.code(), Some(0), "{stderr}");
+    assert_eq!(files.len(), 3, "one line per snapshot: {stdout}");
+    for (n, f) in files.iter().enumerate() {
+        assert!(
+            f.contains(&format!("/series/Heap-{pid}-")) && f.ends_with(&format!("-{}.heapsnapshot", n + 1)),
+            "{f}"
+        );
+    }
+    assert!(
+        stdout.lines().all(|l| l.contains(" MB, ") || l.contains(" kB, ")),
+        "sizes in MB as elsewhere, not raw bytes: {stdout}"
+    );
+    assert!(
+        stderr.contains(&format!("closed the inspector it opened in pid {pid}")),
+        "{stderr}"
+    );
+    assert!(ports.is_empty(), "the inspector is closed: {ports:?}");
+    // The series compares: a leak (exit 1), not "different processes" (exit 2).
+    let leaks = Command::new(BIN)
+        .args(["--quiet", "leaks"])
+        .args(&files)
+        .output()
+        .expect("run leakhound leaks");
+    let leaks_err = String::from_utf8_lossy(&leaks.stderr);
+    assert_eq!(leaks.status.code(), Some(1), "{leaks_err}");
+    assert!(String::from_utf8_lossy(&leaks.stdout).contains("Order"));
+    // A snapshot of a later run does not: the message says why and what to do.
+    assert_eq!(
+        single.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&single.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&single.stderr).contains("--count 3 --interval 60s"),
+        "a single snapshot points to series"
+    );
+    let diff = Command::new(BIN)
+        .args(["--quiet", "diff", files[2]])
+        .arg(dir.path().join("alone.heapsnapshot"))
+        .output()
+        .expect("run leakhound diff");
+    let diff_err = String::from_utf8_lossy(&diff.stderr);
+    assert_eq!(diff.status.code(), Some(2), "{diff_err}");
+    assert!(
+        diff_err.contains("object ids were reset") && diff_err.contains("leakhound snapshot --count N"),
+        "{diff_err}"
+    );
+}
+
+#[test]
+fn a_hunt_of_a_running_app_says_it_attached() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let server = format!("require('http').createServer((q, s) => s.end('ok')).listen({port}, '127.0.0.1')");
+    let mut app = node(&server, &["--inspect-port=0"]);
+    let pid = app.id();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(BIN)
+        .args([
+            "hunt",
+            "--json",
+            "--requests",
+            "200",
+            "--warmup",
+            "50",
+            "--calm-down-ms",
+            "200",
+        ])
+        .args([
+            "--url",
+            &format!("http://127.0.0.1:{port}/"),
+            "--attach",
+            &pid.to_string(),
+        ])
+        .arg("--out-dir")
+        .arg(dir.path().join("snapshots"))
+        .output()
+        .expect("run leakhound hunt");
+    let alive = app.try_wait().expect("try_wait").is_none();
+    let _ = app.kill();
+    let _ = app.wait();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{stderr}");
+    assert!(
+        stderr.contains(&format!("leakhound: attached to pid {pid}\n")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("app started"), "it did not start the app: {stderr}");
+    assert!(alive, "an attached app is never stopped");
+}

@@ -886,3 +886,91 @@ fn control_characters_from_a_snapshot_never_reach_the_terminal() {
         "{names:?}"
     );
 }
+
+#[test]
+fn json_output_gets_an_error_object_when_the_command_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.heapsnapshot");
+    let not_json = write(&dir, "text.heapsnapshot", b"hello");
+    let missing = missing.to_str().unwrap();
+    let not_json = not_json.to_str().unwrap();
+    for args in [
+        vec!["summary", "--json", missing],
+        vec!["stats", "--json", not_json],
+        vec!["diff", "--json", missing, missing],
+        vec!["leaks", "--json", missing, missing, missing],
+        vec!["retainers", "--json", "--id", "@1", missing],
+        // Refused by the command line itself, and by the hunt's settings.
+        vec!["summary", "--json", "--top", "many", missing],
+        vec!["hunt", "--json", "--phases", "1", "--", "node", "app.js"],
+    ] {
+        let out = Command::new(BIN).args(&args).output().expect("run leakhound");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?}: stdout is not one JSON object ({e}): {:?}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
+        assert_eq!(doc["schema_version"], 1, "{args:?}");
+        assert_eq!(doc["kind"], "error", "{args:?}");
+        let error = doc["error"].as_str().unwrap_or_default();
+        assert!(!error.is_empty() && !error.starts_with("error:"), "{args:?}: {error:?}");
+        assert!(
+            stderr.contains(error.lines().next().unwrap_or_default()),
+            "{args:?}: the same message: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn retainers_finds_a_class_in_another_case_or_names_the_closest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "small.heapsnapshot", Doc::good().text().as_bytes());
+    let retainers = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("retainers")
+            .args(args)
+            .arg(&path)
+            .output()
+            .expect("run leakhound")
+    };
+    let out = retainers(&["--class", "leaky"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Leaky"));
+    assert!(
+        stderr.contains("no class \"leaky\", showing \"Leaky\" (class names are case-sensitive)"),
+        "{stderr}"
+    );
+    let out = retainers(&["--class", "Leeky"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no class \"Leeky\"; did you mean Leaky?"), "{stderr}");
+    // Neither --id nor --class: the error names both.
+    let out = retainers(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--id <ID>|--class <CLASS>"), "{stderr}");
+}
+
+#[test]
+fn counts_of_one_are_singular() {
+    let dir = tempfile::tempdir().unwrap();
+    // A fourth node, a Leaky nothing points to.
+    let mut doc = Doc::good();
+    doc.node_count = "4".into();
+    doc.nodes.push_str("\n,3,2,7,8,0,0,0");
+    let path = write(&dir, "one-unreachable.heapsnapshot", doc.text().as_bytes());
+    let out = Command::new(BIN)
+        .args(["summary", "--top", "1"])
+        .arg(&path)
+        .output()
+        .expect("run leakhound");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("… 1 more class (--top 0 shows all)"), "{stdout}");
+    assert!(stderr.contains("1 node is unreachable from the root"), "{stderr}");
+}

@@ -520,6 +520,10 @@ fn reports_no_leak_for_garbage_and_a_bounded_ring_buffer() {
         doc["clusters"]
     );
     assert_eq!(doc["requests_sent"].as_u64(), Some(WARMUP + PHASES * REQUESTS));
+    assert!(
+        !run.stderr.contains("Debugger ending on"),
+        "node's inspector notices are not the app's output\n{ctx}"
+    );
     assert_app_gone(&run);
 }
 
@@ -1020,4 +1024,212 @@ fn finds_an_array_of_numbers_that_only_grows() {
     );
     let rate = top["per_request"]["count"].as_f64().unwrap_or(f64::NAN);
     assert!((0.5..=2.0).contains(&rate), "per_request.count {rate}\n{ctx}");
+}
+
+// ---------------------------------------------------------------------------------------
+// No silent wrong runs
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_load_command_gets_the_apps_url_and_runs_once_per_phase() {
+    let runs = tempfile::tempdir().expect("tempdir");
+    let runs_file = runs.path().join("runs.txt");
+    let load = format!("node {} 300", app("load_client.js").display());
+    let (run, _dir) = hunt(
+        "cache_leak.js",
+        &["--load", &load, "--units", "300"],
+        &[("RUNS_FILE", runs_file.to_str().expect("UTF-8 path"))],
+    );
+    let ctx = run.context();
+    assert_eq!(run.code, Some(1), "the leak is found through the load command\n{ctx}");
+    let doc = run.json();
+    let url = doc["app"]["url"].as_str().unwrap_or_else(|| panic!("app.url\n{ctx}"));
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let lines = std::fs::read_to_string(&runs_file).unwrap_or_default();
+    assert_eq!(
+        lines.lines().collect::<Vec<_>>(),
+        [format!("{url} 300"), format!("{url} 300")],
+        "once per load phase, no warm-up run, with the app's URL\n{ctx}"
+    );
+    let rate = doc["clusters"][0]["per_request"]["count"].as_f64().unwrap_or(f64::NAN);
+    assert!((rate - 2.0).abs() <= 0.2, "2 entries per request: {rate}\n{ctx}");
+    assert_app_gone(&run);
+}
+
+#[test]
+fn a_load_answered_404_throughout_is_a_loud_warning() {
+    let (run, _dir) = hunt("faulty.js", &[], &[("FAULT", "status"), ("FAULT_AFTER", "0")]);
+    let ctx = run.context();
+    assert!(matches!(run.code, Some(0 | 1)), "a verdict, with a warning\n{ctx}");
+    let warnings = run.json()["warnings"].to_string();
+    for phase in ["warmup", "load-1", "load-2"] {
+        assert!(
+            warnings.contains(&format!(
+                "{phase}: 300 of 300 requests were not answered 2xx/3xx (300 × 404)"
+            )) || (phase == "warmup"
+                && warnings.contains("warmup: 100 of 100 requests were not answered 2xx/3xx (100 × 404)")),
+            "{phase} is named in the warnings: {warnings}\n{ctx}"
+        );
+    }
+    assert!(warnings.contains("--expect-status 2xx"), "{warnings}");
+    assert!(
+        run.stderr
+            .contains("leakhound: warning: load-1: 300 of 300 requests were not answered 2xx/3xx"),
+        "said on stderr too, beside the JSON\n{ctx}"
+    );
+    assert_app_gone(&run);
+}
+
+#[test]
+fn an_unexpected_status_fails_the_hunt_and_keeps_the_snapshots() {
+    // Request 1 is the readiness probe; the warm-up and load-1 end at request 401: the
+    // 500s start in load-2, at request 551 (151 of its 300).
+    let (run, dir) = hunt(
+        "faulty.js",
+        &["--expect-status", "2xx,3xx"],
+        &[("FAULT", "status"), ("FAULT_AFTER", "550"), ("FAULT_STATUS", "500")],
+    );
+    assert_failed_cleanly(
+        &run,
+        &dir.path().join("snapshots"),
+        &[
+            "load phase load-2",
+            "151 of 300 requests did not get the expected status (2xx,3xx): 151 × 500",
+        ],
+        &["01-baseline.heapsnapshot", "02-target.heapsnapshot"],
+    );
+}
+
+#[test]
+fn an_app_that_ignores_port_is_told_where_it_listens() {
+    let (run, dir) = hunt("ignores_port.js", &["--ready-timeout", "3"], &[]);
+    let port = run
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("app| ignores-port: listening on http://localhost:"))
+        .unwrap_or_else(|| panic!("the app said where it listens\n{}", run.context()))
+        .trim()
+        .to_owned();
+    let msg = assert_failed_cleanly(
+        &run,
+        &dir.path().join("snapshots"),
+        &[
+            "waiting for the app to become ready",
+            "did not answer at http://127.0.0.1:",
+            &format!("it listens on 127.0.0.1:{port} (its output: "),
+            "does it ignore PORT?",
+            &format!("--url http://127.0.0.1:{port}/"),
+        ],
+        &[],
+    );
+    assert!(run.elapsed < Duration::from_secs(20), "{:?}: {msg}", run.elapsed);
+}
+
+#[test]
+fn rates_per_request_use_the_requests_each_phase_delivered() {
+    // Load by time, one connection: load-1 gets some 40 slow answers, load-2 about 20 slow
+    // ones and then many fast ones. The rate divides each step's growth by its own count.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("snapshots");
+    let args: Vec<String> = [
+        "hunt",
+        "--json",
+        "--duration",
+        "1",
+        "--connections",
+        "1",
+        "--warmup",
+        "0",
+        "--calm-down-ms",
+        "300",
+        "--gc-interval-ms",
+        "200",
+        "--out-dir",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([out.display().to_string()])
+    .collect();
+    let run = {
+        let _slot = Slot::take();
+        start(dir.path(), &args, "slow_start_leak.js", &[]).finish()
+    };
+    let ctx = run.context();
+    assert_eq!(run.code, Some(1), "{ctx}");
+    let doc = run.json();
+    let sent: Vec<u64> = doc["load"]
+        .as_array()
+        .unwrap_or_else(|| panic!("load\n{ctx}"))
+        .iter()
+        .filter_map(|l| l["requests_sent"].as_u64())
+        .collect();
+    assert!(
+        sent.len() == 2 && sent[1] as f64 > 1.5 * sent[0] as f64,
+        "the phases differ: {sent:?}\n{ctx}"
+    );
+    let top = &doc["clusters"][0];
+    assert_eq!(top["root_class"], "Order", "{ctx}");
+    let rate = top["per_request"]["count"].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        (rate - 1.0).abs() <= 0.05,
+        "1 Order per request, measured per phase: {rate} (phases {sent:?})\n{ctx}"
+    );
+    assert_app_gone(&run);
+}
+
+#[test]
+fn the_demo_keeps_its_server_beside_its_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = {
+        let _slot = Slot::take();
+        Command::new(BIN)
+            .current_dir(dir.path())
+            .args([
+                "demo",
+                "--json",
+                "--requests",
+                "300",
+                "--warmup",
+                "100",
+                "--calm-down-ms",
+                "300",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run leakhound demo")
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "the demo finds its leak\n{stderr}");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let server = std::fs::canonicalize(dir.path().join("leakhound-demo/shop-server.js"))
+        .unwrap_or_else(|e| panic!("the server file stays beside the report: {e}\n{stderr}"));
+    assert!(dir.path().join("leakhound-demo.html").is_file(), "{stderr}");
+    let source = doc["clusters"][0]["source"].as_str().unwrap_or("");
+    assert!(
+        source.starts_with(&format!("{}:", server.display())),
+        "the report's source points to a file that exists: {source}"
+    );
+}
+
+#[test]
+fn the_apps_output_can_go_to_a_file_or_be_shown_under_quiet() {
+    let logs = tempfile::tempdir().expect("tempdir");
+    let log = logs.path().join("app.log");
+    let to_file = format!("file:{}", log.display());
+    let (run, _dir) = hunt("no_leak.js", &["--app-output", &to_file], &[]);
+    let ctx = run.context();
+    assert_eq!(run.code, Some(0), "{ctx}");
+    assert!(!run.stderr.contains("app| "), "nothing of the app on stderr\n{ctx}");
+    assert!(
+        run.stderr.contains("leakhound: baseline snapshot"),
+        "progress still shown\n{ctx}"
+    );
+    let written = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(written.contains("no-leak listening on"), "the file has it: {written:?}");
+    // --quiet hides the progress; the app's output stays when asked for.
+    let (run, _dir) = hunt("no_leak.js", &["--quiet", "--app-output", "show"], &[]);
+    let ctx = run.context();
+    assert_eq!(run.code, Some(0), "{ctx}");
+    assert!(run.stderr.contains("app| no-leak listening on"), "{ctx}");
+    assert!(!run.stderr.contains("leakhound: baseline snapshot"), "{ctx}");
 }

@@ -44,6 +44,21 @@ fn leaks_and_diff_refuse_snapshots_of_different_processes() {
 }
 
 #[test]
+fn the_different_processes_error_names_a_reset_of_object_ids_and_the_way_out() {
+    for (args, files) in [
+        (&["leaks"][..], &["pair-a-base", "pair-b-base", "pair-b-current"][..]),
+        (&["diff"][..], &["pair-a-base", "pair-b-current"][..]),
+    ] {
+        fails_with(args, files, "or V8's object ids were reset between the snapshots");
+        fails_with(
+            args,
+            files,
+            "take a series in one session with `leakhound snapshot --count N`",
+        );
+    }
+}
+
+#[test]
 fn two_processes_are_named_as_such_whatever_their_order() {
     // pair-b's process allocated more ids than pair-a's: newest first, the ids alone would
     // look like a wrong order.

@@ -2,6 +2,7 @@
 // A healthy server that misbehaves after $FAULT_AFTER requests, as $FAULT says:
 //   crash            process.exit(3)
 //   close_inspector  require('inspector').close() (the debugger socket goes away)
+//   status           answers every later request with $FAULT_STATUS (404 by default)
 // Until then it leaks a little (so the hunt has something to look at).
 const { listen } = require('./common');
 
@@ -13,6 +14,7 @@ let served = 0;
 listen((req, res) => {
   served++;
   kept.push({ n: served });
+  if (fault === 'status' && served > after) res.statusCode = Number(process.env.FAULT_STATUS || 404);
   res.end('ok');
   if (served !== after) return;
   if (fault === 'crash') {
