@@ -132,13 +132,13 @@ fn a_process_that_is_not_node_is_refused() {
 #[test]
 fn a_series_of_snapshots_in_one_session_can_be_compared_and_separate_runs_are_explained() {
     // One Order kept every 20 ms: a leak between any two snapshots.
-    let mut app = node(
+    let app = node(
         "class Order { constructor(n) { this.n = n } }; const orders = []; let n = 0; \
          setInterval(() => orders.push(new Order(n++)), 20)",
         // SIGUSR1's inspector on a port of its own: 9229 may be taken on a shared machine.
         &["--inspect-port=0"],
     );
-    let pid = app.id().to_string();
+    let pid = app.0.id().to_string();
     let dir = tempfile::tempdir().expect("tempdir");
     let folder = format!("{}/", dir.path().join("series").display());
     let series = Command::new(BIN)
@@ -158,14 +158,13 @@ fn a_series_of_snapshots_in_one_session_can_be_compared_and_separate_runs_are_ex
     let stdout = String::from_utf8_lossy(&series.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&series.stderr).into_owned();
     let files: Vec<&str> = stdout.lines().filter_map(|l| l.split(" (").next()).collect();
-    let ports = listening_ports(app.id());
+    let ports = listening_ports(app.0.id());
     let single = Command::new(BIN)
         .args(["snapshot", "--pid", &pid, "-o"])
         .arg(dir.path().join("alone.heapsnapshot"))
         .output()
         .expect("run leakhound snapshot");
-    let _ = app.kill();
-    let _ = app.wait();
+    drop(app);
     assert_eq!(series.status.code(), Some(0), "{stderr}");
     assert_eq!(files.len(), 3, "one line per snapshot: {stdout}");
     for (n, f) in files.iter().enumerate() {
@@ -224,7 +223,7 @@ fn a_hunt_of_a_running_app_says_it_attached() {
         .port();
     let server = format!("require('http').createServer((q, s) => s.end('ok')).listen({port}, '127.0.0.1')");
     let mut app = node(&server, &["--inspect-port=0"]);
-    let pid = app.id();
+    let pid = app.0.id();
     let dir = tempfile::tempdir().expect("tempdir");
     let out = Command::new(BIN)
         .args([
@@ -247,9 +246,8 @@ fn a_hunt_of_a_running_app_says_it_attached() {
         .arg(dir.path().join("snapshots"))
         .output()
         .expect("run leakhound hunt");
-    let alive = app.try_wait().expect("try_wait").is_none();
-    let _ = app.kill();
-    let _ = app.wait();
+    let alive = app.0.try_wait().expect("try_wait").is_none();
+    drop(app);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(matches!(out.status.code(), Some(0 | 1)), "{stderr}");
     assert!(
