@@ -78,7 +78,7 @@ pub enum SnapshotError {
         section: Section,
         /// Byte offset where it was detected (the section start when found after reading).
         offset: u64,
-        /// What disagrees.
+        /// What disagrees with what, in one sentence (e.g. the edge counts and the header).
         message: String,
     },
 }

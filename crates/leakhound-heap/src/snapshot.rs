@@ -24,7 +24,7 @@ pub enum NodeType {
     Hidden,
     /// `array`: internal arrays such as `(object elements)`.
     Array,
-    /// `string`.
+    /// `string`: a flat (sequential) string, its value in the node name.
     String,
     /// `object`: JS objects, named by constructor.
     Object,
@@ -32,7 +32,7 @@ pub enum NodeType {
     Code,
     /// `closure`: JS functions.
     Closure,
-    /// `regexp`.
+    /// `regexp`: a RegExp object, named by its source.
     RegExp,
     /// `number`: heap numbers.
     Number,
@@ -40,17 +40,17 @@ pub enum NodeType {
     Native,
     /// `synthetic`: the root, `(GC roots)` and its sub-roots.
     Synthetic,
-    /// `concatenated string`.
+    /// `concatenated string`: a string V8 keeps as two parts (a rope) until flattened.
     ConsString,
-    /// `sliced string`.
+    /// `sliced string`: a substring that points into its parent string.
     SlicedString,
-    /// `symbol`.
+    /// `symbol`: a JS Symbol, named by its description.
     Symbol,
-    /// `bigint`.
+    /// `bigint`: a heap-allocated BigInt.
     BigInt,
-    /// `object shape`.
+    /// `object shape`: a V8 map (hidden class) or descriptor array (newer V8s).
     ObjectShape,
-    /// `wasm object`.
+    /// `wasm object`: a WebAssembly GC object (newer V8s).
     WasmObject,
     /// A type name this engine does not know.
     Other,
@@ -129,9 +129,9 @@ impl EdgeType {
 pub struct Location {
     /// V8 script id (CDP `Debugger.scriptParsed.scriptId`).
     pub script_id: u32,
-    /// 0-based line.
+    /// Line in the script, counted from 0 as the file has it.
     pub line: u32,
-    /// 0-based column.
+    /// Column in the line, counted from 0 as the file has it.
     pub column: u32,
 }
 

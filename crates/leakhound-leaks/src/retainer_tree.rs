@@ -7,26 +7,27 @@ use leakhound_heap::{HeapSnapshot, NodeId, RetainerIndex, display_name, retainer
 /// A node of a retainer tree.
 #[derive(Debug, Clone)]
 pub struct RetainerTree {
-    /// The node.
+    /// The node's ordinal in the snapshot (not its V8 id).
     pub node: NodeId,
     /// Edge from this node to the node below it in the tree (DevTools notation); empty
     /// for the top of the tree.
     pub edge: String,
     /// Edge type name.
     pub edge_type: String,
-    /// Display name.
+    /// The node's name as DevTools shows it (a string's value, a function's name…).
     pub name: String,
-    /// Class name.
+    /// Its class, as in the Summary's Constructor column.
     pub class_name: String,
     /// V8 node type name.
     pub node_type: String,
-    /// V8 id.
+    /// Its V8 heap object id (`@id` in DevTools).
     pub id: u32,
     /// Self size, bytes.
     pub self_size_bytes: u64,
     /// Retained size, bytes.
     pub retained_size_bytes: u64,
-    /// Retainers-view distance.
+    /// Its distance from the GC roots as the Retainers view counts it (unreachable
+    /// nodes are outside `0..BASE_SYSTEM_DISTANCE`).
     pub distance: i32,
     /// Already on the path above: not expanded.
     pub cycle: bool,
@@ -35,7 +36,7 @@ pub struct RetainerTree {
     pub weak: bool,
     /// Retainers not listed because of `max_per_level`.
     pub more: usize,
-    /// Retainers.
+    /// The nodes that retain this one, one level up, at most `max_per_level` of them.
     pub retainers: Vec<RetainerTree>,
 }
 

@@ -13,16 +13,16 @@ use leakhound_heap::{EdgeType, HeapSnapshot, Location, NodeId, NodeType};
 pub struct SourceRef {
     /// Script path or URL (`file://` stripped).
     pub path: String,
-    /// 1-based line.
+    /// Line, counted from 1 as editors do.
     pub line: u32,
-    /// 1-based column.
+    /// Column, counted from 1 as editors do.
     pub column: u32,
     /// What is there: `constructor of Quote`, `function abortInFlight`, ...
     pub what: String,
 }
 
 impl SourceRef {
-    /// `path:line:column`.
+    /// The place as `path:line:column`, the form editors and terminals link.
     pub fn location(&self) -> String {
         format!("{}:{}:{}", self.path, self.line, self.column)
     }

@@ -16,7 +16,7 @@ pub struct Traces {
     root: NodeId,
 }
 
-/// No parent.
+/// The parent of a node the BFS did not reach, or of the root: none.
 pub const NONE: u32 = u32::MAX;
 
 impl Traces {

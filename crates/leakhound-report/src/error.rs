@@ -7,9 +7,9 @@ use serde::Serialize;
 /// The stable JSON of a failed command (`schema_version` 1).
 #[derive(Debug, Clone, Serialize)]
 pub struct ErrorJson<'a> {
-    /// Always 1.
+    /// Version of this document's layout: always 1.
     pub schema_version: u32,
-    /// Always `"error"`.
+    /// Which document this is: always `"error"` (a failed run of any command).
     pub kind: &'static str,
     /// The message, as printed on stderr after `leakhound: `.
     pub error: &'a str,

@@ -256,7 +256,7 @@ pub struct HuntRunArgs {
 pub enum AppOutput {
     /// On stderr, each line after `app| `.
     Show,
-    /// Nowhere.
+    /// Dropped: the app's output is read (so it never blocks) and not shown.
     Hide,
     /// Into this file (created or truncated, mode 0600), as the app wrote it.
     File(PathBuf),

@@ -26,7 +26,7 @@ pub fn run_hunt(args: HuntArgs, quiet: bool) -> Result<ExitCode> {
 enum AppLines {
     /// On stderr after `app| `.
     Show,
-    /// Nowhere.
+    /// Dropped: read and not shown.
     Hide,
     /// Into a file of the user's.
     File(std::io::BufWriter<std::fs::File>),
