@@ -164,9 +164,15 @@ pub enum Failure {
         /// How long it waited.
         timeout: std::time::Duration,
     },
-    /// Loading the snapshots or the leak finder failed.
+    /// A snapshot file cannot be opened or read back for the analysis.
     #[error("{0}")]
-    Analysis(String),
+    SnapshotFile(#[from] leakhound_leaks::SnapshotFileError),
+    /// The leak finder refused the series (different processes, wrong order, other V8).
+    #[error("{0}")]
+    LeakFinder(#[from] leakhound_leaks::LeakError),
+    /// The analysis thread stopped without a result (a bug: it panicked).
+    #[error("the analysis stopped without a result: {0}")]
+    AnalysisStopped(String),
 }
 
 /// `e` and its sources, `: `-separated (a source already spelled out by the one above it

@@ -830,12 +830,12 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
         .await
         .map_err(|e| HuntError {
             stage: Stage::Analysing,
-            failure: Box::new(Failure::Analysis(e.to_string())),
+            failure: Box::new(Failure::AnalysisStopped(e.to_string())),
             snapshots: keep.clone(),
         })?
         .map_err(|m| HuntError {
             stage: Stage::Analysing,
-            failure: Box::new(Failure::Analysis(m)),
+            failure: Box::new(m),
             snapshots: keep,
         })?;
     warnings.extend(leaks.warnings.iter().cloned());
@@ -899,13 +899,12 @@ fn requests_per_step(phases: &[PhaseRecord]) -> (Option<f64>, Vec<f64>) {
     }
 }
 
-fn analyse_snapshots(paths: &[PathBuf], opts: &LeakOptions) -> Result<LeakReport, String> {
-    let (loaded, prepared): (Vec<_>, Vec<_>) = leakhound_leaks::load_series(paths, &|_, _| {})
-        .map_err(|e| e.to_string())?
+fn analyse_snapshots(paths: &[PathBuf], opts: &LeakOptions) -> Result<LeakReport, Failure> {
+    let (loaded, prepared): (Vec<_>, Vec<_>) = leakhound_leaks::load_series(paths, &|_, _| {})?
         .into_iter()
         .unzip();
     let snaps: Vec<&leakhound_heap::HeapSnapshot> = loaded.iter().map(|l| &l.snapshot).collect();
-    leakhound_leaks::find_leaks_prepared(&snaps, prepared, opts).map_err(|e| e.to_string())
+    Ok(leakhound_leaks::find_leaks_prepared(&snaps, prepared, opts)?)
 }
 
 #[cfg(test)]
