@@ -900,9 +900,7 @@ fn requests_per_step(phases: &[PhaseRecord]) -> (Option<f64>, Vec<f64>) {
 }
 
 fn analyse_snapshots(paths: &[PathBuf], opts: &LeakOptions) -> Result<LeakReport, Failure> {
-    let (loaded, prepared): (Vec<_>, Vec<_>) = leakhound_leaks::load_series(paths, &|_, _| {})?
-        .into_iter()
-        .unzip();
+    let (loaded, prepared): (Vec<_>, Vec<_>) = leakhound_leaks::load_series(paths, &|_, _| {})?.into_iter().unzip();
     let snaps: Vec<&leakhound_heap::HeapSnapshot> = loaded.iter().map(|l| &l.snapshot).collect();
     Ok(leakhound_leaks::find_leaks_prepared(&snaps, prepared, opts)?)
 }

@@ -974,3 +974,50 @@ fn counts_of_one_are_singular() {
     assert!(stdout.contains("… 1 more class (--top 0 shows all)"), "{stdout}");
     assert!(stderr.contains("1 node is unreachable from the root"), "{stderr}");
 }
+
+#[test]
+fn a_directory_given_as_a_snapshot_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [vec!["summary"], vec!["leaks", "-", "-"]] {
+        let mut cmd = Command::new(BIN);
+        cmd.args(&args[..1]).arg(dir.path());
+        if args.len() > 1 {
+            cmd.arg(dir.path()).arg(dir.path());
+        }
+        let out = cmd.output().expect("run leakhound");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!("cannot read {}", dir.path().display())) && stderr.contains("directory"),
+            "the message names the path and says why: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_failed_attach_leaves_no_empty_folder() {
+    // `sleep` is not node: the attach is refused, and the folders made for it go again.
+    let mut sleeper = Command::new("sleep").arg("30").spawn().expect("sleep");
+    let dir = tempfile::tempdir().unwrap();
+    let named = dir.path().join("snaps");
+    for extra in [vec!["--out-dir".to_owned(), named.display().to_string()], vec![]] {
+        let out = Command::new(BIN)
+            .current_dir(dir.path())
+            .args(["--quiet", "hunt", "--url", "http://127.0.0.1:9/", "--attach"])
+            .arg(sleeper.id().to_string())
+            .args(&extra)
+            .output()
+            .expect("run leakhound");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("is not node"), "{stderr}");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "folders left behind: {left:?}");
+    }
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+}
