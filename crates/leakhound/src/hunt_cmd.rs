@@ -220,6 +220,7 @@ pub fn run_snapshot(args: crate::cli::SnapshotArgs, quiet: bool) -> Result<ExitC
         pid,
         inspect,
         output: out,
+        ignore_headroom,
     } = args;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
@@ -254,9 +255,12 @@ pub fn run_snapshot(args: crate::cli::SnapshotArgs, quiet: bool) -> Result<ExitC
         );
         bar.enable_steady_tick(Duration::from_millis(120));
         let b = bar.clone();
+        let mut warnings = Vec::new();
         let work = async {
             b.set_message("garbage collection");
             session.collect_garbage().await?;
+            b.set_message("memory headroom");
+            warnings = headroom_gate(&session, pid, ignore_headroom).await?;
             b.set_message("snapshot");
             let file = session
                 .take_heap_snapshot(&path, move |bytes, _| {
@@ -274,6 +278,10 @@ pub fn run_snapshot(args: crate::cli::SnapshotArgs, quiet: bool) -> Result<ExitC
             }
         };
         bar.finish_and_clear();
+        #[allow(clippy::print_stderr, reason = "warnings of the headroom check")]
+        for w in warnings.iter().filter(|_| !quiet) {
+            eprintln!("leakhound: warning: {w}");
+        }
         session.close().await;
         let file = r?;
         #[allow(clippy::print_stdout, reason = "the command's result")]
@@ -286,5 +294,40 @@ pub fn run_snapshot(args: crate::cli::SnapshotArgs, quiet: bool) -> Result<ExitC
             );
         }
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// The memory headroom check before `leakhound snapshot` (see
+/// `leakhound_inspector::headroom`): against the machine's `MemAvailable` and, with `--pid`,
+/// the process's cgroup limit (with `--inspect` the process behind the URL is not known for
+/// sure: the machine's figure only). Returns the warnings to print.
+///
+/// # Errors
+/// The snapshot does not fit and `ignore` is not set (nothing is written), or the target's
+/// connection failed.
+async fn headroom_gate(session: &leakhound_inspector::Session, pid: Option<u32>, ignore: bool) -> Result<Vec<String>> {
+    use leakhound_inspector::headroom::{self, Fit};
+    let figures = match session.heap_figures().await {
+        Ok(f) => f,
+        Err(e) if session.is_closed() => return Err(e.into()),
+        Err(e) => return Ok(vec![format!("memory headroom not checked: {e}")]),
+    };
+    let check = match pid {
+        Some(pid) => headroom::check(pid, &figures),
+        None => {
+            headroom::available_on_machine().map(|a| headroom::judge(headroom::estimate_snapshot_cost(&figures), a))
+        }
+    };
+    Ok(match check {
+        Ok(c) => match c.fit {
+            Fit::Fits => Vec::new(),
+            Fit::Tight => vec![format!("memory is tight: {c}")],
+            Fit::DoesNotFit if ignore => vec![format!("taken with --ignore-headroom: {c}")],
+            Fit::DoesNotFit => bail!(
+                "{c}: no snapshot taken, so that the kernel does not kill the process mid-snapshot \
+                 (--ignore-headroom takes it anyway)"
+            ),
+        },
+        Err(e) => vec![format!("memory headroom not checked: {e}")],
     })
 }
