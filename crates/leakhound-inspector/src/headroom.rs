@@ -61,7 +61,7 @@
 //! ```
 //!
 //! Most of the cost stays in the app's RSS after the snapshot (V8 keeps its id map, the
-//! allocator its freed pages): a second snapshot of the same heap measured 20–45 % of the
+//! allocator its freed pages): a second snapshot of the same heap measured 20–60 % of the
 //! first. The streamed fallback (`HeapProfiler.takeHeapSnapshot`, when the target cannot
 //! write the file itself) measured within 3 % of the same extra RSS; its file is written by
 //! leakhound, outside the target's cgroup.
