@@ -484,6 +484,8 @@ VARIANT_NAMES = {
     "ws-eval": "minimal inspector client: Runtime.evaluate require('v8').writeHeapSnapshot(FILE), no GC",
 }
 CAPTURE_HEADING = "## Snapshot capture overhead"
+# Written by hand from bench/headroom.py; kept, like the capture section, when --out rewrites.
+HEADROOM_HEADING = "## Snapshot capture cost (headroom model)"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -907,18 +909,18 @@ def capture_facts(args):
     }
 
 
-def capture_section_of(path):
-    """The "Snapshot capture overhead" section of path ("" if none)."""
+def capture_section_of(path, heading=CAPTURE_HEADING):
+    """The section of path under heading, "Snapshot capture overhead" by default ("" if none)."""
     try:
         with open(path) as f:
             old = f.read()
     except OSError:
         return ""
-    start = old.find(CAPTURE_HEADING + "\n")
+    start = old.find(heading + "\n")
     if start < 0:
         return ""
-    nxt = re.search(r"^## ", old[start + len(CAPTURE_HEADING):], re.M)
-    return old[start:start + len(CAPTURE_HEADING) + nxt.start()] if nxt else old[start:]
+    nxt = re.search(r"^## ", old[start + len(heading):], re.M)
+    return old[start:start + len(heading) + nxt.start()] if nxt else old[start:]
 
 
 def write_capture_section(path, text):
@@ -1221,7 +1223,8 @@ def main():
               "| machine | |", "|---|---|"]
         md += [f"| {k} | {v} |" for k, v in facts.items()]
         md += ["", text]
-        kept = capture_section_of(args.out)  # a --capture section there survives the rewrite
+        # The --capture and headroom sections there survive the rewrite.
+        kept = "".join(capture_section_of(args.out, h) for h in (CAPTURE_HEADING, HEADROOM_HEADING))
         with open(args.out, "w") as fh:
             fh.write("\n".join(md) + ("\n" + kept if kept else ""))
         log(f"wrote {args.out}")

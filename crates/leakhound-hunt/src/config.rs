@@ -213,6 +213,9 @@ pub struct HuntOptions {
     pub ready: Option<String>,
     /// Minimum growth, in objects, for a cluster to count as a leak.
     pub min_growth: u64,
+    /// Take every snapshot even when the memory headroom check says it does not fit
+    /// (`--ignore-headroom`; a warning is recorded instead).
+    pub ignore_headroom: bool,
 }
 
 /// Settings of a hunt.
@@ -256,6 +259,10 @@ pub struct HuntConfig {
     pub ready_pattern: Option<String>,
     /// Leak-finder options (`requests_per_step` is set from the load).
     pub leak_options: LeakOptions,
+    /// Before each snapshot, the memory it will cost the app is checked against what is
+    /// free for it (`leakhound_inspector::headroom`): a snapshot that does not fit ends the
+    /// hunt, unless this is set, which makes it a warning.
+    pub ignore_headroom: bool,
 }
 
 fn free_port() -> Result<u16, ConfigError> {
@@ -358,6 +365,7 @@ impl HuntConfig {
                 min_growth: o.min_growth,
                 ..Default::default()
             },
+            ignore_headroom: o.ignore_headroom,
         })
     }
 }
@@ -446,6 +454,7 @@ mod tests {
             ready_timeout_s: 30,
             ready: None,
             min_growth: 2,
+            ignore_headroom: false,
         }
     }
 

@@ -173,6 +173,13 @@ pub enum Failure {
     /// The analysis thread stopped without a result (a bug: it panicked).
     #[error("the analysis stopped without a result: {0}")]
     AnalysisStopped(String),
+    /// The snapshot would need more memory than is free for the app (the estimate, the
+    /// free figures and the margin are in the check): it was not taken, so that the
+    /// kernel does not kill the app while it writes.
+    #[error(
+        "{0}: not taken, so that the kernel does not kill the app mid-snapshot (--ignore-headroom takes it anyway)"
+    )]
+    NoHeadroom(Box<leakhound_inspector::headroom::Check>),
 }
 
 /// `e` and its sources, `: `-separated (a source already spelled out by the one above it
@@ -254,6 +261,36 @@ mod tests {
             e.to_string(),
             "load phase load-2: the app exited (exit status: 3) (snapshots kept: out/01-baseline.heapsnapshot)\n\
              its last output:\n  boom"
+        );
+    }
+
+    #[test]
+    fn a_refused_snapshot_says_what_it_needs_and_what_is_kept() {
+        use leakhound_inspector::headroom::{Available, CostBasis, SnapshotCost, judge};
+        let check = judge(
+            SnapshotCost {
+                rss_bytes: 4_100_000_000,
+                file_bytes: 500_000_000,
+                basis: CostBasis::HeapUsed,
+            },
+            Available {
+                machine_available_bytes: 1_200_000_000,
+                cgroup: None,
+                cgroup_note: None,
+                override_bytes: None,
+            },
+        );
+        let e = HuntError {
+            stage: Stage::Snapshot(SnapshotLabel::Final),
+            failure: Box::new(Failure::NoHeadroom(Box::new(check))),
+            snapshots: vec![PathBuf::from("out/01-baseline.heapsnapshot")],
+        };
+        assert_eq!(
+            e.to_string(),
+            "taking the final snapshot: writing the snapshot would need about 4.1 GB more for the app; \
+             1.2 GB are free (the machine's MemAvailable), with a margin of 1.0 GB: not taken, so that \
+             the kernel does not kill the app mid-snapshot (--ignore-headroom takes it anyway) \
+             (snapshots kept: out/01-baseline.heapsnapshot)"
         );
     }
 }

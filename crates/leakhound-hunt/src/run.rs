@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use leakhound_inspector::headroom::{self, Fit, HeapFigures, PreviousSnapshot};
 use leakhound_inspector::{NodeProcess, OutputLine, Session, SpawnOptions};
 use leakhound_leaks::{LeakOptions, LeakReport, MemorySample};
 use leakhound_load::LoadReport;
@@ -55,6 +56,11 @@ struct Ctx {
     /// The app's last lines that mention listening (`listening on 3000`), to say where it
     /// listens when it does not answer at its URL.
     listen_lines: Arc<std::sync::Mutex<VecDeque<String>>>,
+    /// The last snapshot, the heap it was taken of and what it cost the app, for the next
+    /// headroom check.
+    previous_snapshot: Option<PreviousSnapshot>,
+    /// The app's resident set before the first snapshot, in bytes.
+    rss_before_snapshots: Option<u64>,
 }
 
 impl Ctx {
@@ -150,10 +156,50 @@ impl Ctx {
         Ok(s)
     }
 
-    /// Writes snapshot number `index` (from 0) of the series into the output folder.
+    /// Checks that writing the `label` snapshot fits the memory free for the app
+    /// ([`headroom::check`]): refuses it when it does not (unless `--ignore-headroom`),
+    /// records a warning when it is tight. A check that cannot be made is a warning too.
+    /// Returns the heap figures it used, for the next check.
+    async fn check_headroom(&mut self, label: SnapshotLabel) -> Result<Option<HeapFigures>, HuntError> {
+        let stage = Stage::Snapshot(label);
+        let mut figures = match self.session.heap_figures().await {
+            Ok(f) => f,
+            Err(e) if self.session.is_closed() => return Err(self.fail(stage, e).await),
+            Err(e) => {
+                self.warnings
+                    .push(format!("{label} snapshot: memory headroom not checked: {e}"));
+                return Ok(None);
+            }
+        };
+        figures.previous = self.previous_snapshot;
+        match headroom::check(self.session.pid(), &figures) {
+            Ok(check) => match check.fit {
+                Fit::Fits => {}
+                Fit::Tight => self
+                    .warnings
+                    .push(format!("{label} snapshot: memory is tight: {check}")),
+                Fit::DoesNotFit if self.cfg.ignore_headroom => self
+                    .warnings
+                    .push(format!("{label} snapshot taken with --ignore-headroom: {check}")),
+                Fit::DoesNotFit => return Err(self.err(stage, Failure::NoHeadroom(Box::new(check)))),
+            },
+            Err(e) => self
+                .warnings
+                .push(format!("{label} snapshot: memory headroom not checked: {e}")),
+        }
+        Ok(Some(figures))
+    }
+
+    /// Writes snapshot number `index` (from 0) of the series into the output folder, once
+    /// the headroom check lets it.
     async fn snapshot(&mut self, label: SnapshotLabel, index: usize) -> Result<(), HuntError> {
         let stage = Stage::Snapshot(label);
         self.check_alive(stage.clone())?;
+        let figures = self.check_headroom(label).await?;
+        let pid = self.session.pid();
+        if self.rss_before_snapshots.is_none() {
+            self.rss_before_snapshots = headroom::rss_of(pid).ok().map(|r| r.rss_bytes);
+        }
         self.emit(HuntEvent::Step(format!("{label} snapshot")));
         let path = self.out_dir.join(format!("{:02}-{label}.heapsnapshot", index + 1));
         self.shared.paused.store(true, Ordering::SeqCst);
@@ -169,6 +215,17 @@ impl Ctx {
         let file = match r {
             Ok(f) => f,
             Err(e) => return Err(self.fail(stage, e).await),
+        };
+        // What it cost the app (its peak RSS now) sizes the next check.
+        self.previous_snapshot = match (figures, self.rss_before_snapshots, headroom::rss_of(pid)) {
+            (Some(f), Some(rss_before_bytes), Ok(after)) => Some(PreviousSnapshot {
+                heap_used_bytes: f.heap_used_bytes,
+                large_object_bytes: f.large_object_bytes,
+                rss_before_bytes,
+                peak_rss_bytes: after.peak_bytes,
+                file_bytes: file.bytes,
+            }),
+            _ => None,
         };
         let rec = SnapshotRecord {
             label,
@@ -604,6 +661,8 @@ async fn hunt_in(
         warnings: notes,
         ready_seen,
         listen_lines,
+        previous_snapshot: None,
+        rss_before_snapshots: None,
     };
     let result = run_phases(&mut ctx).await;
     // Stop sampling, the session and the app on every path.

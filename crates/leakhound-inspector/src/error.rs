@@ -327,6 +327,41 @@ pub enum InspectorError {
     },
 }
 
+/// Why the memory free for a target could not be read (see [`crate::headroom`]).
+///
+/// Only the machine's figure and the target's own `/proc` entries are required; a cgroup
+/// that cannot be read is not an error but a note in
+/// [`Available::cgroup_note`](crate::headroom::Available::cgroup_note).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeadroomError {
+    /// No process with this pid exists (or it is not visible to us).
+    #[error("no process with pid {pid}")]
+    NoSuchProcess {
+        /// The process id.
+        pid: u32,
+    },
+
+    /// A file under `/proc` could not be read or parsed.
+    #[error("cannot read {}", path.display())]
+    Read {
+        /// The file, e.g. `/proc/meminfo` or `/proc/1234/cgroup`.
+        path: PathBuf,
+        /// The operating system error, or what was wrong with the contents.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The override of the free memory (`LEAKHOUND_AVAILABLE_BYTES`) is not a size.
+    #[error("{name}={value:?} is not a size (bytes, or a number with K, M, G or T: 300M, 1.5G)")]
+    BadOverride {
+        /// The variable's name.
+        name: &'static str,
+        /// Its value as given.
+        value: String,
+    },
+}
+
 fn tail_suffix(lines: &[String]) -> String {
     if lines.is_empty() {
         String::from(" (no stderr output)")

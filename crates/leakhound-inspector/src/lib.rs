@@ -19,6 +19,10 @@
 //! 127.0.0.0/8, `::1` or `localhost` (mapped to 127.0.0.1 without name resolution).
 //!
 //! - [`proc::self_rss_peak`] reads this process's own resident memory, for diagnostics.
+//! - [`headroom`] decides whether a snapshot fits the memory free for the target: what
+//!   writing one costs it ([`headroom::estimate_snapshot_cost`], measured), what is free
+//!   (the machine's `MemAvailable` and its cgroup's limit: [`headroom::available_for`]),
+//!   and [`headroom::check`]; [`Session::heap_figures`] reads the target's side.
 //!
 //! The inspector quirks this crate works around: node announces its URL only on stderr
 //! (`process.rs`); it keeps `/json/list` connections open, so the body is read by its
@@ -29,8 +33,8 @@
 //! process groups).
 //!
 //! Modules, each importing only those before it: `error` (a leaf), `endpoint` (URLs, HTTP),
-//! `proc`, `transport` (the WebSocket), `session`, then `memory`, `snapshot`, `process` and
-//! `attach`, which add to or create a [`Session`].
+//! `proc`, `transport` (the WebSocket), `session`, then `memory`, `snapshot`, `headroom`,
+//! `process` and `attach`, which add to or create a [`Session`].
 //!
 //! # Example
 //!
@@ -74,6 +78,7 @@
 mod attach;
 mod endpoint;
 mod error;
+pub mod headroom;
 mod memory;
 pub mod proc;
 mod process;
@@ -82,7 +87,7 @@ mod snapshot;
 mod transport;
 
 pub use attach::attach;
-pub use error::{CloseReason, InspectorError};
+pub use error::{CloseReason, HeadroomError, InspectorError};
 pub use memory::{GC_RING_CAPACITY, GcEvent, MemoryUsage};
 pub use nix::sys::signal::Signal;
 pub use process::{DEFAULT_KILL_GRACE, DEFAULT_READY_TIMEOUT, NodeProcess, OutputLine, SpawnOptions, Stream};

@@ -249,6 +249,15 @@ pub struct HuntRunArgs {
     /// with --quiet), or `file:PATH` (written there).
     #[arg(long, value_name = "show|hide|file:PATH", value_parser = parse_app_output)]
     pub app_output: Option<AppOutput>,
+    /// Take each snapshot even when writing it seems not to fit the memory free for the app.
+    /// By default, before each snapshot, leakhound estimates what writing it costs the app
+    /// (6-10× heapUsed for heaps of small objects, more with big arrays or Maps) and
+    /// compares it with the machine's MemAvailable and the app's cgroup memory limit: one
+    /// that does not fit ends the hunt (exit 2, snapshots so far kept) before the kernel
+    /// kills the app mid-snapshot. LEAKHOUND_AVAILABLE_BYTES=SIZE (e.g. 300M, 2G) pretends
+    /// SIZE is free instead.
+    #[arg(long)]
+    pub ignore_headroom: bool,
 }
 
 /// Where the app's output goes (`--app-output`).
@@ -363,6 +372,15 @@ pub struct SnapshotArgs {
     /// Time between the snapshots of a series: seconds, or with a unit (`90s`, `10m`).
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub interval: Duration,
+    /// Take the snapshot even when writing it seems not to fit the memory free for the
+    /// process. By default leakhound estimates what writing it costs the process (6-10×
+    /// heapUsed for heaps of small objects, more with big arrays or Maps) and compares it
+    /// with the machine's MemAvailable and, with --pid, the process's cgroup memory limit:
+    /// one that does not fit is refused (exit 2) before the kernel kills the process
+    /// mid-snapshot. LEAKHOUND_AVAILABLE_BYTES=SIZE (e.g. 300M, 2G) pretends SIZE is free
+    /// instead.
+    #[arg(long)]
+    pub ignore_headroom: bool,
 }
 
 /// The row order of `diff` (`--sort`); every order puts the largest value first.
@@ -430,6 +448,7 @@ fn hunt_options(app: AppArgs, load: LoadArgs, run: HuntRunArgs) -> leakhound_hun
         ready_timeout_s: run.ready_timeout,
         ready: run.ready,
         min_growth: run.min_growth,
+        ignore_headroom: run.ignore_headroom,
     }
 }
 

@@ -342,6 +342,7 @@ pub fn run_snapshot(args: crate::cli::SnapshotArgs, quiet: bool) -> Result<ExitC
         output: out,
         count,
         interval,
+        ignore_headroom,
     } = args;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
@@ -407,6 +408,10 @@ pub fn run_snapshot(args: crate::cli::SnapshotArgs, quiet: bool) -> Result<ExitC
                 };
                 bar.set_message(format!("garbage collection before snapshot{of}"));
                 session.collect_garbage().await?;
+                bar.set_message(format!("memory headroom before snapshot{of}"));
+                for w in headroom_gate(&session, pid, ignore_headroom).await? {
+                    say(format!("leakhound: warning: {w}"));
+                }
                 let b = bar.clone();
                 let of2 = of.clone();
                 let file = session
@@ -500,6 +505,41 @@ async fn inspector_closed_note(pid: u32, ws_url: &str) -> String {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     format!("leakhound: warning: the inspector it opened in pid {pid} still listens ({ws_url})")
+}
+
+/// The memory headroom check before `leakhound snapshot` (see
+/// `leakhound_inspector::headroom`): against the machine's `MemAvailable` and, with `--pid`,
+/// the process's cgroup limit (with `--inspect` the process behind the URL is not known for
+/// sure: the machine's figure only). Returns the warnings to print.
+///
+/// # Errors
+/// The snapshot does not fit and `ignore` is not set (nothing is written), or the target's
+/// connection failed.
+async fn headroom_gate(session: &leakhound_inspector::Session, pid: Option<u32>, ignore: bool) -> Result<Vec<String>> {
+    use leakhound_inspector::headroom::{self, Fit};
+    let figures = match session.heap_figures().await {
+        Ok(f) => f,
+        Err(e) if session.is_closed() => return Err(e.into()),
+        Err(e) => return Ok(vec![format!("memory headroom not checked: {e}")]),
+    };
+    let check = match pid {
+        Some(pid) => headroom::check(pid, &figures),
+        None => {
+            headroom::available_on_machine().map(|a| headroom::judge(headroom::estimate_snapshot_cost(&figures), a))
+        }
+    };
+    Ok(match check {
+        Ok(c) => match c.fit {
+            Fit::Fits => Vec::new(),
+            Fit::Tight => vec![format!("memory is tight: {c}")],
+            Fit::DoesNotFit if ignore => vec![format!("taken with --ignore-headroom: {c}")],
+            Fit::DoesNotFit => bail!(
+                "{c}: no snapshot taken, so that the kernel does not kill the process mid-snapshot \
+                 (--ignore-headroom takes it anyway)"
+            ),
+        },
+        Err(e) => vec![format!("memory headroom not checked: {e}")],
+    })
 }
 
 #[cfg(test)]

@@ -154,6 +154,8 @@ fn start(dir: &Path, args: &[String], app_file: &str, env: &[(&str, &str)]) -> R
         .arg("node")
         .arg(app(app_file))
         .env("PID_FILE", &pid_file)
+        // The free memory leakhound sees is the machine's unless a test pretends otherwise.
+        .env_remove("LEAKHOUND_AVAILABLE_BYTES")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -626,6 +628,54 @@ fn app_closing_its_inspector_is_reported_and_stopped() {
         &["load-2", "inspector connection closed", "still running"],
         &["01-baseline.heapsnapshot", "02-target.heapsnapshot"],
     );
+}
+
+#[test]
+fn a_snapshot_that_does_not_fit_the_free_memory_ends_the_hunt_before_it_is_written() {
+    // Pretend 1 MB is free: even the baseline of a small app needs ~150 MB more.
+    let (run, dir) = hunt("cache_leak.js", &[], &[("LEAKHOUND_AVAILABLE_BYTES", "1M")]);
+    assert_failed_cleanly(
+        &run,
+        &dir.path().join("snapshots"),
+        &[
+            "taking the baseline snapshot: writing the snapshot would need about",
+            "1 MB are free (LEAKHOUND_AVAILABLE_BYTES)",
+            "not taken",
+            "--ignore-headroom",
+        ],
+        &[],
+    );
+}
+
+#[test]
+fn ignore_headroom_takes_every_snapshot_and_warns_with_the_numbers() {
+    let (run, _dir) = hunt(
+        "no_leak.js",
+        &["--ignore-headroom"],
+        &[("LEAKHOUND_AVAILABLE_BYTES", "1M")],
+    );
+    let ctx = run.context();
+    assert_eq!(run.code, Some(0), "expected exit code 0 (no leak)\n{ctx}");
+    let doc = run.json();
+    let warnings: Vec<&str> = doc["warnings"]
+        .as_array()
+        .map(|w| w.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    for label in ["baseline", "target", "final"] {
+        let prefix = format!("{label} snapshot taken with --ignore-headroom: writing the snapshot would need about");
+        assert!(
+            warnings.iter().any(|w| w.starts_with(&prefix)),
+            "no warning {prefix:?} in {warnings:#?}\n{ctx}"
+        );
+    }
+    // After the first, the estimate starts from what the last snapshot cost the app.
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("final snapshot") && w.contains("(the last snapshot took ")),
+        "{warnings:#?}"
+    );
+    assert_app_gone(&run);
 }
 
 /// A small tmpfs, unmounted on drop.
