@@ -13,8 +13,9 @@ use crate::source::{ScriptMap, SourceRef};
 use crate::trace::Traces;
 
 /// Describes a growing cluster of the last snapshot `s`: holders `members[i].0` with
-/// their leak roots `.1` and leaked objects `.2` (all under one label), its pattern by
-/// `patterns` (ranked as [`crate::pattern::PATTERNS`]), sources, a trace and rates.
+/// their leak roots `.1` (their direct elements, named `root_class`; `listeners` when they
+/// are an emitter's listeners) and leaked objects `.2` (all under one label), its pattern
+/// by `patterns` (ranked as [`crate::pattern::PATTERNS`]), sources, a trace and rates.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build_cluster(
     s: &HeapSnapshot,
@@ -22,6 +23,7 @@ pub(crate) fn build_cluster(
     scripts: &ScriptMap,
     label: &str,
     root_class: &str,
+    listeners: bool,
     members: &[(NodeId, &[NodeId], &[NodeId])],
     counts_per_snapshot: Vec<u64>,
     holder_retained_per_snapshot: Vec<Option<u64>>,
@@ -37,6 +39,8 @@ pub(crate) fn build_cluster(
     }
     let (retained, external) = retained_once(s, &roots, &is_root);
     let object_classes = objects_by_class(s, &objects);
+    let others: Vec<NodeId> = objects.iter().copied().filter(|&o| !is_root[o as usize]).collect();
+    let brought_along = objects_by_class(s, &others);
     // A representative root: the largest.
     let sample = roots
         .iter()
@@ -78,6 +82,7 @@ pub(crate) fn build_cluster(
         holder_id: s.id(holder),
         holder_nodes: members.len(),
         root_class: root_class.to_owned(),
+        unit: if listeners { "listener" } else { root_class }.to_owned(),
         pattern,
         count: roots.len() as u64,
         object_count: objects.len() as u64,
@@ -85,6 +90,7 @@ pub(crate) fn build_cluster(
         counts_per_snapshot,
         holder_retained_per_snapshot,
         objects: object_classes,
+        brought_along,
         source,
         sources,
         fix_hint: pattern.fix_hint(),
@@ -422,6 +428,7 @@ mod tests {
                 &scripts,
                 "store",
                 "Session",
+                false,
                 &[(1, &sessions[..], &sessions[..])],
                 vec![0, 3, 6],
                 vec![None; 3],

@@ -9,6 +9,7 @@
 mod arrays;
 mod cluster;
 mod consistency;
+mod direct;
 mod finder;
 mod floor;
 mod holder;

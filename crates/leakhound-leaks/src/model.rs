@@ -134,8 +134,13 @@ pub struct Cluster {
     pub holder_id: u32,
     /// How many holder nodes share the label.
     pub holder_nodes: usize,
-    /// Class of the objects that accumulate (the leak roots).
+    /// Class of the objects that accumulate (the leak roots): what the holder keeps
+    /// directly (`Quote`, `abortInFlight()`, `bound handleException()`); for listeners of
+    /// several functions, the two most common (`a(), b() and 2 more`).
     pub root_class: String,
+    /// What a user counts the roots in, singular: `listener` for an emitter's listeners,
+    /// else `root_class`. Headlines count this unit (`1.00 listener per request`).
+    pub unit: String,
     /// The leak pattern (its wire name and fix hint come with it).
     pub pattern: Pattern,
     /// Leak roots (objects that accumulate) among the leaked objects.
@@ -150,6 +155,10 @@ pub struct Cluster {
     pub holder_retained_per_snapshot: Vec<Option<u64>>,
     /// Leaked objects by class, most first.
     pub objects: Vec<ClassCount>,
+    /// The leaked objects other than the roots (what the roots bring along: a logger's
+    /// bound functions, a request's headers), by class, most first; with `count`, how
+    /// many each root brings.
+    pub brought_along: Vec<ClassCount>,
     /// The best source location (user code first), if any.
     pub source: Option<SourceRef>,
     /// Every source location found (roots' constructors and functions, the holder's

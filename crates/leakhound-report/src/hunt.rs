@@ -466,11 +466,11 @@ fn write_cluster_json_text(i: usize, c: &crate::leaks::ClusterJson, w: &mut dyn 
             format!(
                 "{:.2} {} per request, {} retained per request",
                 p.count,
-                c.root_class,
+                c.unit_text((p.count * 100.0).round() / 100.0),
                 format::bytes(p.retained_size_bytes as u64)
             )
         })
-        .unwrap_or_else(|| format!("{} {}", c.count, c.root_class));
+        .unwrap_or_else(|| format!("{} {}", c.count, c.unit_text(c.count as f64)));
     writeln!(
         w,
         "#{} {} — {} ({}) keeps {}",

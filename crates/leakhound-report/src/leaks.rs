@@ -49,12 +49,24 @@ pub struct ClusterJson {
     /// `closure_retention`, `external_memory`, `agent_sockets`, `unconsumed_stream`,
     /// `global_variable`, `other`.
     pub pattern: String,
-    /// Class of the objects that accumulate.
+    /// Class of the objects that accumulate: what the holder keeps directly (`Quote`,
+    /// `abortInFlight()`, `bound handleException()` for what `f.bind(x)` made); for an
+    /// emitter's listeners of several functions, the two most common (`a(), b() and 2
+    /// more`).
     pub root_class: String,
-    /// Accumulating objects (leak roots) among the leaked objects.
+    /// What `count`, `counts_per_snapshot` and `per_request.count` count, singular:
+    /// `listener` for an emitter's listeners, else `root_class`.
+    #[serde(default)]
+    pub unit: String,
+    /// Accumulating objects (leak roots) among the leaked objects: the holder's direct
+    /// elements of `root_class`.
     pub count: u64,
     /// All leaked objects in the cluster.
     pub object_count: u64,
+    /// Leaked objects other than the roots, per root: what each one brings along
+    /// (`(object_count - count) / count`; 0 without roots).
+    #[serde(default)]
+    pub other_objects_per_root: f64,
     /// Retained size of the leak roots in the last snapshot, no double counting.
     pub retained_size_bytes: u64,
     /// Share of that retained size held off the JS heap (ArrayBuffer backing stores).
@@ -113,6 +125,31 @@ pub struct SourceJson {
     pub what: String,
 }
 
+impl ClusterJson {
+    /// The unit of `count` as a person reads it, plural unless `n` is 1: `listeners`,
+    /// or the root class (`Quote`) as it is.
+    pub fn unit_text(&self, n: f64) -> String {
+        unit_text(
+            if self.unit.is_empty() {
+                &self.root_class
+            } else {
+                &self.unit
+            },
+            n,
+        )
+    }
+}
+
+/// `unit` plural unless `n` is 1: `listener` becomes `listeners`; class names stay as they
+/// are (`Quote`, `(string)`).
+fn unit_text(unit: &str, n: f64) -> String {
+    if unit == "listener" && n != 1.0 {
+        "listeners".to_owned()
+    } else {
+        unit.to_owned()
+    }
+}
+
 /// One trace step.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TraceStepJson {
@@ -159,8 +196,14 @@ pub fn cluster_json(c: &Cluster) -> ClusterJson {
         holder_nodes: c.holder_nodes,
         pattern: c.pattern.as_str().to_owned(),
         root_class: c.root_class.clone(),
+        unit: c.unit.clone(),
         count: c.count,
         object_count: c.object_count,
+        other_objects_per_root: if c.count == 0 {
+            0.0
+        } else {
+            format::round3(c.object_count.saturating_sub(c.count) as f64 / c.count as f64)
+        },
         retained_size_bytes: c.retained_size_bytes,
         external_share: format::round3(c.external_share),
         counts_per_snapshot: c.counts_per_snapshot.clone(),
@@ -246,19 +289,30 @@ pub fn write_leaks_json(
     writeln!(w)
 }
 
-/// Writes one cluster for a person: headline, numbers, source, hint, and the trace.
+/// Writes one cluster for a person: headline, numbers, source, hint, and the trace. The
+/// headline, the growth line and the JSON count one unit (the holder's direct elements:
+/// `300 listeners`, `1.00 listener per request`); what each one brings along follows.
 ///
 /// # Errors
 /// Any error writing to `w`.
 pub fn write_cluster_text(i: usize, c: &Cluster, requests_per_step: Option<f64>, w: &mut dyn Write) -> io::Result<()> {
+    let held = if c.unit == c.root_class {
+        format!("{} × {}", format::count(c.count), c.root_class)
+    } else {
+        format!(
+            "{} {} ({})",
+            format::count(c.count),
+            unit_text(&c.unit, c.count as f64),
+            c.root_class
+        )
+    };
     writeln!(
         w,
-        "#{} {} — {} holds {} × {} ({} retained{})",
+        "#{} {} — {} holds {} ({} retained{})",
         i + 1,
         c.pattern,
         c.holder,
-        format::count(c.count),
-        c.root_class,
+        held,
         format::bytes(c.retained_size_bytes),
         if c.external_share > 0.05 {
             format!(", {:.0} % off-heap", c.external_share * 100.0)
@@ -270,22 +324,45 @@ pub fn write_cluster_text(i: usize, c: &Cluster, requests_per_step: Option<f64>,
         w,
         "   grows: {} {} across the snapshots",
         format::counts_across(&c.counts_per_snapshot),
-        c.root_class
+        unit_text(&c.unit, c.counts_per_snapshot.last().copied().unwrap_or(0) as f64)
     )?;
     match (&c.per_request, requests_per_step) {
-        (Some(p), Some(_)) => {
-            writeln!(w, "; {:.2} {} per request", p.count, c.root_class)?;
-            let objs: Vec<String> = p.objects.iter().take(5).map(|(k, v)| format!("{v:.2} {k}")).collect();
-            if !objs.is_empty() {
-                writeln!(
-                    w,
-                    "   per request: {} retained ({})",
-                    format::bytes(p.retained_size_bytes as u64),
-                    objs.join(", ")
-                )?;
-            }
-        }
+        (Some(p), Some(_)) => writeln!(
+            w,
+            "; {:.2} {} per request ({} retained per request)",
+            p.count,
+            unit_text(&c.unit, (p.count * 100.0).round() / 100.0),
+            format::bytes(p.retained_size_bytes as u64)
+        )?,
         _ => writeln!(w)?,
+    }
+    if c.count > 0 && !c.brought_along.is_empty() {
+        let each = |n: u64| {
+            let v = n as f64 / c.count as f64;
+            if (v - v.round()).abs() < 0.05 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.1}")
+            }
+        };
+        let total: u64 = c.brought_along.iter().map(|o| o.count).sum();
+        let mut parts: Vec<String> = c
+            .brought_along
+            .iter()
+            .take(5)
+            .map(|o| format!("{} {}", each(o.count), o.class_name))
+            .collect();
+        if c.brought_along.len() > 5 {
+            parts.push("…".into());
+        }
+        writeln!(
+            w,
+            "   each {} brings along {} other object{}: {}",
+            unit_text(&c.unit, 1.0),
+            each(total),
+            if each(total) == "1" { "" } else { "s" },
+            parts.join(", ")
+        )?;
     }
     if let Some(n) = c.listener_count {
         writeln!(

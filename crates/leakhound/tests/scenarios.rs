@@ -3,7 +3,8 @@
 //! is run as its README says (`node drive.js NAME N OUT`: a real server on 127.0.0.1, a
 //! warm-up, then baseline, N requests, target, N requests, final), and the top cluster
 //! must name the holder, the pattern and the file given in its `TRUTH.md`, at the
-//! per-request rate it gives (within 10 %); control scenarios must report nothing.
+//! per-request rate it gives (within 10 %) and with a count that agrees with that rate;
+//! control scenarios must report nothing.
 //!
 //! Scenarios without npm dependencies always run. Those with dependencies run when
 //! `LEAKHOUND_NPM_SCENARIOS=1` (drive.js installs them with npm).
@@ -156,6 +157,11 @@ fn run_scenario(name: &str, truth: &Truth) -> Result<(), String> {
         problems.push(format!(
             "per_request.count {per_request} (expected 1 accumulating object per request ±10 %)"
         ));
+    }
+    // The headline's count and the rate count the same objects.
+    let count = top["count"].as_f64().unwrap_or(0.0);
+    if (count - per_request * REQUESTS as f64).abs() > 0.1 * count {
+        problems.push(format!("count {count} vs per_request.count {per_request} × {REQUESTS}"));
     }
     if problems.is_empty() {
         Ok(())
