@@ -4,7 +4,7 @@
 use leakhound_heap::{EdgeType, HeapSnapshot, NodeId, NodeType};
 
 use crate::nodes::{fn_name, is_global_object, is_internal};
-use crate::source::{ScriptMap, SourceRef};
+use crate::source::{ScriptMap, SourceKind, SourceRef};
 use crate::trace::Traces;
 
 /// Whether `o` hangs off leakhound's own instrumentation in the target (the GC observer's
@@ -46,7 +46,11 @@ pub(crate) fn holder_owner_source(
 ) -> Option<SourceRef> {
     let (owner, var) = holder_owner(s, traces, holder)?;
     let loc = s.location(owner)?;
-    scripts.resolve(loc, format!("function {} (holds `{var}`)", fn_name(s, owner)))
+    scripts.resolve(
+        loc,
+        format!("function {} (holds `{var}`)", fn_name(s, owner)),
+        SourceKind::HolderOwner,
+    )
 }
 
 pub(crate) fn holder_owner(s: &HeapSnapshot, traces: &Traces, holder: NodeId) -> Option<(NodeId, String)> {

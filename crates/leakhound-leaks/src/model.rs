@@ -159,10 +159,13 @@ pub struct Cluster {
     /// bound functions, a request's headers), by class, most first; with `count`, how
     /// many each root brings.
     pub brought_along: Vec<ClassCount>,
-    /// The best source location (user code first), if any.
+    /// The best guess at where the leak is made: `sources[0]`. A snapshot has no call
+    /// stacks, so it is a guess, of the kind [`SourceRef::kind`] says.
     pub source: Option<SourceRef>,
-    /// Every source location found (roots' constructors and functions, the holder's
-    /// owning function).
+    /// Every source location found, best first: the app's own code before its
+    /// dependencies (`node_modules`) before Node's internals, and within each, the
+    /// accumulating closure itself, the function owning the holder, the roots'
+    /// constructor, then the most common closures among the leaked objects.
     pub sources: Vec<SourceRef>,
     /// One-line fix hint: `pattern`'s.
     pub fix_hint: &'static str,

@@ -403,12 +403,21 @@ fn cluster(i: usize, c: &ClusterJson, r: &HuntJson) -> Markup {
                             Some(s) => code { (s) },
                             None => span.muted { "unknown (no location in the snapshot)" },
                         }
-                        @if let Some(best) = best { " " span.muted { (best.what) } }
+                        @if let Some(best) = best {
+                            " " span.muted { (best.what) (c.source_note()) }
+                        }
+                        @if c.source.is_some() { " " span.muted { "(guessed from the snapshot)" } }
                     }
                     @if !others.is_empty() {
                         ul.sources {
                             @for s in others {
-                                li { code { (s.location) } " " span.muted { (s.what) } }
+                                li {
+                                    code { (s.location) } " "
+                                    span.muted {
+                                        (s.what)
+                                        @if let Some(d) = &s.dependency { (crate::leaks::dependency_note(d)) }
+                                    }
+                                }
                             }
                         }
                     }

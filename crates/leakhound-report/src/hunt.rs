@@ -496,7 +496,10 @@ fn write_cluster_json_text(i: usize, c: &crate::leaks::ClusterJson, w: &mut dyn 
     if let Some(n) = c.listener_count {
         writeln!(w, "   listeners: {n} on one event (Node's default maxListeners is 10)")?;
     }
-    writeln!(w, "   source: {}", c.source.as_deref().unwrap_or("unknown"))?;
+    match &c.source {
+        Some(source) => writeln!(w, "   source (guessed from the snapshot): {source}{}", c.source_note())?,
+        None => writeln!(w, "   source: unknown")?,
+    }
     writeln!(w, "   fix: {}", c.fix_hint)?;
     let path: Vec<String> = c
         .trace

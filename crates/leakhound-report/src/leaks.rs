@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use leakhound_leaks::{Cluster, LeakReport};
+use leakhound_leaks::{Cluster, LeakReport, SourceRef};
 use serde::{Deserialize, Serialize};
 
 use crate::format;
@@ -80,9 +80,20 @@ pub struct ClusterJson {
     pub per_request: Option<PerRequestJson>,
     /// Leaked objects by class.
     pub objects: Vec<ClassCountJson>,
-    /// `path:line:column` of the best source location, or null.
+    /// `path:line:column` of the best guess at where the leak is made (`sources[0]`), or
+    /// null.
     pub source: Option<String>,
-    /// Every source location found.
+    /// How `source` was guessed: a snapshot records where functions and constructors are
+    /// defined, not who called them. `"holder_owner"`: the function whose closure context
+    /// keeps the holder (the code adding to it is in there); `"closure"`: a function among
+    /// what accumulates (the listener or callback itself, what a bound function calls, or
+    /// the most common closure); `"constructor"`: the accumulating objects' constructor;
+    /// `"none"`: no location. (`"allocation_stack"` is reserved for when allocation
+    /// stacks are recorded.)
+    #[serde(default = "source_confidence_none")]
+    pub source_confidence: String,
+    /// Every source location found, best first: the app's own code, then its
+    /// dependencies (`in_dependency`), then Node's internals.
     pub sources: Vec<SourceJson>,
     /// Listener count for `listener_accumulation` (Node warns above 10 by default:
     /// `maxListeners`).
@@ -115,6 +126,10 @@ pub struct ClassCountJson {
     pub self_size_bytes: u64,
 }
 
+fn source_confidence_none() -> String {
+    "none".to_owned()
+}
+
 /// A source location.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SourceJson {
@@ -123,6 +138,16 @@ pub struct SourceJson {
     pub location: String,
     /// What is there.
     pub what: String,
+    /// How it was found: `"holder_owner"`, `"closure"` or `"constructor"`, as
+    /// [`ClusterJson::source_confidence`].
+    #[serde(default)]
+    pub kind: String,
+    /// The script is in a `node_modules` folder: a dependency's code, not the app's.
+    #[serde(default)]
+    pub in_dependency: bool,
+    /// That dependency's package (`winston`, `@scope/name`), else null.
+    #[serde(default)]
+    pub dependency: Option<String>,
 }
 
 impl ClusterJson {
@@ -138,6 +163,16 @@ impl ClusterJson {
             n,
         )
     }
+
+    /// ` (in node_modules/winston)` after the best source when it is a dependency's.
+    pub fn source_note(&self) -> String {
+        self.sources
+            .iter()
+            .find(|s| Some(&s.location) == self.source.as_ref())
+            .and_then(|s| s.dependency.as_deref())
+            .map(dependency_note)
+            .unwrap_or_default()
+    }
 }
 
 /// `unit` plural unless `n` is 1: `listener` becomes `listeners`; class names stay as they
@@ -147,6 +182,21 @@ fn unit_text(unit: &str, n: f64) -> String {
         "listeners".to_owned()
     } else {
         unit.to_owned()
+    }
+}
+
+/// ` (in node_modules/PACKAGE)`.
+pub fn dependency_note(package: &str) -> String {
+    format!(" (in node_modules/{package})")
+}
+
+fn source_json(s: &SourceRef) -> SourceJson {
+    SourceJson {
+        location: s.location(),
+        what: s.what.clone(),
+        kind: s.kind.as_str().to_owned(),
+        in_dependency: s.in_dependency(),
+        dependency: s.dependency().map(str::to_owned),
     }
 }
 
@@ -223,14 +273,8 @@ pub fn cluster_json(c: &Cluster) -> ClusterJson {
             })
             .collect(),
         source: c.source.as_ref().map(|s| s.location()),
-        sources: c
-            .sources
-            .iter()
-            .map(|s| SourceJson {
-                location: s.location(),
-                what: s.what.clone(),
-            })
-            .collect(),
+        source_confidence: c.source.as_ref().map_or("none", |s| s.kind.as_str()).to_owned(),
+        sources: c.sources.iter().map(source_json).collect(),
         listener_count: c.listener_count,
         fix_hint: c.fix_hint.to_owned(),
         trace: c
@@ -371,8 +415,13 @@ pub fn write_cluster_text(i: usize, c: &Cluster, requests_per_step: Option<f64>,
             format::count(n)
         )?;
     }
-    match &c.source {
-        Some(s) => writeln!(w, "   source: {} ({})", s.location(), s.what)?,
+    match c.sources.split_first() {
+        Some((s, rest)) => {
+            writeln!(w, "   source (guessed from the snapshot): {}", source_text(s))?;
+            for s in rest.iter().take(3) {
+                writeln!(w, "      also: {}", source_text(s))?;
+            }
+        }
         None => writeln!(w, "   source: unknown (no location in the snapshot)")?,
     }
     writeln!(w, "   fix: {}", c.fix_hint)?;
@@ -401,6 +450,16 @@ pub fn write_cluster_text(i: usize, c: &Cluster, requests_per_step: Option<f64>,
         )?;
     }
     Ok(())
+}
+
+/// `path:line:column (what)`, and ` (in node_modules/PACKAGE)` for a dependency's.
+fn source_text(s: &SourceRef) -> String {
+    format!(
+        "{} ({}){}",
+        s.location(),
+        s.what,
+        s.dependency().map(dependency_note).unwrap_or_default()
+    )
 }
 
 /// Writes the whole leak report for a person: verdict first, then each cluster.

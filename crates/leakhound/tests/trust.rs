@@ -1,9 +1,10 @@
 //! What `leakhound leaks` says about a cluster can be trusted (issue 10): one cluster per
 //! holder, whose headline, body and JSON count the same unit (the holder's direct
-//! elements, `1.00 listener per request`) at the same rate.
+//! elements, `1.00 listener per request`) at the same rate; and a source line that names
+//! the app's own code before a dependency's, marked as a guess.
 //!
 //! Each test runs a small server of its own (`tests/apps/`, or written into a temporary
-//! folder) and takes the three snapshots with
+//! folder with a `node_modules` of its own) and takes the three snapshots with
 //! `tests/apps/snapshots.js` (a real server on 127.0.0.1: a warm-up, then baseline,
 //! [`REQUESTS`] requests, target, [`REQUESTS`] requests, final), then reads them with
 //! `leakhound leaks --requests-per-step`.
@@ -140,6 +141,95 @@ require('http')
   .createServer(handler)
   .listen(Number(process.env.PORT), '127.0.0.1', () => console.log('listening'));
 "#;
+
+#[test]
+fn the_source_names_the_apps_file_before_the_dependency_that_fills_its_map() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = format!(
+        "'use strict';\n\
+         // The app's own Map, filled through a dependency's helper.\n\
+         const {{ remember }} = require('tinycache');\n\
+         const sessions = new Map();\n\
+         let next = 0;\n\
+         function handler(req, res) {{\n\
+           remember(sessions, 's' + next++, req.url);\n\
+           res.end('ok');\n\
+         }}\n{LISTEN}"
+    );
+    write_files(
+        dir.path(),
+        &[
+            ("app/server.js", &server),
+            (
+                "app/node_modules/tinycache/package.json",
+                r#"{"name": "tinycache", "version": "1.0.0", "main": "index.js"}"#,
+            ),
+            (
+                "app/node_modules/tinycache/index.js",
+                "'use strict';\n\
+                 class Entry {\n\
+                   constructor(value) {\n\
+                     this.value = value;\n\
+                     this.at = Date.now();\n\
+                     this.touch = function touch() { this.at = Date.now(); };\n\
+                   }\n\
+                 }\n\
+                 exports.remember = function remember(map, key, value) {\n\
+                   map.set(key, new Entry(value));\n\
+                 };\n",
+            ),
+        ],
+    );
+    let out = dir.path().join("snaps");
+    std::fs::create_dir(&out).expect("mkdir");
+    let snaps = snapshots(&dir.path().join("app/server.js"), &out);
+    let (doc, text) = report(&snaps);
+    let c = &doc["clusters"][0];
+    let ctx = format!("{c:#}\n{text}");
+    assert_eq!(c["holder"], "sessions", "{ctx}");
+    assert_eq!(c["root_class"], "Entry", "{ctx}");
+    // The app's own file first, as a guess of a documented kind.
+    let source = c["source"].as_str().unwrap_or("");
+    assert!(source.contains("/app/server.js:"), "source {source}\n{ctx}");
+    assert_eq!(c["source_confidence"], "holder_owner", "{ctx}");
+    let sources = c["sources"].as_array().expect("sources");
+    assert_eq!(sources[0]["location"].as_str(), Some(source), "{ctx}");
+    assert_eq!(sources[0]["in_dependency"], false, "{ctx}");
+    // The dependency's frames after it, marked.
+    let dep: Vec<&Value> = sources
+        .iter()
+        .filter(|s| {
+            s["location"]
+                .as_str()
+                .unwrap_or("")
+                .contains("/node_modules/tinycache/")
+        })
+        .collect();
+    assert!(!dep.is_empty(), "the dependency's constructor and closure: {ctx}");
+    for s in &dep {
+        assert_eq!(s["in_dependency"], true, "{s}");
+        assert_eq!(s["dependency"], "tinycache", "{s}");
+    }
+    assert!(
+        sources
+            .iter()
+            .any(|s| s["what"] == "constructor of Entry" && s["in_dependency"] == true),
+        "{ctx}"
+    );
+    let lines = cluster_text(&text, 1);
+    let source_line = lines
+        .iter()
+        .position(|l| l.starts_with("   source (guessed from the snapshot): "))
+        .unwrap_or_else(|| panic!("no guessed source line\n{ctx}"));
+    assert!(lines[source_line].contains("/app/server.js:"), "{ctx}");
+    assert!(!lines[source_line].contains("node_modules"), "{ctx}");
+    assert!(
+        lines[source_line + 1..]
+            .iter()
+            .any(|l| l.starts_with("      also: ") && l.ends_with("(in node_modules/tinycache)")),
+        "{ctx}"
+    );
+}
 
 #[test]
 fn two_maps_with_one_name_in_two_modules_are_two_clusters() {
