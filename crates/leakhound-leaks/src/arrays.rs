@@ -77,6 +77,7 @@ pub(crate) fn growing_primitive_arrays(
             holder_nodes: 1,
             // Estimated from the store's bytes (8 per slot, capacity included).
             root_class: "(element slot)".into(),
+            unit: "(element slot)".into(),
             pattern,
             count: growth / 8,
             object_count: 0,
@@ -92,6 +93,7 @@ pub(crate) fn growing_primitive_arrays(
                 })
                 .collect(),
             objects: Vec::new(),
+            brought_along: Vec::new(),
             source: sources.first().cloned(),
             sources,
             fix_hint: pattern.fix_hint(),

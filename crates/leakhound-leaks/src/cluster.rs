@@ -7,14 +7,15 @@ use leakhound_heap::{EdgeType, HeapSnapshot, NodeId, NodeType, display_name};
 
 use crate::holder::holder_owner_source;
 use crate::model::{ClassCount, Cluster, LeakOptions, PerRequest, TraceStep};
-use crate::nodes::{fn_name, is_global_object, leak_key};
+use crate::nodes::{bound_target, fn_name, is_global_object, leak_key};
 use crate::pattern::{ClusterFacts, Pattern, PatternRule, classify};
-use crate::source::{ScriptMap, SourceRef};
+use crate::source::{ScriptMap, SourceKind, SourceRef};
 use crate::trace::Traces;
 
 /// Describes a growing cluster of the last snapshot `s`: holders `members[i].0` with
-/// their leak roots `.1` and leaked objects `.2` (all under one label), its pattern by
-/// `patterns` (ranked as [`crate::pattern::PATTERNS`]), sources, a trace and rates.
+/// their leak roots `.1` (their direct elements, named `root_class`; `listeners` when they
+/// are an emitter's listeners) and leaked objects `.2` (all under one label), its pattern
+/// by `patterns` (ranked as [`crate::pattern::PATTERNS`]), sources, a trace and rates.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build_cluster(
     s: &HeapSnapshot,
@@ -22,6 +23,7 @@ pub(crate) fn build_cluster(
     scripts: &ScriptMap,
     label: &str,
     root_class: &str,
+    listeners: bool,
     members: &[(NodeId, &[NodeId], &[NodeId])],
     counts_per_snapshot: Vec<u64>,
     holder_retained_per_snapshot: Vec<Option<u64>>,
@@ -37,6 +39,8 @@ pub(crate) fn build_cluster(
     }
     let (retained, external) = retained_once(s, &roots, &is_root);
     let object_classes = objects_by_class(s, &objects);
+    let others: Vec<NodeId> = objects.iter().copied().filter(|&o| !is_root[o as usize]).collect();
+    let brought_along = objects_by_class(s, &others);
     // A representative root: the largest.
     let sample = roots
         .iter()
@@ -63,11 +67,7 @@ pub(crate) fn build_cluster(
     let listener_count = (pattern == Pattern::LISTENER_ACCUMULATION)
         .then(|| s.edges(holder).filter(|&e| s.edge_type(e) == EdgeType::Element).count() as u64);
     let sources = cluster_sources(s, traces, scripts, holder, sample, &objects);
-    let source = sources
-        .iter()
-        .find(|r| r.is_user_code())
-        .cloned()
-        .or_else(|| sources.first().cloned());
+    let source = sources.first().cloned();
     let last = counts_per_snapshot.len() - 1;
     let per_request = opts
         .requests_between(1, last)
@@ -88,6 +88,7 @@ pub(crate) fn build_cluster(
         holder_id: s.id(holder),
         holder_nodes: members.len(),
         root_class: root_class.to_owned(),
+        unit: if listeners { "listener" } else { root_class }.to_owned(),
         pattern,
         count: roots.len() as u64,
         object_count: objects.len() as u64,
@@ -95,6 +96,7 @@ pub(crate) fn build_cluster(
         counts_per_snapshot,
         holder_retained_per_snapshot,
         objects: object_classes,
+        brought_along,
         source,
         sources,
         fix_hint: pattern.fix_hint(),
@@ -197,9 +199,13 @@ fn shorten_trace(mut trace: Vec<TraceStep>) -> Vec<TraceStep> {
     trace
 }
 
-/// Where the app creates what accumulates, without duplicates: the representative root's
-/// constructor or function, the holder's owning function, then the three closures most
-/// common among `objects` (an interval's callback, a listener).
+/// Where the app makes what accumulates, best guess first (a snapshot has no call stacks):
+/// the representative root itself when it is a closure (a listener or callback defined
+/// where it is added), the function owning the holder, the function a bound root calls or
+/// the root's constructor (where its code is, not who made it), then the three closures
+/// most common among `objects` (an interval's callback). The app's own code comes before
+/// its dependencies (`node_modules`), which come before Node's internals; one entry per
+/// location.
 fn cluster_sources(
     s: &HeapSnapshot,
     traces: &Traces,
@@ -208,20 +214,30 @@ fn cluster_sources(
     sample: NodeId,
     objects: &[NodeId],
 ) -> Vec<SourceRef> {
-    let mut sources: Vec<SourceRef> = Vec::new();
-    if let Some(loc) = s.location(sample) {
-        let what = match s.node_type(sample) {
-            NodeType::Closure => format!("function {}", fn_name(s, sample)),
-            _ => format!("constructor of {}", s.class(sample).name),
-        };
-        if let Some(r) = scripts.resolve(loc, what) {
-            sources.push(r);
-        }
-    }
-    if let Some(r) = holder_owner_source(s, traces, scripts, holder)
-        && !sources.contains(&r)
+    let mut found: Vec<Option<SourceRef>> = Vec::new();
+    let bound = bound_target(s, sample).filter(|&t| s.node_type(t) == NodeType::Closure);
+    let root_is_closure = s.node_type(sample) == NodeType::Closure;
+    if root_is_closure
+        && bound.is_none()
+        && let Some(loc) = s.location(sample)
     {
-        sources.push(r);
+        found.push(scripts.resolve(loc, format!("function {}", fn_name(s, sample)), SourceKind::Closure));
+    }
+    found.push(holder_owner_source(s, traces, scripts, holder));
+    if let Some(target) = bound {
+        if let Some(loc) = s.location(target) {
+            found.push(scripts.resolve(
+                loc,
+                format!("function {} (bound)", fn_name(s, target)),
+                SourceKind::Closure,
+            ));
+        }
+    } else if !root_is_closure && let Some(loc) = s.location(sample) {
+        found.push(scripts.resolve(
+            loc,
+            format!("constructor of {}", s.class(sample).name),
+            SourceKind::Constructor,
+        ));
     }
     let mut closures: HashMap<String, (u64, NodeId)> = HashMap::new();
     for &o in objects {
@@ -232,13 +248,18 @@ fn cluster_sources(
     let mut closures: Vec<(u64, NodeId)> = closures.into_values().collect();
     closures.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     for (_, c) in closures.into_iter().take(3) {
-        if let Some(loc) = s.location(c)
-            && let Some(r) = scripts.resolve(loc, format!("function {}", fn_name(s, c)))
-            && !sources.contains(&r)
-        {
+        if let Some(loc) = s.location(c) {
+            found.push(scripts.resolve(loc, format!("function {}", fn_name(s, c)), SourceKind::Closure));
+        }
+    }
+    let mut sources: Vec<SourceRef> = Vec::new();
+    for r in found.into_iter().flatten() {
+        if !sources.iter().any(|x| x.location() == r.location()) {
             sources.push(r);
         }
     }
+    // Stable: the order above within each origin.
+    sources.sort_by_key(SourceRef::origin_rank);
     sources
 }
 
@@ -432,6 +453,7 @@ mod tests {
                 &scripts,
                 "store",
                 "Session",
+                false,
                 &[(1, &sessions[..], &sessions[..])],
                 vec![0, 3, 6],
                 vec![None; 3],

@@ -1,4 +1,4 @@
-//! The three-snapshot leak finder (baseline, target, final; memlab's `(T \ B) ∩ F`,
+//! The three-snapshot leak finder (baseline, target, final; memlab's `(T \\ B) ∩ F`,
 //! `heapsnapshot-format.md` §4) with a Node-aware filter, clusters keyed by the holder
 //! that keeps the leaked objects, and a growth check across every snapshot so bounded
 //! caches, WeakMap metadata, ring buffers and churn are not reported.
@@ -10,19 +10,27 @@
 //! 2. *Leak root*: walking up an object's retainer trace ([`crate::Traces`]) through
 //!    objects allocated after the baseline, the top-most leaked object; the first older
 //!    node above it is where the new structure hangs off the old heap.
-//! 3. *Holder*: from there up, the first object a user can name (not a V8 internal); its
-//!    label comes from the trace: the closure variable or global it hangs off, then the
-//!    property chain (`lifecycle._events.shutdown`).
-//! 4. *Cluster*: leak roots of one class under holders of one label. Its size is the sum
-//!    of the roots' retained sizes, roots dominated by another root not counted twice.
-//! 5. *Growth*: in every snapshot, the number of objects of the root class whose trace
-//!    passes through the holder; a cluster is a leak only if that number rises at every
-//!    step from the target on, by at least `min_growth` in all.
+//! 3. *Holder*: from the leak root up, the first object a user can name (not a V8
+//!    internal, not an older link of a chain of the root's kind); its label comes from the
+//!    trace: the closure variable or global it hangs off, then the property chain
+//!    (`lifecycle._events.shutdown`). Every leaked object under one holder node is one
+//!    group, whatever its class.
+//! 4. *Roots*: a group's roots are the holder's direct elements (`direct.rs`: what the
+//!    holder itself keeps, through V8 internals only) of one kind: the most numerous
+//!    kind, objects before strings; every function for an emitter's listener array. The
+//!    rest of the group is what each root brings along. Groups whose holders have one
+//!    label from one anchor (the per-key arrays of one Map) are one cluster; two Maps
+//!    named `cache` in two modules are two. Its size is the sum of the roots' retained
+//!    sizes, roots dominated by another root not counted twice.
+//! 5. *Growth*: in every snapshot, the holders' direct elements of the roots' kind (the
+//!    holder found by id, or by its label where the snapshot has no node of that id: the
+//!    same variable holding a new array); a cluster is a leak only if that number rises
+//!    at every step from the target on, by at least `min_growth` in all.
 //!
 //! [`find_leaks_prepared`] runs these steps in this order, one function each
-//! (`new_and_leaked`, `leak_roots`, `group_by_holder`, `merge_by_label`, `count_growth`
-//! then `growth_check`), adds old arrays of primitives that grow (`arrays.rs`) and ranks
-//! the clusters (`rank`).
+//! (`new_and_leaked`, `leak_roots`, `group_by_holder`, `pick_roots`, `merge_holders`,
+//! `count_growth` then `growth_check`), adds old arrays of primitives that grow
+//! (`arrays.rs`) and ranks the clusters (`rank`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -32,9 +40,10 @@ use rayon::prelude::*;
 use crate::arrays::growing_primitive_arrays;
 use crate::cluster::build_cluster;
 use crate::consistency::{IdIndex, check_consistency};
-use crate::holder::{holder_label, is_own_instrumentation};
+use crate::direct::direct_holders;
+use crate::holder::{anchored_label, holder_label, holds_listeners, is_own_instrumentation};
 use crate::model::{Cluster, LeakError, LeakOptions, LeakReport, NotGrowing};
-use crate::nodes::{STRING_KEY, is_internal, is_reportable, leak_key};
+use crate::nodes::{STRING_KEY, is_internal, is_reportable, leak_key, same_kind};
 use crate::pattern::PATTERNS;
 use crate::source::ScriptMap;
 use crate::trace::Traces;
@@ -98,7 +107,8 @@ pub fn find_leaks_prepared(
     let new = new_and_leaked(last.s, &ids);
     let (attach, top) = leak_roots(last, &new);
     let found = group_by_holder(last, &new, &attach, &top);
-    let candidates = merge_by_label(last, &found.groups);
+    let rooted = pick_roots(last, &new, &found.groups);
+    let candidates = merge_holders(last, &found.groups, rooted);
     let growth = count_growth(snaps, &ids, &traces, &found, &candidates);
     let scripts = ScriptMap::build(last.s);
     let (mut clusters, not_growing) = growth_check(last, &scripts, &found, &candidates, growth, opts);
@@ -186,15 +196,11 @@ fn leak_roots(last: Last<'_>, new: &NewNodes) -> (Vec<NodeId>, Vec<NodeId>) {
     (attach, top)
 }
 
-/// Leaked objects under one holder node whose leak roots are of one kind.
+/// Leaked objects under one holder node.
 struct Group {
     /// The holder node.
     holder: NodeId,
-    /// The roots' leak key, an index into [`Found::keys`].
-    root_key: u32,
-    /// The leaked objects of the root's kind (the roots, every link of a chain of them).
-    roots: Vec<NodeId>,
-    /// Every leaked object under the holder's roots of that kind, roots included.
+    /// Every leaked object under the holder, in ordinal order.
     objects: Vec<NodeId>,
 }
 
@@ -202,23 +208,19 @@ struct Group {
 struct Found {
     /// Groups in order of their first leaked object (by ordinal).
     groups: Vec<Group>,
-    /// Leak keys (see [`leak_key`]) interned to small ids: `keys[id]` = (key, display).
-    keys: Vec<(String, String)>,
     /// Leaked objects a trace reaches.
     leaked_object_count: u64,
 }
 
 /// Step 3, holders: groups every leaked object a trace reaches by its holder (the first
-/// object a user can name above its attach point) and its root's leak key, leaving out
-/// what hangs off leakhound's own instrumentation.
+/// object a user can name above its leak root), leaving out what hangs off leakhound's
+/// own instrumentation.
 fn group_by_holder(last: Last<'_>, new: &NewNodes, attach: &[NodeId], top: &[NodeId]) -> Found {
     let Last { s, traces } = last;
     let mut groups: Vec<Group> = Vec::new();
-    let mut group_of: HashMap<(NodeId, u32), usize> = HashMap::new();
-    let mut keys: Vec<(String, String)> = Vec::new();
-    let mut key_ids: HashMap<String, u32> = HashMap::new();
-    let mut key_of_top: HashMap<NodeId, u32> = HashMap::new();
+    let mut group_of: HashMap<NodeId, usize> = HashMap::new();
     let mut own_state: HashMap<NodeId, bool> = HashMap::new();
+    let mut key_of_top: HashMap<NodeId, String> = HashMap::new();
     let mut holder_cache: HashMap<(NodeId, String), Option<NodeId>> = HashMap::new();
     let mut leaked_object_count = 0u64;
     for o in 0..s.node_count() as NodeId {
@@ -230,10 +232,11 @@ fn group_by_holder(last: Last<'_>, new: &NewNodes, attach: &[NodeId], top: &[Nod
         if a == NONE || t == NONE {
             continue;
         }
-        let t_key = leak_key(s, t).0;
+        let Some(above) = traces.parent(t) else { continue };
+        let t_key = key_of_top.entry(t).or_insert_with(|| leak_key(s, t).0).clone();
         let holder = *holder_cache
-            .entry((a, t_key.clone()))
-            .or_insert_with(|| find_holder(last, a, &t_key));
+            .entry((above, t_key))
+            .or_insert_with(|| find_holder(last, new, t));
         let Some(holder) = holder else { continue };
         if *own_state
             .entry(holder)
@@ -241,46 +244,34 @@ fn group_by_holder(last: Last<'_>, new: &NewNodes, attach: &[NodeId], top: &[Nod
         {
             continue;
         }
-        let root_key = *key_of_top.entry(t).or_insert_with(|| {
-            let (k, shown) = leak_key(s, t);
-            *key_ids.entry(k.clone()).or_insert_with(|| {
-                keys.push((k, shown));
-                (keys.len() - 1) as u32
-            })
-        });
-        let gi = *group_of.entry((holder, root_key)).or_insert_with(|| {
+        let gi = *group_of.entry(holder).or_insert_with(|| {
             groups.push(Group {
                 holder,
-                root_key,
-                roots: Vec::new(),
                 objects: Vec::new(),
             });
             groups.len() - 1
         });
-        // Every object of the top's kind accumulates (a linked list of Timeouts hangs each
-        // one off the previous): all of them are roots, not only the head.
-        if t == o || leak_key(s, o).0 == keys[root_key as usize].0 {
-            groups[gi].roots.push(o);
-        }
         groups[gi].objects.push(o);
     }
     Found {
         groups,
-        keys,
         leaked_object_count,
     }
 }
 
-/// The holder above the attach point `a` of leak roots keyed `root_key`: the first node on
-/// the trace up from `a` that is not a V8 internal. Old links of a chain of the root's own
-/// kind (old Timeouts of a timer list) are passed over, so a linked list is held by its
-/// list, not by whichever old element a new one follows. `None` past the root or 100,000
-/// steps.
-fn find_holder(last: Last<'_>, a: NodeId, root_key: &str) -> Option<NodeId> {
+/// The holder of the leak root `t`: the first node on the trace up from `t` that is not a
+/// V8 internal, not a new object that cannot be reported, and not a link of a chain of
+/// `t`'s own kind (old Timeouts of a timer list), so a linked list is held by its list,
+/// not by whichever element a new one follows. A new object that is not itself leaked
+/// (an array the app replaces by a longer copy at every request) is the holder: the
+/// variable that names it holds the same role in every snapshot. `None` past the root or
+/// 100,000 steps.
+fn find_holder(last: Last<'_>, new: &NewNodes, t: NodeId) -> Option<NodeId> {
     let Last { s, traces } = last;
-    let mut h = a;
+    let mut h = traces.parent(t)?;
     for _ in 0..100_000 {
-        if !is_internal(s, h) && (s.node_type(h) == NodeType::Synthetic || leak_key(s, h).0 != root_key) {
+        let passed = is_internal(s, h) || (new.is_new[h as usize] && !is_reportable(s, h)) || same_kind(s, h, t);
+        if !passed {
             return Some(h);
         }
         h = traces.parent(h)?;
@@ -288,34 +279,110 @@ fn find_holder(last: Last<'_>, a: NodeId, root_key: &str) -> Option<NodeId> {
     None
 }
 
-/// Groups whose holders share a label and whose roots share a kind: one cluster candidate.
+/// What a cluster's roots are: objects of one kind ([`leak_key`]), or any function (the
+/// listeners of an emitter's listener array, whatever each one is).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum RootKind {
+    /// Objects of this leak key.
+    Key(String),
+    /// Every closure and bound function.
+    AnyFunction,
+}
+
+impl RootKind {
+    /// Whether `o` is of this kind.
+    fn matches(&self, s: &HeapSnapshot, o: NodeId) -> bool {
+        match self {
+            RootKind::Key(k) => leak_key(s, o).0 == *k,
+            RootKind::AnyFunction => s.node_type(o) == NodeType::Closure,
+        }
+    }
+}
+
+/// A group's roots: its holder's direct elements of one kind.
+struct Rooted {
+    /// Index into [`Found::groups`].
+    group: usize,
+    kind: RootKind,
+    /// The roots, in ordinal order.
+    roots: Vec<NodeId>,
+}
+
+/// Step 4, roots: the direct elements of each group's holder ([`direct_holders`]) of the
+/// kind the holder keeps most (objects before strings; for an emitter's listener array,
+/// every function, the user's unit being a listener). Groups without a direct element are
+/// dropped.
+fn pick_roots(last: Last<'_>, new: &NewNodes, groups: &[Group]) -> Vec<Rooted> {
+    let Last { s, traces } = last;
+    let mut is_holder = vec![false; s.node_count()];
+    for g in groups {
+        is_holder[g.holder as usize] = true;
+    }
+    let direct = direct_holders(s, traces, &is_holder, &|o| new.is_new[o as usize], &|o| {
+        !is_internal(s, o)
+    });
+    let mut out = Vec::new();
+    for (gi, g) in groups.iter().enumerate() {
+        let elements: Vec<NodeId> = g
+            .objects
+            .iter()
+            .copied()
+            .filter(|&o| direct[o as usize] == g.holder)
+            .collect();
+        if elements.is_empty() {
+            continue;
+        }
+        let listeners = holds_listeners(s, traces, g.holder);
+        let kind = if listeners && elements.iter().any(|&o| s.node_type(o) == NodeType::Closure) {
+            RootKind::AnyFunction
+        } else {
+            let mut by_key: HashMap<String, u64> = HashMap::new();
+            for &o in &elements {
+                *by_key.entry(leak_key(s, o).0).or_default() += 1;
+            }
+            let (key, _) = by_key
+                .into_iter()
+                .max_by(|a, b| {
+                    (a.0 != STRING_KEY, a.1)
+                        .cmp(&(b.0 != STRING_KEY, b.1))
+                        .then_with(|| b.0.cmp(&a.0))
+                })
+                .expect("elements is not empty");
+            RootKind::Key(key)
+        };
+        let roots = elements.into_iter().filter(|&o| kind.matches(s, o)).collect();
+        out.push(Rooted { group: gi, kind, roots });
+    }
+    out
+}
+
+/// Groups whose holders are one holder: one cluster candidate.
 struct Candidate {
     /// The holders' label.
     label: String,
-    /// The roots' leak key, an index into [`Found::keys`].
-    root_key: u32,
-    /// Indexes into [`Found::groups`], in group order.
-    groups: Vec<usize>,
+    /// The roots' kind.
+    kind: RootKind,
+    /// Indexes into [`Found::groups`], in group order, each with its roots.
+    groups: Vec<(usize, Vec<NodeId>)>,
 }
 
-/// Step 4, clusters: merges the groups (with roots) whose holders have one label and whose
-/// roots one kind, in order of their first group.
-fn merge_by_label(last: Last<'_>, groups: &[Group]) -> Vec<Candidate> {
+/// Step 4, clusters: one candidate per holder node, and one for holders that share a label
+/// from one anchor (`anchored_label`: the per-key arrays of one Map, the listener arrays
+/// of one variable) and a kind of roots; holders that only share a label (two Maps named
+/// `cache` in two modules) stay apart. In order of their first group.
+fn merge_holders(last: Last<'_>, groups: &[Group], rooted: Vec<Rooted>) -> Vec<Candidate> {
     let mut merged: Vec<Candidate> = Vec::new();
-    let mut merged_of: HashMap<(String, u32), usize> = HashMap::new();
-    for (gi, g) in groups.iter().enumerate() {
-        if g.roots.is_empty() {
-            continue;
-        }
-        let label = holder_label(last.s, last.traces, g.holder);
-        match merged_of.get(&(label.clone(), g.root_key)) {
-            Some(&m) => merged[m].groups.push(gi),
+    let mut merged_of: HashMap<(String, NodeId, RootKind), usize> = HashMap::new();
+    for r in rooted {
+        let (label, anchor) = anchored_label(last.s, last.traces, groups[r.group].holder);
+        match merged_of.get(&(label.clone(), anchor, r.kind.clone())) {
+            Some(&m) => merged[m].groups.push((r.group, r.roots)),
             None => {
-                merged_of.insert((label.clone(), g.root_key), merged.len());
+                merged_of.insert((label.clone(), anchor, r.kind.clone()), merged.len());
                 merged.push(Candidate {
                     label,
-                    root_key: g.root_key,
-                    groups: vec![gi],
+                    kind: r.kind,
+                    groups: vec![(r.group, r.roots)],
                 });
             }
         }
@@ -323,15 +390,28 @@ fn merge_by_label(last: Last<'_>, groups: &[Group]) -> Vec<Candidate> {
     merged
 }
 
-/// Per candidate (outer) and snapshot (inner, baseline first): objects of the root kind
-/// under its holders, and the holders' retained size where the snapshot has them.
+/// Per candidate (outer) and snapshot (inner, baseline first): its holders' direct
+/// elements of its roots' kind, and the holders' retained size where the snapshot has them.
 struct Growth {
     counts: Vec<Vec<u64>>,
     holder_retained: Vec<Vec<Option<u64>>>,
 }
 
-/// Step 5, growth: in every snapshot, the objects of each candidate's root kind under any
-/// of its holders (found by id), the snapshots in parallel.
+/// What [`count_under_holders`] counts for one candidate in each snapshot.
+pub(crate) struct Counted {
+    /// V8 ids of its holders (in the last snapshot).
+    holder_ids: Vec<u32>,
+    /// Their label and DevTools class: where no node has one of those ids (a variable
+    /// given a new array at each request), the nodes of that class with that label.
+    label: String,
+    holder_class: String,
+    /// The DevTools class key of its roots (every root kind is within one class).
+    class_key: String,
+    kind: RootKind,
+}
+
+/// Step 5, growth: in every snapshot, each candidate's holders' direct elements of its
+/// roots' kind, the snapshots in parallel.
 fn count_growth(
     snaps: &[&HeapSnapshot],
     ids: &[IdIndex],
@@ -340,22 +420,23 @@ fn count_growth(
     candidates: &[Candidate],
 ) -> Growth {
     let s = snaps[snaps.len() - 1];
-    let holder_ids: Vec<Vec<u32>> = candidates
-        .iter()
-        .map(|c| c.groups.iter().map(|&g| s.id(found.groups[g].holder)).collect())
-        .collect();
-    // The DevTools class key of each candidate's roots (a prefilter) and its leak key.
-    let root_keys: Vec<(String, String)> = candidates
+    let counted: Vec<Counted> = candidates
         .iter()
         .map(|c| {
-            let sample = found.groups[c.groups[0]].roots[0];
-            (s.class(sample).key(), found.keys[c.root_key as usize].0.clone())
+            let (first, roots) = &c.groups[0];
+            Counted {
+                holder_ids: c.groups.iter().map(|(g, _)| s.id(found.groups[*g].holder)).collect(),
+                label: c.label.clone(),
+                holder_class: s.class(found.groups[*first].holder).name.clone(),
+                class_key: s.class(roots[0]).key(),
+                kind: c.kind.clone(),
+            }
         })
         .collect();
     // One column per snapshot, the snapshots in parallel.
     let columns: Vec<(Vec<u64>, Vec<Option<u64>>)> = (0..snaps.len())
         .into_par_iter()
-        .map(|k| count_under_holders(snaps[k], &traces[k], &ids[k], &holder_ids, &root_keys))
+        .map(|k| count_under_holders(snaps[k], &traces[k], &ids[k], &ids[0], &counted))
         .collect();
     Growth {
         counts: (0..candidates.len())
@@ -369,8 +450,7 @@ fn count_growth(
 
 /// Step 5, the check: a candidate is a leak when its count rises at every step from
 /// the target on, by at least `min_growth` in all; it is then described as a [`Cluster`],
-/// else listed as not growing. Strings under a holder that also keeps objects are left
-/// out: they are part of those objects' cluster.
+/// else listed as not growing.
 fn growth_check(
     last: Last<'_>,
     scripts: &ScriptMap,
@@ -379,31 +459,18 @@ fn growth_check(
     growth: Growth,
     opts: &LeakOptions,
 ) -> (Vec<Cluster>, Vec<NotGrowing>) {
-    let keys = &found.keys;
+    let s = last.s;
     let mut clusters = Vec::new();
     let mut not_growing = Vec::new();
-    // Holders that keep objects: their strings are already in those clusters.
-    let object_holders: HashSet<&str> = candidates
-        .iter()
-        .filter(|c| keys[c.root_key as usize].0 != STRING_KEY)
-        .map(|c| c.label.as_str())
-        .collect();
     let Growth {
         counts,
         holder_retained,
     } = growth;
     for ((candidate, c), holder_retained) in candidates.iter().zip(counts).zip(holder_retained) {
-        let Candidate {
-            label,
-            root_key,
-            groups,
-        } = candidate;
-        if keys[*root_key as usize].0 == STRING_KEY && object_holders.contains(label.as_str()) {
-            continue;
-        }
+        let Candidate { label, kind, groups } = candidate;
         let last_i = c.len() - 1;
         let growing = (2..c.len()).all(|k| c[k] > c[k - 1]) && c[last_i].saturating_sub(c[1]) >= opts.min_growth;
-        let root_class_name = keys[*root_key as usize].1.clone();
+        let root_class_name = kind_name(s, groups.iter().flat_map(|(_, r)| r.iter().copied()));
         if !growing {
             not_growing.push(NotGrowing {
                 holder: label.clone(),
@@ -414,17 +481,18 @@ fn growth_check(
         }
         let members: Vec<(NodeId, &[NodeId], &[NodeId])> = groups
             .iter()
-            .map(|&g| {
-                let g = &found.groups[g];
-                (g.holder, &g.roots[..], &g.objects[..])
+            .map(|(g, roots)| {
+                let g = &found.groups[*g];
+                (g.holder, &roots[..], &g.objects[..])
             })
             .collect();
         clusters.push(build_cluster(
-            last.s,
+            s,
             last.traces,
             scripts,
             label,
             &root_class_name,
+            *kind == RootKind::AnyFunction,
             &members,
             c,
             holder_retained,
@@ -433,6 +501,23 @@ fn growth_check(
         ));
     }
     (clusters, not_growing)
+}
+
+/// How a cluster's roots are named: their kind's display name ([`leak_key`]); for roots of
+/// several kinds (the listeners of one array), the two most common and how many more.
+fn kind_name(s: &HeapSnapshot, roots: impl Iterator<Item = NodeId>) -> String {
+    let mut by_name: HashMap<String, u64> = HashMap::new();
+    for r in roots {
+        *by_name.entry(leak_key(s, r).1).or_default() += 1;
+    }
+    let mut names: Vec<(String, u64)> = by_name.into_iter().collect();
+    names.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    match names.len() {
+        0 => String::new(),
+        1 => names.swap_remove(0).0,
+        2 => format!("{}, {}", names[0].0, names[1].0),
+        n => format!("{}, {} and {} more", names[0].0, names[1].0, n - 2),
+    }
 }
 
 /// Last, the report: clusters by retained size then count, not-growing candidates by
@@ -460,86 +545,82 @@ fn rank(
     }
 }
 
-/// Counts, in one snapshot, the objects of each cluster's root kind under any of its
-/// holders (by id, at any depth of their traces), and sums the holders' retained sizes
-/// when the snapshot has them: (`counts[m]`, `holder_retained[m]`) for cluster `m`.
+/// Counts, in one snapshot, the direct elements ([`direct_holders`]) of each candidate's
+/// holders (found by id, else by label and class) that are of its roots' kind, and sums
+/// the holders' retained sizes when the snapshot has them: (`counts[m]`,
+/// `holder_retained[m]`) for candidate `m`. `base` is the baseline's id index: what it
+/// lacks is new.
 pub(crate) fn count_under_holders(
     s: &HeapSnapshot,
     traces: &Traces,
     ids: &IdIndex,
-    holder_ids: &[Vec<u32>],
-    root_keys: &[(String, String)],
+    base: &IdIndex,
+    counted: &[Counted],
 ) -> (Vec<u64>, Vec<Option<u64>>) {
-    let mut counts = vec![0u64; holder_ids.len()];
-    let mut holder_retained: Vec<Option<u64>> = vec![None; holder_ids.len()];
-    // holder ordinal -> clusters it belongs to
+    let mut counts = vec![0u64; counted.len()];
+    let mut holder_retained: Vec<Option<u64>> = vec![None; counted.len()];
+    // holder ordinal -> candidates it belongs to
     let mut by_holder: HashMap<NodeId, Vec<usize>> = HashMap::new();
-    for (m, hs) in holder_ids.iter().enumerate() {
-        for &id in hs {
-            if let Some(o) = ids.get(id) {
-                by_holder.entry(o).or_default().push(m);
-                if s.is_fully_analyzed() {
-                    *holder_retained[m].get_or_insert(0) += s.retained_size(o);
-                }
+    for (m, c) in counted.iter().enumerate() {
+        let mut holders: Vec<NodeId> = c.holder_ids.iter().filter_map(|&id| ids.get(id)).collect();
+        if holders.is_empty() {
+            holders = holders_by_label(s, traces, &c.label, &c.holder_class);
+        }
+        for o in holders {
+            by_holder.entry(o).or_default().push(m);
+            if s.is_fully_analyzed() {
+                *holder_retained[m].get_or_insert(0) += s.retained_size(o);
             }
         }
     }
     if by_holder.is_empty() {
         return (counts, holder_retained);
     }
-    // class index (in this snapshot) -> clusters whose root class has that key
-    let mut wanted: Vec<Option<Vec<usize>>> = vec![None; s.classes().len()];
-    let key_to_clusters: HashMap<&str, Vec<usize>> =
-        root_keys.iter().enumerate().fold(HashMap::new(), |mut acc, (m, k)| {
-            acc.entry(k.0.as_str()).or_default().push(m);
-            acc
-        });
-    let string_clusters: Vec<usize> = root_keys
+    // class index (in this snapshot) -> whether some candidate's roots have that class
+    let string_kind = RootKind::Key(STRING_KEY.to_owned());
+    let wanted: Vec<bool> = s
+        .classes()
         .iter()
-        .enumerate()
-        .filter(|(_, k)| k.1 == STRING_KEY)
-        .map(|(m, _)| m)
+        .map(|class| {
+            let key = class.key();
+            counted.iter().any(|c| {
+                c.class_key == key
+                    || (c.kind == string_kind
+                        && matches!(
+                            class.name.as_str(),
+                            "(string)" | "(concatenated string)" | "(sliced string)"
+                        ))
+            })
+        })
         .collect();
-    for (ci, class) in s.classes().iter().enumerate() {
-        let mut ms = key_to_clusters.get(class.key().as_str()).cloned().unwrap_or_default();
-        if matches!(
-            class.name.as_str(),
-            "(string)" | "(concatenated string)" | "(sliced string)"
-        ) {
-            ms.extend(string_clusters.iter().copied());
-        }
-        if !ms.is_empty() {
-            wanted[ci] = Some(ms);
-        }
-    }
-    // Nearest holder above each node on its trace (BFS order: parents first), at any depth.
     let n = s.node_count();
     let mut is_holder = vec![false; n];
     for &h in by_holder.keys() {
         is_holder[h as usize] = true;
     }
-    let mut nearest = vec![u32::MAX; n];
-    for &o in traces.order() {
-        if let Some(p) = traces.parent(o) {
-            nearest[o as usize] = if is_holder[p as usize] { p } else { nearest[p as usize] };
-        }
-    }
+    let direct = direct_holders(s, traces, &is_holder, &|o| !base.contains(s.id(o)), &|o| {
+        wanted[s.class_index(o) as usize]
+    });
     for o in 0..n as NodeId {
-        let h = nearest[o as usize];
-        if h == u32::MAX {
+        let h = direct[o as usize];
+        if h == NONE {
             continue;
         }
-        let Some(Some(ms)) = wanted.get(s.class_index(o) as usize) else {
-            continue;
-        };
-        let key = leak_key(s, o).0;
-        if let Some(hs) = by_holder.get(&h) {
-            for m in hs {
-                if ms.contains(m) && root_keys[*m].1 == key {
-                    counts[*m] += 1;
+        if let Some(ms) = by_holder.get(&h) {
+            for &m in ms {
+                if counted[m].kind.matches(s, o) {
+                    counts[m] += 1;
                 }
             }
         }
     }
     (counts, holder_retained)
+}
+
+/// The reached nodes of class `class` whose [`holder_label`] is `label`.
+fn holders_by_label(s: &HeapSnapshot, traces: &Traces, label: &str, class: &str) -> Vec<NodeId> {
+    let of_class: Vec<bool> = s.classes().iter().map(|c| c.name == class).collect();
+    (0..s.node_count() as NodeId)
+        .filter(|&o| of_class[s.class_index(o) as usize] && traces.is_reached(o) && holder_label(s, traces, o) == label)
+        .collect()
 }

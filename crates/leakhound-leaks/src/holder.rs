@@ -4,7 +4,7 @@
 use leakhound_heap::{EdgeType, HeapSnapshot, NodeId, NodeType};
 
 use crate::nodes::{fn_name, is_global_object, is_internal};
-use crate::source::{ScriptMap, SourceRef};
+use crate::source::{ScriptMap, SourceKind, SourceRef};
 use crate::trace::Traces;
 
 /// Whether `o` hangs off leakhound's own instrumentation in the target (the GC observer's
@@ -28,6 +28,13 @@ pub(crate) fn is_own_instrumentation(s: &HeapSnapshot, traces: &Traces, o: NodeI
     false
 }
 
+/// Whether `holder` is an EventEmitter's `_events` object or a listener array in it: what
+/// it keeps directly are listeners.
+pub(crate) fn holds_listeners(s: &HeapSnapshot, traces: &Traces, holder: NodeId) -> bool {
+    let edge_is = |o: NodeId| traces.parent_edge(o).is_some_and(|e| s.edge_name(e) == "_events");
+    edge_is(holder) || traces.parent(holder).is_some_and(edge_is)
+}
+
 /// The closure whose context variable the holder hangs off, with the variable's name.
 /// Where the holder's owning function is: the source of a closure variable holder
 /// (`function handler (holds \`quoteCache\`)`).
@@ -39,7 +46,11 @@ pub(crate) fn holder_owner_source(
 ) -> Option<SourceRef> {
     let (owner, var) = holder_owner(s, traces, holder)?;
     let loc = s.location(owner)?;
-    scripts.resolve(loc, format!("function {} (holds `{var}`)", fn_name(s, owner)))
+    scripts.resolve(
+        loc,
+        format!("function {} (holds `{var}`)", fn_name(s, owner)),
+        SourceKind::HolderOwner,
+    )
 }
 
 pub(crate) fn holder_owner(s: &HeapSnapshot, traces: &Traces, holder: NodeId) -> Option<(NodeId, String)> {
@@ -68,15 +79,25 @@ pub(crate) fn holder_owner(s: &HeapSnapshot, traces: &Traces, holder: NodeId) ->
 /// chain (`lifecycle._events.shutdown`); or, when no variable is near, the class of the
 /// object the chain starts from (`MemoryStore.sessions`).
 pub(crate) fn holder_label(s: &HeapSnapshot, traces: &Traces, holder: NodeId) -> String {
+    anchored_label(s, traces, holder).0
+}
+
+/// [`holder_label`] and the node the label starts from: the closure context of its
+/// variable, the global object, `process`, or the object whose class starts it. Holders
+/// with one label and one anchor are one variable's (the per-key arrays of one Map); two
+/// Maps both named `cache` in two modules have two anchors.
+pub(crate) fn anchored_label(s: &HeapSnapshot, traces: &Traces, holder: NodeId) -> (String, NodeId) {
     let mut parts: Vec<String> = Vec::new();
     let mut cur = holder;
     let mut anchored = false;
+    let mut anchor = holder;
     for _ in 0..6 {
         // Node's `process` object (reached through the realm's internals, not the global's
         // property): what the app writes is `process`.
         if cur != holder && is_process_object(s, cur) {
             parts.push("process".into());
             anchored = true;
+            anchor = cur;
             break;
         }
         let (Some(e), Some(p)) = (traces.parent_edge(cur), traces.parent(cur)) else {
@@ -86,6 +107,7 @@ pub(crate) fn holder_label(s: &HeapSnapshot, traces: &Traces, holder: NodeId) ->
             EdgeType::Context => {
                 parts.push(s.edge_name(e).into_owned());
                 anchored = true;
+                anchor = p;
                 break;
             }
             EdgeType::Property | EdgeType::Shortcut => {
@@ -93,6 +115,7 @@ pub(crate) fn holder_label(s: &HeapSnapshot, traces: &Traces, holder: NodeId) ->
                 if is_global_object(s, p) {
                     parts.push(name);
                     anchored = true;
+                    anchor = p;
                     break;
                 }
                 let formatted = if is_identifier(&name) {
@@ -113,6 +136,7 @@ pub(crate) fn holder_label(s: &HeapSnapshot, traces: &Traces, holder: NodeId) ->
                     if !next_is_var && parts.len() >= 3 {
                         parts.push(s.class(p).name.clone());
                         anchored = true;
+                        anchor = p;
                         break;
                     }
                 }
@@ -131,6 +155,7 @@ pub(crate) fn holder_label(s: &HeapSnapshot, traces: &Traces, holder: NodeId) ->
     }
     if !anchored {
         parts.push(s.class(cur).name.clone());
+        anchor = cur;
     }
     parts.reverse();
     let mut out = String::new();
@@ -142,7 +167,7 @@ pub(crate) fn holder_label(s: &HeapSnapshot, traces: &Traces, holder: NodeId) ->
             out.push_str(&p);
         }
     }
-    out
+    (out, anchor)
 }
 
 pub(crate) fn is_identifier(s: &str) -> bool {

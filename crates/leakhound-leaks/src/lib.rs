@@ -9,6 +9,7 @@
 mod arrays;
 mod cluster;
 mod consistency;
+mod direct;
 mod finder;
 mod floor;
 mod holder;
@@ -30,4 +31,4 @@ pub use model::{ClassCount, Cluster, LeakError, LeakOptions, LeakReport, NotGrow
 pub use pattern::Pattern;
 pub use retainer_tree::{RetainerTree, largest_instances, path_to_root, retainer_tree};
 pub use series::{FileProgress, SnapshotFileError, load_series, open_snapshot};
-pub use source::SourceRef;
+pub use source::{SourceKind, SourceRef};

@@ -155,8 +155,13 @@ pub struct Cluster {
     pub holder_id: u32,
     /// How many holder nodes share the label.
     pub holder_nodes: usize,
-    /// Class of the objects that accumulate (the leak roots).
+    /// Class of the objects that accumulate (the leak roots): what the holder keeps
+    /// directly (`Quote`, `abortInFlight()`, `bound handleException()`); for listeners of
+    /// several functions, the two most common (`a(), b() and 2 more`).
     pub root_class: String,
+    /// What a user counts the roots in, singular: `listener` for an emitter's listeners,
+    /// else `root_class`. Headlines count this unit (`1.00 listener per request`).
+    pub unit: String,
     /// The leak pattern (its wire name and fix hint come with it).
     pub pattern: Pattern,
     /// Leak roots (objects that accumulate) among the leaked objects.
@@ -171,10 +176,17 @@ pub struct Cluster {
     pub holder_retained_per_snapshot: Vec<Option<u64>>,
     /// Leaked objects by class, most first.
     pub objects: Vec<ClassCount>,
-    /// The best source location (user code first), if any.
+    /// The leaked objects other than the roots (what the roots bring along: a logger's
+    /// bound functions, a request's headers), by class, most first; with `count`, how
+    /// many each root brings.
+    pub brought_along: Vec<ClassCount>,
+    /// The best guess at where the leak is made: `sources[0]`. A snapshot has no call
+    /// stacks, so it is a guess, of the kind [`SourceRef::kind`] says.
     pub source: Option<SourceRef>,
-    /// Every source location found (roots' constructors and functions, the holder's
-    /// owning function).
+    /// Every source location found, best first: the app's own code before its
+    /// dependencies (`node_modules`) before Node's internals, and within each, the
+    /// accumulating closure itself, the function owning the holder, the roots'
+    /// constructor, then the most common closures among the leaked objects.
     pub sources: Vec<SourceRef>,
     /// One-line fix hint: `pattern`'s.
     pub fix_hint: &'static str,

@@ -19,6 +19,35 @@ pub struct SourceRef {
     pub column: u32,
     /// What is there: `constructor of Quote`, `function abortInFlight`, ...
     pub what: String,
+    /// Why this place was picked (a snapshot has no call stacks: every source is a guess).
+    pub kind: SourceKind,
+}
+
+/// How a source location was guessed from a snapshot, which records where functions and
+/// constructors are defined but not who called them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SourceKind {
+    /// The function whose closure context keeps the holder (the closure or module that
+    /// owns the Map, array or emitter): the code that adds to it is in there.
+    HolderOwner,
+    /// A function among what accumulates: the accumulating closure itself (a listener
+    /// defined where it is added), the function a bound function calls, or the most
+    /// common closure among the leaked objects.
+    Closure,
+    /// The constructor of the objects that accumulate (their class, not where they are
+    /// made).
+    Constructor,
+}
+
+impl SourceKind {
+    /// The wire name: `holder_owner`, `closure` or `constructor`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::HolderOwner => "holder_owner",
+            SourceKind::Closure => "closure",
+            SourceKind::Constructor => "constructor",
+        }
+    }
 }
 
 impl SourceRef {
@@ -30,6 +59,42 @@ impl SourceRef {
     /// Whether the script is the app's (not Node's own `node:` internals).
     pub fn is_user_code(&self) -> bool {
         !(self.path.starts_with("node:") || self.path.is_empty() || self.path.starts_with("internal/"))
+    }
+
+    /// Whether the script is in a `node_modules` folder: a dependency of the app.
+    pub fn in_dependency(&self) -> bool {
+        self.dependency().is_some()
+    }
+
+    /// The package a dependency's script belongs to, as the folder after the last
+    /// `node_modules/` names it (`winston`, `@scope/name`); `None` for the app's own code.
+    pub fn dependency(&self) -> Option<&str> {
+        let path = self.path.replace('\\', "/");
+        let i = path.rfind("node_modules/")?;
+        if i > 0 && !path[..i].ends_with('/') {
+            return None;
+        }
+        let rest = &self.path[i + "node_modules/".len()..];
+        let mut parts = rest.splitn(3, ['/', '\\']);
+        let first = parts.next().filter(|p| !p.is_empty())?;
+        let len = if first.starts_with('@') {
+            first.len() + 1 + parts.next()?.len()
+        } else {
+            first.len()
+        };
+        Some(&rest[..len])
+    }
+
+    /// Where the script is, best first: the app's own code (0), a dependency (1), Node's
+    /// internals (2).
+    pub(crate) fn origin_rank(&self) -> u8 {
+        if !self.is_user_code() {
+            2
+        } else if self.in_dependency() {
+            1
+        } else {
+            0
+        }
     }
 }
 
@@ -75,14 +140,15 @@ impl ScriptMap {
         self.paths.get(&script_id).map(|s| s.as_str())
     }
 
-    /// A source reference for a location.
-    pub fn resolve(&self, loc: Location, what: String) -> Option<SourceRef> {
+    /// A source reference for a location, guessed as `kind` says.
+    pub fn resolve(&self, loc: Location, what: String, kind: SourceKind) -> Option<SourceRef> {
         let path = self.path(loc.script_id)?;
         Some(SourceRef {
             path: path.to_owned(),
             line: loc.line + 1,
             column: loc.column + 1,
             what,
+            kind,
         })
     }
 }
@@ -91,4 +157,47 @@ fn internal_target(s: &HeapSnapshot, o: NodeId, names: &[u32]) -> Option<NodeId>
     s.edges(o)
         .find(|&e| s.edge_type(e) == EdgeType::Internal && names.contains(&s.edge_name_or_index(e)))
         .map(|e| s.edge_target(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SourceKind, SourceRef};
+
+    fn at(path: &str) -> SourceRef {
+        SourceRef {
+            path: path.to_owned(),
+            line: 1,
+            column: 1,
+            what: String::new(),
+            kind: SourceKind::Closure,
+        }
+    }
+
+    #[test]
+    fn a_dependency_is_named_by_the_folder_after_its_last_node_modules() {
+        let dep = |p: &str| at(p).dependency().map(str::to_owned);
+        assert_eq!(
+            dep("/srv/app/node_modules/winston/lib/winston/logger.js").as_deref(),
+            Some("winston")
+        );
+        assert_eq!(
+            dep("/srv/app/node_modules/@scope/pkg/index.js").as_deref(),
+            Some("@scope/pkg")
+        );
+        assert_eq!(
+            dep("/srv/app/node_modules/a/node_modules/b/index.js").as_deref(),
+            Some("b")
+        );
+        assert_eq!(dep("node_modules/express/index.js").as_deref(), Some("express"));
+        assert_eq!(dep("/srv/app/server.js"), None);
+        assert_eq!(dep("/srv/my_node_modules/x.js"), None);
+        assert_eq!(dep("node:events"), None);
+        let ranks: Vec<u8> = ["/srv/app/server.js", "/srv/app/node_modules/x/i.js", "node:events"]
+            .iter()
+            .map(|p| at(p).origin_rank())
+            .collect();
+        assert_eq!(ranks, [0, 1, 2]);
+        assert!(at("/srv/app/node_modules/x/i.js").in_dependency());
+        assert!(!at("/srv/app/server.js").in_dependency());
+    }
 }

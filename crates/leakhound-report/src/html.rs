@@ -375,16 +375,25 @@ fn cluster(i: usize, c: &ClusterJson, r: &HuntJson) -> Markup {
                 span.tag { (c.pattern.replace('_', " ")) }
             }
             p.summary {
-                "holds " b { (format::count(c.count)) } " × " code { (c.root_class) }
-                " (" (format::count(c.object_count)) " leaked objects in all), "
+                "holds " b { (format::count(c.count)) }
+                @if c.unit.is_empty() || c.unit == c.root_class {
+                    " × " code { (c.root_class) }
+                } @else {
+                    " " (c.unit_text(c.count as f64)) " " code { (c.root_class) }
+                }
+                " (" (format::count(c.object_count)) " leaked objects in all"
+                @if c.other_objects_per_root > 0.0 {
+                    ", " (format!("{:.1}", c.other_objects_per_root)) " brought along by each"
+                }
+                "), "
                 b { (format::bytes(c.retained_size_bytes)) } " retained"
             }
             div.tiles {
                 @if let Some(p) = &c.per_request {
-                    (tile(&format!("{:.2}", p.count), &format!("{} per request", c.root_class)))
+                    (tile(&format!("{:.2}", p.count), &format!("{} per request", c.unit_text((p.count * 100.0).round() / 100.0))))
                     (tile(&format::bytes(p.retained_size_bytes.max(0.0) as u64), "retained per request"))
                 }
-                (tile(&format::count(c.count), &format!("{} accumulated", c.root_class)))
+                (tile(&format::count(c.count), &format!("{} accumulated", c.unit_text(c.count as f64))))
                 (tile(&format::bytes(c.retained_size_bytes), "retained size"))
                 @if c.external_share > 0.05 {
                     (tile(&format!("{:.0} %", c.external_share * 100.0), "held off the JS heap"))
@@ -402,12 +411,21 @@ fn cluster(i: usize, c: &ClusterJson, r: &HuntJson) -> Markup {
                             Some(s) => code { (s) },
                             None => span.muted { "unknown (no location in the snapshot)" },
                         }
-                        @if let Some(best) = best { " " span.muted { (best.what) } }
+                        @if let Some(best) = best {
+                            " " span.muted { (best.what) (c.source_note()) }
+                        }
+                        @if c.source.is_some() { " " span.muted { "(guessed from the snapshot)" } }
                     }
                     @if !others.is_empty() {
                         ul.sources {
                             @for s in others {
-                                li { code { (s.location) } " " span.muted { (s.what) } }
+                                li {
+                                    code { (s.location) } " "
+                                    span.muted {
+                                        (s.what)
+                                        @if let Some(d) = &s.dependency { (crate::leaks::dependency_note(d)) }
+                                    }
+                                }
                             }
                         }
                     }

@@ -495,11 +495,11 @@ fn write_cluster_json_text(i: usize, c: &crate::leaks::ClusterJson, w: &mut dyn 
             format!(
                 "{:.2} {} per request, {} retained per request",
                 p.count,
-                c.root_class,
+                c.unit_text((p.count * 100.0).round() / 100.0),
                 format::bytes(p.retained_size_bytes as u64)
             )
         })
-        .unwrap_or_else(|| format!("{} {}", c.count, c.root_class));
+        .unwrap_or_else(|| format!("{} {}", c.count, c.unit_text(c.count as f64)));
     writeln!(
         w,
         "#{} {} — {} ({}) keeps {}",
@@ -525,7 +525,10 @@ fn write_cluster_json_text(i: usize, c: &crate::leaks::ClusterJson, w: &mut dyn 
     if let Some(n) = c.listener_count {
         writeln!(w, "   listeners: {n} on one event (Node's default maxListeners is 10)")?;
     }
-    writeln!(w, "   source: {}", c.source.as_deref().unwrap_or("unknown"))?;
+    match &c.source {
+        Some(source) => writeln!(w, "   source (guessed from the snapshot): {source}{}", c.source_note())?,
+        None => writeln!(w, "   source: unknown")?,
+    }
     writeln!(w, "   fix: {}", c.fix_hint)?;
     let path: Vec<String> = c
         .trace

@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use leakhound_leaks::{Cluster, LeakReport};
+use leakhound_leaks::{Cluster, LeakReport, SourceRef};
 use serde::{Deserialize, Serialize};
 
 use crate::format;
@@ -49,12 +49,24 @@ pub struct ClusterJson {
     /// `closure_retention`, `external_memory`, `agent_sockets`, `unconsumed_stream`,
     /// `global_variable`, `other`.
     pub pattern: String,
-    /// Class of the objects that accumulate.
+    /// Class of the objects that accumulate: what the holder keeps directly (`Quote`,
+    /// `abortInFlight()`, `bound handleException()` for what `f.bind(x)` made); for an
+    /// emitter's listeners of several functions, the two most common (`a(), b() and 2
+    /// more`).
     pub root_class: String,
-    /// Accumulating objects (leak roots) among the leaked objects.
+    /// What `count`, `counts_per_snapshot` and `per_request.count` count, singular:
+    /// `listener` for an emitter's listeners, else `root_class`.
+    #[serde(default)]
+    pub unit: String,
+    /// Accumulating objects (leak roots) among the leaked objects: the holder's direct
+    /// elements of `root_class`.
     pub count: u64,
     /// All leaked objects in the cluster.
     pub object_count: u64,
+    /// Leaked objects other than the roots, per root: what each one brings along
+    /// (`(object_count - count) / count`; 0 without roots).
+    #[serde(default)]
+    pub other_objects_per_root: f64,
     /// Retained size of the leak roots in the last snapshot, no double counting.
     pub retained_size_bytes: u64,
     /// Share of that retained size held off the JS heap (ArrayBuffer backing stores).
@@ -68,9 +80,20 @@ pub struct ClusterJson {
     pub per_request: Option<PerRequestJson>,
     /// Leaked objects by class.
     pub objects: Vec<ClassCountJson>,
-    /// `path:line:column` of the best source location, or null.
+    /// `path:line:column` of the best guess at where the leak is made (`sources[0]`), or
+    /// null.
     pub source: Option<String>,
-    /// Every source location found.
+    /// How `source` was guessed: a snapshot records where functions and constructors are
+    /// defined, not who called them. `"holder_owner"`: the function whose closure context
+    /// keeps the holder (the code adding to it is in there); `"closure"`: a function among
+    /// what accumulates (the listener or callback itself, what a bound function calls, or
+    /// the most common closure); `"constructor"`: the accumulating objects' constructor;
+    /// `"none"`: no location. (`"allocation_stack"` is reserved for when allocation
+    /// stacks are recorded.)
+    #[serde(default = "source_confidence_none")]
+    pub source_confidence: String,
+    /// Every source location found, best first: the app's own code, then its
+    /// dependencies (`in_dependency`), then Node's internals.
     pub sources: Vec<SourceJson>,
     /// Listener count for `listener_accumulation` (Node warns above 10 by default:
     /// `maxListeners`).
@@ -103,6 +126,10 @@ pub struct ClassCountJson {
     pub self_size_bytes: u64,
 }
 
+fn source_confidence_none() -> String {
+    "none".to_owned()
+}
+
 /// A source location.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SourceJson {
@@ -111,6 +138,66 @@ pub struct SourceJson {
     pub location: String,
     /// What is there.
     pub what: String,
+    /// How it was found: `"holder_owner"`, `"closure"` or `"constructor"`, as
+    /// [`ClusterJson::source_confidence`].
+    #[serde(default)]
+    pub kind: String,
+    /// The script is in a `node_modules` folder: a dependency's code, not the app's.
+    #[serde(default)]
+    pub in_dependency: bool,
+    /// That dependency's package (`winston`, `@scope/name`), else null.
+    #[serde(default)]
+    pub dependency: Option<String>,
+}
+
+impl ClusterJson {
+    /// The unit of `count` as a person reads it, plural unless `n` is 1: `listeners`,
+    /// or the root class (`Quote`) as it is.
+    pub fn unit_text(&self, n: f64) -> String {
+        unit_text(
+            if self.unit.is_empty() {
+                &self.root_class
+            } else {
+                &self.unit
+            },
+            n,
+        )
+    }
+
+    /// ` (in node_modules/winston)` after the best source when it is a dependency's.
+    pub fn source_note(&self) -> String {
+        self.sources
+            .iter()
+            .find(|s| Some(&s.location) == self.source.as_ref())
+            .and_then(|s| s.dependency.as_deref())
+            .map(dependency_note)
+            .unwrap_or_default()
+    }
+}
+
+/// `unit` plural unless `n` is 1: `listener` becomes `listeners`; class names stay as they
+/// are (`Quote`, `(string)`).
+fn unit_text(unit: &str, n: f64) -> String {
+    if unit == "listener" && n != 1.0 {
+        "listeners".to_owned()
+    } else {
+        unit.to_owned()
+    }
+}
+
+/// ` (in node_modules/PACKAGE)`.
+pub fn dependency_note(package: &str) -> String {
+    format!(" (in node_modules/{package})")
+}
+
+fn source_json(s: &SourceRef) -> SourceJson {
+    SourceJson {
+        location: s.location(),
+        what: s.what.clone(),
+        kind: s.kind.as_str().to_owned(),
+        in_dependency: s.in_dependency(),
+        dependency: s.dependency().map(str::to_owned),
+    }
 }
 
 /// One trace step.
@@ -159,8 +246,14 @@ pub fn cluster_json(c: &Cluster) -> ClusterJson {
         holder_nodes: c.holder_nodes,
         pattern: c.pattern.as_str().to_owned(),
         root_class: c.root_class.clone(),
+        unit: c.unit.clone(),
         count: c.count,
         object_count: c.object_count,
+        other_objects_per_root: if c.count == 0 {
+            0.0
+        } else {
+            format::round3(c.object_count.saturating_sub(c.count) as f64 / c.count as f64)
+        },
         retained_size_bytes: c.retained_size_bytes,
         external_share: format::round3(c.external_share),
         counts_per_snapshot: c.counts_per_snapshot.clone(),
@@ -180,14 +273,8 @@ pub fn cluster_json(c: &Cluster) -> ClusterJson {
             })
             .collect(),
         source: c.source.as_ref().map(|s| s.location()),
-        sources: c
-            .sources
-            .iter()
-            .map(|s| SourceJson {
-                location: s.location(),
-                what: s.what.clone(),
-            })
-            .collect(),
+        source_confidence: c.source.as_ref().map_or("none", |s| s.kind.as_str()).to_owned(),
+        sources: c.sources.iter().map(source_json).collect(),
         listener_count: c.listener_count,
         fix_hint: c.fix_hint.to_owned(),
         trace: c
@@ -246,19 +333,30 @@ pub fn write_leaks_json(
     writeln!(w)
 }
 
-/// Writes one cluster for a person: headline, numbers, source, hint, and the trace.
+/// Writes one cluster for a person: headline, numbers, source, hint, and the trace. The
+/// headline, the growth line and the JSON count one unit (the holder's direct elements:
+/// `300 listeners`, `1.00 listener per request`); what each one brings along follows.
 ///
 /// # Errors
 /// Any error writing to `w`.
 pub fn write_cluster_text(i: usize, c: &Cluster, requests_per_step: Option<f64>, w: &mut dyn Write) -> io::Result<()> {
+    let held = if c.unit == c.root_class {
+        format!("{} × {}", format::count(c.count), c.root_class)
+    } else {
+        format!(
+            "{} {} ({})",
+            format::count(c.count),
+            unit_text(&c.unit, c.count as f64),
+            c.root_class
+        )
+    };
     writeln!(
         w,
-        "#{} {} — {} holds {} × {} ({} retained{})",
+        "#{} {} — {} holds {} ({} retained{})",
         i + 1,
         c.pattern,
         c.holder,
-        format::count(c.count),
-        c.root_class,
+        held,
         format::bytes(c.retained_size_bytes),
         if c.external_share > 0.05 {
             format!(", {:.0} % off-heap", c.external_share * 100.0)
@@ -270,22 +368,45 @@ pub fn write_cluster_text(i: usize, c: &Cluster, requests_per_step: Option<f64>,
         w,
         "   grows: {} {} across the snapshots",
         format::counts_across(&c.counts_per_snapshot),
-        c.root_class
+        unit_text(&c.unit, c.counts_per_snapshot.last().copied().unwrap_or(0) as f64)
     )?;
     match (&c.per_request, requests_per_step) {
-        (Some(p), Some(_)) => {
-            writeln!(w, "; {:.2} {} per request", p.count, c.root_class)?;
-            let objs: Vec<String> = p.objects.iter().take(5).map(|(k, v)| format!("{v:.2} {k}")).collect();
-            if !objs.is_empty() {
-                writeln!(
-                    w,
-                    "   per request: {} retained ({})",
-                    format::bytes(p.retained_size_bytes as u64),
-                    objs.join(", ")
-                )?;
-            }
-        }
+        (Some(p), Some(_)) => writeln!(
+            w,
+            "; {:.2} {} per request ({} retained per request)",
+            p.count,
+            unit_text(&c.unit, (p.count * 100.0).round() / 100.0),
+            format::bytes(p.retained_size_bytes as u64)
+        )?,
         _ => writeln!(w)?,
+    }
+    if c.count > 0 && !c.brought_along.is_empty() {
+        let each = |n: u64| {
+            let v = n as f64 / c.count as f64;
+            if (v - v.round()).abs() < 0.05 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.1}")
+            }
+        };
+        let total: u64 = c.brought_along.iter().map(|o| o.count).sum();
+        let mut parts: Vec<String> = c
+            .brought_along
+            .iter()
+            .take(5)
+            .map(|o| format!("{} {}", each(o.count), o.class_name))
+            .collect();
+        if c.brought_along.len() > 5 {
+            parts.push("…".into());
+        }
+        writeln!(
+            w,
+            "   each {} brings along {} other object{}: {}",
+            unit_text(&c.unit, 1.0),
+            each(total),
+            if each(total) == "1" { "" } else { "s" },
+            parts.join(", ")
+        )?;
     }
     if let Some(n) = c.listener_count {
         writeln!(
@@ -294,8 +415,13 @@ pub fn write_cluster_text(i: usize, c: &Cluster, requests_per_step: Option<f64>,
             format::count(n)
         )?;
     }
-    match &c.source {
-        Some(s) => writeln!(w, "   source: {} ({})", s.location(), s.what)?,
+    match c.sources.split_first() {
+        Some((s, rest)) => {
+            writeln!(w, "   source (guessed from the snapshot): {}", source_text(s))?;
+            for s in rest.iter().take(3) {
+                writeln!(w, "      also: {}", source_text(s))?;
+            }
+        }
         None => writeln!(w, "   source: unknown (no location in the snapshot)")?,
     }
     writeln!(w, "   fix: {}", c.fix_hint)?;
@@ -324,6 +450,16 @@ pub fn write_cluster_text(i: usize, c: &Cluster, requests_per_step: Option<f64>,
         )?;
     }
     Ok(())
+}
+
+/// `path:line:column (what)`, and ` (in node_modules/PACKAGE)` for a dependency's.
+fn source_text(s: &SourceRef) -> String {
+    format!(
+        "{} ({}){}",
+        s.location(),
+        s.what,
+        s.dependency().map(dependency_note).unwrap_or_default()
+    )
 }
 
 /// Writes the whole leak report for a person: verdict first, then each cluster.

@@ -372,7 +372,7 @@ fn the_demo_hunt_shows_the_same_sections_and_content() {
     );
     assert_eq!(
         texts(&html, "<p class=\"source\"", "</p>"),
-        ["Source ./demo-server.js:9:14 constructor of Session"]
+        ["Source ./demo-server.js:9:14 constructor of Session (guessed from the snapshot)"]
     );
     assert_eq!(
         texts(&html, "<ul class=\"sources\"", "</ul>"),

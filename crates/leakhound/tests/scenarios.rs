@@ -2,8 +2,10 @@
 //! repository: `$LEAKHOUND_SHARED`, by default a `shared` folder beside the checkout). Each
 //! is run as its README says (`node drive.js NAME N OUT`: a real server on 127.0.0.1, a
 //! warm-up, then baseline, N requests, target, N requests, final), and the top cluster
-//! must name the holder, the pattern and the file given in its `TRUTH.md`, at the
-//! per-request rate it gives (within 10 %); control scenarios must report nothing.
+//! must name the holder, the pattern and the file given in its `TRUTH.md` (the app's own
+//! file first among its sources, guessed in a documented way), at the per-request rate it
+//! gives (within 10 %) and with a count that agrees with that rate; control scenarios
+//! must report nothing.
 //!
 //! Scenarios without npm dependencies always run. Those with dependencies run when
 //! `LEAKHOUND_NPM_SCENARIOS=1` (drive.js installs them with npm).
@@ -151,11 +153,24 @@ fn run_scenario(name: &str, truth: &Truth) -> Result<(), String> {
     {
         problems.push(format!("source {source:?} (expected file {f})"));
     }
+    // The source is a guess of a documented kind, the app's own code first.
+    let confidence = top["source_confidence"].as_str().unwrap_or("");
+    if !["holder_owner", "closure", "constructor"].contains(&confidence) {
+        problems.push(format!("source_confidence {confidence:?}"));
+    }
+    if top["sources"][0]["in_dependency"] != false {
+        problems.push(format!("sources[0] {} is not the app's own code", top["sources"][0]));
+    }
     let per_request = top["per_request"]["count"].as_f64().unwrap_or(0.0);
     if (per_request - 1.0).abs() > 0.1 {
         problems.push(format!(
             "per_request.count {per_request} (expected 1 accumulating object per request ±10 %)"
         ));
+    }
+    // The headline's count and the rate count the same objects.
+    let count = top["count"].as_f64().unwrap_or(0.0);
+    if (count - per_request * REQUESTS as f64).abs() > 0.1 * count {
+        problems.push(format!("count {count} vs per_request.count {per_request} × {REQUESTS}"));
     }
     if problems.is_empty() {
         Ok(())
