@@ -248,14 +248,7 @@ pub(crate) fn decide(
             None,
         );
     }
-    let more = evidence
-        .iter()
-        .filter_map(|e| match e {
-            Evidence::Undecided { more_points } => Some(*more_points),
-            _ => None,
-        })
-        .max()
-        .unwrap_or(1);
+    let more = Evidence::more_points_needed(&evidence).unwrap_or(1);
     let per_phase = loads.first().map(|p| p.requests).unwrap_or(0).max(1);
     let points_per_phase = (floor.heap_used.points as f64 / loads.len().max(1) as f64).max(1.0);
     let phases_needed = (more as f64 / points_per_phase).ceil() as u64;

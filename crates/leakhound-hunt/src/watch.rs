@@ -82,14 +82,7 @@ pub fn judge(floor: &FloorAnalysis, watched: Duration) -> (Verdict, String, Opti
         );
     }
     let points = floor.heap_used.points;
-    let more = evidence
-        .iter()
-        .filter_map(|e| match e {
-            Evidence::Undecided { more_points } => Some(*more_points),
-            _ => None,
-        })
-        .max()
-        .unwrap_or(1);
+    let more = Evidence::more_points_needed(&evidence).unwrap_or(1);
     let reason = if points == 0 {
         "no full GC has happened since the warm-up, so there is no floor to judge".to_owned()
     } else {

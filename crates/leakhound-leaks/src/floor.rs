@@ -243,6 +243,19 @@ pub enum Evidence {
     },
 }
 
+impl Evidence {
+    /// The most floor points any of `evidence` still needs (None when none is undecided).
+    pub fn more_points_needed(evidence: &[Evidence]) -> Option<usize> {
+        evidence
+            .iter()
+            .filter_map(|e| match e {
+                Evidence::Undecided { more_points } => Some(*more_points),
+                _ => None,
+            })
+            .max()
+    }
+}
+
 impl FloorFit {
     /// The fit's evidence per request, against [`FLAT_BYTES_PER_REQUEST`].
     pub fn evidence_per_request(&self) -> Evidence {

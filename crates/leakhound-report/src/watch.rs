@@ -183,13 +183,7 @@ pub fn watch_line(s: &MemorySample, f: &FloorAnalysis) -> String {
         } else {
             // Never "flat" before the floor has shown it.
             let evidence = [&f.heap_used, &f.external, &f.rss].map(|x| x.evidence_per_hour());
-            let more = evidence
-                .iter()
-                .filter_map(|e| match e {
-                    Evidence::Undecided { more_points } => Some(*more_points),
-                    _ => None,
-                })
-                .max();
+            let more = Evidence::more_points_needed(&evidence);
             match more {
                 None => "flat".to_owned(),
                 Some(n) => format!("undecided: ~{n} more floor points"),

@@ -63,11 +63,7 @@ fn hunt_and_report(
     let attached = options.attach.is_some();
     let app_lines = AppLines::open(app_output, quiet)?;
     let cfg = HuntConfig::from_options(options)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = crate::runtime()?;
     let outcome = rt.block_on(async move {
         let (tx, rx) = mpsc::unbounded_channel();
         let ui = tokio::spawn(show_progress(rx, quiet, attached, app_lines));

@@ -114,6 +114,17 @@ fn set_up_thread_pool(threads: Option<u16>) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot start the thread pool: {e}"))
 }
 
+/// The async runtime of the live commands (the inspector's WebSocket, the load driver):
+/// two worker threads; analyses run on the rayon pool.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
 /// The exit code of a verdict: 0 no leak, 1 leak, 3 inconclusive (2 is an error).
 pub(crate) fn verdict_exit_code(v: leakhound_hunt::Verdict) -> ExitCode {
     match v {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use leakhound_hunt::{WatchConfig, WatchEvent};
 use leakhound_report::terminal::{TerminalSafe, terminal_safe};
 use leakhound_report::watch::{WatchJson, watch_line, write_watch_json, write_watch_text};
@@ -19,11 +19,7 @@ use crate::cli::WatchArgs;
 pub fn run_watch(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
     let cfg = WatchConfig::from_options(args.options())?;
     let stop = cfg.stop.clone();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = crate::runtime()?;
     let outcome = rt.block_on(async move {
         let (tx, rx) = mpsc::unbounded_channel();
         let printer = tokio::spawn(show_live(rx, quiet));
