@@ -29,6 +29,6 @@ pub use floor::{
 };
 pub use model::{ClassCount, Cluster, LeakError, LeakOptions, LeakReport, NotGrowing, PerRequest, TraceStep};
 pub use pattern::Pattern;
-pub use retainer_tree::{RetainerTree, largest_instances, path_to_root, retainer_tree};
+pub use retainer_tree::{ClassPick, RetainerTree, largest_instances, path_to_root, pick_class, retainer_tree};
 pub use series::{FileProgress, SnapshotFileError, load_series, open_snapshot};
 pub use source::{SourceKind, SourceRef};

@@ -158,3 +158,99 @@ pub fn largest_instances(s: &HeapSnapshot, class_name: &str, n: usize) -> Vec<No
     v.truncate(n);
     v
 }
+
+/// Which class `retainers --class NAME` means.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ClassPick {
+    /// NAME is a class.
+    Exact,
+    /// Only this class has NAME's letters in another case.
+    OtherCase(String),
+    /// Several classes do (`Quote`, `QUOTE`).
+    Ambiguous(Vec<String>),
+    /// No class is NAME in any case: the closest names (at most 5, nearest first;
+    /// possibly none).
+    None(Vec<String>),
+}
+
+/// Finds `wanted` among the class `names`: exactly, else in another case, else the
+/// closest names (few edits apart, or containing it, in any case).
+pub fn pick_class<'a>(names: impl Iterator<Item = &'a str>, wanted: &str) -> ClassPick {
+    let mut all: Vec<&str> = names.collect();
+    all.sort_unstable();
+    all.dedup();
+    if all.binary_search(&wanted).is_ok() {
+        return ClassPick::Exact;
+    }
+    let lower = wanted.to_lowercase();
+    let other_case: Vec<String> = all
+        .iter()
+        .filter(|n| n.to_lowercase() == lower)
+        .map(|n| (*n).to_owned())
+        .collect();
+    match other_case.len() {
+        0 => {}
+        1 => return ClassPick::OtherCase(other_case.into_iter().next().unwrap_or_default()),
+        _ => return ClassPick::Ambiguous(other_case),
+    }
+    let limit = (lower.chars().count() / 3).max(2);
+    let mut near: Vec<(usize, &str)> = all
+        .iter()
+        .filter_map(|n| {
+            let l = n.to_lowercase();
+            let d = edit_distance(&l, &lower);
+            let contains = lower.chars().count() >= 3 && l.contains(&lower);
+            (d <= limit || contains).then_some((if contains { d.min(limit) } else { d }, *n))
+        })
+        .collect();
+    near.sort();
+    ClassPick::None(near.into_iter().take(5).map(|(_, n)| n.to_owned()).collect())
+}
+
+/// Levenshtein distance between `a` and `b`, in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_class_is_found_exactly_then_in_another_case_else_the_nearest_are_named() {
+        let names = ["Quote", "QuoteCache", "Order", "Map", "(string)", "quoted", "QUOTED"];
+        let pick = |w: &str| pick_class(names.iter().copied(), w);
+        assert_eq!(pick("Quote"), ClassPick::Exact);
+        assert_eq!(pick("order"), ClassPick::OtherCase("Order".into()));
+        assert_eq!(
+            pick("Quoted"),
+            ClassPick::Ambiguous(vec!["QUOTED".into(), "quoted".into()])
+        );
+        assert_eq!(pick("Qoute"), ClassPick::None(vec!["Quote".into()]));
+        assert_eq!(
+            pick("Quotes"),
+            ClassPick::None(vec!["QUOTED".into(), "Quote".into(), "quoted".into()])
+        );
+        assert_eq!(pick("cache"), ClassPick::None(vec!["QuoteCache".into()]));
+        assert_eq!(pick("Zebra"), ClassPick::None(Vec::new()));
+    }
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance("quote", "qoute"), 2);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("map", "map"), 0);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}
