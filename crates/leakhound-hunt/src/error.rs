@@ -180,6 +180,12 @@ pub enum Failure {
         "{0}: not taken, so that the kernel does not kill the app mid-snapshot (--ignore-headroom takes it anyway)"
     )]
     NoHeadroom(Box<leakhound_inspector::headroom::Check>),
+    /// `leakhound snapshot`: the snapshot would need more memory than is free for the
+    /// process, so it was not taken.
+    #[error(
+        "{0}: no snapshot taken, so that the kernel does not kill the process mid-snapshot (--ignore-headroom takes it anyway)"
+    )]
+    SnapshotRefused(Box<leakhound_inspector::headroom::Check>),
 }
 
 /// `e` and its sources, `: `-separated (a source already spelled out by the one above it

@@ -17,6 +17,7 @@
 //! `config`, `sampling` (one memory-sampling step, shared), `outcome` (events, records,
 //! verdict), then `run` (the hunt) and `watch`.
 
+pub mod capture;
 mod config;
 mod error;
 mod lock;
