@@ -20,6 +20,7 @@
 pub mod capture;
 mod config;
 mod error;
+mod listening;
 mod lock;
 mod out_dir;
 mod outcome;

@@ -16,6 +16,7 @@ use tokio::sync::{Mutex, mpsc};
 
 use crate::config::{AppTarget, HuntConfig, LoadKind};
 use crate::error::{Failure, HuntError, Stage};
+use crate::listening::{ListensElsewhere, port_of};
 use crate::outcome::{CalmDown, HuntEvent, HuntOutcome, PhaseRecord, SnapshotRecord, decide};
 use crate::phase::{PhaseKind, SnapshotLabel};
 use crate::sampling::{Clock, Sampler, sample};
@@ -409,111 +410,6 @@ fn off_status(report: &LoadReport, ok: impl Fn(u16) -> bool) -> (u64, String) {
         words.push("…".into());
     }
     (total, words.join(", "))
-}
-
-/// Where an app that does not answer at its URL listens instead.
-#[derive(Clone)]
-struct ListensElsewhere {
-    /// The app's node process.
-    pid: u32,
-    /// Its inspector's port (not the app's).
-    inspector_port: Option<u16>,
-    /// The port of the URL polled.
-    url_port: Option<u16>,
-    /// Its last output lines about listening.
-    said: Arc<std::sync::Mutex<VecDeque<String>>>,
-}
-
-impl ListensElsewhere {
-    /// What shows the app listens elsewhere (its TCP listeners in `/proc`, its output)
-    /// and the URL to use instead; None when it listens on the URL's port, or nothing
-    /// names another port.
-    fn find(&self) -> Option<(String, String)> {
-        let said: Vec<String> = self
-            .said
-            .lock()
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default();
-        let listening = leakhound_inspector::proc::listening_addrs(self.pid).unwrap_or_default();
-        elsewhere(&listening, self.inspector_port, self.url_port, &said)
-    }
-}
-
-/// The port of `url` (`http://host:PORT/…`, `ws://host:PORT/…`), or 80 for a plain
-/// `http://host/`.
-fn port_of(url: &str) -> Option<u16> {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next()?;
-    match authority.rsplit_once(':') {
-        Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => port.parse().ok(),
-        _ => url.starts_with("http://").then_some(80),
-    }
-}
-
-/// See [`ListensElsewhere::find`]: `listening` are the app's listeners, `said` its lines
-/// about listening.
-fn elsewhere(
-    listening: &std::collections::BTreeSet<std::net::SocketAddr>,
-    inspector_port: Option<u16>,
-    url_port: Option<u16>,
-    said: &[String],
-) -> Option<(String, String)> {
-    if url_port.is_some_and(|p| listening.iter().any(|a| a.port() == p)) {
-        return None;
-    }
-    let other = |p: u16| Some(p) != inspector_port && Some(p) != url_port;
-    let addrs: Vec<&std::net::SocketAddr> = listening.iter().filter(|a| other(a.port())).collect();
-    let told: Vec<(u16, &String)> = said
-        .iter()
-        .filter_map(|l| port_in_line(l).filter(|p| other(*p)).map(|p| (p, l)))
-        .collect();
-    let named = addrs.iter().find(|a| told.iter().any(|(p, _)| *p == a.port()));
-    if let Some(a) = named.or(addrs.first()) {
-        let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
-        let quote = told
-            .iter()
-            .rev()
-            .find(|(p, _)| *p == a.port())
-            .map(|(_, l)| format!(" (its output: {l:?})"))
-            .unwrap_or_default();
-        let host = match a.ip() {
-            ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
-            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-            ip => ip.to_string(),
-        };
-        return Some((
-            format!("it listens on {}{quote}", list.join(", ")),
-            format!("http://{host}:{}/", a.port()),
-        ));
-    }
-    let (p, l) = told.last()?;
-    Some((format!("its output says {l:?}"), format!("http://127.0.0.1:{p}/")))
-}
-
-/// The port a line such as `listening on 3000`, `Server at http://localhost:3000/` or
-/// `listening on 0.0.0.0:8080` names: its last number of 2 to 5 digits after a `:` or a
-/// space, not part of an address (`127.0.0.1`).
-fn port_in_line(line: &str) -> Option<u16> {
-    let b = line.as_bytes();
-    let mut found = None;
-    let mut i = 0;
-    while i < b.len() {
-        if !b[i].is_ascii_digit() {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        let before = start.checked_sub(1).map(|k| b[k]);
-        let after = b.get(i).copied();
-        let digits = i - start;
-        if matches!(before, Some(b':' | b' ')) && !matches!(after, Some(b'.')) && (2..=5).contains(&digits) {
-            found = line[start..i].parse::<u16>().ok().filter(|p| *p > 0).or(found);
-        }
-    }
-    found
 }
 
 /// The app once started or attached to.
@@ -967,63 +863,6 @@ fn analyse_snapshots(paths: &[PathBuf], opts: &LeakOptions) -> Result<LeakReport
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ports_are_read_from_urls_and_listening_lines() {
-        assert_eq!(port_of("http://127.0.0.1:46629/"), Some(46629));
-        assert_eq!(port_of("ws://127.0.0.1:9229/abc-def"), Some(9229));
-        assert_eq!(port_of("http://[::1]:8080/x?y=1"), Some(8080));
-        assert_eq!(port_of("http://localhost/"), Some(80));
-        for (line, port) in [
-            ("no-leak listening on 3000", Some(3000)),
-            ("Server listening at http://localhost:8080/api", Some(8080)),
-            ("listening on 0.0.0.0:4000", Some(4000)),
-            ("Listening on http://127.0.0.1:5173", Some(5173)),
-            ("listening for messages", None),
-            ("listening on 127.0.0.1", None),
-        ] {
-            assert_eq!(port_in_line(line), port, "{line}");
-        }
-    }
-
-    #[test]
-    fn an_app_listening_on_another_port_is_named_with_the_url_to_use() {
-        let addrs = |list: &[&str]| list.iter().map(|a| a.parse().unwrap()).collect();
-        let said = vec!["shop listening on http://localhost:3000".to_owned()];
-        // The inspector's port is not the app's.
-        let (evidence, url) = elsewhere(
-            &addrs(&["127.0.0.1:9229", "0.0.0.0:3000"]),
-            Some(9229),
-            Some(46629),
-            &said,
-        )
-        .expect("found");
-        assert_eq!(
-            evidence,
-            "it listens on 0.0.0.0:3000 (its output: \"shop listening on http://localhost:3000\")"
-        );
-        assert_eq!(url, "http://127.0.0.1:3000/");
-        // Its output alone, when /proc shows nothing.
-        let (evidence, url) = elsewhere(&addrs(&[]), Some(9229), Some(46629), &said).expect("found");
-        assert!(evidence.starts_with("its output says"), "{evidence}");
-        assert_eq!(url, "http://127.0.0.1:3000/");
-        // Listening on the URL's port (but slow to answer), or on no other port: nothing to say.
-        assert_eq!(
-            elsewhere(
-                &addrs(&["127.0.0.1:46629", "0.0.0.0:3000"]),
-                Some(9229),
-                Some(46629),
-                &said
-            ),
-            None
-        );
-        assert_eq!(
-            elsewhere(&addrs(&["127.0.0.1:9229"]), Some(9229), Some(46629), &[]),
-            None
-        );
-        let (_, url) = elsewhere(&addrs(&["[::1]:8080"]), None, Some(1), &[]).expect("found");
-        assert_eq!(url, "http://[::1]:8080/");
-    }
 
     #[test]
     fn each_step_gets_the_requests_its_phase_delivered() {
