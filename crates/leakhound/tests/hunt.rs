@@ -915,16 +915,15 @@ fn a_full_disk_for_the_html_report_keeps_the_verdict() {
     assert_app_gone(&run);
 }
 
-/// Sends `signal` (a `kill -SIG` name) to leakhound during the first load phase; it must
-/// stop the app, keep the baseline snapshot, say it was interrupted by that signal and
-/// exit 2, within seconds.
-fn signal_stops_the_app_and_keeps_the_snapshots(signal: &str, said: &str) {
+/// A hunt with long, slow load phases (10 s each), in its first load phase once its
+/// baseline is written: `(running hunt, output folder, baseline path, temp dir)`, with one
+/// of the two hunt slots held.
+fn hunt_in_its_first_load_phase() -> (Running, PathBuf, PathBuf, tempfile::TempDir, Slot) {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("snapshots");
-    // Long, slow load phases (10 s each) so the signal lands in load-1.
     let mut args = hunt_args(&out, 5000);
     args.extend(["--rate".into(), "500".into()]);
-    let _slot = Slot::take();
+    let slot = Slot::take();
     let running = start(dir.path(), &args, "no_leak.js", &[]);
     let baseline = out.join("01-baseline.heapsnapshot");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -932,6 +931,14 @@ fn signal_stops_the_app_and_keeps_the_snapshots(signal: &str, said: &str) {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(500));
+    (running, out, baseline, dir, slot)
+}
+
+/// Sends `signal` (a `kill -SIG` name) to leakhound during the first load phase; it must
+/// stop the app, keep the baseline snapshot, say it was interrupted by that signal and
+/// exit 2, within seconds.
+fn signal_stops_the_app_and_keeps_the_snapshots(signal: &str, said: &str) {
+    let (running, out, baseline, _dir, _slot) = hunt_in_its_first_load_phase();
     let pid = running.child.id().to_string();
     let sent = Command::new("kill").args([&format!("-{signal}"), &pid]).status();
     let run = running.finish();
@@ -960,18 +967,7 @@ fn signal_stops_the_app_and_keeps_the_snapshots(signal: &str, said: &str) {
 
 #[test]
 fn sigkill_of_leakhound_takes_the_app_with_it() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("snapshots");
-    let mut args = hunt_args(&out, 5000);
-    args.extend(["--rate".into(), "500".into()]);
-    let _slot = Slot::take();
-    let running = start(dir.path(), &args, "no_leak.js", &[]);
-    let baseline = out.join("01-baseline.heapsnapshot");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !baseline.is_file() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(500));
+    let (running, _out, _baseline, _dir, _slot) = hunt_in_its_first_load_phase();
     let pid = running.child.id().to_string();
     let sent = Command::new("kill").args(["-KILL", &pid]).status();
     let run = running.finish();
