@@ -84,7 +84,8 @@ pub struct HuntJson {
     pub app: AppJson,
     /// Units of load sent in all (warm-up included).
     pub requests_sent: u64,
-    /// Units of load per load phase (what `per_request` divides by).
+    /// Units of load the first load phase completed; each phase's own count is in
+    /// `phases` (per-request rates divide by each step's own count).
     pub requests_per_phase: u64,
     /// Phases in order (warm-up, load phases, calm-down), with their time spans.
     pub phases: Vec<PhaseJson>,
@@ -294,7 +295,47 @@ impl MemoryPointJson {
     }
 }
 
+/// Load phases that last less than this in all (10 minutes) get per-request slopes only
+/// in the text and HTML reports: a slope measured over seconds and multiplied up to an
+/// hour says little about the hour (the JSON keeps both figures).
+pub const PER_HOUR_MIN_LOAD_MS: f64 = 10.0 * 60_000.0;
+
 impl HuntJson {
+    /// Time spent in the load phases, ms (warm-up and calm-down excluded).
+    pub fn load_ms(&self) -> f64 {
+        self.phases
+            .iter()
+            .filter(|p| p.name.is_load())
+            .map(|p| (p.end_ms - p.start_ms).max(0.0))
+            .sum()
+    }
+
+    /// Whether the load lasted long enough ([`PER_HOUR_MIN_LOAD_MS`]) for per-hour slopes.
+    pub fn shows_per_hour(&self) -> bool {
+        self.load_ms() >= PER_HOUR_MIN_LOAD_MS
+    }
+
+    /// The requests each load phase completed, as a person reads them: `"2 000 per phase"`
+    /// (a narrow space between thousands) when every phase completed the same count, else `"835, 880 per phase"` (falling
+    /// back to [`HuntJson::requests_per_phase`] when no phase was recorded).
+    pub fn per_phase_text(&self) -> String {
+        use crate::format::count;
+        let counts: Vec<u64> = self
+            .phases
+            .iter()
+            .filter(|p| p.name.is_load())
+            .map(|p| p.requests)
+            .collect();
+        match counts.split_first() {
+            Some((first, rest)) if rest.iter().any(|n| n != first) => {
+                let list: Vec<String> = counts.iter().map(|n| count(*n)).collect();
+                format!("{} per phase", list.join(", "))
+            }
+            Some((first, _)) => format!("{} per phase", count(*first)),
+            None => format!("{} per phase", count(self.requests_per_phase)),
+        }
+    }
+
     /// The wire form of a hunt's outcome; clusters' rates are per request of one load
     /// phase.
     pub fn from_outcome(o: &HuntOutcome) -> HuntJson {
@@ -395,9 +436,9 @@ pub fn write_hunt_text(r: &HuntJson, w: &mut dyn std::io::Write) -> std::io::Res
     }
     writeln!(
         w,
-        "   {} requests ({} per phase) against {}; {} snapshots",
+        "   {} requests ({}) against {}; {} snapshots",
         format::count(r.requests_sent),
-        format::count(r.requests_per_phase),
+        r.per_phase_text(),
         r.app.url.as_deref().unwrap_or("the app"),
         r.snapshots.len()
     )?;
@@ -465,6 +506,16 @@ pub fn write_hunt_text(r: &HuntJson, w: &mut dyn std::io::Write) -> std::io::Res
     for (i, cl) in r.clusters.iter().enumerate().take(3) {
         writeln!(w)?;
         write_cluster_json_text(i, cl, w)?;
+    }
+    if let Some(note) = crate::no_cluster::no_cluster_note(r) {
+        writeln!(w)?;
+        writeln!(w, "no cluster: {}", note.headline)?;
+        for m in &note.measured {
+            writeln!(w, "   measured: {m}")?;
+        }
+        for n in &note.next {
+            writeln!(w, "   try: {n}")?;
+        }
     }
     if r.clusters.len() > 3 {
         writeln!(w, "\n… {} more clusters in --json / --html", r.clusters.len() - 3)?;
