@@ -466,7 +466,10 @@ fn a_floor_only_leak_explains_what_was_measured() {
     floor_only(&mut r);
     let html = render(&r);
     // Not the green "nothing grew" of a healthy app.
-    assert!(!html.contains("No cluster of objects kept growing"), "a green all-clear");
+    assert!(
+        !html.contains("No cluster of objects kept growing"),
+        "a green all-clear"
+    );
     assert!(!html.contains("count zero"), "a green zero");
     assert!(html.contains("card-none floor-only"));
     assert!(html.contains("What was measured") && html.contains("What to try next"));
@@ -510,7 +513,11 @@ fn per_hour_slopes_only_for_long_runs() {
     // Stretch the load phases to 20 minutes each: now an hour is worth stating.
     let mut t = 0.0;
     for p in &mut r.phases {
-        let len = if p.name.is_load() { 1_200_000.0 } else { p.end_ms - p.start_ms };
+        let len = if p.name.is_load() {
+            1_200_000.0
+        } else {
+            p.end_ms - p.start_ms
+        };
         p.start_ms = t;
         p.end_ms = t + len;
         t += len;
@@ -553,11 +560,17 @@ fn the_time_spent_writing_snapshots_is_a_band_not_a_line() {
     r.snapshots[0].t_ms = 4_000.0;
     r.snapshots[0].duration_ms = 2_000;
     let html = render(&r);
-    assert!(html.contains("writing a snapshot (app paused, no samples)"), "the legend");
+    assert!(
+        html.contains("writing a snapshot (app paused, no samples)"),
+        "the legend"
+    );
     // Each line (heapUsed, external, rss) is drawn in two pieces, before and after.
     let heap = "stroke=\"#78A4DE\"";
     let polylines = html.matches("<polyline").count();
     assert!(html.contains(heap), "the heap line's colour");
     let heap_lines = html.split("<polyline").filter(|p| p.contains(heap)).count();
-    assert_eq!(heap_lines, 2, "the heap line is cut at the snapshot ({polylines} polylines)");
+    assert_eq!(
+        heap_lines, 2,
+        "the heap line is cut at the snapshot ({polylines} polylines)"
+    );
 }

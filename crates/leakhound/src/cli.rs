@@ -20,9 +20,34 @@ pub struct Cli {
     /// Results do not depend on it.
     #[arg(long, global = true, env = "LEAKHOUND_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
+    /// Colour in text reports: `auto` colours a terminal unless NO_COLOR is set (to
+    /// anything but an empty value) or TERM is `dumb`; `always` and `never` decide.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
     /// What to do: hunt a live app, watch it, or read snapshot files.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// When text reports are coloured (`--color`).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorWhen {
+    /// On a terminal, unless NO_COLOR or TERM=dumb.
+    Auto,
+    /// Always, NO_COLOR or not.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl From<ColorWhen> for leakhound_report::terminal::ColorChoice {
+    fn from(c: ColorWhen) -> Self {
+        match c {
+            ColorWhen::Auto => Self::Auto,
+            ColorWhen::Always => Self::Always,
+            ColorWhen::Never => Self::Never,
+        }
+    }
 }
 
 /// The subcommands: `hunt`, `demo`, `watch` and `snapshot` work on a live process, the

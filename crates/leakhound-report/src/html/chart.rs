@@ -449,12 +449,7 @@ fn draw_panel(
     // Snapshots: a hatched band over the time the file was being written (no samples
     // then), and a dashed line where it started.
     let bands: Vec<_> = snapshot_windows(r)
-        .map(|(a, b)| {
-            Rectangle::new(
-                [(a / p.x_ms, y0), (b / p.x_ms, y1)],
-                C_SNAPSHOT.mix(0.14).filled(),
-            )
-        })
+        .map(|(a, b)| Rectangle::new([(a / p.x_ms, y0), (b / p.x_ms, y1)], C_SNAPSHOT.mix(0.14).filled()))
         .collect();
     chart.draw_series(bands).map_err(err)?;
     for s in &r.snapshots {
@@ -534,9 +529,7 @@ fn draw_panel(
 /// When each snapshot was being written: from its start to its end, ms since the hunt
 /// started.
 fn snapshot_windows(r: &HuntJson) -> impl Iterator<Item = (f64, f64)> + '_ {
-    r.snapshots
-        .iter()
-        .map(|s| (s.t_ms, s.t_ms + s.duration_ms as f64))
+    r.snapshots.iter().map(|s| (s.t_ms, s.t_ms + s.duration_ms as f64))
 }
 
 /// `points` (sorted by x) cut into runs that no gap interrupts: two neighbours fall in
