@@ -20,6 +20,7 @@
 pub mod capture;
 mod config;
 mod error;
+pub mod evidence;
 mod listening;
 mod lock;
 mod out_dir;
@@ -31,7 +32,7 @@ mod watch;
 
 pub use config::{AppTarget, ConfigError, ExpectStatus, HuntConfig, HuntOptions, LoadKind, WatchConfig, WatchOptions};
 pub use error::{Failure, HuntError, Stage};
-pub use lock::{LockError, TargetLock, lock_target};
+pub use lock::{LockError, TargetLock, lock_target, try_lock_capture};
 pub use out_dir::{OutDir, OutDirError};
 pub use outcome::{CalmDown, HuntEvent, HuntOutcome, PhaseRecord, SnapshotRecord, Verdict};
 pub use phase::{PhaseKind, SnapshotLabel, UnknownPhase, UnknownSnapshotLabel};

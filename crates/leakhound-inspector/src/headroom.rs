@@ -75,6 +75,7 @@
 //! `need + margin > free` does not fit, `need + 2 × margin > free` is tight, else it fits.
 
 mod cgroup;
+pub mod disk;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,440 @@
+//! When a production watch takes evidence: the policy of capture episodes, one
+//! [`CaptureScheduler`] per watched isolate. It is pure (times in, steps out), so the
+//! watch loop does the I/O (a sampling profile, a forced GC and a snapshot, the leak
+//! finder) and the rules can be tested without a clock.
+//!
+//! The rules, after the guides' advice ("confirm the leak before spending time on
+//! snapshots", "take snapshots under load, a few minutes apart"):
+//! - an **episode** starts when the floor has been rising without a break for
+//!   [`CapturePolicy::capture_after`] (rising: the lower 95 % bound of its slope above
+//!   zero, beyond the noise, as the watch's verdict decides it);
+//! - it takes [`CapturePolicy::captures`] snapshots, the first at once and the next ones
+//!   [`CapturePolicy::capture_interval`] apart (a snapshot that is skipped, for want of
+//!   memory headroom or disk, counts as taken: the caller writes a sampling profile
+//!   instead), then asks for the analysis ([`CaptureStep::Finish`]);
+//! - after an episode, nothing new starts for [`CapturePolicy::cooldown`], and the floor
+//!   must rise for `capture_after` again;
+//! - **near the limit**: when `heapUsed` passes [`CapturePolicy::near_limit`] of V8's heap
+//!   limit, one snapshot, once; it is armed again only after `heapUsed` fell 5 points of
+//!   the limit below that share (a restarted process, a freed cache).
+//!
+//! A series must not be diffed across an object-id reset (another inspector client's
+//! session ended): [`CaptureScheduler::restart_series`] starts the episode's series again.
+
+use std::time::Duration;
+
+/// Settings of evidence capture (`watch --capture-dir …`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CapturePolicy {
+    /// How long the floor must keep rising before an episode starts (`--capture-after`,
+    /// default 10 min).
+    pub capture_after: Duration,
+    /// Snapshots per episode (`--captures`, default 3: baseline, target, final for the
+    /// leak finder).
+    pub captures: u32,
+    /// Time between an episode's snapshots (`--capture-interval`, default 2 min).
+    pub capture_interval: Duration,
+    /// Quiet time after an episode (`--capture-cooldown`, default 1 h).
+    pub cooldown: Duration,
+    /// Share of V8's heap limit (0–1) whose crossing by `heapUsed` takes one snapshot
+    /// (`--capture-near-limit 90%`); `None`: off.
+    pub near_limit: Option<f64>,
+}
+
+impl Default for CapturePolicy {
+    fn default() -> Self {
+        CapturePolicy {
+            capture_after: Duration::from_secs(600),
+            captures: 3,
+            capture_interval: Duration::from_secs(120),
+            cooldown: Duration::from_secs(3600),
+            near_limit: None,
+        }
+    }
+}
+
+/// The re-arming margin of the near-limit capture, as a share of the heap limit.
+const NEAR_LIMIT_REARM: f64 = 0.05;
+
+/// What the watch should do now for one isolate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CaptureStep {
+    /// Nothing.
+    Idle,
+    /// An episode starts: start a sampling heap profile (it sees only allocations made
+    /// from now on), then take snapshot 0.
+    StartEpisode,
+    /// Take the episode's snapshot `index` (forced full GC first), or, when it does not
+    /// fit, skip it and keep the sampling profile.
+    Snapshot {
+        /// 0-based index in the episode's series.
+        index: u32,
+    },
+    /// The episode's snapshots are done: stop the profile, run the leak finder on the
+    /// series and write its report beside them.
+    Finish,
+    /// `heapUsed` passed the near-limit share: take one snapshot now.
+    NearLimit {
+        /// `heapUsed` at the crossing, bytes.
+        heap_used_bytes: u64,
+        /// V8's heap limit, bytes.
+        limit_bytes: u64,
+    },
+}
+
+/// Where an episode is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Episode {
+    /// Snapshots taken (or skipped) so far.
+    taken: u32,
+    /// When the next one is due, ms.
+    next_at_ms: f64,
+}
+
+/// The capture policy's state for one isolate. Call [`CaptureScheduler::step`] after each
+/// memory sample and [`CaptureScheduler::taken`] after each snapshot it asked for.
+#[derive(Debug, Clone)]
+pub struct CaptureScheduler {
+    policy: CapturePolicy,
+    rising_since_ms: Option<f64>,
+    episode: Option<Episode>,
+    /// A snapshot was asked for and not yet reported taken.
+    waiting: bool,
+    cooldown_until_ms: f64,
+    near_limit_armed: bool,
+    episodes: u32,
+}
+
+impl CaptureScheduler {
+    /// A scheduler with no episode yet.
+    pub fn new(policy: CapturePolicy) -> Self {
+        CaptureScheduler {
+            policy,
+            rising_since_ms: None,
+            episode: None,
+            waiting: false,
+            cooldown_until_ms: f64::NEG_INFINITY,
+            near_limit_armed: true,
+            episodes: 0,
+        }
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &CapturePolicy {
+        &self.policy
+    }
+
+    /// Whether an episode is under way.
+    pub fn in_episode(&self) -> bool {
+        self.episode.is_some()
+    }
+
+    /// Episodes started so far.
+    pub fn episodes(&self) -> u32 {
+        self.episodes
+    }
+
+    /// The next step at `now_ms` (ms on the watch's clock), given whether the floor rises
+    /// now, `heapUsed` and V8's heap limit (bytes; `None` when unknown).
+    pub fn step(
+        &mut self,
+        now_ms: f64,
+        rising: bool,
+        heap_used_bytes: u64,
+        heap_limit_bytes: Option<u64>,
+    ) -> CaptureStep {
+        if self.waiting {
+            return CaptureStep::Idle;
+        }
+        // Near the limit comes first: it is the last chance before an OOM.
+        if let (Some(share), Some(limit)) = (self.policy.near_limit, heap_limit_bytes.filter(|l| *l > 0)) {
+            let used = heap_used_bytes as f64 / limit as f64;
+            if self.near_limit_armed && used >= share {
+                self.near_limit_armed = false;
+                self.waiting = true;
+                return CaptureStep::NearLimit {
+                    heap_used_bytes,
+                    limit_bytes: limit,
+                };
+            }
+            if !self.near_limit_armed && used < share - NEAR_LIMIT_REARM {
+                self.near_limit_armed = true;
+            }
+        }
+        if let Some(ep) = self.episode {
+            if ep.taken >= self.policy.captures {
+                self.episode = None;
+                self.rising_since_ms = None;
+                self.cooldown_until_ms = now_ms + self.policy.cooldown.as_secs_f64() * 1000.0;
+                return CaptureStep::Finish;
+            }
+            if now_ms >= ep.next_at_ms {
+                self.waiting = true;
+                return CaptureStep::Snapshot { index: ep.taken };
+            }
+            return CaptureStep::Idle;
+        }
+        if !rising {
+            self.rising_since_ms = None;
+            return CaptureStep::Idle;
+        }
+        let since = *self.rising_since_ms.get_or_insert(now_ms);
+        let after_ms = self.policy.capture_after.as_secs_f64() * 1000.0;
+        if now_ms - since >= after_ms && now_ms >= self.cooldown_until_ms && self.policy.captures > 0 {
+            self.episode = Some(Episode {
+                taken: 0,
+                next_at_ms: now_ms,
+            });
+            self.episodes += 1;
+            self.waiting = true;
+            return CaptureStep::StartEpisode;
+        }
+        CaptureStep::Idle
+    }
+
+    /// Reports that the snapshot asked for (by [`CaptureStep::StartEpisode`],
+    /// [`CaptureStep::Snapshot`] or [`CaptureStep::NearLimit`]) was taken or skipped at
+    /// `now_ms`; the next one of the episode is due `capture_interval` later.
+    pub fn taken(&mut self, now_ms: f64) {
+        self.waiting = false;
+        if let Some(ep) = &mut self.episode {
+            ep.taken += 1;
+            ep.next_at_ms = now_ms + self.policy.capture_interval.as_secs_f64() * 1000.0;
+        }
+    }
+
+    /// The episode's series can no longer be compared (V8 reset its object ids): start it
+    /// again from its first snapshot, due now.
+    pub fn restart_series(&mut self, now_ms: f64) {
+        self.waiting = false;
+        if let Some(ep) = &mut self.episode {
+            ep.taken = 0;
+            ep.next_at_ms = now_ms;
+        }
+    }
+}
+
+/// Snapshot 0 of an episode is the one [`CaptureStep::StartEpisode`] asks for.
+impl CaptureStep {
+    /// Whether this step asks for a snapshot (report it with [`CaptureScheduler::taken`]).
+    pub fn wants_snapshot(&self) -> bool {
+        matches!(
+            self,
+            CaptureStep::StartEpisode | CaptureStep::Snapshot { .. } | CaptureStep::NearLimit { .. }
+        )
+    }
+}
+
+/// Removes the oldest episode folders under `dir` (folders whose names start with
+/// `episode-`, oldest by name: they start with a UTC time) until the folders' files take at
+/// most `max_bytes`, never removing `keep` (the episode being written). Returns the folders
+/// removed.
+///
+/// # Errors
+/// Reading `dir` or removing a folder failed.
+pub fn prune_episodes(
+    dir: &std::path::Path,
+    max_bytes: u64,
+    keep: Option<&std::path::Path>,
+) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut episodes: Vec<(std::path::PathBuf, u64)> = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name();
+        if !e.file_type()?.is_dir() || !name.to_string_lossy().starts_with("episode-") {
+            continue;
+        }
+        let path = e.path();
+        let mut bytes = 0;
+        for f in std::fs::read_dir(&path)? {
+            let f = f?;
+            if f.file_type()?.is_file() {
+                bytes += f.metadata()?.len();
+            }
+        }
+        episodes.push((path, bytes));
+    }
+    episodes.sort();
+    let mut total: u64 = episodes.iter().map(|(_, b)| b).sum();
+    let mut removed = Vec::new();
+    for (path, bytes) in episodes {
+        if total <= max_bytes {
+            break;
+        }
+        if keep.is_some_and(|k| k == path) {
+            continue;
+        }
+        std::fs::remove_dir_all(&path)?;
+        total -= bytes;
+        removed.push(path);
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: f64 = 60_000.0;
+
+    fn policy() -> CapturePolicy {
+        CapturePolicy {
+            capture_after: Duration::from_secs(600),
+            captures: 3,
+            capture_interval: Duration::from_secs(120),
+            cooldown: Duration::from_secs(3600),
+            near_limit: Some(0.9),
+        }
+    }
+
+    /// Runs the scheduler every 5 s from `from` to `to` minutes with a constant `rising`,
+    /// taking each snapshot at once; the steps that were not Idle, with their minute.
+    fn run(s: &mut CaptureScheduler, from: f64, to: f64, rising: bool) -> Vec<(f64, CaptureStep)> {
+        let mut out = Vec::new();
+        let mut t = from * MIN;
+        while t <= to * MIN {
+            let step = s.step(t, rising, 100, Some(1000));
+            if step != CaptureStep::Idle {
+                out.push((t / MIN, step));
+            }
+            if step.wants_snapshot() {
+                s.taken(t);
+            }
+            t += 5_000.0;
+        }
+        out
+    }
+
+    #[test]
+    fn an_episode_needs_the_floor_to_rise_for_capture_after() {
+        let mut s = CaptureScheduler::new(policy());
+        assert!(run(&mut s, 0.0, 9.9, true).is_empty(), "too early");
+        // A break in the rise starts the count again.
+        assert!(run(&mut s, 9.95, 10.5, false).is_empty());
+        assert!(run(&mut s, 10.6, 20.5, true).is_empty(), "only 9.9 min since the break");
+        let steps = run(&mut s, 20.6, 30.0, true);
+        assert_eq!(steps[0], (20.6, CaptureStep::StartEpisode), "{steps:?}");
+        // Snapshot 0 comes with the start; 1 and 2 two minutes apart; then the analysis.
+        let kinds: Vec<CaptureStep> = steps.iter().map(|s| s.1).collect();
+        assert_eq!(
+            kinds,
+            [
+                CaptureStep::StartEpisode,
+                CaptureStep::Snapshot { index: 1 },
+                CaptureStep::Snapshot { index: 2 },
+                CaptureStep::Finish
+            ]
+        );
+        assert!(
+            (steps[1].0 - 22.6).abs() < 0.01 && (steps[2].0 - 24.6).abs() < 0.01,
+            "{steps:?}"
+        );
+        assert_eq!(s.episodes(), 1);
+    }
+
+    #[test]
+    fn a_cooldown_follows_each_episode() {
+        let mut s = CaptureScheduler::new(policy());
+        let first = run(&mut s, 0.0, 40.0, true);
+        assert_eq!(first.iter().filter(|s| s.1 == CaptureStep::StartEpisode).count(), 1);
+        let finish = first.iter().find(|s| s.1 == CaptureStep::Finish).unwrap().0;
+        // Still rising, but the next episode waits for the hour of cooldown.
+        let later = run(&mut s, 40.0 + 1.0 / 12.0, finish + 59.0, true);
+        assert!(later.is_empty(), "{later:?}");
+        let after = run(&mut s, finish + 59.0 + 1.0 / 12.0, finish + 61.0, true);
+        assert_eq!(after.first().map(|s| s.1), Some(CaptureStep::StartEpisode));
+        assert_eq!(s.episodes(), 2);
+    }
+
+    #[test]
+    fn nothing_new_is_asked_while_a_snapshot_is_being_taken() {
+        let mut s = CaptureScheduler::new(CapturePolicy {
+            capture_after: Duration::ZERO,
+            ..policy()
+        });
+        assert_eq!(s.step(0.0, true, 1, None), CaptureStep::StartEpisode);
+        // The snapshot takes five minutes: the scheduler waits for it.
+        assert_eq!(s.step(60_000.0, true, 1, None), CaptureStep::Idle);
+        assert_eq!(s.step(300_000.0, true, 1, None), CaptureStep::Idle);
+        s.taken(300_000.0);
+        assert_eq!(s.step(300_000.0 + 119_000.0, true, 1, None), CaptureStep::Idle);
+        assert_eq!(
+            s.step(300_000.0 + 120_000.0, true, 1, None),
+            CaptureStep::Snapshot { index: 1 }
+        );
+    }
+
+    #[test]
+    fn an_id_reset_restarts_the_series() {
+        let mut s = CaptureScheduler::new(CapturePolicy {
+            capture_after: Duration::ZERO,
+            ..policy()
+        });
+        assert_eq!(s.step(0.0, true, 1, None), CaptureStep::StartEpisode);
+        s.taken(0.0);
+        assert_eq!(s.step(120_000.0, true, 1, None), CaptureStep::Snapshot { index: 1 });
+        s.restart_series(130_000.0);
+        assert_eq!(s.step(130_000.0, true, 1, None), CaptureStep::Snapshot { index: 0 });
+    }
+
+    #[test]
+    fn near_the_limit_once_until_memory_falls_back() {
+        let mut s = CaptureScheduler::new(policy());
+        let limit = Some(1_000);
+        assert_eq!(s.step(0.0, false, 899, limit), CaptureStep::Idle);
+        assert_eq!(
+            s.step(1.0, false, 900, limit),
+            CaptureStep::NearLimit {
+                heap_used_bytes: 900,
+                limit_bytes: 1_000
+            }
+        );
+        s.taken(2.0);
+        assert_eq!(s.step(3.0, false, 990, limit), CaptureStep::Idle, "once");
+        assert_eq!(
+            s.step(4.0, false, 860, limit),
+            CaptureStep::Idle,
+            "not re-armed at 86 %"
+        );
+        assert_eq!(s.step(5.0, false, 849, limit), CaptureStep::Idle, "re-armed below 85 %");
+        assert!(matches!(s.step(6.0, false, 905, limit), CaptureStep::NearLimit { .. }));
+        // Unknown limit or off: never.
+        let mut off = CaptureScheduler::new(CapturePolicy {
+            near_limit: None,
+            ..policy()
+        });
+        assert_eq!(off.step(0.0, false, 999, limit), CaptureStep::Idle);
+        assert_eq!(s.step(7.0, false, 999, None), CaptureStep::Idle);
+    }
+
+    #[test]
+    fn the_oldest_episodes_go_first_when_the_disk_cap_is_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, bytes) in [
+            ("episode-20261204T100000Z-pid1", 400),
+            ("episode-20261204T110000Z-pid1", 400),
+            ("episode-20261204T120000Z-pid1", 400),
+        ] {
+            std::fs::create_dir(dir.path().join(name)).unwrap();
+            std::fs::write(dir.path().join(name).join("01.heapsnapshot"), vec![0u8; bytes]).unwrap();
+        }
+        std::fs::create_dir(dir.path().join("not-an-episode")).unwrap();
+        std::fs::write(dir.path().join("not-an-episode/big"), vec![0u8; 5000]).unwrap();
+        let keep = dir.path().join("episode-20261204T100000Z-pid1");
+        let removed = prune_episodes(dir.path(), 500, Some(&keep)).unwrap();
+        // The oldest is being written: the next two go, oldest first.
+        let names: Vec<String> = removed
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            ["episode-20261204T110000Z-pid1", "episode-20261204T120000Z-pid1"]
+        );
+        assert!(keep.is_dir() && dir.path().join("not-an-episode/big").is_file());
+        assert!(
+            prune_episodes(dir.path(), 500, None).unwrap().is_empty(),
+            "under the cap"
+        );
+    }
+}
