@@ -1,15 +1,10 @@
 //! Free disk space where a snapshot or a profile is about to be written: a snapshot that
 //! fills the disk leaves a truncated file and can starve the app's own writes (logs), so
-//! writers check first. A snapshot file is about as large as the heap it describes, often
-//! larger ([`SNAPSHOT_FILE_PER_HEAP_BYTE`]); after the first one, its real size is the
-//! better estimate.
+//! writers check first, against the file size of the headroom model
+//! ([`super::SnapshotCost::file_bytes`]: 3 bytes per byte of small objects and 6 per byte
+//! of the large-object spaces before a first snapshot, the measured file after).
 
 use std::path::Path;
-
-/// Bytes of `.heapsnapshot` per byte of `heapUsed` assumed before a first snapshot has
-/// been measured: node's files run from about 1× to 2× the heap (many small objects
-/// cost more per byte than a few large strings), so 2 with a margin.
-pub const SNAPSHOT_FILE_PER_HEAP_BYTE: f64 = 2.0;
 
 /// What is always left free on the disk: the file's estimate plus this, 64 MiB.
 pub const DISK_RESERVE_BYTES: u64 = 64 << 20;
@@ -23,13 +18,6 @@ pub fn free_disk_bytes(dir: &Path) -> std::io::Result<u64> {
     let st = nix::sys::statvfs::statvfs(dir).map_err(std::io::Error::from)?;
     #[allow(clippy::useless_conversion, reason = "the field types differ between platforms")]
     Ok(u64::from(st.blocks_available()).saturating_mul(u64::from(st.fragment_size())))
-}
-
-/// The disk estimate of a file about to be written: `previous_file_bytes` when a
-/// snapshot of this process was measured, else [`SNAPSHOT_FILE_PER_HEAP_BYTE`] ×
-/// `heap_used_bytes`.
-pub fn snapshot_file_estimate(heap_used_bytes: u64, previous_file_bytes: Option<u64>) -> u64 {
-    previous_file_bytes.unwrap_or((heap_used_bytes as f64 * SNAPSHOT_FILE_PER_HEAP_BYTE) as u64)
 }
 
 /// Whether a file of `needed_bytes` fits on `dir`'s disk with [`DISK_RESERVE_BYTES`] to
