@@ -74,7 +74,5 @@ mod tests {
             Err(()),
             "the reserve is kept"
         );
-        assert_eq!(snapshot_file_estimate(100, None), 200);
-        assert_eq!(snapshot_file_estimate(100, Some(150)), 150);
     }
 }
