@@ -225,6 +225,91 @@ impl CaptureStep {
     }
 }
 
+/// What `--restart-above` compares with its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartMetric {
+    /// The process's resident set (`rss`), as PM2's `max_memory_restart` does.
+    Rss,
+    /// V8's `heapUsed`.
+    HeapUsed,
+}
+
+/// `--restart-above`: restart a supervised app whose memory passes `bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartThreshold {
+    /// What is compared.
+    pub metric: RestartMetric,
+    /// The limit, bytes.
+    pub bytes: u64,
+}
+
+impl std::str::FromStr for RestartThreshold {
+    type Err = String;
+
+    /// `450M`, `1.5G`, `rss:1G` (the resident set) or `heap:800M` (`heapUsed`); sizes as
+    /// PM2 writes them, in powers of 1024 (`K`, `M`, `G`, `T`, optionally `B`/`iB`).
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (metric, size) = match text.split_once(':') {
+            Some(("heap", size)) => (RestartMetric::HeapUsed, size),
+            Some(("rss", size)) => (RestartMetric::Rss, size),
+            Some((other, _)) => return Err(format!("unknown memory {other:?} (use rss:SIZE or heap:SIZE)")),
+            None => (RestartMetric::Rss, text),
+        };
+        match leakhound_inspector::headroom::parse_size(size) {
+            Some(bytes) if bytes > 0 => Ok(RestartThreshold { metric, bytes }),
+            _ => Err(format!("{text:?} is not a size (e.g. 450M, 1G, heap:800M)")),
+        }
+    }
+}
+
+impl RestartThreshold {
+    /// Whether a process with these figures is above the threshold.
+    pub fn crossed(&self, rss_bytes: u64, heap_used_bytes: u64) -> bool {
+        match self.metric {
+            RestartMetric::Rss => rss_bytes > self.bytes,
+            RestartMetric::HeapUsed => heap_used_bytes > self.bytes,
+        }
+    }
+}
+
+/// The back-off of restarts in a crash loop: a process restarted after running less than
+/// [`RestartBackoff::STABLE`] waits before its next restart, 1 s, then twice as long each
+/// time (at most [`RestartBackoff::MAX`]); one that ran longer is restarted at once and
+/// resets the back-off. PM2 does the same with `exp_backoff_restart_delay`.
+#[derive(Debug, Clone, Default)]
+pub struct RestartBackoff {
+    delay: Duration,
+    restarts: u32,
+}
+
+impl RestartBackoff {
+    /// A process that ran this long was not in a crash loop.
+    pub const STABLE: Duration = Duration::from_secs(60);
+    /// The first wait in a crash loop.
+    pub const FIRST: Duration = Duration::from_secs(1);
+    /// The longest wait.
+    pub const MAX: Duration = Duration::from_secs(300);
+
+    /// How long to wait before restarting a process that ran for `ran`; counts the
+    /// restart.
+    pub fn next_delay(&mut self, ran: Duration) -> Duration {
+        self.restarts += 1;
+        self.delay = if ran >= Self::STABLE {
+            Duration::ZERO
+        } else if self.delay.is_zero() {
+            Self::FIRST
+        } else {
+            (self.delay * 2).min(Self::MAX)
+        };
+        self.delay
+    }
+
+    /// Restarts so far (`leakhound_restarts_total`).
+    pub fn restarts(&self) -> u32 {
+        self.restarts
+    }
+}
+
 /// Removes the oldest episode folders under `dir` (folders whose names start with
 /// `episode-`, oldest by name: they start with a UTC time) until the folders' files take at
 /// most `max_bytes`, never removing `keep` (the episode being written). Returns the folders
@@ -405,6 +490,30 @@ mod tests {
         });
         assert_eq!(off.step(0.0, false, 999, limit), CaptureStep::Idle);
         assert_eq!(s.step(7.0, false, 999, None), CaptureStep::Idle);
+    }
+
+    #[test]
+    fn restart_thresholds_read_like_pm2_sizes() {
+        let t: RestartThreshold = "450M".parse().unwrap();
+        assert_eq!((t.metric, t.bytes), (RestartMetric::Rss, 450 << 20));
+        let t: RestartThreshold = "heap:1.5G".parse().unwrap();
+        assert_eq!((t.metric, t.bytes), (RestartMetric::HeapUsed, 3 << 29));
+        assert!(t.crossed(0, (3 << 29) + 1) && !t.crossed(u64::MAX, 3 << 29));
+        assert_eq!("rss:1G".parse::<RestartThreshold>().unwrap().bytes, 1 << 30);
+        for bad in ["", "0", "heap:", "disk:1G", "12X", "-5M"] {
+            assert!(bad.parse::<RestartThreshold>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_crash_loop_backs_off_and_a_stable_run_resets_it() {
+        let mut b = RestartBackoff::default();
+        let quick = Duration::from_secs(5);
+        let waits: Vec<u64> = (0..12).map(|_| b.next_delay(quick).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
+        assert_eq!(b.next_delay(Duration::from_secs(3600)), Duration::ZERO);
+        assert_eq!(b.next_delay(quick), RestartBackoff::FIRST);
+        assert_eq!(b.restarts(), 14);
     }
 
     #[test]
