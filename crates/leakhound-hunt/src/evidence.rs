@@ -310,6 +310,158 @@ impl RestartBackoff {
     }
 }
 
+/// What started an episode.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EpisodeTrigger {
+    /// The floor kept rising for `--capture-after`.
+    RisingFloor {
+        /// Which memory rises.
+        growing: Vec<leakhound_leaks::MemoryKind>,
+        /// How long it had been rising when the episode started, ms.
+        rising_ms: f64,
+    },
+    /// `heapUsed` passed the near-limit share of V8's heap limit.
+    NearLimit {
+        /// `heapUsed` then, bytes.
+        heap_used_bytes: u64,
+        /// V8's heap limit, bytes.
+        limit_bytes: u64,
+    },
+    /// `--restart-above` was crossed: evidence before the restart.
+    Restart {
+        /// The threshold crossed.
+        threshold: RestartThreshold,
+        /// The value that crossed it, bytes.
+        value_bytes: u64,
+    },
+}
+
+impl std::fmt::Display for EpisodeTrigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mb = |b: u64| b as f64 / 1e6;
+        match self {
+            EpisodeTrigger::RisingFloor { growing, rising_ms } => {
+                let what: Vec<&str> = growing.iter().map(|k| k.as_str()).collect();
+                write!(
+                    f,
+                    "the post-GC floor of {} had been rising for {:.0} min",
+                    if what.is_empty() {
+                        "memory".to_owned()
+                    } else {
+                        what.join(" and ")
+                    },
+                    rising_ms / 60_000.0
+                )
+            }
+            EpisodeTrigger::NearLimit {
+                heap_used_bytes,
+                limit_bytes,
+            } => write!(
+                f,
+                "heapUsed reached {:.1} MB, {:.0} % of V8's heap limit of {:.1} MB",
+                mb(*heap_used_bytes),
+                *heap_used_bytes as f64 * 100.0 / (*limit_bytes).max(1) as f64,
+                mb(*limit_bytes)
+            ),
+            EpisodeTrigger::Restart { threshold, value_bytes } => write!(
+                f,
+                "{} reached {:.1} MB, above --restart-above {:.1} MB: evidence before the restart",
+                match threshold.metric {
+                    RestartMetric::Rss => "rss",
+                    RestartMetric::HeapUsed => "heapUsed",
+                },
+                mb(*value_bytes),
+                mb(threshold.bytes)
+            ),
+        }
+    }
+}
+
+/// One snapshot of an episode: taken, or skipped with its reason.
+#[derive(Debug, Clone)]
+pub enum EpisodeSnapshot {
+    /// Written, complete.
+    Taken {
+        /// The file.
+        file: leakhound_inspector::SnapshotFile,
+        /// When, ms since the Unix epoch.
+        taken_unix_ms: u64,
+    },
+    /// Not written; the sampling profile stands in for it.
+    Skipped {
+        /// Why.
+        reason: crate::capture::SkipReason,
+        /// When, ms since the Unix epoch.
+        at_unix_ms: u64,
+    },
+}
+
+/// What one capture episode gathered and concluded: the report written beside its files.
+#[derive(Debug, Clone)]
+pub struct EpisodeOutcome {
+    /// The episode's folder.
+    pub dir: std::path::PathBuf,
+    /// The process.
+    pub pid: u32,
+    /// The worker thread's `threadId`, None for a main thread.
+    pub thread_id: Option<u64>,
+    /// `--app-name`, when given.
+    pub app_name: Option<String>,
+    /// What started it.
+    pub trigger: EpisodeTrigger,
+    /// When it started and finished, ms since the Unix epoch.
+    pub started_unix_ms: u64,
+    /// See `started_unix_ms`.
+    pub finished_unix_ms: u64,
+    /// Its snapshots in order.
+    pub snapshots: Vec<EpisodeSnapshot>,
+    /// The sampling heap profile written, when one was (`.heapprofile`).
+    pub profile: Option<std::path::PathBuf>,
+    /// The floor analysis when the episode finished.
+    pub floor: leakhound_leaks::FloorAnalysis,
+    /// The leak finder on the taken snapshots (three or more), or why it did not run.
+    pub leaks: Result<leakhound_leaks::LeakReport, String>,
+    /// Warnings gathered on the way.
+    pub warnings: Vec<String>,
+}
+
+impl EpisodeOutcome {
+    /// The files of the snapshots taken, in order.
+    pub fn taken_paths(&self) -> Vec<std::path::PathBuf> {
+        self.snapshots
+            .iter()
+            .filter_map(|s| match s {
+                EpisodeSnapshot::Taken { file, .. } => Some(file.path.clone()),
+                EpisodeSnapshot::Skipped { .. } => None,
+            })
+            .collect()
+    }
+
+    /// The leak finder's top holder, when it found one: what `/health` and the metrics name.
+    pub fn top_holder(&self) -> Option<&str> {
+        self.leaks.as_ref().ok()?.clusters.first().map(|c| c.holder.as_str())
+    }
+}
+
+/// Runs the leak finder on an episode's snapshots (blocking: call it on a blocking
+/// thread): `Err` with the reason when fewer than three were taken or they cannot be
+/// compared (an object-id reset between them is caught by the finder's checks).
+pub fn analyse_episode(paths: &[std::path::PathBuf]) -> Result<leakhound_leaks::LeakReport, String> {
+    if paths.len() < 3 {
+        return Err(format!(
+            "{} snapshot(s) taken: the leak finder needs three (the sampling profile shows where the surviving memory was allocated)",
+            paths.len()
+        ));
+    }
+    let opts = leakhound_leaks::LeakOptions::default();
+    let (loaded, prepared): (Vec<_>, Vec<_>) = leakhound_leaks::load_series(paths, &|_, _| {})
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .unzip();
+    let snaps: Vec<&leakhound_heap::HeapSnapshot> = loaded.iter().map(|l| &l.snapshot).collect();
+    leakhound_leaks::find_leaks_prepared(&snaps, prepared, &opts).map_err(|e| e.to_string())
+}
+
 /// Removes the oldest episode folders under `dir` (folders whose names start with
 /// `episode-`, oldest by name: they start with a UTC time) until the folders' files take at
 /// most `max_bytes`, never removing `keep` (the episode being written). Returns the folders
@@ -514,6 +666,35 @@ mod tests {
         assert_eq!(b.next_delay(Duration::from_secs(3600)), Duration::ZERO);
         assert_eq!(b.next_delay(quick), RestartBackoff::FIRST);
         assert_eq!(b.restarts(), 14);
+    }
+
+    #[test]
+    fn an_episode_series_goes_through_the_leak_finder() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden/scenarios");
+        let paths: Vec<std::path::PathBuf> = (1..=3)
+            .map(|i| dir.join(format!("map-cache-s{i}.heapsnapshot.gz")))
+            .collect();
+        let report = analyse_episode(&paths).expect("the finder runs");
+        assert_eq!(report.clusters.first().map(|c| c.holder.as_str()), Some("quoteCache"));
+        let short = analyse_episode(&paths[..2]).expect_err("two are not a series");
+        assert!(short.contains("needs three"), "{short}");
+    }
+
+    #[test]
+    fn triggers_read_as_sentences() {
+        let t = EpisodeTrigger::NearLimit {
+            heap_used_bytes: 1_900_000_000,
+            limit_bytes: 2_000_000_000,
+        };
+        assert_eq!(
+            t.to_string(),
+            "heapUsed reached 1900.0 MB, 95 % of V8's heap limit of 2000.0 MB"
+        );
+        let r = EpisodeTrigger::RisingFloor {
+            growing: vec![leakhound_leaks::MemoryKind::JsHeap],
+            rising_ms: 600_000.0,
+        };
+        assert_eq!(r.to_string(), "the post-GC floor of js_heap had been rising for 10 min");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::hunt::{FloorFitJson, HuntJson, LoadJson, VerdictJson};
 use crate::leaks::{ClusterJson, TraceStepJson};
 
 /// The page's stylesheet, inlined into `<style>`.
-const CSS: &str = include_str!("html/report.css");
+pub(crate) const CSS: &str = include_str!("html/report.css");
 
 /// Writes the hunt report as one self-contained HTML page: verdict, memory chart,
 /// floor statistics, calm-down and load figures, one card per leaking cluster with its
@@ -370,13 +370,19 @@ fn clusters(r: &HuntJson) -> Markup {
                 p.empty.card-none { "No cluster of objects kept growing across the snapshots." }
             }
             @for (i, c) in r.clusters.iter().enumerate() {
-                (cluster(i, c, r))
+                (cluster(i, c, &snapshot_labels(r)))
             }
         }
     }
 }
 
-fn cluster(i: usize, c: &ClusterJson, r: &HuntJson) -> Markup {
+/// The snapshots' labels, oldest first, for the growth tables.
+fn snapshot_labels(r: &HuntJson) -> Vec<String> {
+    r.snapshots.iter().map(|s| s.label.to_string()).collect()
+}
+
+/// One leaking cluster's card; `labels` name the snapshots its counts were taken in.
+pub(crate) fn cluster(i: usize, c: &ClusterJson, labels: &[String]) -> Markup {
     let best = c.sources.iter().find(|s| Some(&s.location) == c.source.as_ref());
     let others: Vec<_> = c
         .sources
@@ -452,7 +458,7 @@ fn cluster(i: usize, c: &ClusterJson, r: &HuntJson) -> Markup {
                         }
                     }
                     p.hint { span.lbl { "Fix" } " " (c.fix_hint) }
-                    @if !c.counts_per_snapshot.is_empty() { (growth(c, r)) }
+                    @if !c.counts_per_snapshot.is_empty() { (growth(c, labels)) }
                     @if !c.objects.is_empty() { (objects(c)) }
                 }
                 div.trace-col {
@@ -469,7 +475,7 @@ fn tile(value: &str, label: &str) -> Markup {
 }
 
 /// The root class's count under the holder in each snapshot, with a bar.
-fn growth(c: &ClusterJson, r: &HuntJson) -> Markup {
+fn growth(c: &ClusterJson, labels: &[String]) -> Markup {
     let max = c.counts_per_snapshot.iter().copied().max().unwrap_or(0).max(1);
     html! {
         h4 { "Growth across the snapshots" }
@@ -479,8 +485,8 @@ fn growth(c: &ClusterJson, r: &HuntJson) -> Markup {
                 @for (k, n) in c.counts_per_snapshot.iter().enumerate() {
                     tr {
                         td {
-                            @match r.snapshots.get(k) {
-                                Some(s) => (s.label.to_string()),
+                            @match labels.get(k) {
+                                Some(label) => (label),
                                 None => { "#" (k + 1) }
                             }
                         }

@@ -4,6 +4,7 @@
 //! units in names, additive changes only).
 
 pub mod diff;
+pub mod episode;
 pub mod error;
 pub mod format;
 pub mod html;
