@@ -310,6 +310,160 @@ impl RestartBackoff {
     }
 }
 
+/// The evidence-capture flags of `watch` as given (`--capture-dir` …), before they are
+/// checked; defaults are the command line's.
+#[derive(Debug, Clone, Default)]
+pub struct CaptureOptions {
+    /// `--capture-dir`: where episodes go (None: capture is off).
+    pub dir: Option<std::path::PathBuf>,
+    /// `--capture-after`.
+    pub after: Option<Duration>,
+    /// `--captures`.
+    pub captures: Option<u32>,
+    /// `--capture-interval`.
+    pub interval: Option<Duration>,
+    /// `--capture-cooldown`.
+    pub cooldown: Option<Duration>,
+    /// `--capture-max-bytes`, as written (`10G`).
+    pub max_bytes: Option<String>,
+    /// `--capture-near-limit`, as written (`90%`).
+    pub near_limit: Option<String>,
+    /// `--restart-above`, as written (`450M`, `heap:1G`).
+    pub restart_above: Option<String>,
+    /// `--kill-timeout`.
+    pub kill_timeout: Option<Duration>,
+    /// Whether the watched app is attached to (restarting needs an app leakhound started).
+    pub attached: bool,
+}
+
+/// Evidence capture, checked (see [`CaptureConfig::from_options`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaptureConfig {
+    /// Where episodes go (created 0700 when missing); None: no snapshots are captured
+    /// (restarts may still be asked for).
+    pub dir: Option<std::path::PathBuf>,
+    /// When and how often.
+    pub policy: CapturePolicy,
+    /// The most disk the episodes may take, bytes; the oldest are removed first.
+    pub max_bytes: u64,
+    /// `--restart-above`, for an app leakhound started.
+    pub restart: Option<RestartThreshold>,
+    /// How long a restarted app gets between SIGTERM and SIGKILL.
+    pub kill_timeout: Duration,
+}
+
+/// Default cap on the disk the episodes take: 10 GiB.
+pub const DEFAULT_CAPTURE_MAX_BYTES: u64 = 10 << 30;
+/// Default time between SIGTERM and SIGKILL when restarting: 5 s.
+pub const DEFAULT_KILL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A capture setting that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CaptureConfigError {
+    /// A size that does not read as one.
+    #[error("{flag} takes a size such as 450M or 10G, not {value:?}")]
+    BadSize {
+        /// The flag.
+        flag: &'static str,
+        /// What was given.
+        value: String,
+    },
+    /// `--capture-near-limit` outside (0, 100] %.
+    #[error("--capture-near-limit takes a share of V8's heap limit such as 90%, not {0:?}")]
+    BadShare(String),
+    /// `--restart-above` that does not parse.
+    #[error("--restart-above: {0}")]
+    BadRestart(String),
+    /// Restarting a process leakhound did not start.
+    #[error(
+        "--restart-above restarts an app leakhound started (`watch -- node app.js`); an attached process is never stopped"
+    )]
+    RestartNeedsSupervisedApp,
+    /// `--captures 0`.
+    #[error("--captures must be at least 1 (3 let the leak finder compare them)")]
+    NoCaptures,
+    /// Capture flags without `--capture-dir`.
+    #[error("{0} needs --capture-dir DIR (where the evidence goes)")]
+    NeedsDir(&'static str),
+}
+
+/// `90%`, `90` or `0.9` as a share in (0, 1].
+fn parse_share(text: &str) -> Option<f64> {
+    let t = text.trim();
+    let (number, percent) = match t.strip_suffix('%') {
+        Some(n) => (n.trim(), true),
+        None => (t, false),
+    };
+    let v: f64 = number.parse().ok()?;
+    let share = if percent || v > 1.0 { v / 100.0 } else { v };
+    (share > 0.0 && share <= 1.0).then_some(share)
+}
+
+impl CaptureConfig {
+    /// Checks `o`: `None` when neither capture nor restart is asked for.
+    ///
+    /// # Errors
+    /// A [`CaptureConfigError`] naming the flag.
+    pub fn from_options(o: &CaptureOptions) -> Result<Option<CaptureConfig>, CaptureConfigError> {
+        let defaults = CapturePolicy::default();
+        if o.dir.is_none() {
+            for (given, flag) in [
+                (o.after.is_some(), "--capture-after"),
+                (o.captures.is_some(), "--captures"),
+                (o.interval.is_some(), "--capture-interval"),
+                (o.cooldown.is_some(), "--capture-cooldown"),
+                (o.max_bytes.is_some(), "--capture-max-bytes"),
+                (o.near_limit.is_some(), "--capture-near-limit"),
+            ] {
+                if given {
+                    return Err(CaptureConfigError::NeedsDir(flag));
+                }
+            }
+        }
+        let restart = match &o.restart_above {
+            None => None,
+            Some(_) if o.attached => return Err(CaptureConfigError::RestartNeedsSupervisedApp),
+            Some(text) => Some(
+                text.parse::<RestartThreshold>()
+                    .map_err(CaptureConfigError::BadRestart)?,
+            ),
+        };
+        if o.dir.is_none() && restart.is_none() {
+            return Ok(None);
+        }
+        let captures = o.captures.unwrap_or(defaults.captures);
+        if captures == 0 {
+            return Err(CaptureConfigError::NoCaptures);
+        }
+        let near_limit = match &o.near_limit {
+            None => None,
+            Some(text) => Some(parse_share(text).ok_or_else(|| CaptureConfigError::BadShare(text.clone()))?),
+        };
+        let max_bytes = match &o.max_bytes {
+            None => DEFAULT_CAPTURE_MAX_BYTES,
+            Some(text) => leakhound_inspector::headroom::parse_size(text)
+                .filter(|b| *b > 0)
+                .ok_or_else(|| CaptureConfigError::BadSize {
+                    flag: "--capture-max-bytes",
+                    value: text.clone(),
+                })?,
+        };
+        Ok(Some(CaptureConfig {
+            dir: o.dir.clone(),
+            policy: CapturePolicy {
+                capture_after: o.after.unwrap_or(defaults.capture_after),
+                captures,
+                capture_interval: o.interval.unwrap_or(defaults.capture_interval),
+                cooldown: o.cooldown.unwrap_or(defaults.cooldown),
+                near_limit,
+            },
+            max_bytes,
+            restart,
+            kill_timeout: o.kill_timeout.unwrap_or(DEFAULT_KILL_TIMEOUT),
+        }))
+    }
+}
+
 /// What started an episode.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EpisodeTrigger {
@@ -695,6 +849,75 @@ mod tests {
             rising_ms: 600_000.0,
         };
         assert_eq!(r.to_string(), "the post-GC floor of js_heap had been rising for 10 min");
+    }
+
+    #[test]
+    fn capture_flags_are_checked_with_the_flag_named() {
+        let dir = Some(std::path::PathBuf::from("/var/lib/leakhound"));
+        assert_eq!(CaptureConfig::from_options(&CaptureOptions::default()), Ok(None));
+        let c = CaptureConfig::from_options(&CaptureOptions {
+            dir: dir.clone(),
+            near_limit: Some("90%".into()),
+            max_bytes: Some("2G".into()),
+            ..CaptureOptions::default()
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(c.policy.near_limit, Some(0.9));
+        assert_eq!(c.max_bytes, 2 << 30);
+        assert_eq!(c.policy.captures, 3);
+        assert_eq!(c.policy.capture_after, Duration::from_secs(600));
+        for (share, want) in [
+            ("85", Some(0.85)),
+            ("0.5", Some(0.5)),
+            ("100%", Some(1.0)),
+            ("0%", None),
+            ("120%", None),
+            ("x", None),
+        ] {
+            assert_eq!(parse_share(share), want, "{share}");
+        }
+        let err = |o: CaptureOptions| CaptureConfig::from_options(&o).unwrap_err().to_string();
+        assert!(
+            err(CaptureOptions {
+                captures: Some(2),
+                ..CaptureOptions::default()
+            })
+            .contains("--captures needs --capture-dir")
+        );
+        assert!(
+            err(CaptureOptions {
+                restart_above: Some("1G".into()),
+                attached: true,
+                ..CaptureOptions::default()
+            })
+            .contains("never stopped")
+        );
+        assert!(
+            err(CaptureOptions {
+                dir: dir.clone(),
+                max_bytes: Some("lots".into()),
+                ..CaptureOptions::default()
+            })
+            .contains("--capture-max-bytes takes a size")
+        );
+        assert!(
+            err(CaptureOptions {
+                dir,
+                captures: Some(0),
+                ..CaptureOptions::default()
+            })
+            .contains("at least 1")
+        );
+        // A restart alone needs no folder.
+        let r = CaptureConfig::from_options(&CaptureOptions {
+            restart_above: Some("heap:800M".into()),
+            ..CaptureOptions::default()
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(r.restart.map(|t| t.metric), Some(RestartMetric::HeapUsed));
+        assert!(r.dir.is_none());
     }
 
     #[test]
