@@ -16,6 +16,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_leakhound");
 
 fn enabled() -> bool {
     let on = std::env::var("LEAKHOUND_NPM_SCENARIOS").is_ok_and(|v| v == "1");
+    #[allow(clippy::print_stderr, reason = "a skipped test says why")]
     if !on {
         eprintln!("skipped: set LEAKHOUND_NPM_SCENARIOS=1 to hunt real frameworks installed from npm");
     }
