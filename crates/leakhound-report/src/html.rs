@@ -196,6 +196,11 @@ fn floor(r: &HuntJson) -> Markup {
                 "Growing over all load phases: " b { (memory_kinds(&r.floor.growing)) }
                 ". Still growing in the last load phase: " b { (memory_kinds(&r.floor.growing_last_phase)) } "."
             }
+            @if r.verdict != VerdictJson::Leak {
+                @if let Some(note) = r.floor_note() {
+                    p.note { "What that means here: " (note) "." }
+                }
+            }
         }
     }
 }

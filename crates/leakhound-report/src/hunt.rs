@@ -301,6 +301,42 @@ impl MemoryPointJson {
 pub const PER_HOUR_MIN_LOAD_MS: f64 = 10.0 * 60_000.0;
 
 impl HuntJson {
+    /// What the floor's rise means for this verdict, in one line, or `None` when nothing
+    /// rose: `growing memory: …` for a leak; for any other verdict, a rise is either
+    /// settling after the warm-up (not in the last phase) or smaller than the flat margin
+    /// (the verdict's rules do not count it as a leak: one message per result).
+    pub fn floor_note(&self) -> Option<String> {
+        if self.floor.growing.is_empty() && self.floor.growing_last_phase.is_empty() {
+            return None;
+        }
+        let kinds = |k: &[String]| k.join(", ");
+        if self.verdict == VerdictJson::Leak {
+            let what = if self.floor.growing.is_empty() {
+                &self.floor.growing_last_phase
+            } else {
+                &self.floor.growing
+            };
+            return Some(format!("growing memory: {}", kinds(what)));
+        }
+        if self.floor.growing_last_phase.is_empty() {
+            return Some(format!(
+                "settling after the warm-up: the floor of {} rose over the load phases but not in the last one",
+                kinds(&self.floor.growing)
+            ));
+        }
+        let rate = match self.floor.heap_used.bytes_per_request_ci95 {
+            Some((lo, hi)) if self.floor.growing_last_phase.iter().any(|k| k == "js_heap") => {
+                format!(" (heapUsed {lo:+.0}…{hi:+.0} B/request at 95 %)")
+            }
+            _ => String::new(),
+        };
+        Some(format!(
+            "the floor of {} rose slightly{rate}, less than the {} B/request that separates a leak from warm-up (code compiled on first use, caches filling); a leak of whole objects per request would show as a cluster",
+            kinds(&self.floor.growing_last_phase),
+            leakhound_leaks::FLAT_BYTES_PER_REQUEST
+        ))
+    }
+
     /// Time spent in the load phases, ms (warm-up and calm-down excluded).
     pub fn load_ms(&self) -> f64 {
         self.phases
@@ -461,17 +497,8 @@ pub fn write_hunt_text(r: &HuntJson, w: &mut dyn std::io::Write) -> std::io::Res
     )?;
     // One message per result: what the floor and the calm-down show is said in the
     // verdict's terms, so a no-leak run does not also read as a leak.
-    let still_growing = !r.floor.growing_last_phase.is_empty();
-    if !r.floor.growing.is_empty() {
-        if r.verdict == VerdictJson::Leak || still_growing {
-            writeln!(w, "   growing memory: {}", r.floor.growing.join(", "))?;
-        } else {
-            writeln!(
-                w,
-                "   settling after the warm-up: the floor of {} rose over the load phases but not in the last one",
-                r.floor.growing.join(", ")
-            )?;
-        }
+    if let Some(note) = r.floor_note() {
+        writeln!(w, "   {note}")?;
     }
     let c = &r.calm_down;
     let after = if c.returned_to_baseline {

@@ -574,3 +574,32 @@ fn the_time_spent_writing_snapshots_is_a_band_not_a_line() {
         "the heap line is cut at the snapshot ({polylines} polylines)"
     );
 }
+
+#[test]
+fn a_rise_below_the_margin_reads_as_such_in_a_no_leak_report() {
+    let mut r = sample();
+    r.clusters.clear();
+    r.verdict = leakhound_report::hunt::VerdictJson::NoLeak;
+    r.floor.growing = vec!["js_heap".into()];
+    r.floor.growing_last_phase = vec!["js_heap".into()];
+    r.floor.heap_used.bytes_per_request_ci95 = Some((12.0, 124.0));
+    let note = r.floor_note().unwrap();
+    assert!(
+        note.starts_with(
+            "the floor of js_heap rose slightly (heapUsed +12…+124 B/request at 95 %), less than the 256 B/request"
+        ),
+        "{note}"
+    );
+    let mut out = Vec::new();
+    leakhound_report::hunt::write_hunt_text(&r, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(!text.contains("growing memory"), "one message per result: {text}");
+    assert!(text.contains("rose slightly"), "{text}");
+    assert!(render(&r).contains("What that means here: the floor of js_heap rose slightly"));
+    // Not in the last phase: settling.
+    r.floor.growing_last_phase.clear();
+    assert!(r.floor_note().unwrap().starts_with("settling after the warm-up"));
+    // A leak says it grows.
+    r.verdict = leakhound_report::hunt::VerdictJson::Leak;
+    assert_eq!(r.floor_note().as_deref(), Some("growing memory: js_heap"));
+}
