@@ -9,6 +9,7 @@ pub mod format;
 pub mod html;
 pub mod hunt;
 pub mod leaks;
+pub mod lint;
 pub mod retainers;
 pub mod summary;
 pub mod terminal;
