@@ -946,6 +946,10 @@ impl<'s, 'a> Cx<'s, 'a> {
         let p = self.up(coll);
         let key = match self.nodes.kind(p) {
             AstKind::ComputedMemberExpression(m) => m.expression.get_inner_expression(),
+            // A push adds whatever it is given: only keyed growth can be a memo.
+            AstKind::StaticMemberExpression(m) if matches!(m.property.name.as_str(), "push" | "unshift") => {
+                return None;
+            }
             AstKind::StaticMemberExpression(_) => match self.nodes.kind(self.up(p)) {
                 AstKind::CallExpression(c) => c.arguments.first()?.as_expression()?.get_inner_expression(),
                 _ => return None,

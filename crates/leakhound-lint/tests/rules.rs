@@ -78,6 +78,7 @@ fn each_rule_finds_its_leak_and_nothing_in_the_twin() {
             );
             for f in &run.findings {
                 assert!(!f.message.is_empty() && !f.fix_hint().is_empty());
+                assert_eq!(f.severity, f.rule.rule().default_severity, "{f:?}");
                 assert!(f.function.is_some() || f.rule == RuleId::MaxListenersUnbounded, "{f:?}");
             }
         }

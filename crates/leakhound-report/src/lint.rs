@@ -24,7 +24,7 @@ use std::io::{self, Write};
 
 use leakhound_lint::config::Config;
 use leakhound_lint::{FileError, Finding, LintRun, RuleId, Severity};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::terminal::terminal_safe;
 
@@ -67,12 +67,12 @@ pub struct LintSummaryJson {
 }
 
 /// One finding.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LintFindingJson {
     /// The rule id.
-    pub rule: &'static str,
+    pub rule: String,
     /// `info`, `warning` or `error`.
-    pub severity: &'static str,
+    pub severity: String,
     /// The file.
     pub path: String,
     /// 1-based line of the flagged expression.
@@ -86,7 +86,7 @@ pub struct LintFindingJson {
     /// What is wrong.
     pub message: String,
     /// What to do (the leak finder's words).
-    pub fix_hint: &'static str,
+    pub fix_hint: String,
     /// The emitter, collection, timer or variable.
     pub subject: String,
     /// The function around it.
@@ -95,12 +95,12 @@ pub struct LintFindingJson {
     pub source_line: String,
     /// Whether a hunt's heap evidence points at this finding's function (only with
     /// `--report`, and on a cluster's `lint_findings`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirmed_at_runtime: Option<bool>,
 }
 
 /// A function's name and where it starts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FunctionJson {
     /// Its name, or `<anonymous>`.
     pub name: String,
@@ -141,15 +141,15 @@ pub struct RuleJson {
 /// The JSON of one finding; `confirmed` is `Some` when a hunt report was read.
 pub fn finding_json(f: &Finding, confirmed: Option<bool>) -> LintFindingJson {
     LintFindingJson {
-        rule: f.rule.as_str(),
-        severity: f.severity.as_str(),
+        rule: f.rule.as_str().to_owned(),
+        severity: f.severity.as_str().to_owned(),
         path: f.path.to_string_lossy().into_owned(),
         line: f.start.line,
         column: f.start.column,
         end_line: f.end.line,
         end_column: f.end.column,
         message: f.message.clone(),
-        fix_hint: f.fix_hint(),
+        fix_hint: f.fix_hint().to_owned(),
         subject: f.subject.clone(),
         function: f.function.as_ref().map(|x| FunctionJson {
             name: x.name.clone(),
@@ -405,4 +405,26 @@ fn uri(p: &std::path::Path) -> String {
     } else {
         escaped
     }
+}
+
+/// Writes the lint findings attached to a cluster, under it: each with its place, rule
+/// and message, then the source line itself (`confirmed at runtime`: the heap grew in the
+/// function that holds it). Nothing when there are none.
+///
+/// # Errors
+/// Any error writing to `w`.
+pub fn write_confirmed_findings(found: &[LintFindingJson], w: &mut dyn Write) -> io::Result<()> {
+    for f in found {
+        writeln!(
+            w,
+            "   lint (confirmed at runtime): {}:{}:{}  {}  {}",
+            terminal_safe(&f.path),
+            f.line,
+            f.column,
+            f.rule,
+            terminal_safe(&f.message)
+        )?;
+        writeln!(w, "      {:>5} | {}", f.line, terminal_safe(f.source_line.trim_end()))?;
+    }
+    Ok(())
 }

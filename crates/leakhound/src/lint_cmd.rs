@@ -100,3 +100,41 @@ pub(crate) fn parse_location(s: &str) -> Option<HeapLocation> {
 fn same_file(a: &Path, b: &Path) -> bool {
     a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
 }
+
+/// Attaches to each cluster the lint findings that lie in (or add) the functions its
+/// sources name, marked confirmed at runtime: the files that exist on disk are linted
+/// with the config found beside the first of them. Clusters whose files are missing get
+/// nothing, so reports of snapshots from elsewhere stay as they were. `LEAKHOUND_NO_LINT`
+/// (set and not empty) turns this off.
+pub(crate) fn attach_to_clusters(clusters: &mut [leakhound_report::leaks::ClusterJson]) {
+    if std::env::var_os("LEAKHOUND_NO_LINT").is_some_and(|v| !v.is_empty()) {
+        return;
+    }
+    let per_cluster: Vec<Vec<HeapLocation>> = clusters
+        .iter()
+        .map(|c| c.sources.iter().filter_map(|s| parse_location(&s.location)).collect())
+        .collect();
+    let all: Vec<HeapLocation> = per_cluster
+        .iter()
+        .flatten()
+        .filter(|l| leakhound_lint::link::is_lintable_file(&l.path))
+        .cloned()
+        .collect();
+    if all.is_empty() {
+        return;
+    }
+    let config = Config::discover(&all[0].path).unwrap_or_default();
+    let linked = Linked::lint(&all, &config);
+    for (cluster, locations) in clusters.iter_mut().zip(&per_cluster) {
+        let mut seen = std::collections::HashSet::new();
+        for loc in locations {
+            for f in linked.at(loc) {
+                if seen.insert((f.rule, f.byte_range)) {
+                    cluster
+                        .lint_findings
+                        .push(leakhound_report::lint::finding_json(f, Some(true)));
+                }
+            }
+        }
+    }
+}
