@@ -273,3 +273,52 @@ fn leaks_attaches_the_findings_the_heap_confirmed_and_lint_report_marks_them() {
         .unwrap();
     assert!(json(&out)["clusters"][0].get("lint_findings").is_none());
 }
+
+/// A real hunt of the listener fixture: the growing listener array's cluster carries the
+/// `listener-per-call` finding of the line that adds it, confirmed at runtime.
+#[test]
+fn hunt_attaches_the_listener_finding_to_its_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("server.js");
+    std::fs::copy(fixtures().join("listener-per-call/leak.js"), &app).unwrap();
+    let out = bin()
+        .args([
+            "--quiet",
+            "hunt",
+            "--json",
+            "--requests",
+            "400",
+            "--warmup",
+            "100",
+            "--phases",
+            "2",
+        ])
+        .args(["--calm-down-ms", "300", "--gc-interval-ms", "200", "--out-dir"])
+        .arg(dir.path().join("snaps"))
+        .arg("--")
+        .arg("node")
+        .arg(&app)
+        .output()
+        .unwrap();
+    let doc = json(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{doc:#}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let clusters = doc["clusters"].as_array().unwrap();
+    let listener = clusters
+        .iter()
+        .find(|c| c["holder"].as_str().unwrap_or("").contains("config-changed"))
+        .unwrap_or_else(|| panic!("no cluster for bus._events['config-changed']: {clusters:#?}"));
+    let found = listener["lint_findings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no lint_findings: {listener:#}"));
+    assert!(
+        found
+            .iter()
+            .any(|f| f["rule"] == "listener-per-call" && f["line"] == 9 && f["confirmed_at_runtime"] == true),
+        "{found:#?}"
+    );
+}
