@@ -225,6 +225,12 @@ struct Cx<'s, 'a> {
     /// `clearInterval`/`clearTimeout` passed as a value (`timers.forEach(clearInterval)`).
     clear_as_value: bool,
     functions: Vec<(Span, String)>,
+    /// Every `if`'s test and the function around it (for once-guards).
+    if_tests: Vec<(NodeId, Span)>,
+    /// Every identifier reference that resolves, by start offset.
+    resolved_idents: Vec<(Span, SymbolId)>,
+    /// `runs_once` answers, per function.
+    once_memo: std::cell::RefCell<std::collections::HashMap<NodeId, bool>>,
 }
 
 /// What a collection reference does.
@@ -267,6 +273,9 @@ impl<'s, 'a> Cx<'s, 'a> {
             cleared_names: HashSet::new(),
             clear_as_value: false,
             functions: Vec::new(),
+            if_tests: Vec::new(),
+            resolved_idents: Vec::new(),
+            once_memo: std::cell::RefCell::default(),
         }
     }
 
@@ -286,9 +295,20 @@ impl<'s, 'a> Cx<'s, 'a> {
                     let name = self.function_name(node.id());
                     self.functions.push((span, name));
                 }
+                AstKind::IfStatement(ifs) => {
+                    if let Some(f) = self.enclosing_fn(node.id()) {
+                        self.if_tests.push((f, ifs.test.span()));
+                    }
+                }
                 _ => {}
             }
+            if let AstKind::IdentifierReference(r) = node.kind()
+                && let Some(sym) = self.ref_symbol(r.reference_id.get())
+            {
+                self.resolved_idents.push((r.span, sym));
+            }
         }
+        self.resolved_idents.sort_by_key(|(s, _)| (s.start, s.end));
         for node in self.nodes.iter() {
             let id = node.id();
             match node.kind() {
@@ -465,6 +485,18 @@ impl<'s, 'a> Cx<'s, 'a> {
         if depth > 6 {
             return false;
         }
+        if let Some(&known) = self.once_memo.borrow().get(&fn_id) {
+            return known;
+        }
+        let answer = self.runs_once_uncached(fn_id, depth);
+        // Answers cut short by the depth limit are not kept.
+        if depth == 0 {
+            self.once_memo.borrow_mut().insert(fn_id, answer);
+        }
+        answer
+    }
+
+    fn runs_once_uncached(&self, fn_id: NodeId, depth: u32) -> bool {
         let outer_once = |s: &Self| s.enclosing_fn(fn_id).is_none_or(|o| s.runs_once(o, depth + 1));
         if self.is_iife(fn_id) {
             return outer_once(self);
@@ -522,25 +554,17 @@ impl<'s, 'a> Cx<'s, 'a> {
     /// function and read in one of its `if` tests.
     fn has_once_guard(&self, fn_id: NodeId) -> bool {
         let span = self.nodes.kind(fn_id).span();
-        for node in self.nodes.iter() {
-            let AstKind::IfStatement(ifs) = node.kind() else {
-                continue;
-            };
-            if !span.contains_inclusive(ifs.span) || self.enclosing_fn(node.id()) != Some(fn_id) {
+        for &(if_fn, test) in &self.if_tests {
+            if if_fn != fn_id {
                 continue;
             }
-            let test = ifs.test.span();
-            let mut flag_syms = Vec::new();
-            for n in self.nodes.iter() {
-                if let AstKind::IdentifierReference(r) = n.kind()
-                    && test.contains_inclusive(r.span)
-                    && let Some(sym) = self.ref_symbol(r.reference_id.get())
-                    && self.symbol_long_lived(sym)
-                {
-                    flag_syms.push(sym);
-                }
-            }
-            for sym in flag_syms {
+            let from = self.resolved_idents.partition_point(|(s, _)| s.start < test.start);
+            let flags = self.resolved_idents[from..]
+                .iter()
+                .take_while(|(s, _)| s.end <= test.end)
+                .map(|&(_, sym)| sym)
+                .filter(|&sym| self.symbol_long_lived(sym));
+            for sym in flags {
                 let written_here = self.scoping.get_resolved_reference_ids(sym).iter().any(|&r| {
                     let rf = self.scoping.get_reference(r);
                     rf.is_write() && span.contains_inclusive(self.nodes.kind(rf.node_id()).span())
@@ -595,8 +619,54 @@ impl<'s, 'a> Cx<'s, 'a> {
                     matches!(id.name.as_str(), "process" | "globalThis" | "global").then(|| (id.name.to_string(), None))
                 }
             },
+            Expression::ThisExpression(t) => self.this_is_singleton(t.span).then(|| ("this".to_owned(), None)),
             _ => None,
         }
+    }
+
+    /// Whether `this` at `span` is a long-lived object: inside a method (not the
+    /// constructor) of a class whose instances are only made by code that runs once
+    /// (`const tracker = new Tracker()` at module level).
+    fn this_is_singleton(&self, span: Span) -> bool {
+        let Some(this_node) = self
+            .nodes
+            .iter()
+            .find(|n| matches!(n.kind(), AstKind::ThisExpression(t) if t.span == span))
+        else {
+            return false;
+        };
+        // `this` is lexical in arrows: the nearest non-arrow function.
+        let Some(method_fn) = self
+            .nodes
+            .ancestor_ids(this_node.id())
+            .find(|&a| matches!(self.nodes.kind(a), AstKind::Function(_)))
+        else {
+            return false;
+        };
+        let AstKind::MethodDefinition(m) = self.nodes.parent_kind(method_fn) else {
+            return false;
+        };
+        if m.kind.is_constructor() || m.r#static {
+            return false;
+        }
+        let Some(class_sym) = self.enclosing_class_symbol(method_fn) else {
+            return false;
+        };
+        let mut news = 0;
+        for &r in self.scoping.get_resolved_reference_ids(class_sym) {
+            let rn = self.scoping.get_reference(r).node_id();
+            let AstKind::NewExpression(n) = self.nodes.kind(self.up(rn)) else {
+                continue;
+            };
+            if n.callee.get_inner_expression().span() != self.nodes.kind(rn).span() {
+                continue;
+            }
+            if self.enclosing_fn(rn).is_some_and(|f| !self.runs_once(f, 0)) {
+                return false;
+            }
+            news += 1;
+        }
+        news > 0
     }
 
     fn collect_call_facts(&mut self, call: &CallExpression<'a>) {
