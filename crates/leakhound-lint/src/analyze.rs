@@ -226,7 +226,9 @@ struct Cx<'s, 'a> {
     clear_as_value: bool,
     functions: Vec<(Span, String)>,
     /// Every `if`'s test and the function around it (for once-guards).
-    if_tests: Vec<(NodeId, Span)>,
+    if_tests: std::collections::HashMap<NodeId, Vec<Span>>,
+    /// Spans of each symbol's write references, filled on first use.
+    writes: std::cell::RefCell<std::collections::HashMap<SymbolId, Vec<Span>>>,
     /// Every identifier reference that resolves, by start offset.
     resolved_idents: Vec<(Span, SymbolId)>,
     /// `runs_once` answers, per function.
@@ -273,7 +275,8 @@ impl<'s, 'a> Cx<'s, 'a> {
             cleared_names: HashSet::new(),
             clear_as_value: false,
             functions: Vec::new(),
-            if_tests: Vec::new(),
+            if_tests: std::collections::HashMap::new(),
+            writes: std::cell::RefCell::default(),
             resolved_idents: Vec::new(),
             once_memo: std::cell::RefCell::default(),
         }
@@ -297,7 +300,7 @@ impl<'s, 'a> Cx<'s, 'a> {
                 }
                 AstKind::IfStatement(ifs) => {
                     if let Some(f) = self.enclosing_fn(node.id()) {
-                        self.if_tests.push((f, ifs.test.span()));
+                        self.if_tests.entry(f).or_default().push(ifs.test.span());
                     }
                 }
                 _ => {}
@@ -554,10 +557,7 @@ impl<'s, 'a> Cx<'s, 'a> {
     /// function and read in one of its `if` tests.
     fn has_once_guard(&self, fn_id: NodeId) -> bool {
         let span = self.nodes.kind(fn_id).span();
-        for &(if_fn, test) in &self.if_tests {
-            if if_fn != fn_id {
-                continue;
-            }
+        for &test in self.if_tests.get(&fn_id).map_or(&[][..], Vec::as_slice) {
             let from = self.resolved_idents.partition_point(|(s, _)| s.start < test.start);
             let flags = self.resolved_idents[from..]
                 .iter()
@@ -565,16 +565,27 @@ impl<'s, 'a> Cx<'s, 'a> {
                 .map(|&(_, sym)| sym)
                 .filter(|&sym| self.symbol_long_lived(sym));
             for sym in flags {
-                let written_here = self.scoping.get_resolved_reference_ids(sym).iter().any(|&r| {
-                    let rf = self.scoping.get_reference(r);
-                    rf.is_write() && span.contains_inclusive(self.nodes.kind(rf.node_id()).span())
-                });
-                if written_here {
+                if self.written_within(sym, span) {
                     return true;
                 }
             }
         }
         false
+    }
+
+    /// Whether `sym` is assigned somewhere inside `span`.
+    fn written_within(&self, sym: SymbolId, span: Span) -> bool {
+        let mut writes = self.writes.borrow_mut();
+        let list = writes.entry(sym).or_insert_with(|| {
+            self.scoping
+                .get_resolved_reference_ids(sym)
+                .iter()
+                .map(|&r| self.scoping.get_reference(r))
+                .filter(|rf| rf.is_write())
+                .map(|rf| self.nodes.kind(rf.node_id()).span())
+                .collect()
+        });
+        list.iter().any(|w| span.contains_inclusive(*w))
     }
 
     fn ref_symbol(&self, r: Option<oxc_syntax::reference::ReferenceId>) -> Option<SymbolId> {
@@ -619,26 +630,21 @@ impl<'s, 'a> Cx<'s, 'a> {
                     matches!(id.name.as_str(), "process" | "globalThis" | "global").then(|| (id.name.to_string(), None))
                 }
             },
-            Expression::ThisExpression(t) => self.this_is_singleton(t.span).then(|| ("this".to_owned(), None)),
+            Expression::ThisExpression(t) => self
+                .this_is_singleton(t.node_id.get())
+                .then(|| ("this".to_owned(), None)),
             _ => None,
         }
     }
 
-    /// Whether `this` at `span` is a long-lived object: inside a method (not the
+    /// Whether `this` (the node `this_node`) is a long-lived object: inside a method (not the
     /// constructor) of a class whose instances are only made by code that runs once
     /// (`const tracker = new Tracker()` at module level).
-    fn this_is_singleton(&self, span: Span) -> bool {
-        let Some(this_node) = self
-            .nodes
-            .iter()
-            .find(|n| matches!(n.kind(), AstKind::ThisExpression(t) if t.span == span))
-        else {
-            return false;
-        };
+    fn this_is_singleton(&self, this_node: NodeId) -> bool {
         // `this` is lexical in arrows: the nearest non-arrow function.
         let Some(method_fn) = self
             .nodes
-            .ancestor_ids(this_node.id())
+            .ancestor_ids(this_node)
             .find(|&a| matches!(self.nodes.kind(a), AstKind::Function(_)))
         else {
             return false;
@@ -742,11 +748,7 @@ impl<'s, 'a> Cx<'s, 'a> {
         // An emitter the same function (re)creates is a new object each call.
         if let Some(sym) = root_sym {
             let fspan = self.nodes.kind(f).span();
-            let rewritten = self.scoping.get_resolved_reference_ids(sym).iter().any(|&r| {
-                let rf = self.scoping.get_reference(r);
-                rf.is_write() && fspan.contains_inclusive(self.nodes.kind(rf.node_id()).span())
-            });
-            if rewritten {
+            if self.written_within(sym, fspan) {
                 return;
             }
         }

@@ -140,6 +140,8 @@ pub fn lint_source(path: &Path, text: &str, config: &Config) -> Result<FileLint,
     let mut findings = Vec::new();
     let mut suppressed = 0;
     let mut seen = HashSet::new();
+    let by_range: std::collections::HashMap<(u32, u32), usize> =
+        a.functions.iter().enumerate().map(|(i, f)| (f.byte_range, i)).collect();
     for raw in a.findings {
         let Some(mut severity) = config.severity(raw.rule) else {
             continue;
@@ -161,7 +163,7 @@ pub fn lint_source(path: &Path, text: &str, config: &Config) -> Result<FileLint,
         }
         let function = raw
             .function
-            .and_then(|s| a.functions.iter().find(|f| f.byte_range == (s.start, s.end)).cloned());
+            .and_then(|s| by_range.get(&(s.start, s.end)).map(|&i| a.functions[i].clone()));
         let finding = Finding {
             rule: raw.rule,
             severity,
