@@ -22,14 +22,17 @@ fi
 if [ ! -d "$work/tools/node_modules/eslint-plugin-listeners" ]; then
   (cd "$work/tools" && npm init -y >/dev/null && npm install --no-audit --no-fund -E eslint@10.16.0 eslint-plugin-listeners@1.6.0 >/dev/null)
 fi
-cat > "$work/tools/eslint.config.mjs" <<'CFG'
-import listeners from 'eslint-plugin-listeners';
+# ESLint lints only files under its config's folder: the config goes beside the tree, and
+# imports the plugin from the tools folder; node_modules is un-ignored (it is the tree).
+cat > "$work/eslint.config.mjs" <<CFG
+import listeners from '$work/tools/node_modules/eslint-plugin-listeners/lib/index.js';
 const rules = {
   'listeners/no-missing-remove-event-listener': 'warn',
   'listeners/matching-remove-event-listener': 'warn',
   'listeners/no-inline-function-event-listener': 'warn',
 };
 export default [
+  { ignores: ['!**/node_modules/'] },
   { files: ['**/*.js', '**/*.cjs'], plugins: { listeners }, rules,
     languageOptions: { ecmaVersion: 'latest', sourceType: 'commonjs' } },
   { files: ['**/*.mjs'], plugins: { listeners }, rules,
@@ -51,7 +54,8 @@ measure() { # name, command...
   : > "$work/$name.times"
   for _ in $(seq "$runs"); do
     /usr/bin/time -f '%e %M' -o "$work/$name.time1" "$@" > "$work/$name.out" 2> "$work/$name.err" || true
-    cat "$work/$name.time1" >> "$work/$name.times"
+    # GNU time says "Command exited with non-zero status N" first when it did (lint: 1 or 2).
+    tail -n 1 "$work/$name.time1" >> "$work/$name.times"
   done
   local secs rss
   secs=$(awk '{print $1}' "$work/$name.times" | median)
@@ -59,22 +63,34 @@ measure() { # name, command...
   echo "$name $secs $rss"
 }
 
+# Both tools on one thread, then both on every core (leakhound's rayon pool, ESLint's
+# --concurrency worker threads).
+lh1=$(measure leakhound-1t "$bin" --threads 1 lint --include-deps --format json $(cat "$work/files.txt"))
+es1=$(measure eslint-1t "$work/tools/node_modules/.bin/eslint" -c "$work/eslint.config.mjs" \
+  --concurrency off --format json $(cat "$work/files.txt"))
 lh=$(measure leakhound "$bin" lint --include-deps --format json $(cat "$work/files.txt"))
-es=$(measure eslint "$work/tools/node_modules/.bin/eslint" --no-config-lookup -c "$work/tools/eslint.config.mjs" \
-  --no-ignore --format json $(cat "$work/files.txt"))
+es=$(measure eslint "$work/tools/node_modules/.bin/eslint" -c "$work/eslint.config.mjs" \
+  --concurrency "$(nproc)" --format json $(cat "$work/files.txt"))
 
-printf '%-10s %8s %10s %10s %12s\n' tool files wall_s files_per_s peak_rss_MiB
-for row in "$lh" "$es"; do
+printf '%-13s %8s %10s %10s %12s\n' tool files wall_s files_per_s peak_rss_MiB
+for row in "$lh1" "$es1" "$lh" "$es"; do
   read -r name secs rss <<< "$row"
-  awk -v n="$name" -v f="$nfiles" -v s="$secs" -v r="$rss" 'BEGIN {printf "%-10s %8d %10.2f %10.0f %12.0f\n", n, f, s, f/s, r/1024}'
+  awk -v n="$name" -v f="$nfiles" -v s="$secs" -v r="$rss" 'BEGIN {printf "%-13s %8d %10.2f %10.0f %12.0f\n", n, f, s, f/s, r/1024}'
 done
-read -r _ lsecs _ <<< "$lh"
-read -r _ esecs _ <<< "$es"
-awk -v a="$lsecs" -v b="$esecs" 'BEGIN {printf "leakhound lint is %.1fx faster (files/s ratio)\n", b/a}'
+read -r _ l1 _ <<< "$lh1"
+read -r _ e1 _ <<< "$es1"
+read -r _ ln _ <<< "$lh"
+read -r _ en _ <<< "$es"
+awk -v a="$l1" -v b="$e1" -v c="$ln" -v d="$en" \
+  'BEGIN {printf "files/s ratio leakhound/eslint: %.1fx on one thread, %.1fx on all cores\n", b/a, d/c}'
 node -e '
 const r = JSON.parse(require("fs").readFileSync(process.argv[1]));
-let w = 0, e = 0; for (const f of r) { w += f.warningCount; e += f.errorCount; }
-console.log(`eslint-plugin-listeners: ${w} warnings, ${e} errors (parse errors among them)`);' "$work/eslint.out"
+let w = 0, e = 0, fatal = 0, ignored = 0;
+for (const f of r) {
+  w += f.warningCount; e += f.errorCount; fatal += f.fatalErrorCount || 0;
+  ignored += f.messages.filter((m) => /ignored/.test(m.message)).length;
+}
+console.log(`eslint-plugin-listeners: ${w} warnings, ${e} errors (${fatal} files it could not parse), ${ignored} files ignored`);' "$work/eslint.out"
 
 # leakhound over the whole tree as a user runs it (walk included, TypeScript too).
 "$bin" lint --include-deps --format json . > "$work/lint.json" || true
