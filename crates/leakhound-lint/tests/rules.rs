@@ -279,3 +279,28 @@ fn harder_variants_found_and_known_misses_documented() {
     assert_eq!(misses.len(), 2);
     assert!(misses.is_disjoint(&got));
 }
+
+/// The config's `ignore` globs leave files out of the walk.
+#[test]
+fn config_ignore_globs_skip_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let leak = "const m = new Map(); module.exports = function f(k) { m.set(k + Date.now(), 1); };\n";
+    std::fs::create_dir_all(dir.path().join("scripts")).unwrap();
+    std::fs::write(dir.path().join("scripts/once.js"), leak).unwrap();
+    std::fs::write(dir.path().join("app.js"), leak).unwrap();
+    std::fs::write(
+        dir.path().join(".leakhound.json"),
+        r#"{"ignore":["scripts/**"],"rules":{"unbounded-collection":"error"}}"#,
+    )
+    .unwrap();
+    let config = Config::discover(dir.path()).unwrap();
+    let run = leakhound_lint::lint(&LintOptions {
+        paths: vec![dir.path().to_owned()],
+        include_deps: false,
+        config,
+    })
+    .unwrap();
+    assert_eq!(run.files, 1);
+    assert_eq!(run.findings.len(), 1);
+    assert_eq!(run.findings[0].severity, Severity::Error);
+}

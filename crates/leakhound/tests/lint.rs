@@ -158,25 +158,50 @@ fn sarif_has_the_required_2_1_0_structure() {
 }
 
 /// The golden scenario snapshots name `/tmp/leakhound-scenarios/NAME/server.js`, where
-/// they were taken; put the shared scenarios' sources there (unless they already are).
-fn scenario_sources(name: &str) -> PathBuf {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/scenarios")
-        .join(name)
-        .join("server.js");
-    let want = std::fs::read_to_string(&shared).unwrap();
-    let dir = PathBuf::from("/tmp/leakhound-scenarios").join(name);
-    let file = dir.join("server.js");
-    match std::fs::read_to_string(&file) {
-        Ok(have) => assert_eq!(have, want, "{} differs from {}", file.display(), shared.display()),
-        Err(_) => {
-            std::fs::create_dir_all(&dir).unwrap();
-            let tmp = dir.join(format!(".server.js.{}", std::process::id()));
-            std::fs::write(&tmp, &want).unwrap();
-            let _ = std::fs::rename(&tmp, &file);
+/// they were taken: the shared scenarios' sources are put there unless they already are,
+/// and what this test put there is removed when it ends (a panic included).
+struct ScenarioSource {
+    file: PathBuf,
+    created: Vec<PathBuf>,
+}
+
+impl ScenarioSource {
+    fn new(name: &str) -> ScenarioSource {
+        let shared = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/scenarios")
+            .join(name)
+            .join("server.js");
+        let want = std::fs::read_to_string(&shared).unwrap();
+        let dir = PathBuf::from("/tmp/leakhound-scenarios").join(name);
+        let file = dir.join("server.js");
+        let mut created = Vec::new();
+        match std::fs::read_to_string(&file) {
+            Ok(have) => assert_eq!(have, want, "{} differs from {}", file.display(), shared.display()),
+            Err(_) => {
+                for d in [dir.parent().unwrap(), &dir] {
+                    if !d.exists() {
+                        std::fs::create_dir(d).unwrap();
+                        created.push(d.to_owned());
+                    }
+                }
+                std::fs::write(&file, &want).unwrap();
+                created.push(file.clone());
+            }
+        }
+        ScenarioSource { file, created }
+    }
+}
+
+impl Drop for ScenarioSource {
+    fn drop(&mut self) {
+        for p in self.created.iter().rev() {
+            let _ = if p.is_dir() {
+                std::fs::remove_dir(p)
+            } else {
+                std::fs::remove_file(p)
+            };
         }
     }
-    file
 }
 
 fn golden_snapshots(name: &str) -> Vec<PathBuf> {
@@ -196,7 +221,8 @@ fn leaks_attaches_the_findings_the_heap_confirmed_and_lint_report_marks_them() {
         ("map-cache", "unbounded-collection", 23),
     ];
     for (name, rule, line) in cases {
-        let source = scenario_sources(name);
+        let guard = ScenarioSource::new(name);
+        let source = guard.file.clone();
         let snaps = golden_snapshots(name);
         let out = bin()
             .args(["--quiet", "leaks", "--json", "--requests-per-step", "300"])
