@@ -22,9 +22,9 @@ use oxc_syntax::symbol::SymbolId;
 use crate::model::{FileError, FunctionSpan, Position};
 use crate::rules::RuleId;
 
-/// A listener finding's removal key: the listener's name (if it has one) and the
-/// emitter's path.
-pub(crate) type ListenerKey = (Option<String>, String);
+/// A listener finding's removal key: the names the listener goes by (its own, and the
+/// name it was imported under) and the emitter's path.
+pub(crate) type ListenerKey = (Vec<String>, String);
 
 /// A finding before suppression comments, the config and the cross-file listener check.
 #[derive(Debug, Clone)]
@@ -573,6 +573,21 @@ impl<'s, 'a> Cx<'s, 'a> {
         false
     }
 
+    /// The name a binding was imported under, when it is an import or a destructured
+    /// `require` (`import { onTick as tick }`, `const { onTick: tick } = require(…)`), so
+    /// a removal in the exporting file matches.
+    fn imported_name(&self, r: Option<oxc_syntax::reference::ReferenceId>) -> Option<String> {
+        let sym = self.ref_symbol(r)?;
+        let decl = self.scoping.symbol_declaration(sym);
+        std::iter::once(decl)
+            .chain(self.nodes.ancestor_ids(decl).take(2))
+            .find_map(|a| match self.nodes.kind(a) {
+                AstKind::ImportSpecifier(s) => Some(s.imported.name().to_string()),
+                AstKind::BindingProperty(p) => p.key.static_name().map(|n| n.to_string()),
+                _ => None,
+            })
+    }
+
     /// Whether `sym` is assigned somewhere inside `span`.
     fn written_within(&self, sym: SymbolId, span: Span) -> bool {
         let mut writes = self.writes.borrow_mut();
@@ -686,6 +701,11 @@ impl<'s, 'a> Cx<'s, 'a> {
                     for n in listener_names(arg) {
                         self.removed_listeners.insert(n);
                     }
+                    if let Expression::Identifier(i) = arg.get_inner_expression()
+                        && let Some(original) = self.imported_name(i.reference_id.get())
+                    {
+                        self.removed_listeners.insert(original);
+                    }
                 }
             }
             Some("removeAllListeners") => {
@@ -758,7 +778,12 @@ impl<'s, 'a> Cx<'s, 'a> {
             .first()
             .map_or_else(String::new, |a| self.snippet(a.span()));
         let fname = self.describe_fn(f);
-        let names = listener_names(listener);
+        let mut names = listener_names(listener);
+        if let Expression::Identifier(i) = listener.get_inner_expression()
+            && let Some(original) = self.imported_name(i.reference_id.get())
+        {
+            names.push(original);
+        }
         let message = format!(
             "`{emitter}.{method}({event}, …)` adds a listener on every call of {fname} to an emitter that outlives it, and nothing removes it"
         );
@@ -769,7 +794,7 @@ impl<'s, 'a> Cx<'s, 'a> {
             message,
             subject: emitter.clone(),
             function: Some(fspan),
-            listener: Some((names.into_iter().next(), emitter)),
+            listener: Some((names, emitter)),
             severity: None,
         });
     }

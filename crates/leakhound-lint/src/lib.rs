@@ -96,8 +96,8 @@ pub fn settle(results: Vec<Result<FileLint, FileError>>) -> LintRun {
                 run.bytes += f.bytes;
                 run.suppressed += f.suppressed;
                 for (finding, listener) in f.findings {
-                    if let Some((name, emitter)) = &listener
-                        && (name.as_ref().is_some_and(|n| removed.contains(n)) || removed_all.contains(emitter))
+                    if let Some((names, emitter)) = &listener
+                        && (names.iter().any(|n| removed.contains(n)) || removed_all.contains(emitter))
                     {
                         continue;
                     }

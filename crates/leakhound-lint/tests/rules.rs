@@ -254,8 +254,16 @@ fn removal_in_another_file_counts() {
         "const { bus, onTick } = require('./bus');\nmodule.exports = function handler() { bus.on('tick', onTick); };\n",
     )
     .unwrap();
+    // Imported under another name: the removal still matches.
+    std::fs::write(
+        dir.path().join("renamed.mjs"),
+        "import { bus, onTick as tick } from './bus.js';\nexport function handler() { bus.on('tick', tick); }\n",
+    )
+    .unwrap();
     let both = lint(vec![dir.path().to_owned()]);
     assert!(both.findings.is_empty(), "{:#?}", both.findings);
+    let renamed_alone = lint(vec![dir.path().join("renamed.mjs")]);
+    assert_eq!(renamed_alone.findings.len(), 1, "{:#?}", renamed_alone.findings);
     let alone = lint(vec![dir.path().join("use.js")]);
     assert_eq!(alone.findings.len(), 1);
     assert_eq!(alone.findings[0].rule, RuleId::ListenerPerCall);
