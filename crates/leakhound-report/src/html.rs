@@ -463,6 +463,18 @@ pub(crate) fn cluster(i: usize, c: &ClusterJson, labels: &[String]) -> Markup {
                         }
                     }
                     p.hint { span.lbl { "Fix" } " " (c.fix_hint) }
+                    @if !c.lint_findings.is_empty() {
+                        div.lint {
+                            span.lbl { "Lint" } " " span.muted { "confirmed at runtime: the pattern in the function this cluster grows from" }
+                            @for f in &c.lint_findings {
+                                p.lint-finding {
+                                    code { (f.path) ":" (f.line) ":" (f.column) } " "
+                                    span.rule { (f.rule) } " " (f.message)
+                                }
+                                pre.lint-line { (format!("{:>5} | {}", f.line, f.source_line.trim_end())) }
+                            }
+                        }
+                    }
                     @if !c.counts_per_snapshot.is_empty() { (growth(c, labels)) }
                     @if !c.objects.is_empty() { (objects(c)) }
                 }

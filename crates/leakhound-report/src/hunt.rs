@@ -607,6 +607,7 @@ fn write_cluster_json_text(i: usize, c: &crate::leaks::ClusterJson, w: &mut dyn 
         Some(source) => writeln!(w, "   source (guessed from the snapshot): {source}{}", c.source_note())?,
         None => writeln!(w, "   source: unknown")?,
     }
+    crate::lint::write_confirmed_findings(&c.lint_findings, w)?;
     writeln!(w, "   fix: {}", c.fix_hint)?;
     let path: Vec<String> = c
         .trace

@@ -10,6 +10,7 @@ pub mod format;
 pub mod html;
 pub mod hunt;
 pub mod leaks;
+pub mod lint;
 pub mod no_cluster;
 pub mod retainers;
 pub mod summary;

@@ -603,3 +603,31 @@ fn a_rise_below_the_margin_reads_as_such_in_a_no_leak_report() {
     r.verdict = leakhound_report::hunt::VerdictJson::Leak;
     assert_eq!(r.floor_note().as_deref(), Some("growing memory: js_heap"));
 }
+
+/// A cluster's confirmed lint findings show with their source line, escaped.
+#[test]
+fn lint_findings_show_with_their_source_line() {
+    let mut r = demo();
+    let finding: leakhound_report::lint::LintFindingJson = serde_json::from_value(serde_json::json!({
+        "rule": "unbounded-collection", "severity": "warning", "path": "./demo-server.js",
+        "line": 25, "column": 3, "end_line": 25, "end_column": 30,
+        "message": "`sessions` gains an entry on every call", "fix_hint": "bound it", "subject": "sessions",
+        "function": { "name": "handler", "line": 19, "column": 1 },
+        "source_line": "  sessions.set(id, '<b>' + x);", "confirmed_at_runtime": true
+    }))
+    .unwrap();
+    r.clusters[0].lint_findings.push(finding);
+    let html = render(&r);
+    assert_balanced(&html);
+    assert!(html.contains("confirmed at runtime"));
+    assert!(html.contains("unbounded-collection"));
+    assert!(
+        html.contains(&escaped("   25 |   sessions.set(id, '<b>' + x);")),
+        "the line, escaped"
+    );
+    assert!(!html.contains("'<b>'"));
+    assert!(
+        !render(&demo()).contains("confirmed at runtime"),
+        "nothing without findings"
+    );
+}

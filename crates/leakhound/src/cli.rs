@@ -157,6 +157,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Leak patterns in JavaScript/TypeScript source: listeners added per call and never
+    /// removed, intervals never cleared, collections that only grow, accidental globals,
+    /// closures sharing a context with a large value, streams never consumed, agents per
+    /// call, setMaxListeners(0).
+    ///
+    /// Exit 1 when a finding is at or above --level, 0 otherwise, 2 when a file could not
+    /// be linted. `// leakhound-disable-next-line RULE` silences a line; `.leakhound.json`
+    /// (see the README) sets severities and allowed patterns.
+    Lint(LintArgs),
     /// The Statistics breakdown of a heap snapshot (code, strings, arrays, native...).
     Stats {
         /// A .heapsnapshot file (or gzip of one).
@@ -175,6 +184,7 @@ impl Command {
             Command::Demo(a) => a.report.json,
             Command::Watch(a) => a.json,
             Command::Snapshot(_) => false,
+            Command::Lint(a) => a.format == LintFormat::Json,
             Command::Summary { json, .. }
             | Command::Diff { json, .. }
             | Command::Retainers { json, .. }
@@ -182,6 +192,50 @@ impl Command {
             | Command::Stats { json, .. } => *json,
         }
     }
+}
+
+/// `leakhound lint`'s arguments.
+#[derive(Args, Debug, Clone)]
+pub struct LintArgs {
+    /// Files or folders to lint (default: the current folder). `.gitignore` is respected.
+    pub paths: Vec<PathBuf>,
+    /// Output: ESLint-like text, the stable JSON object, or SARIF 2.1.0.
+    #[arg(long, value_enum, default_value_t = LintFormat::Stylish)]
+    pub format: LintFormat,
+    /// The least severity that makes the exit code 1.
+    #[arg(long, value_enum, default_value_t = LintLevel::Warning)]
+    pub level: LintLevel,
+    /// Lint `node_modules` folders too (ignore files are then not read).
+    #[arg(long)]
+    pub include_deps: bool,
+    /// The config file (default: `.leakhound.json` in the first path or its ancestors).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// A `hunt --json` or `leaks --json` report: mark the findings its clusters confirm.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+/// `lint --format`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LintFormat {
+    /// ESLint's stylish text.
+    Stylish,
+    /// The stable JSON object (`schema_version` 1).
+    Json,
+    /// SARIF 2.1.0.
+    Sarif,
+}
+
+/// `lint --level`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LintLevel {
+    /// Any finding fails.
+    Info,
+    /// Warnings and errors fail.
+    Warning,
+    /// Only errors fail.
+    Error,
 }
 
 /// Which app: a command to start, or a running process.

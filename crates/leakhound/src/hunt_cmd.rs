@@ -87,7 +87,9 @@ fn hunt_and_report(
             }
         })
     })?;
-    let report = HuntJson::from_outcome(&outcome);
+    let mut report = HuntJson::from_outcome(&outcome);
+    // The lint findings inside the functions the clusters' sources name.
+    crate::lint_cmd::attach_to_clusters(&mut report.clusters);
     // The verdict first: a report file that cannot be written (a full disk) must not
     // cost the user, or a CI gate, the answer already computed.
     {

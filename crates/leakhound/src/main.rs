@@ -6,6 +6,7 @@
 
 mod cli;
 mod hunt_cmd;
+mod lint_cmd;
 mod offline;
 mod open;
 mod signals;
@@ -181,6 +182,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => return hunt_cmd::run_demo(args, cli.quiet),
         Command::Watch(args) => return watch_cmd::run_watch(&args, cli.quiet),
         Command::Snapshot(args) => return hunt_cmd::run_snapshot(args, cli.quiet),
+        Command::Lint(args) => return lint_cmd::run_lint(&args),
         Command::Summary { file, top, sort, json } => {
             text_safe(&mut out, json, |w| offline::summary(&file, top, sort, json, ui, w))?;
             ExitCode::SUCCESS
