@@ -20,6 +20,7 @@
 pub mod capture;
 mod config;
 mod error;
+pub mod heap_profile;
 mod listening;
 mod lock;
 mod out_dir;
