@@ -259,7 +259,9 @@ fn parse_incoming(text: &str) -> Option<Incoming> {
     }
     let mut de = serde_json::Deserializer::from_str(text);
     de.disable_recursion_limit();
-    Incoming::deserialize(&mut de).ok()
+    let msg = Incoming::deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(msg)
 }
 
 /// The deepest nesting of `[`/`{` outside strings.
@@ -564,6 +566,23 @@ fn protocol_error(method: &str, e: RpcError) -> InspectorError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sampling heap profile of a deep stack nests past serde_json's 128 levels: read
+    /// after the depth scan, up to [`MAX_MESSAGE_DEPTH`]; deeper is dropped.
+    #[test]
+    fn deep_replies_are_read_up_to_the_depth_cap() {
+        let nested = |levels: usize| {
+            format!(
+                r#"{{"id":7,"result":{}"x\"[{{"{}}}"#,
+                r#"{"c":["#.repeat(levels),
+                "]}".repeat(levels)
+            )
+        };
+        assert_eq!(nesting_depth(br#"{"a":"[[[{{{"}"#), 1);
+        let msg = parse_incoming(&nested(200)).expect("400 levels");
+        assert_eq!(msg.id, Some(7));
+        assert!(parse_incoming(&nested(400)).is_none());
+    }
 
     #[test]
     fn incoming_messages_tolerate_odd_shapes() {

@@ -1,10 +1,11 @@
 //! Allocation stacks of a cluster: when the snapshots were taken with allocation tracking
 //! on (`hunt --track-allocations`, DevTools' "Allocation instrumentation on timeline"),
-//! every object carries the stack that allocated it (`leakhound_heap::HeapSnapshot::
-//! allocation_stack`). A cluster's stacks are those of its leak roots (of all its leaked
-//! objects when no root has one), grouped, the most common first; the first frame of the
-//! app's own code in the most common stack becomes the cluster's source, a fact rather
-//! than a guess ([`SourceKind::AllocationStack`]).
+//! objects carry the stack that allocated them (`leakhound_heap::HeapSnapshot::
+//! allocation_stack`). A cluster's stacks are those of its roots' younger siblings (same
+//! class, same holder, added after the roots: V8 keeps the stacks of those right, see
+//! `stack_witnesses`), grouped, the most common first; the first frame of the app's own
+//! code in the most common stack becomes the cluster's source, a fact rather than a guess
+//! ([`SourceKind::AllocationStack`]).
 //!
 //! V8 records a frame's position as the start of its function (its
 //! `SharedFunctionInfo` start), not the line of the call or allocation inside it: a
@@ -78,8 +79,9 @@ impl StackFrame {
 /// One allocation stack shared by some of a cluster's objects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllocationStack {
-    /// Objects allocated by this stack: among the roots and their siblings under the same
-    /// holders that have a recorded stack (see [`with_siblings`]).
+    /// Objects allocated by this stack, among the roots' siblings added since the snapshot
+    /// before the last (the objects whose recorded stacks V8 keeps right; see the module
+    /// notes).
     pub count: u64,
     /// The frames, the app's own code first (innermost first), then dependencies, then
     /// Node's internals; [`StackFrame::depth`] gives the call order.
@@ -126,23 +128,26 @@ fn frame_of(f: &AllocationFrame<'_>, depth: usize) -> StackFrame {
 /// element store, an emitter's listener array lie in between).
 const HOLDER_STEPS: usize = 4;
 
-/// The objects of `s` of the roots' classes kept by one of `holders` (within
-/// [`HOLDER_STEPS`] steps up their retainer traces): the roots and their siblings added
-/// since the target snapshot. V8 keeps an object's stack only until the object, once
-/// given an id by a snapshot, is moved by the GC (`HeapProfiler::ObjectMoveEvent` moves
-/// the stacks of objects without an id only), so in the last snapshot the stacks are
-/// mostly those of the objects allocated after the one before: the roots' younger
-/// siblings, made by the same code.
-pub(crate) fn with_siblings(s: &HeapSnapshot, traces: &Traces, holders: &[NodeId], roots: &[NodeId]) -> Vec<NodeId> {
+/// The objects whose stacks describe the cluster: those of the roots' classes kept by one
+/// of `holders` (within [`HOLDER_STEPS`] steps up their retainer traces) that are younger
+/// than every root (a higher V8 id: first seen after the last root was), that is, the
+/// roots' siblings added since the snapshot before the last, made by the same code.
+///
+/// Not the roots themselves: V8 moves an object's recorded stack along when the GC
+/// moves the object only while the object has no id (`HeapProfiler::ObjectMoveEvent`);
+/// the roots were given ids by an earlier snapshot, so once moved their stack is lost,
+/// or worse, another allocation's that was recorded at their new address. Objects first
+/// seen by the last snapshot keep theirs.
+pub(crate) fn stack_witnesses(s: &HeapSnapshot, traces: &Traces, holders: &[NodeId], roots: &[NodeId]) -> Vec<NodeId> {
     if !s.has_allocation_traces() || roots.is_empty() {
-        return roots.to_vec();
+        return Vec::new();
     }
     let classes: HashSet<u32> = roots.iter().map(|&r| s.class_index(r)).collect();
     let holders: HashSet<NodeId> = holders.iter().copied().collect();
-    let mut out = roots.to_vec();
-    let is_root: HashSet<NodeId> = roots.iter().copied().collect();
+    let youngest_root = roots.iter().map(|&r| s.id(r)).max().unwrap_or(u32::MAX);
+    let mut out = Vec::new();
     for n in 0..s.node_count() as NodeId {
-        if s.trace_node_id(n) == 0 || !classes.contains(&s.class_index(n)) || is_root.contains(&n) {
+        if s.trace_node_id(n) == 0 || s.id(n) <= youngest_root || !classes.contains(&s.class_index(n)) {
             continue;
         }
         let mut p = n;
@@ -158,26 +163,19 @@ pub(crate) fn with_siblings(s: &HeapSnapshot, traces: &Traces, holders: &[NodeId
     out
 }
 
-/// The most common allocation stacks of `roots` (of `objects` when no root has one), at
-/// most [`MAX_ALLOCATION_STACKS`], most objects first (ties: the earlier trace node).
-/// Empty when the snapshot has no allocation stacks.
-pub(crate) fn allocation_stacks(s: &HeapSnapshot, roots: &[NodeId], objects: &[NodeId]) -> Vec<AllocationStack> {
+/// The most common allocation stacks of `nodes` (see [`stack_witnesses`]), at most
+/// [`MAX_ALLOCATION_STACKS`], most objects first (ties: the earlier trace node). Empty
+/// when none has a recorded stack.
+pub(crate) fn allocation_stacks(s: &HeapSnapshot, nodes: &[NodeId]) -> Vec<AllocationStack> {
     if !s.has_allocation_traces() {
         return Vec::new();
     }
-    let count = |nodes: &[NodeId]| {
-        let mut by_trace: HashMap<u32, u64> = HashMap::new();
-        for &n in nodes {
-            let t = s.trace_node_id(n);
-            if t != 0 {
-                *by_trace.entry(t).or_default() += 1;
-            }
+    let mut by_trace: HashMap<u32, u64> = HashMap::new();
+    for &n in nodes {
+        let t = s.trace_node_id(n);
+        if t != 0 {
+            *by_trace.entry(t).or_default() += 1;
         }
-        by_trace
-    };
-    let mut by_trace = count(roots);
-    if by_trace.is_empty() {
-        by_trace = count(objects);
     }
     // Distinct trace nodes may be the same frames (a function recorded twice); merge them.
     let mut by_frames: HashMap<Vec<StackFrame>, (u64, u32)> = HashMap::new();
@@ -217,7 +215,7 @@ pub(crate) fn allocation_source(stacks: &[AllocationStack]) -> Option<SourceRef>
         path: f.url.strip_prefix("file://").unwrap_or(&f.url).to_owned(),
         line: f.line,
         column: f.column,
-        what: format!("function {} (allocation stack; where the function starts)", f.function),
+        what: format!("function {} (where it starts)", f.function),
         kind: SourceKind::AllocationStack,
     })
 }

@@ -68,8 +68,8 @@ pub(crate) fn build_cluster(
         .then(|| s.edges(holder).filter(|&e| s.edge_type(e) == EdgeType::Element).count() as u64);
     let mut sources = cluster_sources(s, traces, scripts, holder, sample, &objects);
     let holders: Vec<NodeId> = members.iter().map(|m| m.0).collect();
-    let stack_roots = crate::alloc::with_siblings(s, traces, &holders, &roots);
-    let allocation_stacks = crate::alloc::allocation_stacks(s, &stack_roots, &objects);
+    let witnesses = crate::alloc::stack_witnesses(s, traces, &holders, &roots);
+    let allocation_stacks = crate::alloc::allocation_stacks(s, &witnesses);
     crate::alloc::prefer_allocation_source(&mut sources, &allocation_stacks);
     let source = sources.first().cloned();
     let last = counts_per_snapshot.len() - 1;

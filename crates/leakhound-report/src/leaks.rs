@@ -113,10 +113,10 @@ pub struct ClusterJson {
 /// One allocation stack of a cluster's objects.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AllocationStackJson {
-    /// Objects this stack allocated, among the cluster's objects and their siblings under
-    /// the same holder that have a recorded stack (V8 drops an object's stack once a
-    /// snapshot has given it an id and the GC moves it, so the last snapshot's stacks are
-    /// mostly those of the objects added since the one before).
+    /// Objects this stack allocated, among the accumulating objects' siblings added since
+    /// the snapshot before the last (same class, same holder). Only those count: V8 loses
+    /// (or mixes up) the stack of an object a snapshot has given an id once the GC moves
+    /// it, so the older objects' stacks are not trusted.
     pub count: u64,
     /// The frames: the app's own code first (innermost first), then its dependencies'
     /// (`node_modules`), then Node's internals; `depth` gives the call order (0: the
