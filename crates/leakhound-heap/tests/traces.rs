@@ -1,7 +1,8 @@
 //! Allocation stacks (`trace_function_infos`, `trace_tree`, `trace_node_id`): read as
 //! DevTools reads them, bounded, and every malformed section an error naming the section
 //! and the byte offset. The corpus' `*-tracked` snapshots (real node 20 and 26 heaps
-//! taken with allocation tracking on) are checked against DevTools in `parity.rs`.
+//! taken with allocation tracking on) keep DevTools' numbers in `parity.rs`, and their
+//! every allocation stack equals the DevTools engine's here.
 
 use leakhound_heap::{AllocationFrame, Section, SnapshotError, load};
 
@@ -195,5 +196,70 @@ fn corpus_tracked_snapshots_name_the_allocating_function() {
             assert_eq!(stack[0].script_name, "[eval]", "{name}: {stack:?}");
             assert!(stack[0].line >= 1 && stack[0].column >= 1, "{name}: {stack:?}");
         }
+    }
+}
+
+/// Every allocation stack of the corpus' tracked snapshots equals the real DevTools
+/// engine's (`JSHeapSnapshot.allocationStack`, recorded by `tests/corpus/stacks.sh` as
+/// `*-tracked.stacks.json.gz`), node by node, but for the tree's `(root)`, which DevTools
+/// lists last and the engine leaves out; and the nodes with a stack are the same.
+#[test]
+fn corpus_stacks_match_devtools() {
+    use std::io::Read;
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/corpus");
+    let gunzip = |name: &str| {
+        let mut bytes = Vec::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(corpus.join(name)).unwrap())
+            .read_to_end(&mut bytes)
+            .unwrap();
+        bytes
+    };
+    for name in ["node20-tracked", "node26-tracked"] {
+        let s = load(&gunzip(&format!("{name}.heapsnapshot.gz"))[..], &mut |_| {})
+            .unwrap()
+            .snapshot;
+        let golden: serde_json::Value = serde_json::from_slice(&gunzip(&format!("{name}.stacks.json.gz"))).unwrap();
+        assert_eq!(golden["schema"], "leakhound-devtools-stacks/1");
+        let nodes = golden["nodes"].as_array().unwrap();
+        let ours_with = (0..s.node_count() as u32).filter(|&n| s.trace_node_id(n) != 0).count();
+        assert_eq!(ours_with, nodes.len(), "{name}: nodes with a trace_node_id");
+        let mut mismatches = Vec::new();
+        for entry in nodes {
+            let ordinal = entry[0].as_u64().unwrap() as u32;
+            let mut theirs: Vec<(String, String, u32, u32, u32)> = entry[1]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| {
+                    (
+                        f[0].as_str().unwrap().to_owned(),
+                        f[1].as_str().unwrap().to_owned(),
+                        f[2].as_u64().unwrap() as u32,
+                        f[3].as_u64().unwrap() as u32,
+                        f[4].as_u64().unwrap() as u32,
+                    )
+                })
+                .collect();
+            if theirs.last().is_some_and(|f| f.0 == "(root)") {
+                theirs.pop();
+            }
+            let ours: Vec<(String, String, u32, u32, u32)> = s
+                .allocation_stack(ordinal)
+                .iter()
+                .map(|f| {
+                    (
+                        f.function_name.to_owned(),
+                        f.script_name.to_owned(),
+                        f.script_id,
+                        f.line,
+                        f.column,
+                    )
+                })
+                .collect();
+            if ours != theirs && mismatches.len() < 5 {
+                mismatches.push(format!("node {ordinal}: ours {ours:?}\n  devtools {theirs:?}"));
+            }
+        }
+        assert!(mismatches.is_empty(), "{name}:\n{}", mismatches.join("\n"));
     }
 }
