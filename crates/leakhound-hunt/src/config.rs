@@ -216,6 +216,11 @@ pub struct HuntOptions {
     /// Take every snapshot even when the memory headroom check says it does not fit
     /// (`--ignore-headroom`; a warning is recorded instead).
     pub ignore_headroom: bool,
+    /// Turn on V8's allocation tracking before the baseline (`--track-allocations`), so
+    /// the snapshots carry allocation stacks.
+    pub track_allocations: bool,
+    /// Take a sampling heap profile over the load phases (`--sample-allocations`).
+    pub sample_allocations: bool,
 }
 
 /// Settings of a hunt.
@@ -263,6 +268,14 @@ pub struct HuntConfig {
     /// free for it (`leakhound_inspector::headroom`): a snapshot that does not fit ends the
     /// hunt, unless this is set, which makes it a warning.
     pub ignore_headroom: bool,
+    /// Turn on allocation tracking (`HeapProfiler.startTrackingHeapObjects` with
+    /// `trackAllocations: true`) before the baseline, so every later snapshot records
+    /// which stack allocated each new object and each leak cluster gets its allocation
+    /// stacks. It slows the app while it runs (`bench/RESULTS.md`).
+    pub track_allocations: bool,
+    /// Run V8's sampling heap profiler (survivors only) from the baseline to the last
+    /// snapshot and write it as `allocations.heapprofile` in the output folder.
+    pub sample_allocations: bool,
 }
 
 fn free_port() -> Result<u16, ConfigError> {
@@ -366,6 +379,8 @@ impl HuntConfig {
                 ..Default::default()
             },
             ignore_headroom: o.ignore_headroom,
+            track_allocations: o.track_allocations,
+            sample_allocations: o.sample_allocations,
         })
     }
 }
@@ -455,6 +470,8 @@ mod tests {
             ready: None,
             min_growth: 2,
             ignore_headroom: false,
+            track_allocations: false,
+            sample_allocations: false,
         }
     }
 

@@ -154,6 +154,8 @@ pub struct HuntOutcome {
     pub leaks: LeakReport,
     /// Warnings for the user (failed requests, the leak finder's notes).
     pub warnings: Vec<String>,
+    /// The sampling heap profile taken over the load phases (`--sample-allocations`).
+    pub heap_profile: Option<crate::heap_profile::HeapProfileRecord>,
 }
 
 /// The hunt's verdict, its one-sentence reason and, when inconclusive, what would decide

@@ -9,13 +9,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use leakhound_inspector::headroom::{self, Fit, HeapFigures, PreviousSnapshot};
-use leakhound_inspector::{NodeProcess, OutputLine, Session, SpawnOptions};
+use leakhound_inspector::{NodeProcess, OutputLine, SamplingOptions, Session, SpawnOptions};
 use leakhound_leaks::{LeakOptions, LeakReport, MemorySample};
 use leakhound_load::LoadReport;
 use tokio::sync::{Mutex, mpsc};
 
 use crate::config::{AppTarget, HuntConfig, LoadKind};
 use crate::error::{Failure, HuntError, Stage};
+use crate::heap_profile::HeapProfileRecord;
 use crate::listening::{ListensElsewhere, port_of};
 use crate::outcome::{CalmDown, HuntEvent, HuntOutcome, PhaseRecord, SnapshotRecord, decide};
 use crate::phase::{PhaseKind, SnapshotLabel};
@@ -62,9 +63,54 @@ struct Ctx {
     previous_snapshot: Option<PreviousSnapshot>,
     /// The app's resident set before the first snapshot, in bytes.
     rss_before_snapshots: Option<u64>,
+    /// The sampling heap profiler is running (`--sample-allocations`).
+    sampling: bool,
+    /// The sampling heap profile, once taken.
+    heap_profile: Option<HeapProfileRecord>,
 }
 
 impl Ctx {
+    /// Starts the sampling heap profiler after the baseline (`--sample-allocations`),
+    /// keeping only what survives; a failure is a warning.
+    async fn start_sampling(&mut self) {
+        if !self.cfg.sample_allocations || self.sampling {
+            return;
+        }
+        match self.session.start_sampling(SamplingOptions::default()).await {
+            Ok(()) => self.sampling = true,
+            Err(e) => self
+                .warnings
+                .push(format!("the sampling heap profiler could not be started: {e}")),
+        }
+    }
+
+    /// After the last snapshot (whose GC has collected what did not survive): reads the
+    /// sampling profile, stops the profiler and writes `allocations.heapprofile`; a
+    /// failure is a warning.
+    async fn finish_sampling(&mut self) {
+        if !self.sampling {
+            return;
+        }
+        self.emit(HuntEvent::Step("reading the sampling heap profile".into()));
+        let profile = self.session.sampling_profile().await;
+        let _ = self.session.stop_sampling().await;
+        self.sampling = false;
+        let path = self.out_dir.join("allocations.heapprofile");
+        let written = profile.and_then(|p| p.write(&path).map(|()| p));
+        match written {
+            Ok(p) => {
+                self.heap_profile = Some(HeapProfileRecord::of(
+                    &p,
+                    path,
+                    SamplingOptions::default().interval_bytes,
+                ))
+            }
+            Err(e) => self
+                .warnings
+                .push(format!("the sampling heap profile could not be kept: {e}")),
+        }
+    }
+
     fn err(&self, stage: Stage, failure: impl Into<Failure>) -> HuntError {
         HuntError {
             stage,
@@ -559,10 +605,16 @@ async fn hunt_in(
         listen_lines,
         previous_snapshot: None,
         rss_before_snapshots: None,
+        sampling: false,
+        heap_profile: None,
     };
     let result = run_phases(&mut ctx).await;
     // Stop sampling, the session and the app on every path.
     shared.stop.store(true, Ordering::SeqCst);
+    if ctx.cfg.track_allocations && ctx.process.is_none() {
+        // An attached app keeps running: its allocation tracking ends with the hunt.
+        let _ = ctx.session.stop_tracking_allocations().await;
+    }
     ctx.session.close().await;
     if let Some(mut p) = ctx.process.take() {
         let _ = p.kill_with_grace(Duration::from_secs(2)).await;
@@ -663,8 +715,17 @@ async fn run_phases_inner(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
     let phases = ctx.cfg.phases as u32;
     let mut restarts = 0;
     let base = 'series: loop {
+        if ctx.cfg.track_allocations {
+            ctx.emit(HuntEvent::Step("allocation tracking on".into()));
+            if let Err(e) = ctx.session.start_tracking_allocations().await {
+                ctx.warnings.push(format!(
+                    "allocation tracking could not be turned on ({e}): the clusters have no allocation stacks"
+                ));
+            }
+        }
         let base = ctx.floor_point(Stage::BaselineFloor).await?;
         ctx.snapshot(SnapshotLabel::Baseline, 0).await?;
+        ctx.start_sampling().await;
         // V8's object ids, which the leak finder compares across snapshots, live until any
         // inspector session that used the heap profiler ends (a DevTools window closed
         // meanwhile clears them): a marker taken now must be the same after each snapshot.
@@ -703,6 +764,7 @@ async fn run_phases_inner(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
         }
         break base;
     };
+    ctx.finish_sampling().await;
     // Calm-down: no load, wait, GC, compare with the baseline.
     ctx.emit(HuntEvent::Step("calm-down".into()));
     let start_ms = ctx.shared.now_ms();
@@ -767,6 +829,7 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
         phases,
         mut warnings,
         events,
+        heap_profile,
         ..
     } = ctx;
     let _ = events.send(HuntEvent::Step("analysing the snapshots".into()));
@@ -833,6 +896,7 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
         calm_down,
         leaks,
         warnings,
+        heap_profile,
     })
 }
 

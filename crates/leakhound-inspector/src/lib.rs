@@ -82,6 +82,7 @@ pub mod headroom;
 mod memory;
 pub mod proc;
 mod process;
+mod profile;
 mod session;
 mod snapshot;
 mod transport;
@@ -91,6 +92,7 @@ pub use error::{CloseReason, HeadroomError, InspectorError};
 pub use memory::{GC_RING_CAPACITY, GcEvent, MemoryUsage};
 pub use nix::sys::signal::Signal;
 pub use process::{DEFAULT_KILL_GRACE, DEFAULT_READY_TIMEOUT, NodeProcess, OutputLine, SpawnOptions, Stream};
+pub use profile::{AllocationSite, CallFrame, HeapProfile, ProfileNode, ProfileSample, SamplingOptions};
 pub use session::Session;
 pub use snapshot::SnapshotFile;
 
