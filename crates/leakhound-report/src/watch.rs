@@ -39,6 +39,11 @@ pub struct WatchJson {
     /// Every `process.memoryUsage()` reading, oldest first: leakhound's own and those taken
     /// right after the app's own full GCs.
     pub memory: Vec<WatchPointJson>,
+    /// A watch of several processes (`--attach` repeated): one document per process, in
+    /// the order given; the top-level fields are the first one's, the verdict the worst
+    /// (`leak`, then `inconclusive`, then `no_leak`). Absent for one process.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<WatchJson>,
 }
 
 /// The floor fits of a watch.
@@ -104,8 +109,53 @@ impl WatchJson {
                     after_full_gc: m.after_full_gc,
                 })
                 .collect(),
+            targets: Vec::new(),
         }
     }
+
+    /// The wire form of a watch of one or more processes: for one, as
+    /// [`WatchJson::from_outcome`]; for several, the first one's document with the worst
+    /// verdict (and its reason) on top and every process's document in `targets`. `None`
+    /// for none.
+    pub fn from_outcomes(outcomes: &[WatchOutcome]) -> Option<WatchJson> {
+        let (first, rest) = outcomes.split_first()?;
+        let mut doc = WatchJson::from_outcome(first);
+        if rest.is_empty() {
+            return Some(doc);
+        }
+        let worst = worst_outcome(outcomes)?;
+        doc.verdict = worst.verdict.into();
+        doc.reason = format!("pid {}: {}", worst.pid, worst.reason);
+        doc.what_would_decide = worst.what_would_decide.clone();
+        doc.targets = outcomes.iter().map(WatchJson::from_outcome).collect();
+        Some(doc)
+    }
+}
+
+/// The outcome whose verdict is the worst: a leak, else an inconclusive one, else the first.
+pub fn worst_outcome(outcomes: &[WatchOutcome]) -> Option<&WatchOutcome> {
+    let rank = |v: Verdict| match v {
+        Verdict::Leak => 2,
+        Verdict::Inconclusive => 1,
+        Verdict::NoLeak => 0,
+    };
+    outcomes.iter().rev().max_by_key(|o| rank(o.verdict))
+}
+
+/// Writes each process's verdict as [`write_watch_text`] does, under a `pid N:` line when
+/// there are several.
+///
+/// # Errors
+/// Any error writing to `w`.
+pub fn write_watch_texts(outcomes: &[WatchOutcome], w: &mut dyn Write) -> io::Result<()> {
+    if let [one] = outcomes {
+        return write_watch_text(one, w);
+    }
+    for o in outcomes {
+        writeln!(w, "pid {}:", o.pid)?;
+        write_watch_text(o, w)?;
+    }
+    Ok(())
 }
 
 /// Writes `doc` as pretty JSON with a final newline, keys sorted at every level (the

@@ -329,19 +329,27 @@ pub struct DemoArgs {
 /// The flags of `leakhound watch`: which app, how long, and how often to sample and GC.
 #[derive(Args, Debug, Clone)]
 pub struct WatchArgs {
-    /// Which app to watch: the command after `--`, or `--attach PID`.
-    #[command(flatten)]
-    pub app: AppArgs,
+    /// Attach to this running node process (repeatable: one agent watches several). Its
+    /// inspector is opened on 127.0.0.1 only and closed again when leakhound leaves;
+    /// Ctrl-C or SIGTERM never stops it.
+    #[arg(long = "attach", value_name = "PID")]
+    pub attach: Vec<u32>,
+    /// The app's command, after `--`: e.g. `-- node server.js` (started and supervised:
+    /// stopped when the watch ends).
+    #[arg(last = true)]
+    pub command: Vec<OsString>,
     /// Stop after this long: seconds, or with a unit (`90s`, `10m`, `1h`) (default: until
-    /// Ctrl-C or the app exits).
+    /// Ctrl-C or every app exits).
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// Sample interval, ms.
-    #[arg(long, default_value_t = 500)]
-    pub sample_ms: u64,
-    /// Force a full GC this often for clean floor points, ms (0: only the app's own GCs).
-    #[arg(long, default_value_t = 5000)]
-    pub gc_interval_ms: u64,
+    /// Sample interval, ms (default: 5000 with --attach, 500 for an app leakhound starts).
+    #[arg(long)]
+    pub sample_ms: Option<u64>,
+    /// Force a full GC this often for clean floor points, ms (0: only the app's own GCs;
+    /// default: never with --attach, where floor points come from the app's own full GCs,
+    /// and 5000 for an app leakhound starts).
+    #[arg(long)]
+    pub gc_interval_ms: Option<u64>,
     /// Warm-up left out of the statistics: seconds, or with a unit (`30s`, `2m`).
     #[arg(long, default_value = "5", value_parser = parse_duration)]
     pub warmup: Duration,
@@ -456,8 +464,8 @@ impl WatchArgs {
     /// The library's options for this watch.
     pub fn options(&self) -> leakhound_hunt::WatchOptions {
         leakhound_hunt::WatchOptions {
-            command: self.app.command.clone(),
-            attach: self.app.attach,
+            command: self.command.clone(),
+            attach: self.attach.clone(),
             duration: self.duration,
             sample_ms: self.sample_ms,
             gc_interval_ms: self.gc_interval_ms,
