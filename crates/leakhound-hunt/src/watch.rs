@@ -68,6 +68,8 @@ pub struct TargetStatus {
     pub heap_spaces: Vec<HeapSpace>,
     /// GCs per kind since leakhound began watching (cumulative counts and durations).
     pub gc: Vec<GcKindStats>,
+    /// The app's `process.uptime()` at the latest sample, seconds.
+    pub app_uptime_seconds: Option<f64>,
     /// The floor analysis after the warm-up.
     pub floor: FloorAnalysis,
     /// The verdict so far (see [`judge`]).
@@ -401,6 +403,7 @@ async fn watch_target(
         heap_limit_bytes: None,
         heap_spaces: Vec::new(),
         gc: Vec::new(),
+        app_uptime_seconds: None,
         floor: leakhound_leaks::analyze_floor(&[], 0.0),
         verdict: Verdict::Inconclusive,
         reason: String::new(),
@@ -501,6 +504,7 @@ fn record(
     status.heap_limit_bytes = runtime.heap_limit_bytes.or(status.heap_limit_bytes);
     status.heap_spaces = runtime.heap_spaces;
     status.gc = runtime.gc;
+    status.app_uptime_seconds = runtime.uptime_seconds.or(status.app_uptime_seconds);
 }
 
 #[cfg(test)]

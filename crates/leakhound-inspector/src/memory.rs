@@ -172,6 +172,8 @@ pub struct RuntimeSample {
     /// Cumulative GC counts and durations per kind since the observer was installed (empty
     /// without the observer, or before the first GC).
     pub gc: Vec<GcKindStats>,
+    /// `process.uptime()`: seconds since the target process started (None if unreadable).
+    pub uptime_seconds: Option<f64>,
 }
 
 fn js_u64(value: &Value) -> Option<u64> {
@@ -251,7 +253,7 @@ fn remove_script() -> String {
 fn runtime_script() -> String {
     format!(
         "(() => {{ const s = globalThis[Symbol.for('{GC_STATE_KEY}')]; \
-         const out = {{ mem: process.memoryUsage() }}; \
+         const out = {{ mem: process.memoryUsage(), uptime: process.uptime() }}; \
          let v8 = s && s.v8; \
          if (!v8) {{ try {{ v8 = process.getBuiltinModule?.('node:v8') ?? process.mainModule?.require('v8'); }} catch {{}} }} \
          if (v8) {{ try {{ out.limit = v8.getHeapStatistics().heap_size_limit; \
@@ -514,6 +516,10 @@ fn runtime_sample_from_js(value: &Value) -> Option<RuntimeSample> {
         heap_limit_bytes,
         heap_spaces,
         gc,
+        uptime_seconds: value
+            .get("uptime")
+            .and_then(Value::as_f64)
+            .filter(|u| u.is_finite() && *u >= 0.0),
     })
 }
 
@@ -575,6 +581,7 @@ mod tests {
         });
         let r = runtime_sample_from_js(&v).unwrap();
         assert_eq!(r.memory.heap_used_bytes, 4);
+        assert_eq!(r.uptime_seconds, None);
         assert_eq!(r.heap_limit_bytes, Some(4_345_298_944));
         assert_eq!(r.heap_spaces.len(), 1);
         assert_eq!(r.heap_spaces[0].name, "old_space");

@@ -6,6 +6,7 @@
 pub mod diff;
 pub mod error;
 pub mod format;
+pub mod health;
 pub mod html;
 pub mod hunt;
 pub mod leaks;

@@ -356,6 +356,40 @@ pub struct WatchArgs {
     /// Print JSON at the end.
     #[arg(long)]
     pub json: bool,
+    /// Serve Prometheus metrics (`/metrics`, OpenMetrics text) and a health check
+    /// (`/health`, JSON) on this address while watching: HOST:PORT with an IP address, or a
+    /// port alone for 127.0.0.1; the flag alone means 127.0.0.1:9464. Loopback unless you
+    /// name another address. A taken port is an error at once (exit 2).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9464", value_parser = parse_metrics_addr)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// The `app` label of every metric and of /health (default: the app's script name).
+    #[arg(long, value_name = "NAME")]
+    pub app_name: Option<String>,
+    /// /health says `warning` when heapUsed reaches this: a size (`450M`, `1G`) or a
+    /// percentage of V8's heap limit (`80%`).
+    #[arg(long, value_name = "SIZE|N%", default_value = "80%")]
+    pub warn_heap: leakhound_agent::HeapThreshold,
+    /// /health says `critical` (HTTP 503) when heapUsed reaches this: a size or a
+    /// percentage of the heap limit.
+    #[arg(long, value_name = "SIZE|N%", default_value = "90%")]
+    pub critical_heap: leakhound_agent::HeapThreshold,
+}
+
+/// `--metrics-addr`: `HOST:PORT` (an IP address; `localhost` is 127.0.0.1), `:PORT` or
+/// `PORT` (127.0.0.1).
+pub fn parse_metrics_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::{Ipv4Addr, SocketAddr};
+    let t = text.trim();
+    let port_only = t.strip_prefix(':').unwrap_or(t);
+    if let Ok(port) = port_only.parse::<u16>() {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    if let Some(port) = t.strip_prefix("localhost:").and_then(|p| p.parse::<u16>().ok()) {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    t.parse().map_err(|_| {
+        format!("{text:?}: give HOST:PORT with an IP address (127.0.0.1:9464, [::1]:9464, 0.0.0.0:9464) or a port")
+    })
 }
 
 /// The flags of `leakhound snapshot`: which process (by pid or inspector URL) and where
@@ -513,6 +547,19 @@ mod tests {
         );
         for bad in ["", "file:", "Show", "stderr"] {
             assert!(parse_app_output(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn metrics_addresses_default_to_loopback() {
+        let lo = |p: u16| std::net::SocketAddr::from(([127, 0, 0, 1], p));
+        assert_eq!(parse_metrics_addr("9464"), Ok(lo(9464)));
+        assert_eq!(parse_metrics_addr(":9100"), Ok(lo(9100)));
+        assert_eq!(parse_metrics_addr("localhost:0"), Ok(lo(0)));
+        assert_eq!(parse_metrics_addr("0.0.0.0:9464").unwrap().to_string(), "0.0.0.0:9464");
+        assert_eq!(parse_metrics_addr("[::1]:9464").unwrap().to_string(), "[::1]:9464");
+        for bad in ["", "host:9464", "127.0.0.1", "70000"] {
+            assert!(parse_metrics_addr(bad).is_err(), "{bad}");
         }
     }
 

@@ -1,9 +1,15 @@
 //! `leakhound watch` as a production agent: several running processes in one agent, floor
 //! points from the apps' own full GCs (no forced GC when attached), SIGTERM detaches and
-//! leaves every app running with its inspector closed.
+//! leaves every app running with its inspector closed; `/metrics` that `promtool check
+//! metrics` accepts and `/health`; the faults: an app that dies (reported, `leakhound_up`
+//! 0, the others still served), a taken metrics port (exit 2 at once), a scrape while the
+//! app is busy (answered from the last state).
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_leakhound");
@@ -127,4 +133,343 @@ fn one_agent_watches_several_processes_from_their_own_gcs_and_sigterm_leaves_the
         ports.0.is_empty() && ports.1.is_empty(),
         "inspectors still open: {ports:?}"
     );
+}
+
+/// `GET path` over HTTP/1.0 with an `Accept` header: the status and the body. Each call has
+/// 5 s in all.
+fn http_get(addr: SocketAddr, path: &str, accept: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect to the agent");
+    stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: {accept}\r\n\r\n"
+    )
+    .expect("send");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).expect("read the answer");
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, body.to_owned())
+}
+
+/// The value of the series `name{…labels…}` whose labels contain every one of `labels`.
+fn value(page: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    page.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .find(|l| labels.iter().all(|want| l.contains(want)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// An agent started with `--metrics-addr 127.0.0.1:0`, its address read from its stderr,
+/// the rest of its stderr collected.
+struct Agent {
+    run: Running,
+    addr: SocketAddr,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Agent {
+    fn start(args: &[&str]) -> Agent {
+        let mut child = Command::new(BIN)
+            .args(["watch", "--metrics-addr", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the agent");
+        let err = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let run = Running(Some(child));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let addr = loop {
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("the agent says where it serves metrics");
+            if let Some(rest) = line.strip_prefix("leakhound: metrics on http://") {
+                break rest.split('/').next().and_then(|a| a.parse().ok()).expect("an address");
+            }
+        };
+        Agent { run, addr, stderr: rx }
+    }
+
+    /// Scrapes until `ready` holds for the page (at most `within`).
+    fn scrape_until(&self, within: Duration, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let (status, page) = http_get(self.addr, "/metrics", "text/plain");
+            assert_eq!(status, 200, "{page}");
+            if ready(&page) {
+                return page;
+            }
+            assert!(Instant::now() < deadline, "not ready in {within:?}:\n{page}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Every stderr line so far.
+    fn stderr_lines(&self) -> Vec<String> {
+        self.stderr.try_iter().collect()
+    }
+}
+
+fn promtool() -> Option<&'static str> {
+    let found = Command::new("promtool")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "promtool (Debian package prometheus) is missing: .ci/run installs it"
+        );
+        #[allow(clippy::print_stderr, reason = "a skipped check says so")]
+        {
+            eprintln!("SKIPPED the promtool check: promtool (Debian package prometheus) is not installed");
+        }
+    }
+    found.then_some("promtool")
+}
+
+#[test]
+fn metrics_pass_promtool_and_health_says_warning_for_a_rising_floor() {
+    let app = app("leaky.js");
+    let agent = Agent::start(&[
+        "--quiet",
+        "--sample-ms",
+        "200",
+        "--gc-interval-ms",
+        "250",
+        "--warmup",
+        "0.5",
+        "--duration",
+        "60",
+        "--",
+        "node",
+        app.to_str().unwrap(),
+    ]);
+    let _ = &agent.run;
+    let page = agent.scrape_until(Duration::from_secs(40), |p| {
+        value(p, "leakhound_leak_verdict", &["kind=\"heap_used\""]) == Some(1.0)
+    });
+    // Labels: the app from the script's name, the pid, an empty thread_id.
+    assert!(page.contains("leakhound_up{app=\"leaky\",pid=\""), "{page}");
+    assert!(page.contains(",thread_id=\"\"}"), "{page}");
+    for name in [
+        "leakhound_memory_bytes",
+        "leakhound_memory_floor_bytes",
+        "leakhound_memory_floor_slope_bytes_per_second",
+        "leakhound_verdict_inconclusive",
+        "leakhound_floor_points",
+        "leakhound_heap_limit_bytes",
+        "leakhound_gc_full_total",
+        "v8js_memory_heap_used_bytes",
+        "v8js_gc_duration_seconds_bucket",
+    ] {
+        assert!(page.contains(&format!("\n{name}{{")), "{name} missing:\n{page}");
+    }
+    for kind in ["heap_used", "heap_total", "external", "array_buffers", "rss"] {
+        assert!(
+            value(&page, "leakhound_memory_bytes", &[&format!("kind=\"{kind}\"")]).is_some_and(|v| v >= 0.0),
+            "{kind}"
+        );
+    }
+    let lower = value(
+        &page,
+        "leakhound_memory_floor_slope_bytes_per_second",
+        &["kind=\"heap_used\"", "bound=\"lower\""],
+    )
+    .expect("the slope's lower bound");
+    assert!(lower > 0.0, "a rising floor's lower bound is above zero: {lower}");
+    assert!(value(&page, "v8js_gc_duration_seconds_count", &["v8js_gc_type=\"major\""]).unwrap_or(0.0) >= 2.0);
+    if let Some(promtool) = promtool() {
+        let mut check = Command::new(promtool)
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("promtool");
+        check.stdin.take().unwrap().write_all(page.as_bytes()).unwrap();
+        let out = check.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool check metrics: {}{}\n{page}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // What Prometheus asks for: OpenMetrics text, ending in # EOF.
+    let (status, om) = http_get(agent.addr, "/metrics", "application/openmetrics-text; version=1.0.0");
+    assert_eq!(status, 200);
+    assert!(
+        om.ends_with("# EOF\n") && om.contains("# TYPE leakhound_gc_full counter"),
+        "{om}"
+    );
+    let (status, body) = http_get(agent.addr, "/health", "application/json");
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!(status, 200, "warning answers 200: {doc:#}");
+    assert_eq!(doc["status"], "warning", "{doc:#}");
+    let t = &doc["targets"][0];
+    assert_eq!(t["verdict"], "leak");
+    assert!(t["memory_mb"]["heap_used"].as_f64().unwrap() > 1.0, "{doc:#}");
+    assert!(t["heap_limit_mb"].as_f64().unwrap() > 100.0, "{doc:#}");
+    assert!(t["uptime_s"].as_f64().unwrap() > 0.0, "{doc:#}");
+    // A heap threshold the app is above makes it critical: 503.
+    drop(agent);
+    let agent = Agent::start(&[
+        "--quiet",
+        "--sample-ms",
+        "200",
+        "--critical-heap",
+        "1M",
+        "--duration",
+        "30",
+        "--",
+        "node",
+        app.to_str().unwrap(),
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (status, body) = loop {
+        let (status, body) = http_get(agent.addr, "/health", "application/json");
+        if status == 503 || Instant::now() > deadline {
+            break (status, body);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("\"status\":\"critical\"") && body.contains("--critical-heap 1.0 MB"),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_taken_metrics_port_is_a_clear_error_before_any_app_starts() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("started");
+    let script = format!(
+        "require('fs').writeFileSync({:?}, 'x'); setInterval(() => {{}}, 1000);",
+        marker
+    );
+    let started = Instant::now();
+    let out = Command::new(BIN)
+        .args([
+            "watch",
+            "--metrics-addr",
+            &addr,
+            "--duration",
+            "20",
+            "--",
+            "node",
+            "-e",
+            &script,
+        ])
+        .output()
+        .expect("run leakhound");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot serve metrics on {addr}: the address is already in use"
+        )),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10), "it fails at once");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!marker.exists(), "no app was started");
+}
+
+#[test]
+fn an_app_that_dies_is_reported_and_the_others_are_still_served() {
+    let mut alive = node("churn.js");
+    let dying = Command::new("node")
+        .arg("--inspect-port=0")
+        .arg(app("dies.js"))
+        .env("DIE_AFTER_MS", "4000")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start node");
+    let dying = Running(Some(dying));
+    std::thread::sleep(Duration::from_millis(700));
+    let (pa, pd) = (alive.pid(), dying.pid());
+    let agent = Agent::start(&[
+        "--sample-ms",
+        "200",
+        "--attach",
+        &pa.to_string(),
+        "--attach",
+        &pd.to_string(),
+    ]);
+    let page = agent.scrape_until(Duration::from_secs(30), |p| {
+        value(p, "leakhound_up", &[&format!("pid=\"{pd}\"")]) == Some(0.0)
+    });
+    assert_eq!(
+        value(&page, "leakhound_up", &[&format!("pid=\"{pa}\"")]),
+        Some(1.0),
+        "{page}"
+    );
+    // The other one is still sampled: its GC count keeps moving.
+    let gcs = |p: &str| {
+        value(
+            p,
+            "v8js_gc_duration_seconds_count",
+            &[&format!("pid=\"{pa}\""), "minor"],
+        )
+    };
+    let before = gcs(&page).expect("the live app's GCs");
+    agent.scrape_until(Duration::from_secs(20), |p| gcs(p).is_some_and(|n| n > before));
+    let (status, body) = http_get(agent.addr, "/health", "application/json");
+    assert_eq!(status, 503, "a process gone is critical: {body}");
+    assert!(body.contains(&format!("pid {pd} is no longer watched")), "{body}");
+    let lines = agent.stderr_lines().join("\n");
+    assert!(
+        lines.contains(&format!("leakhound: pid {pd}: the app exited")),
+        "reported: {lines}"
+    );
+    sigterm(agent.run.pid());
+    let out = agent.run.output();
+    assert!(matches!(out.status.code(), Some(0 | 1 | 3)), "{out:?}");
+    assert!(alive.alive(), "the attached app runs on");
+    drop(dying);
+}
+
+#[test]
+fn a_scrape_while_the_app_is_busy_still_answers_at_once() {
+    let app = app("busy.js");
+    let agent = Agent::start(&[
+        "--quiet",
+        "--sample-ms",
+        "100",
+        "--duration",
+        "40",
+        "--",
+        "node",
+        app.to_str().unwrap(),
+    ]);
+    // The first sample, then scrapes through several 2.5 s blocks of the app's event loop,
+    // when a sample waits for the app.
+    agent.scrape_until(Duration::from_secs(20), |p| {
+        value(p, "leakhound_memory_bytes", &["heap_used"]).is_some()
+    });
+    let mut slowest = Duration::ZERO;
+    let until = Instant::now() + Duration::from_secs(7);
+    while Instant::now() < until {
+        let t = Instant::now();
+        let (status, page) = http_get(agent.addr, "/metrics", "text/plain");
+        slowest = slowest.max(t.elapsed());
+        assert_eq!(status, 200);
+        assert!(page.contains("leakhound_up{"), "{page}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(slowest < Duration::from_millis(1000), "a scrape waited {slowest:?}");
 }
