@@ -11,7 +11,7 @@
 //! | `leakhound_memory_bytes` | gauge | `kind` | the latest `process.memoryUsage()`: `heap_used`, `heap_total`, `external`, `array_buffers`, `rss` |
 //! | `leakhound_memory_floor_bytes` | gauge | `kind` | the same fields right after the last full GC |
 //! | `leakhound_memory_floor_slope_bytes_per_second` | gauge | `kind`, `bound` | the floor's slope (`heap_used`, `external`, `rss`): `estimate`, and the 95 % interval's `lower` and `upper` bounds; absent until 3 floor points |
-//! | `leakhound_leak_verdict` | gauge | `kind` | 1 while that floor rises (the watch's verdict is `leak` when any does) |
+//! | `leakhound_leak_verdict` | gauge | `kind` | 1 while the watch names that floor as rising (`rss`: RSS rising while the heap and external memory do not, i.e. native memory); the watch's verdict is `leak` exactly when one is 1 |
 //! | `leakhound_verdict_inconclusive` | gauge | `kind` | 1 while that floor is neither rising nor shown flat |
 //! | `leakhound_floor_points` | gauge | `kind` | floor points the fit rests on |
 //! | `leakhound_heap_limit_bytes` | gauge | | V8's `heap_size_limit` |
@@ -23,7 +23,7 @@ use std::sync::PoisonError;
 
 use leakhound_hunt::TargetStatus;
 use leakhound_inspector::GC_DURATION_BUCKETS_SECONDS;
-use leakhound_leaks::{Evidence, FloorFit, MemorySample};
+use leakhound_leaks::{Evidence, FloorFit, MemoryKind, MemorySample};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -187,7 +187,7 @@ impl Collector for BoardCollector {
                     }
                 }
                 let evidence = fit.evidence_per_hour();
-                leak.push((kl.clone(), if fit.growing { 1.0 } else { 0.0 }));
+                leak.push((kl.clone(), if rises(st, kind) { 1.0 } else { 0.0 }));
                 let undecided = matches!(evidence, Evidence::Undecided { .. });
                 inconclusive.push((kl.clone(), if undecided { 1.0 } else { 0.0 }));
                 points.push((kl, fit.points as f64));
@@ -203,7 +203,7 @@ impl Collector for BoardCollector {
         gauges(
             &mut enc,
             "leakhound_leak_verdict",
-            "1 while this floor rises (lower 95 % bound of its slope above zero, beyond the noise): the watch's verdict is leak.",
+            "1 while this floor rises (lower 95 % bound of its slope above zero, beyond the noise; rss: native memory, RSS rising while the heap and external memory do not): the watch's verdict is leak.",
             None,
             &leak,
         )?;
@@ -282,6 +282,19 @@ impl Collector for BoardCollector {
         }
         Ok(())
     }
+}
+
+/// Whether the watch names this floor as rising (its `growing` list): the JS heap for
+/// `heap_used`, external memory for `external`, native memory for `rss` (RSS rising while
+/// the heap and external memory do not). The watch's verdict is `leak` exactly when one
+/// of the three does.
+fn rises(st: &TargetStatus, kind: &str) -> bool {
+    let wanted = match kind {
+        "heap_used" => MemoryKind::JsHeap,
+        "external" => MemoryKind::External,
+        _ => MemoryKind::Native,
+    };
+    st.floor.growing.contains(&wanted)
 }
 
 /// Cumulative counts at [`GC_DURATION_BUCKETS_SECONDS`] as the per-bucket counts the
