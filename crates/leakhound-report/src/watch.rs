@@ -183,8 +183,11 @@ pub fn write_watch_text(o: &WatchOutcome, w: &mut dyn Write) -> io::Result<()> {
     };
     writeln!(
         w,
-        "{headline}: {} ({}; {} floor points after the warm-up)",
-        o.reason, o.ended, f.heap_used.points
+        "{headline}: {} ({}; {} floor point{} after the warm-up)",
+        o.reason,
+        o.ended,
+        f.heap_used.points,
+        if f.heap_used.points == 1 { "" } else { "s" }
     )?;
     if let Some(next) = &o.what_would_decide {
         writeln!(w, "   to decide: {next}")?;

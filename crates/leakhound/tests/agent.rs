@@ -336,3 +336,34 @@ fn a_scrape_while_the_app_is_busy_still_answers_at_once() {
     }
     assert!(slowest < Duration::from_millis(1000), "a scrape waited {slowest:?}");
 }
+
+#[test]
+fn on_a_terminal_the_watch_draws_one_refreshing_row_per_process() {
+    // `script` (util-linux) gives the watch a terminal for stdout.
+    let leaky = app("leaky.js");
+    let command = format!(
+        "{BIN} watch --duration 4 --sample-ms 200 --gc-interval-ms 300 --warmup 0.5 -- node {}",
+        leaky.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux)");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{screen}");
+    let rows = screen.matches("floor points  ").count() + screen.matches("floor point  ").count();
+    assert!(rows >= 3, "the row is redrawn as samples come: {screen}");
+    assert!(
+        screen.contains("\x1b["),
+        "redrawn in place with cursor movements: {screen}"
+    );
+    assert!(
+        screen.contains("  heap ") && screen.contains("/h (95 % CI "),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("LEAK: the post-GC floor of js_heap rises"),
+        "the verdict after: {screen}"
+    );
+}
