@@ -421,6 +421,8 @@ pub struct WatchConfig {
     pub stop: Arc<AtomicBool>,
     /// How long to wait for the app's inspector.
     pub ready_timeout: Duration,
+    /// Called after every sample of every target (None: nothing is).
+    pub hook: Option<Arc<dyn crate::watch::TargetHook>>,
 }
 
 impl WatchConfig {
@@ -463,6 +465,7 @@ impl WatchConfig {
             warmup: o.warmup,
             stop: Arc::new(AtomicBool::new(false)),
             ready_timeout: Duration::from_secs(30),
+            hook: None,
         })
     }
 }

@@ -40,5 +40,6 @@ pub use outcome::{CalmDown, HuntEvent, HuntOutcome, PhaseRecord, SnapshotRecord,
 pub use phase::{PhaseKind, SnapshotLabel, UnknownPhase, UnknownSnapshotLabel};
 pub use run::hunt;
 pub use watch::{
-    MAX_FLOOR_POINTS, MAX_KEPT_SAMPLES, TargetKey, TargetStatus, WatchEvent, WatchOutcome, judge as judge_watch, watch,
+    HookFuture, MAX_FLOOR_POINTS, MAX_KEPT_SAMPLES, TargetHook, TargetKey, TargetStatus, WatchEvent, WatchOutcome,
+    judge as judge_watch, watch,
 };

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use leakhound_inspector::{GcKind, GcKindStats, HeapSpace, OutputLine, RuntimeSample};
+use leakhound_inspector::{GcKind, GcKindStats, HeapSpace, OutputLine, RuntimeSample, Session};
 use leakhound_leaks::{Evidence, FloorAnalysis, MemorySample};
 use tokio::sync::mpsc;
 
@@ -97,6 +97,20 @@ impl TargetStatus {
             ("rss", self.floor.rss.evidence_per_hour()),
         ]
     }
+}
+
+/// What [`TargetHook::after_sample`] returns.
+pub type HookFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+
+/// Called by each target's task after every sample, with the target's status and its
+/// inspector session: where evidence capture plugs in (a heap snapshot when the floor
+/// rises or the heap nears its limit, a restart with evidence). It runs on that target's
+/// task: the target's next sample waits for it, the other targets and the metrics server
+/// do not; the end of the watch does not wait for it either (it is dropped). A hook that
+/// reports what it did sends its own events (e.g. to the agent's board).
+pub trait TargetHook: Send + Sync + std::fmt::Debug {
+    /// After a sample of a target that is up.
+    fn after_sample<'a>(&'a self, status: &'a TargetStatus, session: &'a Session) -> HookFuture<'a>;
 }
 
 /// Progress of a watch.
@@ -256,6 +270,7 @@ pub async fn watch(
         warmup: cfg.warmup,
         deadline: cfg.duration.map(|d| begun + d),
         stop: cfg.stop.clone(),
+        hook: cfg.hook.clone(),
     });
     let mut tasks = Vec::new();
     for (index, (app, attached)) in started.into_iter().enumerate() {
@@ -284,6 +299,7 @@ struct Shared {
     warmup: Duration,
     deadline: Option<Instant>,
     stop: Arc<AtomicBool>,
+    hook: Option<Arc<dyn TargetHook>>,
 }
 
 /// How often a waiting target checks for the end of the watch and of its app.
@@ -443,6 +459,12 @@ async fn watch_target(
         let watched = Duration::from_secs_f64((clock.now_ms() - warmup_ms).max(0.0) / 1000.0);
         (status.verdict, status.reason, status.what_would_decide) = judge(&status.floor, watched);
         let _ = events.send(WatchEvent::Status(Box::new(status.clone())));
+        if let Some(hook) = &shared.hook {
+            tokio::select! {
+                () = hook.after_sample(&status, &session) => {}
+                why = shared.until_over() => break 'watch why.to_owned(),
+            }
+        }
     };
     target.leave(observer).await;
     let mut samples: Vec<MemorySample> = samples.into();
