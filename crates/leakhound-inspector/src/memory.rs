@@ -12,7 +12,9 @@
 //! mark-compact GCs. Its reading is not taken inside the GC but when node delivers the
 //! entry (a `setImmediate` after the GC's end), so the app may have allocated a little
 //! since: the observer records that delay ([`GcEvent::read_lag_ms`]); the value is an
-//! upper bound of the true post-GC heap, close to it while the delay is short.
+//! upper bound of the true post-GC heap, close to it while the delay is short (measured
+//! against the profiler's in-GC figures: 0.05 MB above them at the median for an 18.9 MB
+//! floor, 0.5 ms after the GC; `bench/gc-floor-lag.js`).
 
 use std::time::Duration;
 
