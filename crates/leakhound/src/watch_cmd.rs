@@ -48,6 +48,9 @@ pub fn run_watch(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
             say(&format!(
                 "leakhound: metrics on http://{addr}/metrics, health on http://{addr}/health"
             ));
+            if !quiet && !addr.ip().is_loopback() {
+                say("leakhound: note: that address is not loopback: other hosts can read the metrics and health (figures only, no control)");
+            }
             let board = board.clone();
             tokio::spawn(async move {
                 if let Err(e) = server.serve(board, health).await {
