@@ -286,7 +286,9 @@ pub async fn watch(
     for task in tasks {
         match task.await {
             Ok(o) => outcomes.push(o),
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled: the runtime is shutting down; nothing to report for it.
+            Err(_) => {}
         }
     }
     Ok(outcomes)
