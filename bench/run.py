@@ -486,6 +486,11 @@ VARIANT_NAMES = {
 CAPTURE_HEADING = "## Snapshot capture overhead"
 # Written by hand from bench/headroom.py; kept, like the capture section, when --out rewrites.
 HEADROOM_HEADING = "## Snapshot capture cost (headroom model)"
+# Written by bench/agent_overhead.py and bench/gc-floor-lag.js; kept too.
+AGENT_HEADINGS = (
+    "## Agent overhead (`leakhound watch --attach`, default sampling)",
+    "## GC observer: its post-GC reading against the true post-GC heap",
+)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -1223,8 +1228,8 @@ def main():
               "| machine | |", "|---|---|"]
         md += [f"| {k} | {v} |" for k, v in facts.items()]
         md += ["", text]
-        # The --capture and headroom sections there survive the rewrite.
-        kept = "".join(capture_section_of(args.out, h) for h in (CAPTURE_HEADING, HEADROOM_HEADING))
+        # The --capture, headroom and agent sections there survive the rewrite.
+        kept = "".join(capture_section_of(args.out, h) for h in (CAPTURE_HEADING, HEADROOM_HEADING, *AGENT_HEADINGS))
         with open(args.out, "w") as fh:
             fh.write("\n".join(md) + ("\n" + kept if kept else ""))
         log(f"wrote {args.out}")

@@ -159,6 +159,12 @@ pub enum ConfigError {
     /// The built-in load's settings.
     #[error("{0}")]
     Load(#[from] leakhound_load::LoadError),
+    /// `watch` takes either a command or `--attach` pids, not both.
+    #[error("give either the app's command after `--` or --attach PID, not both")]
+    CommandAndAttach,
+    /// The same pid given twice to `--attach`.
+    #[error("--attach {0} is given twice")]
+    DuplicateAttach(u32),
 }
 
 /// The options of `leakhound hunt` as given, before they are checked: one field per flag.
@@ -390,28 +396,39 @@ impl HuntConfig {
 pub struct WatchOptions {
     /// The app's command (empty with `attach`).
     pub command: Vec<OsString>,
-    /// Attach to this running process instead.
-    pub attach: Option<u32>,
-    /// Stop after this long (None: until Ctrl-C or the app exits).
+    /// Attach to these running processes instead (one agent, several targets).
+    pub attach: Vec<u32>,
+    /// Stop after this long (None: until Ctrl-C or every app exits).
     pub duration: Option<Duration>,
-    /// Sample interval, ms (at least 10 is used).
-    pub sample_ms: u64,
-    /// Forced GC interval, ms (0: only the app's own GCs).
-    pub gc_interval_ms: u64,
+    /// Sample interval, ms (at least 10 is used; None: [`WATCH_SAMPLE_MS_ATTACHED`] when
+    /// attached, [`WATCH_SAMPLE_MS_STARTED`] for an app leakhound starts).
+    pub sample_ms: Option<u64>,
+    /// Forced GC interval, ms (0: only the app's own GCs; None: none when attached,
+    /// [`WATCH_GC_INTERVAL_MS_STARTED`] for an app leakhound starts).
+    pub gc_interval_ms: Option<u64>,
     /// Warm-up left out of the statistics.
     pub warmup: Duration,
 }
 
+/// Default sample interval of a watch on running processes (`--attach`), ms: one
+/// `Runtime.evaluate` every 5 s.
+pub const WATCH_SAMPLE_MS_ATTACHED: u64 = 5000;
+/// Default sample interval of a watch on an app leakhound starts, ms.
+pub const WATCH_SAMPLE_MS_STARTED: u64 = 500;
+/// Default forced-GC interval of a watch on an app leakhound starts, ms (an attached app
+/// gets no forced GC unless `--gc-interval-ms` asks for it).
+pub const WATCH_GC_INTERVAL_MS_STARTED: u64 = 5000;
+
 /// Settings of a watch.
 #[derive(Debug, Clone)]
 pub struct WatchConfig {
-    /// The app to start or to attach to.
-    pub target: AppTarget,
-    /// Time between two `process.memoryUsage()` samples (at least 10 ms).
+    /// The apps to start or to attach to: one command, or one or more running processes.
+    pub targets: Vec<AppTarget>,
+    /// Time between two samples of each target (at least 10 ms).
     pub sample_interval: Duration,
     /// Force a full GC this often (floor points); None: only the app's own GCs.
     pub gc_interval: Option<Duration>,
-    /// Stop after this long (None: until the app exits or `stop` is set).
+    /// Stop after this long (None: until every app exits or `stop` is set).
     pub duration: Option<Duration>,
     /// Floor points before this are warm-up and left out of the statistics.
     pub warmup: Duration,
@@ -419,22 +436,51 @@ pub struct WatchConfig {
     pub stop: Arc<AtomicBool>,
     /// How long to wait for the app's inspector.
     pub ready_timeout: Duration,
+    /// Called after every sample of every target (None: nothing is).
+    pub hook: Option<Arc<dyn crate::watch::TargetHook>>,
 }
 
 impl WatchConfig {
-    /// Checks `o`; the watch stops when the returned config's `stop` flag is set.
+    /// Checks `o`; the watch stops when the returned config's `stop` flag is set. Attached
+    /// apps get no forced GC unless `gc_interval_ms` asks for one, and are sampled every
+    /// [`WATCH_SAMPLE_MS_ATTACHED`] ms by default.
     ///
     /// # Errors
-    /// [`ConfigError::NoApp`] when neither a command nor `--attach` is given.
+    /// [`ConfigError::NoApp`] when neither a command nor `--attach` is given,
+    /// [`ConfigError::CommandAndAttach`] when both are, [`ConfigError::DuplicateAttach`].
     pub fn from_options(o: WatchOptions) -> Result<WatchConfig, ConfigError> {
+        let attached = !o.attach.is_empty();
+        let targets = if attached {
+            if !o.command.is_empty() {
+                return Err(ConfigError::CommandAndAttach);
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            for pid in &o.attach {
+                if !seen.insert(*pid) {
+                    return Err(ConfigError::DuplicateAttach(*pid));
+                }
+            }
+            o.attach.iter().map(|&pid| AppTarget::Attach { pid }).collect()
+        } else {
+            vec![AppTarget::new("watch", &o.command, None, Vec::new())?]
+        };
+        let sample_ms = o.sample_ms.unwrap_or(if attached {
+            WATCH_SAMPLE_MS_ATTACHED
+        } else {
+            WATCH_SAMPLE_MS_STARTED
+        });
+        let gc_ms = o
+            .gc_interval_ms
+            .unwrap_or(if attached { 0 } else { WATCH_GC_INTERVAL_MS_STARTED });
         Ok(WatchConfig {
-            target: AppTarget::new("watch", &o.command, o.attach, Vec::new())?,
-            sample_interval: Duration::from_millis(o.sample_ms.max(10)),
-            gc_interval: (o.gc_interval_ms > 0).then(|| Duration::from_millis(o.gc_interval_ms)),
+            targets,
+            sample_interval: Duration::from_millis(sample_ms.max(10)),
+            gc_interval: (gc_ms > 0).then(|| Duration::from_millis(gc_ms)),
             duration: o.duration,
             warmup: o.warmup,
             stop: Arc::new(AtomicBool::new(false)),
             ready_timeout: Duration::from_secs(30),
+            hook: None,
         })
     }
 }
@@ -561,6 +607,58 @@ mod tests {
         for bad in ["", "2x", "6xx", "20", "99", "600", "ok", "2xx,"] {
             assert!(bad.parse::<ExpectStatus>().is_err(), "{bad:?}");
         }
+    }
+
+    fn watch_options() -> WatchOptions {
+        WatchOptions {
+            command: Vec::new(),
+            attach: Vec::new(),
+            duration: None,
+            sample_ms: None,
+            gc_interval_ms: None,
+            warmup: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn an_attached_watch_forces_no_gc_unless_asked_and_samples_every_5_s() {
+        let cfg = WatchConfig::from_options(WatchOptions {
+            attach: vec![10, 11],
+            ..watch_options()
+        })
+        .unwrap();
+        assert_eq!(cfg.targets.len(), 2);
+        assert_eq!(cfg.gc_interval, None);
+        assert_eq!(cfg.sample_interval, Duration::from_secs(5));
+        let cfg = WatchConfig::from_options(WatchOptions {
+            attach: vec![10],
+            gc_interval_ms: Some(250),
+            ..watch_options()
+        })
+        .unwrap();
+        assert_eq!(cfg.gc_interval, Some(Duration::from_millis(250)));
+        let started = WatchConfig::from_options(WatchOptions {
+            command: vec!["node".into(), "app.js".into()],
+            ..watch_options()
+        })
+        .unwrap();
+        assert_eq!(started.gc_interval, Some(Duration::from_secs(5)));
+        assert_eq!(started.sample_interval, Duration::from_millis(500));
+        let e = WatchConfig::from_options(WatchOptions {
+            attach: vec![10, 10],
+            ..watch_options()
+        })
+        .unwrap_err();
+        assert!(matches!(e, ConfigError::DuplicateAttach(10)), "{e}");
+        let e = WatchConfig::from_options(WatchOptions {
+            attach: vec![10],
+            command: vec!["node".into()],
+            ..watch_options()
+        })
+        .unwrap_err();
+        assert!(matches!(e, ConfigError::CommandAndAttach), "{e}");
+        let e = WatchConfig::from_options(watch_options()).unwrap_err();
+        assert!(matches!(e, ConfigError::NoApp { .. }), "{e}");
     }
 
     #[test]

@@ -31,11 +31,17 @@ mod run;
 mod sampling;
 mod watch;
 
-pub use config::{AppTarget, ConfigError, ExpectStatus, HuntConfig, HuntOptions, LoadKind, WatchConfig, WatchOptions};
+pub use config::{
+    AppTarget, ConfigError, ExpectStatus, HuntConfig, HuntOptions, LoadKind, WATCH_GC_INTERVAL_MS_STARTED,
+    WATCH_SAMPLE_MS_ATTACHED, WATCH_SAMPLE_MS_STARTED, WatchConfig, WatchOptions,
+};
 pub use error::{Failure, HuntError, Stage};
 pub use lock::{LockError, TargetLock, lock_target, try_lock_capture};
 pub use out_dir::{OutDir, OutDirError};
 pub use outcome::{CalmDown, HuntEvent, HuntOutcome, PhaseRecord, SnapshotRecord, Verdict};
 pub use phase::{PhaseKind, SnapshotLabel, UnknownPhase, UnknownSnapshotLabel};
 pub use run::hunt;
-pub use watch::{WatchEvent, WatchOutcome, judge as judge_watch, watch};
+pub use watch::{
+    HookFuture, MAX_FLOOR_POINTS, MAX_KEPT_SAMPLES, TargetHook, TargetKey, TargetStatus, WatchEvent, WatchOutcome,
+    judge as judge_watch, watch,
+};

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use leakhound_inspector::{InspectorError, MemoryUsage, Session};
+use leakhound_inspector::{InspectorError, MemoryUsage, RuntimeSample, Session};
 use leakhound_leaks::MemorySample;
 
 /// The time base of a run: samples carry milliseconds since `started`; the app's GC
@@ -32,11 +32,6 @@ impl Clock {
     /// Milliseconds since the start.
     pub(crate) fn now_ms(&self) -> f64 {
         self.started.elapsed().as_secs_f64() * 1000.0
-    }
-
-    /// How long since the start.
-    pub(crate) fn elapsed(&self) -> Duration {
-        self.started.elapsed()
     }
 
     /// A Unix time in ms (the app's `Date.now()`) as ms since the start.
@@ -90,12 +85,34 @@ impl Sampler {
     /// The inspector call that failed (the forced GC or the memory reading; a failure to
     /// read the app's GC events only loses those events).
     pub(crate) async fn step(&mut self, requests: u64) -> Result<Vec<MemorySample>, InspectorError> {
+        let forced = self.force_gc_if_due().await?;
+        let m = self.session.memory_usage().await?;
+        Ok(self.with_app_gcs(m, requests, forced).await)
+    }
+
+    /// [`Sampler::step`] reading the whole [`RuntimeSample`] (heap limit, heap spaces, GC
+    /// counts per kind) instead of `process.memoryUsage()` alone, in the same one call.
+    ///
+    /// # Errors
+    /// As [`Sampler::step`].
+    pub(crate) async fn step_runtime(&mut self) -> Result<(Vec<MemorySample>, RuntimeSample), InspectorError> {
+        let forced = self.force_gc_if_due().await?;
+        let r = self.session.runtime_sample().await?;
+        Ok((self.with_app_gcs(r.memory, 0, forced).await, r))
+    }
+
+    /// A forced full GC when one is due; whether there was one.
+    async fn force_gc_if_due(&mut self) -> Result<bool, InspectorError> {
         let forced = self.gc_interval.is_some_and(|g| self.last_gc.elapsed() >= g);
         if forced {
             self.last_gc = Instant::now();
             self.session.collect_garbage().await?;
         }
-        let m = self.session.memory_usage().await?;
+        Ok(forced)
+    }
+
+    /// The reading `m` as a sample, then the app's own full GCs since the last step.
+    async fn with_app_gcs(&mut self, m: MemoryUsage, requests: u64, forced: bool) -> Vec<MemorySample> {
         let mut batch = vec![sample(m, self.clock.now_ms(), requests, forced, forced)];
         // The app's own full GCs (ours are recorded above).
         let gcs = self.session.drain_gc_events().await.unwrap_or_default();
@@ -108,6 +125,6 @@ impl Sampler {
                 false,
             ));
         }
-        Ok(batch)
+        batch
     }
 }

@@ -1,42 +1,155 @@
-//! `watch`: the memory watch alone. Samples `process.memoryUsage()`, forces a full GC now
-//! and then for clean floor points, records the app's own major GCs, and keeps a running
-//! floor analysis, until the time is up, the app exits, or the caller says stop.
+//! `watch`: the memory watch, one app or a long-running agent on several. Each target (an
+//! app leakhound starts, or a running process it attaches to) is sampled on its own task:
+//! `process.memoryUsage()` with the heap limit, heap spaces and GC counts in one inspector
+//! call ([`RuntimeSample`]), a forced full GC now and then when asked (by default only for
+//! an app leakhound starts), the app's own major GCs as floor points, and a running floor
+//! analysis and verdict, sent as a [`TargetStatus`] after every sample, until the time is
+//! up, the caller says stop, or every target has ended.
+//!
+//! An attached process is left as it was found: the GC observer is removed and the
+//! inspector that SIGUSR1 opened is closed again when the watch leaves it, and it is never
+//! stopped. A target that ends (its app exited) is reported ([`WatchEvent::Ended`], a last
+//! status with `up` false) while the others go on.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-use leakhound_inspector::OutputLine;
+use leakhound_inspector::{GcKind, GcKindStats, HeapSpace, OutputLine, RuntimeSample, Session};
 use leakhound_leaks::{Evidence, FloorAnalysis, MemorySample};
 use tokio::sync::mpsc;
 
-use crate::config::WatchConfig;
+use crate::config::{AppTarget, WatchConfig};
 use crate::error::HuntError;
 use crate::outcome::Verdict;
+use crate::run::StartedApp;
 use crate::sampling::{Clock, Sampler};
+
+/// Floor points a target keeps for its analysis: the newest ones (a forced GC every 5 s
+/// fills it in 7 h; older points leave the fit).
+pub const MAX_FLOOR_POINTS: usize = 5_000;
+/// Samples a target keeps for its outcome: the newest ones, so a long-running agent's
+/// memory stays bounded.
+pub const MAX_KEPT_SAMPLES: usize = 20_000;
+
+/// Which isolate a target is: a process and, for a worker thread, its `threadId` (None for
+/// a process's main thread).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TargetKey {
+    /// The process id.
+    pub pid: u32,
+    /// The worker thread's `threadId`; None for the main thread.
+    pub thread_id: Option<u64>,
+}
+
+/// What the watch knows about one target after its latest sample: what a metrics
+/// endpoint, a health check or a live view shows.
+#[derive(Debug, Clone)]
+pub struct TargetStatus {
+    /// The target's place in the watch (0 for the first `--attach` or the started app).
+    pub index: usize,
+    /// Which isolate.
+    pub key: TargetKey,
+    /// Attached to a running process (else started by leakhound).
+    pub attached: bool,
+    /// Still watched: false once the target ended (its app exited, the inspector closed, or
+    /// the watch stopped).
+    pub up: bool,
+    /// When leakhound began watching it.
+    pub since: Instant,
+    /// The latest `process.memoryUsage()` reading.
+    pub last: Option<MemorySample>,
+    /// The latest reading right after a full GC: the floor now.
+    pub last_floor: Option<MemorySample>,
+    /// `heap_size_limit` of `v8.getHeapStatistics()`, bytes (None if unknown).
+    pub heap_limit_bytes: Option<u64>,
+    /// The heap spaces at the latest sample.
+    pub heap_spaces: Vec<HeapSpace>,
+    /// GCs per kind since leakhound began watching (cumulative counts and durations).
+    pub gc: Vec<GcKindStats>,
+    /// The app's `process.uptime()` at the latest sample, seconds.
+    pub app_uptime_seconds: Option<f64>,
+    /// The floor analysis after the warm-up.
+    pub floor: FloorAnalysis,
+    /// The verdict so far (see [`judge`]).
+    pub verdict: Verdict,
+    /// Why, in one sentence.
+    pub reason: String,
+    /// With [`Verdict::Inconclusive`], what would decide it.
+    pub what_would_decide: Option<String>,
+    /// Why it ended, once it has.
+    pub ended: Option<String>,
+}
+
+impl TargetStatus {
+    /// Full (mark-compact) GCs seen since leakhound began watching, forced ones included.
+    pub fn gc_full_total(&self) -> u64 {
+        self.gc.iter().find(|k| k.kind == GcKind::Major).map_or(0, |k| k.count)
+    }
+
+    /// What the floor of each fitted memory kind shows on its own, per hour: `heap_used`,
+    /// `external`, `rss`, in that order.
+    pub fn evidence(&self) -> [(&'static str, Evidence); 3] {
+        [
+            ("heap_used", self.floor.heap_used.evidence_per_hour()),
+            ("external", self.floor.external.evidence_per_hour()),
+            ("rss", self.floor.rss.evidence_per_hour()),
+        ]
+    }
+}
+
+/// What [`TargetHook::after_sample`] returns.
+pub type HookFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+
+/// Called by each target's task after every sample, with the target's status and its
+/// inspector session: where evidence capture plugs in (a heap snapshot when the floor
+/// rises or the heap nears its limit, a restart with evidence). It runs on that target's
+/// task: the target's next sample waits for it, the other targets and the metrics server
+/// do not; the end of the watch does not wait for it either (it is dropped). A hook that
+/// reports what it did sends its own events (e.g. to the agent's board).
+pub trait TargetHook: Send + Sync + std::fmt::Debug {
+    /// After a sample of a target that is up.
+    fn after_sample<'a>(&'a self, status: &'a TargetStatus, session: &'a Session) -> HookFuture<'a>;
+}
 
 /// Progress of a watch.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum WatchEvent {
-    /// The app runs with this pid.
+    /// A target is being watched.
     Started {
+        /// The target's place in the watch.
+        target: usize,
         /// Process id of the app (spawned or attached to).
         pid: u32,
+        /// Attached to a running process (else started by leakhound).
+        attached: bool,
     },
-    /// A line the app wrote.
+    /// A line the app wrote (an app leakhound started).
     AppOutput(OutputLine),
-    /// A sample, with the floor analysis so far.
-    Sample(MemorySample, Box<FloorAnalysis>),
+    /// A target's state after a sample, and once more when it ends (`up` false).
+    Status(Box<TargetStatus>),
+    /// A target ended while the watch goes on for the others (or the watch ended).
+    Ended {
+        /// The target's place in the watch.
+        target: usize,
+        /// Its process id.
+        pid: u32,
+        /// Why: `the app exited (…)`, `the inspector connection closed`, `stopped`, `time up`.
+        reason: String,
+    },
 }
 
-/// What a watch saw.
+/// What a watch saw of one target.
 #[derive(Debug, Clone)]
 pub struct WatchOutcome {
     /// Pid of the app.
     pub pid: u32,
-    /// Every `process.memoryUsage()` reading, oldest first: leakhound's own and those taken
-    /// right after the app's own full GCs.
+    /// Attached to a running process (else started by leakhound).
+    pub attached: bool,
+    /// The `process.memoryUsage()` readings, oldest first (at most [`MAX_KEPT_SAMPLES`],
+    /// the newest): leakhound's own and those taken right after the app's own full GCs.
     pub samples: Vec<MemorySample>,
     /// The floor analysis after the warm-up.
     pub floor: FloorAnalysis,
@@ -118,71 +231,304 @@ fn human_duration(secs: f64) -> String {
     }
 }
 
-/// Runs a watch.
+/// Runs a watch on every target of `cfg`: all are started or attached to first (a failure
+/// there ends the watch with that error, leaving the others as they were), then each is
+/// sampled on its own task until the time is up, `cfg.stop` is set, or every target has
+/// ended. Returns one outcome per target, in the order of `cfg.targets`.
 ///
 /// # Errors
-/// [`HuntError`] when the app cannot be started or attached to.
+/// [`HuntError`] when an app cannot be started or attached to.
 ///
 /// # Cancel safety
 /// Dropping the future stops a spawned app; prefer setting `stop`.
-pub async fn watch(cfg: WatchConfig, events: mpsc::UnboundedSender<WatchEvent>) -> Result<WatchOutcome, HuntError> {
-    let fwd = events.clone();
-    let crate::run::StartedApp {
-        mut process,
-        session,
-        lock: _lock,
-    } = crate::run::start_app(&cfg.target, cfg.ready_timeout, move |l| {
-        let _ = fwd.send(WatchEvent::AppOutput(l));
-    })
-    .await?;
-    let pid = process.as_ref().map(|p| p.pid()).unwrap_or_else(|| session.pid());
-    let _ = events.send(WatchEvent::Started { pid });
-    let _ = session.install_gc_observer().await;
-    let session = Arc::new(session);
-    let clock = Clock::start();
-    let mut sampler = Sampler::new(session.clone(), clock, cfg.gc_interval);
-    let mut samples: Vec<MemorySample> = Vec::new();
-    let warmup_ms = cfg.warmup.as_secs_f64() * 1000.0;
-    let ended = loop {
-        if cfg.stop.load(Ordering::SeqCst) {
-            break "stopped".to_owned();
+pub async fn watch(
+    cfg: WatchConfig,
+    events: mpsc::UnboundedSender<WatchEvent>,
+) -> Result<Vec<WatchOutcome>, HuntError> {
+    let mut started: Vec<(StartedApp, bool)> = Vec::new();
+    for target in &cfg.targets {
+        let fwd = events.clone();
+        let attached = matches!(target, AppTarget::Attach { .. });
+        match crate::run::start_app(target, cfg.ready_timeout, move |l| {
+            let _ = fwd.send(WatchEvent::AppOutput(l));
+        })
+        .await
+        {
+            Ok(app) => started.push((app, attached)),
+            Err(e) => {
+                for (app, _) in started {
+                    leave(app, false).await;
+                }
+                return Err(e);
+            }
         }
-        if cfg.duration.is_some_and(|d| clock.elapsed() >= d) {
-            break "time up".to_owned();
+    }
+    let begun = Instant::now();
+    let shared = Arc::new(Shared {
+        sample_interval: cfg.sample_interval,
+        gc_interval: cfg.gc_interval,
+        warmup: cfg.warmup,
+        deadline: cfg.duration.map(|d| begun + d),
+        stop: cfg.stop.clone(),
+        hook: cfg.hook.clone(),
+    });
+    let mut tasks = Vec::new();
+    for (index, (app, attached)) in started.into_iter().enumerate() {
+        tasks.push(tokio::spawn(watch_target(
+            index,
+            app,
+            attached,
+            shared.clone(),
+            events.clone(),
+        )));
+    }
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        match task.await {
+            Ok(o) => outcomes.push(o),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled: the runtime is shutting down; nothing to report for it.
+            Err(_) => {}
         }
-        if let Some(p) = process.as_mut()
+    }
+    Ok(outcomes)
+}
+
+/// What every target's task shares.
+struct Shared {
+    sample_interval: Duration,
+    gc_interval: Option<Duration>,
+    warmup: Duration,
+    deadline: Option<Instant>,
+    stop: Arc<AtomicBool>,
+    hook: Option<Arc<dyn TargetHook>>,
+}
+
+/// How often a waiting target checks for the end of the watch and of its app.
+const POLL: Duration = Duration::from_millis(200);
+
+impl Shared {
+    /// Why the whole watch ends now, if it does.
+    fn over(&self) -> Option<&'static str> {
+        if self.stop.load(Ordering::SeqCst) {
+            Some("stopped")
+        } else if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            Some("time up")
+        } else {
+            None
+        }
+    }
+
+    /// Resolves when the watch is over (polled: the stop flag is a plain atomic).
+    async fn until_over(&self) -> &'static str {
+        loop {
+            if let Some(why) = self.over() {
+                return why;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+/// A target being watched: the app leakhound started (or None), its session, and the
+/// claim on an attached process.
+struct Target {
+    process: Option<leakhound_inspector::NodeProcess>,
+    session: Arc<leakhound_inspector::Session>,
+    _lock: Option<crate::lock::TargetLock>,
+}
+
+impl Target {
+    fn new(app: StartedApp) -> Target {
+        Target {
+            process: app.process,
+            session: Arc::new(app.session),
+            _lock: app.lock,
+        }
+    }
+
+    /// Why this target ends now, if it does: the watch is over, its app exited or its
+    /// inspector closed.
+    fn ended(&mut self, shared: &Shared) -> Option<String> {
+        if let Some(why) = shared.over() {
+            return Some(why.to_owned());
+        }
+        if let Some(p) = self.process.as_mut()
             && let Ok(Some(status)) = p.try_wait()
         {
-            break format!("the app exited ({status})");
+            return Some(format!("the app exited ({status})"));
         }
-        if session.is_closed() {
-            break "the inspector connection closed".to_owned();
+        if self.session.is_closed() {
+            return Some(if self.process.is_none() {
+                "the app exited or closed its inspector".to_owned()
+            } else {
+                "the inspector connection closed".to_owned()
+            });
         }
-        tokio::time::sleep(cfg.sample_interval).await;
-        // A failed step (the app busy or exiting) is retried; the checks above end the loop.
-        let Ok(batch) = sampler.step(0).await else { continue };
-        let s = batch[0];
-        samples.extend(batch);
-        let floor = leakhound_leaks::analyze_floor(&samples, warmup_ms);
-        let _ = events.send(WatchEvent::Sample(s, Box::new(floor)));
-    };
-    session.close().await;
-    if let Some(mut p) = process.take() {
-        let _ = p.kill_with_grace(Duration::from_secs(2)).await;
+        None
     }
+
+    /// Leaves the target: an attached process gets its GC observer removed and its
+    /// inspector closed (when leakhound opened it) and goes on running; a started app is
+    /// stopped.
+    async fn leave(self, observer: bool) {
+        if self.process.is_none() && observer && !self.session.is_closed() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), self.session.remove_gc_observer()).await;
+        }
+        self.session.close().await;
+        if let Some(mut p) = self.process {
+            let _ = p.kill_with_grace(Duration::from_secs(2)).await;
+        }
+    }
+}
+
+/// Leaves an app that was started or attached to before the watch began.
+async fn leave(app: StartedApp, observer: bool) {
+    Target::new(app).leave(observer).await;
+}
+
+/// Watches one target until it or the watch ends.
+async fn watch_target(
+    index: usize,
+    app: StartedApp,
+    attached: bool,
+    shared: Arc<Shared>,
+    events: mpsc::UnboundedSender<WatchEvent>,
+) -> WatchOutcome {
+    let mut target = Target::new(app);
+    let session = target.session.clone();
+    let pid = target
+        .process
+        .as_ref()
+        .map(|p| p.pid())
+        .unwrap_or_else(|| session.pid());
+    let _ = events.send(WatchEvent::Started {
+        target: index,
+        pid,
+        attached,
+    });
+    let observer = session.install_gc_observer().await.is_ok();
+    let clock = Clock::start();
+    let warmup_ms = shared.warmup.as_secs_f64() * 1000.0;
+    let mut status = TargetStatus {
+        index,
+        key: TargetKey { pid, thread_id: None },
+        attached,
+        up: true,
+        since: Instant::now(),
+        last: None,
+        last_floor: None,
+        heap_limit_bytes: None,
+        heap_spaces: Vec::new(),
+        gc: Vec::new(),
+        app_uptime_seconds: None,
+        floor: leakhound_leaks::analyze_floor(&[], 0.0),
+        verdict: Verdict::Inconclusive,
+        reason: String::new(),
+        what_would_decide: None,
+        ended: None,
+    };
+    let mut samples: VecDeque<MemorySample> = VecDeque::new();
+    let mut floors: VecDeque<MemorySample> = VecDeque::new();
+    let mut sampler = Sampler::new(session.clone(), clock, shared.gc_interval);
+    let mut next = Instant::now();
+    let ended = 'watch: loop {
+        // Wait for the next sample, noticing meanwhile the end of the watch or of the app.
+        loop {
+            if let Some(why) = target.ended(&shared) {
+                break 'watch why;
+            }
+            let now = Instant::now();
+            if now >= next {
+                break;
+            }
+            tokio::time::sleep((next - now).min(POLL)).await;
+        }
+        next += shared.sample_interval;
+        if next < Instant::now() {
+            next = Instant::now() + shared.sample_interval;
+        }
+        // A step waits for the app (a forced GC, a busy event loop): the end of the watch
+        // does not wait for it.
+        let step = tokio::select! {
+            r = sampler.step_runtime() => r,
+            why = shared.until_over() => break 'watch why.to_owned(),
+        };
+        // A failed step (the app busy or exiting) is retried; the checks above end the loop.
+        let Ok((batch, runtime)) = step else { continue };
+        record(&mut status, &mut samples, &mut floors, batch, runtime);
+        status.floor = leakhound_leaks::analyze_floor(floors.make_contiguous(), warmup_ms);
+        let watched = Duration::from_secs_f64((clock.now_ms() - warmup_ms).max(0.0) / 1000.0);
+        (status.verdict, status.reason, status.what_would_decide) = judge(&status.floor, watched);
+        let _ = events.send(WatchEvent::Status(Box::new(status.clone())));
+        if let Some(hook) = &shared.hook {
+            tokio::select! {
+                () = hook.after_sample(&status, &session) => {}
+                why = shared.until_over() => break 'watch why.to_owned(),
+            }
+        }
+    };
+    target.leave(observer).await;
+    let mut samples: Vec<MemorySample> = samples.into();
     samples.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
-    let floor = leakhound_leaks::analyze_floor(&samples, warmup_ms);
+    let floor = leakhound_leaks::analyze_floor(floors.make_contiguous(), warmup_ms);
     let watched = Duration::from_secs_f64((clock.now_ms() - warmup_ms).max(0.0) / 1000.0);
     let (verdict, reason, what_would_decide) = judge(&floor, watched);
-    Ok(WatchOutcome {
+    status.up = false;
+    status.ended = Some(ended.clone());
+    status.floor = floor.clone();
+    (status.verdict, status.reason, status.what_would_decide) = (verdict, reason.clone(), what_would_decide.clone());
+    let _ = events.send(WatchEvent::Status(Box::new(status)));
+    let _ = events.send(WatchEvent::Ended {
+        target: index,
         pid,
+        reason: ended.clone(),
+    });
+    WatchOutcome {
+        pid,
+        attached,
         samples,
         floor,
         ended,
         verdict,
         reason,
         what_would_decide,
-    })
+    }
+}
+
+/// Adds a step's readings to a target: its samples (at most [`MAX_KEPT_SAMPLES`]), its
+/// floor points (at most [`MAX_FLOOR_POINTS`], kept in time order) and its latest figures.
+fn record(
+    status: &mut TargetStatus,
+    samples: &mut VecDeque<MemorySample>,
+    floors: &mut VecDeque<MemorySample>,
+    batch: Vec<MemorySample>,
+    runtime: RuntimeSample,
+) {
+    status.last = batch.first().copied();
+    for s in batch {
+        if s.after_full_gc {
+            floors.push_back(s);
+            if status.last_floor.is_none_or(|f| f.t_ms <= s.t_ms) {
+                status.last_floor = Some(s);
+            }
+        }
+        samples.push_back(s);
+    }
+    while samples.len() > MAX_KEPT_SAMPLES {
+        samples.pop_front();
+    }
+    while floors.len() > MAX_FLOOR_POINTS {
+        floors.pop_front();
+    }
+    // The app's GCs are stamped with its own clock and may come before the last reading.
+    if !floors.iter().is_sorted_by(|a, b| a.t_ms <= b.t_ms) {
+        floors.make_contiguous().sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
+    }
+    status.heap_limit_bytes = runtime.heap_limit_bytes.or(status.heap_limit_bytes);
+    status.heap_spaces = runtime.heap_spaces;
+    status.gc = runtime.gc;
+    status.app_uptime_seconds = runtime.uptime_seconds.or(status.app_uptime_seconds);
 }
 
 #[cfg(test)]

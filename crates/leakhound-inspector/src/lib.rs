@@ -89,7 +89,9 @@ mod transport;
 
 pub use attach::attach;
 pub use error::{CloseReason, HeadroomError, InspectorError};
-pub use memory::{GC_RING_CAPACITY, GcEvent, MemoryUsage};
+pub use memory::{
+    GC_DURATION_BUCKETS_SECONDS, GC_RING_CAPACITY, GcEvent, GcKind, GcKindStats, HeapSpace, MemoryUsage, RuntimeSample,
+};
 pub use nix::sys::signal::Signal;
 pub use process::{DEFAULT_KILL_GRACE, DEFAULT_READY_TIMEOUT, NodeProcess, OutputLine, SpawnOptions, Stream};
 pub use profile::{AllocationSite, CallFrame, HeapProfile, ProfileNode, ProfileSample, SamplingOptions};

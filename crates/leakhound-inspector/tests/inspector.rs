@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use leakhound_inspector::{
-    CloseReason, GcEvent, InspectorError, NodeProcess, OutputLine, Session, Signal, SpawnOptions, Stream, attach,
+    CloseReason, GcEvent, GcKind, InspectorError, NodeProcess, OutputLine, Session, Signal, SpawnOptions, Stream,
+    attach,
 };
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -306,6 +307,55 @@ console.log('ready');
             usage.heap_used_bytes < 12_000_000,
             "logged objects still live: {usage:?}"
         );
+    })
+    .await;
+    session.close().await;
+    process.kill().await.expect("kill");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runtime_samples_count_gcs_per_kind_and_the_observer_can_be_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = write_app(dir.path(), "app.js", STEADY_APP);
+    let (opts, mut output) = options(dir.path());
+    let (mut process, session) = bounded("spawn", NodeProcess::spawn(node(), &[app.into_os_string()], opts))
+        .await
+        .expect("spawn node");
+    bounded("runtime sample", async {
+        wait_for_line(&mut output, "ready").await;
+        let before = session.runtime_sample().await.expect("sample without observer");
+        assert!(before.gc.is_empty(), "no observer, no GC counts: {before:?}");
+        assert!(before.heap_limit_bytes.unwrap_or(0) > 16 << 20, "{before:?}");
+        assert!(before.heap_spaces.iter().any(|s| s.name == "old_space"), "{before:?}");
+        session.install_gc_observer().await.expect("install");
+        session.collect_garbage().await.expect("collect garbage");
+        let events = next_forced_gc(&session).await;
+        assert!(events.iter().all(|e| e.read_lag_ms >= 0.0), "{events:?}");
+        // Allocation makes scavenges too.
+        session
+            .evaluate("globalThis.junk = Array.from({ length: 200000 }, (_, i) => ({ i })); delete globalThis.junk; 1")
+            .await
+            .expect("allocate");
+        let mut sample = session.runtime_sample().await.expect("sample");
+        while !sample.gc.iter().any(|k| k.kind == GcKind::Minor) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            sample = session.runtime_sample().await.expect("sample");
+        }
+        let major = sample
+            .gc
+            .iter()
+            .find(|k| k.kind == GcKind::Major)
+            .expect("major GCs counted");
+        assert!(major.count >= 2, "collectGarbage runs two mark-compacts: {major:?}");
+        assert!(
+            major.buckets[3] <= major.count && major.buckets[0] <= major.buckets[1],
+            "{major:?}"
+        );
+        assert!(major.sum_seconds > 0.0);
+        assert!(session.remove_gc_observer().await.expect("remove"));
+        assert!(!session.remove_gc_observer().await.expect("remove again"));
+        let err = session.drain_gc_events().await.unwrap_err();
+        assert!(matches!(err, InspectorError::GcObserverMissing { .. }), "{err}");
     })
     .await;
     session.close().await;

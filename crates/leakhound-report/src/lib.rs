@@ -7,6 +7,7 @@ pub mod diff;
 pub mod episode;
 pub mod error;
 pub mod format;
+pub mod health;
 pub mod html;
 pub mod hunt;
 pub mod leaks;

@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use leakhound_hunt::{Verdict, WatchOutcome};
+use leakhound_hunt::{TargetStatus, Verdict, WatchOutcome};
 use leakhound_leaks::{Evidence, FloorAnalysis, FloorFit, MemorySample};
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +39,11 @@ pub struct WatchJson {
     /// Every `process.memoryUsage()` reading, oldest first: leakhound's own and those taken
     /// right after the app's own full GCs.
     pub memory: Vec<WatchPointJson>,
+    /// A watch of several processes (`--attach` repeated): one document per process, in
+    /// the order given; the top-level fields are the first one's, the verdict the worst
+    /// (`leak`, then `inconclusive`, then `no_leak`). Absent for one process.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<WatchJson>,
 }
 
 /// The floor fits of a watch.
@@ -104,8 +109,53 @@ impl WatchJson {
                     after_full_gc: m.after_full_gc,
                 })
                 .collect(),
+            targets: Vec::new(),
         }
     }
+
+    /// The wire form of a watch of one or more processes: for one, as
+    /// [`WatchJson::from_outcome`]; for several, the first one's document with the worst
+    /// verdict (and its reason) on top and every process's document in `targets`. `None`
+    /// for none.
+    pub fn from_outcomes(outcomes: &[WatchOutcome]) -> Option<WatchJson> {
+        let (first, rest) = outcomes.split_first()?;
+        let mut doc = WatchJson::from_outcome(first);
+        if rest.is_empty() {
+            return Some(doc);
+        }
+        let worst = worst_outcome(outcomes)?;
+        doc.verdict = worst.verdict.into();
+        doc.reason = format!("pid {}: {}", worst.pid, worst.reason);
+        doc.what_would_decide = worst.what_would_decide.clone();
+        doc.targets = outcomes.iter().map(WatchJson::from_outcome).collect();
+        Some(doc)
+    }
+}
+
+/// The outcome whose verdict is the worst: a leak, else an inconclusive one, else the first.
+pub fn worst_outcome(outcomes: &[WatchOutcome]) -> Option<&WatchOutcome> {
+    let rank = |v: Verdict| match v {
+        Verdict::Leak => 2,
+        Verdict::Inconclusive => 1,
+        Verdict::NoLeak => 0,
+    };
+    outcomes.iter().rev().max_by_key(|o| rank(o.verdict))
+}
+
+/// Writes each process's verdict as [`write_watch_text`] does, under a `pid N:` line when
+/// there are several.
+///
+/// # Errors
+/// Any error writing to `w`.
+pub fn write_watch_texts(outcomes: &[WatchOutcome], w: &mut dyn Write) -> io::Result<()> {
+    if let [one] = outcomes {
+        return write_watch_text(one, w);
+    }
+    for o in outcomes {
+        writeln!(w, "pid {}:", o.pid)?;
+        write_watch_text(o, w)?;
+    }
+    Ok(())
 }
 
 /// Writes `doc` as pretty JSON with a final newline, keys sorted at every level (the
@@ -133,8 +183,11 @@ pub fn write_watch_text(o: &WatchOutcome, w: &mut dyn Write) -> io::Result<()> {
     };
     writeln!(
         w,
-        "{headline}: {} ({}; {} floor points after the warm-up)",
-        o.reason, o.ended, f.heap_used.points
+        "{headline}: {} ({}; {} floor point{} after the warm-up)",
+        o.reason,
+        o.ended,
+        f.heap_used.points,
+        if f.heap_used.points == 1 { "" } else { "s" }
     )?;
     if let Some(next) = &o.what_would_decide {
         writeln!(w, "   to decide: {next}")?;
@@ -190,4 +243,115 @@ pub fn watch_line(s: &MemorySample, f: &FloorAnalysis) -> String {
             }
         }
     )
+}
+
+/// One row of the live view of a watch (one per process, redrawn after each sample): the
+/// process, `heapUsed` now, the heap floor (after the last full GC), its slope per hour
+/// with the 95 % interval, the floor points and the verdict so far.
+///
+/// `pid 4242  heap 45.2 MB  floor 40.1 MB  +1.2 MB/h (95 % CI −310 KB…+2.7 MB)  12 floor points  INCONCLUSIVE: ~5 more floor points`
+pub fn target_row(st: &TargetStatus) -> String {
+    let who = match st.key.thread_id {
+        Some(t) => format!("pid {} thread {t}", st.key.pid),
+        None => format!("pid {}", st.key.pid),
+    };
+    let heap = st.last.map_or_else(|| "-".to_owned(), |s| bytes(s.heap_used_bytes));
+    let floor = st
+        .last_floor
+        .map_or_else(|| "-".to_owned(), |s| bytes(s.heap_used_bytes));
+    let f = &st.floor.heap_used;
+    let slope = match (f.bytes_per_hour, f.bytes_per_hour_ci95) {
+        (Some(s), Some((lo, hi))) => format!(
+            "{}/h (95 % CI {}…{})",
+            signed_bytes_f64(s),
+            signed_bytes_f64(lo),
+            signed_bytes_f64(hi)
+        ),
+        _ => "slope not known yet".to_owned(),
+    };
+    let verdict = match st.verdict {
+        Verdict::Leak => "LEAK".to_owned(),
+        Verdict::NoLeak => "no leak".to_owned(),
+        Verdict::Inconclusive => {
+            let evidence = [&st.floor.heap_used, &st.floor.external, &st.floor.rss].map(|x| x.evidence_per_hour());
+            match Evidence::more_points_needed(&evidence) {
+                Some(n) => format!("INCONCLUSIVE: ~{n} more floor point{}", if n == 1 { "" } else { "s" }),
+                None => "INCONCLUSIVE".to_owned(),
+            }
+        }
+    };
+    let ended = match (&st.ended, st.up) {
+        (Some(why), false) => format!("  [ended: {why}]"),
+        _ => String::new(),
+    };
+    format!(
+        "{who}  heap {heap:>9}  floor {floor:>9}  {slope}  {} floor point{}  {verdict}{ended}",
+        f.points,
+        if f.points == 1 { "" } else { "s" }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use leakhound_hunt::TargetKey;
+    use leakhound_leaks::analyze_floor;
+
+    use super::*;
+
+    fn status(points: u64, rise: u64) -> TargetStatus {
+        let samples: Vec<MemorySample> = (0..points)
+            .map(|i| MemorySample {
+                t_ms: i as f64 * 60_000.0,
+                heap_used_bytes: (40 << 20) + i * rise,
+                external_bytes: 1 << 20,
+                rss_bytes: 90 << 20,
+                after_full_gc: true,
+                ..Default::default()
+            })
+            .collect();
+        let floor = analyze_floor(&samples, 0.0);
+        let (verdict, reason, what_would_decide) =
+            leakhound_hunt::judge_watch(&floor, std::time::Duration::from_secs(points * 60));
+        TargetStatus {
+            index: 0,
+            key: TargetKey {
+                pid: 4242,
+                thread_id: None,
+            },
+            attached: true,
+            up: true,
+            since: Instant::now(),
+            last: samples.last().copied(),
+            last_floor: samples.last().copied(),
+            heap_limit_bytes: Some(4 << 30),
+            heap_spaces: Vec::new(),
+            gc: Vec::new(),
+            app_uptime_seconds: Some(12.0),
+            floor,
+            verdict,
+            reason,
+            what_would_decide,
+            ended: None,
+        }
+    }
+
+    #[test]
+    fn a_live_row_shows_the_floor_its_slope_and_the_verdict() {
+        let row = target_row(&status(2, 0));
+        assert!(row.starts_with("pid 4242  heap "), "{row}");
+        assert!(row.contains("slope not known yet"), "{row}");
+        assert!(row.contains("2 floor points  INCONCLUSIVE: ~"), "{row}");
+        let rising = status(30, 4 << 20);
+        let row = target_row(&rising);
+        let floor = bytes(rising.last_floor.unwrap().heap_used_bytes);
+        assert!(row.contains(&format!("floor {floor:>9}")), "{row}");
+        assert!(row.contains("/h (95 % CI +"), "a rising slope: {row}");
+        assert!(row.ends_with("LEAK"), "{row}");
+        let mut ended = status(30, 0);
+        ended.up = false;
+        ended.ended = Some("the app exited (exit status: 1)".into());
+        assert!(target_row(&ended).ends_with("[ended: the app exited (exit status: 1)]"));
+    }
 }

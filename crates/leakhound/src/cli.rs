@@ -431,25 +431,67 @@ pub struct DemoArgs {
 /// The flags of `leakhound watch`: which app, how long, and how often to sample and GC.
 #[derive(Args, Debug, Clone)]
 pub struct WatchArgs {
-    /// Which app to watch: the command after `--`, or `--attach PID`.
-    #[command(flatten)]
-    pub app: AppArgs,
+    /// Attach to this running node process (repeatable: one agent watches several). Its
+    /// inspector is opened on 127.0.0.1 only and closed again when leakhound leaves;
+    /// Ctrl-C or SIGTERM never stops it.
+    #[arg(long = "attach", value_name = "PID")]
+    pub attach: Vec<u32>,
+    /// The app's command, after `--`: e.g. `-- node server.js` (started and supervised:
+    /// stopped when the watch ends).
+    #[arg(last = true)]
+    pub command: Vec<OsString>,
     /// Stop after this long: seconds, or with a unit (`90s`, `10m`, `1h`) (default: until
-    /// Ctrl-C or the app exits).
+    /// Ctrl-C or every app exits).
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// Sample interval, ms.
-    #[arg(long, default_value_t = 500)]
-    pub sample_ms: u64,
-    /// Force a full GC this often for clean floor points, ms (0: only the app's own GCs).
-    #[arg(long, default_value_t = 5000)]
-    pub gc_interval_ms: u64,
+    /// Sample interval, ms (default: 5000 with --attach, 500 for an app leakhound starts).
+    #[arg(long)]
+    pub sample_ms: Option<u64>,
+    /// Force a full GC this often for clean floor points, ms (0: only the app's own GCs;
+    /// default: never with --attach, where floor points come from the app's own full GCs,
+    /// and 5000 for an app leakhound starts).
+    #[arg(long)]
+    pub gc_interval_ms: Option<u64>,
     /// Warm-up left out of the statistics: seconds, or with a unit (`30s`, `2m`).
     #[arg(long, default_value = "5", value_parser = parse_duration)]
     pub warmup: Duration,
     /// Print JSON at the end.
     #[arg(long)]
     pub json: bool,
+    /// Serve Prometheus metrics (`/metrics`, OpenMetrics text) and a health check
+    /// (`/health`, JSON) on this address while watching: HOST:PORT with an IP address, or a
+    /// port alone for 127.0.0.1; the flag alone means 127.0.0.1:9464. Loopback unless you
+    /// name another address. A taken port is an error at once (exit 2).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9464", value_parser = parse_metrics_addr)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// The `app` label of every metric and of /health (default: the app's script name).
+    #[arg(long, value_name = "NAME")]
+    pub app_name: Option<String>,
+    /// /health says `warning` when heapUsed reaches this: a size (`450M`, `1G`) or a
+    /// percentage of V8's heap limit (`80%`).
+    #[arg(long, value_name = "SIZE|N%", default_value = "80%")]
+    pub warn_heap: leakhound_agent::HeapThreshold,
+    /// /health says `critical` (HTTP 503) when heapUsed reaches this: a size or a
+    /// percentage of the heap limit.
+    #[arg(long, value_name = "SIZE|N%", default_value = "90%")]
+    pub critical_heap: leakhound_agent::HeapThreshold,
+}
+
+/// `--metrics-addr`: `HOST:PORT` (an IP address; `localhost` is 127.0.0.1), `:PORT` or
+/// `PORT` (127.0.0.1).
+pub fn parse_metrics_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::{Ipv4Addr, SocketAddr};
+    let t = text.trim();
+    let port_only = t.strip_prefix(':').unwrap_or(t);
+    if let Ok(port) = port_only.parse::<u16>() {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    if let Some(port) = t.strip_prefix("localhost:").and_then(|p| p.parse::<u16>().ok()) {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    t.parse().map_err(|_| {
+        format!("{text:?}: give HOST:PORT with an IP address (127.0.0.1:9464, [::1]:9464, 0.0.0.0:9464) or a port")
+    })
 }
 
 /// The flags of `leakhound snapshot`: which process (by pid or inspector URL) and where
@@ -560,8 +602,8 @@ impl WatchArgs {
     /// The library's options for this watch.
     pub fn options(&self) -> leakhound_hunt::WatchOptions {
         leakhound_hunt::WatchOptions {
-            command: self.app.command.clone(),
-            attach: self.app.attach,
+            command: self.command.clone(),
+            attach: self.attach.clone(),
             duration: self.duration,
             sample_ms: self.sample_ms,
             gc_interval_ms: self.gc_interval_ms,
@@ -609,6 +651,19 @@ mod tests {
         );
         for bad in ["", "file:", "Show", "stderr"] {
             assert!(parse_app_output(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn metrics_addresses_default_to_loopback() {
+        let lo = |p: u16| std::net::SocketAddr::from(([127, 0, 0, 1], p));
+        assert_eq!(parse_metrics_addr("9464"), Ok(lo(9464)));
+        assert_eq!(parse_metrics_addr(":9100"), Ok(lo(9100)));
+        assert_eq!(parse_metrics_addr("localhost:0"), Ok(lo(0)));
+        assert_eq!(parse_metrics_addr("0.0.0.0:9464").unwrap().to_string(), "0.0.0.0:9464");
+        assert_eq!(parse_metrics_addr("[::1]:9464").unwrap().to_string(), "[::1]:9464");
+        for bad in ["", "host:9464", "127.0.0.1", "70000"] {
+            assert!(parse_metrics_addr(bad).is_err(), "{bad}");
         }
     }
 

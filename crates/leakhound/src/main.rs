@@ -175,8 +175,9 @@ fn text_safe<T>(out: &mut dyn Write, json: bool, f: impl FnOnce(&mut dyn Write) 
 /// Runs one subcommand; its results go to stdout, progress and warnings to stderr.
 fn run(cli: Cli) -> Result<ExitCode> {
     let ui = open::Ui { quiet: cli.quiet };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    // Not locked for the whole command: the live commands write stdout from other threads
+    // (the watch's live view), which a lock held here would block for ever.
+    let mut out = std::io::BufWriter::new(std::io::stdout());
     let code = match cli.command {
         Command::Hunt(args) => return hunt_cmd::run_hunt(args, cli.quiet),
         Command::Demo(args) => return hunt_cmd::run_demo(args, cli.quiet),

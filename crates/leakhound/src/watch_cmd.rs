@@ -1,28 +1,65 @@
-//! `leakhound watch`: the memory watch alone, a live line per second on stderr and the
-//! verdict on stdout at the end.
+//! `leakhound watch`: the memory watch of one app or several running processes. While it
+//! runs: a live view on a terminal (one refreshing row per process), or a plain line per
+//! second per process on stderr when stdout is not a terminal; with `--metrics-addr`, the
+//! agent's `/metrics` and `/health`. The verdict goes to stdout at the end.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::PoisonError;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Result, bail};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use leakhound_agent::{AgentServer, Board, HealthConfig, SharedBoard};
 use leakhound_hunt::{WatchConfig, WatchEvent};
 use leakhound_report::terminal::terminal_safe;
-use leakhound_report::watch::{WatchJson, watch_line, write_watch_json, write_watch_text};
+use leakhound_report::watch::{WatchJson, target_row, watch_line, worst_outcome, write_watch_json, write_watch_texts};
 use tokio::sync::mpsc;
 
 use crate::cli::WatchArgs;
 
-/// Runs the watch until its duration is up, the app exits or a termination signal; exit
-/// code 1 when the post-GC floor rises, 0 when it is shown flat, 3 when inconclusive.
+/// Runs the watch until its duration is up, every app has exited or a termination signal;
+/// exit code 1 when a post-GC floor rises, 0 when every floor is shown flat, 3 when
+/// inconclusive (the worst of the targets), 2 for an error (a taken `--metrics-addr` among
+/// them, before any app is touched).
 pub fn run_watch(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
     let cfg = WatchConfig::from_options(args.options())?;
+    // Bound first: a taken port fails before any app is started or attached to.
+    let server = args.metrics_addr.map(AgentServer::bind).transpose()?;
+    let health = HealthConfig {
+        warn: args.warn_heap,
+        critical: args.critical_heap,
+    };
+    let app = args
+        .app_name
+        .clone()
+        .unwrap_or_else(|| default_app_name(&args.command, &args.attach));
+    let board = Board::shared(app);
     let stop = cfg.stop.clone();
+    let several = cfg.targets.len() > 1;
+    let live_view = !quiet && !args.json && std::io::stdout().is_terminal();
     let rt = crate::runtime()?;
-    let outcome = rt.block_on(async move {
+    let outcomes = rt.block_on(async move {
+        if let Some(server) = server {
+            // Said even with --quiet: with port 0 it is the only way to know the port.
+            let addr = server.local_addr();
+            say(&format!(
+                "leakhound: metrics on http://{addr}/metrics, health on http://{addr}/health"
+            ));
+            if !quiet && !addr.ip().is_loopback() {
+                say("leakhound: note: that address is not loopback: other hosts can read the metrics and health (figures only, no control)");
+            }
+            let board = board.clone();
+            tokio::spawn(async move {
+                if let Err(e) = server.serve(board, health).await {
+                    say(&format!("leakhound: the metrics server stopped: {e}"));
+                }
+            });
+        }
         let (tx, rx) = mpsc::unbounded_channel();
-        let printer = tokio::spawn(show_live(rx, quiet));
+        let printer = tokio::spawn(show_live(rx, board, quiet, several, live_view));
         // A termination signal ends the watch with its verdict so far (a started app is
         // stopped, an attached one left running).
         let ctrl_c = tokio::spawn(async move {
@@ -34,32 +71,165 @@ pub fn run_watch(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
         let _ = printer.await;
         r
     })?;
+    let Some(worst) = worst_outcome(&outcomes) else {
+        bail!("the watch had no target");
+    };
+    let code = crate::verdict_exit_code(worst.verdict);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if args.json {
-        write_watch_json(&WatchJson::from_outcome(&outcome), &mut out)?;
+        if let Some(doc) = WatchJson::from_outcomes(&outcomes) {
+            write_watch_json(&doc, &mut out)?;
+        }
     } else {
         let mut safe = crate::text_out(&mut out);
-        write_watch_text(&outcome, &mut safe)?;
+        write_watch_texts(&outcomes, &mut safe)?;
         safe.flush()?;
     }
     out.flush()?;
-    Ok(crate::verdict_exit_code(outcome.verdict))
+    Ok(code)
 }
 
-/// Prints the app's output and, at most once a second, the live memory line.
-async fn show_live(mut rx: mpsc::UnboundedReceiver<WatchEvent>, quiet: bool) {
-    let mut last_print = Instant::now() - Duration::from_secs(10);
+/// The `app` label when `--app-name` is not given: the script's name without its
+/// extension (`node server.js` → `server`), else the program's; for `--attach`, the same
+/// read from the first process's command line.
+fn default_app_name(command: &[std::ffi::OsString], attach: &[u32]) -> String {
+    let args: Vec<String> = if let Some(pid) = attach.first() {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|raw| {
+                raw.split(|b| *b == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        command.iter().map(|a| a.to_string_lossy().into_owned()).collect()
+    };
+    let stem = |a: &str| {
+        Path::new(a)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let script = args.iter().skip(1).find(|a| !a.starts_with('-')).map(|a| stem(a));
+    script
+        .or_else(|| args.first().map(|a| stem(a)))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "node".to_owned())
+}
+
+/// Takes in the watch's events: each updates the board (what `/metrics` and `/health`
+/// serve), and is shown: in the live view (one refreshing row per process, on stdout), or
+/// as plain lines on stderr, at most one a second per process.
+async fn show_live(
+    mut rx: mpsc::UnboundedReceiver<WatchEvent>,
+    board: SharedBoard,
+    quiet: bool,
+    several: bool,
+    live_view: bool,
+) {
+    let mut view = live_view.then(LiveView::new);
+    let mut last_print: Vec<Instant> = Vec::new();
     while let Some(e) = rx.recv().await {
+        board.write().unwrap_or_else(PoisonError::into_inner).apply(&e);
+        if quiet {
+            continue;
+        }
+        if let Some(view) = view.as_mut() {
+            view.show(&e);
+            continue;
+        }
         match e {
-            WatchEvent::Started { pid } if !quiet => say(&format!("leakhound: watching pid {pid} (Ctrl-C to stop)")),
-            WatchEvent::AppOutput(l) if !quiet => say(&format!("app| {}", terminal_safe(&l.line))),
-            WatchEvent::Sample(s, floor) if !quiet && last_print.elapsed() >= Duration::from_secs(1) => {
-                last_print = Instant::now();
-                say(&watch_line(&s, &floor));
+            WatchEvent::Started { pid, attached, .. } => say(&format!(
+                "leakhound: watching pid {pid}{} (Ctrl-C to stop)",
+                if attached { ", attached" } else { "" }
+            )),
+            WatchEvent::AppOutput(l) => say(&format!("app| {}", terminal_safe(&l.line))),
+            WatchEvent::Ended { pid, reason, .. } if reason != "stopped" && reason != "time up" => {
+                say(&format!("leakhound: pid {pid}: {reason}"));
+            }
+            WatchEvent::Status(st) if st.up => {
+                if last_print.len() <= st.index {
+                    last_print.resize(st.index + 1, Instant::now() - Duration::from_secs(10));
+                }
+                if last_print[st.index].elapsed() >= Duration::from_secs(1)
+                    && let Some(s) = st.last
+                {
+                    last_print[st.index] = Instant::now();
+                    let line = watch_line(&s, &st.floor);
+                    say(&if several {
+                        format!("pid {}: {line}", st.key.pid)
+                    } else {
+                        line
+                    });
+                }
             }
             _ => {}
         }
+    }
+    if let Some(view) = view {
+        view.finish();
+    }
+}
+
+/// The live view on a terminal: one row per process, redrawn in place (indicatif), with
+/// the app's output and the agent's notes printed above the rows.
+struct LiveView {
+    multi: MultiProgress,
+    rows: Vec<Option<ProgressBar>>,
+}
+
+impl LiveView {
+    fn new() -> LiveView {
+        LiveView {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stdout()),
+            rows: Vec::new(),
+        }
+    }
+
+    fn row(&mut self, index: usize) -> &ProgressBar {
+        if self.rows.len() <= index {
+            self.rows.resize(index + 1, None);
+        }
+        let multi = &self.multi;
+        self.rows[index].get_or_insert_with(|| {
+            let bar = multi.add(ProgressBar::new_spinner());
+            bar.set_style(ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            bar
+        })
+    }
+
+    fn note(&self, line: &str) {
+        let _ = self.multi.println(line);
+    }
+
+    fn show(&mut self, e: &WatchEvent) {
+        match e {
+            WatchEvent::Started { target, pid, attached } => {
+                self.row(*target).set_message(format!(
+                    "pid {pid}  {} (waiting for the first sample)",
+                    if *attached { "attached" } else { "started" }
+                ));
+            }
+            WatchEvent::AppOutput(l) => self.note(&format!("app| {}", terminal_safe(&l.line))),
+            WatchEvent::Status(st) => {
+                let row = terminal_safe(&target_row(st)).into_owned();
+                self.row(st.index).set_message(row);
+            }
+            WatchEvent::Ended { pid, reason, .. } if reason != "stopped" && reason != "time up" => {
+                self.note(&format!("leakhound: pid {pid}: {reason}"));
+            }
+            _ => {}
+        }
+    }
+
+    /// Clears the rows, so the verdict is printed in their place.
+    fn finish(self) {
+        for bar in self.rows.iter().flatten() {
+            bar.finish_and_clear();
+        }
+        let _ = self.multi.clear();
     }
 }
 

@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""What `leakhound watch --attach` costs a busy app: requests/s and p99 latency under the
+built-in load driver, with and without the agent attached at its default sampling (one
+inspector call every 5 s, no forced GC), side by side in one run.
+
+Each round runs four variants in turn (the order rotates from round to round): `watch`
+(the agent attached), `none` (no agent), and `none-a` / `none-b`, two more runs without any
+agent whose ratio is the noise band. The app (bench/agent-app.js) is pinned to one core and
+the load generator (cargo's `load` example of leakhound-load, release build) and the agent
+to the other, with taskset. Every run starts a fresh app, warms it up, then measures.
+
+    python3 bench/agent_overhead.py                       # 5 rounds, 20 s per measurement
+    python3 bench/agent_overhead.py --rounds 3 --seconds 10 --out bench/RESULTS.md
+
+Needs node, taskset, target/debug/leakhound (or --leakhound) and
+target/release/examples/load (cargo build --release -p leakhound-load --example load).
+"""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def niced(args):
+    """`nice -n N` for every process of a run (the same for all variants), or nothing."""
+    return ["nice", "-n", str(args.nice)] if args.nice else []
+
+
+def load(args, url, seconds):
+    out = subprocess.run(
+        [*niced(args), "taskset", "-c", args.load_core, args.load, url, str(seconds), str(args.connections)],
+        check=True, capture_output=True, text=True,
+    )
+    return json.loads(out.stdout)
+
+
+def one_run(args, variant):
+    port = free_port()
+    env = dict(os.environ, PORT=str(port))
+    app = subprocess.Popen(
+        [*niced(args), "taskset", "-c", args.app_core, "node", os.path.join(ROOT, "bench", "agent-app.js")],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    agent = None
+    try:
+        wait_port(port)
+        url = f"http://127.0.0.1:{port}/"
+        if variant == "watch":
+            time.sleep(0.5)  # node's SIGUSR1 handler
+            agent = subprocess.Popen(
+                [*niced(args), "taskset", "-c", args.load_core, args.leakhound, "watch", "--attach", str(app.pid),
+                 "--metrics-addr", "127.0.0.1:0"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            )
+            # Attached once it says it is watching.
+            for line in agent.stderr:
+                if "watching pid" in line:
+                    break
+            else:
+                raise RuntimeError("the agent did not attach")
+        load(args, url, args.warmup)
+        cpu = cpu_seconds(app.pid)
+        r = load(args, url, args.seconds)
+        # The app's CPU per request: steadier than requests/s on a shared machine.
+        r["app_cpu_us_per_request"] = (cpu_seconds(app.pid) - cpu) * 1e6 / max(r["requests"], 1)
+        if r["errors"]:
+            raise RuntimeError(f"{variant}: {r['errors']} failed requests")
+        return r
+    finally:
+        if agent is not None:
+            agent.send_signal(signal.SIGTERM)
+            agent.wait(timeout=30)
+            if app.poll() is not None:
+                raise RuntimeError("SIGTERM to the agent stopped the app")
+        app.kill()
+        app.wait()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--seconds", type=float, default=20.0, help="measured load per run")
+    p.add_argument("--warmup", type=float, default=3.0, help="load before the measurement")
+    p.add_argument("--connections", type=int, default=16)
+    p.add_argument("--app-core", default="0")
+    p.add_argument("--load-core", default="1")
+    p.add_argument("--nice", type=int, default=0,
+                   help="run the app, the load and the agent at this niceness (e.g. -10 on a machine busy with other work)")
+    p.add_argument("--leakhound", default=os.path.join(ROOT, "target", "debug", "leakhound"))
+    p.add_argument("--load", default=os.path.join(ROOT, "target", "release", "examples", "load"))
+    p.add_argument("--out", help="replace the 'Agent overhead' section of this RESULTS.md")
+    args = p.parse_args()
+    for exe in (args.leakhound, args.load):
+        if not os.access(exe, os.X_OK):
+            sys.exit(f"missing {exe} (see the docstring)")
+    variants = ["watch", "none", "none-a", "none-b"]
+    load_at_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    results = {v: [] for v in variants}
+    for r in range(args.rounds):
+        order = variants[r % len(variants):] + variants[:r % len(variants)]
+        for v in order:
+            res = one_run(args, v)
+            results[v].append(res)
+            print(f"round {r + 1} {v:<7} {res['requests_per_s']:>9.1f} req/s  p99 {res['p99_ms']:.2f} ms  "
+                  f"app cpu {res['app_cpu_us_per_request']:.1f} µs/request  (load average {os.getloadavg()[0]:.1f})", flush=True)
+
+    def med(v, key):
+        return statistics.median(x[key] for x in results[v])
+
+    rps = {v: med(v, "requests_per_s") for v in variants}
+    p99 = {v: med(v, "p99_ms") for v in variants}
+    cpu = {v: med(v, "app_cpu_us_per_request") for v in variants}
+    cpu_noise = [a["app_cpu_us_per_request"] / b["app_cpu_us_per_request"] for a, b in zip(results["none-a"], results["none-b"])]
+    watch_ratio = rps["watch"] / rps["none"]
+    noise = [a["requests_per_s"] / b["requests_per_s"] for a, b in zip(results["none-a"], results["none-b"])]
+    per_round = [w["requests_per_s"] / n["requests_per_s"] for w, n in zip(results["watch"], results["none"])]
+    lines = [
+        "## Agent overhead (`leakhound watch --attach`, default sampling)",
+        "",
+        f"`python3 bench/agent_overhead.py --rounds {args.rounds} --seconds {args.seconds:g}{f' --nice {args.nice}' if args.nice else ''}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}:",
+        f"bench/agent-app.js (node {subprocess.run(['node', '--version'], capture_output=True, text=True).stdout.strip()}) pinned to core {args.app_core}; "
+        f"the built-in load driver (`load` example, release, {args.connections} keep-alive connections) and the agent pinned to core {args.load_core}; "
+        f"{args.warmup:g} s warm-up then {args.seconds:g} s measured per run, a fresh app per run, the four variants in rotating order each round. "
+        "The agent: `leakhound watch --attach PID --metrics-addr 127.0.0.1:0` (one `Runtime.evaluate` every 5 s, no forced GC, the GC observer installed), debug build."
+        + (f" Every process of every variant ran at niceness {args.nice}." if args.nice else ""),
+        "",
+        f"Load average when it started: {load_at_start}; when it ended: {' '.join(f'{x:.2f}' for x in os.getloadavg())}.",
+        "",
+        "| variant | requests/s (median) | p99 ms (median) | app CPU µs per request (median) | per round (req/s) |",
+        "|---|---|---|---|---|",
+    ]
+    for v in variants:
+        per = ", ".join(f"{x['requests_per_s']:.0f}" for x in results[v])
+        lines.append(f"| {v} | {rps[v]:.0f} | {p99[v]:.2f} | {cpu[v]:.1f} | {per} |")
+    lines += [
+        "",
+        f"- with the agent / without: **{watch_ratio:.4f}** ({(watch_ratio - 1) * 100:+.2f} % requests/s; per round "
+        + ", ".join(f"{x:.3f}" for x in per_round) + "); p99 " + f"{p99['watch'] / p99['none']:.3f}×.",
+        f"- noise band, no agent vs no agent (`none-a` / `none-b`), per round: {min(noise):.3f} … {max(noise):.3f} "
+        f"(median {statistics.median(noise):.3f}).",
+        f"- the app's CPU per request, with the agent / without: {cpu['watch'] / cpu['none']:.4f}; no agent vs no agent per round: "
+        f"{min(cpu_noise):.3f} … {max(cpu_noise):.3f}.",
+        f"- target: at most 2 % fewer requests/s with the agent: {'met' if watch_ratio >= 0.98 else 'NOT met'}"
+        f"{'' if max(noise) - min(noise) < 0.04 else ' (but the noise band is wider than the target: the machine was busy)'}.",
+        "",
+    ]
+    text = "\n".join(lines)
+    print("\n" + text)
+    if args.out:
+        path = args.out
+        old = open(path).read() if os.path.exists(path) else ""
+        start = old.find("## Agent overhead")
+        if start >= 0:
+            end = old.find("\n## ", start + 1)
+            new = old[:start] + text + (old[end + 1:] if end >= 0 else "")
+        else:
+            new = old.rstrip("\n") + "\n\n" + text
+        open(path, "w").write(new)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+//! The watch's per-target hook, where evidence capture plugs in: called after every sample
+//! of a real node app with that target's status and a live inspector session it can use.
+//! Bounded: the watch runs 3 s.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use leakhound_hunt::{HookFuture, TargetHook, TargetStatus, WatchConfig, WatchOptions, watch};
+use leakhound_inspector::Session;
+
+/// Records, per call, the status's pid, the session's pid and what the session evaluated.
+#[derive(Debug, Default)]
+struct Recorder(Mutex<Vec<(u32, u32, serde_json::Value)>>);
+
+impl TargetHook for Recorder {
+    fn after_sample<'a>(&'a self, status: &'a TargetStatus, session: &'a Session) -> HookFuture<'a> {
+        Box::pin(async move {
+            let value = session.evaluate("6 * 7").await.unwrap_or_default();
+            self.0.lock().unwrap().push((status.key.pid, session.pid(), value));
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hook_runs_after_each_sample_with_the_targets_session() {
+    let mut cfg = WatchConfig::from_options(WatchOptions {
+        command: vec!["node".into(), "-e".into(), "setInterval(() => {}, 1000)".into()],
+        attach: Vec::new(),
+        duration: Some(Duration::from_secs(3)),
+        sample_ms: Some(100),
+        gc_interval_ms: Some(0),
+        warmup: Duration::ZERO,
+    })
+    .expect("config");
+    let recorder = Arc::new(Recorder::default());
+    cfg.hook = Some(recorder.clone());
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let outcomes = tokio::time::timeout(Duration::from_secs(60), watch(cfg, tx))
+        .await
+        .expect("the watch ends")
+        .expect("the watch runs");
+    let calls = recorder.0.lock().unwrap().clone();
+    assert!(calls.len() >= 5, "called after each sample: {calls:?}");
+    assert!(
+        calls.len() <= outcomes[0].samples.len(),
+        "at most once per sample: {} calls, {} samples",
+        calls.len(),
+        outcomes[0].samples.len()
+    );
+    for (status_pid, session_pid, value) in calls {
+        assert_eq!(status_pid, outcomes[0].pid);
+        assert_eq!(session_pid, status_pid, "the target's own session");
+        assert_eq!(value, serde_json::json!(42), "a live session the hook can use");
+    }
+}
