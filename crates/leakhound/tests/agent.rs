@@ -345,8 +345,10 @@ fn on_a_terminal_the_watch_draws_one_refreshing_row_per_process() {
         "{BIN} watch --duration 4 --sample-ms 200 --gc-interval-ms 300 --warmup 0.5 -- node {}",
         leaky.display()
     );
+    // NO_COLOR: the verdict line is plain text; the live view still redraws in place.
     let out = Command::new("script")
         .args(["-qec", &command, "/dev/null"])
+        .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .output()
         .expect("script (util-linux)");
