@@ -364,6 +364,8 @@ pub(crate) fn cluster_facts<'s>(
         anchored_global,
         retained_per_root: retained.checked_div(roots).unwrap_or(0),
         external_share,
+        shape: crate::pattern::Shape::Plain,
+        kept_classes: Vec::new(),
     }
 }
 

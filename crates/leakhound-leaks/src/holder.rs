@@ -120,6 +120,9 @@ pub(crate) fn anchored_label(s: &HeapSnapshot, traces: &Traces, holder: NodeId) 
                 }
                 let formatted = if is_identifier(&name) {
                     name
+                } else if let Some(desc) = name.strip_prefix("<symbol ").and_then(|d| d.strip_suffix('>')) {
+                    // A Symbol key, as the app writes it.
+                    format!("[Symbol({desc})]")
                 } else {
                     format!("[{name:?}]")
                 };

@@ -7,11 +7,14 @@
 //! nothing.
 
 mod arrays;
+mod chains;
 mod cluster;
 mod consistency;
 mod direct;
 mod finder;
 mod floor;
+mod globals;
+mod handles;
 mod holder;
 mod model;
 mod nodes;
