@@ -96,6 +96,10 @@ fn period_of(s: &HeapSnapshot, traces: &Traces, o: NodeId) -> Option<usize> {
         a.push(p);
         cur = p;
     }
+    // Period 1 (a list of one kind through one edge) is the finder's own rule.
+    if a.len() > 2 && same_kind(s, a[1], o) && same_edge(s, e[0], e[1]) {
+        return None;
+    }
     (2..=MAX_PERIOD).find(|&p| {
         a.len() > 2 * p
             && same_kind(s, a[p], o)

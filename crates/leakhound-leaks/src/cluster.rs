@@ -47,7 +47,9 @@ pub(crate) fn build_cluster(
         .copied()
         .max_by_key(|&r| (s.retained_size(r), std::cmp::Reverse(r)))
         .unwrap_or(holder);
-    let trace = shorten_trace(trace_steps(s, traces, holder, sample, &is_root));
+    let trace = shorten_trace(crate::fold::fold_repeats(trace_steps(
+        s, traces, holder, sample, &is_root,
+    )));
     let external_share = if retained == 0 {
         0.0
     } else {

@@ -111,14 +111,14 @@ pub fn find_leaks_prepared(
     let (attach, top) = leak_roots(last, &new);
     let found = group_by_holder(last, &new, &attach, &top);
     let rooted = pick_roots(last, &new, &found.groups);
-    let candidates = merge_holders(last, &found.groups, rooted);
-    let growth = count_growth(snaps, &ids, &traces, &found, &candidates);
+    let mut candidates = merge_holders(last, &found.groups, rooted);
     let scripts = ScriptMap::build(last.s);
-    let (mut clusters, mut not_growing) = growth_check(last, &scripts, &found, &candidates, growth, opts);
-    // Chains of repeated links (closure contexts, promises): a cluster whose holder is on
-    // a growing chain is that chain seen from inside.
+    // Chains of repeated links (closure contexts, promises): a candidate whose holder is
+    // on a growing chain is that chain seen from inside.
     let (chains, chains_not_growing, on_chains) = chain_clusters(snaps, &ids, last.traces, &new.leaked, &scripts, opts);
-    clusters.retain(|c| !on_chains.contains(&c.holder_id));
+    candidates.retain(|c| !on_chains.contains(&last.s.id(found.groups[c.groups[0].0].holder)));
+    let growth = count_growth(snaps, &ids, &traces, &found, &candidates);
+    let (mut clusters, mut not_growing) = growth_check(last, &scripts, &found, &candidates, growth, opts);
     clusters.extend(chains);
     not_growing.extend(chains_not_growing);
     // Objects kept only by native handles (sockets, watchers): each handle is a root.

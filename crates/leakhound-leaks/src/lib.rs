@@ -13,6 +13,7 @@ mod consistency;
 mod direct;
 mod finder;
 mod floor;
+mod fold;
 mod globals;
 mod handles;
 mod holder;

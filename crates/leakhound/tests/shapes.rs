@@ -12,8 +12,9 @@
 //! shapes also go through a whole `leakhound hunt`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -125,6 +126,13 @@ fn check_shape(e: &Expect) -> Value {
     let (doc, code) = leaks(&snapshots(e.shape, false, &leaky));
     assert_eq!(code, Some(1), "{}: expected a leak: {doc:#}", e.shape);
     assert_eq!(doc["verdict"], "leak");
+    assert_eq!(
+        doc["clusters"].as_array().map(Vec::len),
+        Some(1),
+        "{}: one leak, one cluster: {:#}",
+        e.shape,
+        doc["clusters"]
+    );
     let top = doc["clusters"][0].clone();
     let summary = format!(
         "{}: holder={} pattern={} source={} per_request={} counts={}",
@@ -325,4 +333,108 @@ fn a_string_grown_with_plus_equals_is_named_by_its_variable() {
         source_in_app: true,
         per_request: 5.0,
     });
+}
+
+/// A hunt that runs longer than this is killed and fails its test.
+const HUNT_LIMIT: Duration = Duration::from_secs(120);
+
+/// `leakhound hunt --json` of shape `name` (its twin when `fixed`): 100 warm-up requests,
+/// 2 phases of [`REQUESTS`]; the document and the exit code.
+fn hunt(name: &str, fixed: bool) -> (Value, Option<i32>) {
+    let _slot = Slot::take();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let stdout = dir.path().join("stdout");
+    let stderr = dir.path().join("stderr");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .current_dir(dir.path())
+        .args(["hunt", "--quiet", "--json", "--requests", &REQUESTS.to_string()])
+        .args([
+            "--warmup",
+            "100",
+            "--phases",
+            "2",
+            "--calm-down-ms",
+            "500",
+            "--gc-interval-ms",
+            "200",
+        ])
+        .arg("--out-dir")
+        .arg(&out)
+        .arg("--")
+        .arg("node")
+        .arg(server(name))
+        .env("FIXED", if fixed { "1" } else { "0" })
+        .env_remove("LEAKHOUND_AVAILABLE_BYTES")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout).expect("stdout file"))
+        .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+        .spawn()
+        .expect("start leakhound");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if started.elapsed() > HUNT_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "hunt of {name} did not finish in {} s: {}",
+                HUNT_LIMIT.as_secs(),
+                std::fs::read_to_string(&stderr).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let text = std::fs::read_to_string(&stdout).unwrap_or_default();
+    let doc = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!(
+            "hunt of {name}: no JSON ({e}): {text}\n{}",
+            std::fs::read_to_string(&stderr).unwrap_or_default()
+        )
+    });
+    (doc, status.code())
+}
+
+/// A hunt of shape `name` names its leak as `holder` / `pattern` (the source in the
+/// server's file when `source_in_app`), and a hunt of its twin finds no cluster.
+fn check_hunt(name: &str, holder: &str, pattern: &str, source_in_app: bool) {
+    let (doc, code) = hunt(name, false);
+    assert_eq!(code, Some(1), "{name}: expected a leak: {doc:#}");
+    let top = &doc["clusters"][0];
+    assert_eq!(top["holder"].as_str(), Some(holder), "{name}: {top:#}");
+    assert_eq!(top["pattern"].as_str(), Some(pattern), "{name}: {top:#}");
+    if source_in_app {
+        assert!(
+            top["source"]
+                .as_str()
+                .unwrap_or("")
+                .contains(&format!("/tests/shapes/{name}.js:")),
+            "{name}: {top:#}"
+        );
+    }
+    let (twin, code) = hunt(name, true);
+    assert_eq!(
+        twin["clusters"].as_array().map(Vec::len),
+        Some(0),
+        "{name}: the twin's hunt found a cluster (exit {code:?}): {:#}",
+        twin["clusters"]
+    );
+    assert_ne!(code, Some(1), "{name}: the twin's hunt says leak: {twin:#}");
+}
+
+#[test]
+fn hunt_names_a_closure_context_chain_and_passes_its_twin() {
+    check_hunt("closure_chain", "previous", "closure_retention", true);
+}
+
+#[test]
+fn hunt_names_a_promise_chain_and_passes_its_twin() {
+    check_hunt("promise_chain", "lock", "promise_chain", true);
+}
+
+#[test]
+fn hunt_names_agents_kept_by_their_sockets_and_passes_its_twin() {
+    check_hunt("agent_per_request", "TCPSocketWrap handles", "agent_sockets", false);
 }
