@@ -105,6 +105,111 @@ pub struct HuntJson {
     /// Problems that did not stop the hunt, one line each (failed requests in a phase,
     /// the leak finder's warnings about the snapshots); empty when there were none.
     pub warnings: Vec<String>,
+    /// Active resources (handles, requests, timers) over the hunt, from the samples
+    /// that counted them; absent when none did (node before 17.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_resources: Option<ActiveResourcesJson>,
+    /// When memory grew but the leak finder found no cluster: what did grow (handles,
+    /// external memory, RSS only, the JS heap) and what to try, one paragraph; absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub without_cluster: Option<String>,
+}
+
+/// Active resources (`process.getActiveResourcesInfo()`: handles such as sockets,
+/// servers and file watchers, requests, timers) at the start and the end of a hunt: a
+/// growth signal of its own, for what lives outside the JS heap's objects.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActiveResourcesJson {
+    /// Count in the first sample that had one (after the warm-up's start).
+    pub first: u64,
+    /// Count in the last sample that had one (after the calm-down).
+    pub last: u64,
+    /// Most counted in any sample.
+    pub max: u64,
+    /// Added per unit of load between the first and the last sample (0 when no load
+    /// was sent between them).
+    pub per_request: f64,
+    /// They grew and stayed: at least [`HANDLES_GROWTH_MIN`] more at the end, and at
+    /// least 20 % more, after the load stopped.
+    pub growing: bool,
+}
+
+/// The fewest more active resources at the end of a hunt than at its start that count
+/// as growth.
+pub const HANDLES_GROWTH_MIN: u64 = 5;
+
+impl ActiveResourcesJson {
+    /// The trend of the samples that counted active resources; `None` when none did.
+    pub fn from_samples(samples: &[leakhound_leaks::MemorySample]) -> Option<ActiveResourcesJson> {
+        let counted: Vec<(u64, u64)> = samples
+            .iter()
+            .filter_map(|s| s.active_resources.map(|n| (s.requests, n)))
+            .collect();
+        let &(r0, first) = counted.first()?;
+        let &(r1, last) = counted.last()?;
+        let max = counted.iter().map(|c| c.1).max().unwrap_or(last);
+        let per_request = if r1 > r0 {
+            (last as f64 - first as f64) / (r1 - r0) as f64
+        } else {
+            0.0
+        };
+        let growing = last >= first + HANDLES_GROWTH_MIN && last as f64 >= first as f64 * 1.2;
+        Some(ActiveResourcesJson {
+            first,
+            last,
+            max,
+            per_request,
+            growing,
+        })
+    }
+}
+
+/// What to say when memory grew but no cluster did: what grew and what to try; `None`
+/// when a cluster was found or nothing grew.
+fn without_cluster(
+    verdict: VerdictJson,
+    clusters: usize,
+    floor_growing: &[String],
+    handles: Option<&ActiveResourcesJson>,
+) -> Option<String> {
+    let handles_grow = handles.is_some_and(|h| h.growing);
+    if clusters > 0 || (verdict == VerdictJson::NoLeak && !handles_grow) || (floor_growing.is_empty() && !handles_grow)
+    {
+        return None;
+    }
+    let grew = |m: &str| floor_growing.iter().any(|g| g == m);
+    let mut found: Vec<String> = Vec::new();
+    let mut tries: Vec<&str> = Vec::new();
+    if let Some(h) = handles.filter(|h| h.growing) {
+        found.push(format!(
+            "active handles grew from {} to {} ({:+.2} per request) and stayed after the load stopped",
+            h.first, h.last, h.per_request
+        ));
+        tries.push(
+            "list them with `process.getActiveResourcesInfo()` in the app and close what each request opens (sockets, per-request http.Agents, servers, file watchers); `leaks` on the snapshots groups objects kept by handles when they are JS objects",
+        );
+    }
+    if grew("external") && !grew("heap_used") {
+        found.push("only external memory (Buffers, ArrayBuffers, native addons' memory) rose".into());
+        tries.push("look for Buffers kept by native code or an addon; `hunt --html` shows external over time");
+    }
+    if grew("rss") && !grew("heap_used") && !grew("external") {
+        found.push("only RSS rose: memory outside V8 (an addon, the allocator keeping freed pages)".into());
+        tries.push("run longer (`--phases 5`) to see whether RSS levels off, or compare with `MALLOC_ARENA_MAX=2`");
+    }
+    if grew("heap_used") {
+        found.push("the JS heap's floor rose, but no group of objects grew through every snapshot".into());
+        tries.push("more snapshots (`--phases 4`) or more requests per phase (`--requests N`) so a slow leak shows in each step");
+    }
+    if found.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "no growing cluster of JS objects; {}. To try: {}.",
+        found.join("; "),
+        tries.join("; ")
+    ))
 }
 
 /// The app under test.
@@ -171,6 +276,10 @@ pub struct MemoryPointJson {
     pub array_buffers_bytes: u64,
     /// Taken right after a full GC (a floor point).
     pub after_full_gc: bool,
+    /// Active resources (`process.getActiveResourcesInfo().length`: handles, requests,
+    /// timers) when the sample was read; absent where not counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_resources: Option<u64>,
 }
 
 /// A floor fit of one metric.
@@ -290,6 +399,7 @@ impl MemoryPointJson {
             external_bytes: m.external_bytes,
             array_buffers_bytes: m.array_buffers_bytes,
             after_full_gc: m.after_full_gc,
+            active_resources: m.active_resources,
         }
     }
 }
@@ -370,6 +480,12 @@ impl HuntJson {
                     elapsed_ms: l.elapsed_ms,
                 })
                 .collect(),
+            without_cluster: {
+                let handles = ActiveResourcesJson::from_samples(&o.samples);
+                let growing: Vec<String> = o.floor.growing.iter().map(|s| s.to_string()).collect();
+                without_cluster(o.verdict.into(), leaks.clusters.len(), &growing, handles.as_ref())
+            },
+            active_resources: ActiveResourcesJson::from_samples(&o.samples),
             clusters: leaks.clusters,
             not_growing: leaks.not_growing,
             warnings: o.warnings.clone(),
@@ -449,6 +565,19 @@ pub fn write_hunt_text(r: &HuntJson, w: &mut dyn std::io::Write) -> std::io::Res
         format::bytes(c.baseline_heap_used_bytes),
         format::bytes(c.after_heap_used_bytes),
     )?;
+    if let Some(h) = &r.active_resources {
+        writeln!(
+            w,
+            "   active handles: {} → {} ({:+.2} per request){}",
+            format::count(h.first),
+            format::count(h.last),
+            h.per_request,
+            if h.growing { ": handles grow" } else { "" }
+        )?;
+    }
+    if let Some(note) = &r.without_cluster {
+        writeln!(w, "   {note}")?;
+    }
     for l in &r.load {
         writeln!(
             w,
@@ -550,4 +679,53 @@ fn write_cluster_json_text(i: usize, c: &crate::leaks::ClusterJson, w: &mut dyn 
         .collect();
     writeln!(w, "   trace: (root) {}", path.join(" "))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use leakhound_leaks::MemorySample;
+
+    use super::*;
+
+    fn at(requests: u64, handles: Option<u64>) -> MemorySample {
+        MemorySample {
+            requests,
+            active_resources: handles,
+            ..MemorySample::default()
+        }
+    }
+
+    #[test]
+    fn handles_that_grow_and_stay_are_a_signal_of_their_own() {
+        let grew = ActiveResourcesJson::from_samples(&[
+            at(0, None),
+            at(100, Some(12)),
+            at(400, Some(312)),
+            at(700, Some(612)),
+        ])
+        .expect("counted");
+        assert_eq!((grew.first, grew.last, grew.max), (12, 612, 612));
+        assert!(grew.growing);
+        assert!((grew.per_request - 1.0).abs() < 1e-9);
+        // Up under load, back down after it: not growth.
+        let settled = ActiveResourcesJson::from_samples(&[at(100, Some(12)), at(400, Some(300)), at(700, Some(13))])
+            .expect("counted");
+        assert!(!settled.growing);
+        assert!(ActiveResourcesJson::from_samples(&[at(100, None)]).is_none());
+    }
+
+    #[test]
+    fn a_leak_without_a_cluster_says_what_grew_and_what_to_try() {
+        let handles = ActiveResourcesJson::from_samples(&[at(100, Some(12)), at(700, Some(612))]).expect("counted");
+        let note = without_cluster(VerdictJson::Leak, 0, &["rss".into()], Some(&handles)).expect("a note");
+        assert!(note.contains("active handles grew from 12 to 612"), "{note}");
+        assert!(note.contains("getActiveResourcesInfo"), "{note}");
+        let rss = without_cluster(VerdictJson::Leak, 0, &["rss".into()], None).expect("a note");
+        assert!(rss.contains("only RSS rose"), "{rss}");
+        let ext = without_cluster(VerdictJson::Inconclusive, 0, &["external".into()], None).expect("a note");
+        assert!(ext.contains("only external memory"), "{ext}");
+        // A cluster, or nothing that grew: no note.
+        assert!(without_cluster(VerdictJson::Leak, 1, &["heap_used".into()], Some(&handles)).is_none());
+        assert!(without_cluster(VerdictJson::NoLeak, 0, &[], None).is_none());
+    }
 }
