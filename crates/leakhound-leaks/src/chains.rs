@@ -9,7 +9,8 @@
 //! the node `p` steps up is of its own kind: two whole periods repeat. Links are grouped
 //! by the top of their chain (walking up whole periods while they repeat); the chain hangs
 //! off the node above its top, the *anchor*. In every snapshot the chain is counted by
-//! walking down from the anchor (found by id) along the same steps, so its length is
+//! walking down from its entry (the first node above it that every snapshot has, found
+//! by id) along the same steps, so its length is
 //! known whichever end of it the traces reach; it is a leak when that length grows at
 //! every step from the target on. Period 1 (a linked list of one class, a timer list) is
 //! the finder's own `same_kind` rule.
@@ -58,8 +59,6 @@ pub(crate) struct Chain {
     pub(crate) top: NodeId,
     /// The node the chain hangs off (the top link's trace parent).
     pub(crate) anchor: NodeId,
-    /// The edge from the anchor into the top link: type and name.
-    pub(crate) entry: (EdgeType, String),
     /// The period, from a link down to the next link.
     pub(crate) period: Vec<Step>,
     /// The leaked links, in ordinal order.
@@ -196,7 +195,7 @@ pub(crate) fn find_chains(s: &HeapSnapshot, traces: &Traces, leaked: &[bool], mi
         if links.len() < min_links {
             continue;
         }
-        let Some((entry_edge, anchor)) = up(traces, top) else {
+        let Some((_, anchor)) = up(traces, top) else {
             continue;
         };
         // The period, read down from the top link's first descendant link: the steps
@@ -227,7 +226,6 @@ pub(crate) fn find_chains(s: &HeapSnapshot, traces: &Traces, leaked: &[bool], mi
         chains.push(Chain {
             top,
             anchor,
-            entry: (s.edge_type(entry_edge), s.edge_name(entry_edge).into_owned()),
             period: steps,
             links: Vec::new(),
             objects: Vec::new(),
@@ -285,20 +283,51 @@ pub(crate) fn find_chains(s: &HeapSnapshot, traces: &Traces, leaked: &[bool], mi
     chains
 }
 
-/// The chain's length in snapshot `s`: from its anchor (by id, through `ids`), the entry
-/// edge, then whole periods while each step's edge and class match; 0 when the anchor is
-/// not in `s`.
-pub(crate) fn chain_length(s: &HeapSnapshot, ids: &IdIndex, anchor_id: u32, chain: &Chain) -> u64 {
-    let Some(anchor) = ids.get(anchor_id) else { return 0 };
-    let top_class = chain.period.last().map(|st| st.class.as_str()).unwrap_or_default();
+/// The longest way from the chain's entry (a node of every snapshot) down to its top.
+const MAX_ENTRY_STEPS: usize = 24;
+
+/// Where the chain is entered in every snapshot: the first node above its top on the
+/// trace that every snapshot has (by id: what holds the newest link may itself be new, a
+/// resolve function replaced at every request), within [`MAX_ENTRY_STEPS`], with the
+/// steps from it down to the top; else the anchor and the one edge into the top.
+fn entry_of(s: &HeapSnapshot, traces: &Traces, ids: &[IdIndex], chain: &Chain) -> (u32, Vec<Step>) {
+    let step = |e: EdgeId, to: NodeId| Step {
+        edge_type: s.edge_type(e),
+        name: s.edge_name(e).into_owned(),
+        class: s.class(to).name.clone(),
+    };
+    let mut steps = Vec::new();
+    let mut cur = chain.top;
+    while steps.len() < MAX_ENTRY_STEPS {
+        let Some((e, p)) = up(traces, cur) else { break };
+        steps.push(step(e, cur));
+        let id = s.id(p);
+        if ids.iter().all(|ix| ix.contains(id)) {
+            steps.reverse();
+            return (id, steps);
+        }
+        cur = p;
+    }
+    let e = traces.parent_edge(chain.top);
+    (s.id(chain.anchor), e.map(|e| step(e, chain.top)).into_iter().collect())
+}
+
+/// The chain's length in snapshot `s`: from its entry node (by id, through `ids`), down
+/// the entry steps to the top, then whole periods while each step's edge and class
+/// match; 0 when the entry is not in `s`.
+fn chain_length(s: &HeapSnapshot, ids: &IdIndex, entry: &(u32, Vec<Step>), chain: &Chain) -> u64 {
+    let Some(mut cur) = ids.get(entry.0) else { return 0 };
     let follow = |from: NodeId, t: EdgeType, name: &str, class: &str| -> Option<NodeId> {
         s.edges(from)
             .find(|&e| s.edge_type(e) == t && s.edge_name(e) == name && s.class(s.edge_target(e)).name == class)
             .map(|e| s.edge_target(e))
     };
-    let Some(mut cur) = follow(anchor, chain.entry.0, &chain.entry.1, top_class) else {
-        return 0;
-    };
+    for st in &entry.1 {
+        match follow(cur, st.edge_type, &st.name, &st.class) {
+            Some(next) => cur = next,
+            None => return 0,
+        }
+    }
     let mut count = 1u64;
     let limit = s.node_count() as u64;
     'links: while count < limit {
@@ -322,6 +351,17 @@ pub(crate) fn chain_label(s: &HeapSnapshot, traces: &Traces, chain: &Chain) -> S
         && let Some(st) = chain.period.iter().find(|st| st.edge_type == EdgeType::Context)
     {
         return st.name.clone();
+    }
+    // The variable (or global) nearest above the top: what holds the chain's end.
+    let mut cur = chain.top;
+    for _ in 0..MAX_ENTRY_STEPS {
+        let Some((e, p)) = up(traces, cur) else { break };
+        if s.edge_type(e) == EdgeType::Context
+            || (s.edge_type(e) == EdgeType::Property && crate::nodes::is_global_object(s, p))
+        {
+            return holder_label(s, traces, cur);
+        }
+        cur = p;
     }
     holder_label(s, traces, chain.top)
 }
@@ -404,11 +444,11 @@ pub(crate) fn chain_clusters(
     let mut not_growing = Vec::new();
     let mut on_chains = HashSet::new();
     for chain in &chains {
-        let anchor_id = s.id(chain.anchor);
+        let entry = entry_of(s, traces, ids, chain);
         let counts: Vec<u64> = snaps
             .iter()
             .zip(ids)
-            .map(|(snap, ix)| chain_length(snap, ix, anchor_id, chain))
+            .map(|(snap, ix)| chain_length(snap, ix, &entry, chain))
             .collect();
         let last_i = counts.len() - 1;
         let growing = (2..counts.len()).all(|k| counts[k] > counts[k - 1])
@@ -462,18 +502,67 @@ pub(crate) fn chain_clusters(
         let pattern = classify(PATTERNS, &facts);
         cluster.pattern = pattern;
         cluster.fix_hint = pattern.fix_hint();
-        if chain.kind == ChainKind::ClosureContext {
-            cluster.holder_class = "(closure context chain)".into();
-            if let Some(src) = context_owner_source(s, scripts, chain) {
-                cluster.sources.retain(|x| x.location() != src.location());
-                cluster.sources.insert(0, src);
-                cluster.sources.sort_by_key(SourceRef::origin_rank);
-                cluster.source = cluster.sources.first().cloned();
+        let linker = match chain.kind {
+            ChainKind::ClosureContext => {
+                cluster.holder_class = "(closure context chain)".into();
+                context_owner_source(s, scripts, chain)
             }
+            ChainKind::Promise => async_function_source(s, traces, scripts, chain),
+            ChainKind::Other => None,
+        };
+        if let Some(src) = linker {
+            cluster.sources.retain(|x| x.location() != src.location());
+            cluster.sources.insert(0, src);
+            cluster.sources.sort_by_key(SourceRef::origin_rank);
+            cluster.source = cluster.sources.first().cloned();
         }
         clusters.push(cluster);
     }
     (clusters, not_growing, on_chains)
+}
+
+/// For a promise chain, the async function whose suspended calls are on it (a
+/// suspended call's generator object has an internal `function` edge to the function):
+/// the function whose calls make each link. Searched above the chain's top and among
+/// its objects.
+fn async_function_source(s: &HeapSnapshot, traces: &Traces, scripts: &ScriptMap, chain: &Chain) -> Option<SourceRef> {
+    let mut near: Vec<NodeId> = Vec::new();
+    let mut cur = chain.top;
+    for _ in 0..MAX_ENTRY_STEPS {
+        let Some((_, p)) = up(traces, cur) else { break };
+        near.push(p);
+        cur = p;
+    }
+    near.extend(chain.objects.iter().copied());
+    let mut best: Option<SourceRef> = None;
+    for o in near {
+        let Some(f) = s
+            .edges(o)
+            .find(|&e| s.edge_type(e) == EdgeType::Internal && s.edge_name(e) == "function")
+            .map(|e| s.edge_target(e))
+            .filter(|&f| s.node_type(f) == NodeType::Closure)
+        else {
+            continue;
+        };
+        let Some(loc) = s.location(f) else { continue };
+        let Some(r) = scripts.resolve(
+            loc,
+            format!(
+                "async function {} (each call's promise waits on the next)",
+                crate::nodes::fn_name(s, f)
+            ),
+            SourceKind::Closure,
+        ) else {
+            continue;
+        };
+        if best.as_ref().is_none_or(|b| r.origin_rank() < b.origin_rank()) {
+            best = Some(r);
+        }
+        if best.as_ref().is_some_and(|b| b.origin_rank() == 0) {
+            break;
+        }
+    }
+    best
 }
 
 /// How a link is named: its class, or for a closure the function as shown.

@@ -116,7 +116,11 @@ pub fn find_leaks_prepared(
     // Chains of repeated links (closure contexts, promises): a candidate whose holder is
     // on a growing chain is that chain seen from inside.
     let (chains, chains_not_growing, on_chains) = chain_clusters(snaps, &ids, last.traces, &new.leaked, &scripts, opts);
-    candidates.retain(|c| !on_chains.contains(&last.s.id(found.groups[c.groups[0].0].holder)));
+    candidates.retain(|c| {
+        let (g, roots) = &c.groups[0];
+        !on_chains.contains(&last.s.id(found.groups[*g].holder))
+            && !roots.first().is_some_and(|&r| on_chains.contains(&last.s.id(r)))
+    });
     let growth = count_growth(snaps, &ids, &traces, &found, &candidates);
     let (mut clusters, mut not_growing) = growth_check(last, &scripts, &found, &candidates, growth, opts);
     clusters.extend(chains);

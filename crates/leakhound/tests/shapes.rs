@@ -303,6 +303,19 @@ fn a_promise_chain_that_never_settles_is_named_by_the_variable_holding_it() {
 }
 
 #[test]
+fn a_promise_chain_built_by_async_recursion_is_named_by_the_variable_holding_its_tail() {
+    let top = check_shape(&Expect {
+        shape: "async_recursion",
+        holder: "wakeConsumer",
+        pattern: "promise_chain",
+        source_in_app: true,
+        per_request: 1.0,
+    });
+    // The async function whose calls make each link.
+    assert!(top["sources"][0]["what"].as_str().unwrap_or("").contains("consume"), "{top:#}");
+}
+
+#[test]
 fn a_timer_list_thousands_deep_is_named_by_its_duration() {
     check_shape(&Expect {
         shape: "timer_list",
