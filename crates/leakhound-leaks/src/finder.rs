@@ -308,6 +308,11 @@ fn find_holder(last: Last<'_>, new: &NewNodes, t: NodeId) -> Option<NodeId> {
         if is_named_value(s, traces, h) {
             return Some(h);
         }
+        // The top of a string's concatenation tree is what its owner holds (`stats.log`
+        // grown with `+=`): the holder, not the owner.
+        if s.is_string(h) && s.is_string(t) && traces.parent(h).is_some_and(|p| !s.is_string(p)) {
+            return Some(h);
+        }
         let passed = is_internal(s, h) || (new.is_new[h as usize] && !is_reportable(s, h)) || same_kind(s, h, t);
         if !passed {
             return Some(h);

@@ -312,7 +312,10 @@ fn a_promise_chain_built_by_async_recursion_is_named_by_the_variable_holding_its
         per_request: 1.0,
     });
     // The async function whose calls make each link.
-    assert!(top["sources"][0]["what"].as_str().unwrap_or("").contains("consume"), "{top:#}");
+    assert!(
+        top["sources"][0]["what"].as_str().unwrap_or("").contains("consume"),
+        "{top:#}"
+    );
 }
 
 #[test]
@@ -450,4 +453,17 @@ fn hunt_names_a_promise_chain_and_passes_its_twin() {
 #[test]
 fn hunt_names_agents_kept_by_their_sockets_and_passes_its_twin() {
     check_hunt("agent_per_request", "TCPSocketWrap handles", "agent_sockets", false);
+}
+
+#[test]
+fn a_string_grown_in_a_property_is_named_by_its_owner_and_property() {
+    let top = check_shape(&Expect {
+        shape: "string_property",
+        holder: "stats.log",
+        pattern: "growing_string",
+        source_in_app: true,
+        // Pieces of the concatenation tree per request.
+        per_request: 4.2,
+    });
+    assert_eq!(top["root_class"], "(string)", "{top:#}");
 }
