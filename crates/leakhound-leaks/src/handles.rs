@@ -156,6 +156,10 @@ pub(crate) fn handle_clusters(
         );
         facts.shape = Shape::NativeHandle;
         cluster.holder_class = s.raw_name(first).to_owned();
+        // The trace's handle (the root's child) is the holder of its sample.
+        for (k, t) in cluster.trace.iter_mut().enumerate() {
+            t.is_holder = k == 1;
+        }
         facts.kept_classes = cluster.objects.iter().map(|c| c.class_name.as_str()).collect();
         let pattern = classify(PATTERNS, &facts);
         cluster.pattern = pattern;

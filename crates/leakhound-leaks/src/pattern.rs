@@ -220,7 +220,7 @@ pub(crate) const PATTERNS: &[PatternRule] = &[
     // Sockets kept by an http Agent.
     PatternRule {
         name: "agent_sockets",
-        fix_hint: "sockets pile up in an http.Agent: consume or destroy every response, and set maxSockets / maxFreeSockets / timeouts",
+        fix_hint: "sockets pile up in an http.Agent: share one Agent instead of one per request (or destroy it when done), consume or destroy every response, and set maxSockets / maxFreeSockets / timeouts",
         detect: |f| {
             strong_if(
                 f.label.contains("sockets")

@@ -270,6 +270,19 @@ fn sockets_nobody_reads_are_an_unconsumed_stream() {
 }
 
 #[test]
+fn file_watchers_never_closed_are_grouped_by_their_handle_kind() {
+    let top = check_shape(&Expect {
+        shape: "watcher_per_request",
+        holder: "FSEventWrap handles",
+        pattern: "open_handles",
+        source_in_app: true,
+        per_request: 1.0,
+    });
+    assert_eq!(top["root_class"], "FSWatcher", "{top:#}");
+    assert_eq!(top["holder_class"], "Node / FSEventWrap", "{top:#}");
+}
+
+#[test]
 fn once_listeners_on_an_emitter_that_never_emits_again_are_named_by_its_event() {
     check_shape(&Expect {
         shape: "once_listener",
