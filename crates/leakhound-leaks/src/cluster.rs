@@ -225,6 +225,15 @@ fn cluster_sources(
     {
         found.push(scripts.resolve(loc, format!("function {}", fn_name(s, sample)), SourceKind::Closure));
     }
+    if let Some(listener) = crate::nodes::once_listener(s, sample)
+        && let Some(loc) = s.location(listener)
+    {
+        found.push(scripts.resolve(
+            loc,
+            format!("function {} (added with once)", fn_name(s, listener)),
+            SourceKind::Closure,
+        ));
+    }
     found.push(holder_owner_source(s, traces, scripts, holder));
     if let Some(target) = bound {
         if let Some(loc) = s.location(target) {

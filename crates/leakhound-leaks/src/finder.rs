@@ -30,7 +30,11 @@
 //! [`find_leaks_prepared`] runs these steps in this order, one function each
 //! (`new_and_leaked`, `leak_roots`, `group_by_holder`, `pick_roots`, `merge_holders`,
 //! `count_growth` then `growth_check`), adds old arrays of primitives that grow
-//! (`arrays.rs`) and ranks the clusters (`rank`).
+//! (`arrays.rs`) and ranks the clusters (`rank`). Beside them, for the leaks with no
+//! growing collection: chains of repeated links, closure contexts and promises
+//! (`chains.rs`, found before the growth count so a candidate on a chain is left out),
+//! objects kept only by native handles (`handles.rs`), and, for a global's cluster with
+//! no source in the app, the functions that use the global (`globals.rs`).
 
 use std::collections::{HashMap, HashSet};
 

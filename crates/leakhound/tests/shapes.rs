@@ -284,13 +284,21 @@ fn file_watchers_never_closed_are_grouped_by_their_handle_kind() {
 
 #[test]
 fn once_listeners_on_an_emitter_that_never_emits_again_are_named_by_its_event() {
-    check_shape(&Expect {
+    let top = check_shape(&Expect {
         shape: "once_listener",
         holder: "database._events.ready",
         pattern: "listener_accumulation",
         source_in_app: true,
         per_request: 1.0,
     });
+    // The app's function behind Node's once wrapper.
+    assert!(
+        top["sources"][0]["what"]
+            .as_str()
+            .unwrap_or("")
+            .contains("whenReady (added with once)"),
+        "{top:#}"
+    );
 }
 
 #[test]
