@@ -53,6 +53,7 @@ pub(crate) fn sample(m: MemoryUsage, t_ms: f64, requests: u64, after_full_gc: bo
         array_buffers_bytes: m.array_buffers_bytes,
         after_full_gc,
         forced_gc: forced,
+        active_resources: m.active_resources,
     }
 }
 

@@ -33,6 +33,12 @@ const MIN_GC_TIMEOUT: Duration = Duration::from_secs(120);
 /// Most GC events the target keeps between two drains; older ones are dropped first.
 pub const GC_RING_CAPACITY: usize = 1024;
 
+/// `process.memoryUsage()` with the number of active resources (handles, requests,
+/// timers) beside it as `activeResources`, where the node version can count them.
+const MEMORY_USAGE_SCRIPT: &str = "(() => { const m = process.memoryUsage(); \
+    if (typeof process.getActiveResourcesInfo === 'function') m.activeResources = process.getActiveResourcesInfo().length; \
+    return m; })()";
+
 /// One `process.memoryUsage()` sample of the target, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MemoryUsage {
@@ -48,6 +54,10 @@ pub struct MemoryUsage {
     /// Backing stores of `ArrayBuffer`, `SharedArrayBuffer` and `Buffer` (`arrayBuffers`;
     /// 0 on node versions that do not report it).
     pub array_buffers_bytes: u64,
+    /// Active resources keeping the event loop alive (handles: sockets, servers, file
+    /// watchers; requests; timers), `process.getActiveResourcesInfo().length`; `None` on
+    /// node versions without it (before 17.3) and in GC observer samples.
+    pub active_resources: Option<u64>,
 }
 
 impl MemoryUsage {
@@ -63,6 +73,7 @@ impl MemoryUsage {
                 Some(v) => js_u64(v)?,
                 None => 0,
             },
+            active_resources: value.get("activeResources").and_then(js_u64),
         })
     }
 }
@@ -347,7 +358,7 @@ impl Session {
     ///
     /// As [`Session::call`].
     pub async fn memory_usage(&self) -> Result<MemoryUsage, InspectorError> {
-        let value = self.evaluate("process.memoryUsage()").await?;
+        let value = self.evaluate(MEMORY_USAGE_SCRIPT).await?;
         MemoryUsage::from_js(&value).ok_or_else(|| InspectorError::UnexpectedReply {
             method: String::from("process.memoryUsage()"),
             reason: format!("unexpected value {}", shorten(&value.to_string(), 200)),
@@ -541,7 +552,14 @@ mod tests {
                 heap_used_bytes: 2_697_184,
                 external_bytes: 1_190_437,
                 array_buffers_bytes: 10_475,
+                active_resources: None,
             })
+        );
+        let mut with_resources = v.clone();
+        with_resources["activeResources"] = json!(14);
+        assert_eq!(
+            MemoryUsage::from_js(&with_resources).and_then(|m| m.active_resources),
+            Some(14)
         );
     }
 

@@ -47,7 +47,9 @@ pub(crate) fn build_cluster(
         .copied()
         .max_by_key(|&r| (s.retained_size(r), std::cmp::Reverse(r)))
         .unwrap_or(holder);
-    let trace = shorten_trace(trace_steps(s, traces, holder, sample, &is_root));
+    let trace = shorten_trace(crate::fold::fold_repeats(trace_steps(
+        s, traces, holder, sample, &is_root,
+    )));
     let external_share = if retained == 0 {
         0.0
     } else {
@@ -228,6 +230,15 @@ fn cluster_sources(
     {
         found.push(scripts.resolve(loc, format!("function {}", fn_name(s, sample)), SourceKind::Closure));
     }
+    if let Some(listener) = crate::nodes::once_listener(s, sample)
+        && let Some(loc) = s.location(listener)
+    {
+        found.push(scripts.resolve(
+            loc,
+            format!("function {} (added with once)", fn_name(s, listener)),
+            SourceKind::Closure,
+        ));
+    }
     found.push(holder_owner_source(s, traces, scripts, holder));
     if let Some(target) = bound {
         if let Some(loc) = s.location(target) {
@@ -369,6 +380,8 @@ pub(crate) fn cluster_facts<'s>(
         anchored_global,
         retained_per_root: retained.checked_div(roots).unwrap_or(0),
         external_share,
+        shape: crate::pattern::Shape::Plain,
+        kept_classes: Vec::new(),
     }
 }
 

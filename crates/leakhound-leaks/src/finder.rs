@@ -30,7 +30,11 @@
 //! [`find_leaks_prepared`] runs these steps in this order, one function each
 //! (`new_and_leaked`, `leak_roots`, `group_by_holder`, `pick_roots`, `merge_holders`,
 //! `count_growth` then `growth_check`), adds old arrays of primitives that grow
-//! (`arrays.rs`) and ranks the clusters (`rank`).
+//! (`arrays.rs`) and ranks the clusters (`rank`). Beside them, for the leaks with no
+//! growing collection: chains of repeated links, closure contexts and promises
+//! (`chains.rs`, found before the growth count so a candidate on a chain is left out),
+//! objects kept only by native handles (`handles.rs`), and, for a global's cluster with
+//! no source in the app, the functions that use the global (`globals.rs`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -38,14 +42,17 @@ use leakhound_heap::{HeapSnapshot, NodeId, NodeType};
 use rayon::prelude::*;
 
 use crate::arrays::growing_primitive_arrays;
+use crate::chains::chain_clusters;
 use crate::cluster::build_cluster;
 use crate::consistency::{IdIndex, check_consistency};
 use crate::direct::direct_holders;
+use crate::globals::global_users;
+use crate::handles::handle_clusters;
 use crate::holder::{anchored_label, holder_label, holds_listeners, is_own_instrumentation};
 use crate::model::{Cluster, LeakError, LeakOptions, LeakReport, NotGrowing};
-use crate::nodes::{STRING_KEY, is_internal, is_reportable, leak_key, same_kind};
+use crate::nodes::{STRING_KEY, is_global_object, is_internal, is_reportable, leak_key, same_kind};
 use crate::pattern::PATTERNS;
-use crate::source::ScriptMap;
+use crate::source::{ScriptMap, SourceRef};
 use crate::trace::Traces;
 
 /// Runs the three-snapshot technique over `snaps` (baseline, target, final, more…, in
@@ -108,10 +115,39 @@ pub fn find_leaks_prepared(
     let (attach, top) = leak_roots(last, &new);
     let found = group_by_holder(last, &new, &attach, &top);
     let rooted = pick_roots(last, &new, &found.groups);
-    let candidates = merge_holders(last, &found.groups, rooted);
-    let growth = count_growth(snaps, &ids, &traces, &found, &candidates);
+    let mut candidates = merge_holders(last, &found.groups, rooted);
     let scripts = ScriptMap::build(last.s);
-    let (mut clusters, not_growing) = growth_check(last, &scripts, &found, &candidates, growth, opts);
+    // Chains of repeated links (closure contexts, promises): a candidate whose holder is
+    // on a growing chain is that chain seen from inside.
+    let (chains, chains_not_growing, on_chains) = chain_clusters(snaps, &ids, last.traces, &new.leaked, &scripts, opts);
+    candidates.retain(|c| {
+        let (g, roots) = &c.groups[0];
+        !on_chains.contains(&last.s.id(found.groups[*g].holder))
+            && !roots.first().is_some_and(|&r| on_chains.contains(&last.s.id(r)))
+    });
+    let growth = count_growth(snaps, &ids, &traces, &found, &candidates);
+    let (mut clusters, mut not_growing) = growth_check(last, &scripts, &found, &candidates, growth, opts);
+    clusters.extend(chains);
+    not_growing.extend(chains_not_growing);
+    // Objects kept only by native handles (sockets, watchers): each handle is a root.
+    let (held, held_not_growing) = handle_clusters(snaps, last.traces, &new.leaked, &scripts, opts);
+    clusters.extend(held);
+    not_growing.extend(held_not_growing);
+    // A global's cluster without a source: the functions that use the global.
+    for c in clusters
+        .iter_mut()
+        .filter(|c| c.sources.iter().all(|x| x.origin_rank() > 0))
+    {
+        let Some(holder) = ids[ids.len() - 1].get(c.holder_id) else {
+            continue;
+        };
+        let users = global_users(last.s, last.traces, &scripts, holder);
+        if !users.is_empty() {
+            c.sources.splice(0..0, users);
+            c.sources.sort_by_key(SourceRef::origin_rank);
+            c.source = c.sources.first().cloned();
+        }
+    }
     let known: HashSet<String> = clusters.iter().map(|c| c.holder.clone()).collect();
     clusters.extend(growing_primitive_arrays(
         snaps,
@@ -270,6 +306,17 @@ fn find_holder(last: Last<'_>, new: &NewNodes, t: NodeId) -> Option<NodeId> {
     let Last { s, traces } = last;
     let mut h = traces.parent(t)?;
     for _ in 0..100_000 {
+        // The value of a variable or of a global is the holder, whatever its kind: a
+        // string grown with `+=` is held by its variable, not by the function whose
+        // context holds the variable (a server's request listener).
+        if is_named_value(s, traces, h) {
+            return Some(h);
+        }
+        // The top of a string's concatenation tree is what its owner holds (`stats.log`
+        // grown with `+=`): the holder, not the owner.
+        if s.is_string(h) && s.is_string(t) && traces.parent(h).is_some_and(|p| !s.is_string(p)) {
+            return Some(h);
+        }
         let passed = is_internal(s, h) || (new.is_new[h as usize] && !is_reportable(s, h)) || same_kind(s, h, t);
         if !passed {
             return Some(h);
@@ -277,6 +324,21 @@ fn find_holder(last: Last<'_>, new: &NewNodes, t: NodeId) -> Option<NodeId> {
         h = traces.parent(h)?;
     }
     None
+}
+
+/// Whether `h` is what a variable (a closure context's slot) or a property of the global
+/// object holds, and a value a user can name: not a V8 internal, not a function (a
+/// module's functions are its code, not what accumulates).
+fn is_named_value(s: &HeapSnapshot, traces: &Traces, h: NodeId) -> bool {
+    if is_internal(s, h) || s.node_type(h) == NodeType::Closure {
+        return false;
+    }
+    let Some(e) = traces.parent_edge(h) else { return false };
+    match s.edge_type(e) {
+        leakhound_heap::EdgeType::Context => true,
+        leakhound_heap::EdgeType::Property => traces.parent(h).is_some_and(|p| is_global_object(s, p)),
+        _ => false,
+    }
 }
 
 /// What a cluster's roots are: objects of one kind ([`leak_key`]), or any function (the

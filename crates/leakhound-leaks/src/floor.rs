@@ -28,6 +28,10 @@ pub struct MemorySample {
     pub after_full_gc: bool,
     /// That GC was forced (by leakhound), not the app's own.
     pub forced_gc: bool,
+    /// Active resources (handles, requests, timers:
+    /// `process.getActiveResourcesInfo().length`) when the sample was read; `None` where
+    /// it was not counted.
+    pub active_resources: Option<u64>,
 }
 
 /// A reading of `process.memoryUsage()` whose floor is fitted.

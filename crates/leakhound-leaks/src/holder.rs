@@ -120,6 +120,9 @@ pub(crate) fn anchored_label(s: &HeapSnapshot, traces: &Traces, holder: NodeId) 
                 }
                 let formatted = if is_identifier(&name) {
                     name
+                } else if let Some(desc) = name.strip_prefix("<symbol ").and_then(|d| d.strip_suffix('>')) {
+                    // A Symbol key, as the app writes it.
+                    format!("[Symbol({desc})]")
                 } else {
                     format!("[{name:?}]")
                 };
@@ -170,7 +173,10 @@ pub(crate) fn anchored_label(s: &HeapSnapshot, traces: &Traces, holder: NodeId) 
     (out, anchor)
 }
 
+/// Whether `s` can follow a `.` in JavaScript: an identifier, or a class's private name
+/// (`#all`).
 pub(crate) fn is_identifier(s: &str) -> bool {
+    let s = s.strip_prefix('#').unwrap_or(s);
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_alphabetic() || c == '_' || c == '$')
         && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '$')

@@ -8,11 +8,15 @@
 
 mod alloc;
 mod arrays;
+mod chains;
 mod cluster;
 mod consistency;
 mod direct;
 mod finder;
 mod floor;
+mod fold;
+mod globals;
+mod handles;
 mod holder;
 mod model;
 mod nodes;

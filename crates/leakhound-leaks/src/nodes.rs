@@ -66,6 +66,21 @@ pub(crate) fn bound_target(s: &HeapSnapshot, o: NodeId) -> Option<NodeId> {
         .map(|e| s.edge_target(e))
 }
 
+/// The app's function behind a `once` listener: Node wraps it as `onceWrapper` bound to
+/// a state object whose `listener` property is the function (a bound function whose
+/// bound `this` has a `listener` closure).
+pub(crate) fn once_listener(s: &HeapSnapshot, o: NodeId) -> Option<NodeId> {
+    bound_target(s, o)?;
+    let this = s
+        .edges(o)
+        .find(|&e| s.edge_type(e) == EdgeType::Internal && s.edge_name(e) == "bound_this")
+        .map(|e| s.edge_target(e))?;
+    s.edges(this)
+        .find(|&e| s.edge_type(e) == EdgeType::Property && s.edge_name(e) == "listener")
+        .map(|e| s.edge_target(e))
+        .filter(|&l| s.node_type(l) == NodeType::Closure)
+}
+
 /// Whether `a` and `b` have one [`leak_key`], compared without building the keys: strings
 /// with strings, closures by name and location (bound functions by what they call), other
 /// objects by DevTools class.

@@ -137,12 +137,37 @@ pub(crate) struct ClusterFacts<'a> {
     pub(crate) retained_per_root: u64,
     /// Share of the retained size that is ArrayBuffer backing stores, 0 to 1.
     pub(crate) external_share: f64,
+    /// The shape of the leak when no collection grows ([`Shape::Plain`] when one does).
+    pub(crate) shape: Shape,
+    /// Classes of the leaked objects in the cluster, most first (set for objects kept by
+    /// native handles only).
+    pub(crate) kept_classes: Vec<&'a str>,
+}
+
+/// The shape of a leak whose holder keeps no growing collection, as the finder saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// A holder whose direct elements grow (a Map, an array, a listener list).
+    Plain,
+    /// A chain of closure contexts, each keeping the one before through a variable.
+    ContextChain,
+    /// A chain of promises, each kept by the reactions of the one before.
+    PromiseChain,
+    /// Another chain of repeated links.
+    LinkChain,
+    /// Objects kept only by native handles (each handle its own GC root).
+    NativeHandle,
 }
 
 impl ClusterFacts<'_> {
     /// The holder or one of the 7 nodes above it is of class `class`.
     fn chain_has(&self, class: &str) -> bool {
         self.holder_chain.contains(&class)
+    }
+
+    /// The cluster's leaked objects include objects of class `class`.
+    fn keeps(&self, class: &str) -> bool {
+        self.kept_classes.contains(&class)
     }
 
     /// The holder is an EventEmitter's `_events` object or a listener array in it.
@@ -156,12 +181,14 @@ impl ClusterFacts<'_> {
 /// `other`, last, fits everything weakly. Written out, the order is:
 ///
 /// 1. strong: `listener_accumulation` (a closure under `_events`), `uncleared_timer`,
-///    `agent_sockets`, `unconsumed_stream`, `closure_retention` (a closure keeping mostly
-///    backing stores, or at least 4 KiB per root), `external_memory` (more than half of
-///    the retained size is backing stores);
-/// 2. weak: `listener_accumulation` (anything under `_events`), `global_variable`,
-///    `unbounded_collection`, `closure_retention` (a closure keeping at least 1 KiB per
-///    root), `other`.
+///    `agent_sockets` (also Agents kept by native handles), `unconsumed_stream` (also
+///    sockets kept by their handles with buffered data), `promise_chain`,
+///    `growing_string` (a string variable's string), `closure_retention` (a chain of
+///    closure contexts, a closure keeping mostly backing stores, or at least 4 KiB per
+///    root), `external_memory` (more than half of the retained size is backing stores);
+/// 2. weak: `listener_accumulation` (anything under `_events`), `open_handles` (objects
+///    kept only by native handles), `global_variable`, `unbounded_collection`,
+///    `closure_retention` (a closure keeping at least 1 KiB per root), `other`.
 ///
 /// So a listener closure is a listener leak before anything else, a collection hanging off
 /// a global is a global variable, and a closure keeping a large buffer is closure
@@ -193,12 +220,13 @@ pub(crate) const PATTERNS: &[PatternRule] = &[
     // Sockets kept by an http Agent.
     PatternRule {
         name: "agent_sockets",
-        fix_hint: "sockets pile up in an http.Agent: consume or destroy every response, and set maxSockets / maxFreeSockets / timeouts",
+        fix_hint: "sockets pile up in an http.Agent: share one Agent instead of one per request (or destroy it when done), consume or destroy every response, and set maxSockets / maxFreeSockets / timeouts",
         detect: |f| {
             strong_if(
                 f.label.contains("sockets")
                     || f.label.contains("freeSockets")
-                    || (f.chain_has("Agent") && f.root_class.contains("Socket")),
+                    || (f.chain_has("Agent") && f.root_class.contains("Socket"))
+                    || (f.shape == Shape::NativeHandle && f.keeps("Agent")),
             )
         },
     },
@@ -210,8 +238,36 @@ pub(crate) const PATTERNS: &[PatternRule] = &[
             strong_if(
                 f.holder_class == "BufferList"
                     || f.label.contains("_readableState.buffer")
-                    || f.label.contains("_writableState"),
+                    || f.label.contains("_writableState")
+                    || (f.shape == Shape::NativeHandle && f.keeps("ReadableState") && f.external_share > 0.25),
             )
+        },
+    },
+    // A chain of promises that never settles, each link kept by the one before.
+    PatternRule {
+        name: "promise_chain",
+        fix_hint: "a promise chain never settles and each link keeps the next: settle (or time out) the promise it waits on, and do not chain every request onto one long-lived promise",
+        detect: |f| strong_if(f.shape == Shape::PromiseChain),
+    },
+    // A string grown with `+=` and kept by one variable.
+    PatternRule {
+        name: "growing_string",
+        fix_hint: "a string grows at every request (`+=`): write it out (a stream, a logger) or keep a bounded buffer",
+        detect: |f| {
+            let string = |c: &str| matches!(c, "(string)" | "(concatenated string)" | "(sliced string)");
+            strong_if(string(f.holder_class) && string(f.root_class))
+        },
+    },
+    // Handles opened and never closed (each one its own GC root).
+    PatternRule {
+        name: "open_handles",
+        fix_hint: "native handles (sockets, watchers, file handles) are opened and never closed: close or destroy each one when its work is done",
+        detect: |f| {
+            if f.shape == Shape::NativeHandle {
+                Fit::Weak
+            } else {
+                Fit::No
+            }
         },
     },
     // Growth hanging off the global object.
@@ -239,7 +295,9 @@ pub(crate) const PATTERNS: &[PatternRule] = &[
         name: "closure_retention",
         fix_hint: "the closure's context keeps a large value alive: set that variable to null after use, or create the closure in a scope that does not hold it",
         detect: |f| {
-            if !f.root_is_closure {
+            if f.shape == Shape::ContextChain {
+                Fit::Strong
+            } else if !f.root_is_closure {
                 Fit::No
             } else if f.external_share > 0.5 || f.retained_per_root >= 4096 {
                 Fit::Strong
@@ -314,6 +372,8 @@ mod tests {
             anchored_global: false,
             retained_per_root: 100,
             external_share: 0.0,
+            shape: Shape::Plain,
+            kept_classes: Vec::new(),
         }
     }
 

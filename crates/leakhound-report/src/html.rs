@@ -112,6 +112,9 @@ fn header(r: &HuntJson, v: &Verdict) -> Markup {
                 @if let Some(next) = &r.what_would_decide {
                     p.hint { b { "To decide: " } (next) }
                 }
+                @if let Some(h) = r.active_resources.as_ref().filter(|h| h.growing) {
+                    p.hint { b { "Handles grow: " } "active handles " (h.first) " → " (h.last) " (" (format!("{:+.2}", h.per_request)) " per request), still open after the load stopped" }
+                }
                 dl.meta {
                     @if let Some(cmd) = &r.app.command {
                         div { dt { "App" } dd { code { (cmd) } } }

@@ -118,6 +118,15 @@ pub struct HuntJson {
     /// part of the JSON.
     #[serde(skip)]
     pub allocation_flame: Vec<(String, u64)>,
+    /// Active resources (handles, requests, timers) over the hunt, from the samples
+    /// that counted them; absent when none did (node before 17.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_resources: Option<ActiveResourcesJson>,
+    /// When memory grew but the leak finder found no cluster: what did grow (handles,
+    /// external memory, RSS only, the JS heap) and what to try, one paragraph; absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub without_cluster: Option<String>,
 }
 
 /// An allocation site of the sampling heap profile: one function, all its stacks.
@@ -134,6 +143,55 @@ pub struct SurvivingAllocationJson {
     pub bytes: u64,
     /// Share of all surviving sampled bytes, 0 to 1.
     pub share: f64,
+}
+
+/// Active resources (`process.getActiveResourcesInfo()`: handles such as sockets,
+/// servers and file watchers, requests, timers) at the start and the end of a hunt: a
+/// growth signal of its own, for what lives outside the JS heap's objects.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActiveResourcesJson {
+    /// Count in the first sample that had one (after the warm-up's start).
+    pub first: u64,
+    /// Count in the last sample that had one (after the calm-down).
+    pub last: u64,
+    /// Most counted in any sample.
+    pub max: u64,
+    /// Added per unit of load between the first and the last sample (0 when no load
+    /// was sent between them).
+    pub per_request: f64,
+    /// They grew and stayed: at least [`HANDLES_GROWTH_MIN`] more at the end, and at
+    /// least 20 % more, after the load stopped.
+    pub growing: bool,
+}
+
+/// The fewest more active resources at the end of a hunt than at its start that count
+/// as growth.
+pub const HANDLES_GROWTH_MIN: u64 = 5;
+
+impl ActiveResourcesJson {
+    /// The trend of the samples that counted active resources; `None` when none did.
+    pub fn from_samples(samples: &[leakhound_leaks::MemorySample]) -> Option<ActiveResourcesJson> {
+        let counted: Vec<(u64, u64)> = samples
+            .iter()
+            .filter_map(|s| s.active_resources.map(|n| (s.requests, n)))
+            .collect();
+        let &(r0, first) = counted.first()?;
+        let &(r1, last) = counted.last()?;
+        let max = counted.iter().map(|c| c.1).max().unwrap_or(last);
+        let per_request = if r1 > r0 {
+            (last as f64 - first as f64) / (r1 - r0) as f64
+        } else {
+            0.0
+        };
+        let growing = last >= first + HANDLES_GROWTH_MIN && last as f64 >= first as f64 * 1.2;
+        Some(ActiveResourcesJson {
+            first,
+            last,
+            max,
+            per_request,
+            growing,
+        })
+    }
 }
 
 /// The app under test.
@@ -200,6 +258,10 @@ pub struct MemoryPointJson {
     pub array_buffers_bytes: u64,
     /// Taken right after a full GC (a floor point).
     pub after_full_gc: bool,
+    /// Active resources (`process.getActiveResourcesInfo().length`: handles, requests,
+    /// timers) when the sample was read; absent where not counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_resources: Option<u64>,
 }
 
 /// A floor fit of one metric.
@@ -319,6 +381,7 @@ impl MemoryPointJson {
             external_bytes: m.external_bytes,
             array_buffers_bytes: m.array_buffers_bytes,
             after_full_gc: m.after_full_gc,
+            active_resources: m.active_resources,
         }
     }
 }
@@ -405,7 +468,7 @@ impl HuntJson {
     pub fn from_outcome(o: &HuntOutcome) -> HuntJson {
         let leaks = crate::leaks::leaks_json(&[], &o.leaks, Some(o.requests_per_phase as f64));
         let fit = FloorFitJson::from_fit;
-        HuntJson {
+        let mut report = HuntJson {
             schema_version: 1,
             kind: "hunt".into(),
             verdict: o.verdict.into(),
@@ -475,6 +538,8 @@ impl HuntJson {
                     elapsed_ms: l.elapsed_ms,
                 })
                 .collect(),
+            without_cluster: None,
+            active_resources: ActiveResourcesJson::from_samples(&o.samples),
             clusters: leaks.clusters,
             not_growing: leaks.not_growing,
             warnings: o.warnings.clone(),
@@ -496,7 +561,11 @@ impl HuntJson {
                     .collect()
             }),
             allocation_flame: o.heap_profile.as_ref().map(|p| p.folded.clone()).unwrap_or_default(),
-        }
+        };
+        // One explanation of memory that grew without a cluster, shared with the text and
+        // HTML reports.
+        report.without_cluster = crate::no_cluster::no_cluster_note(&report).map(|n| n.paragraph());
+        report
     }
 }
 
@@ -563,6 +632,16 @@ pub fn write_hunt_text(r: &HuntJson, w: &mut dyn std::io::Write) -> std::io::Res
         format::bytes(c.baseline_heap_used_bytes),
         format::bytes(c.after_heap_used_bytes),
     )?;
+    if let Some(h) = &r.active_resources {
+        writeln!(
+            w,
+            "   active handles: {} → {} ({:+.2} per request){}",
+            format::count(h.first),
+            format::count(h.last),
+            h.per_request,
+            if h.growing { ": handles grow" } else { "" }
+        )?;
+    }
     for l in &r.load {
         writeln!(
             w,
@@ -722,4 +801,38 @@ fn write_cluster_json_text(i: usize, c: &crate::leaks::ClusterJson, w: &mut dyn 
         .collect();
     writeln!(w, "   trace: (root) {}", path.join(" "))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use leakhound_leaks::MemorySample;
+
+    use super::*;
+
+    fn at(requests: u64, handles: Option<u64>) -> MemorySample {
+        MemorySample {
+            requests,
+            active_resources: handles,
+            ..MemorySample::default()
+        }
+    }
+
+    #[test]
+    fn handles_that_grow_and_stay_are_a_signal_of_their_own() {
+        let grew = ActiveResourcesJson::from_samples(&[
+            at(0, None),
+            at(100, Some(12)),
+            at(400, Some(312)),
+            at(700, Some(612)),
+        ])
+        .expect("counted");
+        assert_eq!((grew.first, grew.last, grew.max), (12, 612, 612));
+        assert!(grew.growing);
+        assert!((grew.per_request - 1.0).abs() < 1e-9);
+        // Up under load, back down after it: not growth.
+        let settled = ActiveResourcesJson::from_samples(&[at(100, Some(12)), at(400, Some(300)), at(700, Some(13))])
+            .expect("counted");
+        assert!(!settled.growing);
+        assert!(ActiveResourcesJson::from_samples(&[at(100, None)]).is_none());
+    }
 }

@@ -47,7 +47,7 @@ pub struct ClusterJson {
     pub holder_nodes: usize,
     /// One of `listener_accumulation`, `unbounded_collection`, `uncleared_timer`,
     /// `closure_retention`, `external_memory`, `agent_sockets`, `unconsumed_stream`,
-    /// `global_variable`, `other`.
+    /// `global_variable`, `promise_chain`, `growing_string`, `open_handles`, `other`.
     pub pattern: String,
     /// Class of the objects that accumulate: what the holder keeps directly (`Quote`,
     /// `abortInFlight()`, `bound handleException()` for what `f.bind(x)` made); for an
@@ -512,6 +512,12 @@ pub fn write_cluster_text(i: usize, c: &Cluster, requests_per_step: Option<f64>,
         };
         if k == 0 {
             writeln!(w, "     (root)")?;
+            continue;
+        }
+        if t.id == 0 && t.edge == "…" {
+            // A folded stretch of a chain (`1,998 more `previous` links`) or a cut.
+            let name = t.node_name.trim_start_matches('(').trim_end_matches(')');
+            writeln!(w, "     {}… {} …", "  ".repeat(k.min(12)), name)?;
             continue;
         }
         writeln!(

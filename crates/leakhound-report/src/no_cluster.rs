@@ -22,10 +22,11 @@ const JS_HEAP: &str = "js_heap";
 const EXTERNAL: &str = "external";
 const NATIVE: &str = "native";
 
-/// The note for `r`, or `None` when it has clusters or says `no_leak` (then "no cluster
-/// grew" is the whole story).
+/// The note for `r`, or `None` when it has clusters, or says `no_leak` with no growing
+/// handles (then "no cluster grew" is the whole story).
 pub fn no_cluster_note(r: &HuntJson) -> Option<NoClusterNote> {
-    if !r.clusters.is_empty() || r.verdict == VerdictJson::NoLeak {
+    let handles = r.active_resources.as_ref().filter(|h| h.growing);
+    if !r.clusters.is_empty() || (r.verdict == VerdictJson::NoLeak && handles.is_none()) {
         return None;
     }
     let grew = |k: &str| r.floor.growing.iter().any(|g| g == k);
@@ -34,11 +35,23 @@ pub fn no_cluster_note(r: &HuntJson) -> Option<NoClusterNote> {
             "The memory floor rose under load, but no group of objects grew under one holder \
              through every snapshot, so there is no holder to name yet."
         }
-        _ => "No group of objects grew under one holder through every snapshot, and the floor alone does not decide.",
+        VerdictJson::NoLeak => {
+            "The heap's floor is flat, but the app's active handles grew and stayed open: \
+             sockets, timers or watchers can leak outside the objects a snapshot groups."
+        }
+        VerdictJson::Inconclusive => {
+            "No group of objects grew under one holder through every snapshot, and the floor alone does not decide."
+        }
     }
     .to_owned();
 
     let mut measured = Vec::new();
+    if let Some(h) = handles {
+        measured.push(format!(
+            "active handles (process.getActiveResourcesInfo()): {} → {} ({:+.2} per request), still open after the load stopped",
+            h.first, h.last, h.per_request
+        ));
+    }
     for (kind, name, fit) in [
         (JS_HEAP, "JS heap (heapUsed)", &r.floor.heap_used),
         (EXTERNAL, "external memory (Buffers, ArrayBuffers)", &r.floor.external),
@@ -48,7 +61,7 @@ pub fn no_cluster_note(r: &HuntJson) -> Option<NoClusterNote> {
             measured.push(format!("{name}: floor {}", fit_text(fit)));
         }
     }
-    if measured.is_empty() {
+    if measured.is_empty() || (handles.is_some() && measured.len() == 1 && r.verdict != VerdictJson::NoLeak) {
         measured.push(format!(
             "JS heap (heapUsed): floor {}; no memory kind grew with confidence",
             fit_text(&r.floor.heap_used)
@@ -62,6 +75,15 @@ pub fn no_cluster_note(r: &HuntJson) -> Option<NoClusterNote> {
     });
 
     let mut next = Vec::new();
+    if handles.is_some() {
+        next.push(
+            "List them with `process.getActiveResourcesInfo()` in the app and close what each \
+             request opens (sockets, per-request http.Agents, servers, file watchers, \
+             intervals); `leakhound leaks` on the snapshots groups the JS objects handles keep \
+             (`TCPSocketWrap handles`, …)."
+                .to_owned(),
+        );
+    }
     let heap = grew(JS_HEAP);
     let external = grew(EXTERNAL);
     let native_only = grew(NATIVE) && !heap && !external;
@@ -83,7 +105,7 @@ pub fn no_cluster_note(r: &HuntJson) -> Option<NoClusterNote> {
                 .to_owned(),
         );
     }
-    if heap || !native_only {
+    if heap || (!native_only && r.verdict != VerdictJson::NoLeak) {
         next.push(
             "Give the leak more room to show: more requests per phase (--requests) or more load \
              phases (--phases), so growth too small to stand out between two snapshots shows \
@@ -103,6 +125,19 @@ pub fn no_cluster_note(r: &HuntJson) -> Option<NoClusterNote> {
         measured,
         next,
     })
+}
+
+impl NoClusterNote {
+    /// The note as one paragraph: headline, what was measured, what to try (the JSON
+    /// report's `without_cluster`).
+    pub fn paragraph(&self) -> String {
+        format!(
+            "{} Measured: {}. To try: {}",
+            self.headline,
+            self.measured.join("; "),
+            self.next.join(" ")
+        )
+    }
 }
 
 /// `"4.6 MB → 9.1 MB, +1.2 kB per request (95 % CI +0.9 kB … +1.5 kB), 8 points"`.

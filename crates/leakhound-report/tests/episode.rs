@@ -29,6 +29,7 @@ fn rising_floor() -> leakhound_leaks::FloorAnalysis {
             array_buffers_bytes: 0,
             after_full_gc: true,
             forced_gc: false,
+            active_resources: None,
         })
         .collect();
     analyze_floor(&samples, 0.0)

@@ -631,3 +631,40 @@ fn lint_findings_show_with_their_source_line() {
         "nothing without findings"
     );
 }
+
+#[test]
+fn handles_that_grow_are_explained_even_when_the_heap_is_flat() {
+    let mut r = sample();
+    r.clusters.clear();
+    r.verdict = leakhound_report::hunt::VerdictJson::NoLeak;
+    r.floor.growing.clear();
+    r.active_resources = Some(leakhound_report::hunt::ActiveResourcesJson {
+        first: 12,
+        last: 612,
+        max: 612,
+        per_request: 1.0,
+        growing: true,
+    });
+    let note = leakhound_report::no_cluster::no_cluster_note(&r).expect("a note");
+    assert!(note.headline.contains("active handles grew"), "{note:?}");
+    assert!(note.measured[0].contains("12 → 612 (+1.00 per request)"), "{note:?}");
+    assert!(note.next[0].contains("getActiveResourcesInfo"), "{note:?}");
+    let paragraph = note.paragraph();
+    assert!(
+        paragraph.contains("Measured: active handles") && paragraph.contains("To try: "),
+        "{paragraph}"
+    );
+    let html = render(&r);
+    assert!(html.contains("card-none floor-only") && html.contains("Handles grow: "));
+    // Without growing handles, a no-leak report has nothing to explain.
+    r.active_resources.as_mut().unwrap().growing = false;
+    assert!(leakhound_report::no_cluster::no_cluster_note(&r).is_none());
+    // A floor-only leak of external memory points at Buffers.
+    r.verdict = leakhound_report::hunt::VerdictJson::Leak;
+    r.floor.growing = vec!["external".into()];
+    let note = leakhound_report::no_cluster::no_cluster_note(&r).unwrap();
+    assert!(
+        note.next.iter().any(|n| n.contains("Buffers and ArrayBuffers")),
+        "{note:?}"
+    );
+}

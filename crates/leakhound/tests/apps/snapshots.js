@@ -7,7 +7,8 @@
 // sends a 100-request warm-up, then takes s1, sends N requests, s2, N requests, s3 (each
 // snapshot written by the server itself after two forced GCs, on an IPC message).
 // Output: OUT_DIR/{s1,s2,s3}.heapsnapshot. Load: 10 keep-alive connections on 127.0.0.1,
-// the whole run bounded by a 2-minute timeout.
+// the whole run bounded by a 2-minute timeout. SNAPSHOT_SETTLE_MS (default 0): a pause
+// after each load before its snapshot, for connections the app closes to finish closing.
 const { spawn } = require('child_process');
 const http = require('http');
 const net = require('net');
@@ -53,11 +54,12 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   };
   const child = spawn(process.execPath, ['--expose-gc', '-e', PRELOAD + `\nrequire(${JSON.stringify(path.resolve(server))});`],
     { cwd: path.dirname(path.resolve(server)), env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const snap = (tag) => new Promise((resolve) => {
+  const settle = Number(process.env.SNAPSHOT_SETTLE_MS || 0);
+  const snap = (tag) => sleep(settle).then(() => new Promise((resolve) => {
     const file = path.join(path.resolve(out), tag + '.heapsnapshot');
     child.once('message', () => resolve(file));
     child.send({ snapshot: file });
-  });
+  }));
   try {
     for (let i = 0; ; i++) {
       try { await get(false); break; } catch (e) { if (i > 100) throw e; await sleep(100); }
