@@ -73,7 +73,10 @@ def one_run(args, variant):
     port = free_port()
     env = dict(os.environ, PORT=str(port))
     app = subprocess.Popen(
-        [*niced(args), "taskset", "-c", args.app_core, "node", os.path.join(ROOT, "bench", "agent-app.js")],
+        # --inspect-port=0: SIGUSR1 opens the inspector on a free port, not on 9229, which
+        # another process of the machine may hold (the inspector is not open before).
+        [*niced(args), "taskset", "-c", args.app_core, "node", "--inspect-port=0",
+         os.path.join(ROOT, "bench", "agent-app.js")],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     agent = None
@@ -88,16 +91,20 @@ def one_run(args, variant):
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             )
             # Attached once it says it is watching.
+            said = []
             for line in agent.stderr:
+                said.append(line)
                 if "watching pid" in line:
                     break
             else:
-                raise RuntimeError("the agent did not attach")
+                raise RuntimeError("the agent did not attach: " + "".join(said))
         load(args, url, args.warmup)
         cpu = cpu_seconds(app.pid)
         r = load(args, url, args.seconds)
         # The app's CPU per request: steadier than requests/s on a shared machine.
         r["app_cpu_us_per_request"] = (cpu_seconds(app.pid) - cpu) * 1e6 / max(r["requests"], 1)
+        # The agent's own CPU over the whole run (attach included), on the load's core.
+        r["agent_cpu_ms"] = cpu_seconds(agent.pid) * 1000 if agent is not None else 0.0
         if r["errors"]:
             raise RuntimeError(f"{variant}: {r['errors']} failed requests")
         return r
@@ -169,14 +176,20 @@ def main():
         lines.append(f"| {v} | {rps[v]:.0f} | {p99[v]:.2f} | {cpu[v]:.1f} | {per} |")
     lines += [
         "",
-        f"- with the agent / without: **{watch_ratio:.4f}** ({(watch_ratio - 1) * 100:+.2f} % requests/s; per round "
-        + ", ".join(f"{x:.3f}" for x in per_round) + "); p99 " + f"{p99['watch'] / p99['none']:.3f}×.",
+        f"- with the agent / without: **{watch_ratio:.4f}** ({(watch_ratio - 1) * 100:+.2f} % requests/s, medians); per round "
+        + ", ".join(f"{x:.3f}" for x in per_round) + f" (median of the paired ratios {statistics.median(per_round):.3f}); p99 "
+        + f"{p99['watch'] / p99['none']:.3f}×.",
         f"- noise band, no agent vs no agent (`none-a` / `none-b`), per round: {min(noise):.3f} … {max(noise):.3f} "
         f"(median {statistics.median(noise):.3f}).",
         f"- the app's CPU per request, with the agent / without: {cpu['watch'] / cpu['none']:.4f}; no agent vs no agent per round: "
         f"{min(cpu_noise):.3f} … {max(cpu_noise):.3f}.",
-        f"- target: at most 2 % fewer requests/s with the agent: {'met' if watch_ratio >= 0.98 else 'NOT met'}"
-        f"{'' if max(noise) - min(noise) < 0.04 else ' (but the noise band is wider than the target: the machine was busy)'}.",
+        f"- the agent's own CPU per run (attach, {args.warmup + args.seconds:g} s of watching, on the load generator's core): median "
+        f"{statistics.median(x['agent_cpu_ms'] for x in results['watch']):.0f} ms.",
+        ("- target, at most 2 % fewer requests/s with the agent: "
+         + ("met" if watch_ratio >= 0.98 else "NOT met")
+         if max(noise) - min(noise) < 0.04 else
+         "- target, at most 2 % fewer requests/s with the agent: NOT SHOWN by this run: the noise band between two "
+         "runs without any agent is wider than 2 % (the machine was busy), so a 2 % difference cannot be told either way."),
         "",
     ]
     text = "\n".join(lines)
