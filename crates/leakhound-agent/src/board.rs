@@ -4,6 +4,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
+use leakhound_hunt::capture_hook::CaptureEvent;
 use leakhound_hunt::{TargetKey, TargetStatus, WatchEvent};
 
 /// One watched process on the board.
@@ -19,6 +20,26 @@ pub struct TargetEntry {
     pub ended: Option<String>,
     /// Its latest status (None before the first sample).
     pub status: Option<TargetStatus>,
+    /// Times leakhound restarted it (`--restart-above`).
+    pub restarts: u64,
+    /// Snapshots evidence capture skipped, by reason (`headroom`, `disk`, `busy`).
+    pub captures_skipped: std::collections::BTreeMap<&'static str, u64>,
+    /// Capture episodes finished.
+    pub episodes: u64,
+    /// The last finished episode's answer.
+    pub evidence: Option<Evidence>,
+}
+
+/// What the last capture episode of a process concluded: what `/health` and the metrics
+/// show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evidence {
+    /// The watch's verdict when it finished: `leak`, `no_leak`, `inconclusive`.
+    pub verdict: &'static str,
+    /// The leak finder's top holder, when it named one.
+    pub top_holder: Option<String>,
+    /// The episode's folder, with its report.
+    pub dir: String,
 }
 
 /// The latest state of every watched process, in the watch's order.
@@ -69,6 +90,10 @@ impl Board {
                     up: true,
                     ended: None,
                     status: None,
+                    restarts: 0,
+                    captures_skipped: Default::default(),
+                    episodes: 0,
+                    evidence: None,
                 });
             }
             WatchEvent::Status(status) => {
@@ -79,6 +104,10 @@ impl Board {
                     up: status.up,
                     ended: None,
                     status: None,
+                    restarts: 0,
+                    captures_skipped: Default::default(),
+                    episodes: 0,
+                    evidence: None,
                 });
                 entry.key = status.key.clone();
                 entry.up = status.up;
@@ -87,11 +116,52 @@ impl Board {
                 }
                 entry.status = Some((**status).clone());
             }
+            WatchEvent::Restarted { target, restarts, .. } => {
+                if let Some(entry) = self.slot(*target) {
+                    entry.restarts = u64::from(*restarts);
+                }
+            }
             WatchEvent::Ended { target, reason, .. } => {
                 if let Some(entry) = self.slot(*target) {
                     entry.up = false;
                     entry.ended = Some(reason.clone());
                 }
+            }
+            _ => {}
+        }
+    }
+
+    /// Takes in what evidence capture did: skipped snapshots by reason, finished
+    /// episodes and their answer, for the process they concern (found by its pid and
+    /// thread).
+    pub fn apply_capture(&mut self, event: &CaptureEvent) {
+        let key = match event {
+            CaptureEvent::Skipped { key, .. } => key.clone(),
+            CaptureEvent::Finished(o) => TargetKey {
+                pid: o.pid,
+                thread_id: o.thread_id,
+            },
+            _ => return,
+        };
+        let Some(entry) = self.targets.iter_mut().flatten().find(|e| e.key == key) else {
+            return;
+        };
+        match event {
+            CaptureEvent::Skipped { reason, .. } => *entry.captures_skipped.entry(reason.label()).or_default() += 1,
+            CaptureEvent::Finished(o) => {
+                entry.episodes += 1;
+                let (verdict, _, _) = leakhound_hunt::judge_watch(&o.floor, std::time::Duration::ZERO);
+                let verdict = match verdict {
+                    _ if o.top_holder().is_some() => "leak",
+                    leakhound_hunt::Verdict::Leak => "leak",
+                    leakhound_hunt::Verdict::NoLeak => "no_leak",
+                    leakhound_hunt::Verdict::Inconclusive => "inconclusive",
+                };
+                entry.evidence = Some(Evidence {
+                    verdict,
+                    top_holder: o.top_holder().map(str::to_owned),
+                    dir: o.dir.display().to_string(),
+                });
             }
             _ => {}
         }

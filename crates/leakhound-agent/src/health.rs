@@ -153,6 +153,12 @@ pub fn target_health(entry: &TargetEntry, cfg: &HealthConfig) -> (HealthStatus, 
         status = status.max(HealthStatus::Warning);
         reasons.push(st.reason.clone());
     }
+    if let Some(ev) = entry.evidence.as_ref().filter(|ev| ev.verdict == "leak") {
+        reasons.push(match &ev.top_holder {
+            Some(h) => format!("evidence captured: the leak finder names {h} (report in {})", ev.dir),
+            None => format!("evidence captured in {}", ev.dir),
+        });
+    }
     (status, reasons)
 }
 
@@ -177,6 +183,12 @@ pub fn health(board: &Board, cfg: &HealthConfig) -> (HealthStatus, HealthJson) {
                 memory_mb: st.and_then(|s| s.last).map(|m| MemoryMbJson::from_sample(&m)),
                 floor_mb: st.and_then(|s| s.last_floor).map(|m| MemoryMbJson::from_sample(&m)),
                 heap_limit_mb: st.and_then(|s| s.heap_limit_bytes).map(mb),
+                restarts: (e.restarts > 0).then_some(e.restarts),
+                evidence: e.evidence.as_ref().map(|ev| leakhound_report::health::EvidenceJson {
+                    verdict: ev.verdict.to_owned(),
+                    top_holder: ev.top_holder.clone(),
+                    dir: ev.dir.clone(),
+                }),
             }
         })
         .collect();

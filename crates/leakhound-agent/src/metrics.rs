@@ -243,6 +243,74 @@ impl Collector for BoardCollector {
                     .encode_counter::<NoLabelSet, _, u64>(&st.gc_full_total(), None)?;
             }
         }
+        {
+            let mut m = enc.encode_descriptor(
+                "leakhound_restarts",
+                "Times leakhound restarted the app (--restart-above), evidence captured first.",
+                None,
+                MetricType::Counter,
+            )?;
+            // Labelled by the target's place, not its pid: a restart changes the pid, and
+            // the counter must stay one series for `increase()` to see it.
+            for (index, e) in board.targets.iter().enumerate() {
+                if let Some(e) = e {
+                    let labels: Labels = vec![("app", board.app.clone()), ("target", index.to_string())];
+                    m.encode_family(&labels)?
+                        .encode_counter::<NoLabelSet, _, u64>(&e.restarts, None)?;
+                }
+            }
+        }
+        {
+            let mut m = enc.encode_descriptor(
+                "leakhound_captures_skipped",
+                "Evidence snapshots not taken, by reason: headroom (writing it would not fit in the memory free for the app; a sampling heap profile was written instead), disk, busy (another capture on the machine).",
+                None,
+                MetricType::Counter,
+            )?;
+            for (e, l) in &entries {
+                for reason in ["headroom", "disk", "busy"] {
+                    let n = e.captures_skipped.get(reason).copied().unwrap_or(0);
+                    m.encode_family(&with(l.clone(), &[("reason", reason)]))?
+                        .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
+                }
+            }
+        }
+        {
+            let mut m = enc.encode_descriptor(
+                "leakhound_capture_episodes",
+                "Evidence-capture episodes finished (snapshots when the floor rose, near the heap limit, before a restart).",
+                None,
+                MetricType::Counter,
+            )?;
+            for (e, l) in &entries {
+                m.encode_family(l)?
+                    .encode_counter::<NoLabelSet, _, u64>(&e.episodes, None)?;
+            }
+        }
+        let evidence: Vec<(Labels, f64)> = entries
+            .iter()
+            .filter_map(|(e, l)| {
+                e.evidence.as_ref().map(|ev| {
+                    (
+                        with(
+                            l.clone(),
+                            &[
+                                ("verdict", ev.verdict),
+                                ("holder", ev.top_holder.as_deref().unwrap_or("")),
+                            ],
+                        ),
+                        1.0,
+                    )
+                })
+            })
+            .collect();
+        gauges(
+            &mut enc,
+            "leakhound_evidence",
+            "The last capture episode's answer (1): its verdict and the leak finder's top holder (empty when it named none).",
+            None,
+            &evidence,
+        )?;
         let spaces: Vec<(Labels, f64)> = with_status()
             .flat_map(|(st, l)| {
                 st.heap_spaces.iter().map(|s| {

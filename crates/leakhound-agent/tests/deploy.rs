@@ -223,8 +223,8 @@ fn the_rules_and_the_dashboard_read_only_metrics_the_agent_writes() {
             }
         }
     }
-    // Counted by the evidence-capture agent (restarts with evidence), not yet written.
-    let to_come: BTreeSet<&str> = ["leakhound_restarts_total"].into();
+    // Every metric the rules and the dashboard read is written now (restarts included).
+    let to_come: BTreeSet<&str> = BTreeSet::new();
     let rules = std::fs::read_to_string(deploy().join("prometheus/leakhound.rules.yml")).unwrap();
     let exprs: Vec<String> = rules
         .lines()
@@ -266,4 +266,46 @@ fn the_rules_and_the_dashboard_read_only_metrics_the_agent_writes() {
     let path = dir.path().join("dashboard.rules.yml");
     std::fs::write(&path, file).unwrap();
     run(Command::new(promtool).args(["check", "rules"]).arg(&path));
+}
+
+#[test]
+fn captures_restarts_and_evidence_reach_the_metrics_and_health() {
+    use leakhound_hunt::capture::SkipReason;
+    use leakhound_hunt::capture_hook::CaptureEvent;
+    let mut b = board();
+    let key = TargetKey {
+        pid: 101,
+        thread_id: None,
+    };
+    for _ in 0..2 {
+        b.apply_capture(&CaptureEvent::Skipped {
+            key: key.clone(),
+            reason: SkipReason::Busy,
+        });
+    }
+    b.apply(&WatchEvent::Restarted {
+        target: 1,
+        old_pid: 202,
+        new_pid: 303,
+        restarts: 1,
+    });
+    let shared = std::sync::Arc::new(std::sync::RwLock::new(b));
+    let page = leakhound_agent::metrics::render(&shared, Format::PrometheusText);
+    assert!(
+        page.contains("leakhound_captures_skipped_total{app=\"shop\",pid=\"101\",thread_id=\"\",reason=\"busy\"} 2"),
+        "{page}"
+    );
+    assert!(page.contains("reason=\"headroom\"} 0"), "{page}");
+    // One series per target whatever its pid, so increase() sees a restart.
+    assert!(
+        page.contains("leakhound_restarts_total{app=\"shop\",target=\"1\"} 1"),
+        "{page}"
+    );
+    assert!(
+        page.contains("leakhound_restarts_total{app=\"shop\",target=\"0\"} 0"),
+        "{page}"
+    );
+    let (_, doc) = health(&shared.read().unwrap(), &HealthConfig::default());
+    assert_eq!(doc.targets[1].restarts, Some(1));
+    assert_eq!(doc.targets[0].restarts, None);
 }

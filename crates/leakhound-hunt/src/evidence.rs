@@ -496,16 +496,24 @@ impl std::fmt::Display for EpisodeTrigger {
         match self {
             EpisodeTrigger::RisingFloor { growing, rising_ms } => {
                 let what: Vec<&str> = growing.iter().map(|k| k.as_str()).collect();
-                write!(
-                    f,
-                    "the post-GC floor of {} had been rising for {:.0} min",
-                    if what.is_empty() {
-                        "memory".to_owned()
-                    } else {
-                        what.join(" and ")
-                    },
-                    rising_ms / 60_000.0
-                )
+                let what = if what.is_empty() {
+                    "memory".to_owned()
+                } else {
+                    what.join(" and ")
+                };
+                if *rising_ms < 120_000.0 {
+                    write!(
+                        f,
+                        "the post-GC floor of {what} had been rising for {:.0} s",
+                        rising_ms / 1000.0
+                    )
+                } else {
+                    write!(
+                        f,
+                        "the post-GC floor of {what} had been rising for {:.0} min",
+                        rising_ms / 60_000.0
+                    )
+                }
             }
             EpisodeTrigger::NearLimit {
                 heap_used_bytes,
@@ -849,6 +857,11 @@ mod tests {
             rising_ms: 600_000.0,
         };
         assert_eq!(r.to_string(), "the post-GC floor of js_heap had been rising for 10 min");
+        let short = EpisodeTrigger::RisingFloor {
+            growing: vec![],
+            rising_ms: 2_000.0,
+        };
+        assert_eq!(short.to_string(), "the post-GC floor of memory had been rising for 2 s");
     }
 
     #[test]

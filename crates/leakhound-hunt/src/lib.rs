@@ -18,6 +18,7 @@
 //! verdict), then `run` (the hunt) and `watch`.
 
 pub mod capture;
+pub mod capture_hook;
 mod config;
 mod error;
 pub mod evidence;
@@ -42,6 +43,6 @@ pub use outcome::{CalmDown, HuntEvent, HuntOutcome, PhaseRecord, SnapshotRecord,
 pub use phase::{PhaseKind, SnapshotLabel, UnknownPhase, UnknownSnapshotLabel};
 pub use run::hunt;
 pub use watch::{
-    HookFuture, MAX_FLOOR_POINTS, MAX_KEPT_SAMPLES, TargetHook, TargetKey, TargetStatus, WatchEvent, WatchOutcome,
-    judge as judge_watch, watch,
+    HookAction, HookFuture, MAX_FLOOR_POINTS, MAX_KEPT_SAMPLES, TargetHook, TargetKey, TargetStatus, WatchEvent,
+    WatchOutcome, judge as judge_watch, watch,
 };

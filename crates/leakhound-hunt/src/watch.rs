@@ -100,7 +100,23 @@ impl TargetStatus {
 }
 
 /// What [`TargetHook::after_sample`] returns.
-pub type HookFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+pub type HookFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = HookAction> + Send + 'a>>;
+
+/// What the watch does after a hook ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookAction {
+    /// Go on sampling.
+    Continue,
+    /// Restart the app leakhound started (`--restart-above`): SIGTERM, `kill_timeout`,
+    /// SIGKILL, wait `delay` (a crash loop's back-off), start it again and watch the new
+    /// process, as the same target. Ignored for an attached process (never stopped).
+    Restart {
+        /// Between SIGTERM and SIGKILL.
+        kill_timeout: Duration,
+        /// Before starting it again.
+        delay: Duration,
+    },
+}
 
 /// Called by each target's task after every sample, with the target's status and its
 /// inspector session: where evidence capture plugs in (a heap snapshot when the floor
@@ -130,6 +146,18 @@ pub enum WatchEvent {
     AppOutput(OutputLine),
     /// A target's state after a sample, and once more when it ends (`up` false).
     Status(Box<TargetStatus>),
+    /// A started app was restarted at a hook's request (`--restart-above`) and the new
+    /// process is watched in its place.
+    Restarted {
+        /// The target's place in the watch.
+        target: usize,
+        /// The process that was stopped.
+        old_pid: u32,
+        /// The process now watched.
+        new_pid: u32,
+        /// Restarts of this target so far.
+        restarts: u32,
+    },
     /// A target ended while the watch goes on for the others (or the watch ended).
     Ended {
         /// The target's place in the watch.
@@ -271,12 +299,14 @@ pub async fn watch(
         deadline: cfg.duration.map(|d| begun + d),
         stop: cfg.stop.clone(),
         hook: cfg.hook.clone(),
+        ready_timeout: cfg.ready_timeout,
     });
     let mut tasks = Vec::new();
-    for (index, (app, attached)) in started.into_iter().enumerate() {
+    for (index, ((app, attached), spec)) in started.into_iter().zip(cfg.targets.iter().cloned()).enumerate() {
         tasks.push(tokio::spawn(watch_target(
             index,
             app,
+            spec,
             attached,
             shared.clone(),
             events.clone(),
@@ -302,6 +332,7 @@ struct Shared {
     deadline: Option<Instant>,
     stop: Arc<AtomicBool>,
     hook: Option<Arc<dyn TargetHook>>,
+    ready_timeout: Duration,
 }
 
 /// How often a waiting target checks for the end of the watch and of its app.
@@ -391,13 +422,15 @@ async fn leave(app: StartedApp, observer: bool) {
 async fn watch_target(
     index: usize,
     app: StartedApp,
+    spec: AppTarget,
     attached: bool,
     shared: Arc<Shared>,
     events: mpsc::UnboundedSender<WatchEvent>,
 ) -> WatchOutcome {
     let mut target = Target::new(app);
-    let session = target.session.clone();
-    let pid = target
+    let mut session = target.session.clone();
+    let mut restarts = 0u32;
+    let mut pid = target
         .process
         .as_ref()
         .map(|p| p.pid())
@@ -407,7 +440,7 @@ async fn watch_target(
         pid,
         attached,
     });
-    let observer = session.install_gc_observer().await.is_ok();
+    let mut observer = session.install_gc_observer().await.is_ok();
     let clock = Clock::start();
     let warmup_ms = shared.warmup.as_secs_f64() * 1000.0;
     let mut status = TargetStatus {
@@ -462,9 +495,57 @@ async fn watch_target(
         (status.verdict, status.reason, status.what_would_decide) = judge(&status.floor, watched);
         let _ = events.send(WatchEvent::Status(Box::new(status.clone())));
         if let Some(hook) = &shared.hook {
-            tokio::select! {
-                () = hook.after_sample(&status, &session) => {}
+            let action = tokio::select! {
+                a = hook.after_sample(&status, &session) => a,
                 why = shared.until_over() => break 'watch why.to_owned(),
+            };
+            if let HookAction::Restart { kill_timeout, delay } = action
+                && !attached
+            {
+                // Stop the app gracefully, back off, start it again: the same target,
+                // a new process and a new memory series.
+                let old_pid = pid;
+                let old = target.process.take();
+                session.close().await;
+                if let Some(mut p) = old {
+                    let _ = p.kill_with_grace(kill_timeout).await;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    why = shared.until_over() => break 'watch why.to_owned(),
+                }
+                let fwd = events.clone();
+                let app = match crate::run::start_app(&spec, shared.ready_timeout, move |l| {
+                    let _ = fwd.send(WatchEvent::AppOutput(l));
+                })
+                .await
+                {
+                    Ok(app) => app,
+                    Err(e) => break 'watch format!("the app could not be restarted: {e}"),
+                };
+                target = Target::new(app);
+                session = target.session.clone();
+                pid = target
+                    .process
+                    .as_ref()
+                    .map(|p| p.pid())
+                    .unwrap_or_else(|| session.pid());
+                restarts += 1;
+                observer = session.install_gc_observer().await.is_ok();
+                sampler = Sampler::new(session.clone(), clock, shared.gc_interval);
+                samples.clear();
+                floors.clear();
+                status.key.pid = pid;
+                status.last = None;
+                status.last_floor = None;
+                status.floor = leakhound_leaks::analyze_floor(&[], 0.0);
+                let _ = events.send(WatchEvent::Restarted {
+                    target: index,
+                    old_pid,
+                    new_pid: pid,
+                    restarts,
+                });
+                next = Instant::now();
             }
         }
     };

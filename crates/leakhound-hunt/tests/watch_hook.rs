@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use leakhound_hunt::{HookFuture, TargetHook, TargetStatus, WatchConfig, WatchOptions, watch};
+use leakhound_hunt::{HookAction, HookFuture, TargetHook, TargetStatus, WatchConfig, WatchOptions, watch};
 use leakhound_inspector::Session;
 
 /// Records, per call, the status's pid, the session's pid and what the session evaluated.
@@ -17,6 +17,7 @@ impl TargetHook for Recorder {
         Box::pin(async move {
             let value = session.evaluate("6 * 7").await.unwrap_or_default();
             self.0.lock().unwrap().push((status.key.pid, session.pid(), value));
+            HookAction::Continue
         })
     }
 }

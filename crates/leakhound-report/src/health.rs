@@ -50,6 +50,23 @@ pub struct HealthTargetJson {
     pub floor_mb: Option<MemoryMbJson>,
     /// V8's heap limit (`heap_size_limit`), MB.
     pub heap_limit_mb: Option<f64>,
+    /// Times leakhound restarted the app (`--restart-above`); absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarts: Option<u64>,
+    /// The last evidence-capture episode's answer (`--capture-dir`); absent before one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<EvidenceJson>,
+}
+
+/// What the last capture episode of a process concluded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvidenceJson {
+    /// `leak`, `no_leak` or `inconclusive`.
+    pub verdict: String,
+    /// The leak finder's top holder, when it named one.
+    pub top_holder: Option<String>,
+    /// The episode's folder: snapshots, profile and `report.html`.
+    pub dir: String,
 }
 
 /// `process.memoryUsage()` in MB (2^20 bytes), one decimal.

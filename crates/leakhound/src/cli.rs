@@ -475,6 +475,68 @@ pub struct WatchArgs {
     /// percentage of the heap limit.
     #[arg(long, value_name = "SIZE|N%", default_value = "90%")]
     pub critical_heap: leakhound_agent::HeapThreshold,
+    /// Evidence capture and restarts.
+    #[command(flatten)]
+    pub capture: CaptureArgs,
+}
+
+/// Evidence capture in production (`watch`): snapshots when the floor rises or the heap
+/// nears its limit, and restarts with the evidence kept. Each snapshot first passes the
+/// memory headroom check for the app (its cgroup and the machine), a free-disk check and a
+/// machine-wide one-capture-at-a-time lock; one that does not fit is skipped and a sampling
+/// heap profile (`profile.heapprofile`, started with the episode) stands in for it.
+#[derive(Args, Debug, Clone, Default)]
+pub struct CaptureArgs {
+    /// Capture evidence into this folder (off by default): when the floor has risen for
+    /// --capture-after, --captures snapshots --capture-interval apart, each after a full
+    /// GC, then the leak finder's report (report.txt, report.json, report.html) beside them.
+    #[arg(long, value_name = "DIR")]
+    pub capture_dir: Option<PathBuf>,
+    /// How long the floor must keep rising before an episode (default 10m).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub capture_after: Option<Duration>,
+    /// Snapshots per episode (default 3: the leak finder compares three).
+    #[arg(long, value_name = "N")]
+    pub captures: Option<u32>,
+    /// Time between an episode's snapshots (default 2m).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub capture_interval: Option<Duration>,
+    /// Quiet time after an episode (default 1h).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub capture_cooldown: Option<Duration>,
+    /// Most disk the episodes may take (`10G`, the default); the oldest go first.
+    #[arg(long, value_name = "SIZE")]
+    pub capture_max_bytes: Option<String>,
+    /// One snapshot when heapUsed passes this share of V8's heap limit (`90%`).
+    #[arg(long, value_name = "PERCENT")]
+    pub capture_near_limit: Option<String>,
+    /// Restart the app leakhound started when its RSS passes SIZE (`450M`, `1G`), or
+    /// heapUsed with `heap:SIZE`; checked at every sample (500 ms by default). Evidence is
+    /// taken first (with --capture-dir); restarts in a crash loop back off (1 s doubling to
+    /// 5 min).
+    #[arg(long, value_name = "SIZE|heap:SIZE")]
+    pub restart_above: Option<String>,
+    /// Between SIGTERM and SIGKILL when restarting (default 5s).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub kill_timeout: Option<Duration>,
+}
+
+impl CaptureArgs {
+    /// The plain options, `attached` telling whether the watch attaches to processes.
+    pub fn options(&self, attached: bool) -> leakhound_hunt::evidence::CaptureOptions {
+        leakhound_hunt::evidence::CaptureOptions {
+            dir: self.capture_dir.clone(),
+            after: self.capture_after,
+            captures: self.captures,
+            interval: self.capture_interval,
+            cooldown: self.capture_cooldown,
+            max_bytes: self.capture_max_bytes.clone(),
+            near_limit: self.capture_near_limit.clone(),
+            restart_above: self.restart_above.clone(),
+            kill_timeout: self.kill_timeout,
+            attached,
+        }
+    }
 }
 
 /// `--metrics-addr`: `HOST:PORT` (an IP address; `localhost` is 127.0.0.1), `:PORT` or

@@ -134,7 +134,7 @@ fn hunt_and_report(
 ///
 /// # Errors
 /// The folder cannot take a new file, `f` fails, or the rename fails; each names `path`.
-pub fn write_atomically(path: &Path, f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+pub(crate) fn write_atomically(path: &Path, f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use leakhound_agent::{AgentServer, Board, HealthConfig, SharedBoard};
+use leakhound_hunt::capture_hook::{CaptureEvent, CaptureHook};
+use leakhound_hunt::evidence::CaptureConfig;
 use leakhound_hunt::{WatchConfig, WatchEvent};
 use leakhound_report::terminal::terminal_safe;
 use leakhound_report::watch::{WatchJson, target_row, watch_line, worst_outcome, write_watch_json, write_watch_texts};
@@ -25,7 +27,8 @@ use crate::cli::WatchArgs;
 /// inconclusive (the worst of the targets), 2 for an error (a taken `--metrics-addr` among
 /// them, before any app is touched).
 pub fn run_watch(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
-    let cfg = WatchConfig::from_options(args.options())?;
+    let mut cfg = WatchConfig::from_options(args.options())?;
+    let capture = CaptureConfig::from_options(&args.capture.options(!args.attach.is_empty()))?;
     // Bound first: a taken port fails before any app is started or attached to.
     let server = args.metrics_addr.map(AgentServer::bind).transpose()?;
     let health = HealthConfig {
@@ -36,7 +39,11 @@ pub fn run_watch(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
         .app_name
         .clone()
         .unwrap_or_else(|| default_app_name(&args.command, &args.attach));
-    let board = Board::shared(app);
+    let board = Board::shared(app.clone());
+    let (capture_tx, capture_rx) = mpsc::unbounded_channel();
+    if let Some(c) = capture {
+        cfg.hook = Some(std::sync::Arc::new(CaptureHook::new(c, Some(app), capture_tx)));
+    }
     let stop = cfg.stop.clone();
     let several = cfg.targets.len() > 1;
     let live_view = !quiet && !args.json && std::io::stdout().is_terminal();
@@ -59,6 +66,7 @@ pub fn run_watch(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
             });
         }
         let (tx, rx) = mpsc::unbounded_channel();
+        let evidence = tokio::spawn(take_captures(capture_rx, board.clone(), quiet));
         let printer = tokio::spawn(show_live(rx, board, quiet, several, live_view));
         // A termination signal ends the watch with its verdict so far (a started app is
         // stopped, an attached one left running).
@@ -69,6 +77,7 @@ pub fn run_watch(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
         let r = leakhound_hunt::watch(cfg, tx).await;
         ctrl_c.abort();
         let _ = printer.await;
+        let _ = evidence.await;
         r
     })?;
     let Some(worst) = worst_outcome(&outcomes) else {
@@ -88,6 +97,71 @@ pub fn run_watch(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
     }
     out.flush()?;
     Ok(code)
+}
+
+/// Takes in what evidence capture did: the board counts it (metrics, `/health`), each
+/// finished episode's report is written beside its files (`report.json`, `report.txt`,
+/// `report.html`), and a line goes to stderr for the person watching.
+async fn take_captures(mut rx: mpsc::UnboundedReceiver<CaptureEvent>, board: SharedBoard, quiet: bool) {
+    use leakhound_report::episode::{EpisodeJson, write_episode_html, write_episode_text};
+    while let Some(e) = rx.recv().await {
+        board.write().unwrap_or_else(PoisonError::into_inner).apply_capture(&e);
+        let line = match &e {
+            CaptureEvent::Started { key, dir, trigger } => {
+                format!("evidence: pid {}: {trigger}; capturing into {}", key.pid, dir.display())
+            }
+            CaptureEvent::Taken { key, path, bytes } => format!(
+                "evidence: pid {}: snapshot {} ({:.1} MB)",
+                key.pid,
+                path.display(),
+                *bytes as f64 / 1e6
+            ),
+            CaptureEvent::Skipped { key, reason } => {
+                format!(
+                    "evidence: pid {}: snapshot skipped ({}): {reason}",
+                    key.pid,
+                    reason.label()
+                )
+            }
+            CaptureEvent::Warning(w) => format!("evidence: warning: {w}"),
+            CaptureEvent::Finished(o) => {
+                let doc = EpisodeJson::from_outcome(o);
+                let mut written = Vec::new();
+                let json = |w: &mut dyn Write| -> std::io::Result<()> {
+                    serde_json::to_writer_pretty(&mut *w, &doc)?;
+                    writeln!(w)
+                };
+                for (name, write) in [
+                    ("report.json", &json as &dyn Fn(&mut dyn Write) -> std::io::Result<()>),
+                    ("report.txt", &|w: &mut dyn Write| write_episode_text(&doc, w)),
+                    ("report.html", &|w: &mut dyn Write| write_episode_html(&doc, w)),
+                ] {
+                    let path = o.dir.join(name);
+                    match crate::hunt_cmd::write_atomically(&path, |w| write(w)) {
+                        Ok(()) => written.push(name),
+                        Err(err) => say(&format!("evidence: warning: {}: {err:#}", path.display())),
+                    }
+                }
+                format!(
+                    "evidence: pid {}: {} — {}; report in {}",
+                    o.pid,
+                    match doc.verdict {
+                        leakhound_report::hunt::VerdictJson::Leak => "LEAK",
+                        leakhound_report::hunt::VerdictJson::NoLeak => "NO LEAK",
+                        leakhound_report::hunt::VerdictJson::Inconclusive => "INCONCLUSIVE",
+                    },
+                    doc.top_holder
+                        .as_deref()
+                        .map_or_else(|| doc.reason.clone(), |h| format!("the leak finder names {h}")),
+                    o.dir.join("report.html").display()
+                )
+            }
+            _ => continue,
+        };
+        if !quiet {
+            say(&terminal_safe(&line));
+        }
+    }
 }
 
 /// The `app` label when `--app-name` is not given: the script's name without its
@@ -135,6 +209,18 @@ async fn show_live(
         board.write().unwrap_or_else(PoisonError::into_inner).apply(&e);
         if quiet {
             continue;
+        }
+        if let WatchEvent::Restarted {
+            old_pid,
+            new_pid,
+            restarts,
+            ..
+        } = &e
+        {
+            say(&format!(
+                "leakhound: restarted the app (--restart-above): pid {old_pid} stopped, now watching pid {new_pid} ({restarts} restart{} so far)",
+                if *restarts == 1 { "" } else { "s" }
+            ));
         }
         if let Some(view) = view.as_mut() {
             view.show(&e);
