@@ -76,23 +76,28 @@
 //! ```
 
 mod attach;
+pub mod children;
 mod endpoint;
 mod error;
 pub mod headroom;
+mod isolate;
 mod memory;
 pub mod proc;
 mod process;
 mod session;
 mod snapshot;
 mod transport;
+mod workers;
 
 pub use attach::attach;
 pub use error::{CloseReason, HeadroomError, InspectorError};
+pub use isolate::{Isolate, IsolateKind};
 pub use memory::{GC_RING_CAPACITY, GcEvent, MemoryUsage};
 pub use nix::sys::signal::Signal;
 pub use process::{DEFAULT_KILL_GRACE, DEFAULT_READY_TIMEOUT, NodeProcess, OutputLine, SpawnOptions, Stream};
 pub use session::Session;
 pub use snapshot::SnapshotFile;
+pub use workers::WorkerThreadInfo;
 
 #[cfg(test)]
 mod tests {

@@ -207,7 +207,12 @@ impl Session {
     ///
     /// As [`Session::call`].
     pub async fn memory_usage(&self) -> Result<MemoryUsage, InspectorError> {
-        let value = self.evaluate("process.memoryUsage()").await?;
+        let value = self
+            .evaluate(
+                "(typeof process === 'object' && process && typeof process.memoryUsage === 'function') \
+                 ? process.memoryUsage() : Deno.memoryUsage()",
+            )
+            .await?;
         MemoryUsage::from_js(&value).ok_or_else(|| InspectorError::UnexpectedReply {
             method: String::from("process.memoryUsage()"),
             reason: format!("unexpected value {}", shorten(&value.to_string(), 200)),

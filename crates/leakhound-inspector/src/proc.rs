@@ -201,6 +201,19 @@ pub(crate) fn node_executable(pid: u32) -> Result<(PathBuf, bool), InspectorErro
     Ok((exe, libnode))
 }
 
+/// The environment process `pid` was started with (`/proc/PID/environ`).
+///
+/// # Errors
+///
+/// [`InspectorError::NoSuchProcess`], or [`InspectorError::ProcFs`] (e.g. permission denied).
+pub(crate) fn environ(
+    pid: u32,
+) -> Result<std::collections::HashMap<std::ffi::OsString, std::ffi::OsString>, InspectorError> {
+    process(pid)?
+        .environ()
+        .map_err(|e| proc_error(pid, &format!("/proc/{pid}/environ"), e))
+}
+
 /// The inspector host the process asks for, when it names one that is not loopback: the
 /// first `--inspect`, `--inspect-brk`, `--inspect-wait`, `--inspect-port` or `--debug-port`
 /// setting in its command line (`/proc/PID/cmdline`) or its `NODE_OPTIONS`

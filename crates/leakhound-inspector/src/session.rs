@@ -137,6 +137,12 @@ impl Session {
 
     pub(crate) async fn connect_endpoint(endpoint: &Endpoint) -> Result<Session, InspectorError> {
         let transport = Transport::connect(endpoint).await?;
+        Session::over(transport, true).await
+    }
+
+    /// A session over `transport`: asks node to report when the app finishes (`notify`;
+    /// a worker thread's session does not) and reads `process.pid`.
+    pub(crate) async fn over(transport: Transport, notify: bool) -> Result<Session, InspectorError> {
         let mut session = Session {
             transport,
             call_timeout: DEFAULT_CALL_TIMEOUT,
@@ -144,13 +150,15 @@ impl Session {
             heap_profiler: OnceCell::new(),
             close_inspector: std::sync::atomic::AtomicBool::new(false),
         };
-        match session
-            .call("NodeRuntime.notifyWhenWaitingForDisconnect", json!({ "enabled": true }))
-            .await
-        {
-            // Older or non-node targets may not know the NodeRuntime domain.
-            Ok(_) | Err(InspectorError::Protocol { .. }) => {}
-            Err(e) => return Err(e),
+        if notify {
+            match session
+                .call("NodeRuntime.notifyWhenWaitingForDisconnect", json!({ "enabled": true }))
+                .await
+            {
+                // Older or non-node targets may not know the NodeRuntime domain.
+                Ok(_) | Err(InspectorError::Protocol { .. }) => {}
+                Err(e) => return Err(e),
+            }
         }
         session.pid = session.wait_for_pid().await?;
         Ok(session)
@@ -161,7 +169,8 @@ impl Session {
     /// Waiting for it also means the app's globals (`PerformanceObserver`) exist once
     /// `connect` returns.
     async fn wait_for_pid(&self) -> Result<u32, InspectorError> {
-        const EXPR: &str = "(typeof process === 'object' && process !== null) ? process.pid : undefined";
+        const EXPR: &str = "(typeof process === 'object' && process !== null && process.pid) ? process.pid \
+             : (typeof Deno === 'object' && Deno !== null) ? Deno.pid : undefined";
         let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
         loop {
             let value = self.evaluate(EXPR).await?;
