@@ -216,6 +216,9 @@ pub struct HuntOptions {
     /// Take every snapshot even when the memory headroom check says it does not fit
     /// (`--ignore-headroom`; a warning is recorded instead).
     pub ignore_headroom: bool,
+    /// Watch only the main process's main thread (`--main-only`): no cluster workers,
+    /// child processes or worker threads.
+    pub main_only: bool,
 }
 
 /// Settings of a hunt.
@@ -263,6 +266,9 @@ pub struct HuntConfig {
     /// free for it (`leakhound_inspector::headroom`): a snapshot that does not fit ends the
     /// hunt, unless this is set, which makes it a warning.
     pub ignore_headroom: bool,
+    /// Follow every isolate of the app (cluster workers, child processes, worker threads),
+    /// each with its own series, snapshots and verdict; false with `--main-only`.
+    pub follow_isolates: bool,
 }
 
 fn free_port() -> Result<u16, ConfigError> {
@@ -366,6 +372,7 @@ impl HuntConfig {
                 ..Default::default()
             },
             ignore_headroom: o.ignore_headroom,
+            follow_isolates: !o.main_only,
         })
     }
 }
@@ -455,6 +462,7 @@ mod tests {
             ready: None,
             min_growth: 2,
             ignore_headroom: false,
+            main_only: false,
         }
     }
 

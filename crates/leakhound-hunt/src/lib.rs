@@ -20,6 +20,7 @@
 pub mod capture;
 mod config;
 mod error;
+mod isolates;
 mod listening;
 mod lock;
 mod out_dir;
@@ -31,9 +32,12 @@ mod watch;
 
 pub use config::{AppTarget, ConfigError, ExpectStatus, HuntConfig, HuntOptions, LoadKind, WatchConfig, WatchOptions};
 pub use error::{Failure, HuntError, Stage};
+pub use leakhound_inspector::{Isolate, IsolateKind};
 pub use lock::{LockError, TargetLock, lock_target};
 pub use out_dir::{OutDir, OutDirError};
-pub use outcome::{CalmDown, HuntEvent, HuntOutcome, PhaseRecord, SnapshotRecord, Verdict};
+pub use outcome::{
+    CalmDown, HuntEvent, HuntOutcome, IsolateOutcome, PhaseRecord, RequestsMethod, SnapshotRecord, Verdict,
+};
 pub use phase::{PhaseKind, SnapshotLabel, UnknownPhase, UnknownSnapshotLabel};
 pub use run::hunt;
 pub use watch::{WatchEvent, WatchOutcome, judge as judge_watch, watch};

@@ -82,6 +82,7 @@ mod error;
 pub mod headroom;
 mod isolate;
 mod memory;
+mod preload;
 pub mod proc;
 mod process;
 mod session;

@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::error::{InspectorError, duration_ms};
+use crate::preload::Preload;
 use crate::proc::is_node_binary;
 use crate::session::Session;
 
@@ -102,6 +103,9 @@ pub struct NodeProcess {
     group_killed: bool,
     /// Kills the app's group if leakhound dies without doing it.
     reaper: Option<Reaper>,
+    /// The file preloaded into the app (cluster workers' inspector ports), removed after
+    /// the app is stopped.
+    preload: Option<Preload>,
 }
 
 /// A watcher that kills the app's process group when leakhound dies, however it dies.
@@ -156,6 +160,7 @@ impl Drop for NodeProcess {
         }
         // The reaper goes last: killed before its pipe closes.
         drop(self.reaper.take());
+        drop(self.preload.take());
     }
 }
 
@@ -203,8 +208,12 @@ impl NodeProcess {
         let program_name = program.to_string_lossy().into_owned();
         let node = is_node_binary(program);
         let mut cmd = Command::new(program);
+        let preload = Preload::write();
         if node {
             cmd.arg(INSPECT_ARG);
+            if let Some(p) = &preload {
+                cmd.arg("--require").arg(p.path());
+            }
         }
         cmd.args(args);
         if let Some(cwd) = &opts.cwd {
@@ -227,6 +236,10 @@ impl NodeProcess {
                 value.push(" ");
             }
             value.push(INSPECT_ARG);
+            if let Some(p) = &preload {
+                // NODE_OPTIONS splits on spaces unless quoted.
+                value.push(format!(" --require \"{}\"", p.path().display()));
+            }
             cmd.env("NODE_OPTIONS", value);
         }
         cmd.stdin(Stdio::null())
@@ -256,6 +269,7 @@ impl NodeProcess {
             stderr_tail: Arc::clone(&tail),
             group_killed: false,
             reaper: Reaper::start(pid),
+            preload,
         };
 
         let (url_tx, mut url_rx) = mpsc::unbounded_channel();

@@ -258,6 +258,12 @@ pub struct HuntRunArgs {
     /// SIZE is free instead.
     #[arg(long)]
     pub ignore_headroom: bool,
+    /// Hunt in the main process's main thread only. By default every isolate of the app is
+    /// followed: the cluster workers and other node processes it forks (each through the
+    /// inspector it inherits, found in /proc, or opened with SIGUSR1) and the worker_threads
+    /// Workers of each, with a memory series, snapshots and a verdict of its own.
+    #[arg(long)]
+    pub main_only: bool,
 }
 
 /// Where the app's output goes (`--app-output`).
@@ -449,6 +455,7 @@ fn hunt_options(app: AppArgs, load: LoadArgs, run: HuntRunArgs) -> leakhound_hun
         ready: run.ready,
         min_growth: run.min_growth,
         ignore_headroom: run.ignore_headroom,
+        main_only: run.main_only,
     }
 }
 

@@ -240,6 +240,8 @@ async fn show_progress(
                 );
                 bar.set_message(format!("{step} {last_mem}"));
             }
+            HuntEvent::Followed(i) => say(format!("leakhound: following {i}")),
+            HuntEvent::Exited(i) => say(format!("leakhound: {i} exited")),
             _ => {}
         }
     }

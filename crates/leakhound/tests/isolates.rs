@@ -1,0 +1,287 @@
+//! `hunt` on apps of several isolates, against real `node`: a `node:cluster` server whose
+//! two workers leak (and its fixed twin), a cluster whose worker is replaced during the
+//! hunt, and a server whose leak lives in a `worker_threads` Worker (and its fixed twin).
+//! Each asserts the verdict, the isolate it names and the holder inside it, and that no
+//! process of the app's process group is left behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_leakhound");
+/// A hunt that runs longer than this is killed and fails its test.
+const LIMIT: Duration = Duration::from_secs(150);
+
+fn app(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps").join(name)
+}
+
+struct Run {
+    code: Option<i32>,
+    doc: Value,
+    stderr: String,
+    app_pid: Option<u32>,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn context(&self) -> String {
+        format!(
+            "exit {:?}\n--- json ---\n{}\n--- stderr ---\n{}",
+            self.code,
+            serde_json::to_string_pretty(&self.doc).unwrap_or_default(),
+            self.stderr
+        )
+    }
+
+    fn process(&self, pred: impl Fn(&Value) -> bool) -> Vec<&Value> {
+        self.doc["processes"]
+            .as_array()
+            .map(|a| a.iter().filter(|p| pred(p)).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The pids in process group `pgid` that are still running (zombies are gone).
+fn group_members(pgid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // `pid (comm) STATE PPID PGRP …`; comm may contain spaces and parentheses.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.first() != Some(&"Z") && fields.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(pgid) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Runs `leakhound hunt --json … -- node APP` with `env`, bounded by [`LIMIT`].
+fn hunt(app_file: &str, requests: u64, env: &[(&str, &str)]) -> Run {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pid_file = dir.path().join("app.pid");
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir.path())
+        .args([
+            "hunt",
+            "--json",
+            "--requests",
+            &requests.to_string(),
+            "--warmup",
+            "200",
+            "--phases",
+            "2",
+            "--calm-down-ms",
+            "300",
+            "--gc-interval-ms",
+            "200",
+            "--out-dir",
+        ])
+        .arg(dir.path().join("snapshots"))
+        .args(["--", "node"])
+        .arg(app(app_file))
+        .env("PID_FILE", &pid_file)
+        .env_remove("LEAKHOUND_AVAILABLE_BYTES")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let started = Instant::now();
+    let child = cmd.spawn().expect("start leakhound");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(LIMIT) {
+        Ok(out) => out.expect("leakhound output"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            panic!("leakhound did not finish within {LIMIT:?}");
+        }
+    };
+    let app_pid = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|p| p.trim().parse().ok());
+    let run = Run {
+        code: out.status.code(),
+        doc: serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        app_pid,
+        elapsed: started.elapsed(),
+    };
+    // Nothing of the app's process group is left: the primary, its workers, their threads.
+    let pgid = run
+        .app_pid
+        .unwrap_or_else(|| panic!("the app wrote no pid\n{}", run.context()));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !group_members(pgid).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(group_members(pgid), Vec::<u32>::new(), "left behind\n{}", run.context());
+    run
+}
+
+/// The isolate's one cluster keeps `root` objects in a `Map`, about one per request it
+/// served.
+fn assert_holds(p: &Value, root: &str, run: &Run) {
+    let c = &p["clusters"][0];
+    assert_eq!(c["holder_class"], "Map", "{}\n{}", p["name"], run.context());
+    assert_eq!(c["root_class"], root, "{}\n{}", p["name"], run.context());
+    assert_eq!(c["pid"], p["pid"], "{}", run.context());
+    let rate = c["per_request"]["count"].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        (rate - 1.0).abs() <= 0.15,
+        "{}: {rate} {root} per request it served\n{}",
+        p["name"],
+        run.context()
+    );
+}
+
+#[test]
+fn each_leaking_cluster_worker_is_named_with_its_holder() {
+    let run = hunt("cluster_leak.js", 600, &[]);
+    let ctx = run.context();
+    assert_eq!(run.code, Some(1), "{ctx}");
+    assert_eq!(run.doc["verdict"], "leak", "{ctx}");
+    let workers = run.process(|p| p["kind"] == "cluster_worker");
+    assert_eq!(workers.len(), 2, "{ctx}");
+    let mut served = 0;
+    for w in &workers {
+        assert_eq!(w["verdict"], "leak", "{ctx}");
+        assert_eq!(w["requests_method"], "http_server_requests_counted", "{ctx}");
+        assert!(w["name"].as_str().unwrap_or("").starts_with("cluster worker "), "{ctx}");
+        assert_eq!(w["snapshotted"], true, "{ctx}");
+        served += w["requests_served"].as_u64().unwrap_or(0);
+        assert_holds(w, "Session", &run);
+    }
+    // Every request sent was served by one of the two workers, and counted there (and the
+    // few requests that checked the app was ready).
+    let sent = run.doc["requests_sent"].as_u64().unwrap_or(0);
+    assert!((sent..=sent + 10).contains(&served), "{served} served of {sent}\n{ctx}");
+    // The primary serves nothing: followed, not snapshotted, no leak.
+    let main = run.process(|p| p["kind"] == "main");
+    assert_eq!(main.len(), 1, "{ctx}");
+    assert_eq!(main[0]["snapshotted"], false, "{ctx}");
+    assert_eq!(main[0]["requests_served"], 0, "{ctx}");
+    assert_eq!(main[0]["verdict"], "no_leak", "{ctx}");
+    // The whole app's clusters say where they come from, and the reason names the isolate.
+    let top = &run.doc["clusters"][0];
+    assert!(
+        top["isolate"].as_str().unwrap_or("").starts_with("cluster worker "),
+        "{ctx}"
+    );
+    assert!(
+        run.doc["reason"].as_str().unwrap_or("").starts_with("cluster worker "),
+        "{ctx}"
+    );
+    assert!(workers.iter().any(|w| w["pid"] == top["pid"]), "{ctx}");
+}
+
+#[test]
+fn a_fixed_cluster_is_no_leak_in_every_worker() {
+    let run = hunt("cluster_leak.js", 600, &[("FIXED", "1")]);
+    let ctx = run.context();
+    assert_eq!(run.code, Some(0), "{ctx}");
+    assert_eq!(run.doc["verdict"], "no_leak", "{ctx}");
+    assert_eq!(run.process(|p| p["kind"] == "cluster_worker").len(), 2, "{ctx}");
+    for p in run.process(|_| true) {
+        assert_eq!(p["verdict"], "no_leak", "{}: {ctx}", p["name"]);
+        assert_eq!(p["clusters"].as_array().map(Vec::len), Some(0), "{ctx}");
+    }
+}
+
+#[test]
+fn a_worker_replaced_during_the_hunt_is_followed_and_said() {
+    // Worker 1 exits after 300 requests (in the first load phase); the primary forks
+    // worker 3. Worker 2 lives through the hunt and leaks.
+    let run = hunt("cluster_leak.js", 600, &[("REPLACE_AFTER", "300")]);
+    let ctx = run.context();
+    assert_eq!(run.code, Some(1), "{ctx}");
+    assert_eq!(run.doc["verdict"], "leak", "{ctx}");
+    let workers = run.process(|p| p["kind"] == "cluster_worker");
+    let by_id = |id: u64| workers.iter().find(|w| w["worker_id"] == id).copied();
+    let first = by_id(1).unwrap_or_else(|| panic!("worker 1 not followed\n{ctx}"));
+    assert!(first["exited_ms"].as_f64().is_some(), "{ctx}");
+    assert!(first["note"].as_str().unwrap_or("").contains("exited at"), "{ctx}");
+    assert_ne!(first["verdict"], "no_leak", "{ctx}");
+    let replacement = by_id(3).unwrap_or_else(|| panic!("the replacement, worker 3, not followed\n{ctx}"));
+    assert!(replacement["joined_ms"].as_f64().unwrap_or(0.0) > 0.0, "{ctx}");
+    assert!(
+        replacement["note"].as_str().unwrap_or("").contains("replacement"),
+        "{ctx}"
+    );
+    let survivor = by_id(2).unwrap_or_else(|| panic!("worker 2 not followed\n{ctx}"));
+    assert_eq!(survivor["verdict"], "leak", "{ctx}");
+    assert_holds(survivor, "Session", &run);
+    assert!(
+        run.doc["warnings"]
+            .as_array()
+            .is_some_and(|w| w.iter().any(|w| w.as_str().unwrap_or("").contains("cluster worker 1"))),
+        "{ctx}"
+    );
+}
+
+#[test]
+fn a_leak_in_a_worker_thread_is_found_in_the_workers_heap() {
+    let run = hunt("thread_leak.js", 600, &[]);
+    let ctx = run.context();
+    assert_eq!(run.code, Some(1), "{ctx}");
+    assert_eq!(run.doc["verdict"], "leak", "{ctx}");
+    let threads = run.process(|p| p["kind"] == "worker_thread");
+    assert_eq!(threads.len(), 1, "{ctx}");
+    let t = threads[0];
+    assert_eq!(t["verdict"], "leak", "{ctx}");
+    assert_eq!(t["thread_id"], 1, "{ctx}");
+    assert_eq!(t["pid"], run.app_pid.unwrap_or(0), "{ctx}");
+    assert_eq!(
+        t["name"],
+        format!("worker thread 1 of pid {}", run.app_pid.unwrap_or(0)),
+        "{ctx}"
+    );
+    // Its own heap grows, not the process's rss alone.
+    assert!(
+        !t["floor"]["growing"]
+            .as_array()
+            .unwrap_or(&vec![])
+            .iter()
+            .any(|g| g == "native"),
+        "{ctx}"
+    );
+    assert_holds(t, "Job", &run);
+    assert_eq!(run.doc["clusters"][0]["thread_id"], 1, "{ctx}");
+    let main = run.process(|p| p["kind"] == "main");
+    assert_eq!(main[0]["verdict"], "no_leak", "{ctx}");
+    assert!(
+        run.doc["reason"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("worker thread 1 of pid"),
+        "{ctx}"
+    );
+}
+
+#[test]
+fn a_fixed_worker_thread_is_no_leak() {
+    let run = hunt("thread_leak.js", 600, &[("FIXED", "1")]);
+    let ctx = run.context();
+    assert_eq!(run.code, Some(0), "{ctx}");
+    assert_eq!(run.doc["verdict"], "no_leak", "{ctx}");
+    assert_eq!(run.process(|p| p["kind"] == "worker_thread").len(), 1, "{ctx}");
+    for p in run.process(|_| true) {
+        assert_eq!(p["verdict"], "no_leak", "{}: {ctx}", p["name"]);
+    }
+    assert!(run.elapsed < LIMIT);
+}
