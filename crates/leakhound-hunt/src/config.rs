@@ -50,6 +50,7 @@ impl AppTarget {
     ) -> Result<AppTarget, ConfigError> {
         match (attach, command.split_first()) {
             (Some(pid), _) => Ok(AppTarget::Attach { pid }),
+            (None, Some((program, _))) if is_bun(program) => Err(ConfigError::Bun),
             (None, Some((program, rest))) => Ok(AppTarget::Spawn {
                 program: program.clone(),
                 args: rest.to_vec(),
@@ -59,6 +60,14 @@ impl AppTarget {
             (None, None) => Err(ConfigError::NoApp { verb }),
         }
     }
+}
+
+/// True for Bun's programs (`bun`, `bunx`), whose inspector is not V8's.
+fn is_bun(program: &OsString) -> bool {
+    std::path::Path::new(program)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| matches!(n, "bun" | "bunx" | "bun.exe"))
 }
 
 /// How load is made.
@@ -141,6 +150,11 @@ pub enum ConfigError {
         /// The subcommand, for the example.
         verb: &'static str,
     },
+    /// The app runs on Bun.
+    #[error(
+        "Bun is not supported: its inspector speaks WebKit's protocol, not V8's, and its heap snapshots give the same object another id in each snapshot, so a series cannot be compared. Write a V8 heap snapshot from the app instead, `await Bun.write(\"app.heapsnapshot\", Bun.generateHeapSnapshot(\"v8\"))`, and read it with `leakhound summary app.heapsnapshot`"
+    )]
+    Bun,
     /// `--attach` with the built-in load needs to know where to send it.
     #[error("with --attach, give the app's address with --url")]
     AttachNeedsUrl,
@@ -474,6 +488,19 @@ mod tests {
                 .map(|(_, v)| v.to_string_lossy().into_owned()),
             AppTarget::Attach { .. } => None,
         }
+    }
+
+    #[test]
+    fn bun_is_refused_with_what_to_do_instead() {
+        for program in ["bun", "/usr/local/bin/bun", "bunx"] {
+            let e = AppTarget::new("hunt", &[program.into(), "server.ts".into()], None, Vec::new()).unwrap_err();
+            let text = e.to_string();
+            assert!(
+                text.contains("Bun.generateHeapSnapshot(\"v8\")") && text.contains("leakhound summary"),
+                "{text}"
+            );
+        }
+        assert!(AppTarget::new("hunt", &["deno".into(), "run".into()], None, Vec::new()).is_ok());
     }
 
     #[test]

@@ -17,6 +17,8 @@ use crate::transport::{CONNECT_TIMEOUT, Event, Transport};
 
 /// Timeout of [`Session::call`] until [`Session::set_call_timeout`] changes it.
 pub(crate) const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often [`Session::evaluate`] asks again when Deno lost its result's promise.
+const EVALUATE_RETRIES: u32 = 5;
 /// Poll interval while node is still bootstrapping.
 const PID_POLL: Duration = Duration::from_millis(10);
 /// Quiet period that ends the collection of `Debugger.scriptParsed` events.
@@ -173,7 +175,17 @@ impl Session {
              : (typeof Deno === 'object' && Deno !== null) ? Deno.pid : undefined";
         let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
         loop {
-            let value = self.evaluate(EXPR).await?;
+            let value = match self.evaluate(EXPR).await {
+                Ok(v) => v,
+                // Deno answers this while its main module is still being loaded: not yet.
+                Err(InspectorError::Protocol { message, .. })
+                    if message.contains("Promise was collected") && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(PID_POLL).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if let Some(pid) = value.as_u64().and_then(|p| u32::try_from(p).ok()) {
                 return Ok(pid);
             }
@@ -327,16 +339,25 @@ impl Session {
     ///
     /// As [`Session::call`].
     pub async fn evaluate(&self, expression: &str) -> Result<Value, InspectorError> {
-        let reply = self
-            .call(
-                "Runtime.evaluate",
-                json!({
-                    "expression": expression,
-                    "returnByValue": true,
-                    "awaitPromise": true,
-                }),
-            )
-            .await?;
+        let params = json!({
+            "expression": expression,
+            "returnByValue": true,
+            "awaitPromise": true,
+        });
+        let mut tries = 0;
+        let reply = loop {
+            match self.call("Runtime.evaluate", params.clone()).await {
+                // Deno drops the promise it wraps an evaluation's result in when a GC runs
+                // meanwhile (a forced GC right before, or a heap snapshot): ask again.
+                Err(InspectorError::Protocol { message, .. })
+                    if message.contains("Promise was collected") && tries < EVALUATE_RETRIES =>
+                {
+                    tries += 1;
+                    tokio::time::sleep(PID_POLL).await;
+                }
+                other => break other?,
+            }
+        };
         if let Some(details) = reply.get("exceptionDetails") {
             return Err(InspectorError::Exception {
                 expression: shorten(expression, 120),

@@ -68,6 +68,17 @@ fn group_members(pgid: u32) -> Vec<u32> {
 
 /// Runs `leakhound hunt --json … -- node APP` with `env`, bounded by [`LIMIT`].
 fn hunt(app_file: &str, requests: u64, env: &[(&str, &str)]) -> Run {
+    hunt_with(&["node".into()], app_file, requests, &[], env)
+}
+
+/// Runs `leakhound hunt --json … -- RUNTIME… APP` with `env`, bounded by [`LIMIT`].
+fn hunt_with(
+    runtime: &[std::ffi::OsString],
+    app_file: &str,
+    requests: u64,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
     let dir = tempfile::tempdir().expect("tempdir");
     let pid_file = dir.path().join("app.pid");
     let mut cmd = Command::new(BIN);
@@ -88,7 +99,9 @@ fn hunt(app_file: &str, requests: u64, env: &[(&str, &str)]) -> Run {
             "--out-dir",
         ])
         .arg(dir.path().join("snapshots"))
-        .args(["--", "node"])
+        .args(extra)
+        .arg("--")
+        .args(runtime)
         .arg(app(app_file))
         .env("PID_FILE", &pid_file)
         .env_remove("LEAKHOUND_AVAILABLE_BYTES")
@@ -284,4 +297,102 @@ fn a_fixed_worker_thread_is_no_leak() {
         assert_eq!(p["verdict"], "no_leak", "{}: {ctx}", p["name"]);
     }
     assert!(run.elapsed < LIMIT);
+}
+
+/// Deno for the Deno tests: `$LEAKHOUND_DENO`, `deno` on `PATH`, or the one npm installs
+/// into `target/deno` (`npm install deno`, as `.ci/run` does; done here once if missing).
+/// None, with the reason, only when it cannot be installed.
+fn deno() -> Result<PathBuf, String> {
+    static DENO: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    DENO.get_or_init(|| {
+        if let Some(p) = std::env::var_os("LEAKHOUND_DENO") {
+            return Ok(PathBuf::from(p));
+        }
+        let works = |p: &Path| {
+            Command::new(p)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if works(Path::new("deno")) {
+            return Ok(PathBuf::from("deno"));
+        }
+        let prefix = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/deno");
+        let bin = prefix.join("node_modules/.bin/deno");
+        if !works(&bin) {
+            let out = Command::new("npm")
+                .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+                .arg(&prefix)
+                .arg("deno@2")
+                .output()
+                .map_err(|e| format!("npm cannot run: {e}"))?;
+            if !works(&bin) {
+                return Err(format!(
+                    "`npm install deno` did not give a working deno: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+        Ok(bin)
+    })
+    .clone()
+}
+
+fn deno_run() -> Option<Vec<std::ffi::OsString>> {
+    match deno() {
+        Ok(bin) => Some(vec![bin.into_os_string(), "run".into(), "-A".into()]),
+        Err(why) => {
+            eprintln!("SKIPPED: deno cannot be installed here ({why})");
+            None
+        }
+    }
+}
+
+#[test]
+fn a_deno_server_that_leaks_is_hunted_like_node() {
+    let Some(runtime) = deno_run() else { return };
+    // Deno serves 30,000 requests/s here: a rate gives each phase time for floor points.
+    let run = hunt_with(&runtime, "deno_leak.ts", 1500, &["--rate", "1000"], &[]);
+    let ctx = run.context();
+    assert_eq!(run.code, Some(1), "{ctx}");
+    assert_eq!(run.doc["verdict"], "leak", "{ctx}");
+    let top = &run.doc["clusters"][0];
+    assert_eq!(top["holder"], "sessions", "{ctx}");
+    assert_eq!(top["holder_class"], "Map", "{ctx}");
+    assert_eq!(top["root_class"], "Session", "{ctx}");
+    let rate = top["per_request"]["count"].as_f64().unwrap_or(f64::NAN);
+    assert!((rate - 1.0).abs() <= 0.1, "{rate} per request\n{ctx}");
+    // One isolate, the Deno process, measured through Deno's memoryUsage.
+    let p = run.process(|_| true);
+    assert_eq!(p.len(), 1, "{ctx}");
+    assert_eq!(p[0]["kind"], "main", "{ctx}");
+    assert_eq!(p[0]["pid"], run.app_pid.unwrap_or(0), "{ctx}");
+    assert!(run.doc["memory"].as_array().is_some_and(|m| m.len() > 3), "{ctx}");
+    assert!(run.doc["snapshots"].as_array().is_some_and(|s| s.len() == 3), "{ctx}");
+}
+
+#[test]
+fn a_fixed_deno_server_is_no_leak() {
+    let Some(runtime) = deno_run() else { return };
+    let run = hunt_with(&runtime, "deno_leak.ts", 1500, &["--rate", "1000"], &[("FIXED", "1")]);
+    let ctx = run.context();
+    assert_eq!(run.code, Some(0), "{ctx}");
+    assert_eq!(run.doc["verdict"], "no_leak", "{ctx}");
+    assert_eq!(run.doc["clusters"].as_array().map(Vec::len), Some(0), "{ctx}");
+}
+
+#[test]
+fn bun_is_refused_with_the_way_to_a_v8_snapshot() {
+    let out = Command::new(BIN)
+        .args(["hunt", "--", "bun", "server.ts"])
+        .output()
+        .expect("run leakhound");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Bun.generateHeapSnapshot(\"v8\")") && err.contains("leakhound summary"),
+        "{err}"
+    );
 }
