@@ -110,6 +110,8 @@ pub(crate) struct Registry {
     workers_enabled: StdMutex<BTreeSet<(u32, Option<u32>)>>,
     /// Warnings for the report (a child that could not be followed).
     pub(crate) warnings: StdMutex<Vec<String>>,
+    /// The isolates found but not followed (no inspector could be reached), with why.
+    pub(crate) unfollowed: StdMutex<Vec<(Isolate, String)>>,
     /// One discovery pass at a time.
     pass: Mutex<()>,
     /// Set when the hunt's phases end.
@@ -151,6 +153,7 @@ impl Registry {
             seen_pids: StdMutex::new(BTreeSet::new()),
             workers_enabled: StdMutex::new(BTreeSet::new()),
             warnings: StdMutex::new(Vec::new()),
+            unfollowed: StdMutex::new(Vec::new()),
             pass: Mutex::new(()),
             stop: AtomicBool::new(false),
             tasks: StdMutex::new(Vec::new()),
@@ -241,6 +244,7 @@ impl Registry {
                     // A child that exited meanwhile is no news.
                     if std::path::Path::new(&format!("/proc/{pid}")).exists() {
                         lock(&self.warnings).push(format!("{isolate} is not followed: {e}"));
+                        lock(&self.unfollowed).push((isolate, e.to_string()));
                     }
                 }
             }
@@ -270,7 +274,10 @@ impl Registry {
                     Ok(session) => {
                         self.add(isolate, Arc::new(session)).await;
                     }
-                    Err(e) => lock(&self.warnings).push(format!("{isolate} is not followed: {e}")),
+                    Err(e) => {
+                        lock(&self.warnings).push(format!("{isolate} is not followed: {e}"));
+                        lock(&self.unfollowed).push((isolate, e.to_string()));
+                    }
                 }
             }
         }

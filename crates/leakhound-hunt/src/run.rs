@@ -1255,11 +1255,29 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
             .flat_map(|p| p.leaks.warnings.iter().cloned())
             .collect(),
     };
-    let (verdict, reason, what_would_decide) = if single {
+    let (mut verdict, mut reason, mut what_would_decide) = if single {
         decide(&leaks, &floor, &floor_last_phase, &calm_down, &phases)
     } else {
         combine(&processes)
     };
+    // An isolate that could not be followed may be the one that leaks: no "no leak" then.
+    let unfollowed = registry.unfollowed.lock().map(|u| u.clone()).unwrap_or_default();
+    if verdict == Verdict::NoLeak
+        && let Some((isolate, _)) = unfollowed.first()
+    {
+        verdict = Verdict::Inconclusive;
+        reason = format!(
+            "nothing keeps growing in the isolates followed, but {isolate}{} could not be followed (no inspector could be reached) and may serve the load",
+            match unfollowed.len() {
+                1 => String::new(),
+                n => format!(" and {} more", n - 1),
+            }
+        );
+        what_would_decide = Some(
+            "let leakhound start the app (`leakhound hunt -- node app.js`: each worker gets an inspector of its own), or start it with --inspect=127.0.0.1:0 before attaching"
+                .to_owned(),
+        );
+    }
     Ok(HuntOutcome {
         verdict,
         reason,

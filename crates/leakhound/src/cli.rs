@@ -366,6 +366,10 @@ pub struct SnapshotArgs {
     /// Or connect to this inspector (`ws://127.0.0.1:…` or `http://127.0.0.1:9229`).
     #[arg(long)]
     pub inspect: Option<String>,
+    /// Snapshot the worker_threads Worker with this threadId in the process instead of its
+    /// main thread (reached through the process's inspector, NodeWorker).
+    #[arg(long, value_name = "N")]
+    pub thread: Option<u32>,
     /// Output file (default Heap-<pid>-<time>.heapsnapshot). With --count, a folder (an
     /// existing one, or a path ending in `/`) for Heap-<pid>-<time>-<n>.heapsnapshot, or a
     /// prefix: `-o shop` writes shop-1.heapsnapshot, shop-2.heapsnapshot, …

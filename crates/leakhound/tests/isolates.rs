@@ -399,3 +399,139 @@ fn bun_is_refused_with_the_way_to_a_v8_snapshot() {
         "{err}"
     );
 }
+
+/// Attached to a cluster's primary started without an inspector, leakhound cannot reach
+/// the workers (SIGUSR1 opens each one's inspector on the same default port, which the
+/// primary holds): it must not say "no leak" for the isolates it did not see.
+#[test]
+fn an_attached_cluster_whose_workers_cannot_be_reached_is_never_no_leak() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let mut app = Command::new("node")
+        .arg(app("cluster_leak.js"))
+        .env("PORT", port.to_string())
+        .env("FIXED", "1")
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start node");
+    let pgid = app.id();
+    // The workers listen once the port answers.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["hunt", "--json", "--requests", "300", "--calm-down-ms", "300"])
+        .args([
+            "--attach",
+            &pgid.to_string(),
+            "--url",
+            &format!("http://127.0.0.1:{port}/"),
+        ])
+        .output()
+        .expect("run leakhound");
+    let _ = Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{pgid}")])
+        .status();
+    let _ = app.wait();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let ctx = format!("{doc:#}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_ne!(doc["verdict"], "no_leak", "{ctx}");
+    if doc["processes"].as_array().is_some_and(|p| p.len() == 1) {
+        assert_eq!(out.status.code(), Some(3), "{ctx}");
+        assert_eq!(doc["verdict"], "inconclusive", "{ctx}");
+        assert!(
+            doc["reason"].as_str().unwrap_or("").contains("could not be followed"),
+            "{ctx}"
+        );
+    }
+}
+
+/// `snapshot --pid PID --thread N` writes the worker thread's heap, not the main thread's:
+/// the jobs the worker keeps are in it and only in it; a thread that does not exist is
+/// named with the ones that do.
+#[test]
+fn snapshot_of_one_worker_thread() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let mut app = Command::new("node")
+        .arg(app("thread_leak.js"))
+        .env("PORT", port.to_string())
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start node");
+    let pid = app.id();
+    let result = std::panic::catch_unwind(|| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut sent = 0;
+        while sent < 40 && Instant::now() < deadline {
+            use std::io::{Read, Write};
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                let mut body = String::new();
+                let _ = s.read_to_string(&mut body);
+                if body.contains("jobs") {
+                    sent += 1;
+                }
+            } else {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        assert_eq!(sent, 40);
+        let count_jobs = |args: &[&str], file: &str| {
+            let path = dir.path().join(file);
+            let out = Command::new(BIN)
+                .args(["--quiet", "snapshot", "--pid", &pid.to_string()])
+                .args(args)
+                .arg("-o")
+                .arg(&path)
+                .output()
+                .expect("run leakhound");
+            assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+            let out = Command::new(BIN)
+                .args(["summary", "--top", "10000", "--json"])
+                .arg(&path)
+                .output()
+                .expect("run leakhound summary");
+            let doc: Value = serde_json::from_slice(&out.stdout).expect("summary JSON");
+            doc["summary"]
+                .as_array()
+                .and_then(|rows| rows.iter().find(|r| r["class_name"] == "Job"))
+                .and_then(|r| r["count"].as_u64())
+                .unwrap_or(0)
+        };
+        assert_eq!(count_jobs(&["--thread", "1"], "thread.heapsnapshot"), 40);
+        assert_eq!(count_jobs(&[], "main.heapsnapshot"), 0);
+        let out = Command::new(BIN)
+            .args(["--quiet", "snapshot", "--pid", &pid.to_string(), "--thread", "7"])
+            .arg("-o")
+            .arg(dir.path().join("none.heapsnapshot"))
+            .output()
+            .expect("run leakhound");
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no worker thread 7") && err.contains("are 1"), "{err}");
+    });
+    let _ = Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{pid}")])
+        .status();
+    let _ = app.wait();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
