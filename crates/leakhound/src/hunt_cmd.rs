@@ -419,7 +419,7 @@ pub fn run_snapshot(args: crate::cli::SnapshotArgs, quiet: bool) -> Result<ExitC
                 bar.set_message(format!("garbage collection before snapshot{of}"));
                 session.collect_garbage().await?;
                 bar.set_message(format!("memory headroom before snapshot{of}"));
-                for w in leakhound_hunt::capture::snapshot_headroom(&session, pid, ignore_headroom)
+                for w in leakhound_hunt::capture::snapshot_headroom(session, pid, ignore_headroom)
                     .await
                     .map_err(|f| anyhow::anyhow!("{f}"))?
                 {
