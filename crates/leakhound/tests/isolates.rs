@@ -466,7 +466,10 @@ fn snapshot_of_one_worker_thread() {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port");
+    // SIGUSR1 opens the inspector on --inspect-port: 0, not 9229, which tests running at
+    // the same time would share.
     let mut app = Command::new("node")
+        .arg("--inspect-port=0")
         .arg(app("thread_leak.js"))
         .env("PORT", port.to_string())
         .process_group(0)
@@ -534,4 +537,75 @@ fn snapshot_of_one_worker_thread() {
     if let Err(e) = result {
         std::panic::resume_unwind(e);
     }
+}
+
+/// Ctrl-C in the middle of a cluster's hunt stops the whole app: the primary and every
+/// worker (the process group), while leakhound is following them.
+#[test]
+fn ctrl_c_during_a_cluster_hunt_leaves_no_worker_behind() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pid_file = dir.path().join("app.pid");
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["hunt", "--requests", "200000", "--rate", "2000", "--out-dir"])
+        .arg(dir.path().join("snapshots"))
+        .args(["--", "node"])
+        .arg(app("cluster_leak.js"))
+        .env("PID_FILE", &pid_file)
+        .env("WORKERS", "3")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start leakhound");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // Wait until the three workers are followed and the first load phase runs.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut followed, mut loading) = (0, false);
+    let mut seen = Vec::new();
+    while (followed < 3 || !loading) && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            followed += usize::from(line.contains("following cluster worker"));
+            loading |= line.contains("baseline snapshot");
+            seen.push(line);
+        }
+    }
+    let pgid: u32 = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no app pid\n{}", seen.join("\n")));
+    assert!(followed == 3 && loading, "{}", seen.join("\n"));
+    assert!(group_members(pgid).len() >= 4, "the primary and three workers run");
+    let _ = Command::new("kill")
+        .args(["-s", "INT", &child.id().to_string()])
+        .status();
+    let status = {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = child.try_wait().expect("wait") {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = Command::new("kill")
+                    .args(["-s", "KILL", "--", &format!("-{pgid}")])
+                    .status();
+                panic!("leakhound did not stop on Ctrl-C");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    assert_eq!(status.code(), Some(2));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !group_members(pgid).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(group_members(pgid), Vec::<u32>::new(), "left behind after Ctrl-C");
 }

@@ -4,12 +4,13 @@
 // never evicted (FIXED=1: the fixed twin deletes it when the response ends).
 // REPLACE_AFTER=N: cluster worker 1 exits after serving N requests and the primary forks
 // a replacement (as PM2's restarts do), so a worker is replaced during the hunt.
-// The primary writes its pid to $PID_FILE.
+// The primary writes its pid to $PID_FILE. SINGLE=1: no cluster, the process serves
+// itself (the same server as one process, to compare).
 const cluster = require('node:cluster');
 const fs = require('node:fs');
 const http = require('node:http');
 
-if (cluster.isPrimary) {
+if (cluster.isPrimary && process.env.SINGLE !== '1') {
   if (process.env.PID_FILE) fs.writeFileSync(process.env.PID_FILE, String(process.pid));
   const workers = Number(process.env.WORKERS || 2);
   for (let i = 0; i < workers; i++) cluster.fork();
@@ -25,7 +26,7 @@ if (cluster.isPrimary) {
     }
   }
   const sessions = new Map();
-  const replaceAfter = cluster.worker.id === 1 ? Number(process.env.REPLACE_AFTER || 0) : 0;
+  const replaceAfter = cluster.worker && cluster.worker.id === 1 ? Number(process.env.REPLACE_AFTER || 0) : 0;
   let served = 0;
   const server = http.createServer((req, res) => {
     const id = ++served;
