@@ -27,6 +27,10 @@ use crate::sampling::{Clock, Sampler};
 const COUNTER_KEY: &str = "leakhound.requests";
 /// How long a new child gets to show its inspector.
 const CHILD_CONNECT: Duration = Duration::from_secs(10);
+/// Most isolates followed in one hunt (an app that starts a worker thread or a child per
+/// request would otherwise get a session and a sampling task for each); past it, new ones
+/// are named in a warning and left alone.
+const MAX_ISOLATES: usize = 64;
 /// How often `/proc` and the `NodeWorker` announcements are polled.
 pub(crate) const DISCOVERY_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -219,6 +223,21 @@ impl Registry {
         tracked
     }
 
+    /// Whether another isolate may be followed; the first refusal is a warning.
+    fn room(&self) -> bool {
+        if lock(&self.all).len() < MAX_ISOLATES {
+            return true;
+        }
+        let mut w = lock(&self.warnings);
+        let note = format!(
+            "the app has more than {MAX_ISOLATES} isolates (processes and worker threads): the ones after the first {MAX_ISOLATES} are not followed"
+        );
+        if !w.contains(&note) {
+            w.push(note);
+        }
+        false
+    }
+
     /// One pass: new node processes below `root` in `/proc` and new worker threads in every
     /// process followed, each connected and added. Nothing when following is off.
     pub(crate) async fn discover(self: &Arc<Self>, root: u32) {
@@ -227,7 +246,7 @@ impl Registry {
         }
         let _one = self.pass.lock().await;
         for pid in node_descendants(root) {
-            if self.stop.load(Ordering::SeqCst) || lock(&self.seen_pids).contains(&pid) {
+            if self.stop.load(Ordering::SeqCst) || lock(&self.seen_pids).contains(&pid) || !self.room() {
                 continue;
             }
             lock(&self.seen_pids).insert(pid);
@@ -264,6 +283,9 @@ impl Registry {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             for info in t.session.new_worker_threads() {
+                if !self.room() {
+                    break;
+                }
                 let isolate = Isolate {
                     pid: t.isolate.pid,
                     kind: IsolateKind::WorkerThread,

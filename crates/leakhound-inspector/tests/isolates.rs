@@ -132,3 +132,36 @@ async fn a_worker_thread_is_a_session_with_its_own_heap() {
     .await
     .expect("bounded");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forked_child_is_a_child_not_a_cluster_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("fork.js"),
+        "const { fork } = require('node:child_process');\n\
+         if (process.argv[2] === 'child') { console.log('child up'); setInterval(() => {}, 1000); }\n\
+         else { fork(__filename, ['child']); setInterval(() => {}, 1000); }\n",
+    )
+    .unwrap();
+    tokio::time::timeout(LIMIT, async {
+        let (opts, mut rx) = options(dir.path());
+        let (mut app, main) = NodeProcess::spawn(OsStr::new("node"), &[OsString::from("fork.js")], opts)
+            .await
+            .unwrap();
+        wait_for_lines(&mut rx, "child up", 1).await;
+        let kids = node_descendants(app.pid());
+        assert_eq!(kids.len(), 1, "{kids:?}");
+        let iso = classify_child(kids[0]).unwrap();
+        assert_eq!(iso.kind, IsolateKind::Child);
+        assert_eq!(iso.to_string(), format!("child process, pid {}", kids[0]));
+        // It inherited the inspector flag: its own inspector, on its own port.
+        let s = connect_child(kids[0], Duration::from_secs(20)).await.unwrap();
+        assert_eq!(s.pid(), kids[0]);
+        assert_ne!(s.url(), main.url());
+        s.close().await;
+        main.close().await;
+        app.kill().await.unwrap();
+    })
+    .await
+    .expect("bounded");
+}
