@@ -120,6 +120,8 @@ pub(crate) struct Registry {
     pass: Mutex<()>,
     /// Set when the hunt's phases end.
     pub(crate) stop: AtomicBool,
+    /// Whether other node processes were ever seen below the app (followed or not).
+    children: AtomicBool,
     /// The tasks to abort when the hunt ends (discovery, sampling).
     tasks: StdMutex<Vec<tokio::task::AbortHandle>>,
     /// Set while a snapshot is written: no samples then.
@@ -161,6 +163,7 @@ impl Registry {
             pass: Mutex::new(()),
             stop: AtomicBool::new(false),
             tasks: StdMutex::new(Vec::new()),
+            children: AtomicBool::new(false),
             paused: p.paused,
             requests: p.requests,
             clock: p.clock,
@@ -223,6 +226,11 @@ impl Registry {
         tracked
     }
 
+    /// Whether other node processes were ever seen below the app (followed or not).
+    pub(crate) fn children_seen(&self) -> bool {
+        self.children.load(Ordering::SeqCst)
+    }
+
     /// Whether another isolate may be followed; the first refusal is a warning.
     fn room(&self) -> bool {
         if lock(&self.all).len() < MAX_ISOLATES {
@@ -241,11 +249,15 @@ impl Registry {
     /// One pass: new node processes below `root` in `/proc` and new worker threads in every
     /// process followed, each connected and added. Nothing when following is off.
     pub(crate) async fn discover(self: &Arc<Self>, root: u32) {
+        let kids = node_descendants(root);
+        if !kids.is_empty() {
+            self.children.store(true, Ordering::SeqCst);
+        }
         if !self.follow {
             return;
         }
         let _one = self.pass.lock().await;
-        for pid in node_descendants(root) {
+        for pid in kids {
             if self.stop.load(Ordering::SeqCst) || lock(&self.seen_pids).contains(&pid) || !self.room() {
                 continue;
             }

@@ -213,6 +213,9 @@ pub struct IsolateOutcome {
     pub exited_ms: Option<f64>,
     /// Whether it was snapshotted (it serves load, or the serving isolates are not known).
     pub snapshotted: bool,
+    /// Followed from before the baseline to the calm-down (it neither joined late nor
+    /// exited): only such isolates can make the app's verdict `NoLeak`.
+    pub followed_throughout: bool,
     /// Its snapshots, oldest first.
     pub snapshots: Vec<SnapshotRecord>,
     /// Its memory samples, sorted by time (`requests` in the unit of `requests_method`).

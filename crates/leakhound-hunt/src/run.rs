@@ -1181,6 +1181,7 @@ async fn analyse_isolate(
         },
         exited_ms,
         snapshotted: st.snapshotted,
+        followed_throughout: !joined_late && exited_ms.is_none() && calm_down.is_some(),
         snapshots: st.snapshots,
         samples,
         floor,
@@ -1278,6 +1279,23 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
                 .to_owned(),
         );
     }
+    // The requests went elsewhere (cluster workers with --main-only, or children that were
+    // never found): the main process's "no leak" says nothing about them.
+    if single
+        && verdict == Verdict::NoLeak
+        && processes.first().and_then(|p| p.requests_served) == Some(0)
+        && shared.requests.load(Ordering::SeqCst) > 0
+        && registry.children_seen()
+    {
+        verdict = Verdict::Inconclusive;
+        reason = "the main process served none of the requests sent: another process served them (cluster workers?), and it was not followed".to_owned();
+        what_would_decide = Some(if cfg.follow_isolates {
+            "make sure the processes that serve the requests are node processes below the app (leakhound follows those)"
+                .to_owned()
+        } else {
+            "run without --main-only, so the processes that serve the requests are followed too".to_owned()
+        });
+    }
     Ok(HuntOutcome {
         verdict,
         reason,
@@ -1319,14 +1337,7 @@ fn combine(processes: &[IsolateOutcome]) -> (Verdict, String, Option<String>) {
             None,
         );
     }
-    let whole: Vec<&IsolateOutcome> = processes
-        .iter()
-        .filter(|p| {
-            p.exited_ms.is_none()
-                && p.calm_down.is_some()
-                && p.note.as_deref().is_none_or(|n| !n.contains("after the baseline"))
-        })
-        .collect();
+    let whole: Vec<&IsolateOutcome> = processes.iter().filter(|p| p.followed_throughout).collect();
     let partial = processes.len() - whole.len();
     let partial_note = match partial {
         0 => String::new(),

@@ -152,6 +152,10 @@ pub struct ProcessJson {
     pub exited_ms: Option<f64>,
     /// Whether it was snapshotted (it serves load; a cluster's primary does not).
     pub snapshotted: bool,
+    /// Followed from before the baseline to the calm-down (neither a late replacement nor
+    /// exited): only such isolates can make the app's verdict `no_leak`.
+    #[serde(default)]
+    pub followed_throughout: bool,
     /// Its snapshots, oldest first.
     pub snapshots: Vec<SnapshotJson>,
     /// Its floor statistics; `floor.growing` says which memory grows in it (`js_heap`,
@@ -426,6 +430,7 @@ impl ProcessJson {
             joined_ms: p.joined_ms,
             exited_ms: p.exited_ms,
             snapshotted: p.snapshotted,
+            followed_throughout: p.followed_throughout,
             snapshots: p.snapshots.iter().map(snapshot_json).collect(),
             floor: floor_json(&p.floor, &p.floor_last_phase),
             calm_down: p.calm_down.as_ref().map(calm_down_json),

@@ -609,3 +609,27 @@ fn ctrl_c_during_a_cluster_hunt_leaves_no_worker_behind() {
     }
     assert_eq!(group_members(pgid), Vec::<u32>::new(), "left behind after Ctrl-C");
 }
+
+/// With `--main-only`, a cluster's primary serves none of the requests: its "no leak" would
+/// say nothing about the workers, so the hunt is inconclusive and says how to decide.
+#[test]
+fn main_only_on_a_cluster_is_not_a_no_leak() {
+    let run = hunt_with(
+        &["node".into()],
+        "cluster_leak.js",
+        300,
+        &["--main-only"],
+        &[("FIXED", "1")],
+    );
+    let ctx = run.context();
+    assert_eq!(run.code, Some(3), "{ctx}");
+    assert_eq!(run.doc["verdict"], "inconclusive", "{ctx}");
+    assert_eq!(run.process(|_| true).len(), 1, "{ctx}");
+    assert!(
+        run.doc["what_would_decide"]
+            .as_str()
+            .unwrap_or("")
+            .contains("--main-only"),
+        "{ctx}"
+    );
+}
