@@ -1,6 +1,9 @@
-//! `leakhound snapshot`'s parts that are not drawing: where the files of a series go, the
-//! memory headroom check before each snapshot, and what became of the inspector attach
-//! opened once the session closed it.
+//! Taking snapshots of a running app safely. `leakhound snapshot`'s parts that are not
+//! drawing: where the files of a series go, the memory headroom check before each
+//! snapshot, and what became of the inspector attach opened once the session closed it;
+//! and the production watch's evidence snapshot ([`capture_snapshot`]): one capture per
+//! machine at a time, memory headroom for the target, free disk, then the file, or the
+//! reason it was skipped.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -93,6 +96,151 @@ pub async fn snapshot_headroom(
         },
         Err(e) => vec![format!("memory headroom not checked: {e}")],
     })
+}
+
+/// Why an evidence snapshot was not taken (the metric `leakhound_captures_skipped_total`
+/// counts them by [`SkipReason::label`]); the caller writes a sampling profile instead.
+#[derive(Debug, Clone)]
+pub enum SkipReason {
+    /// Writing it would not fit in the memory free for the target (the headroom model).
+    Headroom(Box<leakhound_inspector::headroom::Check>),
+    /// The file would not fit on the disk with its reserve.
+    Disk {
+        /// Free space on the capture folder's file system, bytes.
+        free_bytes: u64,
+        /// The file's estimate, bytes.
+        file_bytes: u64,
+    },
+    /// Another capture held the machine's capture slot for longer than the wait.
+    Busy,
+}
+
+impl SkipReason {
+    /// The metric label: `headroom`, `disk` or `busy`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            SkipReason::Headroom(_) => "headroom",
+            SkipReason::Disk { .. } => "disk",
+            SkipReason::Busy => "busy",
+        }
+    }
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::Headroom(c) => write!(f, "not enough memory free for the app to write it: {c}"),
+            SkipReason::Disk { free_bytes, file_bytes } => write!(
+                f,
+                "not enough disk: the file needs about {} MB plus a {} MB reserve, {} MB are free",
+                file_bytes >> 20,
+                leakhound_inspector::headroom::disk::DISK_RESERVE_BYTES >> 20,
+                free_bytes >> 20
+            ),
+            SkipReason::Busy => f.write_str("another leakhound was capturing on this machine"),
+        }
+    }
+}
+
+/// An evidence snapshot taken by [`capture_snapshot`].
+#[derive(Debug, Clone)]
+pub struct Captured {
+    /// The file, complete (written to a temporary name, then renamed).
+    pub file: leakhound_inspector::SnapshotFile,
+    /// What it cost the target, for the next estimate.
+    pub previous: Option<leakhound_inspector::headroom::PreviousSnapshot>,
+    /// Warnings (memory tight, headroom not checked).
+    pub warnings: Vec<String>,
+}
+
+/// Takes one evidence snapshot of `session` (process `pid`) to `path`, never the one that
+/// kills production: it waits at most `wait` for the machine's one capture slot
+/// ([`crate::try_lock_capture`]), checks the memory headroom for the target (its cgroup and
+/// the machine's, with `previous`, the cost of its last snapshot, when known) and the free
+/// disk where `path` goes, then forces a full GC and writes the file. `Ok(Err(reason))`
+/// when it was skipped.
+///
+/// # Errors
+/// [`Failure::Inspector`] when the target's connection failed or the snapshot could not be
+/// written (no partial file is left); [`Failure::Config`] when the runtime folder of the
+/// capture lock cannot be used.
+pub async fn capture_snapshot(
+    session: &leakhound_inspector::Session,
+    pid: u32,
+    path: &Path,
+    previous: Option<leakhound_inspector::headroom::PreviousSnapshot>,
+    wait: Duration,
+) -> Result<Result<Captured, SkipReason>, Failure> {
+    use leakhound_inspector::headroom::{self, Fit};
+    let deadline = tokio::time::Instant::now() + wait;
+    let _slot = loop {
+        match crate::try_lock_capture() {
+            Ok(Some(lock)) => break lock,
+            Ok(None) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Ok(None) => return Ok(Err(SkipReason::Busy)),
+            Err(e) => return Err(Failure::Config(e.to_string())),
+        }
+    };
+    let mut warnings = Vec::new();
+    let figures = match session.heap_figures().await {
+        Ok(mut f) => {
+            f.previous = previous;
+            Some(f)
+        }
+        Err(e) if session.is_closed() => return Err(Failure::Inspector(e)),
+        Err(e) => {
+            warnings.push(format!("memory headroom not checked: {e}"));
+            None
+        }
+    };
+    let mut file_estimate = None;
+    if let Some(figures) = &figures {
+        match headroom::check(pid, figures) {
+            Ok(c) => {
+                file_estimate = Some(c.cost.file_bytes);
+                match c.fit {
+                    Fit::Fits => {}
+                    Fit::Tight => warnings.push(format!("memory is tight: {c}")),
+                    Fit::DoesNotFit => return Ok(Err(SkipReason::Headroom(Box::new(c)))),
+                }
+            }
+            Err(e) => warnings.push(format!("memory headroom not checked: {e}")),
+        }
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if let Some(file_bytes) = file_estimate {
+        match headroom::disk::disk_fits(dir, file_bytes) {
+            Ok(Ok(_)) => {}
+            Ok(Err(free_bytes)) => return Ok(Err(SkipReason::Disk { free_bytes, file_bytes })),
+            Err(e) => warnings.push(format!("free disk not checked: {e}")),
+        }
+    }
+    let rss_before = headroom::rss_of(pid).ok();
+    session.collect_garbage().await.map_err(Failure::Inspector)?;
+    let file = session
+        .take_heap_snapshot(path, |_, _| {})
+        .await
+        .map_err(Failure::Inspector)?;
+    let previous = match (figures, rss_before, headroom::rss_of(pid)) {
+        (Some(f), Some(before), Ok(after)) => Some(headroom::PreviousSnapshot {
+            heap_used_bytes: f.heap_used_bytes,
+            large_object_bytes: f.large_object_bytes,
+            rss_before_bytes: previous.map_or(before.rss_bytes, |p| p.rss_before_bytes),
+            peak_rss_bytes: after.peak_bytes,
+            file_bytes: file.bytes,
+        }),
+        _ => None,
+    };
+    Ok(Ok(Captured {
+        file,
+        previous,
+        warnings,
+    }))
 }
 
 #[cfg(test)]

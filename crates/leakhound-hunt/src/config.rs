@@ -465,7 +465,7 @@ mod tests {
             expect_status: None,
             load_command: None,
             units: None,
-            warmup: 200,
+            warmup: 1000,
             warmup_load: None,
             phases: 2,
             sample_ms: 100,

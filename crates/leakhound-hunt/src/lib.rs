@@ -20,6 +20,7 @@
 pub mod capture;
 mod config;
 mod error;
+pub mod evidence;
 mod isolates;
 mod listening;
 mod lock;
@@ -33,7 +34,7 @@ mod watch;
 pub use config::{AppTarget, ConfigError, ExpectStatus, HuntConfig, HuntOptions, LoadKind, WatchConfig, WatchOptions};
 pub use error::{Failure, HuntError, Stage};
 pub use leakhound_inspector::{Isolate, IsolateKind};
-pub use lock::{LockError, TargetLock, lock_target};
+pub use lock::{LockError, TargetLock, lock_target, try_lock_capture};
 pub use out_dir::{OutDir, OutDirError};
 pub use outcome::{
     CalmDown, HuntEvent, HuntOutcome, IsolateOutcome, PhaseRecord, RequestsMethod, SnapshotRecord, Verdict,

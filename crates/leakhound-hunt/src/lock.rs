@@ -97,10 +97,41 @@ fn runtime_dir() -> Result<PathBuf, LockError> {
 /// folder or the file cannot be used.
 pub fn lock_target(pid: u32) -> Result<TargetLock, LockError> {
     let path = runtime_dir()?.join(format!("pid-{pid}.lock"));
-    let io = |source| LockError::Io {
-        path: path.clone(),
-        source,
-    };
+    match claim(&path) {
+        Ok(lock) => Ok(lock),
+        Err(Claim::Held(holder)) => Err(LockError::Held { pid, holder }),
+        Err(Claim::Io(source)) => Err(LockError::Io { path, source }),
+    }
+}
+
+/// Claims the machine's one capture slot (`capture.lock` in the runtime folder): evidence
+/// capture writes a heap snapshot, which costs the target several times its heap, so only
+/// one runs at a time on a machine, across every leakhound process. `Ok(None)` when
+/// another capture holds it (try again later); the slot is free again when the returned
+/// lock is dropped or leakhound exits.
+///
+/// # Errors
+/// [`LockError::Io`] when the runtime folder or the file cannot be used.
+pub fn try_lock_capture() -> Result<Option<TargetLock>, LockError> {
+    let path = runtime_dir()?.join("capture.lock");
+    match claim(&path) {
+        Ok(lock) => Ok(Some(lock)),
+        Err(Claim::Held(_)) => Ok(None),
+        Err(Claim::Io(source)) => Err(LockError::Io { path, source }),
+    }
+}
+
+/// Why [`claim`] failed.
+enum Claim {
+    /// Another process holds the lock; what it wrote into the file.
+    Held(String),
+    /// The file cannot be opened or locked.
+    Io(std::io::Error),
+}
+
+/// Takes an exclusive `flock` on `path` (created 0600, never through a symlink) without
+/// waiting, and writes `pid <own pid>: <own command line>` into it.
+fn claim(path: &std::path::Path) -> Result<TargetLock, Claim> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
@@ -108,36 +139,38 @@ pub fn lock_target(pid: u32) -> Result<TargetLock, LockError> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600).custom_flags(nix::libc::O_NOFOLLOW);
     }
-    let file = options.open(&path).map_err(io)?;
+    let file = options.open(path).map_err(Claim::Io)?;
     #[cfg(unix)]
     {
         use nix::fcntl::{Flock, FlockArg};
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(mut lock) => {
                 let me: Vec<String> = std::env::args().collect();
-                lock.set_len(0).map_err(io)?;
-                lock.rewind().map_err(io)?;
-                write!(lock, "pid {}: {}", std::process::id(), me.join(" ")).map_err(io)?;
-                lock.flush().map_err(io)?;
-                Ok(TargetLock { _lock: lock, path })
+                lock.set_len(0).map_err(Claim::Io)?;
+                lock.rewind().map_err(Claim::Io)?;
+                write!(lock, "pid {}: {}", std::process::id(), me.join(" ")).map_err(Claim::Io)?;
+                lock.flush().map_err(Claim::Io)?;
+                Ok(TargetLock {
+                    _lock: lock,
+                    path: path.to_owned(),
+                })
             }
             Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
-                let holder = if holder.trim().is_empty() {
+                Err(Claim::Held(if holder.trim().is_empty() {
                     "its pid is unknown".to_owned()
                 } else {
                     holder.trim().to_owned()
-                };
-                Err(LockError::Held { pid, holder })
+                }))
             }
-            Err((_, errno)) => Err(io(std::io::Error::from(errno))),
+            Err((_, errno)) => Err(Claim::Io(std::io::Error::from(errno))),
         }
     }
     #[cfg(not(unix))]
     {
         let _ = file;
-        Ok(TargetLock { path })
+        Ok(TargetLock { path: path.to_owned() })
     }
 }
 
@@ -160,5 +193,32 @@ mod tests {
         drop(first);
         let again = lock_target(pid).expect("free again");
         let _ = std::fs::remove_file(again.path());
+    }
+
+    #[test]
+    fn one_capture_at_a_time_across_processes() {
+        // Another process (python3, holding flock(2) on the file) has the slot: this one
+        // is told to wait.
+        let path = runtime_dir().unwrap().join("capture.lock");
+        let mut holder = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import fcntl, sys, time\nf = open(sys.argv[1], 'a')\nfcntl.flock(f, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(30)",
+            ])
+            .arg(&path)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()), &mut line).unwrap();
+        assert_eq!(line.trim(), "held");
+        assert!(try_lock_capture().unwrap().is_none(), "the slot is another process's");
+        holder.kill().unwrap();
+        holder.wait().unwrap();
+        let mine = try_lock_capture().unwrap().expect("free once it exits");
+        // Within one process too: a second claim waits for the first.
+        assert!(try_lock_capture().unwrap().is_none());
+        drop(mine);
+        assert!(try_lock_capture().unwrap().is_some());
     }
 }

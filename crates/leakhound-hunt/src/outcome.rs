@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use leakhound_inspector::{Isolate, OutputLine};
-use leakhound_leaks::{Evidence, FloorAnalysis, LeakReport, MemorySample};
+use leakhound_leaks::{Evidence, FloorAnalysis, LeakReport, MemoryKind, MemorySample};
 use leakhound_load::LoadReport;
 
 use crate::phase::{PhaseKind, SnapshotLabel};
@@ -237,8 +237,11 @@ pub struct IsolateOutcome {
 ///
 /// 1. `Leak` when the leak finder found a cluster that grew through every snapshot;
 /// 2. `Leak` when the post-GC floor of some memory kind rose through the last load phase
-///    (lower 95 % bound above zero, by more than the noise) and did not come back in the
-///    calm-down;
+///    by more than the flat margin (lower 95 % bound of its slope above
+///    [`leakhound_leaks::FLAT_BYTES_PER_REQUEST`] per request, 4× for RSS:
+///    [`leakhound_leaks::FloorFit::rises_beyond_margin_per_request`]) and did not come
+///    back in the calm-down; a smaller rise is warm-up as much as leak, and goes to the
+///    rules below;
 /// 3. `Inconclusive` when no load reached the app (no request completed in a load phase);
 /// 4. `NoLeak` when memory came back to the baseline in the calm-down, or when the floors
 ///    of the JS heap and of external memory over the load phases are flat per request
@@ -277,13 +280,21 @@ pub(crate) fn decide(
             None,
         );
     }
-    if !last.growing.is_empty() && !calm.returned_to_baseline {
-        let what = last
-            .growing
-            .iter()
-            .map(|k| k.as_str())
-            .collect::<Vec<_>>()
-            .join(" and ");
+    let beyond: Vec<&str> = last
+        .growing
+        .iter()
+        .filter(|k| {
+            match k {
+                MemoryKind::JsHeap => &last.heap_used,
+                MemoryKind::External => &last.external,
+                MemoryKind::Native => &last.rss,
+            }
+            .rises_beyond_margin_per_request()
+        })
+        .map(|k| k.as_str())
+        .collect();
+    if !beyond.is_empty() && !calm.returned_to_baseline {
+        let what = beyond.join(" and ");
         return (
             Verdict::Leak,
             format!(
@@ -425,6 +436,23 @@ mod tests {
         let (v, reason, next) = decide(&no_clusters(), &f, &f, &calm(true), &phases(0));
         assert_eq!(v, Verdict::Inconclusive, "{reason}");
         assert!(next.unwrap_or_default().contains("--url"));
+    }
+
+    #[test]
+    fn a_rise_within_the_flat_margin_is_not_a_leak_on_the_floor_alone() {
+        // A healthy fastify app on a busy machine: its floor rose 60-120 B per request in
+        // the last load phase (code and caches warming up), with a lower bound above zero.
+        let f = floor(12, |i| (8 << 20) + i * 30_000 + (i % 2) * 3_000);
+        assert!(f.heap_used.growing, "{:?}", f.heap_used);
+        let (lo, hi) = f.heap_used.bytes_per_request_ci95.unwrap();
+        assert!(lo > 0.0 && hi < leakhound_leaks::FLAT_BYTES_PER_REQUEST, "{lo}…{hi}");
+        let (v, reason, _) = decide(&no_clusters(), &f, &f, &calm(false), &phases(2000));
+        assert_eq!(v, Verdict::NoLeak, "{reason}");
+        // Above the margin it is a leak, clusters or not.
+        let f = floor(12, |i| (8 << 20) + i * 150_000 + (i % 2) * 3_000);
+        assert!(f.heap_used.bytes_per_request_ci95.unwrap().0 > leakhound_leaks::FLAT_BYTES_PER_REQUEST);
+        let (v, reason, _) = decide(&no_clusters(), &f, &f, &calm(false), &phases(2000));
+        assert_eq!(v, Verdict::Leak, "{reason}");
     }
 
     #[test]

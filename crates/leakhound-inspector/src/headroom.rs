@@ -75,6 +75,7 @@
 //! `need + margin > free` does not fit, `need + 2 × margin > free` is tight, else it fits.
 
 mod cgroup;
+pub mod disk;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -526,7 +527,7 @@ fn override_from_env() -> Result<Option<u64>, HeadroomError> {
 
 /// A size: bytes (`1073741824`), or a number with `K`, `M`, `G` or `T` (powers of 1024,
 /// optionally followed by `B` or `iB`, any case): `300M`, `1.5G`, `2GiB`.
-pub(crate) fn parse_size(text: &str) -> Option<u64> {
+pub fn parse_size(text: &str) -> Option<u64> {
     let t = text.trim();
     let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
     let (number, unit) = t.split_at(split);

@@ -251,16 +251,18 @@ impl Session {
     /// Cancel safe: the close frame is queued before the first await.
     pub async fn close(&self) {
         if self.close_inspector.swap(false, std::sync::atomic::Ordering::SeqCst) && !self.is_closed() {
-            // `inspector.close()` closes every connection, ours included, and stops the
-            // server; run it after this reply, so the call itself is answered. Node 20.16+
-            // and 22 have `process.getBuiltinModule`; CommonJS apps have `mainModule`;
+            // `inspector.close()` stops the server and blocks the app's main thread until no
+            // connection is left; run it a little after this reply, once our own connection
+            // (closed right below) is gone, so it neither blocks on us nor tears a live
+            // session down (an unref'd timer never keeps the app alive). Node 20.16+ and 22
+            // have `process.getBuiltinModule`; CommonJS apps have `mainModule`;
             // `_debugEnd` is the internal fallback.
             let _ = tokio::time::timeout(
                 Duration::from_secs(2),
                 self.evaluate(
-                    "setImmediate(() => { try { const i = process.getBuiltinModule?.('node:inspector') \
+                    "setTimeout(() => { try { const i = process.getBuiltinModule?.('node:inspector') \
                      ?? process.mainModule?.require('inspector'); if (i) i.close(); \
-                     else process._debugEnd?.(); } catch {} }), true",
+                     else process._debugEnd?.(); } catch {} }, 200).unref(), true",
                 ),
             )
             .await;

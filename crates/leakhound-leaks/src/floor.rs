@@ -257,23 +257,43 @@ impl Evidence {
 }
 
 impl FloorFit {
-    /// The fit's evidence per request, against [`FLAT_BYTES_PER_REQUEST`].
+    /// Whether the floor rises by more than the flat margin per request with 95 %
+    /// confidence: the lower bound of the slope per request above
+    /// [`FLAT_BYTES_PER_REQUEST`] (4× that for RSS, which the allocator moves). The mirror
+    /// of a flat floor: what lies between the two is too small to tell from warm-up (code
+    /// compiled on first use, inline caches and pools filling) without more load, and a
+    /// leak of whole objects per request is the snapshots' to find whatever its size.
+    pub fn rises_beyond_margin_per_request(&self) -> bool {
+        let margin = match self.metric {
+            FloorMetric::Rss => 4.0 * FLAT_BYTES_PER_REQUEST,
+            _ => FLAT_BYTES_PER_REQUEST,
+        };
+        self.growing && self.bytes_per_request_ci95.is_some_and(|(lo, _)| lo > margin)
+    }
+
+    /// The fit's evidence per request, against [`FLAT_BYTES_PER_REQUEST`] both ways:
+    /// rising when the whole 95 % interval lies above it
+    /// ([`FloorFit::rises_beyond_margin_per_request`]), flat when it lies below, else
+    /// undecided. A short hunt cannot tell a rise smaller than that from warm-up.
     pub fn evidence_per_request(&self) -> Evidence {
         self.evidence(
             self.bytes_per_request,
             self.bytes_per_request_ci95,
             FLAT_BYTES_PER_REQUEST,
+            self.rises_beyond_margin_per_request(),
         )
     }
 
-    /// The fit's evidence per hour, against [`flat_bytes_per_hour`] at its last floor.
+    /// The fit's evidence per hour, against [`flat_bytes_per_hour`] at its last floor:
+    /// rising when [`FloorFit::growing`] (a watch runs long enough for any steady rise to
+    /// matter), flat when the upper bound is below the margin.
     pub fn evidence_per_hour(&self) -> Evidence {
         let margin = flat_bytes_per_hour(self.metric, self.last_bytes);
-        self.evidence(self.bytes_per_hour, self.bytes_per_hour_ci95, margin)
+        self.evidence(self.bytes_per_hour, self.bytes_per_hour_ci95, margin, self.growing)
     }
 
-    fn evidence(&self, slope: Option<f64>, ci: Option<(f64, f64)>, margin: f64) -> Evidence {
-        if self.growing {
+    fn evidence(&self, slope: Option<f64>, ci: Option<(f64, f64)>, margin: f64, rising: bool) -> Evidence {
+        if rising {
             return Evidence::Rising;
         }
         let n = self.points;

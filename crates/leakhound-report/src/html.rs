@@ -17,7 +17,7 @@ use crate::hunt::{FloorFitJson, HuntJson, LoadJson, VerdictJson};
 use crate::leaks::{ClusterJson, TraceStepJson};
 
 /// The page's stylesheet, inlined into `<style>`.
-const CSS: &str = include_str!("html/report.css");
+pub(crate) const CSS: &str = include_str!("html/report.css");
 
 /// Writes the hunt report as one self-contained HTML page: verdict, memory chart,
 /// floor statistics, calm-down and load figures, one card per leaking cluster with its
@@ -125,7 +125,7 @@ fn header(r: &HuntJson, v: &Verdict) -> Markup {
                         dt { "Requests sent" }
                         dd {
                             (format::count(r.requests_sent)) " "
-                            span.muted { "(" (format::count(r.requests_per_phase)) " per load phase)" }
+                            span.muted { "(" (r.per_phase_text()) ")" }
                         }
                     }
                     div { dt { "Duration" } dd { (format::duration_ms(end_ms)) } }
@@ -148,7 +148,9 @@ fn memory(r: &HuntJson) -> Markup {
                     Err(e) => p.empty { "The chart could not be drawn: " (e) },
                 }
                 p.note {
-                    "Bands are the hunt's phases, dashed lines its heap snapshots. The floor is what \
+                    "Coloured bands are the hunt's phases. A dashed line starts each heap snapshot; the \
+                     grey band after it is the time the file was written (the app is paused then, \
+                     so no samples are drawn). The floor is what \
                      stays after a full GC: a floor that keeps rising under steady load is a leak. \
                      Hover the chart for the numbers of a sample."
                 }
@@ -229,36 +231,51 @@ fn of_isolate(r: &HuntJson, p: &crate::hunt::ProcessJson) -> HuntJson {
 // ---------------------------------------------------------------------------------------
 
 fn floor(r: &HuntJson) -> Markup {
+    let per_hour = r.shows_per_hour();
     html! {
         section #floor {
             h2 { "Floor statistics" }
             p.note {
                 "Least-squares slope of the post-GC floor over the load phases (warm-up excluded), \
-                 per request and per hour, with its 95 % confidence interval."
+                 per request"
+                @if per_hour { " and per hour" }
+                ", with its 95 % confidence interval."
+                @if !per_hour {
+                    " Per-hour figures are shown when the load lasts "
+                    (format::duration_ms(crate::hunt::PER_HOUR_MIN_LOAD_MS))
+                    " or more; this hunt's lasted " (format::duration_ms(r.load_ms()))
+                    ", too short to say what an hour would do (the JSON report has them)."
+                }
             }
             table {
                 thead {
                     tr {
                         th { "Metric" } th { "Floor points" } th { "First → last floor" }
-                        th { "Slope per request" } th { "95 % CI" } th { "Slope per hour" }
-                        th { "95 % CI" } th { "Growing" }
+                        th { "Slope per request" } th { "95 % CI" }
+                        @if per_hour { th { "Slope per hour" } th { "95 % CI" } }
+                        th { "Growing" }
                     }
                 }
                 tbody {
-                    (fit_row("heapUsed (JS heap)", &r.floor.heap_used))
-                    (fit_row("external", &r.floor.external))
-                    (fit_row("rss", &r.floor.rss))
+                    (fit_row("heapUsed (JS heap)", &r.floor.heap_used, per_hour))
+                    (fit_row("external", &r.floor.external, per_hour))
+                    (fit_row("rss", &r.floor.rss, per_hour))
                 }
             }
             p {
                 "Growing over all load phases: " b { (memory_kinds(&r.floor.growing)) }
                 ". Still growing in the last load phase: " b { (memory_kinds(&r.floor.growing_last_phase)) } "."
             }
+            @if r.verdict != VerdictJson::Leak {
+                @if let Some(note) = r.floor_note() {
+                    p.note { "What that means here: " (note) "." }
+                }
+            }
         }
     }
 }
 
-fn fit_row(name: &str, f: &FloorFitJson) -> Markup {
+fn fit_row(name: &str, f: &FloorFitJson, per_hour: bool) -> Markup {
     let rate = |x: Option<f64>| x.map_or_else(|| format::DASH.to_owned(), format::byte_rate);
     let ci = |x: Option<(f64, f64)>| {
         x.map_or_else(
@@ -273,8 +290,10 @@ fn fit_row(name: &str, f: &FloorFitJson) -> Markup {
             td { (format::bytes(f.first_bytes)) " → " (format::bytes(f.last_bytes)) }
             td { (rate(f.bytes_per_request)) }
             td { (ci(f.bytes_per_request_ci95)) }
-            td { (rate(f.bytes_per_hour)) }
-            td { (ci(f.bytes_per_hour_ci95)) }
+            @if per_hour {
+                td { (rate(f.bytes_per_hour)) }
+                td { (ci(f.bytes_per_hour_ci95)) }
+            }
             td {
                 @if f.growing { span.yes { "▲ yes" } } @else { span.no { "no" } }
             }
@@ -413,18 +432,32 @@ fn load_row(l: &LoadJson) -> Markup {
 fn clusters(r: &HuntJson) -> Markup {
     html! {
         section id="clusters" class="plain" {
-            h2 { "Leaking clusters " span.count.zero[r.clusters.is_empty()] { (r.clusters.len()) } }
-            @if r.clusters.is_empty() {
+            h2 { "Leaking clusters " span.count.zero[r.clusters.is_empty() && r.verdict == VerdictJson::NoLeak] { (r.clusters.len()) } }
+            @if let Some(note) = crate::no_cluster::no_cluster_note(r) {
+                div.card-none.floor-only {
+                    p { b { (note.headline) } }
+                    h4 { "What was measured" }
+                    ul { @for m in &note.measured { li { (m) } } }
+                    h4 { "What to try next" }
+                    ul { @for n in &note.next { li { (n) } } }
+                }
+            } @else if r.clusters.is_empty() {
                 p.empty.card-none { "No cluster of objects kept growing across the snapshots." }
             }
             @for (i, c) in r.clusters.iter().enumerate() {
-                (cluster(i, c, r))
+                (cluster(i, c, &snapshot_labels(r)))
             }
         }
     }
 }
 
-fn cluster(i: usize, c: &ClusterJson, r: &HuntJson) -> Markup {
+/// The snapshots' labels, oldest first, for the growth tables.
+fn snapshot_labels(r: &HuntJson) -> Vec<String> {
+    r.snapshots.iter().map(|s| s.label.to_string()).collect()
+}
+
+/// One leaking cluster's card; `labels` name the snapshots its counts were taken in.
+pub(crate) fn cluster(i: usize, c: &ClusterJson, labels: &[String]) -> Markup {
     let best = c.sources.iter().find(|s| Some(&s.location) == c.source.as_ref());
     let others: Vec<_> = c
         .sources
@@ -500,7 +533,19 @@ fn cluster(i: usize, c: &ClusterJson, r: &HuntJson) -> Markup {
                         }
                     }
                     p.hint { span.lbl { "Fix" } " " (c.fix_hint) }
-                    @if !c.counts_per_snapshot.is_empty() { (growth(c, r)) }
+                    @if !c.lint_findings.is_empty() {
+                        div.lint {
+                            span.lbl { "Lint" } " " span.muted { "confirmed at runtime: the pattern in the function this cluster grows from" }
+                            @for f in &c.lint_findings {
+                                p.lint-finding {
+                                    code { (f.path) ":" (f.line) ":" (f.column) } " "
+                                    span.rule { (f.rule) } " " (f.message)
+                                }
+                                pre.lint-line { (format!("{:>5} | {}", f.line, f.source_line.trim_end())) }
+                            }
+                        }
+                    }
+                    @if !c.counts_per_snapshot.is_empty() { (growth(c, labels)) }
                     @if !c.objects.is_empty() { (objects(c)) }
                 }
                 div.trace-col {
@@ -517,7 +562,7 @@ fn tile(value: &str, label: &str) -> Markup {
 }
 
 /// The root class's count under the holder in each snapshot, with a bar.
-fn growth(c: &ClusterJson, r: &HuntJson) -> Markup {
+fn growth(c: &ClusterJson, labels: &[String]) -> Markup {
     let max = c.counts_per_snapshot.iter().copied().max().unwrap_or(0).max(1);
     html! {
         h4 { "Growth across the snapshots" }
@@ -527,8 +572,8 @@ fn growth(c: &ClusterJson, r: &HuntJson) -> Markup {
                 @for (k, n) in c.counts_per_snapshot.iter().enumerate() {
                     tr {
                         td {
-                            @match r.snapshots.get(k) {
-                                Some(s) => (s.label.to_string()),
+                            @match labels.get(k) {
+                                Some(label) => (label),
                                 None => { "#" (k + 1) }
                             }
                         }

@@ -84,7 +84,8 @@ pub struct HuntJson {
     pub app: AppJson,
     /// Units of load sent in all (warm-up included).
     pub requests_sent: u64,
-    /// Units of load per load phase (what `per_request` divides by).
+    /// Units of load the first load phase completed; each phase's own count is in
+    /// `phases` (per-request rates divide by each step's own count).
     pub requests_per_phase: u64,
     /// Phases in order (warm-up, load phases, calm-down), with their time spans.
     pub phases: Vec<PhaseJson>,
@@ -453,7 +454,83 @@ impl ProcessJson {
     }
 }
 
+/// Load phases that last less than this in all (10 minutes) get per-request slopes only
+/// in the text and HTML reports: a slope measured over seconds and multiplied up to an
+/// hour says little about the hour (the JSON keeps both figures).
+pub const PER_HOUR_MIN_LOAD_MS: f64 = 10.0 * 60_000.0;
+
 impl HuntJson {
+    /// What the floor's rise means for this verdict, in one line, or `None` when nothing
+    /// rose: `growing memory: …` for a leak; for any other verdict, a rise is either
+    /// settling after the warm-up (not in the last phase) or smaller than the flat margin
+    /// (the verdict's rules do not count it as a leak: one message per result).
+    pub fn floor_note(&self) -> Option<String> {
+        if self.floor.growing.is_empty() && self.floor.growing_last_phase.is_empty() {
+            return None;
+        }
+        let kinds = |k: &[String]| k.join(", ");
+        if self.verdict == VerdictJson::Leak {
+            let what = if self.floor.growing.is_empty() {
+                &self.floor.growing_last_phase
+            } else {
+                &self.floor.growing
+            };
+            return Some(format!("growing memory: {}", kinds(what)));
+        }
+        if self.floor.growing_last_phase.is_empty() {
+            return Some(format!(
+                "settling after the warm-up: the floor of {} rose over the load phases but not in the last one",
+                kinds(&self.floor.growing)
+            ));
+        }
+        let rate = match self.floor.heap_used.bytes_per_request_ci95 {
+            Some((lo, hi)) if self.floor.growing_last_phase.iter().any(|k| k == "js_heap") => {
+                format!(" (heapUsed {lo:+.0}…{hi:+.0} B/request at 95 %)")
+            }
+            _ => String::new(),
+        };
+        Some(format!(
+            "the floor of {} rose slightly{rate}, less than the {} B/request that separates a leak from warm-up (code compiled on first use, caches filling); a leak of whole objects per request would show as a cluster",
+            kinds(&self.floor.growing_last_phase),
+            leakhound_leaks::FLAT_BYTES_PER_REQUEST
+        ))
+    }
+
+    /// Time spent in the load phases, ms (warm-up and calm-down excluded).
+    pub fn load_ms(&self) -> f64 {
+        self.phases
+            .iter()
+            .filter(|p| p.name.is_load())
+            .map(|p| (p.end_ms - p.start_ms).max(0.0))
+            .sum()
+    }
+
+    /// Whether the load lasted long enough ([`PER_HOUR_MIN_LOAD_MS`]) for per-hour slopes.
+    pub fn shows_per_hour(&self) -> bool {
+        self.load_ms() >= PER_HOUR_MIN_LOAD_MS
+    }
+
+    /// The requests each load phase completed, as a person reads them: `"2 000 per phase"`
+    /// (a narrow space between thousands) when every phase completed the same count, else `"835, 880 per phase"` (falling
+    /// back to [`HuntJson::requests_per_phase`] when no phase was recorded).
+    pub fn per_phase_text(&self) -> String {
+        use crate::format::count;
+        let counts: Vec<u64> = self
+            .phases
+            .iter()
+            .filter(|p| p.name.is_load())
+            .map(|p| p.requests)
+            .collect();
+        match counts.split_first() {
+            Some((first, rest)) if rest.iter().any(|n| n != first) => {
+                let list: Vec<String> = counts.iter().map(|n| count(*n)).collect();
+                format!("{} per phase", list.join(", "))
+            }
+            Some((first, _)) => format!("{} per phase", count(*first)),
+            None => format!("{} per phase", count(self.requests_per_phase)),
+        }
+    }
+
     /// The wire form of a hunt's outcome; clusters' rates are per request of one load
     /// phase.
     pub fn from_outcome(o: &HuntOutcome) -> HuntJson {
@@ -538,9 +615,9 @@ pub fn write_hunt_text(r: &HuntJson, w: &mut dyn std::io::Write) -> std::io::Res
     }
     writeln!(
         w,
-        "   {} requests ({} per phase) against {}; {} snapshots",
+        "   {} requests ({}) against {}; {} snapshots",
         format::count(r.requests_sent),
-        format::count(r.requests_per_phase),
+        r.per_phase_text(),
         r.app.url.as_deref().unwrap_or("the app"),
         r.snapshots.len()
     )?;
@@ -564,17 +641,8 @@ pub fn write_hunt_text(r: &HuntJson, w: &mut dyn std::io::Write) -> std::io::Res
     )?;
     // One message per result: what the floor and the calm-down show is said in the
     // verdict's terms, so a no-leak run does not also read as a leak.
-    let still_growing = !r.floor.growing_last_phase.is_empty();
-    if !r.floor.growing.is_empty() {
-        if r.verdict == VerdictJson::Leak || still_growing {
-            writeln!(w, "   growing memory: {}", r.floor.growing.join(", "))?;
-        } else {
-            writeln!(
-                w,
-                "   settling after the warm-up: the floor of {} rose over the load phases but not in the last one",
-                r.floor.growing.join(", ")
-            )?;
-        }
+    if let Some(note) = r.floor_note() {
+        writeln!(w, "   {note}")?;
     }
     let c = &r.calm_down;
     let after = if c.returned_to_baseline {
@@ -616,6 +684,16 @@ pub fn write_hunt_text(r: &HuntJson, w: &mut dyn std::io::Write) -> std::io::Res
             && let Some(isolate) = &cl.origin.isolate
         {
             writeln!(w, "   in: {isolate}")?;
+        }
+    }
+    if let Some(note) = crate::no_cluster::no_cluster_note(r) {
+        writeln!(w)?;
+        writeln!(w, "no cluster: {}", note.headline)?;
+        for m in &note.measured {
+            writeln!(w, "   measured: {m}")?;
+        }
+        for n in &note.next {
+            writeln!(w, "   try: {n}")?;
         }
     }
     if r.clusters.len() > 3 {
@@ -730,6 +808,7 @@ fn write_cluster_json_text(i: usize, c: &crate::leaks::ClusterJson, w: &mut dyn 
         Some(source) => writeln!(w, "   source (guessed from the snapshot): {source}{}", c.source_note())?,
         None => writeln!(w, "   source: unknown")?,
     }
+    crate::lint::write_confirmed_findings(&c.lint_findings, w)?;
     writeln!(w, "   fix: {}", c.fix_hint)?;
     let path: Vec<String> = c
         .trace

@@ -102,6 +102,11 @@ pub struct ClusterJson {
     pub fix_hint: String,
     /// Retainer trace from the GC root to a representative leaked object.
     pub trace: Vec<TraceStepJson>,
+    /// Findings of `leakhound lint` inside the functions this cluster's sources name (or
+    /// adding them as callbacks): the source pattern the heap confirmed at runtime. Only
+    /// when those files exist; absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lint_findings: Vec<crate::lint::LintFindingJson>,
     /// Where a hunt found it (`pid`, `thread_id`, `isolate`); absent outside `hunt`.
     #[serde(flatten)]
     pub origin: ClusterOriginJson,
@@ -294,6 +299,7 @@ pub fn cluster_json(c: &Cluster) -> ClusterJson {
         source: c.source.as_ref().map(|s| s.location()),
         source_confidence: c.source.as_ref().map_or("none", |s| s.kind.as_str()).to_owned(),
         sources: c.sources.iter().map(source_json).collect(),
+        lint_findings: Vec::new(),
         listener_count: c.listener_count,
         fix_hint: c.fix_hint.to_owned(),
         trace: c
@@ -492,6 +498,21 @@ pub fn write_leaks_text(
     requests_per_step: Option<f64>,
     w: &mut dyn Write,
 ) -> io::Result<()> {
+    write_leaks_text_linked(files, report, requests_per_step, &[], w)
+}
+
+/// [`write_leaks_text`] with each cluster followed by the lint findings the heap
+/// confirmed (`lint[i]` for cluster `i`; missing entries mean none).
+///
+/// # Errors
+/// Any error writing to `w`.
+pub fn write_leaks_text_linked(
+    files: &[String],
+    report: &LeakReport,
+    requests_per_step: Option<f64>,
+    lint: &[Vec<crate::lint::LintFindingJson>],
+    w: &mut dyn Write,
+) -> io::Result<()> {
     if report.clusters.is_empty() {
         writeln!(
             w,
@@ -511,6 +532,9 @@ pub fn write_leaks_text(
         for (i, c) in report.clusters.iter().enumerate() {
             writeln!(w)?;
             write_cluster_text(i, c, requests_per_step, w)?;
+            if let Some(found) = lint.get(i) {
+                crate::lint::write_confirmed_findings(found, w)?;
+            }
         }
     }
     if !report.not_growing.is_empty() {

@@ -4,11 +4,14 @@
 //! units in names, additive changes only).
 
 pub mod diff;
+pub mod episode;
 pub mod error;
 pub mod format;
 pub mod html;
 pub mod hunt;
 pub mod leaks;
+pub mod lint;
+pub mod no_cluster;
 pub mod retainers;
 pub mod summary;
 pub mod terminal;

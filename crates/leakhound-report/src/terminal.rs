@@ -8,8 +8,12 @@
 //! DEL (U+007F) and the C1 controls (U+0080–U+009F; U+009B is a one-character CSI in
 //! some terminals). JSON output needs none of this: it escapes control characters itself.
 
+mod color;
+
 use std::borrow::Cow;
 use std::io::{self, Write};
+
+pub use color::{ColorChoice, Highlight, color_enabled};
 
 /// Whether `c` is shown as an escape.
 fn is_unsafe(c: char) -> bool {

@@ -327,14 +327,14 @@ fn the_demo_hunt_shows_the_same_sections_and_content() {
         texts(&html, "<dl class=\"meta\"", "</dl>"),
         [
             "App node ./demo-server.js PID 13022 Load sent to http://127.0.0.1:45163/ \
-          Requests sent 650 (300 per load phase) Duration 2.7 s"
+          Requests sent 650 (300 per phase) Duration 2.7 s"
         ]
     );
     // Tables: floor, calm-down, phases, load, snapshots (first data row of each).
     let cells = texts(&html, "<tr", "</tr>");
     for row in [
-        "heapUsed (JS heap) 6 4.6 MB → 4.5 MB −357 B −497 B … −216 B −966.4 MB −1.55 GB … −385.4 MB no",
-        "rss 6 92.7 MB → 96.5 MB +6.6 kB −1.1 kB … +14.3 kB +22.90 GB +11.12 GB … +34.69 GB no",
+        "heapUsed (JS heap) 6 4.6 MB → 4.5 MB −357 B −497 B … −216 B no",
+        "rss 6 92.7 MB → 96.5 MB +6.6 kB −1.1 kB … +14.3 kB no",
         "heapUsed 4.0 MB 4.5 MB +438.6 kB",
         "load-2 794 ms 858 ms 64 ms 300",
         "load-1 300 6\u{202f}676 0.96 ms 3.12 ms 8.00 ms 8.16 ms 300 0 0 0 45 ms",
@@ -476,4 +476,188 @@ fn each_isolate_has_its_own_chart_leaking_first() {
     let one = render(&single).matches("<svg").count();
     assert_eq!(html.matches("<svg").count(), one + 2, "one more chart per isolate");
     assert_balanced(&html);
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 10's report points: floor-only leaks, per-hour slopes, phases, snapshot gaps
+// ---------------------------------------------------------------------------------------
+
+/// The sample with its clusters removed: the floor rose but nothing grew under a holder.
+fn floor_only(r: &mut HuntJson) {
+    r.clusters.clear();
+    r.floor.growing = vec!["js_heap".into()];
+    r.floor.heap_used.growing = true;
+}
+
+#[test]
+fn a_floor_only_leak_explains_what_was_measured() {
+    let mut r = sample();
+    assert_eq!(r.verdict, leakhound_report::hunt::VerdictJson::Leak);
+    floor_only(&mut r);
+    let html = render(&r);
+    // Not the green "nothing grew" of a healthy app.
+    assert!(
+        !html.contains("No cluster of objects kept growing"),
+        "a green all-clear"
+    );
+    assert!(!html.contains("count zero"), "a green zero");
+    assert!(html.contains("card-none floor-only"));
+    assert!(html.contains("What was measured") && html.contains("What to try next"));
+    assert!(html.contains("JS heap (heapUsed): floor"), "the heap floor's figures");
+    assert!(html.contains("--requests"), "a next step");
+    assert_balanced(&html);
+
+    // Only the RSS grew: the advice is about native memory, not collections.
+    r.floor.growing = vec!["native".into()];
+    let html = render(&r);
+    assert!(html.contains("process RSS: floor"));
+    assert!(html.contains("heap snapshots cannot show it"));
+    assert!(!html.contains("--phases"), "snapshot advice for a native leak");
+
+    // A no-leak report keeps the short all-clear.
+    r.verdict = leakhound_report::hunt::VerdictJson::NoLeak;
+    let html = render(&r);
+    assert!(html.contains("No cluster of objects kept growing"));
+    assert!(!html.contains("card-none floor-only"));
+}
+
+#[test]
+fn a_floor_only_leak_explains_itself_in_text_too() {
+    let mut r = sample();
+    floor_only(&mut r);
+    let mut out = Vec::new();
+    leakhound_report::hunt::write_hunt_text(&r, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("\nno cluster: The memory floor rose"), "{text}");
+    assert!(text.contains("   measured: JS heap (heapUsed): floor"), "{text}");
+    assert!(text.contains("   try: "), "{text}");
+}
+
+#[test]
+fn per_hour_slopes_only_for_long_runs() {
+    let mut r = sample();
+    assert!(r.load_ms() < leakhound_report::hunt::PER_HOUR_MIN_LOAD_MS);
+    let html = render(&r);
+    assert!(!html.contains("Slope per hour"), "a short hunt extrapolated to an hour");
+    assert!(html.contains("Per-hour figures are shown when the load lasts 10 min 00 s or more"));
+    // Stretch the load phases to 20 minutes each: now an hour is worth stating.
+    let mut t = 0.0;
+    for p in &mut r.phases {
+        let len = if p.name.is_load() {
+            1_200_000.0
+        } else {
+            p.end_ms - p.start_ms
+        };
+        p.start_ms = t;
+        p.end_ms = t + len;
+        t += len;
+    }
+    assert!(r.shows_per_hour());
+    let html = render(&r);
+    assert!(html.contains("Slope per hour"));
+    assert!(!html.contains("Per-hour figures are shown"));
+}
+
+#[test]
+fn phases_that_completed_different_counts_are_shown_as_such() {
+    let mut r = sample();
+    let mut n = 835;
+    for p in r.phases.iter_mut().filter(|p| p.name.is_load()) {
+        p.requests = n;
+        n += 45;
+    }
+    assert_eq!(r.per_phase_text(), "835, 880 per phase");
+    assert!(render(&r).contains("(835, 880 per phase)"));
+    for p in r.phases.iter_mut().filter(|p| p.name.is_load()) {
+        p.requests = 1_000;
+    }
+    assert_eq!(r.per_phase_text(), "1\u{202f}000 per phase");
+    r.phases.clear();
+    r.requests_per_phase = 300;
+    assert_eq!(r.per_phase_text(), "300 per phase");
+}
+
+#[test]
+fn the_time_spent_writing_snapshots_is_a_band_not_a_line() {
+    let mut r = sample();
+    // Samples every 100 ms for 10 s; one snapshot from 4 s to 6 s with no samples in it.
+    r.memory = (0..100)
+        .map(|i| i as f64 * 100.0)
+        .filter(|t| !(4_000.0..6_000.0).contains(t))
+        .map(|t| point(&r, t, 5_000_000 + t as u64 * 100, false))
+        .collect();
+    r.snapshots.truncate(1);
+    r.snapshots[0].t_ms = 4_000.0;
+    r.snapshots[0].duration_ms = 2_000;
+    let html = render(&r);
+    assert!(
+        html.contains("writing a snapshot (app paused, no samples)"),
+        "the legend"
+    );
+    // Each line (heapUsed, external, rss) is drawn in two pieces, before and after.
+    let heap = "stroke=\"#78A4DE\"";
+    let polylines = html.matches("<polyline").count();
+    assert!(html.contains(heap), "the heap line's colour");
+    let heap_lines = html.split("<polyline").filter(|p| p.contains(heap)).count();
+    assert_eq!(
+        heap_lines, 2,
+        "the heap line is cut at the snapshot ({polylines} polylines)"
+    );
+}
+
+#[test]
+fn a_rise_below_the_margin_reads_as_such_in_a_no_leak_report() {
+    let mut r = sample();
+    r.clusters.clear();
+    r.verdict = leakhound_report::hunt::VerdictJson::NoLeak;
+    r.floor.growing = vec!["js_heap".into()];
+    r.floor.growing_last_phase = vec!["js_heap".into()];
+    r.floor.heap_used.bytes_per_request_ci95 = Some((12.0, 124.0));
+    let note = r.floor_note().unwrap();
+    assert!(
+        note.starts_with(
+            "the floor of js_heap rose slightly (heapUsed +12…+124 B/request at 95 %), less than the 256 B/request"
+        ),
+        "{note}"
+    );
+    let mut out = Vec::new();
+    leakhound_report::hunt::write_hunt_text(&r, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(!text.contains("growing memory"), "one message per result: {text}");
+    assert!(text.contains("rose slightly"), "{text}");
+    assert!(render(&r).contains("What that means here: the floor of js_heap rose slightly"));
+    // Not in the last phase: settling.
+    r.floor.growing_last_phase.clear();
+    assert!(r.floor_note().unwrap().starts_with("settling after the warm-up"));
+    // A leak says it grows.
+    r.verdict = leakhound_report::hunt::VerdictJson::Leak;
+    assert_eq!(r.floor_note().as_deref(), Some("growing memory: js_heap"));
+}
+
+/// A cluster's confirmed lint findings show with their source line, escaped.
+#[test]
+fn lint_findings_show_with_their_source_line() {
+    let mut r = demo();
+    let finding: leakhound_report::lint::LintFindingJson = serde_json::from_value(serde_json::json!({
+        "rule": "unbounded-collection", "severity": "warning", "path": "./demo-server.js",
+        "line": 25, "column": 3, "end_line": 25, "end_column": 30,
+        "message": "`sessions` gains an entry on every call", "fix_hint": "bound it", "subject": "sessions",
+        "function": { "name": "handler", "line": 19, "column": 1 },
+        "source_line": "  sessions.set(id, '<b>' + x);", "confirmed_at_runtime": true
+    }))
+    .unwrap();
+    r.clusters[0].lint_findings.push(finding);
+    let html = render(&r);
+    assert_balanced(&html);
+    assert!(html.contains("confirmed at runtime"));
+    assert!(html.contains("unbounded-collection"));
+    assert!(
+        html.contains(&escaped("   25 |   sessions.set(id, '<b>' + x);")),
+        "the line, escaped"
+    );
+    assert!(!html.contains("'<b>'"));
+    assert!(
+        !render(&demo()).contains("confirmed at runtime"),
+        "nothing without findings"
+    );
 }

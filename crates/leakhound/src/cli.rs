@@ -20,9 +20,34 @@ pub struct Cli {
     /// Results do not depend on it.
     #[arg(long, global = true, env = "LEAKHOUND_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
+    /// Colour in text reports: `auto` colours a terminal unless NO_COLOR is set (to
+    /// anything but an empty value) or TERM is `dumb`; `always` and `never` decide.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
     /// What to do: hunt a live app, watch it, or read snapshot files.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// When text reports are coloured (`--color`).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorWhen {
+    /// On a terminal, unless NO_COLOR or TERM=dumb.
+    Auto,
+    /// Always, NO_COLOR or not.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl From<ColorWhen> for leakhound_report::terminal::ColorChoice {
+    fn from(c: ColorWhen) -> Self {
+        match c {
+            ColorWhen::Auto => Self::Auto,
+            ColorWhen::Always => Self::Always,
+            ColorWhen::Never => Self::Never,
+        }
+    }
 }
 
 /// The subcommands: `hunt`, `demo`, `watch` and `snapshot` work on a live process, the
@@ -132,6 +157,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Leak patterns in JavaScript/TypeScript source: listeners added per call and never
+    /// removed, intervals never cleared, collections that only grow, accidental globals,
+    /// closures sharing a context with a large value, streams never consumed, agents per
+    /// call, setMaxListeners(0).
+    ///
+    /// Exit 1 when a finding is at or above --level, 0 otherwise, 2 when a file could not
+    /// be linted. `// leakhound-disable-next-line RULE` silences a line; `.leakhound.json`
+    /// (see the README) sets severities and allowed patterns.
+    Lint(LintArgs),
     /// The Statistics breakdown of a heap snapshot (code, strings, arrays, native...).
     Stats {
         /// A .heapsnapshot file (or gzip of one).
@@ -150,6 +184,7 @@ impl Command {
             Command::Demo(a) => a.report.json,
             Command::Watch(a) => a.json,
             Command::Snapshot(_) => false,
+            Command::Lint(a) => a.format == LintFormat::Json,
             Command::Summary { json, .. }
             | Command::Diff { json, .. }
             | Command::Retainers { json, .. }
@@ -157,6 +192,50 @@ impl Command {
             | Command::Stats { json, .. } => *json,
         }
     }
+}
+
+/// `leakhound lint`'s arguments.
+#[derive(Args, Debug, Clone)]
+pub struct LintArgs {
+    /// Files or folders to lint (default: the current folder). `.gitignore` is respected.
+    pub paths: Vec<PathBuf>,
+    /// Output: ESLint-like text, the stable JSON object, or SARIF 2.1.0.
+    #[arg(long, value_enum, default_value_t = LintFormat::Stylish)]
+    pub format: LintFormat,
+    /// The least severity that makes the exit code 1.
+    #[arg(long, value_enum, default_value_t = LintLevel::Warning)]
+    pub level: LintLevel,
+    /// Lint `node_modules` folders too (ignore files are then not read).
+    #[arg(long)]
+    pub include_deps: bool,
+    /// The config file (default: `.leakhound.json` in the first path or its ancestors).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// A `hunt --json` or `leaks --json` report: mark the findings its clusters confirm.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+/// `lint --format`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LintFormat {
+    /// ESLint's stylish text.
+    Stylish,
+    /// The stable JSON object (`schema_version` 1).
+    Json,
+    /// SARIF 2.1.0.
+    Sarif,
+}
+
+/// `lint --level`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LintLevel {
+    /// Any finding fails.
+    Info,
+    /// Warnings and errors fail.
+    Warning,
+    /// Only errors fail.
+    Error,
 }
 
 /// Which app: a command to start, or a running process.
@@ -210,8 +289,11 @@ pub struct LoadArgs {
     /// Units of load one run of --load makes (for per-request rates).
     #[arg(long)]
     pub units: Option<u64>,
-    /// Warm-up requests before the baseline (0: no warm-up).
-    #[arg(long, default_value_t = 200)]
+    /// Warm-up requests before the baseline (0: no warm-up). The default, 1000, lets V8
+    /// compile the hot paths and fill its caches first: with 200, healthy express and
+    /// fastify apps on a busy machine still grew 0.3-0.6 MB of code and feedback in the
+    /// first load phase, enough to blur the floor.
+    #[arg(long, default_value_t = 1000)]
     pub warmup: u64,
     /// Run this shell command once as the warm-up instead (with LEAKHOUND_URL).
     #[arg(long, value_name = "CMD")]

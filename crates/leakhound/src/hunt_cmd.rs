@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use leakhound_hunt::{HuntConfig, HuntEvent, HuntOptions};
 use leakhound_report::hunt::HuntJson;
-use leakhound_report::terminal::{TerminalSafe, terminal_safe};
+use leakhound_report::terminal::terminal_safe;
 use tokio::sync::mpsc;
 
 use crate::cli::{AppOutput, DemoArgs, HuntArgs, ReportArgs};
@@ -87,7 +87,9 @@ fn hunt_and_report(
             }
         })
     })?;
-    let report = HuntJson::from_outcome(&outcome);
+    let mut report = HuntJson::from_outcome(&outcome);
+    // The lint findings inside the functions the clusters' sources name.
+    crate::lint_cmd::attach_to_clusters(&mut report.clusters);
     // The verdict first: a report file that cannot be written (a full disk) must not
     // cost the user, or a CI gate, the answer already computed.
     {
@@ -107,7 +109,7 @@ fn hunt_and_report(
                 }
             }
         } else {
-            let mut safe = TerminalSafe::new(&mut out);
+            let mut safe = crate::text_out(&mut out);
             leakhound_report::hunt::write_hunt_text(&report, &mut safe)?;
             safe.flush()?;
         }

@@ -6,19 +6,31 @@
 
 mod cli;
 mod hunt_cmd;
+mod lint_cmd;
 mod offline;
 mod open;
 mod signals;
 mod watch_cmd;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
 use anyhow::Result;
 use clap::Parser;
 
 use cli::{Cli, Command};
-use leakhound_report::terminal::{TerminalSafe, terminal_safe};
+use leakhound_report::terminal::{Highlight, TerminalSafe, color_enabled, terminal_safe};
+
+/// Whether text reports on stdout are coloured, decided once from `--color`, whether
+/// stdout is a terminal, `NO_COLOR` and `TERM`.
+static STDOUT_COLOR: OnceLock<bool> = OnceLock::new();
+
+/// The way every text report goes to `out`: control characters from snapshots or the app
+/// made visible ([`TerminalSafe`]), then coloured when stdout takes colour ([`Highlight`]).
+pub(crate) fn text_out<W: Write>(out: W) -> TerminalSafe<Highlight<W>> {
+    TerminalSafe::new(Highlight::new(out, STDOUT_COLOR.get().copied().unwrap_or(false)))
+}
 
 /// Keeps glibc's `M_MMAP_THRESHOLD` at its 128 KiB default for the whole run (called
 /// before any thread exists).
@@ -61,6 +73,12 @@ fn main() -> ExitCode {
         }
     };
     let json = cli.command.json();
+    let _ = STDOUT_COLOR.set(color_enabled(
+        cli.color.into(),
+        std::io::stdout().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+        std::env::var_os("TERM").as_deref(),
+    ));
     if matches!(
         cli.command,
         Command::Summary { .. } | Command::Stats { .. } | Command::Retainers { .. }
@@ -148,7 +166,7 @@ fn text_safe<T>(out: &mut dyn Write, json: bool, f: impl FnOnce(&mut dyn Write) 
     if json {
         return f(out);
     }
-    let mut safe = TerminalSafe::new(out);
+    let mut safe = text_out(out);
     let r = f(&mut safe)?;
     safe.flush()?;
     Ok(r)
@@ -164,6 +182,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => return hunt_cmd::run_demo(args, cli.quiet),
         Command::Watch(args) => return watch_cmd::run_watch(&args, cli.quiet),
         Command::Snapshot(args) => return hunt_cmd::run_snapshot(args, cli.quiet),
+        Command::Lint(args) => return lint_cmd::run_lint(&args),
         Command::Summary { file, top, sort, json } => {
             text_safe(&mut out, json, |w| offline::summary(&file, top, sort, json, ui, w))?;
             ExitCode::SUCCESS

@@ -209,10 +209,15 @@ pub fn leaks(
     };
     let report = leakhound_leaks::find_leaks_prepared(&snaps, prepared, &opts)?;
     let files: Vec<String> = snapshots.iter().map(|p| p.display().to_string()).collect();
+    // The lint findings inside the functions the clusters' sources name (files that exist).
+    let mut doc = leakhound_report::leaks::leaks_json(&files, &report, requests_per_step);
+    crate::lint_cmd::attach_to_clusters(&mut doc.clusters);
     if json {
-        leakhound_report::leaks::write_leaks_json(&files, &report, requests_per_step, out)?;
+        serde_json::to_writer_pretty(&mut *out, &doc)?;
+        writeln!(out)?;
     } else {
-        leakhound_report::leaks::write_leaks_text(&files, &report, requests_per_step, out)?;
+        let lint: Vec<_> = doc.clusters.iter().map(|c| c.lint_findings.clone()).collect();
+        leakhound_report::leaks::write_leaks_text_linked(&files, &report, requests_per_step, &lint, out)?;
     }
     Ok(if report.clusters.is_empty() {
         ExitCode::SUCCESS

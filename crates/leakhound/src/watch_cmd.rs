@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use leakhound_hunt::{WatchConfig, WatchEvent};
-use leakhound_report::terminal::{TerminalSafe, terminal_safe};
+use leakhound_report::terminal::terminal_safe;
 use leakhound_report::watch::{WatchJson, watch_line, write_watch_json, write_watch_text};
 use tokio::sync::mpsc;
 
@@ -39,7 +39,7 @@ pub fn run_watch(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
     if args.json {
         write_watch_json(&WatchJson::from_outcome(&outcome), &mut out)?;
     } else {
-        let mut safe = TerminalSafe::new(&mut out);
+        let mut safe = crate::text_out(&mut out);
         write_watch_text(&outcome, &mut safe)?;
         safe.flush()?;
     }

@@ -42,6 +42,7 @@ pub(super) fn legend() -> Markup {
                 }
                 "heap snapshot"
             }
+            span { i.band.snapshot-band {} "writing a snapshot (app paused, no samples)" }
             span { i.band {} "phase" }
         }
     }
@@ -425,11 +426,16 @@ fn draw_panel(
         }
     }
 
+    // The lines break where a snapshot was written: the app was paused and no sample was
+    // taken, so nothing is drawn there rather than a straight line of made-up values.
+    let gaps: Vec<(f64, f64)> = snapshot_windows(r).map(|(a, b)| (a / p.x_ms, b / p.x_ms)).collect();
     for line in p.lines {
-        let pts = thin(&line.points, 2 * CHART_W as usize);
-        chart
-            .draw_series(LineSeries::new(pts, line.color.stroke_width(line.width)))
-            .map_err(err)?;
+        for segment in split_at_gaps(&line.points, &gaps) {
+            let pts = thin(segment, 2 * CHART_W as usize);
+            chart
+                .draw_series(LineSeries::new(pts, line.color.stroke_width(line.width)))
+                .map_err(err)?;
+        }
     }
     if !p.floor.is_empty() {
         chart
@@ -440,7 +446,12 @@ fn draw_panel(
             .map_err(err)?;
     }
 
-    // Snapshots: dashed vertical lines.
+    // Snapshots: a hatched band over the time the file was being written (no samples
+    // then), and a dashed line where it started.
+    let bands: Vec<_> = snapshot_windows(r)
+        .map(|(a, b)| Rectangle::new([(a / p.x_ms, y0), (b / p.x_ms, y1)], C_SNAPSHOT.mix(0.14).filled()))
+        .collect();
+    chart.draw_series(bands).map_err(err)?;
     for s in &r.snapshots {
         let t = s.t_ms / p.x_ms;
         chart
@@ -515,6 +526,30 @@ fn draw_panel(
     Ok(())
 }
 
+/// When each snapshot was being written: from its start to its end, ms since the hunt
+/// started.
+fn snapshot_windows(r: &HuntJson) -> impl Iterator<Item = (f64, f64)> + '_ {
+    r.snapshots.iter().map(|s| (s.t_ms, s.t_ms + s.duration_ms as f64))
+}
+
+/// `points` (sorted by x) cut into runs that no gap interrupts: two neighbours fall in
+/// different runs when a gap `(start, end)` overlaps the stretch between them.
+fn split_at_gaps<'a>(points: &'a [(f64, f64)], gaps: &[(f64, f64)]) -> Vec<&'a [(f64, f64)]> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    for i in 1..points.len() {
+        let (a, b) = (points[i - 1].0, points[i].0);
+        if gaps.iter().any(|&(s, e)| s < b && e > a) {
+            runs.push(&points[start..i]);
+            start = i;
+        }
+    }
+    if start < points.len() {
+        runs.push(&points[start..]);
+    }
+    runs
+}
+
 fn unit_div(unit: &str) -> f64 {
     match unit {
         "GB" => 1e9,
@@ -546,6 +581,20 @@ mod tests {
         assert_eq!(out.last(), pts.last());
         assert!(out.iter().any(|p| p.1 == 99.0));
         assert!(out.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn lines_break_where_a_snapshot_was_written() {
+        let pts = [(0.0, 1.0), (1.0, 1.0), (2.0, 1.0), (5.0, 2.0), (6.0, 2.0)];
+        // A snapshot from 2.5 to 4.5: the stretch from 2 to 5 is not drawn.
+        let runs = split_at_gaps(&pts, &[(2.5, 4.5)]);
+        assert_eq!(runs, vec![&pts[..3], &pts[3..]]);
+        // One that ended before the next sample still breaks that stretch only.
+        assert_eq!(split_at_gaps(&pts, &[(0.2, 0.4)]).len(), 2);
+        // No gaps, or gaps outside the samples: one run.
+        assert_eq!(split_at_gaps(&pts, &[]), vec![&pts[..]]);
+        assert_eq!(split_at_gaps(&pts, &[(7.0, 9.0)]), vec![&pts[..]]);
+        assert!(split_at_gaps(&[], &[(0.0, 1.0)]).is_empty());
     }
 
     #[test]

@@ -1,0 +1,140 @@
+//! `leakhound lint`: find the config, lint the paths on the global rayon pool, mark what a
+//! hunt report confirmed, render, and map the result to an exit code (1 when a finding is
+//! at or above `--level`, 2 when a file could not be linted, else 0).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use leakhound_lint::link::{HeapLocation, Linked};
+use leakhound_lint::{Config, LintOptions, LintRun, Severity};
+
+use crate::cli::{LintArgs, LintFormat, LintLevel};
+
+/// Runs `leakhound lint`.
+pub(crate) fn run_lint(args: &LintArgs) -> Result<ExitCode> {
+    let config = match &args.config {
+        Some(p) => Config::read(p)?,
+        None => Config::discover(args.paths.first().map_or(Path::new("."), PathBuf::as_path))?,
+    };
+    let options = LintOptions {
+        paths: args.paths.clone(),
+        include_deps: args.include_deps,
+        config,
+    };
+    let run = leakhound_lint::lint(&options)?;
+    let confirmed = match &args.report {
+        Some(report) => confirmed_by(&run, report, &options.config)?,
+        None => Vec::new(),
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match args.format {
+        LintFormat::Stylish => leakhound_report::lint::write_lint_stylish(&run, &confirmed, &mut out)?,
+        LintFormat::Json => leakhound_report::lint::write_lint_json(&run, &options.config, &confirmed, &mut out)?,
+        LintFormat::Sarif => leakhound_report::lint::write_lint_sarif(&run, &confirmed, &mut out)?,
+    }
+    out.flush()?;
+    Ok(exit_code(&run, args.level))
+}
+
+/// 2 with file errors, 1 with a finding at or above `level`, else 0.
+fn exit_code(run: &LintRun, level: LintLevel) -> ExitCode {
+    let level = match level {
+        LintLevel::Info => Severity::Info,
+        LintLevel::Warning => Severity::Warning,
+        LintLevel::Error => Severity::Error,
+    };
+    if !run.errors.is_empty() {
+        ExitCode::from(2)
+    } else if run.max_severity().is_some_and(|s| s >= level) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Which findings of `run` a hunt or leaks report's clusters point at: a finding is
+/// confirmed when it lies in (or adds) a function one of their source locations names.
+fn confirmed_by(run: &LintRun, report: &Path, config: &Config) -> Result<Vec<bool>> {
+    let text = std::fs::read_to_string(report).with_context(|| format!("cannot read {}", report.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a hunt or leaks JSON report", report.display()))?;
+    let clusters = json.get("clusters").and_then(|c| c.as_array()).with_context(|| {
+        format!(
+            "{} has no `clusters` (not a `hunt --json` or `leaks --json` report)",
+            report.display()
+        )
+    })?;
+    let locations: Vec<HeapLocation> = clusters
+        .iter()
+        .flat_map(|c| c.get("sources").and_then(|s| s.as_array()).into_iter().flatten())
+        .filter_map(|s| s.get("location").and_then(|l| l.as_str()))
+        .filter_map(parse_location)
+        .collect();
+    let linked = Linked::lint(&locations, config);
+    let mut confirmed = vec![false; run.findings.len()];
+    for loc in &locations {
+        for hit in linked.at(loc) {
+            for (i, f) in run.findings.iter().enumerate() {
+                if f.rule == hit.rule && f.byte_range == hit.byte_range && same_file(&f.path, &hit.path) {
+                    confirmed[i] = true;
+                }
+            }
+        }
+    }
+    Ok(confirmed)
+}
+
+/// `path:line:column` (the path may hold colons) as a heap location.
+pub(crate) fn parse_location(s: &str) -> Option<HeapLocation> {
+    let s = s.strip_prefix("file://").unwrap_or(s);
+    let mut it = s.rsplitn(3, ':');
+    let column = it.next()?.parse().ok()?;
+    let line = it.next()?.parse().ok()?;
+    let path = PathBuf::from(it.next()?);
+    Some(HeapLocation { path, line, column })
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+}
+
+/// Attaches to each cluster the lint findings that lie in (or add) the functions its
+/// sources name, marked confirmed at runtime: the files that exist on disk are linted
+/// with the config found beside the first of them. Clusters whose files are missing get
+/// nothing, so reports of snapshots from elsewhere stay as they were. `LEAKHOUND_NO_LINT`
+/// (set and not empty) turns this off.
+pub(crate) fn attach_to_clusters(clusters: &mut [leakhound_report::leaks::ClusterJson]) {
+    if std::env::var_os("LEAKHOUND_NO_LINT").is_some_and(|v| !v.is_empty()) {
+        return;
+    }
+    let per_cluster: Vec<Vec<HeapLocation>> = clusters
+        .iter()
+        .map(|c| c.sources.iter().filter_map(|s| parse_location(&s.location)).collect())
+        .collect();
+    let all: Vec<HeapLocation> = per_cluster
+        .iter()
+        .flatten()
+        .filter(|l| leakhound_lint::link::is_lintable_file(&l.path))
+        .cloned()
+        .collect();
+    if all.is_empty() {
+        return;
+    }
+    let config = Config::discover(&all[0].path).unwrap_or_default();
+    let linked = Linked::lint(&all, &config);
+    for (cluster, locations) in clusters.iter_mut().zip(&per_cluster) {
+        let mut seen = std::collections::HashSet::new();
+        for loc in locations {
+            for f in linked.at(loc) {
+                if seen.insert((f.rule, f.byte_range)) {
+                    cluster
+                        .lint_findings
+                        .push(leakhound_report::lint::finding_json(f, Some(true)));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,24 @@
+// A server that leaks at a steady rate under a bounded load it drives at itself: each
+// request's context is kept in a module-level Map that is never trimmed (the twin,
+// steady-fixed.js, deletes it when the response is done). LEAKHOUND_REQUESTS bounds the
+// load (default 100000), LEAKHOUND_RATE_MS spaces the requests (default 5).
+const http = require('http');
+const inflight = new Map();
+let next = 0;
+const server = http.createServer((req, res) => {
+  const id = ++next;
+  inflight.set(id, { id, url: req.url, headers: { ...req.headers }, body: 'x'.repeat(200) + id });
+  res.end('ok');
+});
+server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
+  const { port } = server.address();
+  console.log(`listening on ${port}`);
+  const total = Number(process.env.LEAKHOUND_REQUESTS || 100000);
+  let sent = 0;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+  const timer = setInterval(() => {
+    if (sent >= total) return clearInterval(timer);
+    sent++;
+    http.get({ host: '127.0.0.1', port, path: '/item/' + sent, agent }, (r) => r.resume());
+  }, Number(process.env.LEAKHOUND_RATE_MS || 5));
+});
