@@ -5,6 +5,8 @@
 //                                                    keeps OLD's entries from other producers)
 //   node tests/corpus/tool.js producers SNAP_DIR OLD  > manifest.json (OLD with the other producers'
 //                                                    entries replaced by SNAP_DIR/<producer>-*.heapsnapshot)
+//   node tests/corpus/tool.js tracked SNAP_DIR OLD    > manifest.json (OLD with the *-tracked entries
+//                                                    replaced by SNAP_DIR/<producer>-tracked.heapsnapshot)
 //   node tests/corpus/tool.js snapshots MANIFEST                      (one snapshot .gz file per line)
 //   node tests/corpus/tool.js producer-files MANIFEST                 (files of those entries, one a line)
 //   node tests/corpus/tool.js jobs MANIFEST                           (golden<TAB>oracle arg<TAB>…)
@@ -76,6 +78,9 @@ const producerPicks = (s) => [...objects(s, 'Item', 4), ...objects(s, 'SpecialIt
   ...ofType(s, 'closure', 'holdsBig', 1),
   ...spread(s.nodes.filter((x) => x.detached && x.name.startsWith('<div')), 1)];
 for (const p of Object.keys(PRODUCERS)) PICKS[p + '-collections'] = producerPicks;
+// make-tracked.js's server (allocation tracking on): the leaked Visit objects
+const TRACKED = ['node20-tracked', 'node26-tracked'];
+for (const n of TRACKED) PICKS[n] = (s) => objects(s, 'Visit', 3);
 
 function manifest(snapDir, old, which = 'make') {
   const info = {};
@@ -111,6 +116,18 @@ function manifest(snapDir, old, which = 'make') {
   const out = [];
   // Entries of other producers (make-producers.sh): kept as they are by `manifest`, remade by `producers`.
   const kept = (old || []).filter((e) => e.producer);
+  if (which === 'tracked') {
+    const made = TRACKED.filter((n) => fs.existsSync(path.join(snapDir, n + '.heapsnapshot')));
+    const remade = new Set(made);
+    const fresh = made.map((name) => {
+      const version = fs.readFileSync(path.join(snapDir, name + '.version'), 'utf8').trim();
+      const e = entry(name, name, null, `${version} with allocation tracking on (--track-heap-objects): make-tracked.js's ` +
+        'http server that requests itself 100 times, each request leaking a Visit made by recordVisit; the file carries ' +
+        'trace_function_infos, trace_tree and a trace_node_id per node');
+      return Object.assign({ name, producer: version, tracked: true, layout: look(name).snap.layout }, e);
+    });
+    return [...(old || []).filter((e) => !remade.has(e.name)), ...fresh];
+  }
   if (which === 'producers') {
     const made = Object.keys(PRODUCERS).filter((p) => fs.existsSync(path.join(snapDir, p + '-collections.heapsnapshot')));
     const remade = new Set(made.map((p) => p + '-collections'));
@@ -180,7 +197,12 @@ function verify(manifestFile, dir) {
   const cache = ['series-2', 'series-3'].map((n) => row(g(n).summary, 'CacheEntry').reduce((a, r) => a + r.count, 0));
   expect(cache.join() === '200,200', `series: CacheEntry counts 200,200 (got ${cache})`);
   expect(g('internals').summary.length > 0, 'internals: summary');
-  for (const e of m.filter((x) => x.producer && x.golden)) {
+  for (const e of m.filter((x) => x.tracked && x.golden)) {
+    const d = readGolden(dir, e.golden);
+    const visits = row(d.summary, 'Visit').reduce((a, r) => a + r.count, 0);
+    expect(visits === 100, `${e.name}: 100 Visit (got ${visits})`);
+  }
+  for (const e of m.filter((x) => x.producer && x.golden && !x.tracked)) {
     const d = readGolden(dir, e.golden);
     const count = (cls) => row(d.summary, cls).reduce((a, r) => a + r.count, 0);
     // V8 also counts the class's prototype object under the class name; JSC does not
@@ -198,9 +220,10 @@ function verify(manifestFile, dir) {
 
 function main() {
   const [cmd, a, b] = process.argv.slice(2);
-  if ((cmd === 'manifest' || cmd === 'producers') && a && (b || cmd === 'manifest')) {
+  if ((cmd === 'manifest' || cmd === 'producers' || cmd === 'tracked') && a && (b || cmd === 'manifest')) {
     const old = b && fs.existsSync(b) ? readManifest(b) : [];
-    process.stdout.write(JSON.stringify(manifest(path.resolve(a), old, cmd === 'producers' ? 'producers' : 'make'), null, 1) + '\n');
+    const which = cmd === 'manifest' ? 'make' : cmd;
+    process.stdout.write(JSON.stringify(manifest(path.resolve(a), old, which), null, 1) + '\n');
   } else if (cmd === 'snapshots' && a) {
     const files = new Set();
     for (const e of readManifest(a)) for (const f of [e.snapshot, e.base, ...(e.snapshots || [])]) if (f) files.add(f);
@@ -213,7 +236,7 @@ function main() {
   } else if (cmd === 'verify' && a && b) {
     verify(a, b);
   } else {
-    console.error('usage: node tool.js manifest SNAP_DIR [OLD] | producers SNAP_DIR OLD | producer-files MANIFEST | snapshots MANIFEST | jobs MANIFEST | verify MANIFEST GOLDEN_DIR');
+    console.error('usage: node tool.js manifest SNAP_DIR [OLD] | producers SNAP_DIR OLD | tracked SNAP_DIR OLD | producer-files MANIFEST | snapshots MANIFEST | jobs MANIFEST | verify MANIFEST GOLDEN_DIR');
     process.exit(2);
   }
 }

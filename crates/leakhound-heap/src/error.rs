@@ -18,7 +18,11 @@ pub enum Section {
     Locations,
     /// The `strings` array.
     Strings,
-    /// A section this engine does not read (skipped), e.g. `trace_tree`.
+    /// The `trace_function_infos` array (functions of allocation stacks).
+    TraceFunctionInfos,
+    /// The `trace_tree` (allocation stacks as a tree of calls).
+    TraceTree,
+    /// A section this engine does not read (skipped), e.g. `samples`.
     Other,
 }
 
@@ -31,6 +35,8 @@ impl fmt::Display for Section {
             Section::Edges => "edges",
             Section::Locations => "locations",
             Section::Strings => "strings",
+            Section::TraceFunctionInfos => "trace_function_infos",
+            Section::TraceTree => "trace_tree",
             Section::Other => "skipped section",
         })
     }

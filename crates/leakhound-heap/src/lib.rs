@@ -39,6 +39,7 @@ mod retainers;
 mod snapshot;
 mod strings;
 mod summary;
+mod traces;
 
 pub use comparison::{ComparisonRow, compare};
 pub use error::{Section, SnapshotError, Warning};
@@ -52,6 +53,7 @@ pub use snapshot::{
 };
 pub use strings::Strings;
 pub use summary::{SummaryRow, summary, summary_filtered};
+pub use traces::AllocationFrame;
 
 /// A loaded snapshot and what was odd about it.
 #[derive(Debug)]

@@ -11,9 +11,11 @@ use crate::strings::Strings;
 
 mod layout;
 mod rows;
+mod traces;
 
 use layout::{Layout, MaxName};
 use rows::{read_edges, read_locations, read_nodes};
+use traces::{TraceChecks, read_trace_function_infos, read_trace_tree};
 
 /// Progress of a load, reported through the callback given to [`crate::load`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +92,7 @@ pub(crate) fn parse<R: Read>(input: R, progress: &mut dyn FnMut(Progress)) -> Re
     let mut seen_keys: Vec<&'static str> = Vec::new();
     let mut node_names = MaxName::default();
     let mut edge_names = MaxName::default();
+    let mut trace_checks = TraceChecks::default();
 
     if r.peek_nonws()? == Some(b'}') {
         return Err(r.invalid_at(r.offset(), "the JSON object is empty: not a heap snapshot"));
@@ -100,9 +103,17 @@ pub(crate) fn parse<R: Read>(input: R, progress: &mut dyn FnMut(Progress)) -> Re
         let key_at = r.offset();
         let key = r.read_key(&mut scratch, KEY_CAP)?;
         r.expect(b':', "':' after a key")?;
-        if let Some(&name) = ["snapshot", "nodes", "edges", "locations", "strings"]
-            .iter()
-            .find(|&&k| k == key)
+        if let Some(&name) = [
+            "snapshot",
+            "nodes",
+            "edges",
+            "locations",
+            "strings",
+            "trace_function_infos",
+            "trace_tree",
+        ]
+        .iter()
+        .find(|&&k| k == key)
         {
             if seen_keys.contains(&name) {
                 return Err(r.invalid_at(key_at, format!("duplicate '{name}' section")));
@@ -160,6 +171,21 @@ pub(crate) fn parse<R: Read>(input: R, progress: &mut dyn FnMut(Progress)) -> Re
                             ));
                         }
                     }
+                }
+            }
+            "trace_function_infos" | "trace_tree" => {
+                let Some(l) = layout.as_ref() else {
+                    return Err(r.invalid_at(
+                        key_at,
+                        format!("the '{key}' section comes before the 'snapshot' header"),
+                    ));
+                };
+                if key == "trace_tree" {
+                    r.section = Section::TraceTree;
+                    read_trace_tree(&mut r, l, &mut snap.traces, &mut trace_checks, &mut warnings)?;
+                } else {
+                    r.section = Section::TraceFunctionInfos;
+                    read_trace_function_infos(&mut r, l, &mut snap.traces, &mut trace_checks, &mut report)?;
                 }
             }
             "strings" => {
@@ -281,6 +307,43 @@ pub(crate) fn parse<R: Read>(input: R, progress: &mut dyn FnMut(Progress)) -> Re
         });
     }
     snap.file_string_count = string_count as u32;
+    if let MaxName {
+        index: Some(name),
+        ordinal: k,
+        offset,
+    } = trace_checks.names
+        && name as u64 >= string_count
+    {
+        return Err(SnapshotError::Invalid {
+            section: Section::TraceFunctionInfos,
+            offset,
+            message: format!("function {k} names string {name}, but there are only {string_count} strings"),
+        });
+    }
+    let function_count = snap.traces.functions.len();
+    if let MaxName {
+        index: Some(f),
+        ordinal: k,
+        offset,
+    } = trace_checks.function_index
+        && f as usize >= function_count
+    {
+        return Err(SnapshotError::Invalid {
+            section: Section::TraceTree,
+            offset,
+            message: format!(
+                "trace node {k} names function {f}, but there are only {function_count} trace_function_infos"
+            ),
+        });
+    }
+    // Allocation stacks are kept only when there are some: otherwise neither the
+    // per-node column nor the tree costs memory.
+    if snap.traces.has_stacks() && !snap.trace_node.is_empty() {
+        snap.traces.index();
+    } else {
+        snap.trace_node = Vec::new();
+        snap.traces = Default::default();
+    }
 
     // Locations: keyed by node index; the last row for a node wins (DevTools Map.set).
     if let (Some(o), Some(s), Some(li), Some(c)) = (layout.l_object, layout.l_script, layout.l_line, layout.l_column) {
@@ -374,6 +437,8 @@ fn empty_snapshot() -> HeapSnapshot {
         page_objects: Default::default(),
         has_detachedness: false,
         has_trace_node_id: false,
+        trace_node: Vec::new(),
+        traces: Default::default(),
         edge_kind: Vec::new(),
         edge_spilled: Default::default(),
         edge_to: Vec::new(),

@@ -652,6 +652,67 @@ impl<R: Read> Reader<R> {
         }
     }
 
+    /// Reads one unsigned integer (after whitespace) and its offset: at most 19 digits,
+    /// no sign, fraction or exponent. For the small sections read value by value (the
+    /// `trace_tree`); the large arrays take [`Reader::read_rows`].
+    pub(crate) fn read_uint(&mut self) -> Result<(u64, u64), SnapshotError> {
+        let b = self.peek_nonws()?.ok_or_else(|| self.truncated())?;
+        let at = self.offset();
+        if b == b'-' {
+            return Err(self.invalid_at(at, "negative number"));
+        }
+        if !b.is_ascii_digit() {
+            return Err(self.syntax(format!("expected an unsigned integer, found {}", describe(b))));
+        }
+        let mut v: u64 = 0;
+        let mut digits = 0;
+        loop {
+            match self.peek_raw()? {
+                Some(b) if b.is_ascii_digit() => {
+                    digits += 1;
+                    if digits > 19 {
+                        return Err(self.invalid_at(at, "number too large (more than 19 digits)"));
+                    }
+                    v = v * 10 + (b - b'0') as u64;
+                    self.pos += 1;
+                }
+                Some(b'.' | b'e' | b'E') => {
+                    return Err(self.invalid_at(at, "expected an integer, found a fraction"));
+                }
+                Some(_) => return Ok((v, at)),
+                // No section ends with a number: the file was cut in or after it.
+                None => return Err(self.truncated()),
+            }
+        }
+    }
+
+    /// Reads a JSON array of unsigned integers, calling `sink(value, offset)` for each, by
+    /// the exact one-value loop (for the small `trace_function_infos` array).
+    pub(crate) fn read_uint_array<F, P>(&mut self, sink: F, progress: &mut P) -> Result<(), SnapshotError>
+    where
+        F: FnMut(u64, u64) -> Result<(), SnapshotError>,
+        P: FnMut(u64),
+    {
+        struct Each<F>(F);
+        impl<F: FnMut(u64, u64) -> Result<(), SnapshotError>> Consumer for Each<F> {
+            #[inline]
+            fn value(&mut self, v: u64, at: u64) -> Result<(), SnapshotError> {
+                (self.0)(v, at)
+            }
+        }
+        self.read_array(&mut Each(sink), progress)
+    }
+
+    /// Consumes `[` (after whitespace) and tells whether `]` follows it at once.
+    pub(crate) fn open_array(&mut self) -> Result<bool, SnapshotError> {
+        self.expect(b'[', "'['")?;
+        if self.peek_nonws()? == Some(b']') {
+            self.pos += 1;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     /// Reads a JSON array of unsigned integers into `sink` row by row, each buffer in
     /// two halves on the rayon pool where the input allows (see [`RowSink`]). `progress(offset)` is called about
     /// every 16 MiB.

@@ -217,6 +217,11 @@ pub struct HeapSnapshot {
     pub(crate) page_objects: BitVec,
     pub(crate) has_detachedness: bool,
     pub(crate) has_trace_node_id: bool,
+    /// Per node, its `trace_node_id` (the allocation stack's tree node, 0 none); empty
+    /// unless the snapshot carries allocation stacks (see `traces.rs`).
+    pub(crate) trace_node: Vec<u32>,
+    /// The allocation trace tree and its functions; empty without allocation stacks.
+    pub(crate) traces: crate::traces::AllocationTraces,
 
     /// Per edge, its type index and `name_or_index` in one word ([`pack_edge`]);
     /// [`EDGE_SPILLED`] where they do not fit, the pair then in `edge_spilled`.

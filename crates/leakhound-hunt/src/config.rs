@@ -233,6 +233,11 @@ pub struct HuntOptions {
     /// Watch only the main process's main thread (`--main-only`): no cluster workers,
     /// child processes or worker threads.
     pub main_only: bool,
+    /// Turn on V8's allocation tracking before the baseline (`--track-allocations`), so
+    /// the snapshots carry allocation stacks.
+    pub track_allocations: bool,
+    /// Take a sampling heap profile over the load phases (`--sample-allocations`).
+    pub sample_allocations: bool,
 }
 
 /// Settings of a hunt.
@@ -283,6 +288,14 @@ pub struct HuntConfig {
     /// Follow every isolate of the app (cluster workers, child processes, worker threads),
     /// each with its own series, snapshots and verdict; false with `--main-only`.
     pub follow_isolates: bool,
+    /// Turn on allocation tracking (`HeapProfiler.startTrackingHeapObjects` with
+    /// `trackAllocations: true`) before the baseline, so every later snapshot records
+    /// which stack allocated each new object and each leak cluster gets its allocation
+    /// stacks. It slows the app while it runs (`bench/RESULTS.md`).
+    pub track_allocations: bool,
+    /// Run V8's sampling heap profiler (survivors only) from the baseline to the last
+    /// snapshot and write it as `allocations.heapprofile` in the output folder.
+    pub sample_allocations: bool,
 }
 
 fn free_port() -> Result<u16, ConfigError> {
@@ -387,6 +400,8 @@ impl HuntConfig {
             },
             ignore_headroom: o.ignore_headroom,
             follow_isolates: !o.main_only,
+            track_allocations: o.track_allocations,
+            sample_allocations: o.sample_allocations,
         })
     }
 }
@@ -477,6 +492,8 @@ mod tests {
             min_growth: 2,
             ignore_headroom: false,
             main_only: false,
+            track_allocations: false,
+            sample_allocations: false,
         }
     }
 
@@ -536,13 +553,13 @@ mod tests {
             ..options()
         })
         .unwrap();
-        assert_eq!(cfg.warmup_requests, 200);
+        assert_eq!(cfg.warmup_requests, 1000);
         let w = cfg.warmup_load.expect("the warm-up command");
         assert_eq!(w.command, "k6 run --iterations 50 load.js");
         assert_eq!(w.env[0].0, "LEAKHOUND_URL");
         // The built-in load keeps its warm-up.
         let cfg = HuntConfig::from_options(options()).unwrap();
-        assert_eq!(cfg.warmup_requests, 200);
+        assert_eq!(cfg.warmup_requests, 1000);
         assert!(port_given(&cfg).is_some());
     }
 

@@ -21,6 +21,7 @@ pub mod capture;
 mod config;
 mod error;
 pub mod evidence;
+pub mod heap_profile;
 mod isolates;
 mod listening;
 mod lock;

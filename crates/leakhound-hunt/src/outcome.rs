@@ -161,6 +161,8 @@ pub struct HuntOutcome {
     pub leaks: LeakReport,
     /// Warnings for the user (failed requests, the leak finder's notes).
     pub warnings: Vec<String>,
+    /// The sampling heap profile taken over the load phases (`--sample-allocations`).
+    pub heap_profile: Option<crate::heap_profile::HeapProfileRecord>,
     /// For each of `leaks.clusters`, the isolate it was found in.
     pub cluster_isolates: Vec<Isolate>,
     /// Every isolate of the app that was followed, the main process first: its own memory

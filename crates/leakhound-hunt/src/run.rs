@@ -9,13 +9,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use leakhound_inspector::headroom::{self, Fit, HeapFigures, PreviousSnapshot};
-use leakhound_inspector::{Isolate, IsolateKind, NodeProcess, OutputLine, Session, SpawnOptions};
+use leakhound_inspector::{Isolate, IsolateKind, NodeProcess, OutputLine, SamplingOptions, Session, SpawnOptions};
 use leakhound_leaks::{FloorAnalysis, LeakOptions, LeakReport, MemorySample};
 use leakhound_load::LoadReport;
 use tokio::sync::mpsc;
 
 use crate::config::{AppTarget, HuntConfig, LoadKind};
 use crate::error::{Failure, HuntError, Stage};
+use crate::heap_profile::HeapProfileRecord;
 use crate::isolates::{Registry, RegistryParts, Tracked, served_at};
 use crate::listening::{ListensElsewhere, port_of};
 use crate::outcome::{
@@ -118,9 +119,54 @@ struct Ctx {
     /// The app's last lines that mention listening (`listening on 3000`), to say where it
     /// listens when it does not answer at its URL.
     listen_lines: Arc<std::sync::Mutex<VecDeque<String>>>,
+    /// The sampling heap profiler is running (`--sample-allocations`).
+    sampling: bool,
+    /// The sampling heap profile, once taken.
+    heap_profile: Option<HeapProfileRecord>,
 }
 
 impl Ctx {
+    /// Starts the sampling heap profiler after the baseline (`--sample-allocations`),
+    /// keeping only what survives; a failure is a warning.
+    async fn start_sampling(&mut self) {
+        if !self.cfg.sample_allocations || self.sampling {
+            return;
+        }
+        match self.session.start_sampling(SamplingOptions::default()).await {
+            Ok(()) => self.sampling = true,
+            Err(e) => self
+                .warnings
+                .push(format!("the sampling heap profiler could not be started: {e}")),
+        }
+    }
+
+    /// After the last snapshot (whose GC has collected what did not survive): reads the
+    /// sampling profile, stops the profiler and writes `allocations.heapprofile`; a
+    /// failure is a warning.
+    async fn finish_sampling(&mut self) {
+        if !self.sampling {
+            return;
+        }
+        self.emit(HuntEvent::Step("reading the sampling heap profile".into()));
+        let profile = self.session.sampling_profile().await;
+        let _ = self.session.stop_sampling().await;
+        self.sampling = false;
+        let path = self.out_dir.join("allocations.heapprofile");
+        let written = profile.and_then(|p| p.write(&path).map(|()| p));
+        match written {
+            Ok(p) => {
+                self.heap_profile = Some(HeapProfileRecord::of(
+                    &p,
+                    path,
+                    SamplingOptions::default().interval_bytes,
+                ))
+            }
+            Err(e) => self
+                .warnings
+                .push(format!("the sampling heap profile could not be kept: {e}")),
+        }
+    }
+
     fn err(&self, stage: Stage, failure: impl Into<Failure>) -> HuntError {
         HuntError {
             stage,
@@ -814,8 +860,14 @@ async fn hunt_in(
         iso: Vec::new(),
         ready_seen,
         listen_lines,
+        sampling: false,
+        heap_profile: None,
     };
     let result = run_phases(&mut ctx).await;
+    if ctx.cfg.track_allocations && ctx.process.is_none() {
+        // An attached app keeps running: its allocation tracking ends with the hunt.
+        let _ = ctx.session.stop_tracking_allocations().await;
+    }
     // Stop sampling, the sessions and the app on every path.
     registry.close_others().await;
     ctx.session.close().await;
@@ -932,9 +984,18 @@ async fn run_phases_inner(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
     // Every isolate there is by now (the workers the warm-up reached) is in the series.
     ctx.registry.discover(root).await;
     let base = 'series: loop {
+        if ctx.cfg.track_allocations {
+            ctx.emit(HuntEvent::Step("allocation tracking on".into()));
+            if let Err(e) = ctx.session.start_tracking_allocations().await {
+                ctx.warnings.push(format!(
+                    "allocation tracking could not be turned on ({e}): the clusters have no allocation stacks"
+                ));
+            }
+        }
         let base = ctx.floor_point(Stage::BaselineFloor).await?;
         ctx.start_series(&base).await;
         ctx.snapshot(SnapshotLabel::Baseline, 0).await?;
+        ctx.start_sampling().await;
         // V8's object ids, which the leak finder compares across snapshots, live until any
         // inspector session that used the heap profiler ends (a DevTools window closed
         // meanwhile clears them): a marker taken now must be the same after each snapshot.
@@ -965,6 +1026,7 @@ async fn run_phases_inner(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
         }
         break base;
     };
+    ctx.finish_sampling().await;
     // Calm-down: no load, wait, GC, compare with the baseline.
     ctx.emit(HuntEvent::Step("calm-down".into()));
     let start_ms = ctx.shared.now_ms();
@@ -1202,6 +1264,7 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
         events,
         iso,
         registry,
+        heap_profile,
         ..
     } = ctx;
     let _ = events.send(HuntEvent::Step("analysing the snapshots".into()));
@@ -1315,6 +1378,7 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
         warnings,
         cluster_isolates,
         processes,
+        heap_profile,
     })
 }
 

@@ -314,6 +314,16 @@ pub enum InspectorError {
         source: io::Error,
     },
 
+    /// Writing a heap profile file (`.heapprofile`) failed; the partial file was removed.
+    #[error("failed to write heap profile file {}", path.display())]
+    ProfileIo {
+        /// The requested destination path.
+        path: PathBuf,
+        /// The operating system error.
+        #[source]
+        source: io::Error,
+    },
+
     /// Taking a heap snapshot failed; the partial file was removed.
     #[error("heap snapshot {} failed", path.display())]
     Snapshot {

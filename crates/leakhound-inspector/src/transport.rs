@@ -156,7 +156,7 @@ impl Shared {
     }
 
     fn dispatch(&self, text: &str, writer: &mpsc::WeakUnboundedSender<WriterMsg>) {
-        let Ok(msg) = serde_json::from_str::<Incoming>(text) else {
+        let Some(msg) = parse_incoming(text) else {
             return;
         };
         if let Some(id) = msg.id {
@@ -307,6 +307,56 @@ async fn writer_task(
     if tokio::time::timeout(CLOSE_GRACE, reader).await.is_err() {
         abort.abort();
     }
+}
+
+/// Nesting levels a message may have to be parsed past serde_json's default limit of 128:
+/// a sampling heap profile's call tree nests two levels per frame and V8 records up to
+/// 128 frames; deeper messages are dropped (their caller times out) rather than risking
+/// the stack.
+const MAX_MESSAGE_DEPTH: usize = 600;
+
+/// Parses a message; one nesting deeper than 128 levels only when a byte scan finds it
+/// within [`MAX_MESSAGE_DEPTH`].
+fn parse_incoming(text: &str) -> Option<Incoming> {
+    use serde::Deserialize;
+    if let Ok(msg) = serde_json::from_str::<Incoming>(text) {
+        return Some(msg);
+    }
+    if nesting_depth(text.as_bytes()) > MAX_MESSAGE_DEPTH {
+        return None;
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.disable_recursion_limit();
+    let msg = Incoming::deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(msg)
+}
+
+/// The deepest nesting of `[`/`{` outside strings.
+fn nesting_depth(text: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in text {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
 }
 
 /// Unregisters an event route when dropped.
@@ -673,6 +723,23 @@ fn protocol_error(method: &str, e: RpcError) -> InspectorError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sampling heap profile of a deep stack nests past serde_json's 128 levels: read
+    /// after the depth scan, up to [`MAX_MESSAGE_DEPTH`]; deeper is dropped.
+    #[test]
+    fn deep_replies_are_read_up_to_the_depth_cap() {
+        let nested = |levels: usize| {
+            format!(
+                r#"{{"id":7,"result":{}"x\"[{{"{}}}"#,
+                r#"{"c":["#.repeat(levels),
+                "]}".repeat(levels)
+            )
+        };
+        assert_eq!(nesting_depth(br#"{"a":"[[[{{{"}"#), 1);
+        let msg = parse_incoming(&nested(200)).expect("400 levels");
+        assert_eq!(msg.id, Some(7));
+        assert!(parse_incoming(&nested(400)).is_none());
+    }
 
     #[test]
     fn incoming_messages_tolerate_odd_shapes() {

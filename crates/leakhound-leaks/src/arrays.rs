@@ -101,6 +101,7 @@ pub(crate) fn growing_primitive_arrays(
             listener_count: None,
             per_request,
             external_share: 0.0,
+            allocation_stacks: Vec::new(),
         });
     }
     out

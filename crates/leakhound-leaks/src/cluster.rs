@@ -66,7 +66,11 @@ pub(crate) fn build_cluster(
     let pattern = classify(patterns, &facts);
     let listener_count = (pattern == Pattern::LISTENER_ACCUMULATION)
         .then(|| s.edges(holder).filter(|&e| s.edge_type(e) == EdgeType::Element).count() as u64);
-    let sources = cluster_sources(s, traces, scripts, holder, sample, &objects);
+    let mut sources = cluster_sources(s, traces, scripts, holder, sample, &objects);
+    let holders: Vec<NodeId> = members.iter().map(|m| m.0).collect();
+    let witnesses = crate::alloc::stack_witnesses(s, traces, &holders, &roots);
+    let allocation_stacks = crate::alloc::allocation_stacks(s, &witnesses);
+    crate::alloc::prefer_allocation_source(&mut sources, &allocation_stacks);
     let source = sources.first().cloned();
     let last = counts_per_snapshot.len() - 1;
     let per_request = opts
@@ -104,6 +108,7 @@ pub(crate) fn build_cluster(
         listener_count,
         per_request,
         external_share,
+        allocation_stacks,
     }
 }
 

@@ -6,6 +6,7 @@
 //! ([`open_snapshot`], [`load_series`]), which report progress to a callback and print
 //! nothing.
 
+mod alloc;
 mod arrays;
 mod cluster;
 mod consistency;
@@ -21,6 +22,7 @@ mod series;
 mod source;
 mod trace;
 
+pub use alloc::{AllocationStack, FrameOrigin, MAX_ALLOCATION_STACKS, MAX_FRAMES, StackFrame};
 pub use consistency::check_pair;
 pub use finder::{Prepared, find_leaks, find_leaks_prepared};
 pub use floor::{

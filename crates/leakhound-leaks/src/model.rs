@@ -192,6 +192,12 @@ pub struct Cluster {
     pub fix_hint: &'static str,
     /// The retainer trace from a GC root to the holder and on to the largest root.
     pub trace: Vec<TraceStep>,
+    /// The most common stacks that allocated the roots' kind (at most
+    /// [`crate::MAX_ALLOCATION_STACKS`], read from the roots' siblings added since the
+    /// snapshot before the last), when the snapshots carry allocation stacks (taken with
+    /// allocation tracking on); else empty. With them, `source` is the first
+    /// frame of the app's own code ([`crate::SourceKind::AllocationStack`]).
+    pub allocation_stacks: Vec<crate::AllocationStack>,
     /// Listener count for `listener_accumulation` (elements of the listener array).
     pub listener_count: Option<u64>,
     /// Rates per request when `requests_per_step` was given.

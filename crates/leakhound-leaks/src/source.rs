@@ -19,7 +19,8 @@ pub struct SourceRef {
     pub column: u32,
     /// What is there: `constructor of Quote`, `function abortInFlight`, ...
     pub what: String,
-    /// Why this place was picked (a snapshot has no call stacks: every source is a guess).
+    /// Why this place was picked (without allocation stacks a snapshot has no call
+    /// stacks, and the source is a guess).
     pub kind: SourceKind,
 }
 
@@ -37,15 +38,20 @@ pub enum SourceKind {
     /// The constructor of the objects that accumulate (their class, not where they are
     /// made).
     Constructor,
+    /// Not a guess: the first frame of the app's own code in the most common stack that
+    /// allocated the objects (recorded with allocation tracking on). V8 records where the
+    /// frame's function starts, so the place is the start of that function.
+    AllocationStack,
 }
 
 impl SourceKind {
-    /// The wire name: `holder_owner`, `closure` or `constructor`.
+    /// The wire name: `holder_owner`, `closure`, `constructor` or `allocation_stack`.
     pub fn as_str(self) -> &'static str {
         match self {
             SourceKind::HolderOwner => "holder_owner",
             SourceKind::Closure => "closure",
             SourceKind::Constructor => "constructor",
+            SourceKind::AllocationStack => "allocation_stack",
         }
     }
 }

@@ -7,6 +7,7 @@
 //! text escaped (the `chart` submodule).
 
 mod chart;
+mod flame;
 
 use std::io::{self, Write};
 
@@ -53,6 +54,7 @@ fn page(r: &HuntJson) -> Markup {
                     (calm_down_and_phases(r))
                     (load(r))
                     (clusters(r))
+                    (allocations(r))
                     (warnings(r))
                     div.two {
                         (not_growing(r))
@@ -517,7 +519,12 @@ pub(crate) fn cluster(i: usize, c: &ClusterJson, labels: &[String]) -> Markup {
                         @if let Some(best) = best {
                             " " span.muted { (best.what) (c.source_note()) }
                         }
-                        @if c.source.is_some() { " " span.muted { "(guessed from the snapshot)" } }
+                        @if c.source.is_some() && c.source_confidence != "allocation_stack" {
+                            " " span.muted { "(guessed from the snapshot)" }
+                        }
+                        @if c.source_confidence == "allocation_stack" {
+                            " " span.muted { "(from the allocation stacks)" }
+                        }
                     }
                     @if !others.is_empty() {
                         ul.sources {
@@ -532,6 +539,7 @@ pub(crate) fn cluster(i: usize, c: &ClusterJson, labels: &[String]) -> Markup {
                             }
                         }
                     }
+                    @if !c.allocation_stacks.is_empty() { (allocation_stacks(c)) }
                     p.hint { span.lbl { "Fix" } " " (c.fix_hint) }
                     @if !c.lint_findings.is_empty() {
                         div.lint {
@@ -551,6 +559,80 @@ pub(crate) fn cluster(i: usize, c: &ClusterJson, labels: &[String]) -> Markup {
                 div.trace-col {
                     h4 { "Retainer trace " span.muted { "from the GC root to one leaked object" } }
                     (trace(&c.trace))
+                }
+            }
+        }
+    }
+}
+
+/// The sampling heap profile (`--sample-allocations`): its top surviving sites and its
+/// flame graph, the frames of the clusters' stacks and sources in red. Nothing without it.
+fn allocations(r: &HuntJson) -> Markup {
+    let Some(sites) = &r.surviving_allocations else {
+        return html! {};
+    };
+    let flame = flame::flame_svg(&r.allocation_flame, &r.clusters);
+    html! {
+        section id="allocations" {
+            h2 { "Surviving allocations " span.muted { "sampling heap profile over the load phases" } }
+            @if let Some(p) = &r.heap_profile {
+                p.muted { "Profile: " code { (p) } " (open it in DevTools: Memory → Load profile)." }
+            }
+            @if sites.is_empty() {
+                p.empty { "No sampled allocation survived." }
+            } @else {
+                table.sites {
+                    thead { tr { th.right { "share" } th.right { "bytes" } th { "function" } th { "where it starts" } } }
+                    tbody {
+                        @for s in sites.iter().take(10) {
+                            tr {
+                                td.right { (format!("{:.1} %", s.share * 100.0)) }
+                                td.right { (format::bytes(s.bytes)) }
+                                td { code { (s.function) } }
+                                td { code { (s.url.strip_prefix("file://").unwrap_or(&s.url)) ":" (s.line) } }
+                            }
+                        }
+                    }
+                }
+            }
+            @if let Some((svg, highlighted)) = flame {
+                p.muted {
+                    "Flame graph: each box is a function, as wide as the surviving bytes allocated under it. "
+                    @if highlighted > 0 {
+                        (highlighted) " frame" @if highlighted != 1 { "s" } " in red also appear in a leak cluster's allocation stacks or source."
+                    } @else {
+                        "No frame matches a leak cluster's stacks or source."
+                    }
+                }
+                div.flame { (PreEscaped(svg)) }
+            }
+        }
+    }
+}
+
+/// The cluster's allocation stacks: each with its count, the app's frames first, a
+/// dependency's or Node's frames marked and dimmed.
+fn allocation_stacks(c: &ClusterJson) -> Markup {
+    html! {
+        div.stacks {
+            h4 { "Allocated by " span.muted { "V8 records where each function starts, not the line inside it" } }
+            @for st in &c.allocation_stacks {
+                p.stack-count { b { (format::count(st.count)) } " object" @if st.count != 1 { "s" } }
+                ol.stack {
+                    @for f in &st.frames {
+                        li class=(format_args!("frame {}", f.origin)) {
+                            code { (f.function) } " "
+                            span.muted {
+                                (f.url)
+                                @if f.line > 0 { ":" (f.line) ":" (f.column) }
+                                @match (f.origin.as_str(), &f.dependency) {
+                                    ("dependency", Some(d)) => (crate::leaks::dependency_note(d)),
+                                    ("node_internal", _) => " (node internals)",
+                                    _ => "",
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -112,6 +112,18 @@ pub struct HuntJson {
     /// `requests_sent` and `clusters` are the whole app's.
     #[serde(default)]
     pub processes: Vec<ProcessJson>,
+    /// The sampling heap profile's file (`--sample-allocations`): `allocations.heapprofile`
+    /// in the output folder, which DevTools' Memory panel loads; absent without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heap_profile: Option<String>,
+    /// The top allocation sites of what survived the load phases, by the sampling heap
+    /// profile (`--sample-allocations`), most bytes first; absent without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub surviving_allocations: Option<Vec<SurvivingAllocationJson>>,
+    /// The sampling profile's call tree as folded stacks, for the HTML flame graph; not
+    /// part of the JSON.
+    #[serde(skip)]
+    pub allocation_flame: Vec<(String, u64)>,
 }
 
 /// One isolate of the app in a hunt: a process's main thread or a worker thread.
@@ -173,6 +185,22 @@ pub struct ProcessJson {
     /// What happened to it that matters (`exited at 4.2 s; …`), if anything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+/// An allocation site of the sampling heap profile: one function, all its stacks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SurvivingAllocationJson {
+    /// The function's name (`(anonymous)` when it has none).
+    pub function: String,
+    /// Its script's URL (`file:///srv/app/server.js`, `node:events`).
+    pub url: String,
+    /// Line of the function's start, from 1 (0 unknown).
+    pub line: u32,
+    /// Sampled bytes allocated there and still alive at the end (an estimate: each
+    /// sample stands for about the sampling interval).
+    pub bytes: u64,
+    /// Share of all surviving sampled bytes, 0 to 1.
+    pub share: f64,
 }
 
 /// The app under test.
@@ -593,6 +621,24 @@ impl HuntJson {
             not_growing: leaks.not_growing,
             warnings: o.warnings.clone(),
             processes: o.processes.iter().map(ProcessJson::from_outcome).collect(),
+            heap_profile: o.heap_profile.as_ref().map(|p| p.path.display().to_string()),
+            surviving_allocations: o.heap_profile.as_ref().map(|p| {
+                p.sites
+                    .iter()
+                    .map(|s| SurvivingAllocationJson {
+                        function: s.function.clone(),
+                        url: s.url.clone(),
+                        line: s.line,
+                        bytes: s.bytes,
+                        share: if p.total_bytes == 0 {
+                            0.0
+                        } else {
+                            crate::format::round3(s.bytes as f64 / p.total_bytes as f64)
+                        },
+                    })
+                    .collect()
+            }),
+            allocation_flame: o.heap_profile.as_ref().map(|p| p.folded.clone()).unwrap_or_default(),
         }
     }
 }
@@ -698,6 +744,28 @@ pub fn write_hunt_text(r: &HuntJson, w: &mut dyn std::io::Write) -> std::io::Res
     }
     if r.clusters.len() > 3 {
         writeln!(w, "\n… {} more clusters in --json / --html", r.clusters.len() - 3)?;
+    }
+    if let Some(sites) = &r.surviving_allocations {
+        writeln!(w)?;
+        writeln!(
+            w,
+            "surviving allocations (sampling heap profile{}):",
+            r.heap_profile.as_deref().map(|p| format!(", {p}")).unwrap_or_default()
+        )?;
+        if sites.is_empty() {
+            writeln!(w, "   none sampled")?;
+        }
+        for s in sites.iter().take(8) {
+            writeln!(
+                w,
+                "   {:>5.1} %  {:>9}  {} {}:{}",
+                s.share * 100.0,
+                format::bytes(s.bytes),
+                s.function,
+                s.url.strip_prefix("file://").unwrap_or(&s.url),
+                s.line
+            )?;
+        }
     }
     writeln!(w)?;
     writeln!(w, "snapshots:")?;
@@ -805,10 +873,35 @@ fn write_cluster_json_text(i: usize, c: &crate::leaks::ClusterJson, w: &mut dyn 
         writeln!(w, "   listeners: {n} on one event (Node's default maxListeners is 10)")?;
     }
     match &c.source {
+        Some(source) if c.source_confidence == "allocation_stack" => {
+            writeln!(w, "   source (from the allocation stacks): {source}{}", c.source_note())?
+        }
         Some(source) => writeln!(w, "   source (guessed from the snapshot): {source}{}", c.source_note())?,
         None => writeln!(w, "   source: unknown")?,
     }
     crate::lint::write_confirmed_findings(&c.lint_findings, w)?;
+    if let Some(st) = c.allocation_stacks.first() {
+        let frames: Vec<String> = st
+            .frames
+            .iter()
+            .take(3)
+            .map(|f| {
+                format!(
+                    "{} {}:{}",
+                    f.function,
+                    f.url.strip_prefix("file://").unwrap_or(&f.url),
+                    f.line
+                )
+            })
+            .collect();
+        writeln!(
+            w,
+            "   allocated by ({} object{}): {}",
+            format::count(st.count),
+            if st.count == 1 { "" } else { "s" },
+            frames.join(" ← ")
+        )?;
+    }
     writeln!(w, "   fix: {}", c.fix_hint)?;
     let path: Vec<String> = c
         .trace

@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use leakhound_leaks::{Cluster, LeakReport, SourceRef};
+use leakhound_leaks::{AllocationStack, Cluster, LeakReport, SourceKind, SourceRef};
 use serde::{Deserialize, Serialize};
 
 use crate::format;
@@ -88,8 +88,9 @@ pub struct ClusterJson {
     /// keeps the holder (the code adding to it is in there); `"closure"`: a function among
     /// what accumulates (the listener or callback itself, what a bound function calls, or
     /// the most common closure); `"constructor"`: the accumulating objects' constructor;
-    /// `"none"`: no location. (`"allocation_stack"` is reserved for when allocation
-    /// stacks are recorded.)
+    /// `"none"`: no location; `"allocation_stack"`: not a guess, the first frame of the
+    /// app's own code in the most common of `allocation_stacks` (the start of that
+    /// function: V8 records where a frame's function starts).
     #[serde(default = "source_confidence_none")]
     pub source_confidence: String,
     /// Every source location found, best first: the app's own code, then its
@@ -110,6 +111,69 @@ pub struct ClusterJson {
     /// Where a hunt found it (`pid`, `thread_id`, `isolate`); absent outside `hunt`.
     #[serde(flatten)]
     pub origin: ClusterOriginJson,
+    /// The most common stacks that allocated the accumulating objects, most objects first
+    /// (at most 3), when the snapshots were taken with allocation tracking on
+    /// (`hunt --track-allocations`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allocation_stacks: Vec<AllocationStackJson>,
+}
+
+/// One allocation stack of a cluster's objects.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AllocationStackJson {
+    /// Objects this stack allocated, among the accumulating objects' siblings added since
+    /// the snapshot before the last (same class, same holder). Only those count: V8 loses
+    /// (or mixes up) the stack of an object a snapshot has given an id once the GC moves
+    /// it, so the older objects' stacks are not trusted.
+    pub count: u64,
+    /// The frames: the app's own code first (innermost first), then its dependencies'
+    /// (`node_modules`), then Node's internals; `depth` gives the call order (0: the
+    /// function that allocated).
+    pub frames: Vec<StackFrameJson>,
+}
+
+/// One frame of an allocation stack. V8 records where the frame's function starts (its
+/// definition), not the line of the call or the allocation inside it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StackFrameJson {
+    /// The function's name (`(anonymous)` when it has none).
+    pub function: String,
+    /// The script's path or URL as V8 names it (`/srv/app/server.js`, `node:events`).
+    pub url: String,
+    /// Line where the function starts, from 1 (0 unknown).
+    pub line: u32,
+    /// Column where the function starts, from 1 (0 unknown).
+    pub column: u32,
+    /// `"user"` (the app's code), `"dependency"` (under `node_modules`) or
+    /// `"node_internal"` (Node's own `node:` scripts and V8 frames).
+    pub origin: String,
+    /// The dependency's package for a `"dependency"` frame, else null.
+    pub dependency: Option<String>,
+    /// Position in the recorded stack: 0 allocated, 1 its caller, …
+    pub depth: u32,
+}
+
+/// Converts allocation stacks to their JSON form.
+pub fn allocation_stacks_json(stacks: &[AllocationStack]) -> Vec<AllocationStackJson> {
+    stacks
+        .iter()
+        .map(|st| AllocationStackJson {
+            count: st.count,
+            frames: st
+                .frames
+                .iter()
+                .map(|f| StackFrameJson {
+                    function: f.function.clone(),
+                    url: f.url.clone(),
+                    line: f.line,
+                    column: f.column,
+                    origin: f.origin.as_str().to_owned(),
+                    dependency: f.dependency.clone(),
+                    depth: f.depth,
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// Rates per unit of load.
@@ -319,6 +383,7 @@ pub fn cluster_json(c: &Cluster) -> ClusterJson {
             })
             .collect(),
         origin: ClusterOriginJson::default(),
+        allocation_stacks: allocation_stacks_json(&c.allocation_stacks),
     }
 }
 
@@ -443,13 +508,18 @@ pub fn write_cluster_text(i: usize, c: &Cluster, requests_per_step: Option<f64>,
     }
     match c.sources.split_first() {
         Some((s, rest)) => {
-            writeln!(w, "   source (guessed from the snapshot): {}", source_text(s))?;
+            if s.kind == SourceKind::AllocationStack {
+                writeln!(w, "   source (from the allocation stacks): {}", source_text(s))?;
+            } else {
+                writeln!(w, "   source (guessed from the snapshot): {}", source_text(s))?;
+            }
             for s in rest.iter().take(3) {
                 writeln!(w, "      also: {}", source_text(s))?;
             }
         }
         None => writeln!(w, "   source: unknown (no location in the snapshot)")?,
     }
+    write_allocation_stacks_text(&c.allocation_stacks, c.count, w)?;
     writeln!(w, "   fix: {}", c.fix_hint)?;
     writeln!(w, "   retainer trace:")?;
     for (k, t) in c.trace.iter().enumerate() {
@@ -474,6 +544,43 @@ pub fn write_cluster_text(i: usize, c: &Cluster, requests_per_step: Option<f64>,
             format::bytes(t.retained_size_bytes),
             marker
         )?;
+    }
+    Ok(())
+}
+
+/// Frames shown per stack in text (the JSON has them all).
+const TEXT_FRAMES: usize = 6;
+
+/// The allocation stacks of a cluster of `count` roots: each with its share, the app's
+/// frames first, a dependency's or Node's marked. Nothing without stacks.
+fn write_allocation_stacks_text(stacks: &[AllocationStack], count: u64, w: &mut dyn Write) -> io::Result<()> {
+    if stacks.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        w,
+        "   allocated by (V8 records where each function starts, not the line inside it):"
+    )?;
+    for st in stacks {
+        let _ = count;
+        writeln!(
+            w,
+            "     {} object{}:",
+            format::count(st.count),
+            if st.count == 1 { "" } else { "s" }
+        )?;
+        for f in st.frames.iter().take(TEXT_FRAMES) {
+            let mark = match (f.origin, &f.dependency) {
+                (leakhound_leaks::FrameOrigin::User, _) => String::new(),
+                (leakhound_leaks::FrameOrigin::Dependency, Some(d)) => dependency_note(d),
+                (leakhound_leaks::FrameOrigin::Dependency, None) => " (in node_modules)".to_owned(),
+                (leakhound_leaks::FrameOrigin::NodeInternal, _) => " (node internals)".to_owned(),
+            };
+            writeln!(w, "       at {} {}{}", f.function, f.location(), mark)?;
+        }
+        if st.frames.len() > TEXT_FRAMES {
+            writeln!(w, "       … {} more frames", st.frames.len() - TEXT_FRAMES)?;
+        }
     }
     Ok(())
 }

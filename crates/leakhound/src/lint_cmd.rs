@@ -102,7 +102,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// Attaches to each cluster the lint findings that lie in (or add) the functions its
-/// sources name, marked confirmed at runtime: the files that exist on disk are linted
+/// sources and the app frames of its allocation stacks name, marked confirmed at runtime: the files that exist on disk are linted
 /// with the config found beside the first of them. Clusters whose files are missing get
 /// nothing, so reports of snapshots from elsewhere stay as they were. `LEAKHOUND_NO_LINT`
 /// (set and not empty) turns this off.
@@ -110,9 +110,27 @@ pub(crate) fn attach_to_clusters(clusters: &mut [leakhound_report::leaks::Cluste
     if std::env::var_os("LEAKHOUND_NO_LINT").is_some_and(|v| !v.is_empty()) {
         return;
     }
+    // The sources the snapshot suggests, and the app's frames of the allocation stacks
+    // (snapshots taken with --track-allocations): where the leaking objects were made.
     let per_cluster: Vec<Vec<HeapLocation>> = clusters
         .iter()
-        .map(|c| c.sources.iter().filter_map(|s| parse_location(&s.location)).collect())
+        .map(|c| {
+            let frames = c
+                .allocation_stacks
+                .iter()
+                .flat_map(|st| st.frames.iter())
+                .filter(|f| f.origin == "user" && f.line > 0)
+                .map(|f| HeapLocation {
+                    path: PathBuf::from(f.url.strip_prefix("file://").unwrap_or(&f.url)),
+                    line: f.line,
+                    column: f.column.max(1),
+                });
+            c.sources
+                .iter()
+                .filter_map(|s| parse_location(&s.location))
+                .chain(frames)
+                .collect()
+        })
         .collect();
     let all: Vec<HeapLocation> = per_cluster
         .iter()

@@ -532,10 +532,11 @@ fn a_huge_top_level_key_is_an_error() {
     assert!(line.contains("top-level key") && line.contains("1 KiB"), "{line}");
 }
 
-/// Nesting is capped where values are read (64 levels in the header) and where they
-/// are skipped (2^20 levels: `trace_tree` nests one level per stack frame, and V8 keeps
-/// at most 64 frames). The skipped section used to be followed to the end of the file
-/// whatever its depth, with a counter that a few GB of `[` would overflow.
+/// Nesting is capped where values are read (64 levels in the header, 1024 in the
+/// `trace_tree`, which nests one level per stack frame while V8 keeps at most 64 frames)
+/// and where they are skipped (2^20 levels). The skipped section used to be followed to
+/// the end of the file whatever its depth, with a counter that a few GB of `[` would
+/// overflow.
 #[test]
 fn deep_nesting_is_an_error_at_the_level_past_the_limit() {
     let dir = tempfile::tempdir().unwrap();
@@ -551,15 +552,27 @@ fn deep_nesting_is_an_error_at_the_level_past_the_limit() {
     );
 
     let good = Doc::good().text();
-    let key = "\"trace_tree\":";
+    let key = "\"samples\":";
     let start = good.find(key).unwrap() + key.len();
     let text = format!("{}{}", &good[..start], "[".repeat((1 << 20) + 1));
-    let path = write(&dir, "deep-trace-tree.heapsnapshot", text.as_bytes());
+    let path = write(&dir, "deep-samples.heapsnapshot", text.as_bytes());
     expect_error_at(
         &path,
         "skipped section",
         start + (1 << 20),
         "nesting deeper than 1048576 levels",
+    );
+
+    let key = "\"trace_tree\":";
+    let start = good.find(key).unwrap() + key.len();
+    let node = "1,0,0,0,";
+    let text = format!("{}[{}", &good[..start], format!("{node}[").repeat(1025));
+    let path = write(&dir, "deep-trace-tree.heapsnapshot", text.as_bytes());
+    expect_error_at(
+        &path,
+        "trace_tree",
+        start + 1 + (node.len() + 1) * 1024 + node.len(),
+        "nesting deeper than 1024 levels",
     );
 }
 
@@ -700,8 +713,8 @@ fn truncated_anywhere() {
         ("snapshot", "snapshot header"),
         ("nodes", "nodes"),
         ("edges", "edges"),
-        ("trace_function_infos", "skipped section"),
-        ("trace_tree", "skipped section"),
+        ("trace_function_infos", "trace_function_infos"),
+        ("trace_tree", "trace_tree"),
         ("samples", "skipped section"),
         ("locations", "locations"),
         ("strings", "strings"),

@@ -26,6 +26,14 @@ pub(super) struct Layout {
     pub(super) l_script: Option<usize>,
     pub(super) l_line: Option<usize>,
     pub(super) l_column: Option<usize>,
+    /// `trace_function_count` from the header (0 when absent): the functions of the
+    /// allocation stacks, when allocation tracking was on.
+    pub(super) trace_function_count: u64,
+    /// Fields of a `trace_function_infos` row (`function_id, name, script_name,
+    /// script_id, line, column`).
+    pub(super) trace_function_fields: Vec<String>,
+    /// Fields of a `trace_tree` node (`id, function_info_index, count, size, children`).
+    pub(super) trace_node_fields: Vec<String>,
     pub(super) node_types: Vec<String>,
     pub(super) edge_types: Vec<String>,
     pub(super) node_count: u64,
@@ -147,6 +155,9 @@ impl Layout {
             l_script: location_fields.iter().position(|f| f == "script_id"),
             l_line: location_fields.iter().position(|f| f == "line"),
             l_column: location_fields.iter().position(|f| f == "column"),
+            trace_function_count: number("trace_function_count")?.unwrap_or(0),
+            trace_function_fields: names(meta, "trace_function_info_fields").unwrap_or_default(),
+            trace_node_fields: names(meta, "trace_node_fields").unwrap_or_default(),
             node_types,
             edge_types,
             node_count: count("node_count")?,

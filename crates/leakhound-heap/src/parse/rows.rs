@@ -20,6 +20,8 @@ struct NodeCtx {
     n_self: usize,
     n_edges: usize,
     n_detach: Option<usize>,
+    /// The `trace_node_id` field, when it is kept (allocation stacks recorded).
+    n_trace: Option<usize>,
     type_count: u64,
 }
 
@@ -33,6 +35,7 @@ struct NodeRow {
     self_size_overflows: bool,
     edge_count: u64,
     detachedness: Option<u8>,
+    trace_node: Option<u32>,
 }
 
 impl NodeCtx {
@@ -60,6 +63,10 @@ impl NodeCtx {
         let name = check32(get(self.n_name), "name")?;
         let id = check32(get(self.n_id), "id")?;
         let size = get(self.n_self);
+        let trace_node = match self.n_trace {
+            Some(t) => Some(check32(get(t), "trace_node_id")?),
+            None => None,
+        };
         Ok(NodeRow {
             node_type: t as u8,
             name,
@@ -69,6 +76,7 @@ impl NodeCtx {
             self_size_overflows: size > u32::MAX as u64,
             edge_count: get(self.n_edges),
             detachedness: self.n_detach.map(|d| (get(d) & 3) as u8),
+            trace_node,
         })
     }
 }
@@ -82,6 +90,7 @@ struct NodePart {
     self_size: Vec<u32>,
     edge_count: Vec<u32>,
     detachedness: Vec<u8>,
+    trace_node: Vec<u32>,
     /// Sum of `edge_count`.
     edges: u64,
     overflows: u64,
@@ -132,6 +141,9 @@ impl NodeSink<'_> {
         if let Some(d) = r.detachedness {
             snap.detachedness.push(d);
         }
+        if let Some(t) = r.trace_node {
+            snap.trace_node.push(t);
+        }
         Ok(())
     }
 }
@@ -166,6 +178,9 @@ impl RowSink for NodeSink<'_> {
         part.edge_count.push(r.edge_count as u32);
         if let Some(d) = r.detachedness {
             part.detachedness.push(d);
+        }
+        if let Some(t) = r.trace_node {
+            part.trace_node.push(t);
         }
         true
     }
@@ -211,6 +226,7 @@ impl RowSink for NodeSink<'_> {
         snap.node_id.extend_from_slice(&part.node_id);
         snap.self_size.extend_from_slice(&part.self_size);
         snap.detachedness.extend_from_slice(&part.detachedness);
+        snap.trace_node.extend_from_slice(&part.trace_node);
         part.truncate_columns(0);
         self.absorb(part, before, rows);
         true
@@ -268,6 +284,7 @@ impl NodePart {
         std::mem::swap(&mut self.node_id, &mut snap.node_id);
         std::mem::swap(&mut self.self_size, &mut snap.self_size);
         std::mem::swap(&mut self.detachedness, &mut snap.detachedness);
+        std::mem::swap(&mut self.trace_node, &mut snap.trace_node);
     }
 
     fn truncate_columns(&mut self, rows: usize) {
@@ -276,6 +293,7 @@ impl NodePart {
         self.node_id.truncate(rows);
         self.self_size.truncate(rows);
         self.detachedness.truncate(rows);
+        self.trace_node.truncate(rows);
     }
 
     fn reset_counts(&mut self) {
@@ -324,6 +342,12 @@ pub(super) fn read_nodes<R: Read>(
     if snap.has_detachedness {
         snap.detachedness = reserved(reserve);
     }
+    // The column is kept only when allocation tracking recorded functions (older V8
+    // writes `trace_node_id` as 0 in every snapshot; the newest only with tracking).
+    let n_trace = l.n_trace.filter(|_| l.trace_function_count > 0);
+    if n_trace.is_some() {
+        snap.trace_node = reserved(reserve);
+    }
     let mut sink = NodeSink {
         snap,
         ctx: NodeCtx {
@@ -333,6 +357,7 @@ pub(super) fn read_nodes<R: Read>(
             n_self: l.n_self,
             n_edges: l.n_edges,
             n_detach: l.n_detach,
+            n_trace,
             type_count: l.node_types.len() as u64,
         },
         stride,
