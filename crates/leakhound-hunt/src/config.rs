@@ -50,6 +50,7 @@ impl AppTarget {
     ) -> Result<AppTarget, ConfigError> {
         match (attach, command.split_first()) {
             (Some(pid), _) => Ok(AppTarget::Attach { pid }),
+            (None, Some((program, _))) if is_bun(program) => Err(ConfigError::Bun),
             (None, Some((program, rest))) => Ok(AppTarget::Spawn {
                 program: program.clone(),
                 args: rest.to_vec(),
@@ -59,6 +60,14 @@ impl AppTarget {
             (None, None) => Err(ConfigError::NoApp { verb }),
         }
     }
+}
+
+/// True for Bun's programs (`bun`, `bunx`), whose inspector is not V8's.
+fn is_bun(program: &OsString) -> bool {
+    std::path::Path::new(program)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| matches!(n, "bun" | "bunx" | "bun.exe"))
 }
 
 /// How load is made.
@@ -141,6 +150,11 @@ pub enum ConfigError {
         /// The subcommand, for the example.
         verb: &'static str,
     },
+    /// The app runs on Bun.
+    #[error(
+        "Bun is not supported: its inspector speaks WebKit's protocol, not V8's, and its heap snapshots give the same object another id in each snapshot, so a series cannot be compared. Write a V8 heap snapshot from the app instead, `await Bun.write(\"app.heapsnapshot\", Bun.generateHeapSnapshot(\"v8\"))`, and read it with `leakhound summary app.heapsnapshot`"
+    )]
+    Bun,
     /// `--attach` with the built-in load needs to know where to send it.
     #[error("with --attach, give the app's address with --url")]
     AttachNeedsUrl,
@@ -222,6 +236,9 @@ pub struct HuntOptions {
     /// Take every snapshot even when the memory headroom check says it does not fit
     /// (`--ignore-headroom`; a warning is recorded instead).
     pub ignore_headroom: bool,
+    /// Watch only the main process's main thread (`--main-only`): no cluster workers,
+    /// child processes or worker threads.
+    pub main_only: bool,
     /// Turn on V8's allocation tracking before the baseline (`--track-allocations`), so
     /// the snapshots carry allocation stacks.
     pub track_allocations: bool,
@@ -274,6 +291,9 @@ pub struct HuntConfig {
     /// free for it (`leakhound_inspector::headroom`): a snapshot that does not fit ends the
     /// hunt, unless this is set, which makes it a warning.
     pub ignore_headroom: bool,
+    /// Follow every isolate of the app (cluster workers, child processes, worker threads),
+    /// each with its own series, snapshots and verdict; false with `--main-only`.
+    pub follow_isolates: bool,
     /// Turn on allocation tracking (`HeapProfiler.startTrackingHeapObjects` with
     /// `trackAllocations: true`) before the baseline, so every later snapshot records
     /// which stack allocated each new object and each leak cluster gets its allocation
@@ -385,6 +405,7 @@ impl HuntConfig {
                 ..Default::default()
             },
             ignore_headroom: o.ignore_headroom,
+            follow_isolates: !o.main_only,
             track_allocations: o.track_allocations,
             sample_allocations: o.sample_allocations,
         })
@@ -516,6 +537,7 @@ mod tests {
             ready: None,
             min_growth: 2,
             ignore_headroom: false,
+            main_only: false,
             track_allocations: false,
             sample_allocations: false,
         }
@@ -529,6 +551,19 @@ mod tests {
                 .map(|(_, v)| v.to_string_lossy().into_owned()),
             AppTarget::Attach { .. } => None,
         }
+    }
+
+    #[test]
+    fn bun_is_refused_with_what_to_do_instead() {
+        for program in ["bun", "/usr/local/bin/bun", "bunx"] {
+            let e = AppTarget::new("hunt", &[program.into(), "server.ts".into()], None, Vec::new()).unwrap_err();
+            let text = e.to_string();
+            assert!(
+                text.contains("Bun.generateHeapSnapshot(\"v8\")") && text.contains("leakhound summary"),
+                "{text}"
+            );
+        }
+        assert!(AppTarget::new("hunt", &["deno".into(), "run".into()], None, Vec::new()).is_ok());
     }
 
     #[test]
@@ -564,13 +599,13 @@ mod tests {
             ..options()
         })
         .unwrap();
-        assert_eq!(cfg.warmup_requests, 200);
+        assert_eq!(cfg.warmup_requests, 1000);
         let w = cfg.warmup_load.expect("the warm-up command");
         assert_eq!(w.command, "k6 run --iterations 50 load.js");
         assert_eq!(w.env[0].0, "LEAKHOUND_URL");
         // The built-in load keeps its warm-up.
         let cfg = HuntConfig::from_options(options()).unwrap();
-        assert_eq!(cfg.warmup_requests, 200);
+        assert_eq!(cfg.warmup_requests, 1000);
         assert!(port_given(&cfg).is_some());
     }
 

@@ -23,6 +23,7 @@ mod config;
 mod error;
 pub mod evidence;
 pub mod heap_profile;
+mod isolates;
 mod listening;
 mod lock;
 mod out_dir;
@@ -37,9 +38,12 @@ pub use config::{
     WATCH_SAMPLE_MS_ATTACHED, WATCH_SAMPLE_MS_STARTED, WatchConfig, WatchOptions,
 };
 pub use error::{Failure, HuntError, Stage};
+pub use leakhound_inspector::{Isolate, IsolateKind};
 pub use lock::{LockError, TargetLock, lock_target, try_lock_capture};
 pub use out_dir::{OutDir, OutDirError};
-pub use outcome::{CalmDown, HuntEvent, HuntOutcome, PhaseRecord, SnapshotRecord, Verdict};
+pub use outcome::{
+    CalmDown, HuntEvent, HuntOutcome, IsolateOutcome, PhaseRecord, RequestsMethod, SnapshotRecord, Verdict,
+};
 pub use phase::{PhaseKind, SnapshotLabel, UnknownPhase, UnknownSnapshotLabel};
 pub use run::hunt;
 pub use watch::{

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use leakhound_inspector::OutputLine;
+use leakhound_inspector::{Isolate, OutputLine};
 use leakhound_leaks::{Evidence, FloorAnalysis, LeakReport, MemoryKind, MemorySample};
 use leakhound_load::LoadReport;
 
@@ -52,6 +52,11 @@ pub enum HuntEvent {
     SnapshotTaken(SnapshotRecord),
     /// A memory sample.
     Sample(MemorySample),
+    /// Another isolate of the app is followed from now on (a cluster worker, a child
+    /// process, a worker thread).
+    Followed(Isolate),
+    /// A followed isolate (not the main one) exited.
+    Exited(Isolate),
 }
 
 /// A phase of the hunt.
@@ -84,6 +89,8 @@ pub struct SnapshotRecord {
     pub duration_ms: u64,
     /// Units of load sent before it.
     pub requests: u64,
+    /// The isolate it is a snapshot of.
+    pub isolate: Isolate,
 }
 
 /// The calm-down check.
@@ -156,6 +163,75 @@ pub struct HuntOutcome {
     pub warnings: Vec<String>,
     /// The sampling heap profile taken over the load phases (`--sample-allocations`).
     pub heap_profile: Option<crate::heap_profile::HeapProfileRecord>,
+    /// For each of `leaks.clusters`, the isolate it was found in.
+    pub cluster_isolates: Vec<Isolate>,
+    /// Every isolate of the app that was followed, the main process first: its own memory
+    /// series, floor, snapshots, leak finder and verdict. One entry for a single process.
+    pub processes: Vec<IsolateOutcome>,
+}
+
+/// How an isolate's per-request rates are normalised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestsMethod {
+    /// By the requests the isolate's own HTTP servers started to handle, counted in it
+    /// through `diagnostics_channel`'s `http.server.request.start`.
+    Counted,
+    /// By the units of load leakhound sent to the app (a single process, which serves
+    /// every request sent; or an isolate whose requests could not be counted).
+    Sent,
+}
+
+impl RequestsMethod {
+    /// The wire name: `http_server_requests_counted` or `requests_sent`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestsMethod::Counted => "http_server_requests_counted",
+            RequestsMethod::Sent => "requests_sent",
+        }
+    }
+}
+
+/// One isolate's part of a hunt.
+#[derive(Debug, Clone)]
+pub struct IsolateOutcome {
+    /// Which isolate.
+    pub isolate: Isolate,
+    /// Its verdict, by the same rules as the whole hunt's ([`decide`]), on its own data.
+    pub verdict: Verdict,
+    /// Why, in one sentence.
+    pub reason: String,
+    /// With [`Verdict::Inconclusive`], what would decide it.
+    pub what_would_decide: Option<String>,
+    /// Requests it served during the hunt (counted in it), when known.
+    pub requests_served: Option<u64>,
+    /// What its per-request rates are divided by.
+    pub requests_method: RequestsMethod,
+    /// Requests per load phase, in the unit of `requests_method`.
+    pub requests_per_phase: Vec<u64>,
+    /// When it was first followed, ms since the hunt started (0 for one present from the
+    /// start).
+    pub joined_ms: f64,
+    /// When it exited, if it did during the hunt.
+    pub exited_ms: Option<f64>,
+    /// Whether it was snapshotted (it serves load, or the serving isolates are not known).
+    pub snapshotted: bool,
+    /// Followed from before the baseline to the calm-down (it neither joined late nor
+    /// exited): only such isolates can make the app's verdict `NoLeak`.
+    pub followed_throughout: bool,
+    /// Its snapshots, oldest first.
+    pub snapshots: Vec<SnapshotRecord>,
+    /// Its memory samples, sorted by time (`requests` in the unit of `requests_method`).
+    pub samples: Vec<MemorySample>,
+    /// Its floor statistics over all load phases.
+    pub floor: FloorAnalysis,
+    /// Its floor statistics over the last load phase.
+    pub floor_last_phase: FloorAnalysis,
+    /// Its calm-down check (None when it exited before).
+    pub calm_down: Option<CalmDown>,
+    /// Its leak finder report (no clusters without a whole series of snapshots).
+    pub leaks: LeakReport,
+    /// What happened to it that the reader should know ("exited at 4.2 s; …"), if anything.
+    pub note: Option<String>,
 }
 
 /// The hunt's verdict, its one-sentence reason and, when inconclusive, what would decide

@@ -9,32 +9,89 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use leakhound_inspector::headroom::{self, Fit, HeapFigures, PreviousSnapshot};
-use leakhound_inspector::{NodeProcess, OutputLine, SamplingOptions, Session, SpawnOptions};
-use leakhound_leaks::{LeakOptions, LeakReport, MemorySample};
+use leakhound_inspector::{Isolate, IsolateKind, NodeProcess, OutputLine, SamplingOptions, Session, SpawnOptions};
+use leakhound_leaks::{FloorAnalysis, LeakOptions, LeakReport, MemorySample};
 use leakhound_load::LoadReport;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::mpsc;
 
 use crate::config::{AppTarget, HuntConfig, LoadKind};
 use crate::error::{Failure, HuntError, Stage};
 use crate::heap_profile::HeapProfileRecord;
+use crate::isolates::{Registry, RegistryParts, Tracked, served_at};
 use crate::listening::{ListensElsewhere, port_of};
-use crate::outcome::{CalmDown, HuntEvent, HuntOutcome, PhaseRecord, SnapshotRecord, decide};
+use crate::outcome::{
+    CalmDown, HuntEvent, HuntOutcome, IsolateOutcome, PhaseRecord, RequestsMethod, SnapshotRecord, Verdict, decide,
+};
 use crate::phase::{PhaseKind, SnapshotLabel};
-use crate::sampling::{Clock, Sampler, sample};
+use crate::sampling::{Clock, sample};
 
 /// How many times a series is started again after V8's object ids were reset under it.
 const MAX_SERIES_RESTARTS: u32 = 2;
 
-/// State the phases and the sampling task share.
+/// State the phases and the sampling tasks share.
 struct Shared {
     clock: Clock,
     /// Units of load sent so far.
-    requests: AtomicU64,
+    requests: Arc<AtomicU64>,
     /// Set while a snapshot is written: no samples then (the app is paused).
-    paused: AtomicBool,
-    /// Set when the phases end: the sampling task stops.
-    stop: AtomicBool,
-    samples: Mutex<Vec<MemorySample>>,
+    paused: Arc<AtomicBool>,
+}
+
+/// The hunt's own record of one followed isolate.
+struct IsoState {
+    tracked: Arc<Tracked>,
+    /// In the current snapshot series (it serves load and was there at its baseline).
+    in_series: bool,
+    /// Whether it was in any series (for the report).
+    snapshotted: bool,
+    /// Its snapshots of the current series.
+    snapshots: Vec<SnapshotRecord>,
+    /// Its last snapshot and what it cost, for the next headroom check.
+    previous_snapshot: Option<PreviousSnapshot>,
+    /// Its resident set before its first snapshot, in bytes.
+    rss_before_snapshots: Option<u64>,
+    /// V8's object-id marker at its baseline.
+    marker: Option<String>,
+    /// `(requests sent, requests it served)` read along the hunt.
+    checkpoints: Vec<(u64, u64)>,
+    /// Requests it served in each load phase (when counted), by phase.
+    served_per_phase: Vec<(PhaseKind, u64)>,
+    /// Its floor point before the baseline snapshot.
+    baseline: Option<MemorySample>,
+    /// Its floor point after the calm-down.
+    after: Option<MemorySample>,
+    /// Its last floor point read by [`Ctx::floor_point`].
+    last_floor: Option<MemorySample>,
+    /// What the report should say about it.
+    notes: Vec<String>,
+}
+
+impl IsoState {
+    fn new(tracked: Arc<Tracked>) -> IsoState {
+        IsoState {
+            tracked,
+            in_series: false,
+            snapshotted: false,
+            snapshots: Vec::new(),
+            previous_snapshot: None,
+            rss_before_snapshots: None,
+            marker: None,
+            checkpoints: Vec::new(),
+            served_per_phase: Vec::new(),
+            baseline: None,
+            after: None,
+            last_floor: None,
+            notes: Vec::new(),
+        }
+    }
+
+    fn alive(&self) -> bool {
+        !self.tracked.session.is_closed()
+    }
+
+    fn isolate(&self) -> Isolate {
+        self.tracked.isolate
+    }
 }
 
 impl Shared {
@@ -54,15 +111,14 @@ struct Ctx {
     snapshots: Vec<SnapshotRecord>,
     phases: Vec<PhaseRecord>,
     warnings: Vec<String>,
+    /// Every isolate followed, the main one first.
+    registry: Arc<Registry>,
+    /// The hunt's record of each, in the registry's order.
+    iso: Vec<IsoState>,
     ready_seen: Arc<AtomicBool>,
     /// The app's last lines that mention listening (`listening on 3000`), to say where it
     /// listens when it does not answer at its URL.
     listen_lines: Arc<std::sync::Mutex<VecDeque<String>>>,
-    /// The last snapshot, the heap it was taken of and what it cost the app, for the next
-    /// headroom check.
-    previous_snapshot: Option<PreviousSnapshot>,
-    /// The app's resident set before the first snapshot, in bytes.
-    rss_before_snapshots: Option<u64>,
     /// The sampling heap profiler is running (`--sample-allocations`).
     sampling: bool,
     /// The sampling heap profile, once taken.
@@ -181,79 +237,179 @@ impl Ctx {
         }
     }
 
-    /// A forced full GC and a memory reading right after it: a floor point.
-    async fn floor_point(&mut self, stage: Stage) -> Result<MemorySample, HuntError> {
-        self.check_alive(stage.clone())?;
-        if let Err(e) = self.session.collect_garbage().await {
-            return Err(self.fail(stage, e).await);
+    /// Brings the hunt's list of isolates up to date with the registry's.
+    fn sync_isolates(&mut self) {
+        let all = self.registry.snapshot();
+        for t in all.into_iter().skip(self.iso.len()) {
+            self.iso.push(IsoState::new(t));
         }
-        let m = match self.session.memory_usage().await {
-            Ok(m) => m,
-            Err(e) => return Err(self.fail(stage, e).await),
-        };
-        let s = sample(
-            m,
-            self.shared.now_ms(),
-            self.shared.requests.load(Ordering::SeqCst),
-            true,
-            true,
-        );
-        self.shared.samples.lock().await.push(s);
-        self.emit(HuntEvent::Sample(s));
-        Ok(s)
     }
 
-    /// Checks that writing the `label` snapshot fits the memory free for the app
-    /// ([`headroom::check`]): refuses it when it does not (unless `--ignore-headroom`),
-    /// records a warning when it is tight. A check that cannot be made is a warning too.
-    /// Returns the heap figures it used, for the next check.
-    async fn check_headroom(&mut self, label: SnapshotLabel) -> Result<Option<HeapFigures>, HuntError> {
+    /// Records, for each isolate whose requests are counted, how many it has served now
+    /// that `sent` units were sent. Returns the counts (None: not counted or gone).
+    async fn checkpoint(&mut self) -> Vec<Option<u64>> {
+        let sent = self.shared.requests.load(Ordering::SeqCst);
+        let mut counts = Vec::with_capacity(self.iso.len());
+        for st in &mut self.iso {
+            let served = if st.alive() { st.tracked.served().await } else { None };
+            if let Some(n) = served {
+                st.checkpoints.push((sent, n));
+            }
+            counts.push(served);
+        }
+        counts
+    }
+
+    /// A forced full GC and a memory reading right after it in every live isolate, one
+    /// after the other: a floor point each. Returns the main isolate's; the others are
+    /// recorded in their series (one that exited meanwhile is skipped).
+    async fn floor_point(&mut self, stage: Stage) -> Result<MemorySample, HuntError> {
+        self.sync_isolates();
+        self.check_alive(stage.clone())?;
+        let mut main = None;
+        for i in 0..self.iso.len() {
+            if i > 0 && !self.iso[i].alive() {
+                continue;
+            }
+            let session = self.iso[i].tracked.session.clone();
+            let read = async {
+                session.collect_garbage().await?;
+                session.memory_usage().await
+            }
+            .await;
+            let m = match read {
+                Ok(m) => m,
+                Err(e) if i == 0 => return Err(self.fail(stage, e).await),
+                Err(_) => continue,
+            };
+            let s = sample(
+                m,
+                self.shared.now_ms(),
+                self.shared.requests.load(Ordering::SeqCst),
+                true,
+                true,
+            );
+            self.iso[i].tracked.samples.lock().await.push(s);
+            self.iso[i].last_floor = Some(s);
+            if i == 0 {
+                self.emit(HuntEvent::Sample(s));
+                main = Some(s);
+            }
+        }
+        self.checkpoint().await;
+        match main {
+            Some(s) => Ok(s),
+            None => Err(self.err(stage, Failure::AnalysisStopped("no memory reading of the app".into()))),
+        }
+    }
+
+    /// Checks that writing the `label` snapshot of isolate `i` fits the memory free for
+    /// its process ([`headroom::check`]): refuses it when it does not (unless
+    /// `--ignore-headroom`), records a warning when it is tight. A check that cannot be
+    /// made is a warning too. Returns the heap figures it used, for the next check.
+    async fn check_headroom(&mut self, i: usize, label: SnapshotLabel) -> Result<Option<HeapFigures>, HuntError> {
         let stage = Stage::Snapshot(label);
-        let mut figures = match self.session.heap_figures().await {
+        let session = self.iso[i].tracked.session.clone();
+        let who = self.who(i);
+        let mut figures = match session.heap_figures().await {
             Ok(f) => f,
-            Err(e) if self.session.is_closed() => return Err(self.fail(stage, e).await),
+            Err(e) if i == 0 && session.is_closed() => return Err(self.fail(stage, e).await),
             Err(e) => {
                 self.warnings
-                    .push(format!("{label} snapshot: memory headroom not checked: {e}"));
+                    .push(format!("{who}{label} snapshot: memory headroom not checked: {e}"));
                 return Ok(None);
             }
         };
-        figures.previous = self.previous_snapshot;
-        match headroom::check(self.session.pid(), &figures) {
+        figures.previous = self.iso[i].previous_snapshot;
+        match headroom::check(session.pid(), &figures) {
             Ok(check) => match check.fit {
                 Fit::Fits => {}
                 Fit::Tight => self
                     .warnings
-                    .push(format!("{label} snapshot: memory is tight: {check}")),
+                    .push(format!("{who}{label} snapshot: memory is tight: {check}")),
                 Fit::DoesNotFit if self.cfg.ignore_headroom => self
                     .warnings
-                    .push(format!("{label} snapshot taken with --ignore-headroom: {check}")),
+                    .push(format!("{who}{label} snapshot taken with --ignore-headroom: {check}")),
                 Fit::DoesNotFit => return Err(self.err(stage, Failure::NoHeadroom(Box::new(check)))),
             },
             Err(e) => self
                 .warnings
-                .push(format!("{label} snapshot: memory headroom not checked: {e}")),
+                .push(format!("{who}{label} snapshot: memory headroom not checked: {e}")),
         }
         Ok(Some(figures))
     }
 
-    /// Writes snapshot number `index` (from 0) of the series into the output folder, once
-    /// the headroom check lets it.
+    /// `"cluster worker 2, pid 4711: "` for an isolate other than the main one of a
+    /// single-isolate hunt, else nothing: a prefix for warnings.
+    fn who(&self, i: usize) -> String {
+        if self.iso.len() > 1 {
+            format!("{}: ", self.iso[i].isolate())
+        } else {
+            String::new()
+        }
+    }
+
+    /// Writes snapshot number `index` (from 0) of the series of every isolate in it, one
+    /// at a time, once the headroom check lets each. An isolate other than the main one
+    /// that exits meanwhile leaves the series.
     async fn snapshot(&mut self, label: SnapshotLabel, index: usize) -> Result<(), HuntError> {
+        for i in 0..self.iso.len() {
+            if !self.iso[i].in_series {
+                continue;
+            }
+            if i > 0 && !self.iso[i].alive() {
+                self.leave_series(i, label);
+                continue;
+            }
+            match self.snapshot_of(i, label, index).await {
+                Ok(()) => {}
+                Err(e) if i > 0 && !self.iso[i].alive() => {
+                    drop(e);
+                    self.leave_series(i, label);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Isolate `i` exited before its `label` snapshot: its series is incomplete.
+    fn leave_series(&mut self, i: usize, label: SnapshotLabel) {
+        let st = &mut self.iso[i];
+        st.in_series = false;
+        st.notes.push(format!(
+            "exited before its {label} snapshot: its snapshots are kept but not compared"
+        ));
+    }
+
+    /// The file name of isolate `i`'s snapshot: `01-baseline.heapsnapshot` for the main
+    /// one, `01-baseline-pid4712.heapsnapshot`, `01-baseline-pid4711-thread1.heapsnapshot`.
+    fn snapshot_name(&self, i: usize, label: SnapshotLabel, index: usize) -> String {
+        let iso = self.iso[i].isolate();
+        match (iso.kind, iso.thread_id) {
+            (IsolateKind::Main, _) => format!("{:02}-{label}.heapsnapshot", index + 1),
+            (_, Some(t)) => format!("{:02}-{label}-pid{}-thread{t}.heapsnapshot", index + 1, iso.pid),
+            (_, None) => format!("{:02}-{label}-pid{}.heapsnapshot", index + 1, iso.pid),
+        }
+    }
+
+    /// Writes isolate `i`'s snapshot number `index` of the series.
+    async fn snapshot_of(&mut self, i: usize, label: SnapshotLabel, index: usize) -> Result<(), HuntError> {
         let stage = Stage::Snapshot(label);
         self.check_alive(stage.clone())?;
-        let figures = self.check_headroom(label).await?;
-        let pid = self.session.pid();
-        if self.rss_before_snapshots.is_none() {
-            self.rss_before_snapshots = headroom::rss_of(pid).ok().map(|r| r.rss_bytes);
+        let figures = self.check_headroom(i, label).await?;
+        let session = self.iso[i].tracked.session.clone();
+        let pid = session.pid();
+        if self.iso[i].rss_before_snapshots.is_none() {
+            self.iso[i].rss_before_snapshots = headroom::rss_of(pid).ok().map(|r| r.rss_bytes);
         }
-        self.emit(HuntEvent::Step(format!("{label} snapshot")));
-        let path = self.out_dir.join(format!("{:02}-{label}.heapsnapshot", index + 1));
+        let who = self.who(i);
+        self.emit(HuntEvent::Step(format!("{who}{label} snapshot")));
+        let path = self.out_dir.join(self.snapshot_name(i, label, index));
         self.shared.paused.store(true, Ordering::SeqCst);
         let t_ms = self.shared.now_ms();
         let events = self.events.clone();
-        let r = self
-            .session
+        let r = session
             .take_heap_snapshot(&path, move |done, total| {
                 let _ = events.send(HuntEvent::SnapshotProgress { label, done, total });
             })
@@ -261,10 +417,12 @@ impl Ctx {
         self.shared.paused.store(false, Ordering::SeqCst);
         let file = match r {
             Ok(f) => f,
-            Err(e) => return Err(self.fail(stage, e).await),
+            Err(e) if i == 0 => return Err(self.fail(stage, e).await),
+            Err(e) => return Err(self.err(stage, e)),
         };
-        // What it cost the app (its peak RSS now) sizes the next check.
-        self.previous_snapshot = match (figures, self.rss_before_snapshots, headroom::rss_of(pid)) {
+        // What it cost the process (its peak RSS now) sizes the next check.
+        let st = &mut self.iso[i];
+        st.previous_snapshot = match (figures, st.rss_before_snapshots, headroom::rss_of(pid)) {
             (Some(f), Some(rss_before_bytes), Ok(after)) => Some(PreviousSnapshot {
                 heap_used_bytes: f.heap_used_bytes,
                 large_object_bytes: f.large_object_bytes,
@@ -281,7 +439,9 @@ impl Ctx {
             t_ms,
             duration_ms: file.duration_ms,
             requests: self.shared.requests.load(Ordering::SeqCst),
+            isolate: st.isolate(),
         };
+        st.snapshots.push(rec.clone());
         self.emit(HuntEvent::SnapshotTaken(rec.clone()));
         self.snapshots.push(rec);
         Ok(())
@@ -294,7 +454,68 @@ impl Ctx {
         for s in self.snapshots.drain(..) {
             let _ = std::fs::remove_file(&s.path);
         }
+        for st in &mut self.iso {
+            st.snapshots.clear();
+            st.served_per_phase.clear();
+        }
         self.phases.retain(|p| !p.kind.is_load());
+    }
+
+    /// Starts a new series at the baseline: every live isolate that serves load is in it.
+    /// Which ones serve is known from the requests counted in them so far: an isolate
+    /// that counted none while others counted some (a cluster's primary) is left out;
+    /// worker threads, which do work for requests without serving them, are always in;
+    /// when nothing was counted, every isolate is.
+    async fn start_series(&mut self, base: &MemorySample) {
+        self.sync_isolates();
+        let counts: Vec<Option<u64>> = {
+            let mut c = Vec::new();
+            for st in &self.iso {
+                c.push(if st.alive() { st.tracked.served().await } else { None });
+            }
+            c
+        };
+        let any_served = counts.iter().any(|c| matches!(c, Some(n) if *n > 0));
+        for (i, st) in self.iso.iter_mut().enumerate() {
+            let serves = match st.isolate().kind {
+                IsolateKind::WorkerThread => true,
+                _ => !any_served || counts[i] != Some(0),
+            };
+            st.in_series = (i == 0 || st.alive()) && serves;
+            st.snapshotted |= st.in_series;
+            st.marker = None;
+            if i == 0 {
+                st.baseline = Some(*base);
+            } else if st.baseline.is_none() {
+                st.baseline = st.last_floor;
+            }
+        }
+    }
+
+    /// Reads each serving isolate's object-id marker at the start of its series.
+    async fn mark_series(&mut self) {
+        for st in &mut self.iso {
+            if st.in_series {
+                st.marker = st.tracked.session.object_id_marker().await.ok();
+            }
+        }
+    }
+
+    /// Whether V8's object ids were reset in a serving isolate since its baseline (another
+    /// inspector client ended its session).
+    async fn ids_reset(&mut self) -> bool {
+        for st in &self.iso {
+            if !st.in_series || !st.alive() {
+                continue;
+            }
+            if let Some(m) = &st.marker
+                && let Ok(now) = st.tracked.session.object_id_marker().await
+                && &now != m
+            {
+                return true;
+            }
+        }
+        false
     }
 
     /// Drives `units` of load (or the phase's duration) and records the phase.
@@ -302,6 +523,8 @@ impl Ctx {
         let stage = Stage::Load(phase);
         self.check_alive(stage.clone())?;
         self.emit(HuntEvent::Step(format!("{phase}: load")));
+        self.sync_isolates();
+        let served_before = self.checkpoint().await;
         let start_ms = self.shared.now_ms();
         let before = self.shared.requests.load(Ordering::SeqCst);
         let kind = match (&self.cfg.warmup_load, phase) {
@@ -373,6 +596,17 @@ impl Ctx {
         };
         let end_ms = self.shared.now_ms();
         let sent = self.shared.requests.load(Ordering::SeqCst) - before;
+        let served_after = self.checkpoint().await;
+        for (i, st) in self.iso.iter_mut().enumerate() {
+            let first = served_before.get(i).copied().flatten();
+            let last = served_after.get(i).copied().flatten();
+            match (first, last) {
+                (Some(a), Some(b)) => st.served_per_phase.push((phase, b.saturating_sub(a))),
+                // Joined during the phase: what it counted is all it served.
+                (None, Some(b)) if i >= served_before.len() => st.served_per_phase.push((phase, b)),
+                _ => {}
+            }
+        }
         self.phases.push(PhaseRecord {
             kind: phase,
             start_ms,
@@ -517,6 +751,16 @@ pub(crate) async fn start_app(
     }
 }
 
+/// Stops the registry's tasks when dropped.
+struct StopOnDrop(Arc<Registry>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop.store(true, Ordering::SeqCst);
+        self.0.abort_tasks();
+    }
+}
+
 /// Runs a hunt.
 ///
 /// # Errors
@@ -551,11 +795,21 @@ async fn hunt_in(
 ) -> Result<HuntOutcome, HuntError> {
     let shared = Arc::new(Shared {
         clock: Clock::start(),
-        requests: AtomicU64::new(0),
-        paused: AtomicBool::new(false),
-        stop: AtomicBool::new(false),
-        samples: Mutex::new(Vec::new()),
+        requests: Arc::new(AtomicU64::new(0)),
+        paused: Arc::new(AtomicBool::new(false)),
     });
+    let registry = Registry::new(RegistryParts {
+        clock: shared.clock,
+        gc_interval: cfg.gc_interval,
+        sample_interval: cfg.sample_interval,
+        events: events.clone(),
+        paused: shared.paused.clone(),
+        requests: shared.requests.clone(),
+        follow: cfg.follow_isolates,
+    });
+    // However the hunt ends (also when its future is dropped on Ctrl-C), the discovery and
+    // sampling tasks stop, and with them their copies of the event sender.
+    let _stop = StopOnDrop(registry.clone());
     let ready_seen = Arc::new(AtomicBool::new(false));
     let listen_lines = Arc::new(std::sync::Mutex::new(VecDeque::new()));
 
@@ -591,30 +845,31 @@ async fn hunt_in(
     } = started;
     let pid = process.as_ref().map(|p| p.pid()).unwrap_or_else(|| session.pid());
     events.send(HuntEvent::Started { pid }).ok();
+    let session = Arc::new(session);
     let mut ctx = Ctx {
         cfg,
         out_dir: out_dir.to_owned(),
-        session: Arc::new(session),
+        session,
         process,
         shared: shared.clone(),
         events,
         snapshots: Vec::new(),
         phases: Vec::new(),
         warnings: notes,
+        registry: registry.clone(),
+        iso: Vec::new(),
         ready_seen,
         listen_lines,
-        previous_snapshot: None,
-        rss_before_snapshots: None,
         sampling: false,
         heap_profile: None,
     };
     let result = run_phases(&mut ctx).await;
-    // Stop sampling, the session and the app on every path.
-    shared.stop.store(true, Ordering::SeqCst);
     if ctx.cfg.track_allocations && ctx.process.is_none() {
         // An attached app keeps running: its allocation tracking ends with the hunt.
         let _ = ctx.session.stop_tracking_allocations().await;
     }
+    // Stop sampling, the sessions and the app on every path.
+    registry.close_others().await;
     ctx.session.close().await;
     if let Some(mut p) = ctx.process.take() {
         let _ = p.kill_with_grace(Duration::from_secs(2)).await;
@@ -627,16 +882,19 @@ async fn run_phases(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
     if let Err(e) = ctx.session.install_gc_observer().await {
         return Err(ctx.fail(Stage::InstallingGcObserver, e).await);
     }
-    let sampler = tokio::spawn(sample_loop(
-        Sampler::new(ctx.session.clone(), ctx.shared.clock, ctx.cfg.gc_interval),
-        ctx.session.clone(),
-        ctx.shared.clone(),
-        ctx.events.clone(),
-        ctx.cfg.sample_interval,
-    ));
+    let main = Isolate::process(ctx.session.pid(), IsolateKind::Main);
+    ctx.registry.add(main, ctx.session.clone()).await;
+    ctx.sync_isolates();
+    let root = ctx
+        .process
+        .as_ref()
+        .map(|p| p.pid())
+        .unwrap_or_else(|| ctx.session.pid());
+    let discovery = tokio::spawn(ctx.registry.clone().discover_loop(root));
+    ctx.registry.keep_task(discovery.abort_handle());
     let r = run_phases_inner(ctx).await;
-    ctx.shared.stop.store(true, Ordering::SeqCst);
-    let _ = sampler.await;
+    ctx.registry.stop.store(true, Ordering::SeqCst);
+    ctx.registry.abort_tasks();
     r
 }
 
@@ -708,12 +966,23 @@ async fn run_phases_inner(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
         LoadKind::Builtin(_) => ctx.cfg.requests_per_phase,
         LoadKind::External(e) => e.units,
     };
+    // The isolates there are once the app is ready (a cluster's workers, forked at its
+    // start) are followed before the warm-up, so their request counters see it and tell
+    // which isolates serve the load.
+    let root = ctx
+        .process
+        .as_ref()
+        .map(|p| p.pid())
+        .unwrap_or_else(|| ctx.session.pid());
+    ctx.registry.discover(root).await;
     if ctx.cfg.warmup_requests > 0 {
         let w = ctx.cfg.warmup_requests;
         ctx.load_phase(PhaseKind::Warmup, w).await?;
     }
     let phases = ctx.cfg.phases as u32;
     let mut restarts = 0;
+    // Every isolate there is by now (the workers the warm-up reached) is in the series.
+    ctx.registry.discover(root).await;
     let base = 'series: loop {
         if ctx.cfg.track_allocations {
             ctx.emit(HuntEvent::Step("allocation tracking on".into()));
@@ -724,12 +993,13 @@ async fn run_phases_inner(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
             }
         }
         let base = ctx.floor_point(Stage::BaselineFloor).await?;
+        ctx.start_series(&base).await;
         ctx.snapshot(SnapshotLabel::Baseline, 0).await?;
         ctx.start_sampling().await;
         // V8's object ids, which the leak finder compares across snapshots, live until any
         // inspector session that used the heap profiler ends (a DevTools window closed
         // meanwhile clears them): a marker taken now must be the same after each snapshot.
-        let marker = ctx.session.object_id_marker().await.ok();
+        ctx.mark_series().await;
         for i in 1..=phases {
             let phase = PhaseKind::Load(i);
             let label = SnapshotLabel::after_phase(i, phases);
@@ -738,19 +1008,11 @@ async fn run_phases_inner(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
             // Right after a reset V8 knows no ids at all (the marker reads "0") until the
             // next snapshot assigns new ones: check before the snapshot, and after it for
             // a reset in between.
-            let before = match &marker {
-                Some(_) => ctx.session.object_id_marker().await.ok(),
-                None => None,
-            };
-            let reset_before = before.is_some() && before != marker;
+            let reset_before = ctx.ids_reset().await;
             if !reset_before {
                 ctx.snapshot(label, i as usize).await?;
             }
-            let now = match &marker {
-                Some(_) if !reset_before => ctx.session.object_id_marker().await.ok(),
-                _ => None,
-            };
-            if reset_before || (marker.is_some() && now.is_some() && now != marker) {
+            if reset_before || ctx.ids_reset().await {
                 if restarts == MAX_SERIES_RESTARTS {
                     return Err(ctx.err(Stage::Snapshot(label), Failure::ObjectIdsReset { restarts }));
                 }
@@ -774,6 +1036,11 @@ async fn run_phases_inner(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
         return Err(ctx.fail(Stage::CalmDown, e).await);
     }
     let after = ctx.floor_point(Stage::CalmDown).await?;
+    for st in &mut ctx.iso {
+        if st.alive() {
+            st.after = st.last_floor;
+        }
+    }
     let end_ms = ctx.shared.now_ms();
     ctx.phases.push(PhaseRecord {
         kind: PhaseKind::CalmDown,
@@ -796,67 +1063,8 @@ async fn run_phases_inner(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
     })
 }
 
-/// Samples memory every `interval` until the phases end or the inspector closes,
-/// pausing while a snapshot is written.
-async fn sample_loop(
-    mut sampler: Sampler,
-    session: Arc<Session>,
-    shared: Arc<Shared>,
-    events: mpsc::UnboundedSender<HuntEvent>,
-    interval: Duration,
-) {
-    while !shared.stop.load(Ordering::SeqCst) && !session.is_closed() {
-        tokio::time::sleep(interval).await;
-        if shared.paused.load(Ordering::SeqCst) || shared.stop.load(Ordering::SeqCst) {
-            continue;
-        }
-        let Ok(batch) = sampler.step(shared.requests.load(Ordering::SeqCst)).await else {
-            break;
-        };
-        let mut all = shared.samples.lock().await;
-        for s in batch {
-            all.push(s);
-            let _ = events.send(HuntEvent::Sample(s));
-        }
-    }
-}
-
-async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome, HuntError> {
-    let Ctx {
-        cfg,
-        shared,
-        snapshots,
-        phases,
-        mut warnings,
-        events,
-        heap_profile,
-        ..
-    } = ctx;
-    let _ = events.send(HuntEvent::Step("analysing the snapshots".into()));
-    let mut samples = shared.samples.lock().await.clone();
-    samples.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
-    let paths: Vec<PathBuf> = snapshots.iter().map(|s| s.path.clone()).collect();
-    let requests_per_phase = phases
-        .iter()
-        .find(|p| p.kind == PhaseKind::Load(1))
-        .map(|p| p.requests)
-        .unwrap_or(cfg.requests_per_phase);
-    let mut leak_opts = cfg.leak_options.clone();
-    (leak_opts.requests_per_step, leak_opts.requests_per_step_each) = requests_per_step(&phases);
-    let keep = paths.clone();
-    let leaks = tokio::task::spawn_blocking(move || analyse_snapshots(&paths, &leak_opts))
-        .await
-        .map_err(|e| HuntError {
-            stage: Stage::Analysing,
-            failure: Box::new(Failure::AnalysisStopped(e.to_string())),
-            snapshots: keep.clone(),
-        })?
-        .map_err(|m| HuntError {
-            stage: Stage::Analysing,
-            failure: Box::new(m),
-            snapshots: keep,
-        })?;
-    warnings.extend(leaks.warnings.iter().cloned());
+/// The floor statistics of `samples` over all load phases and over the last one.
+fn floors(samples: &[MemorySample], phases: &[PhaseRecord]) -> (FloorAnalysis, FloorAnalysis) {
     let from = phases
         .iter()
         .find(|p| p.kind == PhaseKind::Load(1))
@@ -878,7 +1086,279 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
         .unwrap_or(0.0);
     // The last phase's floor: its samples plus the floor before it.
     let floor_last_phase = leakhound_leaks::analyze_floor(&under_load, last_from - 1.0);
-    let (verdict, reason, what_would_decide) = decide(&leaks, &floor, &floor_last_phase, &calm_down, &phases);
+    (floor, floor_last_phase)
+}
+
+/// Back at the baseline: within 2 % of it, and at most 512 KiB (heap) or 1 MiB
+/// (external) above it.
+fn calm_down_of(base: &MemorySample, after: &MemorySample, waited_ms: u64) -> CalmDown {
+    let close = |a: u64, b: u64, slack: u64| a <= b + (b / 50).max(slack);
+    CalmDown {
+        baseline_heap_used_bytes: base.heap_used_bytes,
+        after_heap_used_bytes: after.heap_used_bytes,
+        baseline_external_bytes: base.external_bytes,
+        after_external_bytes: after.external_bytes,
+        returned_to_baseline: close(after.heap_used_bytes, base.heap_used_bytes, 512 << 10)
+            && close(after.external_bytes, base.external_bytes, 1 << 20),
+        waited_ms,
+    }
+}
+
+/// Runs the leak finder on one series of snapshots on a blocking thread.
+async fn find_in(paths: Vec<PathBuf>, opts: LeakOptions, all: &[SnapshotRecord]) -> Result<LeakReport, HuntError> {
+    let keep: Vec<PathBuf> = all.iter().map(|s| s.path.clone()).collect();
+    tokio::task::spawn_blocking(move || analyse_snapshots(&paths, &opts))
+        .await
+        .map_err(|e| HuntError {
+            stage: Stage::Analysing,
+            failure: Box::new(Failure::AnalysisStopped(e.to_string())),
+            snapshots: keep.clone(),
+        })?
+        .map_err(|m| HuntError {
+            stage: Stage::Analysing,
+            failure: Box::new(m),
+            snapshots: keep,
+        })
+}
+
+fn empty_report() -> LeakReport {
+    LeakReport {
+        clusters: Vec::new(),
+        not_growing: Vec::new(),
+        leaked_object_count: 0,
+        warnings: Vec::new(),
+    }
+}
+
+/// One isolate's outcome: its series (in requests it served when they were counted and
+/// the app has several processes), floors, leak finder (on a whole series of snapshots)
+/// and verdict.
+async fn analyse_isolate(
+    st: IsoState,
+    cfg: &HuntConfig,
+    phases: &[PhaseRecord],
+    processes: usize,
+    calm_waited_ms: u64,
+    all_snapshots: &[SnapshotRecord],
+) -> Result<IsolateOutcome, HuntError> {
+    let iso = st.isolate();
+    let mut samples = st.tracked.samples.lock().await.clone();
+    samples.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
+    let served_total = st.checkpoints.last().map(|c| c.1);
+    let counted = st.tracked.counting && processes > 1 && served_total.is_some_and(|n| n > 0);
+    let mut own_phases = phases.to_vec();
+    if counted {
+        for p in own_phases.iter_mut().filter(|p| p.kind.is_load()) {
+            p.requests = st
+                .served_per_phase
+                .iter()
+                .rev()
+                .find(|(k, _)| *k == p.kind)
+                .map(|(_, n)| *n)
+                .unwrap_or(0);
+        }
+        let mut cps = st.checkpoints.clone();
+        cps.sort_by_key(|c| c.0);
+        for s in &mut samples {
+            s.requests = served_at(s.requests, &cps);
+        }
+    }
+    let (mut floor, mut floor_last_phase) = floors(&samples, &own_phases);
+    if iso.kind == IsolateKind::WorkerThread {
+        // A worker thread's rss is its whole process's: native growth is not its own.
+        floor.growing.retain(|k| *k != leakhound_leaks::MemoryKind::Native);
+        floor_last_phase
+            .growing
+            .retain(|k| *k != leakhound_leaks::MemoryKind::Native);
+    }
+    let whole_series = st.in_series && st.snapshots.len() == cfg.phases + 1;
+    let leaks = if whole_series {
+        let mut opts = cfg.leak_options.clone();
+        (opts.requests_per_step, opts.requests_per_step_each) = requests_per_step(&own_phases);
+        let paths = st.snapshots.iter().map(|s| s.path.clone()).collect();
+        find_in(paths, opts, all_snapshots).await?
+    } else {
+        empty_report()
+    };
+    let calm_down = match (st.baseline, st.after) {
+        (Some(b), Some(a)) => Some(calm_down_of(&b, &a, calm_waited_ms)),
+        _ => None,
+    };
+    let exited_ms = st.tracked.exited();
+    let mut notes = st.notes.clone();
+    if let Some(t) = exited_ms {
+        notes.insert(0, format!("exited at {:.1} s", t / 1000.0));
+    }
+    let baseline_ms = phases
+        .iter()
+        .find(|p| p.kind == PhaseKind::Load(1))
+        .map(|p| p.start_ms)
+        .unwrap_or(0.0);
+    let joined_late = st.tracked.joined_ms > baseline_ms && iso.kind != IsolateKind::Main;
+    if joined_late {
+        notes.push(format!(
+            "followed from {:.1} s, after the baseline (a replacement): memory series only",
+            st.tracked.joined_ms / 1000.0
+        ));
+    }
+    let (verdict, reason, what_would_decide) = match &calm_down {
+        _ if !leaks.clusters.is_empty() => {
+            let calm = calm_down.unwrap_or(CalmDown {
+                baseline_heap_used_bytes: 0,
+                after_heap_used_bytes: 0,
+                baseline_external_bytes: 0,
+                after_external_bytes: 0,
+                returned_to_baseline: false,
+                waited_ms: 0,
+            });
+            decide(&leaks, &floor, &floor_last_phase, &calm, &own_phases)
+        }
+        Some(calm) if exited_ms.is_none() => decide(&leaks, &floor, &floor_last_phase, calm, &own_phases),
+        _ => (
+            Verdict::Inconclusive,
+            "it exited during the hunt, before its memory could be judged".to_owned(),
+            Some("a hunt in which it lives from the baseline to the calm-down".to_owned()),
+        ),
+    };
+    Ok(IsolateOutcome {
+        isolate: iso,
+        verdict,
+        reason,
+        what_would_decide,
+        requests_served: if st.tracked.counting { served_total } else { None },
+        requests_method: if counted {
+            RequestsMethod::Counted
+        } else {
+            RequestsMethod::Sent
+        },
+        requests_per_phase: own_phases
+            .iter()
+            .filter(|p| p.kind.is_load())
+            .map(|p| p.requests)
+            .collect(),
+        joined_ms: if iso.kind == IsolateKind::Main {
+            0.0
+        } else {
+            st.tracked.joined_ms
+        },
+        exited_ms,
+        snapshotted: st.snapshotted,
+        followed_throughout: !joined_late && exited_ms.is_none() && calm_down.is_some(),
+        snapshots: st.snapshots,
+        samples,
+        floor,
+        floor_last_phase,
+        calm_down,
+        leaks,
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
+    })
+}
+
+async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome, HuntError> {
+    let Ctx {
+        cfg,
+        shared,
+        snapshots,
+        phases,
+        mut warnings,
+        events,
+        iso,
+        registry,
+        heap_profile,
+        ..
+    } = ctx;
+    let _ = events.send(HuntEvent::Step("analysing the snapshots".into()));
+    warnings.extend(registry.warnings.lock().map(|w| w.clone()).unwrap_or_default());
+    let requests_per_phase = phases
+        .iter()
+        .find(|p| p.kind == PhaseKind::Load(1))
+        .map(|p| p.requests)
+        .unwrap_or(cfg.requests_per_phase);
+    let calm_waited_ms = calm_down.waited_ms;
+    let processes_count = iso
+        .iter()
+        .filter(|s| s.isolate().kind != IsolateKind::WorkerThread)
+        .count();
+    let single = iso.len() == 1;
+    let mut processes = Vec::with_capacity(iso.len());
+    // One isolate at a time: one series of snapshots in memory at once.
+    for st in iso {
+        let outcome = analyse_isolate(st, &cfg, &phases, processes_count, calm_waited_ms, &snapshots).await?;
+        let who = if single {
+            String::new()
+        } else {
+            format!("{}: ", outcome.isolate)
+        };
+        warnings.extend(outcome.leaks.warnings.iter().map(|w| format!("{who}{w}")));
+        if let Some(note) = &outcome.note {
+            warnings.push(format!("{}: {note}", outcome.isolate));
+        }
+        processes.push(outcome);
+    }
+    let main = processes.first();
+    let samples = main.map(|m| m.samples.clone()).unwrap_or_default();
+    let (floor, floor_last_phase) = floors(&samples, &phases);
+    let mut clusters: Vec<(Isolate, leakhound_leaks::Cluster)> = processes
+        .iter()
+        .flat_map(|p| p.leaks.clusters.iter().map(|c| (p.isolate, c.clone())))
+        .collect();
+    if !single {
+        // Most important first across isolates: the largest retained size.
+        clusters.sort_by_key(|(_, c)| std::cmp::Reverse(c.retained_size_bytes));
+    }
+    let (cluster_isolates, merged): (Vec<Isolate>, Vec<leakhound_leaks::Cluster>) = clusters.into_iter().unzip();
+    let leaks = LeakReport {
+        clusters: merged,
+        not_growing: processes
+            .iter()
+            .flat_map(|p| p.leaks.not_growing.iter().cloned())
+            .collect(),
+        leaked_object_count: processes.iter().map(|p| p.leaks.leaked_object_count).sum(),
+        warnings: processes
+            .iter()
+            .flat_map(|p| p.leaks.warnings.iter().cloned())
+            .collect(),
+    };
+    let (mut verdict, mut reason, mut what_would_decide) = if single {
+        decide(&leaks, &floor, &floor_last_phase, &calm_down, &phases)
+    } else {
+        combine(&processes)
+    };
+    // An isolate that could not be followed may be the one that leaks: no "no leak" then.
+    let unfollowed = registry.unfollowed.lock().map(|u| u.clone()).unwrap_or_default();
+    if verdict == Verdict::NoLeak
+        && let Some((isolate, _)) = unfollowed.first()
+    {
+        verdict = Verdict::Inconclusive;
+        reason = format!(
+            "nothing keeps growing in the isolates followed, but {isolate}{} could not be followed (no inspector could be reached) and may serve the load",
+            match unfollowed.len() {
+                1 => String::new(),
+                n => format!(" and {} more", n - 1),
+            }
+        );
+        what_would_decide = Some(
+            "let leakhound start the app (`leakhound hunt -- node app.js`: each worker gets an inspector of its own), or start it with --inspect=127.0.0.1:0 before attaching"
+                .to_owned(),
+        );
+    }
+    // The requests went elsewhere (cluster workers with --main-only, or children that were
+    // never found): the main process's "no leak" says nothing about them.
+    if single
+        && verdict == Verdict::NoLeak
+        && processes.first().and_then(|p| p.requests_served) == Some(0)
+        && shared.requests.load(Ordering::SeqCst) > 0
+        && registry.children_seen()
+    {
+        verdict = Verdict::Inconclusive;
+        reason = "the main process served none of the requests sent: another process served them (cluster workers?), and it was not followed".to_owned();
+        what_would_decide = Some(if cfg.follow_isolates {
+            "make sure the processes that serve the requests are node processes below the app (leakhound follows those)"
+                .to_owned()
+        } else {
+            "run without --main-only, so the processes that serve the requests are followed too".to_owned()
+        });
+    }
     Ok(HuntOutcome {
         verdict,
         reason,
@@ -896,8 +1376,60 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
         calm_down,
         leaks,
         warnings,
+        cluster_isolates,
+        processes,
         heap_profile,
     })
+}
+
+/// The verdict of an app of several isolates: `Leak` when any isolate leaks (the one
+/// with the largest cluster named first); `NoLeak` when every isolate followed from the
+/// baseline to the calm-down has no leak and at least one of them was snapshotted
+/// (served load); else `Inconclusive`, with what the first undecided isolate needs.
+fn combine(processes: &[IsolateOutcome]) -> (Verdict, String, Option<String>) {
+    let mut leaking: Vec<&IsolateOutcome> = processes.iter().filter(|p| p.verdict == Verdict::Leak).collect();
+    leaking.sort_by_key(|p| std::cmp::Reverse(p.leaks.clusters.first().map(|c| c.retained_size_bytes).unwrap_or(0)));
+    if let Some(first) = leaking.first() {
+        let more = match leaking.len() {
+            1 => String::new(),
+            2 => format!(" (and {} too)", leaking[1].isolate),
+            n => format!(" (and {} more isolates)", n - 1),
+        };
+        return (
+            Verdict::Leak,
+            format!("{}: {}{more}", first.isolate, first.reason),
+            None,
+        );
+    }
+    let whole: Vec<&IsolateOutcome> = processes.iter().filter(|p| p.followed_throughout).collect();
+    let partial = processes.len() - whole.len();
+    let partial_note = match partial {
+        0 => String::new(),
+        1 => "; 1 isolate was followed for part of the hunt only".to_owned(),
+        n => format!("; {n} isolates were followed for part of the hunt only"),
+    };
+    if let Some(undecided) = whole.iter().find(|p| p.verdict == Verdict::Inconclusive) {
+        return (
+            Verdict::Inconclusive,
+            format!("{}: {}{partial_note}", undecided.isolate, undecided.reason),
+            undecided.what_would_decide.clone(),
+        );
+    }
+    if !whole.iter().any(|p| p.snapshotted) {
+        return (
+            Verdict::Inconclusive,
+            format!("no isolate that served the load was followed from the baseline to the calm-down{partial_note}"),
+            Some("a hunt in which the workers serving the load live from the baseline to the calm-down (fewer requests per phase, or workers that are not replaced)".to_owned()),
+        );
+    }
+    (
+        Verdict::NoLeak,
+        format!(
+            "nothing allocated after the baseline keeps growing in any of the {} isolates followed through the hunt{partial_note}",
+            whole.len()
+        ),
+        None,
+    )
 }
 
 /// The load between consecutive snapshots, as the leak finder takes it: what each load

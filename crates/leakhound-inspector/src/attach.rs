@@ -157,7 +157,7 @@ async fn refuse_new_wide_listeners(pid: u32, before: &BTreeSet<SocketAddr>) -> R
 }
 
 /// Reads `/json/list` at `addr` and connects to a target whose `process.pid` is `pid`.
-async fn probe(addr: SocketAddr, pid: u32, deadline: Instant) -> Result<Session, InspectorError> {
+pub(crate) async fn probe(addr: SocketAddr, pid: u32, deadline: Instant) -> Result<Session, InspectorError> {
     let endpoint = Endpoint::from_addr(addr, "/");
     let remaining = deadline
         .saturating_duration_since(Instant::now())

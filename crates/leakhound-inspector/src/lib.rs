@@ -76,19 +76,24 @@
 //! ```
 
 mod attach;
+pub mod children;
 mod endpoint;
 mod error;
 pub mod headroom;
+mod isolate;
 mod memory;
+mod preload;
 pub mod proc;
 mod process;
 mod profile;
 mod session;
 mod snapshot;
 mod transport;
+mod workers;
 
 pub use attach::attach;
 pub use error::{CloseReason, HeadroomError, InspectorError};
+pub use isolate::{Isolate, IsolateKind};
 pub use memory::{
     GC_DURATION_BUCKETS_SECONDS, GC_RING_CAPACITY, GcEvent, GcKind, GcKindStats, HeapSpace, MemoryUsage, RuntimeSample,
 };
@@ -97,6 +102,7 @@ pub use process::{DEFAULT_KILL_GRACE, DEFAULT_READY_TIMEOUT, NodeProcess, Output
 pub use profile::{AllocationSite, CallFrame, HeapProfile, ProfileNode, ProfileSample, SamplingOptions};
 pub use session::Session;
 pub use snapshot::SnapshotFile;
+pub use workers::WorkerThreadInfo;
 
 #[cfg(test)]
 mod tests {

@@ -35,8 +35,10 @@ pub const GC_RING_CAPACITY: usize = 1024;
 
 /// `process.memoryUsage()` with the number of active resources (handles, requests,
 /// timers) beside it as `activeResources`, where the node version can count them.
-const MEMORY_USAGE_SCRIPT: &str = "(() => { const m = process.memoryUsage(); \
-    if (typeof process.getActiveResourcesInfo === 'function') m.activeResources = process.getActiveResourcesInfo().length; \
+const MEMORY_USAGE_SCRIPT: &str = "(() => { \
+    const p = (typeof process === 'object' && process && typeof process.memoryUsage === 'function') ? process : null; \
+    const m = p ? p.memoryUsage() : Deno.memoryUsage(); \
+    if (p && typeof p.getActiveResourcesInfo === 'function') m.activeResources = p.getActiveResourcesInfo().length; \
     return m; })()";
 
 /// One `process.memoryUsage()` sample of the target, in bytes.

@@ -158,6 +158,16 @@ pub(crate) fn is_node_binary(program: &OsStr) -> bool {
     }
 }
 
+/// True when `program` names Deno (`deno`, `/usr/bin/deno`), which takes
+/// `--inspect=127.0.0.1:0` after its subcommand (`deno run --inspect=… server.ts`) and
+/// speaks V8's inspector protocol.
+pub(crate) fn is_deno_binary(program: &OsStr) -> bool {
+    Path::new(program)
+        .file_name()
+        .and_then(OsStr::to_str)
+        .is_some_and(|n| n == "deno" || n == "deno.exe")
+}
+
 /// Whether any process we can see has `path` open (a link in some `/proc/PID/fd` points to
 /// it): node may still be writing a snapshot there after leakhound was killed. Processes
 /// whose descriptors we may not read are skipped (as root, none are).
@@ -199,6 +209,19 @@ pub(crate) fn node_executable(pid: u32) -> Result<(PathBuf, bool), InspectorErro
         _ => false,
     });
     Ok((exe, libnode))
+}
+
+/// The environment process `pid` was started with (`/proc/PID/environ`).
+///
+/// # Errors
+///
+/// [`InspectorError::NoSuchProcess`], or [`InspectorError::ProcFs`] (e.g. permission denied).
+pub(crate) fn environ(
+    pid: u32,
+) -> Result<std::collections::HashMap<std::ffi::OsString, std::ffi::OsString>, InspectorError> {
+    process(pid)?
+        .environ()
+        .map_err(|e| proc_error(pid, &format!("/proc/{pid}/environ"), e))
 }
 
 /// The inspector host the process asks for, when it names one that is not loopback: the

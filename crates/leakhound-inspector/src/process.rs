@@ -22,7 +22,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::error::{InspectorError, duration_ms};
-use crate::proc::is_node_binary;
+use crate::preload::Preload;
+use crate::proc::{is_deno_binary, is_node_binary};
 use crate::session::Session;
 
 /// The inspector flag we add: loopback only, random port.
@@ -102,6 +103,9 @@ pub struct NodeProcess {
     group_killed: bool,
     /// Kills the app's group if leakhound dies without doing it.
     reaper: Option<Reaper>,
+    /// The file preloaded into the app (cluster workers' inspector ports), removed after
+    /// the app is stopped.
+    preload: Option<Preload>,
 }
 
 /// A watcher that kills the app's process group when leakhound dies, however it dies.
@@ -156,6 +160,7 @@ impl Drop for NodeProcess {
         }
         // The reaper goes last: killed before its pipe closes.
         drop(self.reaper.take());
+        drop(self.preload.take());
     }
 }
 
@@ -178,7 +183,9 @@ impl NodeProcess {
     /// the session goes to the first one that is not a package manager or launcher (`npm`,
     /// `npx`, `yarn`, `pnpm`, `corepack`, and the restarters and runners that start the app
     /// as a child: `nodemon`, `node-dev`, `ts-node-dev`, `tsx`, `nx`, `lerna`; judged by the
-    /// file name of `process.argv[1]`).
+    /// file name of `process.argv[1]`). For Deno (`deno run …`), the flag goes right after
+    /// the subcommand. A node app also gets `--require` of a one-line preload that gives
+    /// cluster workers inspector ports of their own (`preload.rs`).
     ///
     /// The inspector URL is read from the app's stderr (`Debugger listening on ws://…`). The
     /// app runs in its own process group with stdin closed; its output goes to
@@ -201,19 +208,32 @@ impl NodeProcess {
         opts: SpawnOptions,
     ) -> Result<(NodeProcess, Session), InspectorError> {
         let program_name = program.to_string_lossy().into_owned();
+        let deno = is_deno_binary(program);
         let node = is_node_binary(program);
         let mut cmd = Command::new(program);
+        let preload = if deno { None } else { Preload::write() };
         if node {
             cmd.arg(INSPECT_ARG);
+            if let Some(p) = &preload {
+                cmd.arg("--require").arg(p.path());
+            }
         }
-        cmd.args(args);
+        if deno {
+            // `deno run [flags] script`: the flag goes after the subcommand.
+            let (sub, rest) = args.split_first().map_or((None, args), |(s, r)| (Some(s), r));
+            cmd.args(sub);
+            cmd.arg(INSPECT_ARG);
+            cmd.args(rest);
+        } else {
+            cmd.args(args);
+        }
         if let Some(cwd) = &opts.cwd {
             cmd.current_dir(cwd);
         }
         for (key, value) in &opts.env {
             cmd.env(key, value);
         }
-        if !node {
+        if !node && !deno {
             let existing = opts
                 .env
                 .iter()
@@ -227,6 +247,10 @@ impl NodeProcess {
                 value.push(" ");
             }
             value.push(INSPECT_ARG);
+            if let Some(p) = &preload {
+                // NODE_OPTIONS splits on spaces unless quoted.
+                value.push(format!(" --require \"{}\"", p.path().display()));
+            }
             cmd.env("NODE_OPTIONS", value);
         }
         cmd.stdin(Stdio::null())
@@ -256,6 +280,7 @@ impl NodeProcess {
             stderr_tail: Arc::clone(&tail),
             group_killed: false,
             reaper: Reaper::start(pid),
+            preload,
         };
 
         let (url_tx, mut url_rx) = mpsc::unbounded_channel();
@@ -266,7 +291,7 @@ impl NodeProcess {
             stderr.map(|stderr| tokio::spawn(drain(stderr, Stream::Stderr, opts.output.clone(), Some((url_tx, tail)))));
 
         let ready = process
-            .wait_ready(node, &mut url_rx, &mut stderr_done, opts.ready_timeout)
+            .wait_ready(node || deno, &mut url_rx, &mut stderr_done, opts.ready_timeout)
             .await;
         match ready {
             Ok(session) => Ok((process, session)),

@@ -17,6 +17,8 @@ use crate::transport::{CONNECT_TIMEOUT, Event, Transport};
 
 /// Timeout of [`Session::call`] until [`Session::set_call_timeout`] changes it.
 pub(crate) const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often [`Session::evaluate`] asks again when Deno lost its result's promise.
+const EVALUATE_RETRIES: u32 = 5;
 /// Poll interval while node is still bootstrapping.
 const PID_POLL: Duration = Duration::from_millis(10);
 /// Quiet period that ends the collection of `Debugger.scriptParsed` events.
@@ -137,6 +139,12 @@ impl Session {
 
     pub(crate) async fn connect_endpoint(endpoint: &Endpoint) -> Result<Session, InspectorError> {
         let transport = Transport::connect(endpoint).await?;
+        Session::over(transport, true).await
+    }
+
+    /// A session over `transport`: asks node to report when the app finishes (`notify`;
+    /// a worker thread's session does not) and reads `process.pid`.
+    pub(crate) async fn over(transport: Transport, notify: bool) -> Result<Session, InspectorError> {
         let mut session = Session {
             transport,
             call_timeout: DEFAULT_CALL_TIMEOUT,
@@ -144,13 +152,15 @@ impl Session {
             heap_profiler: OnceCell::new(),
             close_inspector: std::sync::atomic::AtomicBool::new(false),
         };
-        match session
-            .call("NodeRuntime.notifyWhenWaitingForDisconnect", json!({ "enabled": true }))
-            .await
-        {
-            // Older or non-node targets may not know the NodeRuntime domain.
-            Ok(_) | Err(InspectorError::Protocol { .. }) => {}
-            Err(e) => return Err(e),
+        if notify {
+            match session
+                .call("NodeRuntime.notifyWhenWaitingForDisconnect", json!({ "enabled": true }))
+                .await
+            {
+                // Older or non-node targets may not know the NodeRuntime domain.
+                Ok(_) | Err(InspectorError::Protocol { .. }) => {}
+                Err(e) => return Err(e),
+            }
         }
         session.pid = session.wait_for_pid().await?;
         Ok(session)
@@ -161,10 +171,21 @@ impl Session {
     /// Waiting for it also means the app's globals (`PerformanceObserver`) exist once
     /// `connect` returns.
     async fn wait_for_pid(&self) -> Result<u32, InspectorError> {
-        const EXPR: &str = "(typeof process === 'object' && process !== null) ? process.pid : undefined";
+        const EXPR: &str = "(typeof process === 'object' && process !== null && process.pid) ? process.pid \
+             : (typeof Deno === 'object' && Deno !== null) ? Deno.pid : undefined";
         let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
         loop {
-            let value = self.evaluate(EXPR).await?;
+            let value = match self.evaluate(EXPR).await {
+                Ok(v) => v,
+                // Deno answers this while its main module is still being loaded: not yet.
+                Err(InspectorError::Protocol { message, .. })
+                    if message.contains("Promise was collected") && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(PID_POLL).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if let Some(pid) = value.as_u64().and_then(|p| u32::try_from(p).ok()) {
                 return Ok(pid);
             }
@@ -320,16 +341,25 @@ impl Session {
     ///
     /// As [`Session::call`].
     pub async fn evaluate(&self, expression: &str) -> Result<Value, InspectorError> {
-        let reply = self
-            .call(
-                "Runtime.evaluate",
-                json!({
-                    "expression": expression,
-                    "returnByValue": true,
-                    "awaitPromise": true,
-                }),
-            )
-            .await?;
+        let params = json!({
+            "expression": expression,
+            "returnByValue": true,
+            "awaitPromise": true,
+        });
+        let mut tries = 0;
+        let reply = loop {
+            match self.call("Runtime.evaluate", params.clone()).await {
+                // Deno drops the promise it wraps an evaluation's result in when a GC runs
+                // meanwhile (a forced GC right before, or a heap snapshot): ask again.
+                Err(InspectorError::Protocol { message, .. })
+                    if message.contains("Promise was collected") && tries < EVALUATE_RETRIES =>
+                {
+                    tries += 1;
+                    tokio::time::sleep(PID_POLL).await;
+                }
+                other => break other?,
+            }
+        };
         if let Some(details) = reply.get("exceptionDetails") {
             return Err(InspectorError::Exception {
                 expression: shorten(expression, 120),

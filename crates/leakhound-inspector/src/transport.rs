@@ -96,6 +96,42 @@ pub(crate) struct Shared {
     pending: Mutex<Pending>,
     route: Mutex<Option<Route>>,
     close_tx: watch::Sender<Option<CloseReason>>,
+    /// Worker-thread sessions carried by this connection, by their `sessionId`.
+    tunnels: Mutex<HashMap<String, Tunnel>>,
+    /// `NodeWorker.attachedToWorker` events not yet taken by [`Transport::take_attached_workers`]
+    /// (at most [`MAX_ATTACHED_QUEUE`]).
+    attached: Mutex<Vec<Value>>,
+}
+
+/// Most `NodeWorker.attachedToWorker` events kept until they are taken.
+const MAX_ATTACHED_QUEUE: usize = 256;
+/// Ids of the `NodeWorker.sendMessageToWorker` commands a tunnel sends start here, far from
+/// the connection's own ids and below 2^31 (node takes ids as 32-bit integers); their
+/// replies are not awaited.
+const TUNNEL_ID_BASE: u64 = 1 << 30;
+
+/// The far end of a worker-thread session: what the parent connection's reader feeds.
+struct Tunnel {
+    shared: Arc<Shared>,
+    writer: mpsc::WeakUnboundedSender<WriterMsg>,
+    finished: Arc<watch::Sender<bool>>,
+}
+
+impl Tunnel {
+    /// Ends the tunnel's session: pending calls fail, routes stop, `closed()` resolves.
+    fn end(&self, reason: CloseReason) {
+        self.shared.set_closed(reason);
+        {
+            let mut pending = lock(&self.shared.pending);
+            pending.open = false;
+            pending.map.clear();
+        }
+        lock(&self.shared.route).take();
+        for (_, t) in lock(&self.shared.tunnels).drain() {
+            t.end(CloseReason::ConnectionLost(String::from("the parent session ended")));
+        }
+        let _ = self.finished.send(true);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -138,6 +174,35 @@ impl Shared {
         let Some(method) = msg.method else {
             return;
         };
+        match method.as_str() {
+            "NodeWorker.attachedToWorker" => {
+                let mut queue = lock(&self.attached);
+                if queue.len() < MAX_ATTACHED_QUEUE {
+                    queue.push(msg.params);
+                }
+                return;
+            }
+            "NodeWorker.receivedMessageFromWorker" => {
+                let id = msg.params.get("sessionId").and_then(Value::as_str).unwrap_or_default();
+                let text = msg.params.get("message").and_then(Value::as_str).unwrap_or_default();
+                let target = lock(&self.tunnels)
+                    .get(id)
+                    .map(|t| (Arc::clone(&t.shared), t.writer.clone()));
+                if let Some((shared, writer)) = target {
+                    shared.dispatch(text, &writer);
+                }
+                return;
+            }
+            "NodeWorker.detachedFromWorker" => {
+                let id = msg.params.get("sessionId").and_then(Value::as_str).unwrap_or_default();
+                let gone = lock(&self.tunnels).remove(id);
+                if let Some(t) = gone {
+                    t.end(CloseReason::ClosedByPeer);
+                }
+                return;
+            }
+            _ => {}
+        }
         if method == "NodeRuntime.waitingForDisconnect" {
             // Node keeps running until every debugger disconnects: let it exit.
             self.set_closed(CloseReason::TargetFinished);
@@ -175,6 +240,9 @@ impl Drop for ReaderExit {
             pending.map.clear();
         }
         lock(&self.shared.route).take();
+        for (_, t) in lock(&self.shared.tunnels).drain() {
+            t.end(CloseReason::ConnectionLost(String::from("the parent session ended")));
+        }
         let _ = self.finished.send(true);
     }
 }
@@ -393,6 +461,8 @@ impl Transport {
             }),
             route: Mutex::new(None),
             close_tx,
+            tunnels: Mutex::new(HashMap::new()),
+            attached: Mutex::new(Vec::new()),
         });
         let (writer_tx, writer_rx) = mpsc::unbounded_channel();
         let (finished_tx, finished_rx) = watch::channel(false);
@@ -416,6 +486,93 @@ impl Transport {
             next_id: AtomicU64::new(1),
             event_lock: Arc::new(tokio::sync::Mutex::new(())),
         }
+    }
+
+    /// A transport to the worker thread whose `NodeWorker` session is `session_id`, carried
+    /// inside this connection: each command goes out as `NodeWorker.sendMessageToWorker`,
+    /// each `NodeWorker.receivedMessageFromWorker` for it comes back as the tunnel's own
+    /// reply or event, and `NodeWorker.detachedFromWorker` (the worker exited) closes it.
+    /// Closing it sends `NodeWorker.detach`. `url` names it in errors.
+    pub(crate) fn tunnel(&self, session_id: &str, url: String) -> Transport {
+        let (close_tx, _) = watch::channel(None);
+        let shared = Arc::new(Shared {
+            url,
+            pending: Mutex::new(Pending {
+                open: true,
+                map: HashMap::new(),
+            }),
+            route: Mutex::new(None),
+            close_tx,
+            tunnels: Mutex::new(HashMap::new()),
+            attached: Mutex::new(Vec::new()),
+        });
+        let (writer_tx, mut writer_rx) = mpsc::unbounded_channel::<WriterMsg>();
+        let (finished_tx, finished_rx) = watch::channel(false);
+        let finished = Arc::new(finished_tx);
+        let tunnel = Tunnel {
+            shared: Arc::clone(&shared),
+            writer: writer_tx.downgrade(),
+            finished: Arc::clone(&finished),
+        };
+        if self.shared.close_reason().is_some() {
+            tunnel.end(CloseReason::ConnectionLost(String::from("the parent session ended")));
+        } else {
+            lock(&self.shared.tunnels).insert(session_id.to_owned(), tunnel);
+        }
+        let parent = Arc::clone(&self.shared);
+        let parent_writer = self.writer.downgrade();
+        let sid = session_id.to_owned();
+        let own = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let next = AtomicU64::new(TUNNEL_ID_BASE);
+            let send = |method: &str, params: Value| {
+                let id = next.fetch_add(1, Ordering::Relaxed);
+                let text = json!({ "id": id, "method": method, "params": params }).to_string();
+                match parent_writer.upgrade() {
+                    Some(w) if parent.close_reason().is_none() => w.send(WriterMsg::Text(text)).is_ok(),
+                    _ => false,
+                }
+            };
+            loop {
+                match writer_rx.recv().await {
+                    Some(WriterMsg::Text(text)) => {
+                        let sent = send(
+                            "NodeWorker.sendMessageToWorker",
+                            json!({ "sessionId": sid, "message": text }),
+                        );
+                        if !sent {
+                            break;
+                        }
+                    }
+                    Some(WriterMsg::Close) | None => {
+                        own.set_closed(CloseReason::ClosedByUs);
+                        let _ = send("NodeWorker.detach", json!({ "sessionId": sid }));
+                        break;
+                    }
+                }
+            }
+            let gone = lock(&parent.tunnels).remove(&sid);
+            match gone {
+                Some(t) => t.end(CloseReason::ConnectionLost(String::from("the parent session ended"))),
+                None => {
+                    own.set_closed(CloseReason::ConnectionLost(String::from("the parent session ended")));
+                    let _ = finished.send(true);
+                }
+            }
+        });
+        Transport {
+            shared,
+            writer: writer_tx,
+            finished: finished_rx,
+            next_id: AtomicU64::new(1),
+            event_lock: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// The `params` of the `NodeWorker.attachedToWorker` events received since the last
+    /// call, oldest first.
+    pub(crate) fn take_attached_workers(&self) -> Vec<Value> {
+        std::mem::take(&mut *lock(&self.shared.attached))
     }
 
     /// The WebSocket URL of the connection (`ws://127.0.0.1:PORT/UUID`).

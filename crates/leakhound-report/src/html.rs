@@ -47,6 +47,9 @@ fn page(r: &HuntJson) -> Markup {
                 main {
                     (header(r, &verdict))
                     (memory(r))
+                    @if r.processes.len() > 1 {
+                        (isolates(r))
+                    }
                     (floor(r))
                     (calm_down_and_phases(r))
                     (load(r))
@@ -158,6 +161,73 @@ fn memory(r: &HuntJson) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// One memory chart per isolate of the app (small multiples), the leaking ones first:
+/// each isolate's own samples and snapshots over the hunt's phases.
+fn isolates(r: &HuntJson) -> Markup {
+    let mut order: Vec<&crate::hunt::ProcessJson> = r.processes.iter().collect();
+    order.sort_by_key(|p| match p.verdict {
+        VerdictJson::Leak => 0,
+        VerdictJson::Inconclusive => 1,
+        VerdictJson::NoLeak => 2,
+    });
+    html! {
+        section #isolates {
+            h2 { "Memory per isolate" }
+            p.note {
+                "Each process and worker thread of the app has a heap of its own: the main \
+                 chart above is the main process's. Leaking isolates first."
+            }
+            @for p in order {
+                @let v = Verdict::of(p.verdict);
+                div.isolate {
+                    h3 {
+                        span.(v.class) { (v.mark) " " (v.word) } " — " (p.name)
+                    }
+                    p.reason {
+                        (p.reason)
+                        @if let Some(n) = p.requests_served {
+                            " · " (format::count(n)) " requests served"
+                        }
+                        " · rates per " (if p.requests_method == "http_server_requests_counted" {
+                            "request it served"
+                        } else {
+                            "request sent"
+                        })
+                        @if !p.floor.growing.is_empty() {
+                            " · growing: " (p.floor.growing.join(", "))
+                        }
+                    }
+                    @if let Some(note) = &p.note {
+                        p.hint { (note) }
+                    }
+                    @if p.memory.is_empty() {
+                        p.empty { "No memory samples were recorded." }
+                    } @else {
+                        @match chart::memory_svg(&of_isolate(r, p)) {
+                            Ok(svg) => (svg),
+                            Err(e) => p.empty { "The chart could not be drawn: " (e) },
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The report as the chart of one isolate sees it: its samples and snapshots, the hunt's
+/// phases.
+fn of_isolate(r: &HuntJson, p: &crate::hunt::ProcessJson) -> HuntJson {
+    HuntJson {
+        memory: p.memory.clone(),
+        snapshots: p.snapshots.clone(),
+        clusters: Vec::new(),
+        not_growing: Vec::new(),
+        processes: Vec::new(),
+        warnings: Vec::new(),
+        ..r.clone()
     }
 }
 

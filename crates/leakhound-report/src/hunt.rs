@@ -2,10 +2,10 @@
 //! the leak finder's clusters, as stable JSON ([`HuntJson`]), terminal text, and a
 //! self-contained HTML page (the `html` module renders it).
 
-use leakhound_hunt::{HuntOutcome, PhaseKind, SnapshotLabel, Verdict};
+use leakhound_hunt::{HuntOutcome, IsolateKind, IsolateOutcome, PhaseKind, SnapshotLabel, Verdict};
 use serde::{Deserialize, Serialize};
 
-use crate::leaks::{ClusterJson, NotGrowingJson};
+use crate::leaks::{ClusterJson, ClusterOriginJson, NotGrowingJson};
 
 /// A verdict on the wire: `"leak"` or `"no_leak"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,6 +106,12 @@ pub struct HuntJson {
     /// Problems that did not stop the hunt, one line each (failed requests in a phase,
     /// the leak finder's warnings about the snapshots); empty when there were none.
     pub warnings: Vec<String>,
+    /// Every isolate of the app that was followed, the main process first (one entry for a
+    /// single process): its own memory series, floor, snapshots, clusters and verdict.
+    /// The top-level `memory`, `floor` and `calm_down` are the main process's; `verdict`,
+    /// `requests_sent` and `clusters` are the whole app's.
+    #[serde(default)]
+    pub processes: Vec<ProcessJson>,
     /// The sampling heap profile's file (`--sample-allocations`): `allocations.heapprofile`
     /// in the output folder, which DevTools' Memory panel loads; absent without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,6 +133,67 @@ pub struct HuntJson {
     /// otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub without_cluster: Option<String>,
+}
+
+/// One isolate of the app in a hunt: a process's main thread or a worker thread.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProcessJson {
+    /// Its process id.
+    pub pid: u32,
+    /// `main`, `cluster_worker`, `child` or `worker_thread`.
+    pub kind: String,
+    /// A worker thread's `threadId`; absent for a process's main thread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<u32>,
+    /// A cluster worker's `cluster.worker.id`; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_id: Option<u32>,
+    /// The isolate in words: `cluster worker 2, pid 4711`, `worker thread 1 of pid 4711`.
+    pub name: String,
+    /// Its own verdict: `leak`, `no_leak` or `inconclusive`.
+    pub verdict: VerdictJson,
+    /// Why, in one sentence.
+    pub reason: String,
+    /// With `verdict: "inconclusive"`, what would decide it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub what_would_decide: Option<String>,
+    /// Requests its HTTP servers handled during the hunt, counted in it; absent when they
+    /// could not be counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_served: Option<u64>,
+    /// What its per-request rates divide by: `http_server_requests_counted` (the requests
+    /// it served, counted through `diagnostics_channel`) or `requests_sent` (the units of
+    /// load sent to the whole app).
+    pub requests_method: String,
+    /// Requests per load phase, in the unit of `requests_method`.
+    pub requests_per_phase: Vec<u64>,
+    /// When it was first followed, ms since the hunt started (0: from the start).
+    pub joined_ms: f64,
+    /// When it exited, if it did during the hunt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exited_ms: Option<f64>,
+    /// Whether it was snapshotted (it serves load; a cluster's primary does not).
+    pub snapshotted: bool,
+    /// Followed from before the baseline to the calm-down (neither a late replacement nor
+    /// exited): only such isolates can make the app's verdict `no_leak`.
+    #[serde(default)]
+    pub followed_throughout: bool,
+    /// Its snapshots, oldest first.
+    pub snapshots: Vec<SnapshotJson>,
+    /// Its floor statistics; `floor.growing` says which memory grows in it (`js_heap`,
+    /// `external`, `native`; never `native` for a worker thread, whose rss is its
+    /// process's).
+    pub floor: FloorJson,
+    /// Its calm-down check; absent when it exited before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calm_down: Option<CalmDownJson>,
+    /// Its leak finder's clusters, each `per_request` in the unit of `requests_method`.
+    pub clusters: Vec<ClusterJson>,
+    /// Its memory samples (`requests` in the unit of `requests_method`).
+    pub memory: Vec<MemoryPointJson>,
+    /// What happened to it that matters (`exited at 4.2 s; …`), if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// An allocation site of the sampling heap profile: one function, all its stacks.
@@ -235,6 +302,12 @@ pub struct SnapshotJson {
     pub duration_ms: u64,
     /// Units of load sent before it.
     pub requests: u64,
+    /// The process it is a snapshot of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// The worker thread it is a snapshot of; absent for a process's main thread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<u32>,
 }
 
 /// One memory sample.
@@ -386,6 +459,92 @@ impl MemoryPointJson {
     }
 }
 
+fn snapshot_json(s: &leakhound_hunt::SnapshotRecord) -> SnapshotJson {
+    SnapshotJson {
+        label: s.label,
+        path: s.path.display().to_string(),
+        bytes: s.bytes,
+        t_ms: s.t_ms,
+        duration_ms: s.duration_ms,
+        requests: s.requests,
+        pid: Some(s.isolate.pid),
+        thread_id: s.isolate.thread_id,
+    }
+}
+
+fn floor_json(f: &leakhound_leaks::FloorAnalysis, last: &leakhound_leaks::FloorAnalysis) -> FloorJson {
+    let fit = FloorFitJson::from_fit;
+    FloorJson {
+        heap_used: fit(&f.heap_used),
+        external: fit(&f.external),
+        rss: fit(&f.rss),
+        growing: f.growing.iter().map(|s| s.to_string()).collect(),
+        growing_last_phase: last.growing.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn calm_down_json(c: &leakhound_hunt::CalmDown) -> CalmDownJson {
+    CalmDownJson {
+        baseline_heap_used_bytes: c.baseline_heap_used_bytes,
+        after_heap_used_bytes: c.after_heap_used_bytes,
+        baseline_external_bytes: c.baseline_external_bytes,
+        after_external_bytes: c.after_external_bytes,
+        returned_to_baseline: c.returned_to_baseline,
+        waited_ms: c.waited_ms,
+    }
+}
+
+fn origin(i: &leakhound_hunt::Isolate) -> ClusterOriginJson {
+    ClusterOriginJson {
+        pid: Some(i.pid),
+        thread_id: i.thread_id,
+        isolate: Some(i.to_string()),
+    }
+}
+
+impl ProcessJson {
+    /// The wire form of one isolate's outcome.
+    pub fn from_outcome(p: &IsolateOutcome) -> ProcessJson {
+        let per_phase = p.requests_per_phase.first().map(|n| *n as f64);
+        let leaks = crate::leaks::leaks_json(&[], &p.leaks, per_phase);
+        ProcessJson {
+            pid: p.isolate.pid,
+            kind: p.isolate.kind.as_str().to_owned(),
+            thread_id: p.isolate.thread_id,
+            worker_id: p.isolate.worker_id,
+            name: p.isolate.to_string(),
+            verdict: p.verdict.into(),
+            reason: p.reason.clone(),
+            what_would_decide: p.what_would_decide.clone(),
+            requests_served: p.requests_served,
+            requests_method: p.requests_method.as_str().to_owned(),
+            requests_per_phase: p.requests_per_phase.clone(),
+            joined_ms: p.joined_ms,
+            exited_ms: p.exited_ms,
+            snapshotted: p.snapshotted,
+            followed_throughout: p.followed_throughout,
+            snapshots: p.snapshots.iter().map(snapshot_json).collect(),
+            floor: floor_json(&p.floor, &p.floor_last_phase),
+            calm_down: p.calm_down.as_ref().map(calm_down_json),
+            clusters: leaks
+                .clusters
+                .into_iter()
+                .map(|mut c| {
+                    c.origin = origin(&p.isolate);
+                    c
+                })
+                .collect(),
+            memory: p.samples.iter().map(MemoryPointJson::from_sample).collect(),
+            note: p.note.clone(),
+        }
+    }
+
+    /// Whether this is a worker thread.
+    pub fn is_worker_thread(&self) -> bool {
+        self.kind == IsolateKind::WorkerThread.as_str()
+    }
+}
+
 /// Load phases that last less than this in all (10 minutes) get per-request slopes only
 /// in the text and HTML reports: a slope measured over seconds and multiplied up to an
 /// hour says little about the hour (the JSON keeps both figures).
@@ -467,7 +626,6 @@ impl HuntJson {
     /// phase.
     pub fn from_outcome(o: &HuntOutcome) -> HuntJson {
         let leaks = crate::leaks::leaks_json(&[], &o.leaks, Some(o.requests_per_phase as f64));
-        let fit = FloorFitJson::from_fit;
         let mut report = HuntJson {
             schema_version: 1,
             kind: "hunt".into(),
@@ -491,34 +649,10 @@ impl HuntJson {
                     requests: p.requests,
                 })
                 .collect(),
-            snapshots: o
-                .snapshots
-                .iter()
-                .map(|s| SnapshotJson {
-                    label: s.label,
-                    path: s.path.display().to_string(),
-                    bytes: s.bytes,
-                    t_ms: s.t_ms,
-                    duration_ms: s.duration_ms,
-                    requests: s.requests,
-                })
-                .collect(),
+            snapshots: o.snapshots.iter().map(snapshot_json).collect(),
             memory: o.samples.iter().map(MemoryPointJson::from_sample).collect(),
-            floor: FloorJson {
-                heap_used: fit(&o.floor.heap_used),
-                external: fit(&o.floor.external),
-                rss: fit(&o.floor.rss),
-                growing: o.floor.growing.iter().map(|s| s.to_string()).collect(),
-                growing_last_phase: o.floor_last_phase.growing.iter().map(|s| s.to_string()).collect(),
-            },
-            calm_down: CalmDownJson {
-                baseline_heap_used_bytes: o.calm_down.baseline_heap_used_bytes,
-                after_heap_used_bytes: o.calm_down.after_heap_used_bytes,
-                baseline_external_bytes: o.calm_down.baseline_external_bytes,
-                after_external_bytes: o.calm_down.after_external_bytes,
-                returned_to_baseline: o.calm_down.returned_to_baseline,
-                waited_ms: o.calm_down.waited_ms,
-            },
+            floor: floor_json(&o.floor, &o.floor_last_phase),
+            calm_down: calm_down_json(&o.calm_down),
             load: o
                 .phases
                 .iter()
@@ -540,9 +674,18 @@ impl HuntJson {
                 .collect(),
             without_cluster: None,
             active_resources: ActiveResourcesJson::from_samples(&o.samples),
-            clusters: leaks.clusters,
+            clusters: leaks
+                .clusters
+                .into_iter()
+                .zip(o.cluster_isolates.iter())
+                .map(|(mut c, i)| {
+                    c.origin = origin(i);
+                    c
+                })
+                .collect(),
             not_growing: leaks.not_growing,
             warnings: o.warnings.clone(),
+            processes: o.processes.iter().map(ProcessJson::from_outcome).collect(),
             heap_profile: o.heap_profile.as_ref().map(|p| p.path.display().to_string()),
             surviving_allocations: o.heap_profile.as_ref().map(|p| {
                 p.sites
@@ -601,7 +744,8 @@ pub fn write_hunt_text(r: &HuntJson, w: &mut dyn std::io::Write) -> std::io::Res
     };
     writeln!(
         w,
-        "   floor after GC: heapUsed {} → {}, {}; external {} → {}; rss {} → {}",
+        "   {}floor after GC: heapUsed {} → {}, {}; external {} → {}; rss {} → {}",
+        if r.processes.len() > 1 { "main process " } else { "" },
         format::bytes(hu.first_bytes),
         format::bytes(hu.last_bytes),
         rate(hu),
@@ -642,6 +786,9 @@ pub fn write_hunt_text(r: &HuntJson, w: &mut dyn std::io::Write) -> std::io::Res
             if h.growing { ": handles grow" } else { "" }
         )?;
     }
+    if r.processes.len() > 1 {
+        write_processes_text(r, w)?;
+    }
     for l in &r.load {
         writeln!(
             w,
@@ -658,6 +805,11 @@ pub fn write_hunt_text(r: &HuntJson, w: &mut dyn std::io::Write) -> std::io::Res
     for (i, cl) in r.clusters.iter().enumerate().take(3) {
         writeln!(w)?;
         write_cluster_json_text(i, cl, w)?;
+        if r.processes.len() > 1
+            && let Some(isolate) = &cl.origin.isolate
+        {
+            writeln!(w, "   in: {isolate}")?;
+        }
     }
     if let Some(note) = crate::no_cluster::no_cluster_note(r) {
         writeln!(w)?;
@@ -707,6 +859,55 @@ pub fn write_hunt_text(r: &HuntJson, w: &mut dyn std::io::Write) -> std::io::Res
     }
     for warning in &r.warnings {
         writeln!(w, "warning: {warning}")?;
+    }
+    Ok(())
+}
+
+/// One line per isolate of a hunt of several: verdict, requests served (and how they
+/// were counted), the heap floor's rate, which memory grows, and what happened to it.
+fn write_processes_text(r: &HuntJson, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use crate::format;
+    writeln!(w, "   isolates ({}):", r.processes.len())?;
+    let mut order: Vec<&ProcessJson> = r.processes.iter().collect();
+    // The leaking ones first, then in the order they were found.
+    order.sort_by_key(|p| match p.verdict {
+        VerdictJson::Leak => 0,
+        VerdictJson::Inconclusive => 1,
+        VerdictJson::NoLeak => 2,
+    });
+    for p in order {
+        let verdict = match p.verdict {
+            VerdictJson::Leak => "LEAK",
+            VerdictJson::NoLeak => "no leak",
+            VerdictJson::Inconclusive => "inconclusive",
+        };
+        let served = match (p.requests_served, p.requests_method.as_str()) {
+            (Some(n), "http_server_requests_counted") => {
+                format!(
+                    "{} requests served (counted in it; rates per request it served)",
+                    format::count(n)
+                )
+            }
+            (Some(n), _) => format!("{} requests served (counted; rates per request sent)", format::count(n)),
+            (None, _) => "requests served unknown (rates per request sent)".to_owned(),
+        };
+        let hu = &p.floor.heap_used;
+        let rate = match hu.bytes_per_request {
+            Some(b) => format!("heapUsed floor {b:+.0} B/request"),
+            None => "heapUsed floor: too few points".to_owned(),
+        };
+        let growing = if p.floor.growing.is_empty() {
+            "nothing grows".to_owned()
+        } else {
+            format!("growing: {}", p.floor.growing.join(", "))
+        };
+        writeln!(w, "     {}: {verdict}; {served}; {rate}; {growing}", p.name)?;
+        if p.verdict != VerdictJson::NoLeak {
+            writeln!(w, "       {}", p.reason)?;
+        }
+        if let Some(note) = &p.note {
+            writeln!(w, "       note: {note}")?;
+        }
     }
     Ok(())
 }

@@ -108,6 +108,9 @@ pub struct ClusterJson {
     /// when those files exist; absent when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lint_findings: Vec<crate::lint::LintFindingJson>,
+    /// Where a hunt found it (`pid`, `thread_id`, `isolate`); absent outside `hunt`.
+    #[serde(flatten)]
+    pub origin: ClusterOriginJson,
     /// The most common stacks that allocated the accumulating objects, most objects first
     /// (at most 3), when the snapshots were taken with allocation tracking on
     /// (`hunt --track-allocations`); absent otherwise.
@@ -306,6 +309,22 @@ pub struct NotGrowingJson {
     pub counts_per_snapshot: Vec<u64>,
 }
 
+/// Where a hunt found a cluster: the isolate of the app (absent outside `hunt`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ClusterOriginJson {
+    /// The process it was found in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// The worker thread (its `threadId`) it was found in; absent for a process's main
+    /// thread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<u32>,
+    /// The isolate in words: `main process, pid 4711`, `cluster worker 2, pid 4712`,
+    /// `worker thread 1 of pid 4711`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolate: Option<String>,
+}
+
 /// Converts a cluster to its JSON form.
 pub fn cluster_json(c: &Cluster) -> ClusterJson {
     ClusterJson {
@@ -363,6 +382,7 @@ pub fn cluster_json(c: &Cluster) -> ClusterJson {
                 is_leaked: t.is_leaked,
             })
             .collect(),
+        origin: ClusterOriginJson::default(),
         allocation_stacks: allocation_stacks_json(&c.allocation_stacks),
     }
 }

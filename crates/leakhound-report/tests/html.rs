@@ -448,6 +448,36 @@ fn a_hostile_class_name_in_the_demo_is_escaped() {
     assert_balanced(&html);
 }
 
+/// An app of several isolates gets one memory chart per isolate, the leaking one first,
+/// each under its name; a single process gets none (its chart is the main one).
+#[test]
+fn each_isolate_has_its_own_chart_leaking_first() {
+    let single = demo();
+    assert_eq!(single.processes.len(), 1);
+    // (The legend draws small svgs too: count the difference.)
+    assert!(!headings(&render(&single)).iter().any(|h| h == "Memory per isolate"));
+    let mut r = demo();
+    let mut worker = r.processes[0].clone();
+    worker.kind = "cluster_worker".into();
+    worker.pid += 1;
+    worker.worker_id = Some(2);
+    worker.name = format!("cluster worker 2, pid {}", worker.pid);
+    r.processes[0].verdict = leakhound_report::hunt::VerdictJson::NoLeak;
+    r.processes.push(worker);
+    let html = render(&r);
+    let h = headings(&html);
+    let at = |want: &str| {
+        h.iter()
+            .position(|x| x.contains(want))
+            .unwrap_or_else(|| panic!("{want} in {h:?}"))
+    };
+    assert!(at("Memory per isolate") < at("cluster worker 2"));
+    assert!(at("cluster worker 2") < at("main process"), "{h:?}");
+    let one = render(&single).matches("<svg").count();
+    assert_eq!(html.matches("<svg").count(), one + 2, "one more chart per isolate");
+    assert_balanced(&html);
+}
+
 // ---------------------------------------------------------------------------------------
 // Issue 10's report points: floor-only leaks, per-hour slopes, phases, snapshot gaps
 // ---------------------------------------------------------------------------------------

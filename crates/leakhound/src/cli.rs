@@ -340,6 +340,12 @@ pub struct HuntRunArgs {
     /// SIZE is free instead.
     #[arg(long)]
     pub ignore_headroom: bool,
+    /// Hunt in the main process's main thread only. By default every isolate of the app is
+    /// followed: the cluster workers and other node processes it forks (each through the
+    /// inspector it inherits, found in /proc, or opened with SIGUSR1) and the worker_threads
+    /// Workers of each, with a memory series, snapshots and a verdict of its own.
+    #[arg(long)]
+    pub main_only: bool,
     /// Record which code allocates: V8's allocation tracking is turned on before the
     /// baseline (HeapProfiler.startTrackingHeapObjects, trackAllocations), so each leak
     /// cluster gets its allocation stacks (the most common stacks of its objects, the app's
@@ -566,6 +572,10 @@ pub struct SnapshotArgs {
     /// Or connect to this inspector (`ws://127.0.0.1:…` or `http://127.0.0.1:9229`).
     #[arg(long)]
     pub inspect: Option<String>,
+    /// Snapshot the worker_threads Worker with this threadId in the process instead of its
+    /// main thread (reached through the process's inspector, NodeWorker).
+    #[arg(long, value_name = "N")]
+    pub thread: Option<u32>,
     /// Output file (default Heap-<pid>-<time>.heapsnapshot). With --count, a folder (an
     /// existing one, or a path ending in `/`) for Heap-<pid>-<time>-<n>.heapsnapshot, or a
     /// prefix: `-o shop` writes shop-1.heapsnapshot, shop-2.heapsnapshot, …
@@ -655,6 +665,7 @@ fn hunt_options(app: AppArgs, load: LoadArgs, run: HuntRunArgs) -> leakhound_hun
         ready: run.ready,
         min_growth: run.min_growth,
         ignore_headroom: run.ignore_headroom,
+        main_only: run.main_only,
         track_allocations: run.track_allocations,
         sample_allocations: run.sample_allocations,
     }

@@ -242,6 +242,8 @@ async fn show_progress(
                 );
                 bar.set_message(format!("{step} {last_mem}"));
             }
+            HuntEvent::Followed(i) => say(format!("leakhound: following {i}")),
+            HuntEvent::Exited(i) => say(format!("leakhound: {i} exited")),
             _ => {}
         }
     }
@@ -299,6 +301,41 @@ pub fn run_demo(mut args: DemoArgs, quiet: bool) -> Result<ExitCode> {
     Ok(ExitCode::from(2))
 }
 
+/// The session of worker thread `thread_id` of `process` (`NodeWorker`), waiting up to
+/// 5 s for node to announce it.
+async fn connect_thread(
+    process: &leakhound_inspector::Session,
+    thread_id: u32,
+) -> Result<leakhound_inspector::Session> {
+    process
+        .enable_worker_threads()
+        .await
+        .with_context(|| format!("pid {}: its worker threads cannot be reached", process.pid()))?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut seen = Vec::new();
+    loop {
+        for info in process.new_worker_threads() {
+            if info.thread_id == Some(thread_id) {
+                return Ok(process.connect_worker_thread(&info).await?);
+            }
+            seen.extend(info.thread_id);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            seen.sort_unstable();
+            let have = if seen.is_empty() {
+                "it has no worker threads".to_owned()
+            } else {
+                format!(
+                    "its worker threads are {}",
+                    seen.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+                )
+            };
+            bail!("pid {} has no worker thread {thread_id}: {have}", process.pid());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// `leakhound snapshot`: one snapshot of a running process after a GC, or `--count` of
 /// them `--interval` apart in one inspector session (V8's object ids stay the same, so
 /// `diff` and `leaks` can compare them). Each file is printed when written; on leaving,
@@ -307,6 +344,7 @@ pub fn run_snapshot(args: crate::cli::SnapshotArgs, quiet: bool) -> Result<ExitC
     let crate::cli::SnapshotArgs {
         pid,
         inspect,
+        thread,
         output: out,
         count,
         interval,
@@ -326,8 +364,14 @@ pub fn run_snapshot(args: crate::cli::SnapshotArgs, quiet: bool) -> Result<ExitC
             (None, Some(url)) => (leakhound_inspector::Session::connect_url(&url).await?, None),
             (None, None) => bail!("give --pid PID or --inspect URL"),
         };
-        let (session, _lock) = session;
-        let target = session.pid();
+        let (process_session, _lock) = session;
+        // `--thread N`: the worker thread's own session, carried by the process's.
+        let worker = match thread {
+            Some(n) => Some(connect_thread(&process_session, n).await?),
+            None => None,
+        };
+        let session = worker.as_ref().unwrap_or(&process_session);
+        let target = process_session.pid();
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -377,7 +421,7 @@ pub fn run_snapshot(args: crate::cli::SnapshotArgs, quiet: bool) -> Result<ExitC
                 bar.set_message(format!("garbage collection before snapshot{of}"));
                 session.collect_garbage().await?;
                 bar.set_message(format!("memory headroom before snapshot{of}"));
-                for w in leakhound_hunt::capture::snapshot_headroom(&session, pid, ignore_headroom)
+                for w in leakhound_hunt::capture::snapshot_headroom(session, pid, ignore_headroom)
                     .await
                     .map_err(|f| anyhow::anyhow!("{f}"))?
                 {
@@ -428,9 +472,12 @@ pub fn run_snapshot(args: crate::cli::SnapshotArgs, quiet: bool) -> Result<ExitC
             signal = crate::signals::termination() => Err(anyhow::anyhow!("interrupted ({signal})")),
         };
         bar.finish_and_clear();
-        let opened = session.closes_inspector();
-        let inspector = session.url().to_owned();
-        session.close().await;
+        if let Some(w) = &worker {
+            w.close().await;
+        }
+        let opened = process_session.closes_inspector();
+        let inspector = process_session.url().to_owned();
+        process_session.close().await;
         if opened {
             say(leakhound_hunt::capture::inspector_closed_note(target, &inspector).await);
         } else if pid.is_some() {

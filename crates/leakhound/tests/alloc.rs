@@ -79,9 +79,20 @@ fn hunt_n(dir: &Path, app: &str, requests: u64, extra: &[&str]) -> (Option<i32>,
         .spawn()
         .expect("start leakhound");
     let started = Instant::now();
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            break;
+    // Read both pipes while waiting: a report bigger than the pipe's buffer would block
+    // leakhound's write, and the hunt would never end.
+    let read = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = read(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = read(Box::new(child.stderr.take().expect("stderr")));
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
         }
         if started.elapsed() > LIMIT {
             let _ = child.kill();
@@ -89,8 +100,12 @@ fn hunt_n(dir: &Path, app: &str, requests: u64, extra: &[&str]) -> (Option<i32>,
             panic!("hunt of {app} did not finish within {} s", LIMIT.as_secs());
         }
         std::thread::sleep(Duration::from_millis(100));
-    }
-    let output = child.wait_with_output().expect("output");
+    };
+    let output = std::process::Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    };
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let json: Value =
         serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e})\nstderr: {stderr}"));

@@ -432,12 +432,16 @@ fn assert_same_shape_as_recorded(doc: &Value) {
         match got.get(p) {
             Some(k) if compatible(k, kinds) => {}
             Some(k) => problems.push(format!("{p}: recorded {kinds:?}, now {k:?}")),
-            None if p.starts_with(".clusters[]") => {}
+            None if p.starts_with(".clusters[]") || p.starts_with(".processes[].clusters[]") => {}
             None => problems.push(format!("{p}: missing")),
         }
     }
     for p in got.keys() {
-        if !want.contains_key(p) && !p.starts_with(".clusters[]") && !under_empty(p) {
+        if !want.contains_key(p)
+            && !p.starts_with(".clusters[]")
+            && !p.starts_with(".processes[].clusters[]")
+            && !under_empty(p)
+        {
             problems.push(format!("{p}: new, not in the recording"));
         }
     }
