@@ -40,9 +40,12 @@ pub fn run_watch(args: &WatchArgs, quiet: bool) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| default_app_name(&args.command, &args.attach));
     let board = Board::shared(app.clone());
+    // The capture events' receiver ends when the hook (its only sender) is dropped with the
+    // watch; with no capture asked for, the sender goes now.
     let (capture_tx, capture_rx) = mpsc::unbounded_channel();
-    if let Some(c) = capture {
-        cfg.hook = Some(std::sync::Arc::new(CaptureHook::new(c, Some(app), capture_tx)));
+    match capture {
+        Some(c) => cfg.hook = Some(std::sync::Arc::new(CaptureHook::new(c, Some(app), capture_tx))),
+        None => drop(capture_tx),
     }
     let stop = cfg.stop.clone();
     let several = cfg.targets.len() > 1;

@@ -205,3 +205,144 @@ fn restart_above_restarts_the_app_with_its_snapshot_kept() {
     assert_eq!(r["snapshots"][0]["status"], "taken", "{r:#}");
     assert!(first.join("01.heapsnapshot").is_file());
 }
+
+#[test]
+fn near_the_heap_limit_one_snapshot_is_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    // A small heap limit (about 75 MB with --max-old-space-size=24) and a fast leak: 11 %
+    // of it is passed within seconds, long before the floor's hour would start an episode.
+    let mut c = Command::new(BIN);
+    c.args([
+        "watch",
+        "--json",
+        "--duration",
+        "14",
+        "--sample-ms",
+        "200",
+        "--gc-interval-ms",
+        "300",
+    ])
+    .args([
+        "--warmup",
+        "0.5",
+        "--capture-after",
+        "1h",
+        "--capture-near-limit",
+        "11%",
+    ])
+    .arg("--capture-dir")
+    .arg(dir.path())
+    .args(["--", "node", "--max-old-space-size=24"])
+    .arg(app("steady-leak.js"))
+    .env("LEAKHOUND_RATE_MS", "1");
+    let out = c.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let eps = episodes(dir.path());
+    assert_eq!(eps.len(), 1, "once, not at every sample: {stderr}");
+    let r = report(&eps[0]);
+    assert_eq!(r["trigger"], "near_limit", "{r:#}");
+    assert!(
+        r["trigger_text"].as_str().unwrap().contains("of V8's heap limit"),
+        "{r:#}"
+    );
+    assert_eq!(r["snapshots"].as_array().unwrap().len(), 1);
+    assert_eq!(r["snapshots"][0]["status"], "taken");
+    no_partial_files(dir.path());
+}
+
+/// `GET path` on `addr`, its status line's code and how long the answer took.
+fn get(addr: &str, path: &str) -> (u16, std::time::Duration) {
+    use std::io::{Read, Write};
+    let t = std::time::Instant::now();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    let code = buf.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, t.elapsed())
+}
+
+#[test]
+fn metrics_and_health_answer_while_a_snapshot_is_written() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "watch",
+            "--duration",
+            "20",
+            "--sample-ms",
+            "200",
+            "--gc-interval-ms",
+            "300",
+            "--warmup",
+            "0.5",
+        ])
+        .args([
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--capture-after",
+            "1s",
+            "--captures",
+            "2",
+        ])
+        .args(["--capture-interval", "1s", "--capture-dir"])
+        .arg(dir.path())
+        .args(["--", "node"])
+        .arg(app("steady-leak.js"))
+        .env("LEAKHOUND_PREFILL_MB", "40")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut addr = None;
+    let mut scrapes = Vec::new();
+    let mut capturing = false;
+    let mut log = Vec::new();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < until {
+        while let Ok(line) = rx.try_recv() {
+            if let Some(rest) = line.split("metrics on http://").nth(1) {
+                addr = rest.split('/').next().map(str::to_owned);
+            }
+            if line.contains("capturing into") {
+                capturing = true;
+            }
+            if line.contains("report in") {
+                capturing = false;
+            }
+            log.push(line);
+        }
+        if log.iter().any(|l| l.contains("report in")) && !capturing {
+            break;
+        }
+        if let (Some(a), true) = (&addr, capturing) {
+            scrapes.push(get(a, "/metrics"));
+            scrapes.push(get(a, "/health"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = log.join("\n");
+    assert!(log.contains("report in"), "no episode finished: {log}");
+    assert!(
+        scrapes.len() >= 4,
+        "scraped during the capture: {} times\n{log}",
+        scrapes.len()
+    );
+    let slowest = scrapes.iter().map(|s| s.1).max().unwrap();
+    assert!(scrapes.iter().all(|s| s.0 == 200), "{scrapes:?}");
+    assert!(
+        slowest < std::time::Duration::from_secs(1),
+        "a scrape waited {slowest:?} during a capture"
+    );
+}

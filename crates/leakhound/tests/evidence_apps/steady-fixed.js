@@ -4,6 +4,10 @@
 // requests (default 5).
 const http = require('http');
 const inflight = new Map();
+// LEAKHOUND_PREFILL_MB: that much of small objects kept from the start, so a snapshot
+// takes a while (for the tests that scrape during one).
+const prefill = [];
+for (let i = 0; i < Number(process.env.LEAKHOUND_PREFILL_MB || 0) * 10000; i++) prefill.push({ i, s: 'p' + i });
 let next = 0;
 const server = http.createServer((req, res) => {
   const id = ++next;
