@@ -266,6 +266,20 @@ impl Session {
                 ),
             )
             .await;
+            self.transport.close().await;
+            // Return once the inspector really is closed, so whoever comes next (another
+            // attach, the user) finds the process as it was before leakhound came.
+            let port = url::Url::parse(self.url()).ok().and_then(|u| u.port());
+            for _ in 0..40 {
+                let open = crate::proc::listening_addrs(self.pid())
+                    .map(|a| a.iter().any(|a| Some(a.port()) == port))
+                    .unwrap_or(false);
+                if !open {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            return;
         }
         self.transport.close().await;
     }
