@@ -150,13 +150,7 @@ impl Board {
             CaptureEvent::Skipped { reason, .. } => *entry.captures_skipped.entry(reason.label()).or_default() += 1,
             CaptureEvent::Finished(o) => {
                 entry.episodes += 1;
-                let (verdict, _, _) = leakhound_hunt::judge_watch(&o.floor, std::time::Duration::ZERO);
-                let verdict = match verdict {
-                    _ if o.top_holder().is_some() => "leak",
-                    leakhound_hunt::Verdict::Leak => "leak",
-                    leakhound_hunt::Verdict::NoLeak => "no_leak",
-                    leakhound_hunt::Verdict::Inconclusive => "inconclusive",
-                };
+                let verdict = leakhound_report::hunt::VerdictJson::from(o.verdict().0).as_str();
                 entry.evidence = Some(Evidence {
                     verdict,
                     top_holder: o.top_holder().map(str::to_owned),

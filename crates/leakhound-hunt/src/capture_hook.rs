@@ -153,10 +153,7 @@ impl CaptureHook {
         };
         if let Some(threshold) = self.cfg.restart.filter(|_| !status.attached) {
             if threshold.crossed(last.rss_bytes, last.heap_used_bytes) {
-                let value = match threshold.metric {
-                    crate::evidence::RestartMetric::Rss => last.rss_bytes,
-                    crate::evidence::RestartMetric::HeapUsed => last.heap_used_bytes,
-                };
+                let value = threshold.value(last.rss_bytes, last.heap_used_bytes);
                 if self.cfg.dir.is_some() {
                     let trigger = EpisodeTrigger::Restart {
                         threshold,
@@ -174,10 +171,7 @@ impl CaptureHook {
                     delay,
                 };
             }
-            let near = match threshold.metric {
-                crate::evidence::RestartMetric::Rss => last.rss_bytes,
-                crate::evidence::RestartMetric::HeapUsed => last.heap_used_bytes,
-            } as f64
+            let near = threshold.value(last.rss_bytes, last.heap_used_bytes) as f64
                 >= threshold.bytes as f64 * RESTART_PROFILE_SHARE;
             if near && !t.sampling && session.start_sampling(SamplingOptions::default()).await.is_ok() {
                 t.sampling = true;

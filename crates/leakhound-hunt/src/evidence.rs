@@ -263,12 +263,17 @@ impl std::str::FromStr for RestartThreshold {
 }
 
 impl RestartThreshold {
+    /// The figure this threshold compares, of a process with these figures, bytes.
+    pub fn value(&self, rss_bytes: u64, heap_used_bytes: u64) -> u64 {
+        match self.metric {
+            RestartMetric::Rss => rss_bytes,
+            RestartMetric::HeapUsed => heap_used_bytes,
+        }
+    }
+
     /// Whether a process with these figures is above the threshold.
     pub fn crossed(&self, rss_bytes: u64, heap_used_bytes: u64) -> bool {
-        match self.metric {
-            RestartMetric::Rss => rss_bytes > self.bytes,
-            RestartMetric::HeapUsed => heap_used_bytes > self.bytes,
-        }
+        self.value(rss_bytes, heap_used_bytes) > self.bytes
     }
 }
 
@@ -597,6 +602,21 @@ impl EpisodeOutcome {
                 EpisodeSnapshot::Skipped { .. } => None,
             })
             .collect()
+    }
+
+    /// The episode's verdict and why: `Leak` when the leak finder named a holder,
+    /// otherwise the watch's verdict on the floor when the episode finished. The report,
+    /// the metrics and `/health` all say this one.
+    pub fn verdict(&self) -> (crate::Verdict, String) {
+        if let Some(holder) = self.top_holder() {
+            return (
+                crate::Verdict::Leak,
+                format!("the leak finder names {holder} as what keeps growing"),
+            );
+        }
+        let watched = std::time::Duration::from_millis(self.finished_unix_ms.saturating_sub(self.started_unix_ms));
+        let (verdict, reason, _) = crate::judge_watch(&self.floor, watched);
+        (verdict, reason)
     }
 
     /// The leak finder's top holder, when it found one: what `/health` and the metrics name.

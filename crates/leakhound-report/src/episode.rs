@@ -84,10 +84,7 @@ impl EpisodeJson {
     /// The wire form of `o`.
     pub fn from_outcome(o: &EpisodeOutcome) -> EpisodeJson {
         use leakhound_hunt::evidence::EpisodeTrigger;
-        let (verdict, reason, _) = leakhound_hunt::judge_watch(
-            &o.floor,
-            std::time::Duration::from_millis(o.finished_unix_ms.saturating_sub(o.started_unix_ms)),
-        );
+        let (verdict, reason) = o.verdict();
         let snapshots = o
             .snapshots
             .iter()
