@@ -111,6 +111,9 @@ pub(crate) fn build_cluster(
         per_request,
         external_share,
         allocation_stacks,
+        string_bytes_per_snapshot: Vec::new(),
+        source_unknown_why: None,
+        app_scripts: Vec::new(),
     }
 }
 
@@ -307,6 +310,7 @@ fn per_request(
             .take(8)
             .map(|c| (c.class_name.clone(), c.count as f64 / first))
             .collect(),
+        string_bytes: None,
     }
 }
 

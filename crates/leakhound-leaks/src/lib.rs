@@ -24,6 +24,7 @@ mod pattern;
 mod retainer_tree;
 mod series;
 mod source;
+mod strings;
 mod trace;
 
 pub use alloc::{AllocationStack, FrameOrigin, MAX_ALLOCATION_STACKS, MAX_FRAMES, StackFrame};
@@ -37,4 +38,4 @@ pub use model::{ClassCount, Cluster, LeakError, LeakOptions, LeakReport, NotGrow
 pub use pattern::Pattern;
 pub use retainer_tree::{ClassPick, RetainerTree, largest_instances, path_to_root, pick_class, retainer_tree};
 pub use series::{FileProgress, SnapshotFileError, load_series, open_snapshot};
-pub use source::{SourceKind, SourceRef};
+pub use source::{MAX_APP_SCRIPTS, SourceKind, SourceRef};

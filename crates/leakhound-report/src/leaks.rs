@@ -90,12 +90,29 @@ pub struct ClusterJson {
     /// the most common closure); `"constructor"`: the accumulating objects' constructor;
     /// `"none"`: no location; `"allocation_stack"`: not a guess, the first frame of the
     /// app's own code in the most common of `allocation_stacks` (the start of that
-    /// function: V8 records where a frame's function starts).
+    /// function: V8 records where a frame's function starts); `"lint_rule"`: the heap
+    /// names no code of the app's (see `source_unknown_why`), and the `leakhound lint`
+    /// rule of the cluster's pattern found this place in the app's scripts (an
+    /// `agent-per-call` finding for `agent_sockets`), also in `lint_findings`.
     #[serde(default = "source_confidence_none")]
     pub source_confidence: String,
     /// Every source location found, best first: the app's own code, then its
     /// dependencies (`in_dependency`), then Node's internals.
     pub sources: Vec<SourceJson>,
+    /// When no source is in the app's own code: why it cannot be known from these
+    /// snapshots, and what would find it (`hunt --track-allocations`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_unknown_why: Option<String>,
+    /// With `source_unknown_why`, the app's own scripts the snapshot has code of, for a
+    /// source-level search (not part of the JSON).
+    #[serde(skip)]
+    pub app_scripts: Vec<String>,
+    /// For a string grown with `+=` (`growing_string`): the size of its string in bytes
+    /// in each snapshot (every piece of the concatenation tree once; null where a snapshot
+    /// has no such string), while `counts_per_snapshot` counts the tree's pieces; absent
+    /// for other patterns.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub string_bytes_per_snapshot: Vec<Option<u64>>,
     /// Listener count for `listener_accumulation` (Node warns above 10 by default:
     /// `maxListeners`).
     pub listener_count: Option<u64>,
@@ -185,6 +202,10 @@ pub struct PerRequestJson {
     pub retained_size_bytes: f64,
     /// Leaked objects per request by class.
     pub objects: Vec<(String, f64)>,
+    /// For a string grown with `+=` (`growing_string`): bytes its string grows by per
+    /// request; absent for other patterns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub string_bytes: Option<f64>,
 }
 
 /// Leaked objects of one class.
@@ -350,6 +371,7 @@ pub fn cluster_json(c: &Cluster) -> ClusterJson {
             count: format::round3(p.count),
             retained_size_bytes: p.retained_size_bytes.round(),
             objects: p.objects.iter().map(|(k, v)| (k.clone(), format::round3(*v))).collect(),
+            string_bytes: p.string_bytes.map(f64::round),
         }),
         objects: c
             .objects
@@ -363,6 +385,9 @@ pub fn cluster_json(c: &Cluster) -> ClusterJson {
         source: c.source.as_ref().map(|s| s.location()),
         source_confidence: c.source.as_ref().map_or("none", |s| s.kind.as_str()).to_owned(),
         sources: c.sources.iter().map(source_json).collect(),
+        source_unknown_why: c.source_unknown_why.clone(),
+        app_scripts: c.app_scripts.clone(),
+        string_bytes_per_snapshot: c.string_bytes_per_snapshot.clone(),
         lint_findings: Vec::new(),
         listener_count: c.listener_count,
         fix_hint: c.fix_hint.to_owned(),
@@ -455,6 +480,12 @@ pub fn write_cluster_text(i: usize, c: &Cluster, requests_per_step: Option<f64>,
             String::new()
         }
     )?;
+    if let Some(text) = string_growth_text(
+        &c.string_bytes_per_snapshot,
+        c.per_request.as_ref().and_then(|p| p.string_bytes),
+    ) {
+        writeln!(w, "   string: {text}")?;
+    }
     write!(
         w,
         "   grows: {} {} across the snapshots",
@@ -518,6 +549,9 @@ pub fn write_cluster_text(i: usize, c: &Cluster, requests_per_step: Option<f64>,
             }
         }
         None => writeln!(w, "   source: unknown (no location in the snapshot)")?,
+    }
+    if let Some(why) = &c.source_unknown_why {
+        writeln!(w, "   source in the app: unknown from the heap: {why}")?;
     }
     write_allocation_stacks_text(&c.allocation_stacks, c.count, w)?;
     writeln!(w, "   fix: {}", c.fix_hint)?;
@@ -592,6 +626,23 @@ fn write_allocation_stacks_text(stacks: &[AllocationStack], count: u64, w: &mut 
 }
 
 /// `path:line:column (what)`, and ` (in node_modules/PACKAGE)` for a dependency's.
+/// A growing string's size in bytes across the snapshots and per request
+/// (`12 kB → 31 kB → 50 kB, +64 B per request`); `None` without sizes.
+pub fn string_growth_text(bytes: &[Option<u64>], per_request: Option<f64>) -> Option<String> {
+    if bytes.iter().all(Option::is_none) {
+        return None;
+    }
+    let sizes: Vec<String> = bytes
+        .iter()
+        .map(|b| b.map_or_else(|| "–".to_owned(), format::bytes))
+        .collect();
+    let mut text = format!("{} across the snapshots", sizes.join(" → "));
+    if let Some(rate) = per_request {
+        text.push_str(&format!(", {} per request", format::byte_rate(rate)));
+    }
+    Some(text)
+}
+
 fn source_text(s: &SourceRef) -> String {
     format!(
         "{} ({}){}",
