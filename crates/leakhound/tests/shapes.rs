@@ -620,11 +620,20 @@ fn hunt_names_a_promise_chain_and_passes_its_twin() {
 
 #[test]
 fn hunt_names_agents_kept_by_their_sockets_and_passes_its_twin() {
-    check_hunt(
+    // The source: the app's function making an Agent per call, found by lint.
+    let top = check_hunt(
         "agent_per_request",
         "TCPSocketWrap handles (client sockets)",
         "agent_sockets",
-        false,
+        true,
+    );
+    assert_eq!(top["source_confidence"], "lint_rule", "{top:#}");
+    assert!(
+        top["sources"][0]["what"]
+            .as_str()
+            .unwrap_or("")
+            .contains("function fetchPrice"),
+        "{top:#}"
     );
 }
 
