@@ -91,12 +91,15 @@ impl Side {
     }
 }
 
-/// The side of `kept` (a handle's JS object): a `net.Socket`'s `_server` (or `server`)
-/// is the server that accepted it, null for a client socket.
-fn side_of(s: &HeapSnapshot, kept: NodeId) -> Side {
+/// The side of `kept` (a handle's JS object, kept by a handle of `kind`): a
+/// `net.Socket`'s `_server` (or `server`) is the server that accepted it; a TCP socket
+/// without one is a client socket (a pipe without one, such as the process's stdio, is
+/// neither).
+fn side_of(s: &HeapSnapshot, kind: &str, kept: NodeId) -> Side {
     if !s.class(kept).name.contains("Socket") {
         return Side::NotASocket;
     }
+    let tcp = matches!(kind, "TCPSocketWrap" | "TLSWrap");
     let server = s
         .edges(kept)
         .find(|&e| {
@@ -105,7 +108,9 @@ fn side_of(s: &HeapSnapshot, kept: NodeId) -> Side {
                 && s.node_type(s.edge_target(e)) == NodeType::Object
         })
         .map(|e| s.edge_target(e));
-    let Some(server) = server else { return Side::Client };
+    let Some(server) = server else {
+        return if tcp { Side::Client } else { Side::NotASocket };
+    };
     let address = s
         .edges(server)
         .find(|&e| s.edge_type(e) == EdgeType::Property && s.edge_name(e) == "_connectionKey")
@@ -223,7 +228,11 @@ pub(crate) fn handle_clusters(
             (
                 h,
                 kept,
-                (kind_of(s, h).to_owned(), s.class(kept).name.clone(), side_of(s, kept)),
+                (
+                    kind_of(s, h).to_owned(),
+                    s.class(kept).name.clone(),
+                    side_of(s, kind_of(s, h), kept),
+                ),
             )
         })
         .collect();
@@ -266,7 +275,9 @@ pub(crate) fn handle_clusters(
                 handles(snap)
                     .into_iter()
                     .filter(|&(h, k)| {
-                        kind_of(snap, h) == kind && snap.class(k).name == class && same_side(&side_of(snap, k), &side)
+                        kind_of(snap, h) == kind
+                            && snap.class(k).name == class
+                            && same_side(&side_of(snap, &kind, k), &side)
                     })
                     .count() as u64
             })
