@@ -793,3 +793,13 @@ fn hunt_gives_a_growing_string_in_bytes_and_passes_its_twin() {
         "per_request.string_bytes {rate}: {top:#}"
     );
 }
+
+#[test]
+fn hunt_names_a_global_this_property_with_its_function_and_passes_its_twin() {
+    // Without allocation tracking: the function whose IC handler keeps the global's cell.
+    let top = check_hunt("global_this", "pendingUploads", "global_variable", true);
+    assert!(
+        top["sources"][0]["what"].as_str().unwrap_or("").contains("trackUpload"),
+        "{top:#}"
+    );
+}
