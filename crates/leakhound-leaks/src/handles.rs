@@ -75,7 +75,8 @@ enum Side {
     Client,
     /// A socket a server accepted: its `_server` is that server, by V8 id (the same in
     /// every snapshot of a series), with the address it listens on when the snapshot has
-    /// it (`_connectionKey`, `4:127.0.0.1:8080`, without the family).
+    /// it (`_connectionKey`, `4:127.0.0.1:8080`, without the family; the host alone when the
+    /// server asked for any free port).
     Server { server_id: u32, address: Option<String> },
 }
 
@@ -118,9 +119,12 @@ fn side_of(s: &HeapSnapshot, kind: &str, kept: NodeId) -> Side {
         .filter(|&k| s.is_string(k))
         .map(|k| {
             let key = string_text(s, k);
-            // `4:127.0.0.1:8080` / `6:::1:8080`: the family, then host and port.
-            key.split_once(':').map_or(key.as_str(), |(_, rest)| rest).to_owned()
-        });
+            // `4:127.0.0.1:8080` / `6:::1:8080`: the family, then host and the port asked
+            // for (0 for any free port: then the host alone).
+            let address = key.split_once(':').map_or(key.as_str(), |(_, rest)| rest);
+            address.strip_suffix(":0").unwrap_or(address).to_owned()
+        })
+        .filter(|a| !a.is_empty());
     Side::Server {
         server_id: s.id(server),
         address,
