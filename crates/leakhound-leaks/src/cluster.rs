@@ -314,6 +314,15 @@ fn per_request(
     }
 }
 
+/// Bytes of every ArrayBuffer backing store (`system / JSArrayBufferData`: Buffers, typed
+/// arrays, a WebAssembly.Memory) in a snapshot: one pass over its nodes.
+pub fn backing_store_bytes(s: &HeapSnapshot) -> u64 {
+    (0..s.node_count() as NodeId)
+        .filter(|&o| s.node_type(o) == NodeType::Native && s.raw_name(o) == "system / JSArrayBufferData")
+        .map(|o| s.self_size(o))
+        .sum()
+}
+
 /// Bytes of ArrayBuffer backing stores (`system / JSArrayBufferData`) in `o`'s dominator
 /// subtree.
 fn external_bytes(s: &HeapSnapshot, o: NodeId) -> u64 {

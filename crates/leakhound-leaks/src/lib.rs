@@ -28,6 +28,7 @@ mod strings;
 mod trace;
 
 pub use alloc::{AllocationStack, FrameOrigin, MAX_ALLOCATION_STACKS, MAX_FRAMES, StackFrame};
+pub use cluster::backing_store_bytes;
 pub use consistency::check_pair;
 pub use finder::{Prepared, find_leaks, find_leaks_prepared};
 pub use floor::{

@@ -32,6 +32,40 @@ pub struct LeaksJson<'a> {
     pub not_growing: Vec<NotGrowingJson>,
     /// Warnings about the inputs.
     pub warnings: &'a [String],
+    /// When no cluster grew but the ArrayBuffer backing stores (Buffers, typed arrays, a
+    /// WebAssembly.Memory: `system / JSArrayBufferData`) grew at every step, by at least
+    /// [`OFF_HEAP_GROWTH_BYTES`] in all: their bytes in each snapshot. Memory that grows
+    /// inside objects the snapshots already had (one buffer or WebAssembly memory made
+    /// bigger) forms no cluster of new objects; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backing_store_bytes_per_snapshot: Option<Vec<u64>>,
+}
+
+/// The least growth of the backing stores, first snapshot to last, that a report without
+/// clusters mentions (1 MB).
+pub const OFF_HEAP_GROWTH_BYTES: u64 = 1_000_000;
+
+/// `bytes` (the backing stores' bytes per snapshot, oldest first) when they rise at every
+/// step by at least [`OFF_HEAP_GROWTH_BYTES`] in all, else `None`.
+pub fn off_heap_growth(bytes: &[u64]) -> Option<Vec<u64>> {
+    let grows = bytes.len() >= 2
+        && bytes.windows(2).all(|w| w[1] > w[0])
+        && bytes[bytes.len() - 1] - bytes[0] >= OFF_HEAP_GROWTH_BYTES;
+    grows.then(|| bytes.to_vec())
+}
+
+/// The line a report without clusters adds when the backing stores grew
+/// ([`off_heap_growth`]): what grew, and what would show it.
+///
+/// # Errors
+/// Any error writing to `w`.
+pub fn write_off_heap_text(bytes: &[u64], w: &mut dyn Write) -> io::Result<()> {
+    let sizes: Vec<String> = bytes.iter().map(|b| format::bytes(*b)).collect();
+    writeln!(
+        w,
+        "but off the JS heap: ArrayBuffer backing stores grew {} across the snapshots, held by no growing group of new objects (a Buffer, typed array or WebAssembly.Memory made bigger, or native memory): `leakhound diff` shows which class retains them; `leakhound hunt` measures the floor of external memory under load",
+        sizes.join(" → ")
+    )
 }
 
 /// One cluster in JSON.
@@ -432,6 +466,7 @@ pub fn leaks_json<'a>(files: &'a [String], report: &'a LeakReport, requests_per_
             })
             .collect(),
         warnings: &report.warnings,
+        backing_store_bytes_per_snapshot: None,
     }
 }
 

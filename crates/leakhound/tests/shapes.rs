@@ -833,3 +833,31 @@ fn with_allocation_tracking_unread_sockets_are_traced_to_the_app_function_openin
         "{top:#}"
     );
 }
+
+#[test]
+fn leaks_without_a_cluster_says_the_backing_stores_grew_inside_old_objects() {
+    // The WebAssembly.Memory made bigger at every request: no new objects accumulate, so
+    // `leaks` has no cluster, but it says the backing stores grew (text and JSON); its
+    // twin has neither.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let snaps = snapshots("wasm_memory", false, dir.path());
+    let (doc, code) = leaks(&snaps);
+    assert_eq!((code, doc["verdict"].as_str()), (Some(0), Some("no_leak")), "{doc:#}");
+    let bytes: Vec<u64> = doc["backing_store_bytes_per_snapshot"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no backing_store_bytes_per_snapshot: {doc:#}"))
+        .iter()
+        .map(|b| b.as_u64().unwrap_or(0))
+        .collect();
+    // 16 KiB a request, REQUESTS requests a step.
+    assert!(bytes[2] - bytes[1] >= 16 * 1024 * REQUESTS * 9 / 10, "{bytes:?}");
+    let text = leaks_text(&snaps);
+    assert!(
+        text.contains("but off the JS heap: ArrayBuffer backing stores grew"),
+        "{text}"
+    );
+    let fixed = tempfile::tempdir().expect("tempdir");
+    let (twin, code) = leaks(&snapshots("wasm_memory", true, fixed.path()));
+    assert_eq!(code, Some(0), "{twin:#}");
+    assert!(twin.get("backing_store_bytes_per_snapshot").is_none(), "{twin:#}");
+}
