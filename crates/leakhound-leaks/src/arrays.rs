@@ -66,6 +66,7 @@ pub(crate) fn growing_primitive_arrays(
             count: growth as f64 / 8.0 / req,
             retained_size_bytes: growth as f64 / req,
             objects: Vec::new(),
+            string_bytes: None,
         });
         let is_root = vec![false; s.node_count()];
         let pattern = Pattern::UNBOUNDED_COLLECTION;
@@ -102,6 +103,9 @@ pub(crate) fn growing_primitive_arrays(
             per_request,
             external_share: 0.0,
             allocation_stacks: Vec::new(),
+            string_bytes_per_snapshot: Vec::new(),
+            source_unknown_why: None,
+            app_scripts: Vec::new(),
         });
     }
     out

@@ -111,6 +111,9 @@ pub(crate) fn build_cluster(
         per_request,
         external_share,
         allocation_stacks,
+        string_bytes_per_snapshot: Vec::new(),
+        source_unknown_why: None,
+        app_scripts: Vec::new(),
     }
 }
 
@@ -307,7 +310,17 @@ fn per_request(
             .take(8)
             .map(|c| (c.class_name.clone(), c.count as f64 / first))
             .collect(),
+        string_bytes: None,
     }
+}
+
+/// Bytes of every ArrayBuffer backing store (`system / JSArrayBufferData`: Buffers, typed
+/// arrays, a WebAssembly.Memory) in a snapshot: one pass over its nodes.
+pub fn backing_store_bytes(s: &HeapSnapshot) -> u64 {
+    (0..s.node_count() as NodeId)
+        .filter(|&o| s.node_type(o) == NodeType::Native && s.raw_name(o) == "system / JSArrayBufferData")
+        .map(|o| s.self_size(o))
+        .sum()
 }
 
 /// Bytes of ArrayBuffer backing stores (`system / JSArrayBufferData`) in `o`'s dominator

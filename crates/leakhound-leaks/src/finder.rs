@@ -158,7 +158,37 @@ pub fn find_leaks_prepared(
         &scripts,
         opts,
     ));
+    for c in &mut clusters {
+        c.source_unknown_why = source_unknown_why(c, last.s.has_allocation_traces());
+        if c.source_unknown_why.is_some() {
+            c.app_scripts = scripts.app_scripts();
+        }
+    }
     Ok(rank(clusters, not_growing, found.leaked_object_count, warnings, opts))
+}
+
+/// Why a cluster has no source in the app's own code, and what would give one; `None`
+/// when it has one. `tracked`: the snapshots carry allocation stacks.
+fn source_unknown_why(c: &Cluster, tracked: bool) -> Option<String> {
+    if c.sources.iter().any(|x| x.origin_rank() == 0) {
+        return None;
+    }
+    Some(if !c.allocation_stacks.is_empty() {
+        "the stacks that allocated these objects hold no frame of the app's own code (only Node's or a dependency's): the app's call into them was not recorded (V8 keeps at most 64 frames)".to_owned()
+    } else if tracked {
+        "allocation tracking was on, but none of these objects made after the snapshot before the last has a recorded stack: take more snapshots under load (--phases) so new ones are caught".to_owned()
+    } else if c.holder.ends_with(" handles") || c.holder.contains(" handles (") {
+        "each native handle keeps only Node's own objects (the socket or stream, its state, an Agent's listeners), none of the app's functions, and a heap snapshot records where functions are defined, not who called them: `leakhound hunt --track-allocations` records the stack that created them, whose first frame in the app's code becomes the source (`leakhound lint` flags per-call Agents and unconsumed streams in the source)".to_owned()
+    } else {
+        let why = if c.pattern.as_str() == "global_variable" {
+            "no function of the app's code refers to this global in its feedback (a global read through `globalThis` or another object, or code that has not run often)"
+        } else {
+            "the leaked objects keep no function of the app's code"
+        };
+        format!(
+            "{why}, and a heap snapshot records where functions are defined, not who called them: `leakhound hunt --track-allocations` records the stack that made them, whose first frame in the app's code becomes the source"
+        )
+    })
 }
 
 /// The last snapshot and its retainer traces: where clusters are found and described.
@@ -457,6 +487,10 @@ fn merge_holders(last: Last<'_>, groups: &[Group], rooted: Vec<Rooted>) -> Vec<C
 struct Growth {
     counts: Vec<Vec<u64>>,
     holder_retained: Vec<Vec<Option<u64>>>,
+    /// For a candidate whose roots are strings, the bytes of its holders' strings (every
+    /// piece of their concatenation trees once), per snapshot; `None` for other kinds or
+    /// where the snapshot has no holder.
+    string_bytes: Vec<Vec<Option<u64>>>,
 }
 
 /// What [`count_under_holders`] counts for one candidate in each snapshot.
@@ -496,16 +530,19 @@ fn count_growth(
         })
         .collect();
     // One column per snapshot, the snapshots in parallel.
-    let columns: Vec<(Vec<u64>, Vec<Option<u64>>)> = (0..snaps.len())
+    let columns: Vec<Column> = (0..snaps.len())
         .into_par_iter()
         .map(|k| count_under_holders(snaps[k], &traces[k], &ids[k], &ids[0], &counted))
         .collect();
     Growth {
         counts: (0..candidates.len())
-            .map(|m| columns.iter().map(|(c, _)| c[m]).collect())
+            .map(|m| columns.iter().map(|c| c.counts[m]).collect())
             .collect(),
         holder_retained: (0..candidates.len())
-            .map(|m| columns.iter().map(|(_, r)| r[m]).collect())
+            .map(|m| columns.iter().map(|c| c.holder_retained[m]).collect())
+            .collect(),
+        string_bytes: (0..candidates.len())
+            .map(|m| columns.iter().map(|c| c.string_bytes[m]).collect())
             .collect(),
     }
 }
@@ -527,8 +564,11 @@ fn growth_check(
     let Growth {
         counts,
         holder_retained,
+        string_bytes,
     } = growth;
-    for ((candidate, c), holder_retained) in candidates.iter().zip(counts).zip(holder_retained) {
+    for (((candidate, c), holder_retained), string_bytes) in
+        candidates.iter().zip(counts).zip(holder_retained).zip(string_bytes)
+    {
         let Candidate { label, kind, groups } = candidate;
         let last_i = c.len() - 1;
         let growing = (2..c.len()).all(|k| c[k] > c[k - 1]) && c[last_i].saturating_sub(c[1]) >= opts.min_growth;
@@ -548,7 +588,7 @@ fn growth_check(
                 (g.holder, &roots[..], &g.objects[..])
             })
             .collect();
-        clusters.push(build_cluster(
+        let mut cluster = build_cluster(
             s,
             last.traces,
             scripts,
@@ -560,7 +600,11 @@ fn growth_check(
             holder_retained,
             opts,
             PATTERNS,
-        ));
+        );
+        if cluster.pattern == crate::pattern::Pattern::GROWING_STRING {
+            crate::strings::set_string_bytes(&mut cluster, string_bytes, opts);
+        }
+        clusters.push(cluster);
     }
     (clusters, not_growing)
 }
@@ -607,26 +651,39 @@ fn rank(
     }
 }
 
+/// What [`count_under_holders`] measures in one snapshot, per candidate.
+pub(crate) struct Column {
+    counts: Vec<u64>,
+    holder_retained: Vec<Option<u64>>,
+    string_bytes: Vec<Option<u64>>,
+}
+
 /// Counts, in one snapshot, the direct elements ([`direct_holders`]) of each candidate's
 /// holders (found by id, else by label and class) that are of its roots' kind, and sums
-/// the holders' retained sizes when the snapshot has them: (`counts[m]`,
-/// `holder_retained[m]`) for candidate `m`. `base` is the baseline's id index: what it
-/// lacks is new.
+/// the holders' retained sizes when the snapshot has them (`counts[m]`,
+/// `holder_retained[m]` for candidate `m`), and for a candidate of strings, the bytes of
+/// its holders' strings (`strings::string_bytes`). `base` is the baseline's id index:
+/// what it lacks is new.
 pub(crate) fn count_under_holders(
     s: &HeapSnapshot,
     traces: &Traces,
     ids: &IdIndex,
     base: &IdIndex,
     counted: &[Counted],
-) -> (Vec<u64>, Vec<Option<u64>>) {
+) -> Column {
     let mut counts = vec![0u64; counted.len()];
     let mut holder_retained: Vec<Option<u64>> = vec![None; counted.len()];
+    let mut string_bytes: Vec<Option<u64>> = vec![None; counted.len()];
+    let string_kind = RootKind::Key(STRING_KEY.to_owned());
     // holder ordinal -> candidates it belongs to
     let mut by_holder: HashMap<NodeId, Vec<usize>> = HashMap::new();
     for (m, c) in counted.iter().enumerate() {
         let mut holders: Vec<NodeId> = c.holder_ids.iter().filter_map(|&id| ids.get(id)).collect();
         if holders.is_empty() {
             holders = holders_by_label(s, traces, &c.label, &c.holder_class);
+        }
+        if c.kind == string_kind && !holders.is_empty() {
+            string_bytes[m] = Some(crate::strings::string_bytes(s, &holders));
         }
         for o in holders {
             by_holder.entry(o).or_default().push(m);
@@ -636,10 +693,13 @@ pub(crate) fn count_under_holders(
         }
     }
     if by_holder.is_empty() {
-        return (counts, holder_retained);
+        return Column {
+            counts,
+            holder_retained,
+            string_bytes,
+        };
     }
     // class index (in this snapshot) -> whether some candidate's roots have that class
-    let string_kind = RootKind::Key(STRING_KEY.to_owned());
     let wanted: Vec<bool> = s
         .classes()
         .iter()
@@ -676,7 +736,11 @@ pub(crate) fn count_under_holders(
             }
         }
     }
-    (counts, holder_retained)
+    Column {
+        counts,
+        holder_retained,
+        string_bytes,
+    }
 }
 
 /// The reached nodes of class `class` whose [`holder_label`] is `label`.

@@ -1,6 +1,8 @@
 //! Where the app writes a global: a snapshot has no call stacks, but a function that
 //! reads or writes a global variable keeps, in its feedback vector, a weak reference to
-//! the global's `PropertyCell` (V8's global load and store ICs). From the value the
+//! the global's `PropertyCell` (V8's global load and store ICs), or, for a property of
+//! the global read through another object (`globalThis.x[k] = v`), to a `LoadHandler` /
+//! `StoreHandler` that keeps the cell. From the value the
 //! global holds: its `PropertyCell`, the feedback vectors referring to that cell, their
 //! feedback cells, and the closures with those feedback cells, whose locations are the
 //! functions that use the global.
@@ -40,8 +42,16 @@ pub(crate) fn global_users(s: &HeapSnapshot, traces: &Traces, scripts: &ScriptMa
     if !cells.iter().any(|&c| c) {
         return Vec::new();
     }
+    // A load or store through another object (`globalThis.x`, `global.x`) keeps the cell
+    // in its IC's handler, which the feedback vector keeps.
+    let handlers: Vec<bool> = (0..n)
+        .map(|o| {
+            cells[o as usize]
+                || (matches!(s.raw_name(o), "system / LoadHandler" | "system / StoreHandler") && edge_to(o, &cells))
+        })
+        .collect();
     let vectors: Vec<bool> = (0..n)
-        .map(|o| s.raw_name(o) == "system / FeedbackVector" && edge_to(o, &cells))
+        .map(|o| s.raw_name(o) == "system / FeedbackVector" && edge_to(o, &handlers))
         .collect();
     let feedback_cells: Vec<bool> = (0..n)
         .map(|o| s.raw_name(o) == "system / FeedbackCell" && edge_to(o, &vectors))

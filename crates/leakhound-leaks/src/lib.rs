@@ -24,9 +24,11 @@ mod pattern;
 mod retainer_tree;
 mod series;
 mod source;
+mod strings;
 mod trace;
 
 pub use alloc::{AllocationStack, FrameOrigin, MAX_ALLOCATION_STACKS, MAX_FRAMES, StackFrame};
+pub use cluster::backing_store_bytes;
 pub use consistency::check_pair;
 pub use finder::{Prepared, find_leaks, find_leaks_prepared};
 pub use floor::{
@@ -37,4 +39,4 @@ pub use model::{ClassCount, Cluster, LeakError, LeakOptions, LeakReport, NotGrow
 pub use pattern::Pattern;
 pub use retainer_tree::{ClassPick, RetainerTree, largest_instances, path_to_root, pick_class, retainer_tree};
 pub use series::{FileProgress, SnapshotFileError, load_series, open_snapshot};
-pub use source::{SourceKind, SourceRef};
+pub use source::{MAX_APP_SCRIPTS, SourceKind, SourceRef};

@@ -142,6 +142,9 @@ pub struct PerRequest {
     /// Leaked objects per request, by class (from the objects allocated between baseline
     /// and target, over one step of load).
     pub objects: Vec<(String, f64)>,
+    /// For a string grown with `+=` (`growing_string`), the bytes its string grows by per
+    /// request (from the target to the last snapshot); `None` for other clusters.
+    pub string_bytes: Option<f64>,
 }
 
 /// A group of leaked objects kept by one holder, growing across the snapshots.
@@ -204,6 +207,19 @@ pub struct Cluster {
     pub per_request: Option<PerRequest>,
     /// Share of the retained size that is ArrayBuffer backing stores (off the JS heap).
     pub external_share: f64,
+    /// For a string grown with `+=` (`growing_string`): the size of the holder's string
+    /// in bytes per snapshot (baseline first; every piece of its concatenation tree once,
+    /// so its length-based size), `None` where a snapshot has no such holder; empty for
+    /// other clusters. `counts_per_snapshot` counts the tree's pieces.
+    pub string_bytes_per_snapshot: Vec<Option<u64>>,
+    /// Why `source` is not in the app's own code, and what would find it (`hunt
+    /// --track-allocations`); `None` when a source is the app's.
+    pub source_unknown_why: Option<String>,
+    /// With `source_unknown_why`: the app's own scripts the last snapshot has code of (not
+    /// Node's, not under `node_modules`), at most [`crate::MAX_APP_SCRIPTS`], sorted, where
+    /// a source-level search (the lint rule of the cluster's pattern) may find the code
+    /// the heap cannot name; empty otherwise.
+    pub app_scripts: Vec<String>,
 }
 
 /// A cluster of new objects that stayed alive but did not keep growing (bounded cache,

@@ -19,6 +19,8 @@ impl Pattern {
     pub(crate) const UNBOUNDED_COLLECTION: Pattern = Pattern::builtin("unbounded_collection");
     /// None of the others: what a table without a catch-all entry falls back to.
     pub(crate) const OTHER: Pattern = Pattern::builtin("other");
+    /// `growing_string`.
+    pub(crate) const GROWING_STRING: Pattern = Pattern::builtin("growing_string");
 
     /// The snake_case name used in JSON and text output.
     pub fn as_str(self) -> &'static str {
@@ -222,11 +224,15 @@ pub(crate) const PATTERNS: &[PatternRule] = &[
         name: "agent_sockets",
         fix_hint: "sockets pile up in an http.Agent: share one Agent instead of one per request (or destroy it when done), consume or destroy every response, and set maxSockets / maxFreeSockets / timeouts",
         detect: |f| {
+            // A handle group's label names sockets too (`… handles (client sockets)`):
+            // only what its sockets keep decides.
+            if f.shape == Shape::NativeHandle {
+                return strong_if(f.keeps("Agent"));
+            }
             strong_if(
                 f.label.contains("sockets")
                     || f.label.contains("freeSockets")
-                    || (f.chain_has("Agent") && f.root_class.contains("Socket"))
-                    || (f.shape == Shape::NativeHandle && f.keeps("Agent")),
+                    || (f.chain_has("Agent") && f.root_class.contains("Socket")),
             )
         },
     },

@@ -104,6 +104,10 @@ impl SourceRef {
     }
 }
 
+/// At most this many of the app's scripts are listed for a source-level search
+/// ([`crate::Cluster::app_scripts`]).
+pub const MAX_APP_SCRIPTS: usize = 256;
+
 /// script id → script path, learned from the closures of a snapshot.
 pub struct ScriptMap {
     paths: HashMap<u32, String>,
@@ -139,6 +143,30 @@ impl ScriptMap {
             }
         }
         ScriptMap { paths }
+    }
+
+    /// The app's own scripts (not Node's, not under `node_modules`), sorted, at most
+    /// [`MAX_APP_SCRIPTS`].
+    pub fn app_scripts(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .paths
+            .values()
+            .filter(|p| {
+                let r = SourceRef {
+                    path: (*p).clone(),
+                    line: 0,
+                    column: 0,
+                    what: String::new(),
+                    kind: SourceKind::HolderOwner,
+                };
+                r.origin_rank() == 0
+            })
+            .cloned()
+            .collect();
+        out.sort();
+        out.dedup();
+        out.truncate(MAX_APP_SCRIPTS);
+        out
     }
 
     /// The path of a script id.

@@ -510,7 +510,11 @@ impl<'s, 'a> Cx<'s, 'a> {
             && c.callee.get_inner_expression().span() != span
         {
             let name = callee_last_name(&c.callee);
-            if name.is_some_and(|n| DEFERRED_ONCE.contains(&n)) {
+            // `server.listen(port, host, cb)` runs its callback once; a function given to a
+            // `listen` before other arguments (`listen(handler, name)`, an app's own
+            // helper) is a handler, run per call.
+            let last_argument = c.arguments.last().is_some_and(|a| a.span() == span);
+            if name.is_some_and(|n| DEFERRED_ONCE.contains(&n) && (n != "listen" || last_argument)) {
                 return outer_once(self);
             }
             return false;

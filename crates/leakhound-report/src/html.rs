@@ -522,12 +522,24 @@ pub(crate) fn cluster(i: usize, c: &ClusterJson, labels: &[String]) -> Markup {
                         @if let Some(best) = best {
                             " " span.muted { (best.what) (c.source_note()) }
                         }
-                        @if c.source.is_some() && c.source_confidence != "allocation_stack" {
+                        @if c.source.is_some() && !matches!(c.source_confidence.as_str(), "allocation_stack" | "lint_rule") {
                             " " span.muted { "(guessed from the snapshot)" }
                         }
                         @if c.source_confidence == "allocation_stack" {
                             " " span.muted { "(from the allocation stacks)" }
                         }
+                        @if c.source_confidence == "lint_rule" {
+                            " " span.muted { "(found in the app's code by leakhound lint)" }
+                        }
+                    }
+                    @if let Some(why) = &c.source_unknown_why {
+                        p.source-why { span.lbl { "Not in the heap" } " " span.muted { (why) } }
+                    }
+                    @if let Some(text) = crate::leaks::string_growth_text(
+                        &c.string_bytes_per_snapshot,
+                        c.per_request.as_ref().and_then(|p| p.string_bytes),
+                    ) {
+                        p.string-size { span.lbl { "String" } " " (text) }
                     }
                     @if !others.is_empty() {
                         ul.sources {

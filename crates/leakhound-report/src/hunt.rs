@@ -942,6 +942,12 @@ fn write_cluster_json_text(i: usize, c: &crate::leaks::ClusterJson, w: &mut dyn 
         counts.join(" → "),
         format::bytes(c.retained_size_bytes)
     )?;
+    if let Some(text) = crate::leaks::string_growth_text(
+        &c.string_bytes_per_snapshot,
+        c.per_request.as_ref().and_then(|p| p.string_bytes),
+    ) {
+        writeln!(w, "   string: {text}")?;
+    }
     if let Some(p) = &c.per_request {
         let objs: Vec<String> = p.objects.iter().take(5).map(|(k, v)| format!("{v:.2} {k}")).collect();
         if !objs.is_empty() {
@@ -955,8 +961,18 @@ fn write_cluster_json_text(i: usize, c: &crate::leaks::ClusterJson, w: &mut dyn 
         Some(source) if c.source_confidence == "allocation_stack" => {
             writeln!(w, "   source (from the allocation stacks): {source}{}", c.source_note())?
         }
+        Some(source) if c.source_confidence == "lint_rule" => {
+            let what = c.sources.first().map(|s| s.what.as_str()).unwrap_or("");
+            writeln!(
+                w,
+                "   source (found in the app's code by leakhound lint): {source} ({what})"
+            )?
+        }
         Some(source) => writeln!(w, "   source (guessed from the snapshot): {source}{}", c.source_note())?,
         None => writeln!(w, "   source: unknown")?,
+    }
+    if let Some(why) = &c.source_unknown_why {
+        writeln!(w, "   not in the heap: {why}")?;
     }
     crate::lint::write_confirmed_findings(&c.lint_findings, w)?;
     if let Some(st) = c.allocation_stacks.first() {

@@ -32,6 +32,40 @@ pub struct LeaksJson<'a> {
     pub not_growing: Vec<NotGrowingJson>,
     /// Warnings about the inputs.
     pub warnings: &'a [String],
+    /// When no cluster grew but the ArrayBuffer backing stores (Buffers, typed arrays, a
+    /// WebAssembly.Memory: `system / JSArrayBufferData`) grew at every step, by at least
+    /// [`OFF_HEAP_GROWTH_BYTES`] in all: their bytes in each snapshot. Memory that grows
+    /// inside objects the snapshots already had (one buffer or WebAssembly memory made
+    /// bigger) forms no cluster of new objects; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backing_store_bytes_per_snapshot: Option<Vec<u64>>,
+}
+
+/// The least growth of the backing stores, first snapshot to last, that a report without
+/// clusters mentions (1 MB).
+pub const OFF_HEAP_GROWTH_BYTES: u64 = 1_000_000;
+
+/// `bytes` (the backing stores' bytes per snapshot, oldest first) when they rise at every
+/// step by at least [`OFF_HEAP_GROWTH_BYTES`] in all, else `None`.
+pub fn off_heap_growth(bytes: &[u64]) -> Option<Vec<u64>> {
+    let grows = bytes.len() >= 2
+        && bytes.windows(2).all(|w| w[1] > w[0])
+        && bytes[bytes.len() - 1] - bytes[0] >= OFF_HEAP_GROWTH_BYTES;
+    grows.then(|| bytes.to_vec())
+}
+
+/// The line a report without clusters adds when the backing stores grew
+/// ([`off_heap_growth`]): what grew, and what would show it.
+///
+/// # Errors
+/// Any error writing to `w`.
+pub fn write_off_heap_text(bytes: &[u64], w: &mut dyn Write) -> io::Result<()> {
+    let sizes: Vec<String> = bytes.iter().map(|b| format::bytes(*b)).collect();
+    writeln!(
+        w,
+        "but off the JS heap: ArrayBuffer backing stores grew {} across the snapshots, held by no growing group of new objects (a Buffer, typed array or WebAssembly.Memory made bigger, or native memory): `leakhound diff` shows which class retains them; `leakhound hunt` measures the floor of external memory under load",
+        sizes.join(" → ")
+    )
 }
 
 /// One cluster in JSON.
@@ -90,12 +124,29 @@ pub struct ClusterJson {
     /// the most common closure); `"constructor"`: the accumulating objects' constructor;
     /// `"none"`: no location; `"allocation_stack"`: not a guess, the first frame of the
     /// app's own code in the most common of `allocation_stacks` (the start of that
-    /// function: V8 records where a frame's function starts).
+    /// function: V8 records where a frame's function starts); `"lint_rule"`: the heap
+    /// names no code of the app's (see `source_unknown_why`), and the `leakhound lint`
+    /// rule of the cluster's pattern found this place in the app's scripts (an
+    /// `agent-per-call` finding for `agent_sockets`), also in `lint_findings`.
     #[serde(default = "source_confidence_none")]
     pub source_confidence: String,
     /// Every source location found, best first: the app's own code, then its
     /// dependencies (`in_dependency`), then Node's internals.
     pub sources: Vec<SourceJson>,
+    /// When no source is in the app's own code: why it cannot be known from these
+    /// snapshots, and what would find it (`hunt --track-allocations`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_unknown_why: Option<String>,
+    /// With `source_unknown_why`, the app's own scripts the snapshot has code of, for a
+    /// source-level search (not part of the JSON).
+    #[serde(skip)]
+    pub app_scripts: Vec<String>,
+    /// For a string grown with `+=` (`growing_string`): the size of its string in bytes
+    /// in each snapshot (every piece of the concatenation tree once; null where a snapshot
+    /// has no such string), while `counts_per_snapshot` counts the tree's pieces; absent
+    /// for other patterns.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub string_bytes_per_snapshot: Vec<Option<u64>>,
     /// Listener count for `listener_accumulation` (Node warns above 10 by default:
     /// `maxListeners`).
     pub listener_count: Option<u64>,
@@ -185,6 +236,10 @@ pub struct PerRequestJson {
     pub retained_size_bytes: f64,
     /// Leaked objects per request by class.
     pub objects: Vec<(String, f64)>,
+    /// For a string grown with `+=` (`growing_string`): bytes its string grows by per
+    /// request; absent for other patterns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub string_bytes: Option<f64>,
 }
 
 /// Leaked objects of one class.
@@ -350,6 +405,7 @@ pub fn cluster_json(c: &Cluster) -> ClusterJson {
             count: format::round3(p.count),
             retained_size_bytes: p.retained_size_bytes.round(),
             objects: p.objects.iter().map(|(k, v)| (k.clone(), format::round3(*v))).collect(),
+            string_bytes: p.string_bytes.map(f64::round),
         }),
         objects: c
             .objects
@@ -363,6 +419,9 @@ pub fn cluster_json(c: &Cluster) -> ClusterJson {
         source: c.source.as_ref().map(|s| s.location()),
         source_confidence: c.source.as_ref().map_or("none", |s| s.kind.as_str()).to_owned(),
         sources: c.sources.iter().map(source_json).collect(),
+        source_unknown_why: c.source_unknown_why.clone(),
+        app_scripts: c.app_scripts.clone(),
+        string_bytes_per_snapshot: c.string_bytes_per_snapshot.clone(),
         lint_findings: Vec::new(),
         listener_count: c.listener_count,
         fix_hint: c.fix_hint.to_owned(),
@@ -407,6 +466,7 @@ pub fn leaks_json<'a>(files: &'a [String], report: &'a LeakReport, requests_per_
             })
             .collect(),
         warnings: &report.warnings,
+        backing_store_bytes_per_snapshot: None,
     }
 }
 
@@ -455,6 +515,12 @@ pub fn write_cluster_text(i: usize, c: &Cluster, requests_per_step: Option<f64>,
             String::new()
         }
     )?;
+    if let Some(text) = string_growth_text(
+        &c.string_bytes_per_snapshot,
+        c.per_request.as_ref().and_then(|p| p.string_bytes),
+    ) {
+        writeln!(w, "   string: {text}")?;
+    }
     write!(
         w,
         "   grows: {} {} across the snapshots",
@@ -518,6 +584,9 @@ pub fn write_cluster_text(i: usize, c: &Cluster, requests_per_step: Option<f64>,
             }
         }
         None => writeln!(w, "   source: unknown (no location in the snapshot)")?,
+    }
+    if let Some(why) = &c.source_unknown_why {
+        writeln!(w, "   source in the app: unknown from the heap: {why}")?;
     }
     write_allocation_stacks_text(&c.allocation_stacks, c.count, w)?;
     writeln!(w, "   fix: {}", c.fix_hint)?;
@@ -592,6 +661,23 @@ fn write_allocation_stacks_text(stacks: &[AllocationStack], count: u64, w: &mut 
 }
 
 /// `path:line:column (what)`, and ` (in node_modules/PACKAGE)` for a dependency's.
+/// A growing string's size in bytes across the snapshots and per request
+/// (`12 kB → 31 kB → 50 kB, +64 B per request`); `None` without sizes.
+pub fn string_growth_text(bytes: &[Option<u64>], per_request: Option<f64>) -> Option<String> {
+    if bytes.iter().all(Option::is_none) {
+        return None;
+    }
+    let sizes: Vec<String> = bytes
+        .iter()
+        .map(|b| b.map_or_else(|| "–".to_owned(), format::bytes))
+        .collect();
+    let mut text = format!("{} across the snapshots", sizes.join(" → "));
+    if let Some(rate) = per_request {
+        text.push_str(&format!(", {} per request", format::byte_rate(rate)));
+    }
+    Some(text)
+}
+
 fn source_text(s: &SourceRef) -> String {
     format!(
         "{} ({}){}",

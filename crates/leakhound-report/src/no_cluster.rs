@@ -98,10 +98,12 @@ pub fn no_cluster_note(r: &HuntJson) -> Option<NoClusterNote> {
     }
     if external {
         next.push(
-            "External memory grows: Buffers and ArrayBuffers kept alive off the JS heap. Compare \
-             the baseline and final snapshots by class (`leakhound diff BASELINE FINAL`, rows \
-             ArrayBuffer, Buffer, Uint8Array) and look for streams or sockets that are never \
-             consumed or closed."
+            "External memory grows: Buffers, ArrayBuffers or a WebAssembly.Memory kept alive \
+             off the JS heap, where one object can hold any number of bytes. Compare the \
+             baseline and final snapshots by class (`leakhound diff BASELINE FINAL`, rows \
+             ArrayBuffer, Buffer, Uint8Array, WebAssembly.Memory, and their retained sizes), \
+             look for streams or sockets that are never consumed or closed, and for a buffer \
+             or WebAssembly memory that grows (a native or WASM allocator that never frees)."
                 .to_owned(),
         );
     }

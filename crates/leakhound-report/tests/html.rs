@@ -694,7 +694,32 @@ fn handles_that_grow_are_explained_even_when_the_heap_is_flat() {
     r.floor.growing = vec!["external".into()];
     let note = leakhound_report::no_cluster::no_cluster_note(&r).unwrap();
     assert!(
-        note.next.iter().any(|n| n.contains("Buffers and ArrayBuffers")),
+        note.next
+            .iter()
+            .any(|n| n.contains("Buffers, ArrayBuffers or a WebAssembly.Memory")),
         "{note:?}"
     );
+}
+
+/// A cluster whose source the heap cannot know says why on the page; a growing string's
+/// size shows in bytes.
+#[test]
+fn an_unknown_source_says_why_and_a_string_shows_its_bytes() {
+    let mut r = demo();
+    r.clusters[0].source_unknown_why = Some("each native handle keeps only Node's own objects <x>".into());
+    r.clusters[0].string_bytes_per_snapshot = vec![Some(12_000), None, Some(50_000)];
+    if let Some(p) = r.clusters[0].per_request.as_mut() {
+        p.string_bytes = Some(64.0);
+    }
+    let html = render(&r);
+    assert_balanced(&html);
+    assert!(html.contains("Not in the heap"), "the why is shown");
+    assert!(html.contains(&escaped("only Node's own objects <x>")), "escaped");
+    assert!(
+        html.contains("12.0 kB → – → 50.0 kB across the snapshots"),
+        "{}",
+        text_of(&html)
+    );
+    let plain = render(&demo());
+    assert!(!plain.contains("Not in the heap") && !plain.contains("across the snapshots, "));
 }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use leakhound_lint::link::{HeapLocation, Linked};
-use leakhound_lint::{Config, LintOptions, LintRun, Severity};
+use leakhound_lint::{Config, LintOptions, LintRun, RuleId, Severity};
 
 use crate::cli::{LintArgs, LintFormat, LintLevel};
 
@@ -110,6 +110,7 @@ pub(crate) fn attach_to_clusters(clusters: &mut [leakhound_report::leaks::Cluste
     if std::env::var_os("LEAKHOUND_NO_LINT").is_some_and(|v| !v.is_empty()) {
         return;
     }
+    lint_rule_sources(clusters);
     // The sources the snapshot suggests, and the app's frames of the allocation stacks
     // (snapshots taken with --track-allocations): where the leaking objects were made.
     let per_cluster: Vec<Vec<HeapLocation>> = clusters
@@ -147,12 +148,95 @@ pub(crate) fn attach_to_clusters(clusters: &mut [leakhound_report::leaks::Cluste
         let mut seen = std::collections::HashSet::new();
         for loc in locations {
             for f in linked.at(loc) {
-                if seen.insert((f.rule, f.byte_range)) {
+                let known = cluster
+                    .lint_findings
+                    .iter()
+                    .any(|x| x.rule == f.rule.as_str() && x.line == f.start.line && x.column == f.start.column);
+                if seen.insert((f.rule, f.byte_range)) && !known {
                     cluster
                         .lint_findings
                         .push(leakhound_report::lint::finding_json(f, Some(true)));
                 }
             }
+        }
+    }
+}
+
+/// The lint rules whose findings say where a cluster of `pattern` is made in the source,
+/// when the heap names no code of the app's.
+fn rules_for(pattern: &str) -> &'static [RuleId] {
+    match pattern {
+        "agent_sockets" => &[RuleId::AgentPerCall],
+        "unconsumed_stream" => &[RuleId::StreamNotConsumed],
+        "global_variable" => &[RuleId::AccidentalGlobal, RuleId::UnboundedCollection],
+        _ => &[],
+    }
+}
+
+/// Sources found in the app's code for the clusters whose sources the heap could not
+/// find there (`source_unknown_why`): the app's scripts the snapshot has code of (those on
+/// disk) are linted, and the findings of the rules of the cluster's pattern
+/// ([`rules_for`]; for a global, only those about that global) become its first sources,
+/// `source_confidence: "lint_rule"`, and its `lint_findings`. A snapshot records where
+/// functions are defined, not who called them; a rule reads the code that makes what the
+/// heap shows accumulating (a keep-alive Agent per call, a stream never read).
+fn lint_rule_sources(clusters: &mut [leakhound_report::leaks::ClusterJson]) {
+    let wanted = |c: &leakhound_report::leaks::ClusterJson| {
+        c.source_unknown_why.is_some() && !rules_for(&c.pattern).is_empty() && !c.app_scripts.is_empty()
+    };
+    let mut files: Vec<PathBuf> = clusters
+        .iter()
+        .filter(|c| wanted(c))
+        .flat_map(|c| c.app_scripts.iter().map(PathBuf::from))
+        .filter(|p| leakhound_lint::link::is_lintable_file(p))
+        .collect();
+    files.sort();
+    files.dedup();
+    let Some(first) = files.first() else { return };
+    let config = Config::discover(first).unwrap_or_default();
+    let run = leakhound_lint::lint_files(&files, &config);
+    for c in clusters.iter_mut().filter(|c| wanted(c)) {
+        let rules = rules_for(&c.pattern);
+        // A global's findings are those about that global (`auditTrail`, `globalThis.x`).
+        let name = c.holder.split(['.', '[']).next().unwrap_or("").to_owned();
+        let found: Vec<&leakhound_lint::Finding> = run
+            .findings
+            .iter()
+            .filter(|f| rules.contains(&f.rule))
+            .filter(|f| {
+                c.pattern != "global_variable"
+                    || f.subject == name
+                    || f.subject.ends_with(&format!(".{name}"))
+                    || f.message.contains(&format!("`{name}`"))
+            })
+            .take(3)
+            .collect();
+        if found.is_empty() {
+            continue;
+        }
+        let sources: Vec<leakhound_report::leaks::SourceJson> = found
+            .iter()
+            .map(|f| leakhound_report::leaks::SourceJson {
+                location: format!("{}:{}:{}", f.path.display(), f.start.line, f.start.column),
+                what: format!(
+                    "{} ({}: {})",
+                    f.function
+                        .as_ref()
+                        .map_or_else(|| "module scope".to_owned(), |fun| format!("function {}", fun.name)),
+                    f.rule.as_str(),
+                    f.message
+                ),
+                kind: "lint_rule".to_owned(),
+                in_dependency: false,
+                dependency: None,
+            })
+            .collect();
+        c.source = sources.first().map(|x| x.location.clone());
+        c.source_confidence = "lint_rule".to_owned();
+        c.sources.splice(0..0, sources);
+        for f in found {
+            c.lint_findings
+                .push(leakhound_report::lint::finding_json(f, Some(true)));
         }
     }
 }

@@ -212,12 +212,20 @@ pub fn leaks(
     // The lint findings inside the functions the clusters' sources name (files that exist).
     let mut doc = leakhound_report::leaks::leaks_json(&files, &report, requests_per_step);
     crate::lint_cmd::attach_to_clusters(&mut doc.clusters);
+    // No cluster: did memory grow inside objects the snapshots already had?
+    if report.clusters.is_empty() {
+        let bytes: Vec<u64> = snaps.iter().map(|s| leakhound_leaks::backing_store_bytes(s)).collect();
+        doc.backing_store_bytes_per_snapshot = leakhound_report::leaks::off_heap_growth(&bytes);
+    }
     if json {
         serde_json::to_writer_pretty(&mut *out, &doc)?;
         writeln!(out)?;
     } else {
         let lint: Vec<_> = doc.clusters.iter().map(|c| c.lint_findings.clone()).collect();
         leakhound_report::leaks::write_leaks_text_linked(&files, &report, requests_per_step, &lint, out)?;
+        if let Some(bytes) = &doc.backing_store_bytes_per_snapshot {
+            leakhound_report::leaks::write_off_heap_text(bytes, out)?;
+        }
     }
     Ok(if report.clusters.is_empty() {
         ExitCode::SUCCESS

@@ -7,11 +7,13 @@ const FIXED = process.env.FIXED === '1';
 globalThis.pendingUploads = {};
 let next = 0;
 
-listen((req, res) => {
+function trackUpload(req, res) {
   const id = 'u' + next++;
   globalThis.pendingUploads[id] = { id, url: req.url, started: Date.now(), parts: [] };
   res.on('finish', () => {
     if (FIXED) delete globalThis.pendingUploads[id];
   });
   res.end(id);
-}, 'global-this');
+}
+
+listen(trackUpload, 'global-this');
