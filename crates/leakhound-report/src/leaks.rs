@@ -18,8 +18,13 @@ pub struct LeaksJson<'a> {
     pub kind: &'static str,
     /// The snapshot files, oldest first (baseline, target, final, more).
     pub snapshots: &'a [String],
-    /// `"leak"` when `clusters` is not empty, else `"no_leak"`.
+    /// `"leak"` when `clusters` is not empty; else `"inconclusive"` when the ArrayBuffer
+    /// backing stores grew at every step (`backing_store_bytes_per_snapshot`), else
+    /// `"no_leak"`.
     pub verdict: &'static str,
+    /// With an `"inconclusive"` verdict, what would decide it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub what_would_decide: Option<String>,
     /// Units of load between snapshots, when given.
     pub requests_per_step: Option<f64>,
     /// Objects allocated after the baseline and alive in every later snapshot, after the
@@ -54,6 +59,22 @@ pub fn off_heap_growth(bytes: &[u64]) -> Option<Vec<u64>> {
     grows.then(|| bytes.to_vec())
 }
 
+/// What decides a report whose only growth is in ArrayBuffer backing stores.
+pub const OFF_HEAP_WHAT_WOULD_DECIDE: &str = "measure the floor of external memory under load: `leakhound hunt -- node app.js` (a rising external floor is a leak), or `leakhound diff` of the first and last snapshot to see which class retains the backing stores";
+
+impl LeaksJson<'_> {
+    /// Records that no cluster grew but the backing stores did (`bytes` from
+    /// [`off_heap_growth`]): the verdict becomes `"inconclusive"`, never `"no_leak"`, with
+    /// what would decide it.
+    pub fn set_off_heap_growth(&mut self, bytes: Vec<u64>) {
+        if self.clusters.is_empty() {
+            self.verdict = "inconclusive";
+            self.what_would_decide = Some(OFF_HEAP_WHAT_WOULD_DECIDE.to_owned());
+        }
+        self.backing_store_bytes_per_snapshot = Some(bytes);
+    }
+}
+
 /// The line a report without clusters adds when the backing stores grew
 /// ([`off_heap_growth`]): what grew, and what would show it.
 ///
@@ -63,7 +84,7 @@ pub fn write_off_heap_text(bytes: &[u64], w: &mut dyn Write) -> io::Result<()> {
     let sizes: Vec<String> = bytes.iter().map(|b| format::bytes(*b)).collect();
     writeln!(
         w,
-        "but off the JS heap: ArrayBuffer backing stores grew {} across the snapshots, held by no growing group of new objects (a Buffer, typed array or WebAssembly.Memory made bigger, or native memory): `leakhound diff` shows which class retains them; `leakhound hunt` measures the floor of external memory under load",
+        "but off the JS heap: ArrayBuffer backing stores grew {} across the snapshots, held by no growing group of new objects (a Buffer, typed array or WebAssembly.Memory made bigger, or native memory)",
         sizes.join(" → ")
     )
 }
@@ -453,6 +474,7 @@ pub fn leaks_json<'a>(files: &'a [String], report: &'a LeakReport, requests_per_
         kind: "leaks",
         snapshots: files,
         verdict: if report.clusters.is_empty() { "no_leak" } else { "leak" },
+        what_would_decide: None,
         requests_per_step,
         leaked_object_count: report.leaked_object_count,
         clusters: report.clusters.iter().map(cluster_json).collect(),
@@ -712,7 +734,36 @@ pub fn write_leaks_text_linked(
     lint: &[Vec<crate::lint::LintFindingJson>],
     w: &mut dyn Write,
 ) -> io::Result<()> {
-    if report.clusters.is_empty() {
+    write_leaks_text_full(files, report, requests_per_step, lint, None, w)
+}
+
+/// [`write_leaks_text_linked`] with the backing stores' growth when no cluster grew
+/// (`off_heap` from [`off_heap_growth`]): then the report is inconclusive, not "no leak",
+/// and says what grew and what would decide it.
+///
+/// # Errors
+/// Any error writing to `w`.
+pub fn write_leaks_text_full(
+    files: &[String],
+    report: &LeakReport,
+    requests_per_step: Option<f64>,
+    lint: &[Vec<crate::lint::LintFindingJson>],
+    off_heap: Option<&[u64]>,
+    w: &mut dyn Write,
+) -> io::Result<()> {
+    if report.clusters.is_empty()
+        && let Some(bytes) = off_heap
+    {
+        writeln!(
+            w,
+            "inconclusive: nothing allocated after {} keeps growing through {} ({} surviving new objects checked),",
+            files.first().map(String::as_str).unwrap_or("the baseline"),
+            files.last().map(String::as_str).unwrap_or("the final snapshot"),
+            format::count(report.leaked_object_count)
+        )?;
+        write_off_heap_text(bytes, w)?;
+        writeln!(w, "what would decide it: {OFF_HEAP_WHAT_WOULD_DECIDE}")?;
+    } else if report.clusters.is_empty() {
         writeln!(
             w,
             "no leak: nothing allocated after {} keeps growing through {} ({} surviving new objects checked)",

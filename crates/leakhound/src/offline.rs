@@ -191,7 +191,8 @@ pub fn retainers(
 }
 
 /// `leaks BASELINE TARGET FINAL…`: the three-snapshot leak finder. Exit code 1 when it
-/// finds a growing cluster, 0 otherwise.
+/// finds a growing cluster, 3 (inconclusive) when none grew but the ArrayBuffer backing
+/// stores did, 0 otherwise.
 pub fn leaks(
     snapshots: &[PathBuf],
     requests_per_step: Option<f64>,
@@ -215,21 +216,27 @@ pub fn leaks(
     // No cluster: did memory grow inside objects the snapshots already had?
     if report.clusters.is_empty() {
         let bytes: Vec<u64> = snaps.iter().map(|s| leakhound_leaks::backing_store_bytes(s)).collect();
-        doc.backing_store_bytes_per_snapshot = leakhound_report::leaks::off_heap_growth(&bytes);
+        if let Some(grown) = leakhound_report::leaks::off_heap_growth(&bytes) {
+            doc.set_off_heap_growth(grown);
+        }
     }
     if json {
         serde_json::to_writer_pretty(&mut *out, &doc)?;
         writeln!(out)?;
     } else {
         let lint: Vec<_> = doc.clusters.iter().map(|c| c.lint_findings.clone()).collect();
-        leakhound_report::leaks::write_leaks_text_linked(&files, &report, requests_per_step, &lint, out)?;
-        if let Some(bytes) = &doc.backing_store_bytes_per_snapshot {
-            leakhound_report::leaks::write_off_heap_text(bytes, out)?;
-        }
+        leakhound_report::leaks::write_leaks_text_full(
+            &files,
+            &report,
+            requests_per_step,
+            &lint,
+            doc.backing_store_bytes_per_snapshot.as_deref(),
+            out,
+        )?;
     }
-    Ok(if report.clusters.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    Ok(match doc.verdict {
+        "leak" => ExitCode::from(1),
+        "inconclusive" => ExitCode::from(3),
+        _ => ExitCode::SUCCESS,
     })
 }

@@ -842,7 +842,18 @@ fn leaks_without_a_cluster_says_the_backing_stores_grew_inside_old_objects() {
     let dir = tempfile::tempdir().expect("tempdir");
     let snaps = snapshots("wasm_memory", false, dir.path());
     let (doc, code) = leaks(&snaps);
-    assert_eq!((code, doc["verdict"].as_str()), (Some(0), Some("no_leak")), "{doc:#}");
+    // Never "no leak" while memory grew: inconclusive (exit 3), with what would decide it.
+    assert_eq!(
+        (code, doc["verdict"].as_str()),
+        (Some(3), Some("inconclusive")),
+        "{doc:#}"
+    );
+    assert!(
+        doc["what_would_decide"]
+            .as_str()
+            .is_some_and(|s| s.contains("leakhound hunt")),
+        "{doc:#}"
+    );
     let bytes: Vec<u64> = doc["backing_store_bytes_per_snapshot"]
         .as_array()
         .unwrap_or_else(|| panic!("no backing_store_bytes_per_snapshot: {doc:#}"))
@@ -852,10 +863,13 @@ fn leaks_without_a_cluster_says_the_backing_stores_grew_inside_old_objects() {
     // 16 KiB a request, REQUESTS requests a step.
     assert!(bytes[2] - bytes[1] >= 16 * 1024 * REQUESTS * 9 / 10, "{bytes:?}");
     let text = leaks_text(&snaps);
+    assert!(text.starts_with("inconclusive: "), "{text}");
+    assert!(!text.contains("no leak"), "{text}");
     assert!(
         text.contains("but off the JS heap: ArrayBuffer backing stores grew"),
         "{text}"
     );
+    assert!(text.contains("what would decide it: "), "{text}");
     let fixed = tempfile::tempdir().expect("tempdir");
     let (twin, code) = leaks(&snapshots("wasm_memory", true, fixed.path()));
     assert_eq!(code, Some(0), "{twin:#}");
