@@ -806,6 +806,11 @@ async fn hunt_in(
         paused: shared.paused.clone(),
         requests: shared.requests.clone(),
         follow: cfg.follow_isolates,
+        // Read before attaching: inspectors the app's children open since are closed again.
+        open_before: match &cfg.target {
+            AppTarget::Attach { pid } => Some(crate::discovery::OpenBefore::read(*pid)),
+            AppTarget::Spawn { .. } => None,
+        },
     });
     // However the hunt ends (also when its future is dropped on Ctrl-C), the discovery and
     // sampling tasks stop, and with them their copies of the event sender.
