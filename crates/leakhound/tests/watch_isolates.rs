@@ -4,8 +4,10 @@
 //! Worker, a cluster watched with `--attach` (its workers reached through SIGUSR1, every
 //! process left running with its inspector closed again), and a cluster whose worker is
 //! replaced during the watch (reported ended, `leakhound_up` 0, the replacement watched as
-//! a new isolate). Load is driven by the tests, bounded in count and time; each watch runs
-//! a bounded `--duration`.
+//! a new isolate); evidence capture of a leaking worker thread (snapshots of the thread's
+//! own heap, through its tunnelled session); `--main-only`; one live row per isolate on a
+//! terminal. Load is driven by the tests, bounded in count and time; each watch runs a
+//! bounded `--duration`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -574,4 +576,142 @@ fn a_replaced_worker_is_reported_ended_and_its_replacement_is_watched_as_a_new_i
     );
     assert_ne!(new["pid"], by_id(1)["pid"], "{ctx}");
     assert_eq!(left_of_group(primary), Vec::<u32>::new(), "left behind\n{ctx}");
+}
+
+#[test]
+fn evidence_of_a_leaking_worker_thread_is_taken_from_the_threads_own_heap() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let captures = dir.path().join("evidence");
+    let pid_file = dir.path().join("app.pid");
+    let port = free_port();
+    let child = Command::new(BIN)
+        .args([
+            "watch",
+            "--json",
+            "--duration",
+            "18",
+            "--sample-ms",
+            "200",
+            "--gc-interval-ms",
+            "300",
+            "--warmup",
+            "0.5",
+            "--capture-after",
+            "1s",
+            "--captures",
+            "3",
+            "--capture-interval",
+            "1s",
+            "--capture-dir",
+        ])
+        .arg(&captures)
+        .args(["--", "node"])
+        .arg(app("family.js"))
+        .env("WORKERS", "0")
+        .env("THREAD", "1")
+        .env("PORT", port.to_string())
+        .env("PID_FILE", &pid_file)
+        .env_remove("LEAKHOUND_AVAILABLE_BYTES")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start leakhound");
+    let run = Running(Some(child));
+    wait_for_port(port);
+    let load = Load::start(port, 40_000);
+    let out = run.output();
+    load.stop();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let main = pid_file_pid(&pid_file);
+    let episodes: Vec<PathBuf> = std::fs::read_dir(&captures)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    let thread_episode = episodes
+        .iter()
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().ends_with(&format!("-pid{main}-thread1")))
+        })
+        .unwrap_or_else(|| panic!("an episode of worker thread 1: {episodes:?}\n{stderr}"));
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(thread_episode.join("report.json")).expect("report.json"))
+            .expect("the episode's JSON");
+    assert_eq!(report["verdict"], "leak", "{report:#}\n{stderr}");
+    // The thread's Map of Jobs: Jobs exist only in the thread's heap, so the snapshots are
+    // of it.
+    let top = &report["clusters"][0];
+    assert_eq!(top["root_class"], "Job", "{report:#}\n{stderr}");
+    assert_eq!(top["holder_class"], "Map", "{report:#}\n{stderr}");
+    assert_eq!(
+        report["snapshots"]
+            .as_array()
+            .map(|s| s.iter().filter(|s| s["status"] == "taken").count()),
+        Some(3),
+        "{report:#}"
+    );
+    assert!(
+        stderr.contains(&format!("evidence: worker thread 1 of pid {main}: ")),
+        "{stderr}"
+    );
+    assert_eq!(left_of_group(main), Vec::<u32>::new(), "left behind\n{stderr}");
+}
+
+#[test]
+fn main_only_watches_the_apps_own_process_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pid_file = dir.path().join("app.pid");
+    let port = free_port();
+    let out = Command::new(BIN)
+        .args([
+            "--quiet",
+            "watch",
+            "--json",
+            "--main-only",
+            "--duration",
+            "3",
+            "--sample-ms",
+            "200",
+            "--",
+            "node",
+        ])
+        .arg(app("family.js"))
+        .env("PORT", port.to_string())
+        .env("PID_FILE", &pid_file)
+        .output()
+        .expect("run leakhound");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("JSON: {e}"));
+    assert_eq!(doc["isolate"]["kind"], "main", "{doc:#}");
+    assert!(doc.get("targets").is_none(), "no other isolate: {doc:#}");
+    assert_eq!(left_of_group(pid_file_pid(&pid_file)), Vec::<u32>::new());
+}
+
+#[test]
+fn on_a_terminal_each_isolate_has_a_row_of_its_own_naming_it() {
+    let command = format!(
+        "{BIN} watch --duration 5 --sample-ms 200 --gc-interval-ms 300 --warmup 0.5 -- node {}",
+        app("family.js").display()
+    );
+    let port = free_port();
+    // `script` (util-linux) gives the watch a terminal for stdout.
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .env("PORT", port.to_string())
+        .env("THREAD", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux)");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    for row in [
+        "cluster worker 1, pid ",
+        "cluster worker 2, pid ",
+        "worker thread 1 of pid ",
+    ] {
+        assert!(
+            screen.lines().any(|l| l.contains(row) && l.contains("  heap ")),
+            "a row for {row}: {screen}"
+        );
+    }
+    assert!(screen.contains("  heap ") && screen.contains("floor point"), "{screen}");
 }
