@@ -527,27 +527,43 @@ fn a_replaced_worker_is_reported_ended_and_its_replacement_is_watched_as_a_new_i
             ("PID_FILE", pid_file.display().to_string()),
             ("WORKERS", "2".into()),
             ("REPLACE_AFTER_MS", "2500".into()),
+            ("THREAD", "1".into()),
         ],
     );
     let primary = pid_file_pid(&pid_file);
-    // Worker 1 exits: its series stay with leakhound_up 0 beside its replacement's.
+    // Worker 1 exits: its series (its thread's too) stay with leakhound_up 0 beside its
+    // replacement's; each worker's thread has series of its own (`thread_id` 1).
     let page = agent.scrape_until(Duration::from_secs(8), |p| {
         let info = series(p, "leakhound_isolate_info");
         let up = series(p, "leakhound_up");
-        let up_of = |id: &str| {
+        let pid_of = |id: &str| {
             info.iter()
                 .find(|(l, _)| l["worker_id"] == id)
-                .and_then(|(l, _)| up.iter().find(|(u, _)| u["pid"] == l["pid"]))
+                .map(|(l, _)| l["pid"].clone())
+        };
+        let up_of = |id: &str, thread: &str| {
+            let pid = pid_of(id)?;
+            up.iter()
+                .find(|(u, _)| u["pid"] == pid && u["thread_id"] == thread)
                 .map(|(_, v)| *v)
         };
-        up_of("1") == Some(0.0) && up_of("3") == Some(1.0)
+        up_of("1", "") == Some(0.0)
+            && up_of("1", "1") == Some(0.0)
+            && up_of("3", "") == Some(1.0)
+            && up_of("3", "1") == Some(1.0)
+            && up_of("2", "1") == Some(1.0)
     });
+    let threads = series(&page, "leakhound_isolate_info")
+        .into_iter()
+        .filter(|(l, _)| l["kind"] == "worker_thread" && l["thread_id"] == "1")
+        .count();
+    assert_eq!(threads, 3, "one thread in each of workers 1, 2 and 3: {page}");
     let (status, body) = http_get(agent.addr, "/health", "application/json");
     let health: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
     assert_eq!(status, 200, "a replaced worker is not critical: {health:#}\n{page}");
     let gone = health["targets"]
         .as_array()
-        .and_then(|t| t.iter().find(|t| t["up"] == false))
+        .and_then(|t| t.iter().find(|t| t["up"] == false && t["kind"] == "cluster_worker"))
         .unwrap_or_else(|| panic!("the ended worker is listed: {health:#}"));
     assert_eq!(gone["kind"], "cluster_worker", "{health:#}");
     assert_eq!(gone["status"], "ok", "{health:#}");
@@ -575,6 +591,16 @@ fn a_replaced_worker_is_reported_ended_and_its_replacement_is_watched_as_a_new_i
         "the replacement joined later: {ctx}"
     );
     assert_ne!(new["pid"], by_id(1)["pid"], "{ctx}");
+    let gone_thread = of_kind(&doc, "worker_thread")
+        .into_iter()
+        .find(|t| t["pid"] == by_id(1)["pid"])
+        .unwrap_or_else(|| panic!("worker 1's thread: {ctx}"));
+    assert!(
+        gone_thread["ended"]
+            .as_str()
+            .is_some_and(|e| e == "its process exited" || e == "the worker thread exited"),
+        "{ctx}"
+    );
     assert_eq!(left_of_group(primary), Vec::<u32>::new(), "left behind\n{ctx}");
 }
 
