@@ -1,8 +1,8 @@
 //! `leakhound watch` on apps of several isolates, against real `node` (the app:
 //! `tests/watch_apps/family.js`): a started `node:cluster` app whose two workers leak (each worker its own isolate, its own leak
 //! verdict, its own series on `/metrics`), a server whose leak lives in a `worker_threads`
-//! Worker, a cluster watched with `--attach` (its workers reached through SIGUSR1, every
-//! process left running with its inspector closed again), and a cluster whose worker is
+//! Worker, a cluster watched with `--attach` (its workers reached through SIGUSR1; SIGTERM
+//! detaches, every process left running with its inspector closed again), and a cluster whose worker is
 //! replaced during the watch (reported ended, `leakhound_up` 0, the replacement watched as
 //! a new isolate); evidence capture of a leaking worker thread (snapshots of the thread's
 //! own heap, through its tunnelled session); `--main-only`; one live row per isolate on a
@@ -392,7 +392,7 @@ fn a_leak_in_a_worker_thread_is_watched_in_the_threads_own_isolate() {
 }
 
 #[test]
-fn an_attached_cluster_is_watched_per_worker_and_left_running_with_its_inspectors_closed() {
+fn an_attached_cluster_is_watched_per_worker_and_sigterm_leaves_every_process_running_with_its_inspector_closed() {
     use std::os::unix::process::CommandExt;
     let port = free_port();
     // SIGUSR1 opens the inspector on --inspect-port: 0 (a free port), and the app gives its
@@ -426,7 +426,8 @@ fn an_attached_cluster_is_watched_per_worker_and_left_running_with_its_inspector
             assert_eq!(listening_ports(*pid, port), Vec::<String>::new(), "no inspector yet");
         }
         let agent = Command::new(BIN)
-            .args(["--quiet", "watch", "--json", "--duration", "8", "--sample-ms", "300"])
+            // No --duration: the agent runs until SIGTERM, which detaches.
+            .args(["--quiet", "watch", "--json", "--duration", "60", "--sample-ms", "300"])
             .args(["--attach", &primary.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -435,17 +436,29 @@ fn an_attached_cluster_is_watched_per_worker_and_left_running_with_its_inspector
             .expect("start leakhound");
         let mut agent = Running(Some(agent));
         let load = Load::start(port, 5_000);
-        // Each worker's inspector is opened while the watch runs.
+        // Each worker's inspector is opened while the watch runs; a few seconds of samples,
+        // then SIGTERM.
         let mut opened = BTreeSet::new();
-        while agent.alive() {
+        let started = Instant::now();
+        while agent.alive() && started.elapsed() < Duration::from_secs(30) {
             for w in &workers {
                 if !listening_ports(*w, port).is_empty() {
                     opened.insert(*w);
                 }
             }
+            if opened.len() == workers.len() && started.elapsed() > Duration::from_secs(5) {
+                break;
+            }
             std::thread::sleep(Duration::from_millis(200));
         }
+        let term = Instant::now();
+        let ok = Command::new("kill")
+            .args(["-TERM", &agent.pid().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "SIGTERM to the agent");
         let out = agent.output();
+        let detached_in = term.elapsed();
         load.stop();
         let stderr = String::from_utf8_lossy(&out.stderr);
         let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("JSON: {e}\n{stderr}"));
@@ -461,8 +474,12 @@ fn an_attached_cluster_is_watched_per_worker_and_left_running_with_its_inspector
                 w["memory"].as_array().is_some_and(|m| m.len() >= 5),
                 "the worker's own samples: {ctx}"
             );
-            assert_eq!(w["ended"], "time up", "{ctx}");
+            assert_eq!(w["ended"], "stopped", "{ctx}");
         }
+        assert!(
+            detached_in < Duration::from_secs(10),
+            "SIGTERM detached in {detached_in:?}"
+        );
         assert_eq!(
             opened,
             workers.iter().copied().collect::<BTreeSet<_>>(),
