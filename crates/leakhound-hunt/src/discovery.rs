@@ -88,6 +88,13 @@ impl Discovery {
         }
     }
 
+    /// Leaves the processes `pids` alone (watched as targets of their own: `--attach` of a
+    /// primary and of one of its workers).
+    pub(crate) fn skipping(mut self, pids: impl IntoIterator<Item = u32>) -> Discovery {
+        self.seen_pids.extend(pids);
+        self
+    }
+
     /// For an app leakhound attached to: what its children listened on before. Inspectors
     /// its children open since (node's cluster opens every worker's when the primary's is
     /// opened, and SIGUSR1 here) are closed again when their sessions close.

@@ -329,21 +329,46 @@ pub async fn watch(
     cfg: WatchConfig,
     events: mpsc::UnboundedSender<WatchEvent>,
 ) -> Result<Vec<WatchOutcome>, HuntError> {
-    let mut started: Vec<(StartedApp, bool, Option<OpenBefore>)> = Vec::new();
+    // Read before attaching to any: what the processes and their children listen on (an
+    // inspector opened since, by SIGUSR1 or because a cluster's primary was attached to,
+    // is closed again when leakhound leaves).
+    let mut ports_before = std::collections::BTreeMap::new();
+    let mut children_before = Vec::new();
     for target in &cfg.targets {
+        children_before.push(match target {
+            AppTarget::Attach { pid } => {
+                ports_before.insert(
+                    *pid,
+                    leakhound_inspector::proc::listening_addrs(*pid).unwrap_or_default(),
+                );
+                cfg.follow_isolates.then(|| OpenBefore::read(*pid))
+            }
+            AppTarget::Spawn { .. } => None,
+        });
+    }
+    let mut started: Vec<(StartedApp, bool, Option<OpenBefore>)> = Vec::new();
+    for (target, before) in cfg.targets.iter().zip(children_before) {
         let fwd = events.clone();
         let attached = matches!(target, AppTarget::Attach { .. });
-        // Read before attaching: inspectors its children open since are closed again.
-        let before = match target {
-            AppTarget::Attach { pid } if cfg.follow_isolates => Some(OpenBefore::read(*pid)),
-            _ => None,
-        };
         match crate::run::start_app(target, cfg.ready_timeout, move |l| {
             let _ = fwd.send(WatchEvent::AppOutput(l));
         })
         .await
         {
-            Ok(app) => started.push((app, attached, before)),
+            Ok(app) => {
+                if let AppTarget::Attach { pid } = target
+                    && !app.session.closes_inspector()
+                    && let Some(port) = ws_port(app.session.url())
+                    && ports_before
+                        .get(pid)
+                        .is_some_and(|b| !b.iter().any(|a| a.port() == port))
+                {
+                    // Opened since the watch began (attaching another target, its
+                    // cluster's primary, opened it): closed again like one SIGUSR1 opened.
+                    app.session.close_inspector_on_close();
+                }
+                started.push((app, attached, before));
+            }
             Err(e) => {
                 for (app, ..) in started {
                     leave(app, false).await;
@@ -364,6 +389,10 @@ pub async fn watch(
         clock: Clock::start(),
         follow: cfg.follow_isolates,
         next_index: AtomicUsize::new(cfg.targets.len()),
+        target_pids: started
+            .iter()
+            .map(|(app, ..)| app.process.as_ref().map_or_else(|| app.session.pid(), |p| p.pid()))
+            .collect(),
     });
     let mut tasks = Vec::new();
     for (index, ((app, attached, before), spec)) in started.into_iter().zip(cfg.targets.iter().cloned()).enumerate() {
@@ -391,6 +420,13 @@ pub async fn watch(
     Ok(outcomes)
 }
 
+/// The port of an inspector WebSocket URL (`ws://127.0.0.1:9229/…`).
+fn ws_port(url: &str) -> Option<u16> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host_port = rest.split('/').next()?;
+    host_port.rsplit_once(':')?.1.parse().ok()
+}
+
 /// A target as given, and what was read before attaching to it.
 struct Spec {
     /// How to start it (again) or attach to it.
@@ -416,6 +452,8 @@ struct Shared {
     follow: bool,
     /// The next isolate's place in the watch.
     next_index: AtomicUsize,
+    /// The targets' own pids: never found again as another target's child.
+    target_pids: Vec<u32>,
 }
 
 /// How often a waiting target checks for the end of the watch and of its app.
@@ -640,7 +678,7 @@ async fn watch_target(
     let main = Isolate::process(pid, IsolateKind::Main);
     let family = Family::new(index, attached, main, session.clone());
     let discovery = shared.follow.then(|| {
-        let mut d = Discovery::new(true);
+        let mut d = Discovery::new(true).skipping(shared.target_pids.iter().copied().filter(|p| *p != pid));
         if let Some(before) = open_before {
             d = d.attached(before);
         }

@@ -758,3 +758,72 @@ fn on_a_terminal_each_isolate_has_a_row_of_its_own_naming_it() {
     }
     assert!(screen.contains("  heap ") && screen.contains("floor point"), "{screen}");
 }
+
+/// `--attach` of a cluster's primary and of one of its workers: the worker is one target,
+/// not also found again as the primary's child, and the inspector node opened in it when
+/// the primary's was opened is closed again too.
+#[test]
+fn attaching_a_primary_and_one_of_its_workers_watches_each_once_and_leaves_no_inspector_open() {
+    use std::os::unix::process::CommandExt;
+    let port = free_port();
+    let node = Command::new("node")
+        .arg("--inspect-port=0")
+        .arg(app("family.js"))
+        .env("PORT", port.to_string())
+        .env("WORKERS", "2")
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start node");
+    let node = Running(Some(node));
+    let primary = node.pid();
+    let result = std::panic::catch_unwind(|| {
+        wait_for_port(port);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut workers = children_of(primary);
+        while workers.len() < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            workers = children_of(primary);
+        }
+        workers.sort_unstable();
+        assert_eq!(workers.len(), 2, "two workers run");
+        std::thread::sleep(Duration::from_millis(500));
+        let out = Command::new(BIN)
+            .args(["--quiet", "watch", "--json", "--duration", "3", "--sample-ms", "300"])
+            .args(["--attach", &primary.to_string(), "--attach", &workers[0].to_string()])
+            .output()
+            .expect("run leakhound");
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("JSON: {e}"));
+        let pids: Vec<u64> = doc["targets"]
+            .as_array()
+            .map(|t| t.iter().filter_map(|d| d["pid"].as_u64()).collect())
+            .unwrap_or_default();
+        let mut sorted = pids.clone();
+        sorted.sort_unstable();
+        let mut want = vec![u64::from(primary), u64::from(workers[0]), u64::from(workers[1])];
+        want.sort_unstable();
+        assert_eq!(sorted, want, "each process once: {doc:#}");
+        let everyone: Vec<u32> = workers.iter().copied().chain([primary]).collect();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let open = || {
+            everyone
+                .iter()
+                .flat_map(|p| listening_ports(*p, port))
+                .collect::<Vec<_>>()
+        };
+        while !open().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(open(), Vec::<String>::new(), "inspectors left open: {doc:#}");
+        assert!(everyone.iter().all(|p| alive(*p)), "every process runs on");
+    });
+    let _ = Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{primary}")])
+        .status();
+    drop(node);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
