@@ -827,3 +827,81 @@ fn attaching_a_primary_and_one_of_its_workers_watches_each_once_and_leaves_no_in
         std::panic::resume_unwind(e);
     }
 }
+
+/// The discovery `hunt` shares with `watch`: a hunt attached to a cluster's primary follows
+/// its workers, whose inspectors node opened when the primary's was, and closes them again:
+/// every process runs on with no inspector listening.
+#[test]
+fn a_hunt_attached_to_a_cluster_closes_the_inspectors_it_caused_to_open() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let node = Command::new("node")
+        .arg("--inspect-port=0")
+        .arg(app("family.js"))
+        .env("PORT", port.to_string())
+        .env("WORKERS", "2")
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start node");
+    let node = Running(Some(node));
+    let primary = node.pid();
+    let result = std::panic::catch_unwind(|| {
+        wait_for_port(port);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut workers = children_of(primary);
+        while workers.len() < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            workers = children_of(primary);
+        }
+        assert_eq!(workers.len(), 2, "two workers run");
+        std::thread::sleep(Duration::from_millis(500));
+        let out = Command::new(BIN)
+            .current_dir(dir.path())
+            .args([
+                "hunt",
+                "--json",
+                "--requests",
+                "300",
+                "--warmup",
+                "100",
+                "--calm-down-ms",
+                "300",
+            ])
+            .args(["--attach", &primary.to_string()])
+            .args(["--url", &format!("http://127.0.0.1:{port}/"), "--out-dir"])
+            .arg(dir.path().join("snapshots"))
+            .output()
+            .expect("run leakhound");
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let ctx = format!("{doc:#}\n{}", String::from_utf8_lossy(&out.stderr));
+        let workers_followed = doc["processes"]
+            .as_array()
+            .map(|p| p.iter().filter(|p| p["kind"] == "cluster_worker").count());
+        assert_eq!(workers_followed, Some(2), "{ctx}");
+        assert_eq!(doc["verdict"], "leak", "both workers keep every Session: {ctx}");
+        let everyone: Vec<u32> = workers.iter().copied().chain([primary]).collect();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let open = || {
+            everyone
+                .iter()
+                .flat_map(|p| listening_ports(*p, port))
+                .collect::<Vec<_>>()
+        };
+        while !open().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(open(), Vec::<String>::new(), "inspectors left open: {ctx}");
+        assert!(everyone.iter().all(|p| alive(*p)), "an attached app is never stopped");
+    });
+    let _ = Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{primary}")])
+        .status();
+    drop(node);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
