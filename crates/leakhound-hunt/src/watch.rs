@@ -712,6 +712,7 @@ async fn watch_target(
         // A failed step (the app busy or exiting) is retried; the checks above end the loop.
         let Ok((batch, runtime)) = step else { continue };
         series.take(batch, runtime);
+        family.unwatched_say_so(&mut series.status);
         let _ = events.send(WatchEvent::Status(Box::new(series.status.clone())));
         if let Some(hook) = &shared.hook {
             let action = tokio::select! {
@@ -774,7 +775,10 @@ async fn watch_target(
     }
     let others = family.finish().await;
     target.leave(observer).await;
-    let (status, outcome) = series.end(ended.clone());
+    let (mut status, mut outcome) = series.end(ended.clone());
+    family.unwatched_say_so(&mut status);
+    (outcome.verdict, outcome.reason, outcome.what_would_decide) =
+        (status.verdict, status.reason.clone(), status.what_would_decide.clone());
     let _ = events.send(WatchEvent::Status(Box::new(status)));
     let _ = events.send(WatchEvent::Ended {
         target: index,
@@ -810,6 +814,10 @@ struct Family {
     found: AtomicUsize,
     /// The isolate limit was said.
     full_said: AtomicBool,
+    /// Isolates found but not watched (their inspector could not be reached), and why.
+    unfollowed: StdMutex<Vec<(Isolate, String)>>,
+    /// More isolates than [`MAX_ISOLATES`] were found at a time.
+    past_limit: AtomicBool,
 }
 
 /// What an isolate's task leaves: its outcome and, to be left by the target, its session.
@@ -840,7 +848,16 @@ impl Family {
             ended: StdMutex::new(VecDeque::new()),
             found: AtomicUsize::new(0),
             full_said: AtomicBool::new(false),
+            unfollowed: StdMutex::new(Vec::new()),
+            past_limit: AtomicBool::new(false),
         })
+    }
+
+    /// The target's own verdict, said with the isolates that went unwatched
+    /// ([`unwatched_say_so`]).
+    fn unwatched_say_so(&self, st: &mut TargetStatus) {
+        let missed = lock(&self.unfollowed);
+        unwatched_say_so(st, &missed, self.past_limit.load(Ordering::SeqCst));
     }
 
     /// Why the isolates of this target end now, if they do: the watch or the target ended.
@@ -978,6 +995,12 @@ impl Family {
                     lock(&self.tasks).push(task);
                 }
                 Found::Unfollowed(isolate, reason) => {
+                    {
+                        let mut missed = lock(&self.unfollowed);
+                        if missed.len() < MAX_ISOLATES {
+                            missed.push((isolate, reason.clone()));
+                        }
+                    }
                     let _ = events.send(WatchEvent::Unfollowed {
                         target: self.target,
                         isolate,
@@ -985,12 +1008,38 @@ impl Family {
                     });
                 }
                 Found::Full => {
+                    self.past_limit.store(true, Ordering::SeqCst);
                     if !self.full_said.swap(true, Ordering::SeqCst) {
                         let _ = events.send(WatchEvent::Warning(full_warning()));
                     }
                 }
             }
         }
+    }
+}
+
+/// A target's own verdict may not say "no leak" for the app while isolates of it went
+/// unwatched (`missed`: a cluster whose workers' inspectors could not be reached, while the
+/// primary serves nothing; `past_limit`: more than [`MAX_ISOLATES`] at a time): it is
+/// inconclusive then, saying which and what would decide. Other verdicts stand.
+fn unwatched_say_so(st: &mut TargetStatus, missed: &[(Isolate, String)], past_limit: bool) {
+    if st.verdict != Verdict::NoLeak {
+        return;
+    }
+    if let Some((first, why)) = missed.first() {
+        st.verdict = Verdict::Inconclusive;
+        st.reason = format!(
+            "its own floor is flat, but {} isolate{} of the app could not be watched ({first}: {why})",
+            missed.len(),
+            if missed.len() == 1 { "" } else { "s" }
+        );
+        st.what_would_decide = Some(
+            "inspectors the workers can open on ports of their own: start the app with --inspect=127.0.0.1:0, or with --inspect-port=0 and cluster.setupPrimary({ inspectPort: 0 })".to_owned(),
+        );
+    } else if past_limit {
+        st.verdict = Verdict::Inconclusive;
+        st.reason = format!("its own floor is flat, but {}", full_warning());
+        st.what_would_decide = Some("a watch of the isolates left out (--attach each process)".to_owned());
     }
 }
 
@@ -1194,6 +1243,61 @@ mod tests {
         let next = next.expect("what would decide it");
         assert!(next.starts_with("run longer: about "), "{next}");
         assert!(next.contains("at the pace so far"), "{next}");
+    }
+
+    #[test]
+    fn no_leak_is_never_said_for_an_app_with_isolates_left_unwatched() {
+        let flat = floors(60, 60.0, |i| (40 << 20) + (i % 3) * 30_000);
+        let (verdict, reason, what_would_decide) = judge(&flat, Duration::from_secs(3600));
+        assert_eq!(verdict, Verdict::NoLeak);
+        let status = || TargetStatus {
+            index: 0,
+            target: 0,
+            isolate: Isolate::process(4700, IsolateKind::Main),
+            key: TargetKey {
+                pid: 4700,
+                thread_id: None,
+            },
+            attached: true,
+            up: true,
+            since: Instant::now(),
+            last: None,
+            last_floor: None,
+            heap_limit_bytes: None,
+            heap_spaces: Vec::new(),
+            gc: Vec::new(),
+            app_uptime_seconds: None,
+            floor: flat.clone(),
+            verdict,
+            reason: reason.clone(),
+            what_would_decide: what_would_decide.clone(),
+            ended: None,
+        };
+        let mut st = status();
+        unwatched_say_so(&mut st, &[], false);
+        assert_eq!(st.verdict, Verdict::NoLeak, "nothing left out");
+        let worker = Isolate {
+            pid: 4711,
+            kind: IsolateKind::ClusterWorker,
+            thread_id: None,
+            worker_id: Some(1),
+        };
+        unwatched_say_so(&mut st, &[(worker, "no inspector found".into())], false);
+        assert_eq!(st.verdict, Verdict::Inconclusive);
+        assert!(
+            st.reason.contains("cluster worker 1, pid 4711: no inspector found"),
+            "{}",
+            st.reason
+        );
+        assert!(st.what_would_decide.as_deref().unwrap_or("").contains("inspectPort: 0"));
+        let mut st = status();
+        unwatched_say_so(&mut st, &[], true);
+        assert_eq!(st.verdict, Verdict::Inconclusive, "past the isolate limit");
+        // A leak stays a leak.
+        let mut leak = status();
+        leak.verdict = Verdict::Leak;
+        unwatched_say_so(&mut leak, &[(worker, "gone".into())], true);
+        assert_eq!(leak.verdict, Verdict::Leak);
     }
 
     #[test]
