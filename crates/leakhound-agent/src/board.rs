@@ -1,17 +1,29 @@
-//! [`Board`]: the agent's view of every watched process, kept up to date from the watch's
-//! events.
+//! [`Board`]: the agent's view of every watched isolate (each app's process, its cluster
+//! workers and other node children, their worker threads), kept up to date from the
+//! watch's events.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use leakhound_hunt::capture_hook::CaptureEvent;
-use leakhound_hunt::{TargetKey, TargetStatus, WatchEvent};
+use leakhound_hunt::{Isolate, IsolateKind, TargetKey, TargetStatus, WatchEvent};
 
-/// One watched process on the board.
+/// Isolates found below an app (not the apps' own processes) kept on the board after they
+/// ended (`leakhound_up` 0), the newest ones: an app that replaces its workers for months
+/// adds no series past these.
+pub const ENDED_ISOLATES_KEPT: usize = 32;
+
+/// One watched isolate on the board.
 #[derive(Debug, Clone)]
 pub struct TargetEntry {
-    /// Which isolate.
+    /// Which isolate, by pid and thread (the metrics' labels).
     pub key: TargetKey,
+    /// Which isolate: an app's own process (`main`), a cluster worker, another node child,
+    /// a worker thread.
+    pub isolate: Isolate,
+    /// The app (its place among those started or attached to) it belongs to.
+    pub target: usize,
     /// Attached to a running process (else started by leakhound).
     pub attached: bool,
     /// Still watched.
@@ -42,15 +54,19 @@ pub struct Evidence {
     pub dir: String,
 }
 
-/// The latest state of every watched process, in the watch's order.
+/// The latest state of every watched isolate, in the watch's order.
 #[derive(Debug, Clone)]
 pub struct Board {
     /// The `app` label of every series (`--app-name`).
     pub app: String,
     /// When the agent started.
     pub started: Instant,
-    /// The targets, by their place in the watch.
-    pub targets: Vec<Option<TargetEntry>>,
+    /// The isolates, by their place in the watch ([`TargetStatus::index`]): each app's
+    /// own process first, then the isolates found below them.
+    pub targets: BTreeMap<usize, TargetEntry>,
+    /// The places of the isolates found below an app that ended, oldest first (at most
+    /// [`ENDED_ISOLATES_KEPT`] stay on the board).
+    ended_order: VecDeque<usize>,
 }
 
 /// A board shared between the watch's event loop (the only writer) and the server.
@@ -62,7 +78,8 @@ impl Board {
         Board {
             app: app.into(),
             started: Instant::now(),
-            targets: Vec::new(),
+            targets: BTreeMap::new(),
+            ended_order: VecDeque::new(),
         }
     }
 
@@ -71,45 +88,37 @@ impl Board {
         Arc::new(RwLock::new(Board::new(app)))
     }
 
-    /// The targets known so far, in the watch's order.
+    /// The isolates known so far, in the watch's order.
     pub fn entries(&self) -> impl Iterator<Item = &TargetEntry> {
-        self.targets.iter().flatten()
+        self.targets.values()
     }
 
-    /// Takes in one event of the watch: a target started, its status after a sample, its
-    /// end. Other events (the app's output) change nothing.
+    /// Takes in one event of the watch: an app's process or an isolate below it watched,
+    /// its status after a sample, its end. Other events (the app's output) change nothing.
     pub fn apply(&mut self, event: &WatchEvent) {
         match event {
             WatchEvent::Started { target, pid, attached } => {
-                *self.slot(*target) = Some(TargetEntry {
-                    key: TargetKey {
-                        pid: *pid,
-                        thread_id: None,
-                    },
-                    attached: *attached,
-                    up: true,
-                    ended: None,
-                    status: None,
-                    restarts: 0,
-                    captures_skipped: Default::default(),
-                    episodes: 0,
-                    evidence: None,
-                });
+                self.targets.insert(
+                    *target,
+                    TargetEntry::new(Isolate::process(*pid, IsolateKind::Main), *target, *attached),
+                );
+            }
+            WatchEvent::Followed {
+                index,
+                target,
+                isolate,
+                attached,
+            } => {
+                self.targets
+                    .insert(*index, TargetEntry::new(*isolate, *target, *attached));
             }
             WatchEvent::Status(status) => {
-                let slot = self.slot(status.index);
-                let entry = slot.get_or_insert_with(|| TargetEntry {
-                    key: status.key.clone(),
-                    attached: status.attached,
-                    up: status.up,
-                    ended: None,
-                    status: None,
-                    restarts: 0,
-                    captures_skipped: Default::default(),
-                    episodes: 0,
-                    evidence: None,
-                });
+                let entry = self
+                    .targets
+                    .entry(status.index)
+                    .or_insert_with(|| TargetEntry::new(status.isolate, status.target, status.attached));
                 entry.key = status.key.clone();
+                entry.isolate = status.isolate;
                 entry.up = status.up;
                 if status.ended.is_some() {
                     entry.ended = status.ended.clone();
@@ -117,14 +126,24 @@ impl Board {
                 entry.status = Some((**status).clone());
             }
             WatchEvent::Restarted { target, restarts, .. } => {
-                if let Some(entry) = self.slot(*target) {
+                if let Some(entry) = self.targets.get_mut(target) {
                     entry.restarts = u64::from(*restarts);
                 }
             }
             WatchEvent::Ended { target, reason, .. } => {
-                if let Some(entry) = self.slot(*target) {
+                let mut below = false;
+                if let Some(entry) = self.targets.get_mut(target) {
+                    below = entry.up && entry.isolate.kind != IsolateKind::Main;
                     entry.up = false;
                     entry.ended = Some(reason.clone());
+                }
+                if below {
+                    self.ended_order.push_back(*target);
+                    while self.ended_order.len() > ENDED_ISOLATES_KEPT {
+                        if let Some(old) = self.ended_order.pop_front() {
+                            self.targets.remove(&old);
+                        }
+                    }
                 }
             }
             _ => {}
@@ -143,7 +162,9 @@ impl Board {
             },
             _ => return,
         };
-        let Some(entry) = self.targets.iter_mut().flatten().find(|e| e.key == key) else {
+        // The newest isolate with that pid and thread (a pid may have been reused).
+        let found = self.targets.iter().rev().find(|(_, e)| e.key == key).map(|(i, _)| *i);
+        let Some(entry) = found.and_then(|i| self.targets.get_mut(&i)) else {
             return;
         };
         match event {
@@ -160,11 +181,26 @@ impl Board {
             _ => {}
         }
     }
+}
 
-    fn slot(&mut self, index: usize) -> &mut Option<TargetEntry> {
-        if self.targets.len() <= index {
-            self.targets.resize(index + 1, None);
+impl TargetEntry {
+    /// An isolate just watched, before its first sample.
+    fn new(isolate: Isolate, target: usize, attached: bool) -> TargetEntry {
+        TargetEntry {
+            key: TargetKey {
+                pid: isolate.pid,
+                thread_id: isolate.thread_id.map(u64::from),
+            },
+            isolate,
+            target,
+            attached,
+            up: true,
+            ended: None,
+            status: None,
+            restarts: 0,
+            captures_skipped: Default::default(),
+            episodes: 0,
+            evidence: None,
         }
-        &mut self.targets[index]
     }
 }

@@ -1,14 +1,15 @@
 //! The `/health` status: `ok`, `warning` or `critical` per watched process and overall, from
 //! the heap thresholds (`--warn-heap`, `--critical-heap`) and the floor verdict.
 //!
-//! Rules, per process: `critical` when it is gone (its app exited) or its `heapUsed` is at or
-//! above the critical threshold; `warning` when `heapUsed` is at or above the warning
+//! Rules, per isolate: `critical` when an app's own process is gone (it exited) or its
+//! `heapUsed` is at or above the critical threshold (an isolate found below an app that
+//! ended, such as a replaced cluster worker, is `ok` with a note why); `warning` when `heapUsed` is at or above the warning
 //! threshold or the post-GC floor rises (verdict `leak`); else `ok`. Overall: the worst.
 
 use std::fmt;
 use std::str::FromStr;
 
-use leakhound_hunt::Verdict;
+use leakhound_hunt::{IsolateKind, Verdict};
 use leakhound_report::format::bytes;
 use leakhound_report::health::{HealthJson, HealthTargetJson, MemoryMbJson, mb};
 
@@ -123,12 +124,16 @@ pub fn target_health(entry: &TargetEntry, cfg: &HealthConfig) -> (HealthStatus, 
     let mut status = HealthStatus::Ok;
     let mut reasons = Vec::new();
     if !entry.up {
-        status = HealthStatus::Critical;
-        reasons.push(format!(
-            "pid {} is no longer watched: {}",
-            entry.key.pid,
-            entry.ended.as_deref().unwrap_or("it ended")
-        ));
+        let why = entry.ended.as_deref().unwrap_or("it ended");
+        if entry.isolate.kind == IsolateKind::Main {
+            status = HealthStatus::Critical;
+            reasons.push(format!("pid {} is no longer watched: {why}", entry.key.pid));
+        } else {
+            // A cluster worker or thread that exits is the app's own business (a cluster
+            // forks a replacement, which is watched in its place): said, not critical.
+            reasons.push(format!("{} ended: {why}", entry.isolate));
+            return (status, reasons);
+        }
     }
     let Some(st) = &entry.status else {
         return (status, reasons);
@@ -174,6 +179,8 @@ pub fn health(board: &Board, cfg: &HealthConfig) -> (HealthStatus, HealthJson) {
             HealthTargetJson {
                 pid: e.key.pid,
                 thread_id: e.key.thread_id,
+                kind: Some(e.isolate.kind.as_str().to_owned()),
+                name: Some(e.isolate.to_string()),
                 up: e.up,
                 status: status.as_str().to_owned(),
                 reasons,

@@ -22,7 +22,7 @@ pub mod health;
 pub mod metrics;
 pub mod server;
 
-pub use board::{Board, SharedBoard, TargetEntry};
+pub use board::{Board, ENDED_ISOLATES_KEPT, SharedBoard, TargetEntry};
 pub use health::{HealthConfig, HealthStatus, HeapThreshold, ThresholdError};
 pub use metrics::Format;
 pub use server::{AgentServer, ServeError};

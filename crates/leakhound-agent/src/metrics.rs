@@ -2,12 +2,16 @@
 //! from the [`Board`] at each scrape (a [`Collector`], so a process that ends keeps its
 //! series with `leakhound_up` 0 and nothing is left stale).
 //!
-//! Every series has the labels `app` (`--app-name`), `pid` and `thread_id` (empty for a
-//! main thread). Names:
+//! One set of series per isolate watched: each app's own process, its cluster workers and
+//! other node children, and the worker threads of any of them. Every series has the
+//! labels `app` (`--app-name`), `pid` and `thread_id` (empty for a main thread). An isolate
+//! that ended keeps its series with `leakhound_up` 0 (those found below an app: the newest
+//! `ENDED_ISOLATES_KEPT`). Names:
 //!
 //! | name | type | labels | value |
 //! |---|---|---|---|
-//! | `leakhound_up` | gauge | | 1 while the process is watched |
+//! | `leakhound_up` | gauge | | 1 while the isolate is watched, 0 once it ended |
+//! | `leakhound_isolate_info` | gauge | `kind`, `worker_id` | 1: which isolate it is (`main`, `cluster_worker`, `child`, `worker_thread`; a cluster worker's id) |
 //! | `leakhound_memory_bytes` | gauge | `kind` | the latest `process.memoryUsage()`: `heap_used`, `heap_total`, `external`, `array_buffers`, `rss` |
 //! | `leakhound_memory_floor_bytes` | gauge | `kind` | the same fields right after the last full GC |
 //! | `leakhound_memory_floor_slope_bytes_per_second` | gauge | `kind`, `bound` | the floor's slope (`heap_used`, `external`, `rss`): `estimate`, and the 95 % interval's `lower` and `upper` bounds; absent until 3 floor points |
@@ -21,7 +25,7 @@
 
 use std::sync::PoisonError;
 
-use leakhound_hunt::TargetStatus;
+use leakhound_hunt::{IsolateKind, TargetStatus};
 use leakhound_inspector::GC_DURATION_BUCKETS_SECONDS;
 use leakhound_leaks::{Evidence, FloorFit, MemoryKind, MemorySample};
 use prometheus_client::collector::Collector;
@@ -142,9 +146,27 @@ impl Collector for BoardCollector {
         gauges(
             &mut enc,
             "leakhound_up",
-            "1 while leakhound watches the process, 0 once it ended.",
+            "1 while leakhound watches the isolate (a process's main thread, or a worker thread), 0 once it ended.",
             None,
             &up,
+        )?;
+        let info: Vec<(Labels, f64)> = entries
+            .iter()
+            .map(|(e, l)| {
+                let worker = e.isolate.worker_id.map(|w| w.to_string()).unwrap_or_default();
+                let labels = with(
+                    l.clone(),
+                    &[("kind", e.isolate.kind.as_str()), ("worker_id", worker.as_str())],
+                );
+                (labels, 1.0)
+            })
+            .collect();
+        gauges(
+            &mut enc,
+            "leakhound_isolate_info",
+            "Which isolate a pid and thread_id are (1): kind main (the app's own process), cluster_worker, child or worker_thread, and a cluster worker's cluster.worker.id.",
+            None,
+            &info,
         )?;
 
         let mut memory = Vec::new();
@@ -252,12 +274,10 @@ impl Collector for BoardCollector {
             )?;
             // Labelled by the target's place, not its pid: a restart changes the pid, and
             // the counter must stay one series for `increase()` to see it.
-            for (index, e) in board.targets.iter().enumerate() {
-                if let Some(e) = e {
-                    let labels: Labels = vec![("app", board.app.clone()), ("target", index.to_string())];
-                    m.encode_family(&labels)?
-                        .encode_counter::<NoLabelSet, _, u64>(&e.restarts, None)?;
-                }
+            for e in board.entries().filter(|e| e.isolate.kind == IsolateKind::Main) {
+                let labels: Labels = vec![("app", board.app.clone()), ("target", e.target.to_string())];
+                m.encode_family(&labels)?
+                    .encode_counter::<NoLabelSet, _, u64>(&e.restarts, None)?;
             }
         }
         {

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use leakhound_agent::health::health;
 use leakhound_agent::{Board, Format, HealthConfig, HealthStatus, HeapThreshold};
-use leakhound_hunt::{TargetKey, TargetStatus, WatchEvent, judge_watch};
+use leakhound_hunt::{Isolate, IsolateKind, TargetKey, TargetStatus, WatchEvent, judge_watch};
 use leakhound_inspector::{GcKind, GcKindStats, HeapSpace};
 use leakhound_leaks::{MemorySample, analyze_floor};
 
@@ -68,6 +68,8 @@ fn status(index: usize, pid: u32, points: u64, rise: u64) -> TargetStatus {
     let (verdict, reason, what_would_decide) = judge_watch(&floor, std::time::Duration::from_secs(points * 60));
     TargetStatus {
         index,
+        target: index,
+        isolate: Isolate::process(pid, IsolateKind::Main),
         key: TargetKey { pid, thread_id: None },
         attached: true,
         up: true,
@@ -308,4 +310,137 @@ fn captures_restarts_and_evidence_reach_the_metrics_and_health() {
     let (_, doc) = health(&shared.read().unwrap(), &HealthConfig::default());
     assert_eq!(doc.targets[1].restarts, Some(1));
     assert_eq!(doc.targets[0].restarts, None);
+}
+
+/// An app's cluster workers and worker threads each get their own series and `/health`
+/// entry; a worker that exits is `leakhound_up` 0 and only noted (not critical) while its
+/// replacement is watched; the ended ones below an app are bounded on the board.
+#[test]
+fn isolates_below_an_app_are_series_of_their_own_and_ended_ones_are_bounded() {
+    let mut b = Board::new("shop");
+    b.apply(&WatchEvent::Started {
+        target: 0,
+        pid: 100,
+        attached: true,
+    });
+    b.apply(&WatchEvent::Status(Box::new(status(0, 100, 10, 0))));
+    let worker = |pid: u32, id: u32| Isolate {
+        pid,
+        kind: IsolateKind::ClusterWorker,
+        thread_id: None,
+        worker_id: Some(id),
+    };
+    let thread = Isolate {
+        pid: 101,
+        kind: IsolateKind::WorkerThread,
+        thread_id: Some(1),
+        worker_id: None,
+    };
+    for (index, isolate) in [(1, worker(101, 1)), (2, thread), (3, worker(102, 2))] {
+        b.apply(&WatchEvent::Followed {
+            index,
+            target: 0,
+            isolate,
+            attached: true,
+        });
+        let mut st = status(index, isolate.pid, 10, if index == 2 { 4 << 20 } else { 0 });
+        st.isolate = isolate;
+        st.key.thread_id = isolate.thread_id.map(u64::from);
+        b.apply(&WatchEvent::Status(Box::new(st)));
+    }
+    // Worker 2 exits.
+    b.apply(&WatchEvent::Ended {
+        target: 3,
+        pid: 102,
+        reason: "the process exited".into(),
+    });
+    let shared = std::sync::Arc::new(std::sync::RwLock::new(b.clone()));
+    let page = leakhound_agent::metrics::render(&shared, Format::PrometheusText);
+    for (labels, v) in [
+        ("pid=\"100\",thread_id=\"\"", 1),
+        ("pid=\"101\",thread_id=\"\"", 1),
+        ("pid=\"101\",thread_id=\"1\"", 1),
+        ("pid=\"102\",thread_id=\"\"", 0),
+    ] {
+        assert!(
+            page.contains(&format!("leakhound_up{{app=\"shop\",{labels}}} {v}")),
+            "{labels}: {page}"
+        );
+    }
+    assert!(
+        page.contains(
+            "leakhound_isolate_info{app=\"shop\",pid=\"101\",thread_id=\"1\",kind=\"worker_thread\",worker_id=\"\"} 1"
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains(
+            "leakhound_isolate_info{app=\"shop\",pid=\"102\",thread_id=\"\",kind=\"cluster_worker\",worker_id=\"2\"} 1"
+        ),
+        "{page}"
+    );
+    // The thread's floor rises: its own verdict series.
+    assert!(
+        page.contains("leakhound_leak_verdict{app=\"shop\",pid=\"101\",thread_id=\"1\",kind=\"heap_used\"} 1"),
+        "{page}"
+    );
+    // One restarts series per app, not per isolate.
+    assert_eq!(page.matches("leakhound_restarts_total{").count(), 1, "{page}");
+    let (overall, doc) = health(&b, &HealthConfig::default());
+    assert_eq!(
+        overall,
+        HealthStatus::Warning,
+        "the thread's rising floor warns: {doc:?}"
+    );
+    let gone = doc
+        .targets
+        .iter()
+        .find(|t| t.pid == 102)
+        .expect("the ended worker is listed");
+    assert!(!gone.up);
+    assert_eq!(gone.status, "ok", "a worker that exited is not critical: {doc:?}");
+    assert_eq!(gone.kind.as_deref(), Some("cluster_worker"));
+    assert_eq!(
+        gone.reasons,
+        vec!["cluster worker 2, pid 102 ended: the process exited".to_owned()]
+    );
+    assert_eq!(
+        doc.targets
+            .iter()
+            .find(|t| t.thread_id == Some(1))
+            .and_then(|t| t.name.clone()),
+        Some("worker thread 1 of pid 101".to_owned())
+    );
+    // The app's own process that ends is critical.
+    let mut all_gone = b.clone();
+    all_gone.apply(&WatchEvent::Ended {
+        target: 0,
+        pid: 100,
+        reason: "the app exited or closed its inspector".into(),
+    });
+    assert_eq!(health(&all_gone, &HealthConfig::default()).0, HealthStatus::Critical);
+    // Workers replaced for ever: the board keeps the newest ended ones only.
+    for n in 0..(leakhound_agent::ENDED_ISOLATES_KEPT as u32 + 10) {
+        let index = 10 + n as usize;
+        let pid = 1000 + n;
+        b.apply(&WatchEvent::Followed {
+            index,
+            target: 0,
+            isolate: worker(pid, 3 + n),
+            attached: true,
+        });
+        b.apply(&WatchEvent::Ended {
+            target: index,
+            pid,
+            reason: "the process exited".into(),
+        });
+    }
+    let ended = b.entries().filter(|e| !e.up).count();
+    assert_eq!(ended, leakhound_agent::ENDED_ISOLATES_KEPT);
+    assert!(b.entries().any(|e| e.key.pid == 100 && e.up), "the app stays");
+    assert!(
+        b.entries()
+            .any(|e| e.key.pid == 1000 + leakhound_agent::ENDED_ISOLATES_KEPT as u32 + 9),
+        "the newest ended stays"
+    );
 }

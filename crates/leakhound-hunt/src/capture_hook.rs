@@ -151,7 +151,9 @@ impl CaptureHook {
         let Some(last) = status.last else {
             return HookAction::Continue;
         };
-        if let Some(threshold) = self.cfg.restart.filter(|_| !status.attached) {
+        // A restart is the started app's own (its main process), never an isolate's below it.
+        let restartable = !status.attached && status.isolate.kind == leakhound_inspector::IsolateKind::Main;
+        if let Some(threshold) = self.cfg.restart.filter(|_| restartable) {
             if threshold.crossed(last.rss_bytes, last.heap_used_bytes) {
                 let value = threshold.value(last.rss_bytes, last.heap_used_bytes);
                 if self.cfg.dir.is_some() {
@@ -399,6 +401,26 @@ impl CaptureHook {
 impl TargetHook for CaptureHook {
     fn after_sample<'a>(&'a self, status: &'a TargetStatus, session: &'a Session) -> HookFuture<'a> {
         Box::pin(self.run(status, session))
+    }
+
+    /// Forgets the isolate's capture state; an episode under way is abandoned (its
+    /// snapshots stay in its folder) and said.
+    fn isolate_ended(&self, status: &TargetStatus) {
+        let state = self
+            .targets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&status.index);
+        let running = state
+            .and_then(|s| s.try_lock().ok().and_then(|mut t| t.episode.take()))
+            .map(|ep| ep.dir);
+        if let Some(dir) = running {
+            let _ = self.events.send(CaptureEvent::Warning(format!(
+                "{} ended during an evidence episode: its snapshots so far stay in {}",
+                status.isolate,
+                dir.display()
+            )));
+        }
     }
 }
 

@@ -429,6 +429,9 @@ pub struct WatchOptions {
     pub gc_interval_ms: Option<u64>,
     /// Warm-up left out of the statistics.
     pub warmup: Duration,
+    /// Watch each target's own process only (`--main-only`): no cluster workers, other node
+    /// children or worker threads.
+    pub main_only: bool,
 }
 
 /// Default sample interval of a watch on running processes (`--attach`), ms: one
@@ -459,6 +462,9 @@ pub struct WatchConfig {
     pub ready_timeout: Duration,
     /// Called after every sample of every target (None: nothing is).
     pub hook: Option<Arc<dyn crate::watch::TargetHook>>,
+    /// Find and watch every isolate below each target (cluster workers, other node
+    /// children, worker threads), as `hunt` does; false with `--main-only`.
+    pub follow_isolates: bool,
 }
 
 impl WatchConfig {
@@ -502,6 +508,7 @@ impl WatchConfig {
             stop: Arc::new(AtomicBool::new(false)),
             ready_timeout: Duration::from_secs(30),
             hook: None,
+            follow_isolates: !o.main_only,
         })
     }
 }
@@ -652,6 +659,7 @@ mod tests {
             sample_ms: None,
             gc_interval_ms: None,
             warmup: Duration::from_secs(5),
+            main_only: false,
         }
     }
 
@@ -663,6 +671,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(cfg.targets.len(), 2);
+        assert!(cfg.follow_isolates, "every isolate of each target, as hunt does");
         assert_eq!(cfg.gc_interval, None);
         assert_eq!(cfg.sample_interval, Duration::from_secs(5));
         let cfg = WatchConfig::from_options(WatchOptions {
@@ -672,6 +681,13 @@ mod tests {
         })
         .unwrap();
         assert_eq!(cfg.gc_interval, Some(Duration::from_millis(250)));
+        let main_only = WatchConfig::from_options(WatchOptions {
+            attach: vec![10],
+            main_only: true,
+            ..watch_options()
+        })
+        .unwrap();
+        assert!(!main_only.follow_isolates);
         let started = WatchConfig::from_options(WatchOptions {
             command: vec!["node".into(), "app.js".into()],
             ..watch_options()

@@ -10,29 +10,20 @@
 //! channel is missing (Deno, old node) the count is unknown and rates are per request
 //! sent.
 
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
-use leakhound_inspector::children::{classify_child, connect_child, node_descendants};
 use leakhound_inspector::{Isolate, IsolateKind, Session};
 use leakhound_leaks::MemorySample;
 use tokio::sync::{Mutex, mpsc};
 
+use crate::discovery::{Discovery, Found, MAX_ISOLATES, OpenBefore, full_warning};
 use crate::outcome::HuntEvent;
 use crate::sampling::{Clock, Sampler};
 
 /// Key of the request counter's state on `globalThis`.
 const COUNTER_KEY: &str = "leakhound.requests";
-/// How long a new child gets to show its inspector.
-const CHILD_CONNECT: Duration = Duration::from_secs(10);
-/// Most isolates followed in one hunt (an app that starts a worker thread or a child per
-/// request would otherwise get a session and a sampling task for each); past it, new ones
-/// are named in a warning and left alone.
-const MAX_ISOLATES: usize = 64;
-/// How often `/proc` and the `NodeWorker` announcements are polled.
-pub(crate) const DISCOVERY_INTERVAL: Duration = Duration::from_millis(500);
 
 /// One isolate followed by the hunt.
 pub(crate) struct Tracked {
@@ -108,16 +99,12 @@ fn counter_script() -> String {
 pub(crate) struct Registry {
     /// Every isolate followed so far, the main one first; never shrinks.
     pub(crate) all: StdMutex<Vec<Arc<Tracked>>>,
-    /// Pids of processes already followed or given up on.
-    seen_pids: StdMutex<BTreeSet<u32>>,
-    /// Sessions whose worker threads are announced (`NodeWorker.enable` done).
-    workers_enabled: StdMutex<BTreeSet<(u32, Option<u32>)>>,
+    /// What discovery has found so far; one pass at a time.
+    discovery: Mutex<Discovery>,
     /// Warnings for the report (a child that could not be followed).
     pub(crate) warnings: StdMutex<Vec<String>>,
     /// The isolates found but not followed (no inspector could be reached), with why.
     pub(crate) unfollowed: StdMutex<Vec<(Isolate, String)>>,
-    /// One discovery pass at a time.
-    pass: Mutex<()>,
     /// Set when the hunt's phases end.
     pub(crate) stop: AtomicBool,
     /// Whether other node processes were ever seen below the app (followed or not).
@@ -132,8 +119,6 @@ pub(crate) struct Registry {
     gc_interval: Option<Duration>,
     sample_interval: Duration,
     events: mpsc::UnboundedSender<HuntEvent>,
-    /// Follow children and worker threads at all (false: the main isolate only).
-    follow: bool,
 }
 
 fn lock<T>(m: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -149,6 +134,8 @@ pub(crate) struct RegistryParts {
     pub(crate) paused: Arc<AtomicBool>,
     pub(crate) requests: Arc<std::sync::atomic::AtomicU64>,
     pub(crate) follow: bool,
+    /// For an app attached to: what its children listened on before.
+    pub(crate) open_before: Option<OpenBefore>,
 }
 
 impl Registry {
@@ -156,11 +143,12 @@ impl Registry {
     pub(crate) fn new(p: RegistryParts) -> Arc<Registry> {
         Arc::new(Registry {
             all: StdMutex::new(Vec::new()),
-            seen_pids: StdMutex::new(BTreeSet::new()),
-            workers_enabled: StdMutex::new(BTreeSet::new()),
+            discovery: Mutex::new(match p.open_before {
+                Some(before) => Discovery::new(p.follow).attached(before),
+                None => Discovery::new(p.follow),
+            }),
             warnings: StdMutex::new(Vec::new()),
             unfollowed: StdMutex::new(Vec::new()),
-            pass: Mutex::new(()),
             stop: AtomicBool::new(false),
             tasks: StdMutex::new(Vec::new()),
             children: AtomicBool::new(false),
@@ -170,7 +158,6 @@ impl Registry {
             gc_interval: p.gc_interval,
             sample_interval: p.sample_interval,
             events: p.events,
-            follow: p.follow,
         })
     }
 
@@ -216,7 +203,6 @@ impl Registry {
             exited_ms: StdMutex::new(None),
             counting,
         });
-        lock(&self.seen_pids).insert(isolate.pid);
         lock(&self.all).push(tracked.clone());
         if isolate.kind != IsolateKind::Main {
             let _ = self.events.send(HuntEvent::Followed(isolate));
@@ -231,97 +217,55 @@ impl Registry {
         self.children.load(Ordering::SeqCst)
     }
 
-    /// Whether another isolate may be followed; the first refusal is a warning.
-    fn room(&self) -> bool {
-        if lock(&self.all).len() < MAX_ISOLATES {
-            return true;
+    /// Takes in what a discovery pass found: each new isolate is added, the others are
+    /// warnings (the limit said once).
+    async fn take(self: &Arc<Self>, found: Vec<Found>) {
+        for f in found {
+            match f {
+                Found::Isolate(isolate, session) => {
+                    self.add(isolate, Arc::new(session)).await;
+                }
+                Found::Unfollowed(isolate, why) => {
+                    lock(&self.warnings).push(format!("{isolate} is not followed: {why}"));
+                    lock(&self.unfollowed).push((isolate, why));
+                }
+                Found::Full => {
+                    let note = full_warning();
+                    let mut w = lock(&self.warnings);
+                    if !w.contains(&note) {
+                        w.push(note);
+                    }
+                }
+            }
         }
-        let mut w = lock(&self.warnings);
-        let note = format!(
-            "the app has more than {MAX_ISOLATES} isolates (processes and worker threads): the ones after the first {MAX_ISOLATES} are not followed"
-        );
-        if !w.contains(&note) {
-            w.push(note);
-        }
-        false
+    }
+
+    /// How many more isolates may be followed.
+    fn room(&self) -> usize {
+        MAX_ISOLATES.saturating_sub(lock(&self.all).len())
     }
 
     /// One pass: new node processes below `root` in `/proc` and new worker threads in every
-    /// process followed, each connected and added. Nothing when following is off.
+    /// process followed (theirs too), each connected and added. Nothing when following is
+    /// off.
     pub(crate) async fn discover(self: &Arc<Self>, root: u32) {
-        let kids = node_descendants(root);
-        if !kids.is_empty() {
+        let mut d = self.discovery.lock().await;
+        let found = d.children(root, self.room(), &self.stop).await;
+        if d.children_seen() {
             self.children.store(true, Ordering::SeqCst);
         }
-        if !self.follow {
-            return;
-        }
-        let _one = self.pass.lock().await;
-        for pid in kids {
-            if self.stop.load(Ordering::SeqCst) || lock(&self.seen_pids).contains(&pid) || !self.room() {
-                continue;
-            }
-            lock(&self.seen_pids).insert(pid);
-            let isolate = match classify_child(pid) {
-                Ok(i) => i,
-                // Gone already (a short-lived child).
-                Err(_) => continue,
-            };
-            match connect_child(pid, CHILD_CONNECT).await {
-                Ok(session) => {
-                    self.add(isolate, Arc::new(session)).await;
-                }
-                Err(e) => {
-                    // A child that exited meanwhile is no news.
-                    if std::path::Path::new(&format!("/proc/{pid}")).exists() {
-                        lock(&self.warnings).push(format!("{isolate} is not followed: {e}"));
-                        lock(&self.unfollowed).push((isolate, e.to_string()));
-                    }
-                }
-            }
-        }
+        self.take(found).await;
         // Worker threads of every process (and of worker threads: nested workers).
-        for t in self.snapshot() {
-            if t.session.is_closed() || self.stop.load(Ordering::SeqCst) {
-                continue;
-            }
-            let key = (t.isolate.pid, t.isolate.thread_id);
-            if !lock(&self.workers_enabled).contains(&key) {
-                lock(&self.workers_enabled).insert(key);
-                if t.session.enable_worker_threads().await.is_err() {
-                    continue;
-                }
-                // The announcements of running workers follow the reply.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            for info in t.session.new_worker_threads() {
-                if !self.room() {
-                    break;
-                }
-                let isolate = Isolate {
-                    pid: t.isolate.pid,
-                    kind: IsolateKind::WorkerThread,
-                    thread_id: info.thread_id,
-                    worker_id: None,
-                };
-                match t.session.connect_worker_thread(&info).await {
-                    Ok(session) => {
-                        self.add(isolate, Arc::new(session)).await;
-                    }
-                    Err(e) => {
-                        lock(&self.warnings).push(format!("{isolate} is not followed: {e}"));
-                        lock(&self.unfollowed).push((isolate, e.to_string()));
-                    }
-                }
-            }
-        }
+        let of: Vec<(Isolate, Arc<Session>)> = self.snapshot().iter().map(|t| (t.isolate, t.session.clone())).collect();
+        let found = d.threads(&of, self.room(), &self.stop).await;
+        self.take(found).await;
     }
 
     /// Polls [`Registry::discover`] until the hunt stops.
     pub(crate) async fn discover_loop(self: Arc<Self>, root: u32) {
         while !self.stop.load(Ordering::SeqCst) {
             self.discover(root).await;
-            tokio::time::sleep(DISCOVERY_INTERVAL).await;
+            tokio::time::sleep(crate::discovery::DISCOVERY_INTERVAL).await;
         }
     }
 

@@ -14,12 +14,14 @@
 //!
 //! Modules, lowest first: `phase` (names of phases and snapshots), `out_dir` (the
 //! snapshots' private folder), `lock` (one leakhound per attached process), `error`,
-//! `config`, `sampling` (one memory-sampling step, shared), `outcome` (events, records,
+//! `config`, `sampling` (one memory-sampling step, shared), `discovery` (the isolates of
+//! an app: node children in `/proc`, worker threads through `NodeWorker`; shared), `outcome` (events, records,
 //! verdict), then `run` (the hunt) and `watch`.
 
 pub mod capture;
 pub mod capture_hook;
 mod config;
+mod discovery;
 mod error;
 pub mod evidence;
 pub mod heap_profile;

@@ -806,6 +806,11 @@ async fn hunt_in(
         paused: shared.paused.clone(),
         requests: shared.requests.clone(),
         follow: cfg.follow_isolates,
+        // Read before attaching: inspectors the app's children open since are closed again.
+        open_before: match &cfg.target {
+            AppTarget::Attach { pid } => Some(crate::discovery::OpenBefore::read(*pid)),
+            AppTarget::Spawn { .. } => None,
+        },
     });
     // However the hunt ends (also when its future is dropped on Ctrl-C), the discovery and
     // sampling tasks stop, and with them their copies of the event sender.
@@ -1130,6 +1135,15 @@ fn empty_report() -> LeakReport {
     }
 }
 
+/// How requests were counted across the app's isolates.
+#[derive(Debug, Clone, Copy)]
+struct Counting {
+    /// Processes followed (worker threads left out).
+    processes: usize,
+    /// Whether the request counter saw any request in any isolate.
+    saw_requests: bool,
+}
+
 /// One isolate's outcome: its series (in requests it served when they were counted and
 /// the app has several processes), floors, leak finder (on a whole series of snapshots)
 /// and verdict.
@@ -1137,10 +1151,11 @@ async fn analyse_isolate(
     st: IsoState,
     cfg: &HuntConfig,
     phases: &[PhaseRecord],
-    processes: usize,
+    counting: Counting,
     calm_waited_ms: u64,
     all_snapshots: &[SnapshotRecord],
 ) -> Result<IsolateOutcome, HuntError> {
+    let processes = counting.processes;
     let iso = st.isolate();
     let mut samples = st.tracked.samples.lock().await.clone();
     samples.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
@@ -1225,7 +1240,11 @@ async fn analyse_isolate(
         verdict,
         reason,
         what_would_decide,
-        requests_served: if st.tracked.counting { served_total } else { None },
+        requests_served: if st.tracked.counting && counting.saw_requests {
+            served_total
+        } else {
+            None
+        },
         requests_method: if counted {
             RequestsMethod::Counted
         } else {
@@ -1280,10 +1299,29 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
         .filter(|s| s.isolate().kind != IsolateKind::WorkerThread)
         .count();
     let single = iso.len() == 1;
+    // A counter that saw no request in any isolate of an app with no node children, while
+    // requests were sent, did not see the app's server (Deno's `Deno.serve`, a server not
+    // built on node's `http`): what it served is unknown then, not 0. (With children, a
+    // main process counting 0 means they served: a cluster's primary, `--main-only`.)
+    let counter_saw_requests = registry.children_seen()
+        || iso
+            .iter()
+            .any(|s| s.tracked.counting && s.checkpoints.last().is_some_and(|c| c.1 > 0));
     let mut processes = Vec::with_capacity(iso.len());
     // One isolate at a time: one series of snapshots in memory at once.
     for st in iso {
-        let outcome = analyse_isolate(st, &cfg, &phases, processes_count, calm_waited_ms, &snapshots).await?;
+        let outcome = analyse_isolate(
+            st,
+            &cfg,
+            &phases,
+            Counting {
+                processes: processes_count,
+                saw_requests: counter_saw_requests,
+            },
+            calm_waited_ms,
+            &snapshots,
+        )
+        .await?;
         let who = if single {
             String::new()
         } else {

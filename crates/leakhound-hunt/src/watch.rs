@@ -1,26 +1,32 @@
 //! `watch`: the memory watch, one app or a long-running agent on several. Each target (an
-//! app leakhound starts, or a running process it attaches to) is sampled on its own task:
-//! `process.memoryUsage()` with the heap limit, heap spaces and GC counts in one inspector
-//! call ([`RuntimeSample`]), a forced full GC now and then when asked (by default only for
-//! an app leakhound starts), the app's own major GCs as floor points, and a running floor
-//! analysis and verdict, sent as a [`TargetStatus`] after every sample, until the time is
-//! up, the caller says stop, or every target has ended.
+//! app leakhound starts, or a running process it attaches to) and every isolate of it (the
+//! cluster workers and other node processes below it, the `worker_threads` Workers inside
+//! any of them, found as the hunt finds them: `discovery.rs`, polled, so replaced workers
+//! are followed) is sampled on its own task: `process.memoryUsage()` with the heap limit,
+//! heap spaces and GC counts in one inspector call ([`RuntimeSample`]), a forced full GC now
+//! and then when asked (by default only for an app leakhound starts), the isolate's own
+//! major GCs as floor points, and a running floor analysis and verdict, sent as a
+//! [`TargetStatus`] after every sample, until the time is up, the caller says stop, or every
+//! target has ended.
 //!
-//! An attached process is left as it was found: the GC observer is removed and the
-//! inspector that SIGUSR1 opened is closed again when the watch leaves it, and it is never
-//! stopped. A target that ends (its app exited) is reported ([`WatchEvent::Ended`], a last
-//! status with `up` false) while the others go on.
+//! An attached process is left as it was found: the GC observers are removed and the
+//! inspectors that SIGUSR1 opened (its own, its children's) are closed again when the watch
+//! leaves, worker threads first, then the children, then the process; none is ever stopped.
+//! A started app's whole process group is stopped on every exit path. An isolate that ends
+//! (its process or thread exited) is reported ([`WatchEvent::Ended`], a last status with
+//! `up` false) while the others go on.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
-use leakhound_inspector::{GcKind, GcKindStats, HeapSpace, OutputLine, RuntimeSample, Session};
+use leakhound_inspector::{GcKind, GcKindStats, HeapSpace, Isolate, IsolateKind, OutputLine, RuntimeSample, Session};
 use leakhound_leaks::{Evidence, FloorAnalysis, MemorySample};
 use tokio::sync::mpsc;
 
 use crate::config::{AppTarget, WatchConfig};
+use crate::discovery::{DISCOVERY_INTERVAL, Discovery, Found, MAX_ISOLATES, OpenBefore, full_warning};
 use crate::error::HuntError;
 use crate::outcome::Verdict;
 use crate::run::StartedApp;
@@ -32,6 +38,10 @@ pub const MAX_FLOOR_POINTS: usize = 5_000;
 /// Samples a target keeps for its outcome: the newest ones, so a long-running agent's
 /// memory stays bounded.
 pub const MAX_KEPT_SAMPLES: usize = 20_000;
+
+/// Most isolates of one target whose outcome is kept after they ended (a long-running
+/// watch of an app that replaces its workers keeps the newest ones).
+pub const MAX_ENDED_KEPT: usize = 64;
 
 /// Which isolate a target is: a process and, for a worker thread, its `threadId` (None for
 /// a process's main thread).
@@ -47,9 +57,16 @@ pub struct TargetKey {
 /// endpoint, a health check or a live view shows.
 #[derive(Debug, Clone)]
 pub struct TargetStatus {
-    /// The target's place in the watch (0 for the first `--attach` or the started app).
+    /// The isolate's place in the watch: the targets' main isolates first, in the order
+    /// given (0 for the first `--attach` or the started app), then every isolate found
+    /// after them, numbered as found (never reused).
     pub index: usize,
-    /// Which isolate.
+    /// The target the isolate belongs to: its place among the apps started or attached to.
+    pub target: usize,
+    /// Which isolate: the target's own process (`main`), a cluster worker or other node
+    /// child below it, or a worker thread in any of them.
+    pub isolate: Isolate,
+    /// Which isolate, by pid and thread (the metrics' labels).
     pub key: TargetKey,
     /// Attached to a running process (else started by leakhound).
     pub attached: bool,
@@ -125,8 +142,13 @@ pub enum HookAction {
 /// do not; the end of the watch does not wait for it either (it is dropped). A hook that
 /// reports what it did sends its own events (e.g. to the agent's board).
 pub trait TargetHook: Send + Sync + std::fmt::Debug {
-    /// After a sample of a target that is up.
+    /// After a sample of a target that is up (any isolate: `session` is that isolate's
+    /// own, a worker thread's tunnelled through its process's).
     fn after_sample<'a>(&'a self, status: &'a TargetStatus, session: &'a Session) -> HookFuture<'a>;
+
+    /// An isolate other than a target's main one ended while the watch goes on (a cluster
+    /// worker or thread exited): what the hook kept for it can go. Nothing by default.
+    fn isolate_ended(&self, _status: &TargetStatus) {}
 }
 
 /// Progress of a watch.
@@ -142,6 +164,30 @@ pub enum WatchEvent {
         /// Attached to a running process (else started by leakhound).
         attached: bool,
     },
+    /// Another isolate of a target is watched from now on (a cluster worker or other node
+    /// child of it, or a worker thread in any of its processes), at its own place `index`.
+    Followed {
+        /// The isolate's place in the watch (its statuses carry it).
+        index: usize,
+        /// The target it belongs to.
+        target: usize,
+        /// Which isolate.
+        isolate: Isolate,
+        /// Of an attached app (else of one leakhound started).
+        attached: bool,
+    },
+    /// An isolate of a target was found but cannot be watched (its inspector could not be
+    /// reached), and why.
+    Unfollowed {
+        /// The target it belongs to.
+        target: usize,
+        /// Which isolate.
+        isolate: Isolate,
+        /// Why, in a sentence.
+        reason: String,
+    },
+    /// Something the person watching should know that does not end the watch.
+    Warning(String),
     /// A line the app wrote (an app leakhound started).
     AppOutput(OutputLine),
     /// A target's state after a sample, and once more when it ends (`up` false).
@@ -158,9 +204,9 @@ pub enum WatchEvent {
         /// Restarts of this target so far.
         restarts: u32,
     },
-    /// A target ended while the watch goes on for the others (or the watch ended).
+    /// An isolate ended while the watch goes on for the others (or the watch ended).
     Ended {
-        /// The target's place in the watch.
+        /// The isolate's place in the watch ([`TargetStatus::index`]).
         target: usize,
         /// Its process id.
         pid: u32,
@@ -172,8 +218,15 @@ pub enum WatchEvent {
 /// What a watch saw of one target.
 #[derive(Debug, Clone)]
 pub struct WatchOutcome {
-    /// Pid of the app.
+    /// Pid of the app (of the isolate's process).
     pub pid: u32,
+    /// Which isolate.
+    pub isolate: Isolate,
+    /// The target it belongs to (its place among the apps started or attached to).
+    pub target: usize,
+    /// When it was first watched, ms since the watch started (0 for a target's main
+    /// isolate).
+    pub joined_ms: f64,
     /// Attached to a running process (else started by leakhound).
     pub attached: bool,
     /// The `process.memoryUsage()` readings, oldest first (at most [`MAX_KEPT_SAMPLES`],
@@ -261,8 +314,11 @@ fn human_duration(secs: f64) -> String {
 
 /// Runs a watch on every target of `cfg`: all are started or attached to first (a failure
 /// there ends the watch with that error, leaving the others as they were), then each is
-/// sampled on its own task until the time is up, `cfg.stop` is set, or every target has
-/// ended. Returns one outcome per target, in the order of `cfg.targets`.
+/// sampled on its own task, and so is every isolate found below it (unless
+/// `cfg.follow_isolates` is false), until the time is up, `cfg.stop` is set, or every
+/// target has ended. Returns one outcome per isolate: per target, in the order of
+/// `cfg.targets`, its main isolate first, then the others in the order found (of those
+/// that ended before the watch did, the newest [`MAX_ENDED_KEPT`]).
 ///
 /// # Errors
 /// [`HuntError`] when an app cannot be started or attached to.
@@ -273,8 +329,25 @@ pub async fn watch(
     cfg: WatchConfig,
     events: mpsc::UnboundedSender<WatchEvent>,
 ) -> Result<Vec<WatchOutcome>, HuntError> {
-    let mut started: Vec<(StartedApp, bool)> = Vec::new();
+    // Read before attaching to any: what the processes and their children listen on (an
+    // inspector opened since, by SIGUSR1 or because a cluster's primary was attached to,
+    // is closed again when leakhound leaves).
+    let mut ports_before = std::collections::BTreeMap::new();
+    let mut children_before = Vec::new();
     for target in &cfg.targets {
+        children_before.push(match target {
+            AppTarget::Attach { pid } => {
+                ports_before.insert(
+                    *pid,
+                    leakhound_inspector::proc::listening_addrs(*pid).unwrap_or_default(),
+                );
+                cfg.follow_isolates.then(|| OpenBefore::read(*pid))
+            }
+            AppTarget::Spawn { .. } => None,
+        });
+    }
+    let mut started: Vec<(StartedApp, bool, Option<OpenBefore>)> = Vec::new();
+    for (target, before) in cfg.targets.iter().zip(children_before) {
         let fwd = events.clone();
         let attached = matches!(target, AppTarget::Attach { .. });
         match crate::run::start_app(target, cfg.ready_timeout, move |l| {
@@ -282,9 +355,22 @@ pub async fn watch(
         })
         .await
         {
-            Ok(app) => started.push((app, attached)),
+            Ok(app) => {
+                if let AppTarget::Attach { pid } = target
+                    && !app.session.closes_inspector()
+                    && let Some(port) = ws_port(app.session.url())
+                    && ports_before
+                        .get(pid)
+                        .is_some_and(|b| !b.iter().any(|a| a.port() == port))
+                {
+                    // Opened since the watch began (attaching another target, its
+                    // cluster's primary, opened it): closed again like one SIGUSR1 opened.
+                    app.session.close_inspector_on_close();
+                }
+                started.push((app, attached, before));
+            }
             Err(e) => {
-                for (app, _) in started {
+                for (app, ..) in started {
                     leave(app, false).await;
                 }
                 return Err(e);
@@ -300,14 +386,24 @@ pub async fn watch(
         stop: cfg.stop.clone(),
         hook: cfg.hook.clone(),
         ready_timeout: cfg.ready_timeout,
+        clock: Clock::start(),
+        follow: cfg.follow_isolates,
+        next_index: AtomicUsize::new(cfg.targets.len()),
+        target_pids: started
+            .iter()
+            .map(|(app, ..)| app.process.as_ref().map_or_else(|| app.session.pid(), |p| p.pid()))
+            .collect(),
     });
     let mut tasks = Vec::new();
-    for (index, ((app, attached), spec)) in started.into_iter().zip(cfg.targets.iter().cloned()).enumerate() {
+    for (index, ((app, attached, before), spec)) in started.into_iter().zip(cfg.targets.iter().cloned()).enumerate() {
         tasks.push(tokio::spawn(watch_target(
             index,
             app,
-            spec,
-            attached,
+            Spec {
+                target: spec,
+                attached,
+                open_before: before,
+            },
             shared.clone(),
             events.clone(),
         )));
@@ -315,13 +411,30 @@ pub async fn watch(
     let mut outcomes = Vec::new();
     for task in tasks {
         match task.await {
-            Ok(o) => outcomes.push(o),
+            Ok(o) => outcomes.extend(o),
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             // Cancelled: the runtime is shutting down; nothing to report for it.
             Err(_) => {}
         }
     }
     Ok(outcomes)
+}
+
+/// The port of an inspector WebSocket URL (`ws://127.0.0.1:9229/…`).
+fn ws_port(url: &str) -> Option<u16> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host_port = rest.split('/').next()?;
+    host_port.rsplit_once(':')?.1.parse().ok()
+}
+
+/// A target as given, and what was read before attaching to it.
+struct Spec {
+    /// How to start it (again) or attach to it.
+    target: AppTarget,
+    /// Attached to a running process.
+    attached: bool,
+    /// For an attached app: what its children listened on before.
+    open_before: Option<OpenBefore>,
 }
 
 /// What every target's task shares.
@@ -333,6 +446,14 @@ struct Shared {
     stop: Arc<AtomicBool>,
     hook: Option<Arc<dyn TargetHook>>,
     ready_timeout: Duration,
+    /// The watch's clock: every sample's `t_ms`.
+    clock: Clock,
+    /// Follow the isolates below each target (false: `--main-only`).
+    follow: bool,
+    /// The next isolate's place in the watch.
+    next_index: AtomicUsize,
+    /// The targets' own pids: never found again as another target's child.
+    target_pids: Vec<u32>,
 }
 
 /// How often a waiting target checks for the end of the watch and of its app.
@@ -401,16 +522,23 @@ impl Target {
 
     /// Leaves the target: an attached process gets its GC observer removed and its
     /// inspector closed (when leakhound opened it) and goes on running; a started app is
-    /// stopped.
+    /// stopped (its whole process group).
     async fn leave(self, observer: bool) {
-        if self.process.is_none() && observer && !self.session.is_closed() {
-            let _ = tokio::time::timeout(Duration::from_secs(2), self.session.remove_gc_observer()).await;
-        }
-        self.session.close().await;
+        leave_session(&self.session, self.process.is_none() && observer).await;
         if let Some(mut p) = self.process {
             let _ = p.kill_with_grace(Duration::from_secs(2)).await;
         }
     }
+}
+
+/// Leaves one isolate's session: its GC observer removed first when `observer` (an
+/// attached app's), then the session closed (which closes an inspector leakhound opened
+/// with SIGUSR1).
+async fn leave_session(session: &Session, observer: bool) {
+    if observer && !session.is_closed() {
+        let _ = tokio::time::timeout(Duration::from_secs(2), session.remove_gc_observer()).await;
+    }
+    session.close().await;
 }
 
 /// Leaves an app that was started or attached to before the watch began.
@@ -418,15 +546,121 @@ async fn leave(app: StartedApp, observer: bool) {
     Target::new(app).leave(observer).await;
 }
 
-/// Watches one target until it or the watch ends.
+/// One isolate's series and status while it is watched.
+struct Series {
+    status: TargetStatus,
+    samples: VecDeque<MemorySample>,
+    floors: VecDeque<MemorySample>,
+    /// When it joined, ms on the watch's clock.
+    joined_ms: f64,
+    /// Floor points before this (ms on the watch's clock) are its warm-up.
+    warm_until_ms: f64,
+    clock: Clock,
+}
+
+impl Series {
+    /// A series for `isolate`, joining now.
+    fn new(index: usize, target: usize, isolate: Isolate, attached: bool, shared: &Shared) -> Series {
+        let joined_ms = shared.clock.now_ms();
+        Series {
+            status: TargetStatus {
+                index,
+                target,
+                isolate,
+                key: TargetKey {
+                    pid: isolate.pid,
+                    thread_id: isolate.thread_id.map(u64::from),
+                },
+                attached,
+                up: true,
+                since: Instant::now(),
+                last: None,
+                last_floor: None,
+                heap_limit_bytes: None,
+                heap_spaces: Vec::new(),
+                gc: Vec::new(),
+                app_uptime_seconds: None,
+                floor: leakhound_leaks::analyze_floor(&[], 0.0),
+                verdict: Verdict::Inconclusive,
+                reason: String::new(),
+                what_would_decide: None,
+                ended: None,
+            },
+            samples: VecDeque::new(),
+            floors: VecDeque::new(),
+            joined_ms,
+            warm_until_ms: joined_ms + shared.warmup.as_secs_f64() * 1000.0,
+            clock: shared.clock,
+        }
+    }
+
+    /// The floor analysis and verdict of the floor points so far.
+    fn judge(&mut self) {
+        let floor = leakhound_leaks::analyze_floor(self.floors.make_contiguous(), self.warm_until_ms);
+        let watched = Duration::from_secs_f64((self.clock.now_ms() - self.warm_until_ms).max(0.0) / 1000.0);
+        let st = &mut self.status;
+        (st.verdict, st.reason, st.what_would_decide) = judge(&floor, watched);
+        st.floor = floor;
+    }
+
+    /// Takes in one step's readings.
+    fn take(&mut self, batch: Vec<MemorySample>, runtime: RuntimeSample) {
+        record(&mut self.status, &mut self.samples, &mut self.floors, batch, runtime);
+        self.judge();
+    }
+
+    /// A new process in the target's place (a restart): a new memory series.
+    fn restart(&mut self, pid: u32) {
+        self.samples.clear();
+        self.floors.clear();
+        self.status.key.pid = pid;
+        self.status.isolate.pid = pid;
+        self.status.last = None;
+        self.status.last_floor = None;
+        self.status.floor = leakhound_leaks::analyze_floor(&[], 0.0);
+    }
+
+    /// Its last status (`up` false, why it ended) and its outcome.
+    fn end(mut self, ended: String) -> (TargetStatus, WatchOutcome) {
+        self.judge();
+        let mut samples: Vec<MemorySample> = self.samples.into();
+        samples.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
+        let st = &mut self.status;
+        st.up = false;
+        st.ended = Some(ended.clone());
+        let outcome = WatchOutcome {
+            pid: st.key.pid,
+            isolate: st.isolate,
+            target: st.target,
+            joined_ms: self.joined_ms,
+            attached: st.attached,
+            samples,
+            floor: st.floor.clone(),
+            ended,
+            verdict: st.verdict,
+            reason: st.reason.clone(),
+            what_would_decide: st.what_would_decide.clone(),
+        };
+        (self.status, outcome)
+    }
+}
+
+/// Watches one target, its main isolate on this task and every isolate found below it on
+/// tasks of their own, until it or the watch ends; then leaves them all (worker threads
+/// first, then child processes, then the target itself). Its outcomes, the main isolate's
+/// first.
 async fn watch_target(
     index: usize,
     app: StartedApp,
-    spec: AppTarget,
-    attached: bool,
+    spec: Spec,
     shared: Arc<Shared>,
     events: mpsc::UnboundedSender<WatchEvent>,
-) -> WatchOutcome {
+) -> Vec<WatchOutcome> {
+    let Spec {
+        target: spec,
+        attached,
+        open_before,
+    } = spec;
     let mut target = Target::new(app);
     let mut session = target.session.clone();
     let mut restarts = 0u32;
@@ -441,29 +675,17 @@ async fn watch_target(
         attached,
     });
     let mut observer = session.install_gc_observer().await.is_ok();
-    let clock = Clock::start();
-    let warmup_ms = shared.warmup.as_secs_f64() * 1000.0;
-    let mut status = TargetStatus {
-        index,
-        key: TargetKey { pid, thread_id: None },
-        attached,
-        up: true,
-        since: Instant::now(),
-        last: None,
-        last_floor: None,
-        heap_limit_bytes: None,
-        heap_spaces: Vec::new(),
-        gc: Vec::new(),
-        app_uptime_seconds: None,
-        floor: leakhound_leaks::analyze_floor(&[], 0.0),
-        verdict: Verdict::Inconclusive,
-        reason: String::new(),
-        what_would_decide: None,
-        ended: None,
-    };
-    let mut samples: VecDeque<MemorySample> = VecDeque::new();
-    let mut floors: VecDeque<MemorySample> = VecDeque::new();
-    let mut sampler = Sampler::new(session.clone(), clock, shared.gc_interval);
+    let main = Isolate::process(pid, IsolateKind::Main);
+    let family = Family::new(index, attached, main, session.clone());
+    let discovery = shared.follow.then(|| {
+        let mut d = Discovery::new(true).skipping(shared.target_pids.iter().copied().filter(|p| *p != pid));
+        if let Some(before) = open_before {
+            d = d.attached(before);
+        }
+        tokio::spawn(discover_loop(d, family.clone(), shared.clone(), events.clone()))
+    });
+    let mut series = Series::new(index, index, main, attached, &shared);
+    let mut sampler = Sampler::new(session.clone(), shared.clock, shared.gc_interval);
     let mut next = Instant::now();
     let ended = 'watch: loop {
         // Wait for the next sample, noticing meanwhile the end of the watch or of the app.
@@ -489,21 +711,20 @@ async fn watch_target(
         };
         // A failed step (the app busy or exiting) is retried; the checks above end the loop.
         let Ok((batch, runtime)) = step else { continue };
-        record(&mut status, &mut samples, &mut floors, batch, runtime);
-        status.floor = leakhound_leaks::analyze_floor(floors.make_contiguous(), warmup_ms);
-        let watched = Duration::from_secs_f64((clock.now_ms() - warmup_ms).max(0.0) / 1000.0);
-        (status.verdict, status.reason, status.what_would_decide) = judge(&status.floor, watched);
-        let _ = events.send(WatchEvent::Status(Box::new(status.clone())));
+        series.take(batch, runtime);
+        family.unwatched_say_so(&mut series.status);
+        let _ = events.send(WatchEvent::Status(Box::new(series.status.clone())));
         if let Some(hook) = &shared.hook {
             let action = tokio::select! {
-                a = hook.after_sample(&status, &session) => a,
+                a = hook.after_sample(&series.status, &session) => a,
                 why = shared.until_over() => break 'watch why.to_owned(),
             };
             if let HookAction::Restart { kill_timeout, delay } = action
                 && !attached
             {
                 // Stop the app gracefully, back off, start it again: the same target,
-                // a new process and a new memory series.
+                // a new process and a new memory series (its isolates end with it and
+                // the new process's are found again).
                 let old_pid = pid;
                 let old = target.process.take();
                 session.close().await;
@@ -532,13 +753,9 @@ async fn watch_target(
                     .unwrap_or_else(|| session.pid());
                 restarts += 1;
                 observer = session.install_gc_observer().await.is_ok();
-                sampler = Sampler::new(session.clone(), clock, shared.gc_interval);
-                samples.clear();
-                floors.clear();
-                status.key.pid = pid;
-                status.last = None;
-                status.last_floor = None;
-                status.floor = leakhound_leaks::analyze_floor(&[], 0.0);
+                sampler = Sampler::new(session.clone(), shared.clock, shared.gc_interval);
+                series.restart(pid);
+                family.restarted(Isolate::process(pid, IsolateKind::Main), session.clone());
                 let _ = events.send(WatchEvent::Restarted {
                     target: index,
                     old_pid,
@@ -549,31 +766,410 @@ async fn watch_target(
             }
         }
     };
+    // Every isolate below ends with the target, and is left before it.
+    family.end(&ended);
+    if let Some(d) = discovery {
+        // A pass under way finishes (a child's inspector it opened is then closed with
+        // the others), bounded by the time one child gets to connect.
+        let _ = d.await;
+    }
+    let others = family.finish().await;
     target.leave(observer).await;
-    let mut samples: Vec<MemorySample> = samples.into();
-    samples.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
-    let floor = leakhound_leaks::analyze_floor(floors.make_contiguous(), warmup_ms);
-    let watched = Duration::from_secs_f64((clock.now_ms() - warmup_ms).max(0.0) / 1000.0);
-    let (verdict, reason, what_would_decide) = judge(&floor, watched);
-    status.up = false;
-    status.ended = Some(ended.clone());
-    status.floor = floor.clone();
-    (status.verdict, status.reason, status.what_would_decide) = (verdict, reason.clone(), what_would_decide.clone());
+    let (mut status, mut outcome) = series.end(ended.clone());
+    family.unwatched_say_so(&mut status);
+    (outcome.verdict, outcome.reason, outcome.what_would_decide) =
+        (status.verdict, status.reason.clone(), status.what_would_decide.clone());
     let _ = events.send(WatchEvent::Status(Box::new(status)));
     let _ = events.send(WatchEvent::Ended {
         target: index,
         pid,
-        reason: ended.clone(),
+        reason: ended,
     });
-    WatchOutcome {
-        pid,
-        attached,
-        samples,
-        floor,
-        ended,
-        verdict,
-        reason,
-        what_would_decide,
+    let mut outcomes = vec![outcome];
+    outcomes.extend(others);
+    outcomes
+}
+
+/// The isolates of one target beside its main one, and what their tasks share.
+struct Family {
+    /// The target's place.
+    target: usize,
+    /// An attached app (else one leakhound started).
+    attached: bool,
+    /// The pid of the target's process now (a restart changes it): where discovery looks.
+    root: AtomicU32,
+    /// Set when the target ended: every isolate of it ends too, and discovery stops.
+    stopping: AtomicBool,
+    /// Why the target ended, once it has.
+    why: StdMutex<Option<String>>,
+    /// The target's own isolate and its session (a restart changes them).
+    main: StdMutex<(Isolate, Arc<Session>)>,
+    /// The other isolates being watched, with their sessions.
+    others: StdMutex<Vec<(Isolate, Arc<Session>)>>,
+    /// The tasks of the isolates found, not yet reaped.
+    tasks: StdMutex<Vec<tokio::task::JoinHandle<IsolateEnd>>>,
+    /// What the isolates that ended left, the newest [`MAX_ENDED_KEPT`].
+    ended: StdMutex<VecDeque<IsolateEnd>>,
+    /// Isolates found so far.
+    found: AtomicUsize,
+    /// The isolate limit was said.
+    full_said: AtomicBool,
+    /// Isolates found but not watched (their inspector could not be reached), and why.
+    unfollowed: StdMutex<Vec<(Isolate, String)>>,
+    /// More isolates than [`MAX_ISOLATES`] were found at a time.
+    past_limit: AtomicBool,
+}
+
+/// What an isolate's task leaves: its outcome and, to be left by the target, its session.
+struct IsolateEnd {
+    /// Its place in the order found.
+    order: usize,
+    outcome: WatchOutcome,
+    session: Arc<Session>,
+    /// Its GC observer was installed.
+    observer: bool,
+}
+
+fn lock<T>(m: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Family {
+    fn new(target: usize, attached: bool, main: Isolate, session: Arc<Session>) -> Arc<Family> {
+        Arc::new(Family {
+            target,
+            attached,
+            root: AtomicU32::new(main.pid),
+            stopping: AtomicBool::new(false),
+            why: StdMutex::new(None),
+            main: StdMutex::new((main, session)),
+            others: StdMutex::new(Vec::new()),
+            tasks: StdMutex::new(Vec::new()),
+            ended: StdMutex::new(VecDeque::new()),
+            found: AtomicUsize::new(0),
+            full_said: AtomicBool::new(false),
+            unfollowed: StdMutex::new(Vec::new()),
+            past_limit: AtomicBool::new(false),
+        })
+    }
+
+    /// The target's own verdict, said with the isolates that went unwatched
+    /// ([`unwatched_say_so`]).
+    fn unwatched_say_so(&self, st: &mut TargetStatus) {
+        let missed = lock(&self.unfollowed);
+        unwatched_say_so(st, &missed, self.past_limit.load(Ordering::SeqCst));
+    }
+
+    /// Why the isolates of this target end now, if they do: the watch or the target ended.
+    fn over(&self, shared: &Shared) -> Option<String> {
+        if let Some(why) = lock(&self.why).clone() {
+            return Some(why);
+        }
+        shared.over().map(str::to_owned)
+    }
+
+    /// Resolves when [`Family::over`] says so.
+    async fn until_over(&self, shared: &Shared) -> String {
+        loop {
+            if let Some(why) = self.over(shared) {
+                return why;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// The target's process was restarted: the new one is the main isolate and where
+    /// discovery looks.
+    fn restarted(&self, main: Isolate, session: Arc<Session>) {
+        self.root.store(main.pid, Ordering::SeqCst);
+        *lock(&self.main) = (main, session);
+    }
+
+    /// The target ended (`why`): its isolates end too.
+    fn end(&self, why: &str) {
+        lock(&self.why).get_or_insert_with(|| why.to_owned());
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// The isolates watched now, with their sessions, the main one first (closed ones
+    /// left out).
+    fn live(&self) -> Vec<(Isolate, Arc<Session>)> {
+        let mut others = lock(&self.others);
+        others.retain(|(_, s)| !s.is_closed());
+        let main = lock(&self.main).clone();
+        let mut live = Vec::with_capacity(others.len() + 1);
+        if !main.1.is_closed() {
+            live.push(main);
+        }
+        live.extend(others.iter().cloned());
+        live
+    }
+
+    /// How many more isolates may be followed.
+    fn room(&self) -> usize {
+        MAX_ISOLATES.saturating_sub(self.live().len())
+    }
+
+    /// Keeps what an ended isolate left, dropping the oldest past [`MAX_ENDED_KEPT`]
+    /// whose session is closed (one still to be left is never dropped).
+    fn keep(&self, end: IsolateEnd) {
+        let mut ended = lock(&self.ended);
+        ended.push_back(end);
+        while ended.len() > MAX_ENDED_KEPT {
+            let Some(oldest) = ended.iter().position(|e| e.session.is_closed()) else {
+                break;
+            };
+            ended.remove(oldest);
+        }
+    }
+
+    /// Takes in the tasks that have finished (isolates that ended while the watch goes on).
+    async fn reap(&self) {
+        let done: Vec<tokio::task::JoinHandle<IsolateEnd>> = {
+            let mut tasks = lock(&self.tasks);
+            let (done, running): (Vec<_>, Vec<_>) = tasks.drain(..).partition(|t| t.is_finished());
+            *tasks = running;
+            done
+        };
+        for t in done {
+            if let Ok(end) = t.await {
+                self.keep(end);
+            }
+        }
+    }
+
+    /// Waits for every isolate's task (they end with the target), then leaves their
+    /// sessions: worker threads first (their sessions travel over their process's), then
+    /// child processes. Their outcomes, in the order found.
+    async fn finish(&self) -> Vec<WatchOutcome> {
+        let tasks: Vec<_> = lock(&self.tasks).drain(..).collect();
+        let mut ends: Vec<IsolateEnd> = lock(&self.ended).drain(..).collect();
+        for t in tasks {
+            match t.await {
+                Ok(end) => ends.push(end),
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => {}
+            }
+        }
+        ends.sort_by_key(|e| e.order);
+        for threads in [true, false] {
+            let mut leaving = tokio::task::JoinSet::new();
+            for e in ends
+                .iter()
+                .filter(|e| (e.outcome.isolate.kind == IsolateKind::WorkerThread) == threads)
+            {
+                let (session, observer) = (e.session.clone(), self.attached && e.observer);
+                leaving.spawn(async move { leave_session(&session, observer).await });
+            }
+            while leaving.join_next().await.is_some() {}
+        }
+        ends.into_iter().map(|e| e.outcome).collect()
+    }
+
+    /// Takes in what a discovery pass found: each new isolate gets a task of its own.
+    fn take(self: &Arc<Self>, found: Vec<Found>, shared: &Arc<Shared>, events: &mpsc::UnboundedSender<WatchEvent>) {
+        for f in found {
+            match f {
+                Found::Isolate(isolate, session) => {
+                    let session = Arc::new(session);
+                    let index = shared.next_index.fetch_add(1, Ordering::SeqCst);
+                    let order = self.found.fetch_add(1, Ordering::SeqCst);
+                    lock(&self.others).push((isolate, session.clone()));
+                    let _ = events.send(WatchEvent::Followed {
+                        index,
+                        target: self.target,
+                        isolate,
+                        attached: self.attached,
+                    });
+                    let task = tokio::spawn(watch_isolate(
+                        IsolateTask {
+                            index,
+                            order,
+                            isolate,
+                            session,
+                        },
+                        self.clone(),
+                        shared.clone(),
+                        events.clone(),
+                    ));
+                    lock(&self.tasks).push(task);
+                }
+                Found::Unfollowed(isolate, reason) => {
+                    {
+                        let mut missed = lock(&self.unfollowed);
+                        if missed.len() < MAX_ISOLATES {
+                            missed.push((isolate, reason.clone()));
+                        }
+                    }
+                    let _ = events.send(WatchEvent::Unfollowed {
+                        target: self.target,
+                        isolate,
+                        reason,
+                    });
+                }
+                Found::Full => {
+                    self.past_limit.store(true, Ordering::SeqCst);
+                    if !self.full_said.swap(true, Ordering::SeqCst) {
+                        let _ = events.send(WatchEvent::Warning(full_warning()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A target's own verdict may not say "no leak" for the app while isolates of it went
+/// unwatched (`missed`: a cluster whose workers' inspectors could not be reached, while the
+/// primary serves nothing; `past_limit`: more than [`MAX_ISOLATES`] at a time): it is
+/// inconclusive then, saying which and what would decide. Other verdicts stand.
+fn unwatched_say_so(st: &mut TargetStatus, missed: &[(Isolate, String)], past_limit: bool) {
+    if st.verdict != Verdict::NoLeak {
+        return;
+    }
+    if let Some((first, why)) = missed.first() {
+        st.verdict = Verdict::Inconclusive;
+        st.reason = format!(
+            "its own floor is flat, but {} isolate{} of the app could not be watched ({first}: {why})",
+            missed.len(),
+            if missed.len() == 1 { "" } else { "s" }
+        );
+        st.what_would_decide = Some(
+            "inspectors the workers can open on ports of their own: start the app with --inspect=127.0.0.1:0, or with --inspect-port=0 and cluster.setupPrimary({ inspectPort: 0 })".to_owned(),
+        );
+    } else if past_limit {
+        st.verdict = Verdict::Inconclusive;
+        st.reason = format!("its own floor is flat, but {}", full_warning());
+        st.what_would_decide = Some("a watch of the isolates left out (--attach each process)".to_owned());
+    }
+}
+
+/// Finds the isolates below a target every [`DISCOVERY_INTERVAL`] until it ends: new node
+/// processes below its process, new worker threads in every isolate watched.
+async fn discover_loop(
+    mut d: Discovery,
+    family: Arc<Family>,
+    shared: Arc<Shared>,
+    events: mpsc::UnboundedSender<WatchEvent>,
+) {
+    while family.over(&shared).is_none() {
+        family.reap().await;
+        let root = family.root.load(Ordering::SeqCst);
+        let found = d.children(root, family.room(), &family.stopping).await;
+        family.take(found, &shared, &events);
+        let of = family.live();
+        let found = d.threads(&of, family.room(), &family.stopping).await;
+        family.take(found, &shared, &events);
+        tokio::select! {
+            () = tokio::time::sleep(DISCOVERY_INTERVAL) => {}
+            _ = family.until_over(&shared) => {}
+        }
+    }
+}
+
+/// An isolate found below a target, to be watched on its own task.
+struct IsolateTask {
+    index: usize,
+    order: usize,
+    isolate: Isolate,
+    session: Arc<Session>,
+}
+
+/// Why an isolate whose session closed ended: its process exited (or is a zombie), the
+/// worker thread exited, or its inspector closed. A process's connection closes while it
+/// exits, a moment before it is gone from `/proc`: it gets up to a second to go.
+async fn gone(isolate: &Isolate) -> String {
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{}/stat", isolate.pid))
+            .ok()
+            .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().to_owned()))
+            .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
+    };
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while alive() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    match (alive(), isolate.kind) {
+        (false, IsolateKind::WorkerThread) => "its process exited".to_owned(),
+        (false, _) => "the process exited".to_owned(),
+        (true, IsolateKind::WorkerThread) => "the worker thread exited".to_owned(),
+        (true, _) => "its inspector closed".to_owned(),
+    }
+}
+
+/// Watches one isolate found below a target until it or its target ends. Its session is
+/// left by the target ([`Family::finish`]); an isolate that ended by itself is reported
+/// ended at once.
+async fn watch_isolate(
+    task: IsolateTask,
+    family: Arc<Family>,
+    shared: Arc<Shared>,
+    events: mpsc::UnboundedSender<WatchEvent>,
+) -> IsolateEnd {
+    let IsolateTask {
+        index,
+        order,
+        isolate,
+        session,
+    } = task;
+    let observer = session.install_gc_observer().await.is_ok();
+    if !observer && !session.is_closed() {
+        let _ = events.send(WatchEvent::Warning(format!(
+            "{isolate}: its own GCs are not observed; only forced GCs (--gc-interval-ms) give it floor points"
+        )));
+    }
+    let mut series = Series::new(index, family.target, isolate, family.attached, &shared);
+    let mut sampler = Sampler::new(session.clone(), shared.clock, shared.gc_interval);
+    let mut next = Instant::now();
+    let mut by_itself = false;
+    let ended = 'watch: loop {
+        loop {
+            if let Some(why) = family.over(&shared) {
+                break 'watch why;
+            }
+            if session.is_closed() {
+                by_itself = true;
+                break 'watch gone(&isolate).await;
+            }
+            let now = Instant::now();
+            if now >= next {
+                break;
+            }
+            tokio::time::sleep((next - now).min(POLL)).await;
+        }
+        next += shared.sample_interval;
+        if next < Instant::now() {
+            next = Instant::now() + shared.sample_interval;
+        }
+        let step = tokio::select! {
+            r = sampler.step_runtime() => r,
+            why = family.until_over(&shared) => break 'watch why,
+        };
+        let Ok((batch, runtime)) = step else { continue };
+        series.take(batch, runtime);
+        let _ = events.send(WatchEvent::Status(Box::new(series.status.clone())));
+        if let Some(hook) = &shared.hook {
+            // Evidence capture per isolate; a restart is the target's alone.
+            tokio::select! {
+                _ = hook.after_sample(&series.status, &session) => {}
+                why = family.until_over(&shared) => break 'watch why,
+            }
+        }
+    };
+    let (status, outcome) = series.end(ended.clone());
+    if by_itself && let Some(hook) = &shared.hook {
+        hook.isolate_ended(&status);
+    }
+    let _ = events.send(WatchEvent::Status(Box::new(status)));
+    let _ = events.send(WatchEvent::Ended {
+        target: index,
+        pid: isolate.pid,
+        reason: ended,
+    });
+    IsolateEnd {
+        order,
+        outcome,
+        session,
+        observer,
     }
 }
 
@@ -647,6 +1243,61 @@ mod tests {
         let next = next.expect("what would decide it");
         assert!(next.starts_with("run longer: about "), "{next}");
         assert!(next.contains("at the pace so far"), "{next}");
+    }
+
+    #[test]
+    fn no_leak_is_never_said_for_an_app_with_isolates_left_unwatched() {
+        let flat = floors(60, 60.0, |i| (40 << 20) + (i % 3) * 30_000);
+        let (verdict, reason, what_would_decide) = judge(&flat, Duration::from_secs(3600));
+        assert_eq!(verdict, Verdict::NoLeak);
+        let status = || TargetStatus {
+            index: 0,
+            target: 0,
+            isolate: Isolate::process(4700, IsolateKind::Main),
+            key: TargetKey {
+                pid: 4700,
+                thread_id: None,
+            },
+            attached: true,
+            up: true,
+            since: Instant::now(),
+            last: None,
+            last_floor: None,
+            heap_limit_bytes: None,
+            heap_spaces: Vec::new(),
+            gc: Vec::new(),
+            app_uptime_seconds: None,
+            floor: flat.clone(),
+            verdict,
+            reason: reason.clone(),
+            what_would_decide: what_would_decide.clone(),
+            ended: None,
+        };
+        let mut st = status();
+        unwatched_say_so(&mut st, &[], false);
+        assert_eq!(st.verdict, Verdict::NoLeak, "nothing left out");
+        let worker = Isolate {
+            pid: 4711,
+            kind: IsolateKind::ClusterWorker,
+            thread_id: None,
+            worker_id: Some(1),
+        };
+        unwatched_say_so(&mut st, &[(worker, "no inspector found".into())], false);
+        assert_eq!(st.verdict, Verdict::Inconclusive);
+        assert!(
+            st.reason.contains("cluster worker 1, pid 4711: no inspector found"),
+            "{}",
+            st.reason
+        );
+        assert!(st.what_would_decide.as_deref().unwrap_or("").contains("inspectPort: 0"));
+        let mut st = status();
+        unwatched_say_so(&mut st, &[], true);
+        assert_eq!(st.verdict, Verdict::Inconclusive, "past the isolate limit");
+        // A leak stays a leak.
+        let mut leak = status();
+        leak.verdict = Verdict::Leak;
+        unwatched_say_so(&mut leak, &[(worker, "gone".into())], true);
+        assert_eq!(leak.verdict, Verdict::Leak);
     }
 
     #[test]

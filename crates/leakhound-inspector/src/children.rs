@@ -11,7 +11,7 @@
 //! which closes it again when leakhound leaves. The host is never changed: a child whose
 //! settings put its inspector on another host is refused like any attach.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -60,8 +60,9 @@ pub fn node_descendants(root: u32) -> Vec<u32> {
 }
 
 /// Connects to the inspector of child process `pid`: the loopback ports it listens on are
-/// probed (a `/json/list` target whose `process.pid` is `pid`) until `timeout`; when none
-/// answers, its inspector is opened with SIGUSR1 ([`crate::attach()`], for the rest of
+/// probed (a `/json/list` target whose `process.pid` is `pid`), for half of `timeout` when
+/// its command line or `NODE_OPTIONS` has an `--inspect` flag (it opens its inspector
+/// itself), else once; when none answers, its inspector is opened with SIGUSR1 ([`crate::attach()`], for the rest of
 /// `timeout`, closed again when the session closes).
 ///
 /// # Errors
@@ -69,9 +70,50 @@ pub fn node_descendants(root: u32) -> Vec<u32> {
 /// [`InspectorError::NoSuchProcess`] when the child is gone, and the errors of
 /// [`crate::attach()`] when neither way finds an inspector.
 pub async fn connect_child(pid: u32, timeout: Duration) -> Result<Session, InspectorError> {
+    connect(pid, timeout, None).await
+}
+
+/// [`connect_child`] for a child of an app leakhound attached to, whose inspector must be
+/// left as it was found: `open_before` are the loopback ports the child listened on before
+/// leakhound attached to the app ([`listeners_below`]). An inspector found on another port
+/// of a child whose flags do not open one was opened because of leakhound (node's cluster
+/// opens every worker's inspector when the primary's is opened by SIGUSR1), so it is closed
+/// again when the session closes, as one opened with SIGUSR1 here is.
+///
+/// # Errors
+///
+/// As [`connect_child`].
+pub async fn connect_child_of_attached(
+    pid: u32,
+    timeout: Duration,
+    open_before: &BTreeSet<SocketAddr>,
+) -> Result<Session, InspectorError> {
+    connect(pid, timeout, Some(open_before)).await
+}
+
+/// The loopback ports each node process below `root` listens on now, by pid: taken before
+/// attaching to an app, for [`connect_child_of_attached`].
+pub fn listeners_below(root: u32) -> BTreeMap<u32, BTreeSet<SocketAddr>> {
+    node_descendants(root)
+        .into_iter()
+        .filter_map(|pid| listening_loopback_addrs(pid).ok().map(|a| (pid, a)))
+        .collect()
+}
+
+async fn connect(
+    pid: u32,
+    timeout: Duration,
+    open_before: Option<&BTreeSet<SocketAddr>>,
+) -> Result<Session, InspectorError> {
     let deadline = Instant::now() + timeout;
-    // Half the time for an inspector the child opens itself (inherited flags).
-    let own_until = Instant::now() + timeout / 2;
+    let opens_itself = crate::proc::opens_inspector_itself(pid)?;
+    // Half the time for an inspector the child opens itself (inherited flags); one look
+    // at what it listens on when it has no such flag (an attached app's children).
+    let own_until = if opens_itself {
+        Instant::now() + timeout / 2
+    } else {
+        Instant::now()
+    };
     let mut rejected: BTreeSet<SocketAddr> = BTreeSet::new();
     loop {
         for addr in listening_loopback_addrs(pid)? {
@@ -79,7 +121,13 @@ pub async fn connect_child(pid: u32, timeout: Duration) -> Result<Session, Inspe
                 continue;
             }
             match probe(addr, pid, deadline).await {
-                Ok(session) => return Ok(session),
+                Ok(session) => {
+                    if !opens_itself && open_before.is_some_and(|b| !b.contains(&addr)) {
+                        // Opened since leakhound attached to the app, by no flag of its own.
+                        session.close_inspector_on_close();
+                    }
+                    return Ok(session);
+                }
                 Err(_) => {
                     rejected.insert(addr);
                 }

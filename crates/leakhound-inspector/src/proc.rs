@@ -247,6 +247,30 @@ pub(crate) fn non_loopback_inspect_setting(pid: u32) -> Result<Option<String>, I
     Ok(non_loopback_setting(&args))
 }
 
+/// Whether process `pid` opens its inspector itself: its command line (`/proc/PID/cmdline`)
+/// or its `NODE_OPTIONS` has `--inspect`, `--inspect-brk` or `--inspect-wait` (with or
+/// without a value; `--inspect-port` alone only says where SIGUSR1 would open it).
+///
+/// # Errors
+///
+/// [`InspectorError::NoSuchProcess`], or [`InspectorError::ProcFs`] (e.g. permission denied).
+pub(crate) fn opens_inspector_itself(pid: u32) -> Result<bool, InspectorError> {
+    let p = process(pid)?;
+    let mut args = p
+        .cmdline()
+        .map_err(|e| proc_error(pid, &format!("/proc/{pid}/cmdline"), e))?;
+    let environ = p
+        .environ()
+        .map_err(|e| proc_error(pid, &format!("/proc/{pid}/environ"), e))?;
+    if let Some(options) = environ.get(std::ffi::OsStr::new("NODE_OPTIONS")) {
+        args.extend(options.to_string_lossy().split_whitespace().map(str::to_owned));
+    }
+    Ok(args.iter().any(|a| {
+        let flag = a.split_once('=').map_or(a.as_str(), |(f, _)| f);
+        matches!(flag, "--inspect" | "--inspect-brk" | "--inspect-wait")
+    }))
+}
+
 /// See [`non_loopback_inspect_setting`]; `args` are the command line's words.
 fn non_loopback_setting(args: &[String]) -> Option<String> {
     const FLAGS: [&str; 5] = [
@@ -308,6 +332,24 @@ fn non_loopback_setting(args: &[String]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_opening_its_own_inspector_is_told_from_one_that_waits_for_sigusr1() {
+        let opens = |flag: &str| {
+            let mut child = std::process::Command::new("sh")
+                .args(["-c", "sleep 5", flag])
+                .spawn()
+                .unwrap();
+            let r = opens_inspector_itself(child.id()).unwrap();
+            let _ = child.kill();
+            let _ = child.wait();
+            r
+        };
+        assert!(opens("--inspect=127.0.0.1:0"));
+        assert!(opens("--inspect-brk"));
+        assert!(!opens("--inspect-port=0"));
+        assert!(!opens("app.js"));
+    }
 
     #[test]
     fn inspect_settings_on_other_hosts_are_found() {

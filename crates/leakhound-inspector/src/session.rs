@@ -291,9 +291,10 @@ impl Session {
     }
 
     /// Makes [`Session::close`] close the target's inspector too (set by
-    /// `attach` when SIGUSR1 opened it), so an attached process is left with no
-    /// inspector listening, as leakhound found it.
-    pub(crate) fn close_inspector_on_close(&self) {
+    /// `attach` when SIGUSR1 opened it, and by callers for an inspector opened because of
+    /// leakhound: node's cluster opens every worker's when the primary's is opened), so an
+    /// attached process is left with no inspector listening, as leakhound found it.
+    pub fn close_inspector_on_close(&self) {
         self.close_inspector.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 

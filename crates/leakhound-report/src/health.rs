@@ -20,7 +20,8 @@ pub struct HealthJson {
     pub app: String,
     /// Seconds since the agent started.
     pub uptime_s: f64,
-    /// One entry per watched process (or worker thread), in the order given.
+    /// One entry per watched isolate: each app's own process in the order given, then the
+    /// cluster workers, other node children and worker threads found below them.
     pub targets: Vec<HealthTargetJson>,
 }
 
@@ -31,6 +32,14 @@ pub struct HealthTargetJson {
     pub pid: u32,
     /// A worker thread's `threadId`; null for a main thread.
     pub thread_id: Option<u64>,
+    /// Which isolate: `main` (an app's own process), `cluster_worker`, `child` or
+    /// `worker_thread`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The isolate in words: `main process, pid 4700`, `cluster worker 2, pid 4711`,
+    /// `worker thread 1 of pid 4711`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Still watched (false once the app exited).
     pub up: bool,
     /// `ok`, `warning` (heap above `--warn-heap`, or a rising floor) or `critical` (heap

@@ -736,6 +736,17 @@ pub fn write_hunt_text(r: &HuntJson, w: &mut dyn std::io::Write) -> std::io::Res
         r.app.url.as_deref().unwrap_or("the app"),
         r.snapshots.len()
     )?;
+    // Rates per request are per request sent; with one isolate whose own count is unknown
+    // (Deno has no `diagnostics_channel` of node's), say so, as the JSON's
+    // `requests_method` does.
+    if let [only] = r.processes.as_slice()
+        && only.requests_served.is_none()
+    {
+        writeln!(
+            w,
+            "   rates are per request sent: the requests the app served could not be counted in it (no diagnostics_channel http.server.request.start, e.g. Deno)"
+        )?;
+    }
     let hu = &r.floor.heap_used;
     let rate = |f: &FloorFitJson| match (f.bytes_per_request, f.bytes_per_request_ci95) {
         (Some(s), Some((lo, hi))) => format!("{s:+.0} B/request (95 % CI {lo:+.0}…{hi:+.0})"),
@@ -1032,6 +1043,27 @@ mod tests {
             active_resources: handles,
             ..MemorySample::default()
         }
+    }
+
+    #[test]
+    fn a_single_isolate_whose_requests_could_not_be_counted_says_rates_are_per_request_sent() {
+        let recorded = include_str!("../../../tests/golden/hunt-demo.json");
+        let mut doc: HuntJson = serde_json::from_str(recorded).expect("the recorded hunt");
+        let text = |doc: &HuntJson| {
+            let mut out = Vec::new();
+            write_hunt_text(doc, &mut out).expect("text");
+            String::from_utf8(out).expect("utf-8")
+        };
+        assert!(doc.processes[0].requests_served.is_some());
+        assert!(!text(&doc).contains("per request sent"), "counted: nothing to say");
+        // Deno: no count, so the rates are per request sent, and the text says so.
+        doc.processes[0].requests_served = None;
+        assert_eq!(doc.processes[0].requests_method, "requests_sent");
+        assert!(
+            text(&doc).contains("rates are per request sent: the requests the app served could not be counted"),
+            "{}",
+            text(&doc)
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use leakhound_hunt::{TargetStatus, Verdict, WatchOutcome};
+use leakhound_hunt::{IsolateKind, TargetStatus, Verdict, WatchOutcome};
 use leakhound_leaks::{Evidence, FloorAnalysis, FloorFit, MemorySample};
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +21,10 @@ pub struct WatchJson {
     pub kind: String,
     /// The process watched.
     pub pid: u32,
+    /// Which isolate of the app this document is about: the process started or attached
+    /// to (`main`), a cluster worker or other node child of it, or a worker thread.
+    #[serde(default)]
+    pub isolate: WatchIsolateJson,
     /// Why the watch ended: `time up`, `stopped`, `the app exited (…)`.
     pub ended: String,
     /// `leak` when the post-GC floor of some memory kind rises, `no_leak` when every floor
@@ -39,11 +43,32 @@ pub struct WatchJson {
     /// Every `process.memoryUsage()` reading, oldest first: leakhound's own and those taken
     /// right after the app's own full GCs.
     pub memory: Vec<WatchPointJson>,
-    /// A watch of several processes (`--attach` repeated): one document per process, in
-    /// the order given; the top-level fields are the first one's, the verdict the worst
-    /// (`leak`, then `inconclusive`, then `no_leak`). Absent for one process.
+    /// A watch of several isolates (`--attach` repeated, or an app with cluster workers,
+    /// other node children or worker threads): one document per isolate, per app in the
+    /// order given, its main process first, then the isolates found below it in the order
+    /// found; the top-level fields are the first one's, the verdict the worst (`leak`, then
+    /// `inconclusive`, then `no_leak`). Absent for one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<WatchJson>,
+}
+
+/// Which isolate a watch document is about (the names of `hunt --json`'s `processes`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WatchIsolateJson {
+    /// `main`, `cluster_worker`, `child` or `worker_thread`.
+    pub kind: String,
+    /// A worker thread's `threadId`; absent for a process's main thread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<u32>,
+    /// A cluster worker's `cluster.worker.id`; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_id: Option<u32>,
+    /// The isolate in words: `main process, pid 4700`, `cluster worker 2, pid 4711`,
+    /// `worker thread 1 of pid 4711`.
+    pub name: String,
+    /// When the watch began following it, ms since the watch started (0 for an app's main
+    /// process).
+    pub joined_ms: f64,
 }
 
 /// The floor fits of a watch.
@@ -86,6 +111,13 @@ impl WatchJson {
             schema_version: 1,
             kind: "watch".into(),
             pid: o.pid,
+            isolate: WatchIsolateJson {
+                kind: o.isolate.kind.as_str().to_owned(),
+                thread_id: o.isolate.thread_id,
+                worker_id: o.isolate.worker_id,
+                name: o.isolate.to_string(),
+                joined_ms: (o.joined_ms * 10.0).round() / 10.0,
+            },
             ended: o.ended.clone(),
             verdict: o.verdict.into(),
             reason: o.reason.clone(),
@@ -125,10 +157,21 @@ impl WatchJson {
         }
         let worst = worst_outcome(outcomes)?;
         doc.verdict = worst.verdict.into();
-        doc.reason = format!("pid {}: {}", worst.pid, worst.reason);
+        doc.reason = format!("{}: {}", outcome_label(worst), worst.reason);
         doc.what_would_decide = worst.what_would_decide.clone();
         doc.targets = outcomes.iter().map(WatchJson::from_outcome).collect();
         Some(doc)
+    }
+}
+
+/// How a watch of several isolates names one: `pid 4700` for an app's own process (as
+/// before isolates were followed), else the isolate in words (`cluster worker 2, pid 4711`,
+/// `worker thread 1 of pid 4711`).
+pub fn outcome_label(o: &WatchOutcome) -> String {
+    if o.isolate.kind == IsolateKind::Main {
+        format!("pid {}", o.pid)
+    } else {
+        o.isolate.to_string()
     }
 }
 
@@ -142,8 +185,8 @@ pub fn worst_outcome(outcomes: &[WatchOutcome]) -> Option<&WatchOutcome> {
     outcomes.iter().rev().max_by_key(|o| rank(o.verdict))
 }
 
-/// Writes each process's verdict as [`write_watch_text`] does, under a `pid N:` line when
-/// there are several.
+/// Writes each isolate's verdict as [`write_watch_text`] does, under a line naming it
+/// ([`outcome_label`]) when there are several.
 ///
 /// # Errors
 /// Any error writing to `w`.
@@ -152,7 +195,7 @@ pub fn write_watch_texts(outcomes: &[WatchOutcome], w: &mut dyn Write) -> io::Re
         return write_watch_text(one, w);
     }
     for o in outcomes {
-        writeln!(w, "pid {}:", o.pid)?;
+        writeln!(w, "{}:", outcome_label(o))?;
         write_watch_text(o, w)?;
     }
     Ok(())
@@ -245,15 +288,17 @@ pub fn watch_line(s: &MemorySample, f: &FloorAnalysis) -> String {
     )
 }
 
-/// One row of the live view of a watch (one per process, redrawn after each sample): the
-/// process, `heapUsed` now, the heap floor (after the last full GC), its slope per hour
+/// One row of the live view of a watch (one per isolate, redrawn after each sample): the
+/// isolate (`pid 4242` for an app's own process, else in words: `cluster worker 2, pid
+/// 4711`, `worker thread 1 of pid 4711`), `heapUsed` now, the heap floor (after the last full GC), its slope per hour
 /// with the 95 % interval, the floor points and the verdict so far.
 ///
 /// `pid 4242  heap 45.2 MB  floor 40.1 MB  +1.2 MB/h (95 % CI −310 KB…+2.7 MB)  12 floor points  INCONCLUSIVE: ~5 more floor points`
 pub fn target_row(st: &TargetStatus) -> String {
-    let who = match st.key.thread_id {
-        Some(t) => format!("pid {} thread {t}", st.key.pid),
-        None => format!("pid {}", st.key.pid),
+    let who = if st.isolate.kind == IsolateKind::Main {
+        format!("pid {}", st.key.pid)
+    } else {
+        st.isolate.to_string()
     };
     let heap = st.last.map_or_else(|| "-".to_owned(), |s| bytes(s.heap_used_bytes));
     let floor = st
@@ -295,7 +340,7 @@ pub fn target_row(st: &TargetStatus) -> String {
 mod tests {
     use std::time::Instant;
 
-    use leakhound_hunt::TargetKey;
+    use leakhound_hunt::{Isolate, TargetKey};
     use leakhound_leaks::analyze_floor;
 
     use super::*;
@@ -316,6 +361,8 @@ mod tests {
             leakhound_hunt::judge_watch(&floor, std::time::Duration::from_secs(points * 60));
         TargetStatus {
             index: 0,
+            target: 0,
+            isolate: Isolate::process(4242, IsolateKind::Main),
             key: TargetKey {
                 pid: 4242,
                 thread_id: None,
@@ -353,5 +400,18 @@ mod tests {
         ended.up = false;
         ended.ended = Some("the app exited (exit status: 1)".into());
         assert!(target_row(&ended).ends_with("[ended: the app exited (exit status: 1)]"));
+        let mut worker = status(2, 0);
+        worker.isolate = Isolate {
+            pid: 4711,
+            kind: IsolateKind::ClusterWorker,
+            thread_id: None,
+            worker_id: Some(2),
+        };
+        worker.key.pid = 4711;
+        assert!(
+            target_row(&worker).starts_with("cluster worker 2, pid 4711  heap "),
+            "{}",
+            target_row(&worker)
+        );
     }
 }

@@ -464,6 +464,14 @@ pub struct WatchArgs {
     /// Print JSON at the end.
     #[arg(long)]
     pub json: bool,
+    /// Watch each app's own process only. By default every isolate of each app is
+    /// watched, as `hunt` follows them: the cluster workers and other node processes it
+    /// forks (each through the inspector it inherits, found in /proc, or opened with
+    /// SIGUSR1 and closed again when leakhound leaves) and the worker_threads Workers of
+    /// each, with a series, floor and verdict of its own; workers that exit are reported
+    /// ended and their replacements watched.
+    #[arg(long)]
+    pub main_only: bool,
     /// Serve Prometheus metrics (`/metrics`, OpenMetrics text) and a health check
     /// (`/health`, JSON) on this address while watching: HOST:PORT with an IP address, or a
     /// port alone for 127.0.0.1; the flag alone means 127.0.0.1:9464. Loopback unless you
@@ -681,6 +689,7 @@ impl WatchArgs {
             sample_ms: self.sample_ms,
             gc_interval_ms: self.gc_interval_ms,
             warmup: self.warmup,
+            main_only: self.main_only,
         }
     }
 }

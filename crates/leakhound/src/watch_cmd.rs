@@ -1,8 +1,10 @@
-//! `leakhound watch`: the memory watch of one app or several running processes. While it
-//! runs: a live view on a terminal (one refreshing row per process), or a plain line per
-//! second per process on stderr when stdout is not a terminal; with `--metrics-addr`, the
+//! `leakhound watch`: the memory watch of one app or several running processes, and of
+//! every isolate of each (cluster workers, other node children, worker threads). While it
+//! runs: a live view on a terminal (one refreshing row per isolate), or a plain line per
+//! second per isolate on stderr, naming it, when stdout is not a terminal; with `--metrics-addr`, the
 //! agent's `/metrics` and `/health`. The verdict goes to stdout at the end.
 
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
@@ -111,18 +113,22 @@ async fn take_captures(mut rx: mpsc::UnboundedReceiver<CaptureEvent>, board: Sha
         board.write().unwrap_or_else(PoisonError::into_inner).apply_capture(&e);
         let line = match &e {
             CaptureEvent::Started { key, dir, trigger } => {
-                format!("evidence: pid {}: {trigger}; capturing into {}", key.pid, dir.display())
+                format!(
+                    "evidence: {}: {trigger}; capturing into {}",
+                    key_label(key),
+                    dir.display()
+                )
             }
             CaptureEvent::Taken { key, path, bytes } => format!(
-                "evidence: pid {}: snapshot {} ({:.1} MB)",
-                key.pid,
+                "evidence: {}: snapshot {} ({:.1} MB)",
+                key_label(key),
                 path.display(),
                 *bytes as f64 / 1e6
             ),
             CaptureEvent::Skipped { key, reason } => {
                 format!(
-                    "evidence: pid {}: snapshot skipped ({}): {reason}",
-                    key.pid,
+                    "evidence: {}: snapshot skipped ({}): {reason}",
+                    key_label(key),
                     reason.label()
                 )
             }
@@ -146,8 +152,11 @@ async fn take_captures(mut rx: mpsc::UnboundedReceiver<CaptureEvent>, board: Sha
                     }
                 }
                 format!(
-                    "evidence: pid {}: {} — {}; report in {}",
-                    o.pid,
+                    "evidence: {}: {} — {}; report in {}",
+                    key_label(&leakhound_hunt::TargetKey {
+                        pid: o.pid,
+                        thread_id: o.thread_id
+                    }),
                     match doc.verdict {
                         leakhound_report::hunt::VerdictJson::Leak => "LEAK",
                         leakhound_report::hunt::VerdictJson::NoLeak => "NO LEAK",
@@ -164,6 +173,14 @@ async fn take_captures(mut rx: mpsc::UnboundedReceiver<CaptureEvent>, board: Sha
         if !quiet {
             say(&terminal_safe(&line));
         }
+    }
+}
+
+/// How evidence lines name an isolate: `pid 4711`, `worker thread 1 of pid 4711`.
+fn key_label(key: &leakhound_hunt::TargetKey) -> String {
+    match key.thread_id {
+        Some(t) => format!("worker thread {t} of pid {}", key.pid),
+        None => format!("pid {}", key.pid),
     }
 }
 
@@ -197,8 +214,9 @@ fn default_app_name(command: &[std::ffi::OsString], attach: &[u32]) -> String {
 }
 
 /// Takes in the watch's events: each updates the board (what `/metrics` and `/health`
-/// serve), and is shown: in the live view (one refreshing row per process, on stdout), or
-/// as plain lines on stderr, at most one a second per process.
+/// serve), and is shown: in the live view (one refreshing row per isolate, on stdout), or
+/// as plain lines on stderr, at most one a second per isolate, each naming its isolate
+/// when there are several.
 async fn show_live(
     mut rx: mpsc::UnboundedReceiver<WatchEvent>,
     board: SharedBoard,
@@ -207,23 +225,32 @@ async fn show_live(
     live_view: bool,
 ) {
     let mut view = live_view.then(LiveView::new);
-    let mut last_print: Vec<Instant> = Vec::new();
+    let mut last_print: HashMap<usize, Instant> = HashMap::new();
+    // Several isolates (several apps, or isolates found below one): lines name theirs.
+    let mut many = several;
     while let Some(e) = rx.recv().await {
         board.write().unwrap_or_else(PoisonError::into_inner).apply(&e);
+        many |= matches!(e, WatchEvent::Followed { .. });
         if quiet {
             continue;
         }
-        if let WatchEvent::Restarted {
-            old_pid,
-            new_pid,
-            restarts,
-            ..
-        } = &e
-        {
-            say(&format!(
+        match &e {
+            WatchEvent::Restarted {
+                old_pid,
+                new_pid,
+                restarts,
+                ..
+            } => say(&format!(
                 "leakhound: restarted the app (--restart-above): pid {old_pid} stopped, now watching pid {new_pid} ({restarts} restart{} so far)",
                 if *restarts == 1 { "" } else { "s" }
-            ));
+            )),
+            WatchEvent::Unfollowed { isolate, reason, .. } => {
+                say(&terminal_safe(&format!(
+                    "leakhound: warning: {isolate} is not watched: {reason}"
+                )));
+            }
+            WatchEvent::Warning(w) => say(&terminal_safe(&format!("leakhound: warning: {w}"))),
+            _ => {}
         }
         if let Some(view) = view.as_mut() {
             view.show(&e);
@@ -234,21 +261,23 @@ async fn show_live(
                 "leakhound: watching pid {pid}{} (Ctrl-C to stop)",
                 if attached { ", attached" } else { "" }
             )),
+            WatchEvent::Followed { isolate, .. } => say(&format!("leakhound: watching {isolate}")),
             WatchEvent::AppOutput(l) => say(&format!("app| {}", terminal_safe(&l.line))),
-            WatchEvent::Ended { pid, reason, .. } if reason != "stopped" && reason != "time up" => {
-                say(&format!("leakhound: pid {pid}: {reason}"));
-            }
-            WatchEvent::Status(st) if st.up => {
-                if last_print.len() <= st.index {
-                    last_print.resize(st.index + 1, Instant::now() - Duration::from_secs(10));
+            WatchEvent::Status(st) if !st.up => {
+                last_print.remove(&st.index);
+                if let Some(why) = st.ended.as_deref().filter(|w| *w != "stopped" && *w != "time up") {
+                    say(&format!("leakhound: {}: {why}", isolate_label(&st)));
                 }
-                if last_print[st.index].elapsed() >= Duration::from_secs(1)
-                    && let Some(s) = st.last
-                {
-                    last_print[st.index] = Instant::now();
+            }
+            WatchEvent::Status(st) => {
+                let due = last_print
+                    .get(&st.index)
+                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+                if due && let Some(s) = st.last {
+                    last_print.insert(st.index, Instant::now());
                     let line = watch_line(&s, &st.floor);
-                    say(&if several {
-                        format!("pid {}: {line}", st.key.pid)
+                    say(&if many {
+                        format!("{}: {line}", isolate_label(&st))
                     } else {
                         line
                     });
@@ -262,27 +291,40 @@ async fn show_live(
     }
 }
 
-/// The live view on a terminal: one row per process, redrawn in place (indicatif), with
+/// How lines name an isolate: `pid 4700` for an app's own process, else in words
+/// (`cluster worker 2, pid 4711`, `worker thread 1 of pid 4711`).
+fn isolate_label(st: &leakhound_hunt::TargetStatus) -> String {
+    if st.isolate.kind == leakhound_hunt::IsolateKind::Main {
+        format!("pid {}", st.key.pid)
+    } else {
+        st.isolate.to_string()
+    }
+}
+
+/// Rows of isolates found below an app that ended kept in the live view (the newest).
+const ENDED_ROWS_KEPT: usize = 4;
+
+/// The live view on a terminal: one row per isolate, redrawn in place (indicatif), with
 /// the app's output and the agent's notes printed above the rows.
 struct LiveView {
     multi: MultiProgress,
-    rows: Vec<Option<ProgressBar>>,
+    rows: BTreeMap<usize, ProgressBar>,
+    /// Rows of ended isolates found below an app, oldest first.
+    ended: VecDeque<usize>,
 }
 
 impl LiveView {
     fn new() -> LiveView {
         LiveView {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stdout()),
-            rows: Vec::new(),
+            rows: BTreeMap::new(),
+            ended: VecDeque::new(),
         }
     }
 
     fn row(&mut self, index: usize) -> &ProgressBar {
-        if self.rows.len() <= index {
-            self.rows.resize(index + 1, None);
-        }
         let multi = &self.multi;
-        self.rows[index].get_or_insert_with(|| {
+        self.rows.entry(index).or_insert_with(|| {
             let bar = multi.add(ProgressBar::new_spinner());
             bar.set_style(ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
             bar
@@ -301,13 +343,26 @@ impl LiveView {
                     if *attached { "attached" } else { "started" }
                 ));
             }
+            WatchEvent::Followed { index, isolate, .. } => {
+                self.row(*index)
+                    .set_message(format!("{isolate}  (waiting for the first sample)"));
+            }
             WatchEvent::AppOutput(l) => self.note(&format!("app| {}", terminal_safe(&l.line))),
             WatchEvent::Status(st) => {
                 let row = terminal_safe(&target_row(st)).into_owned();
                 self.row(st.index).set_message(row);
-            }
-            WatchEvent::Ended { pid, reason, .. } if reason != "stopped" && reason != "time up" => {
-                self.note(&format!("leakhound: pid {pid}: {reason}"));
+                if let Some(why) = st.ended.as_deref().filter(|w| *w != "stopped" && *w != "time up") {
+                    self.note(&terminal_safe(&format!("leakhound: {}: {why}", isolate_label(st))));
+                }
+                if !st.up && st.isolate.kind != leakhound_hunt::IsolateKind::Main {
+                    self.ended.push_back(st.index);
+                    while self.ended.len() > ENDED_ROWS_KEPT {
+                        if let Some(bar) = self.ended.pop_front().and_then(|i| self.rows.remove(&i)) {
+                            bar.finish_and_clear();
+                            self.multi.remove(&bar);
+                        }
+                    }
+                }
             }
             _ => {}
         }
@@ -315,7 +370,7 @@ impl LiveView {
 
     /// Clears the rows, so the verdict is printed in their place.
     fn finish(self) {
-        for bar in self.rows.iter().flatten() {
+        for bar in self.rows.values() {
             bar.finish_and_clear();
         }
         let _ = self.multi.clear();
