@@ -24,6 +24,7 @@ mod pattern;
 mod retainer_tree;
 mod series;
 mod source;
+mod timers;
 mod trace;
 
 pub use alloc::{AllocationStack, FrameOrigin, MAX_ALLOCATION_STACKS, MAX_FRAMES, StackFrame};

@@ -1,0 +1,172 @@
+//! Hunts of servers unlike the other tests' (`tests/tryout/`), each written after a hunt
+//! that gave a wrong or unhelpful answer: the assertion is what the answer must be.
+//!
+//! Every hunt is small (100 warm-up requests, 2 phases of 300), runs one at a time, and
+//! is killed (failing its test) past [`HUNT_LIMIT`]; each app writes its pid to
+//! `$PID_FILE` and every test checks it is gone afterwards.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_leakhound");
+/// A hunt that runs longer than this is killed and fails its test.
+const HUNT_LIMIT: Duration = Duration::from_secs(120);
+/// One hunt at a time: node apps under load on a 2-core machine.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn app(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tryout").join(name)
+}
+
+/// A finished leakhound run.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    app_pid: Option<u32>,
+    _dir: tempfile::TempDir,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", self.context()))
+    }
+
+    fn context(&self) -> String {
+        format!(
+            "exit {:?}\n--- stderr ---\n{}\n--- stdout (first 3000 chars) ---\n{}",
+            self.code,
+            self.stderr,
+            self.stdout.chars().take(3000).collect::<String>()
+        )
+    }
+
+    /// The app (pid from its pid file) is gone within a few seconds.
+    fn assert_app_gone(&self) {
+        let pid = self
+            .app_pid
+            .unwrap_or_else(|| panic!("the app never wrote its pid file\n{}", self.context()));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().next());
+            if stat.is_empty() || state == Some("Z") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the app (pid {pid}) outlived leakhound\n{}",
+                self.context()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// `leakhound ARGS` (ARGS ending with the app's command), in a fresh folder, with
+/// `PID_FILE` set; killed past [`HUNT_LIMIT`].
+fn leakhound(args: &[String]) -> Run {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pid_file = dir.path().join("app.pid");
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(args)
+        .env("PID_FILE", &pid_file)
+        .env_remove("LEAKHOUND_AVAILABLE_BYTES")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start leakhound");
+    let (mut out, mut err) = (
+        child.stdout.take().expect("stdout"),
+        child.stderr.take().expect("stderr"),
+    );
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut s);
+        s
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if started.elapsed() > HUNT_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("leakhound did not finish within {} s", HUNT_LIMIT.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let app_pid = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
+    Run {
+        code: status.code(),
+        stdout: out_t.join().unwrap_or_default(),
+        stderr: err_t.join().unwrap_or_default(),
+        app_pid,
+        _dir: dir,
+    }
+}
+
+/// A small `hunt --json` of `app_file` with `extra` options.
+fn hunt(app_file: &str, extra: &[&str]) -> Run {
+    let mut args: Vec<String> = [
+        "hunt",
+        "--json",
+        "--warmup",
+        "100",
+        "--requests",
+        "300",
+        "--calm-down-ms",
+        "300",
+        "--gc-interval-ms",
+        "200",
+        "--out-dir",
+        "snapshots",
+    ]
+    .iter()
+    .chain(extra)
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(["--".to_owned(), "node".to_owned(), app(app_file).display().to_string()]);
+    leakhound(&args)
+}
+
+/// Intervals of 30 s started per request share Node's 30 s timer list with the http
+/// server's own `connectionsCheckingInterval`: the shortest path reaches half of them
+/// through the server's timer. Before, that half was a second cluster held by
+/// `(synthetic)[].{native_to_javascript}[Symbol(owner_symbol)]` (the Server), each
+/// cluster at 0.5 per request; the list holds them all, one per request.
+#[test]
+fn timers_sharing_the_http_servers_timer_list_are_held_by_the_list() {
+    let run = hunt("heartbeat_30s.js", &[]);
+    let ctx = run.context();
+    assert_eq!(run.code, Some(1), "a leak\n{ctx}");
+    let doc = run.json();
+    let clusters = doc["clusters"].as_array().expect("clusters");
+    let timers: Vec<&Value> = clusters.iter().filter(|c| c["root_class"] == "Timeout").collect();
+    assert_eq!(timers.len(), 1, "one cluster of Timeouts\n{ctx}");
+    let c = timers[0];
+    assert_eq!(c["holder"], "timerListMap[30000]", "{ctx}");
+    assert_eq!(c["pattern"], "uncleared_timer", "{ctx}");
+    let rate = c["per_request"]["count"].as_f64().unwrap_or(f64::NAN);
+    assert!((rate - 1.0).abs() <= 0.1, "one Timeout per request: {rate}\n{ctx}");
+    assert!(
+        !doc.to_string().contains("(synthetic)[]"),
+        "no holder is named from the synthetic root\n{ctx}"
+    );
+    run.assert_app_gone();
+}
