@@ -278,7 +278,7 @@ pub struct LoadArgs {
     pub body: Option<String>,
     /// Statuses every response must have, e.g. `2xx`, `2xx,3xx`, `200,204`: any other
     /// status, or no response, fails the hunt (exit 2). Without it, a phase whose
-    /// responses are mostly not 2xx/3xx is a warning.
+    /// responses are mostly not 2xx/3xx is a warning, and makes a "no leak" inconclusive.
     #[arg(long, value_name = "STATUSES", value_parser = parse_expect_status)]
     pub expect_status: Option<leakhound_hunt::ExpectStatus>,
     /// Run this shell command once per load phase instead of the built-in load

@@ -170,3 +170,33 @@ fn timers_sharing_the_http_servers_timer_list_are_held_by_the_list() {
     );
     run.assert_app_gone();
 }
+
+/// The default load (`GET /`) meets a 404 on every request of an API whose one route is
+/// `POST /api/orders`: nothing grows, since nothing ran. Before, that was `no_leak`
+/// (exit 0, a CI gate passed) with a warning; a load that missed the app's work is no
+/// evidence, so the verdict is inconclusive and says what would decide.
+#[test]
+fn a_load_answered_404_throughout_is_not_a_no_leak() {
+    let run = hunt("orders_route.js", &[]);
+    let ctx = run.context();
+    assert_eq!(run.code, Some(3), "inconclusive\n{ctx}");
+    let doc = run.json();
+    assert_eq!(doc["verdict"], "inconclusive", "{ctx}");
+    let decide = doc["what_would_decide"].as_str().unwrap_or_default();
+    assert!(
+        decide.contains("--url") && decide.contains("--expect-status"),
+        "{decide}\n{ctx}"
+    );
+    assert!(doc["reason"].as_str().unwrap_or_default().contains("404"), "{ctx}");
+    run.assert_app_gone();
+}
+
+/// The same app with 404 declared expected: the user says the route is right, so the
+/// usual verdict stands (no leak: nothing grows on 404s).
+#[test]
+fn expected_statuses_keep_the_verdict() {
+    let run = hunt("orders_route.js", &["--expect-status", "404"]);
+    let ctx = run.context();
+    assert_eq!(run.code, Some(0), "no leak\n{ctx}");
+    run.assert_app_gone();
+}
