@@ -252,7 +252,9 @@ pub struct AppArgs {
 /// The load `hunt` drives at the app.
 #[derive(Args, Debug, Clone)]
 pub struct LoadArgs {
-    /// The app's URL (default: a free port on 127.0.0.1, passed to the app as PORT).
+    /// The app's URL (default: a free port on 127.0.0.1, passed to the app as PORT). A
+    /// path alone (`/api/orders`) is that path on such a port; a loopback URL with a port
+    /// gives the app that PORT (unless PORT is set in the environment).
     #[arg(long)]
     pub url: Option<String>,
     /// Concurrent keep-alive connections of the built-in load.

@@ -200,3 +200,62 @@ fn expected_statuses_keep_the_verdict() {
     assert_eq!(run.code, Some(0), "no leak\n{ctx}");
     run.assert_app_gone();
 }
+
+/// `--url /api/orders` (a path alone) loads that route on the free port the app gets as
+/// PORT. Before, it was refused (`has no scheme`), and a full `--url` did not give the
+/// app its port, so an app that reads PORT listened elsewhere.
+#[test]
+fn a_url_that_is_a_path_reaches_the_route_on_the_apps_port() {
+    let body = r#"{"sku":"A-1","qty":2}"#;
+    let run = hunt(
+        "orders_route.js",
+        &[
+            "--url",
+            "/api/orders",
+            "--method",
+            "POST",
+            "--body",
+            body,
+            "--expect-status",
+            "201",
+        ],
+    );
+    let ctx = run.context();
+    assert_eq!(run.code, Some(1), "the audit log leaks\n{ctx}");
+    let doc = run.json();
+    assert_eq!(doc["clusters"][0]["holder"], "auditLog", "{ctx}");
+    let url = doc["app"]["url"].as_str().unwrap_or_default();
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with("/api/orders"),
+        "{url}"
+    );
+    run.assert_app_gone();
+}
+
+/// A full loopback `--url` with a port: the app started gets that port as PORT.
+#[test]
+fn a_loopback_url_with_a_port_is_where_the_app_listens() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let url = format!("http://127.0.0.1:{port}/api/orders");
+    let body = r#"{"sku":"A-1","qty":2}"#;
+    let run = hunt(
+        "orders_route.js",
+        &[
+            "--url",
+            &url,
+            "--method",
+            "POST",
+            "--body",
+            body,
+            "--expect-status",
+            "201",
+        ],
+    );
+    let ctx = run.context();
+    assert_eq!(run.code, Some(1), "the audit log leaks\n{ctx}");
+    assert_eq!(run.json()["clusters"][0]["holder"], "auditLog", "{ctx}");
+    run.assert_app_gone();
+}
