@@ -259,3 +259,41 @@ fn a_loopback_url_with_a_port_is_where_the_app_listens() {
     assert_eq!(run.json()["clusters"][0]["holder"], "auditLog", "{ctx}");
     run.assert_app_gone();
 }
+
+/// The message of a refused `--url` is said once. Before, `{e:#}` printed the error and
+/// its source, which spelled out the same text: `invalid url: … https is not supported
+/// …: invalid url: … https is not supported …`.
+#[test]
+fn an_error_is_said_once() {
+    let args: Vec<String> = ["hunt", "--url", "https://127.0.0.1:3443/", "--", "node", "-e", "0"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let run = leakhound(&args);
+    assert_eq!(run.code, Some(2), "{}", run.context());
+    assert_eq!(
+        run.stderr.matches("https is not supported").count(),
+        1,
+        "said once\n{}",
+        run.context()
+    );
+}
+
+/// A failed load command: the kept snapshots end the message's first line and the
+/// command's last output follows on lines of its own. Before, the note landed after
+/// `last output:` and the output came after it: `…; last output: (snapshots kept: …)\ncurl: …`.
+#[test]
+fn a_failed_load_command_shows_its_output_after_the_kept_snapshots() {
+    let load = app("fail_load.sh").display().to_string();
+    let run = hunt("orders_route.js", &["--load", &load, "--units", "10"]);
+    assert_eq!(run.code, Some(2), "{}", run.context());
+    let err = run.json()["error"].as_str().unwrap_or_default().to_owned();
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(
+        lines[0].contains("failed (exit status: 1)") && lines[0].ends_with("01-baseline.heapsnapshot)"),
+        "the first line names the failure and the kept snapshot: {err}"
+    );
+    assert_eq!(lines.get(1).copied(), Some("its last output:"), "{err}");
+    assert!(lines.get(2).is_some_and(|l| l.contains("TLS connect error")), "{err}");
+    run.assert_app_gone();
+}
