@@ -297,3 +297,23 @@ fn a_failed_load_command_shows_its_output_after_the_kept_snapshots() {
     assert!(lines.get(2).is_some_and(|l| l.contains("TLS connect error")), "{err}");
     run.assert_app_gone();
 }
+
+/// Listeners added per request to a long-lived AbortSignal (an EventTarget): Node keeps a
+/// `Listener` per `addEventListener` in a list under the signal's `kEvents` Map. Before,
+/// that was `unbounded_collection` with the fix hint of a cache (an LRU, a TTL); it is
+/// a listener leak.
+#[test]
+fn listeners_on_an_abort_signal_are_a_listener_leak() {
+    let run = hunt("abort_listeners.mjs", &[]);
+    let ctx = run.context();
+    assert_eq!(run.code, Some(1), "a leak\n{ctx}");
+    let c = &run.json()["clusters"][0];
+    assert_eq!(c["pattern"], "listener_accumulation", "{ctx}");
+    assert!(
+        c["holder"].as_str().is_some_and(|h| h.starts_with("shutdown.")),
+        "{ctx}"
+    );
+    let rate = c["per_request"]["count"].as_f64().unwrap_or(f64::NAN);
+    assert!((rate - 1.0).abs() <= 0.1, "one listener per request: {rate}\n{ctx}");
+    run.assert_app_gone();
+}
