@@ -33,6 +33,8 @@
 //! (`arrays.rs`) and ranks the clusters (`rank`). Beside them, for the leaks with no
 //! growing collection: chains of repeated links, closure contexts and promises
 //! (`chains.rs`, found before the growth count so a candidate on a chain is left out),
+//! Buffers and typed arrays a variable holds that are larger at every snapshot
+//! (`buffers.rs`),
 //! objects kept only by native handles (`handles.rs`), and, for a global's cluster with
 //! no source in the app, the functions that use the global (`globals.rs`).
 
@@ -42,6 +44,7 @@ use leakhound_heap::{HeapSnapshot, NodeId, NodeType};
 use rayon::prelude::*;
 
 use crate::arrays::growing_primitive_arrays;
+use crate::buffers::growing_buffers;
 use crate::chains::chain_clusters;
 use crate::cluster::build_cluster;
 use crate::consistency::{IdIndex, check_consistency};
@@ -159,6 +162,9 @@ pub fn find_leaks_prepared(
         &scripts,
         opts,
     ));
+    // A Buffer re-allocated longer at every request: nothing stays alive, the bytes grow.
+    let known: HashSet<String> = clusters.iter().map(|c| c.holder.clone()).collect();
+    clusters.extend(growing_buffers(snaps, &ids, last.traces, &known, &scripts, opts));
     Ok(rank(clusters, not_growing, found.leaked_object_count, warnings, opts))
 }
 

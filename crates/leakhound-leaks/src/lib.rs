@@ -8,6 +8,7 @@
 
 mod alloc;
 mod arrays;
+mod buffers;
 mod chains;
 mod cluster;
 mod consistency;

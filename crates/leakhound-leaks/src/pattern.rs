@@ -17,6 +17,8 @@ impl Pattern {
     pub(crate) const LISTENER_ACCUMULATION: Pattern = Pattern::builtin("listener_accumulation");
     /// A Map, Set, Array or plain object whose size only grows.
     pub(crate) const UNBOUNDED_COLLECTION: Pattern = Pattern::builtin("unbounded_collection");
+    /// Buffers, ArrayBuffers and typed arrays growing off the JS heap.
+    pub(crate) const EXTERNAL_MEMORY: Pattern = Pattern::builtin("external_memory");
     /// None of the others: what a table without a catch-all entry falls back to.
     pub(crate) const OTHER: Pattern = Pattern::builtin("other");
 

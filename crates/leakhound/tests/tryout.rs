@@ -317,3 +317,49 @@ fn listeners_on_an_abort_signal_are_a_listener_leak() {
     assert!((rate - 1.0).abs() <= 0.1, "one listener per request: {rate}\n{ctx}");
     run.assert_app_gone();
 }
+
+/// A Buffer re-allocated longer at every request (`log = Buffer.concat([log, line])`):
+/// no object survives from one snapshot to the next and the growth (~50 bytes a request)
+/// is under the floor's noise, so the hunt said `no_leak` ("memory returned to the
+/// baseline"). The variable's Buffer is larger at every snapshot: a leak, in bytes.
+#[test]
+fn a_buffer_reallocated_longer_at_every_request_is_a_leak() {
+    let run = hunt("access_log_buffer.js", &[]);
+    let ctx = run.context();
+    assert_eq!(run.code, Some(1), "a leak\n{ctx}");
+    let c = &run.json()["clusters"][0];
+    assert_eq!(c["holder"], "accessLog", "{ctx}");
+    assert_eq!(c["pattern"], "external_memory", "{ctx}");
+    let rate = c["per_request"]["count"].as_f64().unwrap_or(f64::NAN);
+    assert!((30.0..80.0).contains(&rate), "some 50 bytes per request: {rate}\n{ctx}");
+    run.assert_app_gone();
+}
+
+/// Its twin keeps the last 4 KiB: bounded, no leak.
+#[test]
+fn a_buffer_kept_to_a_bound_is_not_a_leak() {
+    let mut args: Vec<String> = [
+        "hunt",
+        "--json",
+        "--warmup",
+        "200",
+        "--requests",
+        "1000",
+        "--out-dir",
+        "snapshots",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend([
+        "--".to_owned(),
+        "env".to_owned(),
+        "FIXED=1".to_owned(),
+        "node".to_owned(),
+        app("access_log_buffer.js").display().to_string(),
+    ]);
+    let run = leakhound(&args);
+    let ctx = run.context();
+    assert_eq!(run.code, Some(0), "no leak\n{ctx}");
+    run.assert_app_gone();
+}
