@@ -959,6 +959,22 @@ async fn run_phases_inner(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
                     },
                 ));
             }
+            if let leakhound_load::LoadError::NotReady {
+                url,
+                timeout,
+                last_error,
+            } = &e
+                && last_error.starts_with("no valid HTTP response")
+            {
+                return Err(ctx.err(
+                    Stage::WaitingForReady,
+                    Failure::NoHttpAnswer {
+                        url: url.clone(),
+                        timeout: *timeout,
+                        last_error: last_error.clone(),
+                    },
+                ));
+            }
             return Err(ctx.fail(Stage::WaitingForReady, e).await);
         }
     }

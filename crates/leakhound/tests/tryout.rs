@@ -363,3 +363,18 @@ fn a_buffer_kept_to_a_bound_is_not_a_leak() {
     assert_eq!(run.code, Some(0), "no leak\n{ctx}");
     run.assert_app_gone();
 }
+
+/// An app that accepts connections and closes them without an HTTP answer (an HTTPS
+/// server met with plain HTTP). Before, the hunt said only `did not answer within 30000
+/// ms; last error: no valid HTTP response: connection closed before message completed`;
+/// it now says what that means and what to do.
+#[test]
+fn a_server_that_speaks_no_http_is_told_to_bring_a_tls_load() {
+    let run = hunt("tls_like.js", &["--ready-timeout", "3"]);
+    assert_eq!(run.code, Some(2), "{}", run.context());
+    let err = run.json()["error"].as_str().unwrap_or_default().to_owned();
+    for part in ["without an HTTP response", "HTTPS", "--load", "--ready"] {
+        assert!(err.contains(part), "{part:?} in {err}");
+    }
+    run.assert_app_gone();
+}
