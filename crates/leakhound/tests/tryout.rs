@@ -378,3 +378,36 @@ fn a_server_that_speaks_no_http_is_told_to_bring_a_tls_load() {
     }
     run.assert_app_gone();
 }
+
+/// `lint` on the AbortSignal server: `addEventListener` per request on a module-level
+/// signal, never removed, is `listener-per-call` (before, lint said nothing, though the
+/// hunt finds the leak); `{ once: true }`, `{ signal }` or a `removeEventListener` of the
+/// same function are not.
+#[test]
+fn lint_finds_add_event_listener_per_call() {
+    let files = [app("abort_listeners.mjs"), app("event_target_ok.js")];
+    let mut args = vec!["lint".to_owned(), "--format".to_owned(), "json".to_owned()];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    let out = Command::new(BIN).args(&args).output().expect("run lint");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("lint JSON");
+    let text = doc.to_string();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let rules: Vec<(String, String)> = doc["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| {
+            (
+                x["path"].as_str().unwrap_or_default().to_owned(),
+                x["rule"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        rules
+            .iter()
+            .any(|(p, r)| p.ends_with("abort_listeners.mjs") && r == "listener-per-call"),
+        "{text}"
+    );
+    assert!(!rules.iter().any(|(p, _)| p.ends_with("event_target_ok.js")), "{text}");
+}
