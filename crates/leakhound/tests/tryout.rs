@@ -324,9 +324,16 @@ fn listeners_on_an_abort_signal_are_a_listener_leak() {
 /// baseline"). The variable's Buffer is larger at every snapshot: a leak, in bytes.
 #[test]
 fn a_buffer_reallocated_longer_at_every_request_is_a_leak() {
-    let run = hunt("access_log_buffer.js", &[]);
+    let run = hunt("access_log_buffer.js", &["--html", "report.html"]);
     let ctx = run.context();
     assert_eq!(run.code, Some(1), "a leak\n{ctx}");
+    let reason = run.json()["reason"].as_str().unwrap_or_default().to_owned();
+    assert!(reason.contains("bytes per request"), "counted in bytes: {reason}");
+    let html = std::fs::read_to_string(run._dir.path().join("report.html")).expect("the HTML report");
+    assert!(
+        !html.contains("× <code>byte"),
+        "no bytes counted as objects in the HTML"
+    );
     let c = &run.json()["clusters"][0];
     assert_eq!(c["holder"], "accessLog", "{ctx}");
     assert_eq!(c["pattern"], "external_memory", "{ctx}");
