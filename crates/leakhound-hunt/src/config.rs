@@ -312,7 +312,9 @@ fn free_port() -> Result<u16, ConfigError> {
 impl HuntConfig {
     /// Checks `o` and decides the rest: without `--url` a started app gets a free port on
     /// 127.0.0.1 as `PORT`, and the load goes to it (the built-in load, or a load command
-    /// as `LEAKHOUND_URL`); the output folder defaults to `./leakhound-<unix seconds>`.
+    /// as `LEAKHOUND_URL`); a `--url` that is a path alone (`/api/orders`) is that path on
+    /// such a port; a loopback `--url` with a port gives that port as `PORT` (unless the
+    /// environment has one); the output folder defaults to `./leakhound-<unix seconds>`.
     /// With a load command the warm-up is `warmup_load` alone (none without it).
     ///
     /// # Errors
@@ -338,7 +340,23 @@ impl HuntConfig {
         // A load command gets the same port and URL as the built-in load: without them it
         // would load nothing (an empty LEAKHOUND_URL) and the hunt would say NO LEAK.
         let url = match (&o.url, o.attach) {
-            (Some(u), _) => Some(u.clone()),
+            // A path alone (`--url /api/orders`): that path on the free port given as PORT.
+            (Some(u), None) if u.starts_with('/') => {
+                let port = free_port()?;
+                env.push(("PORT".into(), port.to_string().into()));
+                Some(format!("http://127.0.0.1:{port}{u}"))
+            }
+            (Some(u), None) => {
+                // An app started for a loopback URL listens where the load goes when it
+                // reads PORT (unless the user's environment sets PORT already).
+                if let Some(port) = crate::listening::loopback_port_of(u)
+                    && std::env::var_os("PORT").is_none()
+                {
+                    env.push(("PORT".into(), port.to_string().into()));
+                }
+                Some(u.clone())
+            }
+            (Some(u), Some(_)) => Some(u.clone()),
             (None, None) => {
                 let port = free_port()?;
                 env.push(("PORT".into(), port.to_string().into()));
@@ -589,6 +607,44 @@ mod tests {
         };
         assert_eq!(ext.env, [("LEAKHOUND_URL".to_owned(), url)]);
         assert_eq!(ext.units, 500);
+    }
+
+    #[test]
+    fn a_url_that_is_a_path_goes_to_the_free_port_given_as_port() {
+        let cfg = HuntConfig::from_options(HuntOptions {
+            url: Some("/api/orders?x=1".into()),
+            ..options()
+        })
+        .unwrap();
+        let port = port_given(&cfg).expect("the app gets a PORT");
+        let url = format!("http://127.0.0.1:{port}/api/orders?x=1");
+        assert_eq!(cfg.url.as_deref(), Some(url.as_str()));
+        let LoadKind::Builtin(spec) = &cfg.load else {
+            panic!("the built-in load")
+        };
+        assert_eq!(spec.url, url);
+    }
+
+    #[test]
+    fn a_loopback_url_gives_its_port_to_the_app() {
+        if std::env::var_os("PORT").is_some() {
+            return; // the user's own PORT wins; nothing to check here
+        }
+        for (url, port) in [
+            ("http://127.0.0.1:8088/api/x", Some("8088")),
+            ("http://localhost:8089/", Some("8089")),
+            ("http://[::1]:8090", Some("8090")),
+            ("http://127.0.0.1/", None),
+            ("http://10.1.2.3:8088/", None),
+        ] {
+            let cfg = HuntConfig::from_options(HuntOptions {
+                url: Some(url.into()),
+                ..options()
+            })
+            .unwrap();
+            assert_eq!(port_given(&cfg).as_deref(), port, "{url}");
+            assert_eq!(cfg.url.as_deref(), Some(url));
+        }
     }
 
     #[test]

@@ -156,6 +156,20 @@ pub enum Failure {
         /// The URL to give with `--url`.
         suggested: String,
     },
+    /// Something accepted connections at the app's URL but never answered HTTP: an
+    /// HTTPS (TLS) server, or another protocol.
+    #[error(
+        "the app did not answer HTTP at {url} within {} ms: connections were accepted and closed without an HTTP response ({last_error}). Does it serve HTTPS? The built-in load speaks plain HTTP only: give --load a command that speaks TLS (it gets LEAKHOUND_URL; rewrite it to https://) and --ready with a text the app prints when it listens",
+        timeout.as_millis()
+    )]
+    NoHttpAnswer {
+        /// The URL polled.
+        url: String,
+        /// How long it was polled.
+        timeout: std::time::Duration,
+        /// The last attempt's error.
+        last_error: String,
+    },
     /// The `--ready` text never appeared.
     #[error("the ready pattern {pattern:?} did not appear within {timeout:?}")]
     ReadyPatternTimeout {

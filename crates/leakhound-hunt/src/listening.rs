@@ -44,6 +44,17 @@ pub(crate) fn port_of(url: &str) -> Option<u16> {
     }
 }
 
+/// The port of an `http://` URL whose host is loopback (`127.0.0.1`, `localhost`,
+/// `[::1]`) and names its port: where an app leakhound starts should listen.
+pub(crate) fn loopback_port_of(url: &str) -> Option<u16> {
+    let rest = url.strip_prefix("http://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let (host, port) = authority.rsplit_once(':')?;
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+        .then(|| port.parse().ok())
+        .flatten()
+}
+
 /// See [`ListensElsewhere::find`]: `listening` are the app's listeners, `said` its lines
 /// about listening.
 fn elsewhere(

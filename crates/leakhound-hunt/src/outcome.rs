@@ -261,7 +261,11 @@ pub(crate) fn decide(
         let rate = c
             .per_request
             .as_ref()
-            .map(|p| format!("{:.2} {} per request", p.count, c.root_class))
+            .map(|p| match c.unit.as_str() {
+                // A growing Buffer's bytes (leaks' buffers.rs).
+                "byte" => format!("{:.2} bytes per request", p.count),
+                _ => format!("{:.2} {} per request", p.count, c.root_class),
+            })
             .unwrap_or_else(|| format!("{} {}", c.count, c.root_class));
         let more = match leaks.clusters.len() {
             1 => String::new(),

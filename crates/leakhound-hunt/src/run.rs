@@ -964,6 +964,22 @@ async fn run_phases_inner(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
                     },
                 ));
             }
+            if let leakhound_load::LoadError::NotReady {
+                url,
+                timeout,
+                last_error,
+            } = &e
+                && last_error.starts_with("no valid HTTP response")
+            {
+                return Err(ctx.err(
+                    Stage::WaitingForReady,
+                    Failure::NoHttpAnswer {
+                        url: url.clone(),
+                        timeout: *timeout,
+                        last_error: last_error.clone(),
+                    },
+                ));
+            }
             return Err(ctx.fail(Stage::WaitingForReady, e).await);
         }
     }
@@ -1396,6 +1412,25 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
         } else {
             "run without --main-only, so the processes that serve the requests are followed too".to_owned()
         });
+    }
+    // A load mostly answered 4xx/5xx (a 404 on every request) missed the app's real work:
+    // its "no leak" is no evidence. Statuses the user declared with --expect-status count.
+    if verdict == Verdict::NoLeak
+        && cfg.expect_status.is_none()
+        && let Some((phase, not_ok, sent, details)) = phases.iter().filter(|p| p.kind.is_load()).find_map(|p| {
+            let l = p.load.as_ref()?;
+            let (not_ok, details) = off_status(l, |c| c < 400);
+            (not_ok * 2 > l.requests_sent).then_some((p.kind, not_ok, l.requests_sent, details))
+        })
+    {
+        verdict = Verdict::Inconclusive;
+        reason = format!(
+            "nothing keeps growing, but {phase} got {not_ok} of {sent} requests answered otherwise than 2xx/3xx ({details}): the load missed the app's real work"
+        );
+        what_would_decide = Some(
+            "send the load where the app does its work (--url with the route's path, --method, --body, -H), or declare these statuses expected with --expect-status"
+                .to_owned(),
+        );
     }
     Ok(HuntOutcome {
         verdict,

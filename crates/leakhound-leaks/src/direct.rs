@@ -9,6 +9,7 @@
 use leakhound_heap::{HeapSnapshot, NodeId};
 
 use crate::nodes::{is_internal, is_reportable, same_kind};
+use crate::timers::{TimerLists, is_timer_link};
 use crate::trace::Traces;
 
 /// No node.
@@ -18,7 +19,8 @@ pub(crate) const NONE: NodeId = NodeId::MAX;
 /// `o` is a direct element of, or [`NONE`]. On `o`'s retainer trace, the nodes between the
 /// holder and `o` are all V8 internals, objects `is_new` says were allocated after the
 /// baseline that cannot be reported (new internals without a class of their own), or
-/// objects of `o`'s own kind ([`same_kind`]) that are direct elements themselves. A
+/// objects of `o`'s own kind ([`same_kind`]) that are direct elements themselves; a timer
+/// on a timer list reached through another object's timer is its list's (`timers.rs`). A
 /// holder is never passed through: an element of a holder held by another holder is the
 /// nearer one's. `wanted` must select whole kinds (every node of a kind or none).
 pub(crate) fn direct_holders(
@@ -32,6 +34,7 @@ pub(crate) fn direct_holders(
     // The first node above each node on its trace that is a holder or cannot be passed.
     let mut up = vec![NONE; n];
     let mut direct = vec![NONE; n];
+    let mut timer_lists = TimerLists::default();
     for &o in traces.order() {
         let Some(p) = traces.parent(o) else { continue };
         let passable = !is_holder[p as usize] && (is_internal(s, p) || (is_new(p) && !is_reportable(s, p)));
@@ -51,6 +54,15 @@ pub(crate) fn direct_holders(
         } else {
             NONE
         };
+        // A timer reached along its timer list from another object's timer is its list's
+        // element, as `find_holder` says.
+        if direct[o as usize] == NONE
+            && traces.parent_edge(o).is_some_and(|e| is_timer_link(s, e))
+            && let Some(l) = timer_lists.list_of(s, o)
+            && is_holder[l as usize]
+        {
+            direct[o as usize] = l;
+        }
     }
     direct
 }

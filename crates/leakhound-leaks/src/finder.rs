@@ -33,6 +33,8 @@
 //! (`arrays.rs`) and ranks the clusters (`rank`). Beside them, for the leaks with no
 //! growing collection: chains of repeated links, closure contexts and promises
 //! (`chains.rs`, found before the growth count so a candidate on a chain is left out),
+//! Buffers and typed arrays a variable holds that are larger at every snapshot
+//! (`buffers.rs`),
 //! objects kept only by native handles (`handles.rs`), and, for a global's cluster with
 //! no source in the app, the functions that use the global (`globals.rs`).
 
@@ -42,6 +44,7 @@ use leakhound_heap::{HeapSnapshot, NodeId, NodeType};
 use rayon::prelude::*;
 
 use crate::arrays::growing_primitive_arrays;
+use crate::buffers::growing_buffers;
 use crate::chains::chain_clusters;
 use crate::cluster::build_cluster;
 use crate::consistency::{IdIndex, check_consistency};
@@ -53,6 +56,7 @@ use crate::model::{Cluster, LeakError, LeakOptions, LeakReport, NotGrowing};
 use crate::nodes::{STRING_KEY, is_global_object, is_internal, is_reportable, leak_key, same_kind};
 use crate::pattern::PATTERNS;
 use crate::source::{ScriptMap, SourceRef};
+use crate::timers::{TIMERS_LIST, TimerLists, is_timer_link};
 use crate::trace::Traces;
 
 /// Runs the three-snapshot technique over `snaps` (baseline, target, final, more…, in
@@ -158,6 +162,9 @@ pub fn find_leaks_prepared(
         &scripts,
         opts,
     ));
+    // A Buffer re-allocated longer at every request: nothing stays alive, the bytes grow.
+    let known: HashSet<String> = clusters.iter().map(|c| c.holder.clone()).collect();
+    clusters.extend(growing_buffers(snaps, &ids, last.traces, &known, &scripts, opts));
     for c in &mut clusters {
         c.source_unknown_why = source_unknown_why(c, last.s.has_allocation_traces());
         if c.source_unknown_why.is_some() {
@@ -288,6 +295,7 @@ fn group_by_holder(last: Last<'_>, new: &NewNodes, attach: &[NodeId], top: &[Nod
     let mut own_state: HashMap<NodeId, bool> = HashMap::new();
     let mut key_of_top: HashMap<NodeId, String> = HashMap::new();
     let mut holder_cache: HashMap<(NodeId, String), Option<NodeId>> = HashMap::new();
+    let mut timer_lists = TimerLists::default();
     let mut leaked_object_count = 0u64;
     for o in 0..s.node_count() as NodeId {
         if !new.leaked[o as usize] || !traces.is_reached(o) {
@@ -302,7 +310,7 @@ fn group_by_holder(last: Last<'_>, new: &NewNodes, attach: &[NodeId], top: &[Nod
         let t_key = key_of_top.entry(t).or_insert_with(|| leak_key(s, t).0).clone();
         let holder = *holder_cache
             .entry((above, t_key))
-            .or_insert_with(|| find_holder(last, new, t));
+            .or_insert_with(|| find_holder(last, new, &mut timer_lists, t));
         let Some(holder) = holder else { continue };
         if *own_state
             .entry(holder)
@@ -332,7 +340,7 @@ fn group_by_holder(last: Last<'_>, new: &NewNodes, attach: &[NodeId], top: &[Nod
 /// (an array the app replaces by a longer copy at every request) is the holder: the
 /// variable that names it holds the same role in every snapshot. `None` past the root or
 /// 100,000 steps.
-fn find_holder(last: Last<'_>, new: &NewNodes, t: NodeId) -> Option<NodeId> {
+fn find_holder(last: Last<'_>, new: &NewNodes, timer_lists: &mut TimerLists, t: NodeId) -> Option<NodeId> {
     let Last { s, traces } = last;
     let mut h = traces.parent(t)?;
     for _ in 0..100_000 {
@@ -349,6 +357,13 @@ fn find_holder(last: Last<'_>, new: &NewNodes, t: NodeId) -> Option<NodeId> {
         }
         let passed = is_internal(s, h) || (new.is_new[h as usize] && !is_reportable(s, h)) || same_kind(s, h, t);
         if !passed {
+            // A timer in one of Node's timer lists is held by its list, whichever object
+            // the shortest path reached the list through: another timer of that duration
+            // (the http server's own 30 s `connectionsCheckingInterval`) is an owner of
+            // that timer, not of the list.
+            if traces.parent_edge(t).is_some_and(|e| is_timer_link(s, e)) && s.class(h).name != TIMERS_LIST {
+                return timer_lists.list_of(s, t).or(Some(h));
+            }
             return Some(h);
         }
         h = traces.parent(h)?;

@@ -8,6 +8,7 @@
 
 mod alloc;
 mod arrays;
+mod buffers;
 mod chains;
 mod cluster;
 mod consistency;
@@ -25,6 +26,7 @@ mod retainer_tree;
 mod series;
 mod source;
 mod strings;
+mod timers;
 mod trace;
 
 pub use alloc::{AllocationStack, FrameOrigin, MAX_ALLOCATION_STACKS, MAX_FRAMES, StackFrame};

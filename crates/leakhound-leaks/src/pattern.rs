@@ -17,6 +17,8 @@ impl Pattern {
     pub(crate) const LISTENER_ACCUMULATION: Pattern = Pattern::builtin("listener_accumulation");
     /// A Map, Set, Array or plain object whose size only grows.
     pub(crate) const UNBOUNDED_COLLECTION: Pattern = Pattern::builtin("unbounded_collection");
+    /// Buffers, ArrayBuffers and typed arrays growing off the JS heap.
+    pub(crate) const EXTERNAL_MEMORY: Pattern = Pattern::builtin("external_memory");
     /// None of the others: what a table without a catch-all entry falls back to.
     pub(crate) const OTHER: Pattern = Pattern::builtin("other");
     /// `growing_string`.
@@ -172,9 +174,19 @@ impl ClusterFacts<'_> {
         self.kept_classes.contains(&class)
     }
 
-    /// The holder is an EventEmitter's `_events` object or a listener array in it.
+    /// The holder is an EventEmitter's `_events` object or a listener array in it, or an
+    /// EventTarget's (an AbortSignal's) listener list, under its `kEvents` Map.
     fn under_events(&self) -> bool {
-        self.holder_parent_edge == "_events" || self.label.contains("._events.") || self.holder_edge == "_events"
+        self.holder_parent_edge == "_events"
+            || self.label.contains("._events.")
+            || self.holder_edge == "_events"
+            || self.label.contains("[Symbol(kEvents)]")
+    }
+
+    /// The representative root is a listener: a closure, or the `Listener` record Node's
+    /// EventTarget keeps per `addEventListener` under `kEvents`.
+    fn root_is_listener(&self) -> bool {
+        self.root_is_closure || (self.root_class == "Listener" && self.label.contains("[Symbol(kEvents)]"))
     }
 }
 
@@ -182,7 +194,8 @@ impl ClusterFacts<'_> {
 /// ([`Fit::Strong`] before [`Fit::Weak`]), the earliest in the table among equal fits;
 /// `other`, last, fits everything weakly. Written out, the order is:
 ///
-/// 1. strong: `listener_accumulation` (a closure under `_events`), `uncleared_timer`,
+/// 1. strong: `listener_accumulation` (a closure under `_events`, an EventTarget's
+///    `Listener` under `kEvents`), `uncleared_timer`,
 ///    `agent_sockets` (also Agents kept by native handles), `unconsumed_stream` (also
 ///    sockets kept by their handles with buffered data), `promise_chain`,
 ///    `growing_string` (a string variable's string), `closure_retention` (a chain of
@@ -200,7 +213,7 @@ pub(crate) const PATTERNS: &[PatternRule] = &[
     PatternRule {
         name: "listener_accumulation",
         fix_hint: "remove the listener when its work is done (emitter.off / removeListener, e.g. on 'close'), or register it once",
-        detect: |f| match (f.under_events(), f.root_is_closure) {
+        detect: |f| match (f.under_events(), f.root_is_listener()) {
             (true, true) => Fit::Strong,
             (true, false) => Fit::Weak,
             (false, _) => Fit::No,
@@ -397,6 +410,30 @@ mod tests {
         assert_eq!(Pattern::UNBOUNDED_COLLECTION.as_str(), "unbounded_collection");
         assert_eq!(Pattern::OTHER.to_string(), "other");
         assert_eq!(PATTERNS.last().map(|r| r.name), Some("other"));
+    }
+
+    #[test]
+    fn an_event_targets_listeners_are_a_listener_leak() {
+        // `signal.addEventListener('abort', fn)` per request: Node keeps a `Listener`
+        // record per call in the list under the EventTarget's `kEvents` Map.
+        let abort = ClusterFacts {
+            label: "shutdown.#signal[Symbol(kEvents)]",
+            holder_class: "Object",
+            root_class: "Listener",
+            holder_edge: "6".into(),
+            holder_parent_edge: "table".into(),
+            ..plain()
+        };
+        check(abort.clone(), "listener_accumulation");
+        // An app's own class named `Listener` in an ordinary collection is not one.
+        check(
+            ClusterFacts {
+                label: "registry.listeners",
+                holder_class: "Map",
+                ..abort
+            },
+            "unbounded_collection",
+        );
     }
 
     #[test]

@@ -169,9 +169,16 @@ pub(crate) fn analyze(path: &Path, text: &str) -> Result<FileAnalysis, FileError
 }
 
 /// Methods that add a listener.
-const ADD_LISTENER: &[&str] = &["on", "once", "addListener", "prependListener", "prependOnceListener"];
+const ADD_LISTENER: &[&str] = &[
+    "on",
+    "once",
+    "addListener",
+    "prependListener",
+    "prependOnceListener",
+    "addEventListener",
+];
 /// Methods that remove one.
-const REMOVE_LISTENER: &[&str] = &["off", "removeListener"];
+const REMOVE_LISTENER: &[&str] = &["off", "removeListener", "removeEventListener"];
 /// Calls whose callback runs once when the call itself runs once.
 /// Test frameworks' callbacks (`test`, `it`, `t.test`, hooks) are among them: each runs
 /// once per test, not per request.
@@ -749,6 +756,18 @@ impl<'s, 'a> Cx<'s, 'a> {
             return;
         };
         if !listener_like(listener) {
+            return;
+        }
+        // An EventTarget's listener with options (`{ once: true }`, `{ signal }`) may be
+        // removed by them; only `useCapture` (a boolean) or nothing says it stays.
+        if method == "addEventListener"
+            && call.arguments.get(2).is_some_and(|a| {
+                !matches!(
+                    a.as_expression().map(|e| e.get_inner_expression()),
+                    Some(Expression::BooleanLiteral(_))
+                )
+            })
+        {
             return;
         }
         let Some((root_name, root_sym)) = self.long_lived_root(obj) else {

@@ -90,7 +90,9 @@ fn format_tail(lines: &[String]) -> String {
     if lines.is_empty() {
         String::from("; no output")
     } else {
-        format!("; last output:\n{}", lines.join("\n"))
+        // On lines of their own, indented, as the hunt shows the app's: whatever is added
+        // at the end of the first line (the snapshots kept) stays on it.
+        format!("\nits last output:\n  {}", lines.join("\n  "))
     }
 }
 

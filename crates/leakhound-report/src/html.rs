@@ -484,16 +484,21 @@ pub(crate) fn cluster(i: usize, c: &ClusterJson, labels: &[String]) -> Markup {
             }
             p.summary {
                 "holds " b { (format::count(c.count)) }
-                @if c.unit.is_empty() || c.unit == c.root_class {
-                    " × " code { (c.root_class) }
+                @if c.unit == "byte" {
+                    // A growing Buffer's bytes: no objects to count.
+                    " " (c.unit_text(c.count as f64)) ", "
                 } @else {
-                    " " (c.unit_text(c.count as f64)) " " code { (c.root_class) }
+                    @if c.unit.is_empty() || c.unit == c.root_class {
+                        " × " code { (c.root_class) }
+                    } @else {
+                        " " (c.unit_text(c.count as f64)) " " code { (c.root_class) }
+                    }
+                    " (" (format::count(c.object_count)) " leaked objects in all"
+                    @if c.other_objects_per_root > 0.0 {
+                        ", " (format!("{:.1}", c.other_objects_per_root)) " brought along by each"
+                    }
+                    "), "
                 }
-                " (" (format::count(c.object_count)) " leaked objects in all"
-                @if c.other_objects_per_root > 0.0 {
-                    ", " (format!("{:.1}", c.other_objects_per_root)) " brought along by each"
-                }
-                "), "
                 b { (format::bytes(c.retained_size_bytes)) } " retained"
             }
             div.tiles {

@@ -328,6 +328,8 @@ impl ClusterJson {
 fn unit_text(unit: &str, n: f64) -> String {
     if unit == "listener" && n != 1.0 {
         "listeners".to_owned()
+    } else if unit == "byte" && n != 1.0 {
+        "bytes".to_owned()
     } else {
         unit.to_owned()
     }
@@ -513,7 +515,10 @@ pub fn write_leaks_json(
 /// # Errors
 /// Any error writing to `w`.
 pub fn write_cluster_text(i: usize, c: &Cluster, requests_per_step: Option<f64>, w: &mut dyn Write) -> io::Result<()> {
-    let held = if c.unit == c.root_class {
+    let held = if c.unit == "byte" {
+        // A growing Buffer's bytes (`buffers.rs`): no objects to count.
+        format!("{} {}", format::count(c.count), unit_text(&c.unit, c.count as f64))
+    } else if c.unit == c.root_class {
         format!("{} × {}", format::count(c.count), c.root_class)
     } else {
         format!(

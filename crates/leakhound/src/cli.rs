@@ -252,7 +252,9 @@ pub struct AppArgs {
 /// The load `hunt` drives at the app.
 #[derive(Args, Debug, Clone)]
 pub struct LoadArgs {
-    /// The app's URL (default: a free port on 127.0.0.1, passed to the app as PORT).
+    /// The app's URL (default: a free port on 127.0.0.1, passed to the app as PORT). A
+    /// path alone (`/api/orders`) is that path on such a port; a loopback URL with a port
+    /// gives the app that PORT (unless PORT is set in the environment).
     #[arg(long)]
     pub url: Option<String>,
     /// Concurrent keep-alive connections of the built-in load.
@@ -278,7 +280,7 @@ pub struct LoadArgs {
     pub body: Option<String>,
     /// Statuses every response must have, e.g. `2xx`, `2xx,3xx`, `200,204`: any other
     /// status, or no response, fails the hunt (exit 2). Without it, a phase whose
-    /// responses are mostly not 2xx/3xx is a warning.
+    /// responses are mostly not 2xx/3xx is a warning, and makes a "no leak" inconclusive.
     #[arg(long, value_name = "STATUSES", value_parser = parse_expect_status)]
     pub expect_status: Option<leakhound_hunt::ExpectStatus>,
     /// Run this shell command once per load phase instead of the built-in load

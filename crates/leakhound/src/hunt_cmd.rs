@@ -121,7 +121,10 @@ fn hunt_and_report(
             Ok(()) if !quiet => eprintln!("leakhound: HTML report written to {}", path.display()),
             Ok(()) => {}
             // Even with --quiet: the file the user asked for is missing.
-            Err(e) => eprintln!("leakhound: warning: no HTML report: {e:#} (the verdict above stands)"),
+            Err(e) => eprintln!(
+                "leakhound: warning: no HTML report: {} (the verdict above stands)",
+                crate::error_text(&e)
+            ),
         }
     }
     Ok(crate::verdict_exit_code(outcome.verdict))
@@ -492,7 +495,7 @@ pub fn run_snapshot(args: crate::cli::SnapshotArgs, quiet: bool) -> Result<ExitC
                 let list: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
                 format!("snapshots kept: {}", list.join(", "))
             };
-            return Err(anyhow::anyhow!("{e:#}; {kept}"));
+            return Err(anyhow::anyhow!("{}; {kept}", crate::error_text(&e)));
         }
         if count == 1 {
             say(format!(

@@ -95,15 +95,30 @@ fn main() -> ExitCode {
             {
                 // Errors can quote the snapshot or the app: no control characters reach the
                 // terminal.
-                eprintln!("leakhound: {}", terminal_safe(&format!("{e:#}")));
+                eprintln!("leakhound: {}", terminal_safe(&error_text(&e)));
             }
             // A tool reading --json's stdout gets an answer, not nothing.
             if json {
-                print_error_json(&format!("{e:#}"));
+                print_error_json(&error_text(&e));
             }
             ExitCode::from(2)
         }
     }
+}
+
+/// `e` and its causes, `: `-separated, a cause whose text the message already holds left
+/// out: many errors spell out their source (`invalid url: …` wrapping the load driver's
+/// `invalid url: …`), and `{e:#}` printed such a text twice.
+pub(crate) fn error_text(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 /// Whether `--json` is among the arguments (before a `--`), for errors clap finds before

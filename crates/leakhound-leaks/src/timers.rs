@@ -1,0 +1,62 @@
+//! Node's timer lists: one `TimersList` per duration (in `timerListMap`), the head of a
+//! circular list of `Timeout`s linked by `_idleNext` / `_idlePrev`. A pending timer is held
+//! by its list; the shortest retainer path may still reach it through another timer of the
+//! same duration that some object owns (the http server's 30 s
+//! `connectionsCheckingInterval`), which owns that one timer, not the list.
+
+use std::collections::HashMap;
+
+use leakhound_heap::{EdgeId, EdgeType, HeapSnapshot, NodeId};
+
+/// The class of a timer list's head.
+pub(crate) const TIMERS_LIST: &str = "TimersList";
+
+/// Whether `e` is a link of a timer list (`_idleNext`, `_idlePrev`).
+pub(crate) fn is_timer_link(s: &HeapSnapshot, e: EdgeId) -> bool {
+    s.edge_type(e) == EdgeType::Property && matches!(&*s.edge_name(e), "_idleNext" | "_idlePrev")
+}
+
+/// The `TimersList` of each timer asked about, found once per list: a walk along
+/// `_idleNext` links records its answer for every node it passed, so a whole list costs
+/// one walk.
+#[derive(Default)]
+pub(crate) struct TimerLists {
+    list_of: HashMap<NodeId, Option<NodeId>>,
+}
+
+impl TimerLists {
+    /// The `TimersList` whose circular list `t` is on (following `_idleNext` links);
+    /// `None` when the links end, lead back without reaching a list head, or `t` is a
+    /// list head itself.
+    pub(crate) fn list_of(&mut self, s: &HeapSnapshot, t: NodeId) -> Option<NodeId> {
+        let mut path: Vec<NodeId> = Vec::new();
+        let mut cur = t;
+        let found = loop {
+            if let Some(&known) = self.list_of.get(&cur) {
+                break known;
+            }
+            if cur != t && s.class(cur).name == TIMERS_LIST {
+                break Some(cur);
+            }
+            // Links that never reach a head (a cycle not through `t`): no list.
+            if path.len() > s.node_count() {
+                break None;
+            }
+            path.push(cur);
+            let Some(e) = s
+                .edges(cur)
+                .find(|&e| is_timer_link(s, e) && s.edge_name(e) == "_idleNext")
+            else {
+                break None;
+            };
+            cur = s.edge_target(e);
+            if cur == t {
+                break None;
+            }
+        };
+        for o in path {
+            self.list_of.insert(o, found);
+        }
+        found
+    }
+}
