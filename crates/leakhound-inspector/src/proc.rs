@@ -340,6 +340,13 @@ mod tests {
                 .args(["-c", "sleep 5", flag])
                 .spawn()
                 .unwrap();
+            // Until `exec` is done, /proc shows the test binary's command line.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while std::time::Instant::now() < deadline
+                && !std::fs::read(format!("/proc/{}/cmdline", child.id())).is_ok_and(|c| c.starts_with(b"sh\0"))
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
             let r = opens_inspector_itself(child.id()).unwrap();
             let _ = child.kill();
             let _ = child.wait();
