@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use leakhound_heap::{EdgeType, HeapSnapshot, NodeId, NodeType, display_name};
 
-use crate::holder::{holder_owner_source, variable_name};
+use crate::holder::{block_slot_name, holder_owner_source, variable_name};
 use crate::model::{ClassCount, Cluster, LeakOptions, PerRequest, TraceStep};
 use crate::nodes::{bound_target, fn_name, is_global_object, leak_key};
 use crate::pattern::{ClusterFacts, Pattern, PatternRule, classify};
@@ -410,8 +410,16 @@ pub(crate) fn trace_steps(
     is_root: &[bool],
 ) -> Vec<TraceStep> {
     let path = traces.path(sample);
+    // A block context's slot (`{1}` in DevTools) is shown as the variable it is
+    // (`->sessions`), named from the context's scope_info as the holder label is.
+    let label = |e: u32, o: NodeId| {
+        traces
+            .parent(o)
+            .and_then(|p| block_slot_name(s, p, e))
+            .map_or_else(|| s.edge_label(e), |var| format!("->{var}"))
+    };
     let step = |e: Option<u32>, o: NodeId| TraceStep {
-        edge: e.map(|e| s.edge_label(e)).unwrap_or_default(),
+        edge: e.map(|e| label(e, o)).unwrap_or_default(),
         edge_type: e.map(|e| s.edge_type_name(e).to_owned()).unwrap_or_default(),
         node_name: leakhound_name(s, o),
         class_name: s.class(o).name.clone(),
