@@ -54,7 +54,12 @@ pub(crate) fn variable_name(s: &HeapSnapshot, traces: &Traces, o: NodeId) -> Opt
 /// The name of the local a block context `ctx` keeps through its hidden edge `e` (see
 /// [`variable_name`]).
 pub(crate) fn block_slot_name(s: &HeapSnapshot, ctx: NodeId, e: u32) -> Option<String> {
-    if s.edge_type(e) != EdgeType::Hidden || s.raw_name(ctx) != "system / Context" {
+    // Only a context V8 named nothing of (not a function's, whose locals all have named
+    // context edges and whose unnamed slots are not variables).
+    if s.edge_type(e) != EdgeType::Hidden
+        || s.raw_name(ctx) != "system / Context"
+        || s.edges(ctx).any(|x| s.edge_type(x) == EdgeType::Context)
+    {
         return None;
     }
     let slot = s.edge_name_or_index(e);
