@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use leakhound_heap::{EdgeType, HeapSnapshot, NodeId, NodeType, display_name};
 
-use crate::holder::holder_owner_source;
+use crate::holder::{block_slot_name, holder_owner_source, variable_name};
 use crate::model::{ClassCount, Cluster, LeakOptions, PerRequest, TraceStep};
 use crate::nodes::{bound_target, fn_name, is_global_object, leak_key};
 use crate::pattern::{ClusterFacts, Pattern, PatternRule, classify};
@@ -359,6 +359,11 @@ pub(crate) fn cluster_facts<'s>(
     let mut holder_chain = vec![s.class(holder).name.as_str()];
     let mut cur = holder;
     while holder_chain.len() < 8 {
+        // Above a closure variable is how the trace reached the closure (a server's
+        // listener, the timer that keeps the server), not what holds the collection.
+        if variable_name(s, traces, cur).is_some() {
+            break;
+        }
         let Some(p) = traces.parent(cur) else { break };
         holder_chain.push(s.class(p).name.as_str());
         cur = p;
@@ -372,10 +377,7 @@ pub(crate) fn cluster_facts<'s>(
                 found = true;
                 break;
             }
-            if traces
-                .parent_edge(cur)
-                .is_some_and(|e| s.edge_type(e) == EdgeType::Context)
-            {
+            if variable_name(s, traces, cur).is_some() {
                 break;
             }
             cur = p;
@@ -408,8 +410,16 @@ pub(crate) fn trace_steps(
     is_root: &[bool],
 ) -> Vec<TraceStep> {
     let path = traces.path(sample);
+    // A block context's slot (`{1}` in DevTools) is shown as the variable it is
+    // (`->sessions`), named from the context's scope_info as the holder label is.
+    let label = |e: u32, o: NodeId| {
+        traces
+            .parent(o)
+            .and_then(|p| block_slot_name(s, p, e))
+            .map_or_else(|| s.edge_label(e), |var| format!("->{var}"))
+    };
     let step = |e: Option<u32>, o: NodeId| TraceStep {
-        edge: e.map(|e| s.edge_label(e)).unwrap_or_default(),
+        edge: e.map(|e| label(e, o)).unwrap_or_default(),
         edge_type: e.map(|e| s.edge_type_name(e).to_owned()).unwrap_or_default(),
         node_name: leakhound_name(s, o),
         class_name: s.class(o).name.clone(),

@@ -51,7 +51,7 @@ use crate::consistency::{IdIndex, check_consistency};
 use crate::direct::direct_holders;
 use crate::globals::global_users;
 use crate::handles::handle_clusters;
-use crate::holder::{anchored_label, holder_label, holds_listeners, is_own_instrumentation};
+use crate::holder::{anchored_label, holder_label, holds_listeners, is_own_instrumentation, variable_name};
 use crate::model::{Cluster, LeakError, LeakOptions, LeakReport, NotGrowing};
 use crate::nodes::{STRING_KEY, is_global_object, is_internal, is_reportable, leak_key, same_kind};
 use crate::pattern::PATTERNS;
@@ -371,19 +371,19 @@ fn find_holder(last: Last<'_>, new: &NewNodes, timer_lists: &mut TimerLists, t: 
     None
 }
 
-/// Whether `h` is what a variable (a closure context's slot) or a property of the global
+/// Whether `h` is what a variable (a closure context's slot, of a function's or a block's
+/// scope) or a property of the global
 /// object holds, and a value a user can name: not a V8 internal, not a function (a
 /// module's functions are its code, not what accumulates).
 fn is_named_value(s: &HeapSnapshot, traces: &Traces, h: NodeId) -> bool {
     if is_internal(s, h) || s.node_type(h) == NodeType::Closure {
         return false;
     }
-    let Some(e) = traces.parent_edge(h) else { return false };
-    match s.edge_type(e) {
-        leakhound_heap::EdgeType::Context => true,
-        leakhound_heap::EdgeType::Property => traces.parent(h).is_some_and(|p| is_global_object(s, p)),
-        _ => false,
+    if variable_name(s, traces, h).is_some() {
+        return true;
     }
+    let Some(e) = traces.parent_edge(h) else { return false };
+    s.edge_type(e) == leakhound_heap::EdgeType::Property && traces.parent(h).is_some_and(|p| is_global_object(s, p))
 }
 
 /// What a cluster's roots are: objects of one kind ([`leak_key`]), or any function (the

@@ -35,6 +35,49 @@ pub(crate) fn holds_listeners(s: &HeapSnapshot, traces: &Traces, holder: NodeId)
     edge_is(holder) || traces.parent(holder).is_some_and(edge_is)
 }
 
+/// The name of the variable whose value `o` is, when its parent on the trace is a closure
+/// context: the context edge's name, or, for a block scope's context (`const` / `let` in
+/// an `if`/`else` or `{ }` block, a `for` body), whose slots V8 writes as unnamed hidden
+/// edges (`{1}`), the local name at that index of the context's `scope_info`, whose
+/// hidden edges list the scope's local names in slot order (V8's
+/// `V8HeapExplorer::ExtractContextReferences` names only declaration contexts). `None`
+/// when `o` is not a variable's value or the name cannot be read (a scope whose names
+/// are in a hash table, an internal name such as `.home_object`).
+pub(crate) fn variable_name(s: &HeapSnapshot, traces: &Traces, o: NodeId) -> Option<String> {
+    let e = traces.parent_edge(o)?;
+    if s.edge_type(e) == EdgeType::Context {
+        return Some(s.edge_name(e).into_owned());
+    }
+    block_slot_name(s, traces.parent(o)?, e)
+}
+
+/// The name of the local a block context `ctx` keeps through its hidden edge `e` (see
+/// [`variable_name`]).
+pub(crate) fn block_slot_name(s: &HeapSnapshot, ctx: NodeId, e: u32) -> Option<String> {
+    // Only a context V8 named nothing of (not a function's, whose locals all have named
+    // context edges and whose unnamed slots are not variables).
+    if s.edge_type(e) != EdgeType::Hidden
+        || s.raw_name(ctx) != "system / Context"
+        || s.edges(ctx).any(|x| s.edge_type(x) == EdgeType::Context)
+    {
+        return None;
+    }
+    let slot = s.edge_name_or_index(e);
+    let scope_info = s
+        .edges(ctx)
+        .find(|&x| s.edge_type(x) == EdgeType::Internal && s.edge_name(x) == "scope_info")
+        .map(|x| s.edge_target(x))?;
+    let name_edge = s
+        .edges(scope_info)
+        .find(|&x| s.edge_type(x) == EdgeType::Hidden && s.edge_name_or_index(x) == slot)?;
+    let name = s.edge_target(name_edge);
+    if !s.is_string(name) {
+        return None;
+    }
+    let name = s.raw_name(name);
+    is_identifier(name).then(|| name.to_owned())
+}
+
 /// The closure whose context variable the holder hangs off, with the variable's name.
 /// Where the holder's owning function is: the source of a closure variable holder
 /// (`function handler (holds \`quoteCache\`)`).
@@ -56,15 +99,14 @@ pub(crate) fn holder_owner_source(
 pub(crate) fn holder_owner(s: &HeapSnapshot, traces: &Traces, holder: NodeId) -> Option<(NodeId, String)> {
     let mut cur = holder;
     for _ in 0..8 {
-        let e = traces.parent_edge(cur)?;
         let p = traces.parent(cur)?;
-        if s.edge_type(e) == EdgeType::Context {
+        if let Some(var) = variable_name(s, traces, cur) {
             // p is the Context; its retainer on the trace is usually the closure.
             let mut q = p;
             for _ in 0..4 {
                 let pp = traces.parent(q)?;
                 if s.node_type(pp) == NodeType::Closure {
-                    return Some((pp, s.edge_name(e).into_owned()));
+                    return Some((pp, var));
                 }
                 q = pp;
             }
@@ -103,13 +145,14 @@ pub(crate) fn anchored_label(s: &HeapSnapshot, traces: &Traces, holder: NodeId) 
         let (Some(e), Some(p)) = (traces.parent_edge(cur), traces.parent(cur)) else {
             break;
         };
+        // A closure variable, of a function's context or of a block's.
+        if let Some(var) = variable_name(s, traces, cur) {
+            parts.push(var);
+            anchored = true;
+            anchor = p;
+            break;
+        }
         match s.edge_type(e) {
-            EdgeType::Context => {
-                parts.push(s.edge_name(e).into_owned());
-                anchored = true;
-                anchor = p;
-                break;
-            }
             EdgeType::Property | EdgeType::Shortcut => {
                 let name = s.edge_name(e).into_owned();
                 if is_global_object(s, p) {
@@ -133,9 +176,7 @@ pub(crate) fn anchored_label(s: &HeapSnapshot, traces: &Traces, holder: NodeId) 
                     && parts.len() >= 2
                 {
                     // A named class: good enough as an anchor if no variable follows soon.
-                    let next_is_var = traces
-                        .parent_edge(p)
-                        .is_some_and(|pe| s.edge_type(pe) == EdgeType::Context);
+                    let next_is_var = variable_name(s, traces, p).is_some();
                     if !next_is_var && parts.len() >= 3 {
                         parts.push(s.class(p).name.clone());
                         anchored = true;

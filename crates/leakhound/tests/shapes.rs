@@ -473,6 +473,42 @@ fn a_string_grown_with_plus_equals_is_named_by_its_variable() {
     check_string_bytes(&top, &text, LOG_LINE_CHARS);
 }
 
+#[test]
+fn a_block_scoped_map_behind_a_timer_and_a_listener_is_named_by_its_variable() {
+    let top = check_shape(&Expect {
+        shape: "block_scoped_map",
+        holder: "visits",
+        pattern: "unbounded_collection",
+        source_in_app: true,
+        per_request: 1.0,
+    });
+    assert_eq!(top["holder_class"], "Map", "{top:#}");
+    assert_eq!(top["root_class"], "Visit", "{top:#}");
+    // The case this guards: the trace reaches the Map through a timer or an emitter's
+    // listener, then an unnamed slot of the block's context, not through a name.
+    let trace = top["trace"].as_array().expect("trace");
+    let holder_at = trace
+        .iter()
+        .position(|st| st["is_holder"] == true)
+        .unwrap_or_else(|| panic!("no holder step: {top:#}"));
+    let above = &trace[..holder_at];
+    assert!(
+        above
+            .iter()
+            .any(|st| st["class_name"] == "Timeout" || st["edge"].as_str().unwrap_or("").contains("_events")),
+        "the shortest path should go through the interval or a listener: {top:#}"
+    );
+    // A block context's slot, which V8 leaves unnamed, shown as the variable it is.
+    assert_eq!(
+        (
+            trace[holder_at]["edge_type"].as_str(),
+            trace[holder_at]["edge"].as_str()
+        ),
+        (Some("hidden"), Some("->visits")),
+        "{top:#}"
+    );
+}
+
 /// Characters `string_append.js` appends per request: an ISO date (24), ` GET ` (5), the
 /// URL `/` (1), ` 200\n` (5).
 const LOG_LINE_CHARS: f64 = 35.0;

@@ -686,6 +686,10 @@ fn evidence_of_a_leaking_worker_thread_is_taken_from_the_threads_own_heap() {
     let top = &report["clusters"][0];
     assert_eq!(top["root_class"], "Job", "{report:#}\n{stderr}");
     assert_eq!(top["holder_class"], "Map", "{report:#}\n{stderr}");
+    // Named by the variable holding it (a block-scoped `const jobs`), not by the
+    // MessagePort listener the trace reaches it through (`Map.{12}.next.listener`).
+    assert_eq!(top["holder"], "jobs", "{report:#}\n{stderr}");
+    assert_eq!(top["pattern"], "unbounded_collection", "{report:#}\n{stderr}");
     assert_eq!(
         report["snapshots"]
             .as_array()
@@ -883,6 +887,23 @@ fn a_hunt_attached_to_a_cluster_closes_the_inspectors_it_caused_to_open() {
             .map(|p| p.iter().filter(|p| p["kind"] == "cluster_worker").count());
         assert_eq!(workers_followed, Some(2), "{ctx}");
         assert_eq!(doc["verdict"], "leak", "both workers keep every Session: {ctx}");
+        // Each worker's leak is named by the variable holding the Map (a block-scoped
+        // `const sessions`), not by the server's timer and `request` listener the trace
+        // reaches it through (`Timeout._onTimeout.{bound_this}._events.request`).
+        for w in doc["processes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["kind"] == "cluster_worker")
+        {
+            let top = &w["clusters"][0];
+            assert_eq!(
+                (top["holder"].as_str(), top["pattern"].as_str()),
+                (Some("sessions"), Some("unbounded_collection")),
+                "{}: {ctx}",
+                w["name"]
+            );
+        }
         let everyone: Vec<u32> = workers.iter().copied().chain([primary]).collect();
         let deadline = Instant::now() + Duration::from_secs(5);
         let open = || {
