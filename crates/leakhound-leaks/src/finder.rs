@@ -51,7 +51,9 @@ use crate::consistency::{IdIndex, check_consistency};
 use crate::direct::direct_holders;
 use crate::globals::global_users;
 use crate::handles::handle_clusters;
-use crate::holder::{anchored_label, holder_label, holds_listeners, is_own_instrumentation, variable_name};
+use crate::holder::{
+    anchored_label, holder_label, holds_listeners, is_bounded_pool, is_own_instrumentation, variable_name,
+};
 use crate::model::{Cluster, LeakError, LeakOptions, LeakReport, NotGrowing};
 use crate::nodes::{STRING_KEY, is_global_object, is_internal, is_reportable, leak_key, same_kind};
 use crate::pattern::PATTERNS;
@@ -314,7 +316,7 @@ fn group_by_holder(last: Last<'_>, new: &NewNodes, attach: &[NodeId], top: &[Nod
         let Some(holder) = holder else { continue };
         if *own_state
             .entry(holder)
-            .or_insert_with(|| is_own_instrumentation(s, traces, holder))
+            .or_insert_with(|| is_own_instrumentation(s, traces, holder) || is_bounded_pool(s, traces, holder))
         {
             continue;
         }

@@ -28,6 +28,16 @@ pub(crate) fn is_own_instrumentation(s: &HeapSnapshot, traces: &Traces, o: NodeI
     false
 }
 
+/// Whether `holder` is the `list` of one of node's `FreeList`s (`lib/internal/freelist.js`,
+/// e.g. `_http_common`'s pool of HTTP parsers): a pool that keeps at most its `max` freed
+/// objects for reuse. It fills up when more requests are parsed at once than before, so
+/// its new objects grow across snapshots under a load that grows, but it is bounded by
+/// construction: never a leak.
+pub(crate) fn is_bounded_pool(s: &HeapSnapshot, traces: &Traces, holder: NodeId) -> bool {
+    traces.parent_edge(holder).is_some_and(|e| s.edge_name(e) == "list")
+        && traces.parent(holder).is_some_and(|p| s.class(p).name == "FreeList")
+}
+
 /// Whether `holder` is an EventEmitter's `_events` object or a listener array in it: what
 /// it keeps directly are listeners.
 pub(crate) fn holds_listeners(s: &HeapSnapshot, traces: &Traces, holder: NodeId) -> bool {
