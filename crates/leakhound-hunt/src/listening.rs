@@ -16,6 +16,8 @@ pub(crate) struct ListensElsewhere {
     pub(crate) url_port: Option<u16>,
     /// Its last output lines about listening.
     pub(crate) said: Arc<std::sync::Mutex<VecDeque<String>>>,
+    /// The path (and query) of the URL polled, kept in the URL suggested (`/api/orders`).
+    pub(crate) url_path: String,
 }
 
 impl ListensElsewhere {
@@ -30,6 +32,18 @@ impl ListensElsewhere {
             .unwrap_or_default();
         let listening = leakhound_inspector::proc::listening_addrs(self.pid).unwrap_or_default();
         elsewhere(&listening, self.inspector_port, self.url_port, &said)
+            .map(|(evidence, url)| (evidence, format!("{}{}", url.trim_end_matches('/'), self.url_path)))
+    }
+}
+
+/// The path and query of `url` (`http://host:3000/api/x?y` → `/api/x?y`), `/` when it has
+/// none.
+pub(crate) fn path_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    match rest.find(['/', '?']) {
+        Some(i) if rest[i..].starts_with('/') => rest[i..].to_owned(),
+        Some(i) => format!("/{}", &rest[i..]),
+        None => "/".to_owned(),
     }
 }
 
@@ -124,6 +138,14 @@ pub(crate) fn port_in_line(line: &str) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_suggested_url_keeps_the_path_polled() {
+        assert_eq!(path_of("http://127.0.0.1:3000/api/orders?x=1"), "/api/orders?x=1");
+        assert_eq!(path_of("http://127.0.0.1:3000"), "/");
+        assert_eq!(path_of("http://127.0.0.1:3000?q"), "/?q");
+        assert_eq!(path_of("http://localhost/"), "/");
+    }
 
     #[test]
     fn ports_are_read_from_urls_and_listening_lines() {

@@ -18,7 +18,7 @@ use crate::config::{AppTarget, HuntConfig, LoadKind};
 use crate::error::{Failure, HuntError, Stage};
 use crate::heap_profile::HeapProfileRecord;
 use crate::isolates::{Registry, RegistryParts, Tracked, served_at};
-use crate::listening::{ListensElsewhere, port_of};
+use crate::listening::{ListensElsewhere, path_of, port_of};
 use crate::outcome::{
     CalmDown, HuntEvent, HuntOutcome, IsolateOutcome, PhaseRecord, RequestsMethod, SnapshotRecord, Verdict, decide,
 };
@@ -928,6 +928,7 @@ async fn run_phases_inner(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
             inspector_port: port_of(ctx.session.url()),
             url_port: port_of(&url),
             said: ctx.listen_lines.clone(),
+            url_path: path_of(&url),
         };
         let events = ctx.events.clone();
         let polled = url.clone();
