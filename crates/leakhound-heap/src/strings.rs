@@ -1,13 +1,15 @@
 //! The snapshot's `strings` table, interned once in one byte arena.
 
-/// All strings of a snapshot in one arena: `bytes` holds them back to back, `ends[i]` is
+/// All strings of a snapshot in one arena: `text` holds them back to back, `ends[i]` is
 /// the end of string `i`. Offsets are `u64`, so more than 2^32 bytes of strings work.
 /// Strings the engine adds (class names such as `(system)`, interface names such as
 /// `{a, b}`, `Detached …` names) are appended after the file's own, exactly as DevTools
 /// appends them to its `strings` array.
 #[derive(Debug, Default, Clone)]
 pub struct Strings {
-    bytes: Vec<u8>,
+    /// One `String`, so reading a string back is a slice (two char-boundary checks), not
+    /// a UTF-8 validation of its bytes.
+    text: String,
     ends: Vec<u64>,
 }
 
@@ -34,8 +36,8 @@ impl Strings {
     /// # Panics
     /// Never for valid UTF-8 input; the caller passes `&str`.
     pub fn push(&mut self, s: &str) -> u32 {
-        self.bytes.extend_from_slice(s.as_bytes());
-        self.ends.push(self.bytes.len() as u64);
+        self.text.push_str(s);
+        self.ends.push(self.text.len() as u64);
         (self.ends.len() - 1) as u32
     }
 
@@ -48,8 +50,8 @@ impl Strings {
         }
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
         let end = self.ends[i] as usize;
-        // Only valid UTF-8 is ever pushed (see `push`); fall back to "" defensively.
-        std::str::from_utf8(&self.bytes[start..end]).unwrap_or("")
+        // Every end is a char boundary (whole `&str`s are pushed); "" defensively.
+        self.text.get(start..end).unwrap_or("")
     }
 
     /// Indices of every string equal to `s` (usually zero or one: V8 deduplicates).
@@ -58,7 +60,7 @@ impl Strings {
         let mut start = 0usize;
         for (i, &end) in self.ends.iter().enumerate() {
             let end = end as usize;
-            if &self.bytes[start..end] == s.as_bytes() {
+            if &self.text.as_bytes()[start..end] == s.as_bytes() {
                 out.push(i as u32);
             }
             start = end;
@@ -71,14 +73,14 @@ impl Strings {
         let mut start = 0usize;
         for (i, &end) in self.ends.iter().enumerate() {
             let end = end as usize;
-            f(i as u32, std::str::from_utf8(&self.bytes[start..end]).unwrap_or(""));
+            f(i as u32, self.text.get(start..end).unwrap_or(""));
             start = end;
         }
     }
 
     /// Total bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.bytes.capacity() + self.ends.capacity() * 8
+        self.text.capacity() + self.ends.capacity() * 8
     }
 }
 

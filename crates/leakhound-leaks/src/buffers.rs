@@ -91,85 +91,82 @@ pub(crate) fn growing_buffers(
 ) -> Vec<Cluster> {
     let last_i = snaps.len() - 1;
     let s = snaps[last_i];
-    let names: HashSet<u32> = BYTE_CLASSES.iter().flat_map(|c| s.strings().find_all(c)).collect();
+    let names: Vec<u32> = BYTE_CLASSES.iter().flat_map(|c| s.strings().find_all(c)).collect();
     if names.is_empty() {
         return Vec::new();
     }
-    let mut seen: HashSet<NodeId> = HashSet::new();
     let mut out = Vec::new();
-    for owner in 0..s.node_count() as NodeId {
-        for e in s.edges(owner) {
-            let v = s.edge_target(e);
-            if s.node_type(v) != NodeType::Object || !names.contains(&s.raw_name_index(v)) {
-                continue;
-            }
-            // The value's own retainer trace names it (one cluster per value).
-            if traces.parent(v) != Some(owner) || traces.parent_edge(v) != Some(e) || !seen.insert(v) {
-                continue;
-            }
-            let Some((owner_id, ty, name)) = slot_of(s, owner, e) else {
-                continue;
-            };
-            let sizes: Option<Vec<u64>> = snaps
+    // Each value once, with the slot its own retainer trace names it by (one cluster per
+    // value): a pass over the nodes, not over every edge.
+    for v in 0..s.node_count() as NodeId {
+        if s.node_type(v) != NodeType::Object || !names.contains(&s.raw_name_index(v)) {
+            continue;
+        }
+        let (Some(owner), Some(e)) = (traces.parent(v), traces.parent_edge(v)) else {
+            continue;
+        };
+        let Some((owner_id, ty, name)) = slot_of(s, owner, e) else {
+            continue;
+        };
+        let sizes: Option<Vec<u64>> = snaps
+            .iter()
+            .zip(ids)
+            .map(|(snap, ix)| value_in(snap, ix, owner_id, ty, &name).and_then(|x| backing_bytes(snap, x)))
+            .collect();
+        let Some(sizes) = sizes else { continue };
+        let grows = (1..snaps.len()).all(|k| sizes[k] > sizes[k - 1]);
+        let growth = sizes[last_i].saturating_sub(sizes[1]);
+        if !grows || growth < MIN_GROWTH_BYTES.max(opts.min_growth) {
+            continue;
+        }
+        let label = holder_label(s, traces, v);
+        if known.contains(&label) || is_own_instrumentation(s, traces, v) {
+            continue;
+        }
+        let per_request = opts.requests_between(1, last_i).map(|req| PerRequest {
+            count: growth as f64 / req,
+            retained_size_bytes: growth as f64 / req,
+            objects: Vec::new(),
+            string_bytes: None,
+        });
+        let is_root = vec![false; s.node_count()];
+        let pattern = Pattern::EXTERNAL_MEMORY;
+        let sources: Vec<SourceRef> = holder_owner_source(s, traces, scripts, v).into_iter().collect();
+        out.push(Cluster {
+            holder: label,
+            holder_class: s.class(v).name.clone(),
+            holder_id: s.id(v),
+            holder_nodes: 1,
+            root_class: "byte".into(),
+            unit: "byte".into(),
+            pattern,
+            count: growth,
+            object_count: 0,
+            retained_size_bytes: sizes[last_i],
+            counts_per_snapshot: sizes.clone(),
+            holder_retained_per_snapshot: snaps
                 .iter()
                 .zip(ids)
-                .map(|(snap, ix)| value_in(snap, ix, owner_id, ty, &name).and_then(|x| backing_bytes(snap, x)))
-                .collect();
-            let Some(sizes) = sizes else { continue };
-            let grows = (1..snaps.len()).all(|k| sizes[k] > sizes[k - 1]);
-            let growth = sizes[last_i].saturating_sub(sizes[1]);
-            if !grows || growth < MIN_GROWTH_BYTES.max(opts.min_growth) {
-                continue;
-            }
-            let label = holder_label(s, traces, v);
-            if known.contains(&label) || is_own_instrumentation(s, traces, v) {
-                continue;
-            }
-            let per_request = opts.requests_between(1, last_i).map(|req| PerRequest {
-                count: growth as f64 / req,
-                retained_size_bytes: growth as f64 / req,
-                objects: Vec::new(),
-                string_bytes: None,
-            });
-            let is_root = vec![false; s.node_count()];
-            let pattern = Pattern::EXTERNAL_MEMORY;
-            let sources: Vec<SourceRef> = holder_owner_source(s, traces, scripts, v).into_iter().collect();
-            out.push(Cluster {
-                holder: label,
-                holder_class: s.class(v).name.clone(),
-                holder_id: s.id(v),
-                holder_nodes: 1,
-                root_class: "byte".into(),
-                unit: "byte".into(),
-                pattern,
-                count: growth,
-                object_count: 0,
-                retained_size_bytes: sizes[last_i],
-                counts_per_snapshot: sizes.clone(),
-                holder_retained_per_snapshot: snaps
-                    .iter()
-                    .zip(ids)
-                    .map(|(snap, ix)| {
-                        value_in(snap, ix, owner_id, ty, &name)
-                            .filter(|_| snap.is_fully_analyzed())
-                            .map(|x| snap.retained_size(x))
-                    })
-                    .collect(),
-                objects: Vec::new(),
-                brought_along: Vec::new(),
-                source: sources.first().cloned(),
-                sources,
-                fix_hint: pattern.fix_hint(),
-                trace: trace_steps(s, traces, v, v, &is_root),
-                listener_count: None,
-                per_request,
-                external_share: 1.0,
-                allocation_stacks: Vec::new(),
-                string_bytes_per_snapshot: Vec::new(),
-                source_unknown_why: None,
-                app_scripts: Vec::new(),
-            });
-        }
+                .map(|(snap, ix)| {
+                    value_in(snap, ix, owner_id, ty, &name)
+                        .filter(|_| snap.is_fully_analyzed())
+                        .map(|x| snap.retained_size(x))
+                })
+                .collect(),
+            objects: Vec::new(),
+            brought_along: Vec::new(),
+            source: sources.first().cloned(),
+            sources,
+            fix_hint: pattern.fix_hint(),
+            trace: trace_steps(s, traces, v, v, &is_root),
+            listener_count: None,
+            per_request,
+            external_share: 1.0,
+            allocation_stacks: Vec::new(),
+            string_bytes_per_snapshot: Vec::new(),
+            source_unknown_why: None,
+            app_scripts: Vec::new(),
+        });
     }
     out
 }
