@@ -76,11 +76,11 @@ impl LeaksJson<'_> {
 }
 
 /// The line a report without clusters adds when the backing stores grew
-/// ([`off_heap_growth`]): what grew, and what would show it.
+/// ([`off_heap_growth`]): what grew, per snapshot.
 ///
 /// # Errors
 /// Any error writing to `w`.
-pub fn write_off_heap_text(bytes: &[u64], w: &mut dyn Write) -> io::Result<()> {
+fn write_off_heap_text(bytes: &[u64], w: &mut dyn Write) -> io::Result<()> {
     let sizes: Vec<String> = bytes.iter().map(|b| format::bytes(*b)).collect();
     writeln!(
         w,
@@ -724,31 +724,17 @@ pub fn write_leaks_text(
     requests_per_step: Option<f64>,
     w: &mut dyn Write,
 ) -> io::Result<()> {
-    write_leaks_text_linked(files, report, requests_per_step, &[], w)
+    write_leaks_text_linked(files, report, requests_per_step, &[], None, w)
 }
 
 /// [`write_leaks_text`] with each cluster followed by the lint findings the heap
-/// confirmed (`lint[i]` for cluster `i`; missing entries mean none).
+/// confirmed (`lint[i]` for cluster `i`; missing entries mean none), and with the backing
+/// stores' growth when no cluster grew (`off_heap` from [`off_heap_growth`]): then the
+/// report is inconclusive, not "no leak", and says what grew and what would decide it.
 ///
 /// # Errors
 /// Any error writing to `w`.
 pub fn write_leaks_text_linked(
-    files: &[String],
-    report: &LeakReport,
-    requests_per_step: Option<f64>,
-    lint: &[Vec<crate::lint::LintFindingJson>],
-    w: &mut dyn Write,
-) -> io::Result<()> {
-    write_leaks_text_full(files, report, requests_per_step, lint, None, w)
-}
-
-/// [`write_leaks_text_linked`] with the backing stores' growth when no cluster grew
-/// (`off_heap` from [`off_heap_growth`]): then the report is inconclusive, not "no leak",
-/// and says what grew and what would decide it.
-///
-/// # Errors
-/// Any error writing to `w`.
-pub fn write_leaks_text_full(
     files: &[String],
     report: &LeakReport,
     requests_per_step: Option<f64>,

@@ -225,7 +225,7 @@ pub fn leaks(
         writeln!(out)?;
     } else {
         let lint: Vec<_> = doc.clusters.iter().map(|c| c.lint_findings.clone()).collect();
-        leakhound_report::leaks::write_leaks_text_full(
+        leakhound_report::leaks::write_leaks_text_linked(
             &files,
             &report,
             requests_per_step,
