@@ -29,6 +29,9 @@ function fetchPrice(port, done) {
       release(agent);
       done(body);
     });
+  }).on('error', () => {
+    release(agent);
+    done('upstream error');
   });
 }
 

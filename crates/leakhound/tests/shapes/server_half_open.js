@@ -33,7 +33,7 @@ function readConfig(done) {
   http.get({ host: '127.0.0.1', port: config.address().port, path: '/config', agent: shared }, (r) => {
     r.resume();
     r.on('end', done);
-  });
+  }).on('error', () => done());
 }
 
 collector.listen(0, '127.0.0.1', () =>
