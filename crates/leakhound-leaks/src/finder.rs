@@ -29,8 +29,9 @@
 //!
 //! [`find_leaks_prepared`] runs these steps in this order, one function each
 //! (`new_and_leaked`, `leak_roots`, `group_by_holder`, `pick_roots`, `merge_holders`,
-//! `count_growth` then `growth_check`), adds old arrays of primitives that grow
-//! (`arrays.rs`) and ranks the clusters (`rank`). Beside them, for the leaks with no
+//! `count_growth` then `growth_check`), adds old Arrays, Maps and Sets of primitives
+//! whose stores grow (`arrays.rs`) and ranks the clusters (`rank`). Beside them, for the
+//! leaks with no
 //! growing collection: chains of repeated links, closure contexts and promises
 //! (`chains.rs`, found before the growth count so a candidate on a chain is left out),
 //! Buffers and typed arrays a variable holds that are larger at every snapshot
@@ -43,12 +44,12 @@ use std::collections::{HashMap, HashSet};
 use leakhound_heap::{HeapSnapshot, NodeId, NodeType};
 use rayon::prelude::*;
 
-use crate::arrays::growing_primitive_arrays;
+use crate::arrays::growing_primitive_collections;
 use crate::buffers::growing_buffers;
 use crate::chains::chain_clusters;
 use crate::cluster::build_cluster;
 use crate::consistency::{IdIndex, check_consistency};
-use crate::direct::direct_holders;
+use crate::direct::{Kinds, direct_holders};
 use crate::globals::global_users;
 use crate::handles::handle_clusters;
 use crate::holder::{
@@ -155,7 +156,7 @@ pub fn find_leaks_prepared(
         }
     }
     let known: HashSet<String> = clusters.iter().map(|c| c.holder.clone()).collect();
-    clusters.extend(growing_primitive_arrays(
+    clusters.extend(growing_primitive_collections(
         snaps,
         &ids,
         last.traces,
@@ -221,23 +222,18 @@ struct NewNodes {
 /// Step 1, leaked objects: nodes of `s` whose id is absent from the baseline (new), and
 /// of those, the ones present in every snapshot but the baseline and reportable (leaked).
 fn new_and_leaked(s: &HeapSnapshot, ids: &[IdIndex]) -> NewNodes {
-    let n = s.node_count();
     let last_i = ids.len() - 1;
-    let mut is_new = vec![false; n];
-    let mut is_leaked = vec![false; n];
-    for o in 0..n as NodeId {
-        let id = s.id(o);
-        if ids[0].contains(id) {
-            continue;
-        }
-        is_new[o as usize] = true;
-        if (1..last_i).all(|k| ids[k].contains(id)) {
-            is_leaked[o as usize] = true;
-        }
-    }
-    let leaked = (0..n as NodeId)
-        .map(|o| is_leaked[o as usize] && is_reportable(s, o))
-        .collect();
+    // Node by node, on every core.
+    let (is_new, leaked) = (0..s.node_count() as NodeId)
+        .into_par_iter()
+        .map(|o| {
+            let id = s.id(o);
+            if ids[0].contains(id) {
+                return (false, false);
+            }
+            (true, (1..last_i).all(|k| ids[k].contains(id)) && is_reportable(s, o))
+        })
+        .unzip();
     NewNodes { is_new, leaked }
 }
 
@@ -427,8 +423,10 @@ fn pick_roots(last: Last<'_>, new: &NewNodes, groups: &[Group]) -> Vec<Rooted> {
     for g in groups {
         is_holder[g.holder as usize] = true;
     }
+    // Only the groups' objects are asked about, and what a chain of their kinds links.
+    let kinds = Kinds::of(s, groups.iter().flat_map(|g| g.objects.iter().copied()));
     let direct = direct_holders(s, traces, &is_holder, &|o| new.is_new[o as usize], &|o| {
-        !is_internal(s, o)
+        kinds.contains(s, o)
     });
     let mut out = Vec::new();
     for (gi, g) in groups.iter().enumerate() {

@@ -126,10 +126,11 @@ pub fn load_series(
 /// graph), so that tests can give their own.
 ///
 /// On the rayon pool: the last snapshot (the long pole: it alone gets dominators and
-/// retained sizes) loads and is prepared beside the earlier ones, which load and are
-/// prepared in parallel with each other; a thread done with its load takes the next
-/// waiting one. Then the earlier snapshots are classified, in parallel, with the last
-/// one's interface definitions. Results do not depend on the number of threads.
+/// retained sizes) loads beside the earlier ones, which load and are prepared in parallel
+/// with each other; a thread done with its load takes the next waiting one. Then the last
+/// one is prepared beside the earlier ones' classification with its interface
+/// definitions (which only its load gives). Results do not depend on the number of
+/// threads.
 ///
 /// # Errors
 /// The last file's error if it cannot be loaded, else the first earlier file's (in
@@ -142,26 +143,28 @@ pub(crate) fn load_series_with<P: Send>(
     let Some((last, earlier)) = paths.split_last() else {
         return Ok(Vec::new());
     };
-    let load = |path: &PathBuf, analysis: Analysis| {
-        open(path, analysis).map(|l| {
-            let prepared = prepare(&l.snapshot);
-            (l, prepared)
-        })
-    };
     let (last, earlier) = rayon::join(
-        || load(last, Analysis::Retained),
+        || open(last, Analysis::Retained),
         || {
             earlier
                 .par_iter()
-                .map(|path| load(path, Analysis::Graph))
+                .map(|path| {
+                    open(path, Analysis::Graph).map(|l| {
+                        let prepared = prepare(&l.snapshot);
+                        (l, prepared)
+                    })
+                })
                 .collect::<Vec<_>>()
         },
     );
     let last = last?;
     let mut series = earlier.into_iter().collect::<Result<Vec<_>, _>>()?;
-    let defs = last.0.snapshot.interface_definitions();
-    series.par_iter_mut().for_each(|(l, _)| l.snapshot.reclassify(defs));
-    series.push(last);
+    let defs = last.snapshot.interface_definitions();
+    let ((), prepared) = rayon::join(
+        || series.par_iter_mut().for_each(|(l, _)| l.snapshot.reclassify(defs)),
+        || prepare(&last.snapshot),
+    );
+    series.push((last, prepared));
     Ok(series)
 }
 

@@ -926,3 +926,35 @@ fn leaks_without_a_cluster_says_the_backing_stores_grew_inside_old_objects() {
     assert_eq!(code, Some(0), "{twin:#}");
     assert!(twin.get("backing_store_bytes_per_snapshot").is_none(), "{twin:#}");
 }
+
+#[test]
+fn a_map_and_a_set_of_numbers_whose_tables_grow_are_named_by_their_variables() {
+    // Small integers have no node in a snapshot: no new object, only each hash table's
+    // capacity grows, in doublings. Counts are slots of capacity, so a rate is an
+    // estimate between one and two slots per entry.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let snaps = snapshots("number_map", false, dir.path());
+    let (doc, code) = leaks(&snaps);
+    assert_eq!((code, doc["verdict"].as_str()), (Some(1), Some("leak")), "{doc:#}");
+    for (holder, class) in [("hitsById", "Map"), ("seenIds", "Set")] {
+        let c = doc["clusters"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["holder"] == holder))
+            .unwrap_or_else(|| panic!("no cluster held by {holder}: {doc:#}"));
+        assert_eq!(c["holder_class"], class, "{c:#}");
+        assert_eq!(c["pattern"], "unbounded_collection", "{c:#}");
+        assert_eq!(c["unit"], "(entry slot)", "{c:#}");
+        assert!(
+            c["source"]
+                .as_str()
+                .unwrap_or("")
+                .contains("/tests/shapes/number_map.js:"),
+            "{c:#}"
+        );
+        let rate = c["per_request"]["count"].as_f64().unwrap_or(f64::NAN);
+        assert!((0.9..=2.2).contains(&rate), "{holder}: {rate} slots per request: {c:#}");
+    }
+    let twin = tempfile::tempdir().expect("tempdir");
+    let (doc, code) = leaks(&snapshots("number_map", true, twin.path()));
+    assert_eq!((code, doc["verdict"].as_str()), (Some(0), Some("no_leak")), "{doc:#}");
+}
