@@ -1,38 +1,34 @@
 //! Old collections of primitives whose backing store grows at every step: Arrays (their
-//! element store) and Maps and Sets (their hash table). Numbers and booleans have no node
-//! of their own, so no new object appears and no cluster finds them.
+//! element store), Maps and Sets (their hash table), and other objects used as maps
+//! (their element and property stores: `lastSeen[userId] = Date.now()`). Numbers and
+//! booleans have no node a leak can be counted by (a number is at most a heap number, never
+//! reported), so no new object appears and no cluster finds them.
 
 use leakhound_heap::{EdgeType, HeapSnapshot, NodeId, NodeType};
+use rayon::prelude::*;
 
 use crate::cluster::trace_steps;
 use crate::consistency::IdIndex;
-use crate::holder::{holder_label, holder_owner_source, is_own_instrumentation};
+use crate::holder::{holder_label, holder_owner_source, is_bounded_pool, is_own_instrumentation};
 use crate::model::{Cluster, LeakOptions, PerRequest};
+use crate::nodes::{is_internal, is_reportable};
 use crate::pattern::Pattern;
 use crate::source::{ScriptMap, SourceRef};
 use crate::trace::Traces;
 
-/// `o`'s self size plus that of the node its internal edge `edge` leads to: the backing
-/// store, wherever the analysis counted it (DevTools moves an owned store's size into
-/// its owner).
-fn store_bytes(s: &HeapSnapshot, o: NodeId, edge: &str) -> u64 {
-    let store = s
-        .edges(o)
-        .find(|&e| s.edge_type(e) == EdgeType::Internal && s.edge_name(e) == edge)
-        .map(|e| s.edge_target(e));
-    s.self_size(o) + store.map_or(0, |t| s.self_size(t))
-}
-
-/// A collection of primitives, as its backing store shows it.
+/// A kind of collection of primitives, as its backing store shows it.
 #[derive(Clone, Copy)]
 struct Collection {
-    /// Its DevTools class: `Array`, `Map` or `Set`.
+    /// Its DevTools class (`Array`, `Map`, `Set`); empty for any other object, which is
+    /// named by its own class.
     class: &'static str,
-    /// The internal edge to its backing store.
-    store_edge: &'static str,
+    /// The internal edges to its backing stores.
+    store_edges: &'static [&'static str],
     /// Bytes the store takes per slot of capacity: 8 for an Array's element; for V8's
     /// ordered hash tables, half a bucket plus the entry (key, value, chain link): 28
-    /// for a Map, 20 for a Set (`OrderedHashMap`/`OrderedHashSet`).
+    /// for a Map, 20 for a Set (`OrderedHashMap`/`OrderedHashSet`); 8 for another
+    /// object's element or property (fast mode; a dictionary takes three slots per entry:
+    /// key, value, details, so its count reads up to 3 times high).
     slot_bytes: u64,
     /// What a slot is called in the report.
     unit: &'static str,
@@ -40,28 +36,124 @@ struct Collection {
 
 const ARRAY: Collection = Collection {
     class: "Array",
-    store_edge: "elements",
+    store_edges: &["elements"],
     slot_bytes: 8,
     unit: "(element slot)",
 };
 const MAP: Collection = Collection {
     class: "Map",
-    store_edge: "table",
+    store_edges: &["table"],
     slot_bytes: 28,
     unit: "(entry slot)",
 };
 const SET: Collection = Collection {
     class: "Set",
-    store_edge: "table",
+    store_edges: &["table"],
     slot_bytes: 20,
     unit: "(entry slot)",
 };
+const OBJECT: Collection = Collection {
+    class: "",
+    store_edges: &["elements", "properties"],
+    slot_bytes: 8,
+    unit: "(property slot)",
+};
 
-/// Old Arrays of primitives (numbers, booleans: values with no node of their own) whose
-/// element store grows at every step, and old Maps and Sets whose hash table does (a
-/// `Map` of counters keyed by a new number per request). Counts are estimated from the
-/// store's bytes, capacity included: a hash table doubles as it fills, so its count moves
-/// in steps. Collections that already name a cluster (`known`) are left to it.
+/// The string indexes of one snapshot's names that [`Collection`]s need.
+struct Names {
+    /// `Array`, `Map`, `Set` as node names.
+    array: Vec<u32>,
+    map: Vec<u32>,
+    set: Vec<u32>,
+    /// `elements`, `properties`, `table` as edge names.
+    elements: Vec<u32>,
+    properties: Vec<u32>,
+    table: Vec<u32>,
+}
+
+impl Names {
+    fn of(s: &HeapSnapshot) -> Names {
+        let find = |t: &str| s.strings().find_all(t);
+        Names {
+            array: find("Array"),
+            map: find("Map"),
+            set: find("Set"),
+            elements: find("elements"),
+            properties: find("properties"),
+            table: find("table"),
+        }
+    }
+
+    /// The collection kind of object `o`.
+    fn kind(&self, s: &HeapSnapshot, o: NodeId) -> Collection {
+        let name = s.raw_name_index(o);
+        if self.array.contains(&name) {
+            ARRAY
+        } else if self.map.contains(&name) {
+            MAP
+        } else if self.set.contains(&name) {
+            SET
+        } else {
+            OBJECT
+        }
+    }
+
+    /// `o`'s self size plus that of the nodes its internal edges named in `kind` lead to:
+    /// its backing stores, wherever the analysis counted them (DevTools moves an owned
+    /// store's size into its owner).
+    fn store_bytes(&self, s: &HeapSnapshot, o: NodeId, kind: Collection) -> u64 {
+        let wanted = |name: u32| {
+            kind.store_edges.iter().any(|&e| {
+                let ids = match e {
+                    "elements" => &self.elements,
+                    "properties" => &self.properties,
+                    _ => &self.table,
+                };
+                ids.contains(&name)
+            })
+        };
+        s.self_size(o)
+            + s.edges(o)
+                .filter(|&e| s.edge_type(e) == EdgeType::Internal && wanted(s.edge_name_or_index(e)))
+                .map(|e| s.self_size(s.edge_target(e)))
+                .sum::<u64>()
+    }
+
+    /// How many of `o`'s values are nodes (objects, strings, heap numbers): a Map's or
+    /// Set's table entries (keys and values), another object's element and property
+    /// edges. Primitives with no node (small integers, booleans) are not counted.
+    fn node_values(&self, s: &HeapSnapshot, o: NodeId, kind: Collection) -> u64 {
+        if kind.class == MAP.class || kind.class == SET.class {
+            let table = s
+                .edges(o)
+                .find(|&e| s.edge_type(e) == EdgeType::Internal && self.table.contains(&s.edge_name_or_index(e)))
+                .map(|e| s.edge_target(e));
+            return table.map_or(0, |t| {
+                s.edges(t)
+                    .filter(|&e| s.edge_type(e) == EdgeType::Internal && s.edge_name(e) != "map")
+                    .count() as u64
+            });
+        }
+        s.edges(o)
+            .filter(|&e| matches!(s.edge_type(e), EdgeType::Element | EdgeType::Property))
+            .count() as u64
+    }
+}
+
+/// Node-valued entries below this many are not a count to judge by: the store's bytes
+/// decide alone.
+const MIN_NODE_VALUES: u64 = 16;
+
+/// A store must have grown by this much from the target to the last snapshot.
+const MIN_GROWTH_BYTES: u64 = 1024;
+
+/// Old collections of primitives whose backing store grows at every step: Arrays (their
+/// element store), Maps and Sets (their hash table: a `Map` of counters keyed by a new
+/// number per request), other objects used as maps (their element and property
+/// stores). Counts are estimated from the stores' bytes, capacity included: a hash table
+/// doubles as it fills, so its count moves in steps. Collections that already name a
+/// cluster (`known`), hold reportable objects (the object finder's), are node's bounded
+/// pools or leakhound's own are left out. The nodes are looked at on every core.
 pub(crate) fn growing_primitive_collections(
     snaps: &[&HeapSnapshot],
     ids: &[IdIndex],
@@ -73,33 +165,60 @@ pub(crate) fn growing_primitive_collections(
 ) -> Vec<Cluster> {
     let last_i = snaps.len() - 1;
     let s = snaps[last_i];
-    let kinds: Vec<(Vec<u32>, Collection)> = [ARRAY, MAP, SET]
-        .into_iter()
-        .map(|c| (s.strings().find_all(c.class), c))
+    let names: Vec<Names> = snaps.iter().map(|snap| Names::of(snap)).collect();
+    let found: Vec<(NodeId, Collection, Vec<u64>)> = (0..s.node_count() as NodeId)
+        .into_par_iter()
+        .filter_map(|o| {
+            if is_new[o as usize] || s.node_type(o) != NodeType::Object || is_internal(s, o) || !traces.is_reached(o) {
+                return None;
+            }
+            let kind = names[last_i].kind(s, o);
+            if names[last_i].store_bytes(s, o, kind) < MIN_GROWTH_BYTES {
+                return None;
+            }
+            // New objects as values are the object finder's to count: its cluster, or none.
+            if s.edges(o).any(|e| {
+                let t = s.edge_target(e);
+                matches!(s.edge_type(e), EdgeType::Element | EdgeType::Property)
+                    && is_new[t as usize]
+                    && is_reportable(s, t)
+            }) {
+                return None;
+            }
+            let id = s.id(o);
+            let sizes: Vec<u64> = snaps
+                .iter()
+                .zip(ids)
+                .zip(&names)
+                .map(|((snap, ix), n)| ix.get(id).map(|x| n.store_bytes(snap, x, kind)))
+                .collect::<Option<_>>()?;
+            let grows = (1..snaps.len()).all(|k| sizes[k] > sizes[k - 1]);
+            let growth = sizes[last_i].saturating_sub(sizes[1]);
+            if !grows || growth < MIN_GROWTH_BYTES || growth / kind.slot_bytes < opts.min_growth {
+                return None;
+            }
+            // Where the values are nodes, their number is the count, not the store's bytes:
+            // a bounded cache whose entries are replaced keeps a flat count while its hash
+            // table doubles once more (deleted entries hold their slots until a rehash).
+            if names[last_i].node_values(s, o, kind) >= MIN_NODE_VALUES {
+                let values: Vec<u64> = snaps
+                    .iter()
+                    .zip(ids)
+                    .zip(&names)
+                    .map(|((snap, ix), n)| ix.get(id).map_or(0, |x| n.node_values(snap, x, kind)))
+                    .collect();
+                if !(1..snaps.len()).all(|k| values[k] > values[k - 1]) {
+                    return None;
+                }
+            }
+            Some((o, kind, sizes))
+        })
         .collect();
     let mut out = Vec::new();
-    for o in 0..s.node_count() as NodeId {
-        if is_new[o as usize] || s.node_type(o) != NodeType::Object || !traces.is_reached(o) {
-            continue;
-        }
-        let name = s.raw_name_index(o);
-        let Some(&(_, kind)) = kinds.iter().find(|(names, _)| names.contains(&name)) else {
-            continue;
-        };
-        // An Array with elements of its own is the object finder's: what it holds is new.
-        if kind.class == ARRAY.class && s.edges(o).any(|e| s.edge_type(e) == EdgeType::Element) {
-            continue;
-        }
+    for (o, kind, sizes) in found {
         let id = s.id(o);
-        let sizes: Option<Vec<u64>> = snaps
-            .iter()
-            .zip(ids)
-            .map(|(snap, ix)| ix.get(id).map(|x| store_bytes(snap, x, kind.store_edge)))
-            .collect();
-        let Some(sizes) = sizes else { continue };
-        let grows = (1..snaps.len()).all(|k| sizes[k] > sizes[k - 1]);
         let growth = sizes[last_i].saturating_sub(sizes[1]);
-        if !grows || growth < 1024 || growth / kind.slot_bytes < opts.min_growth {
+        if is_bounded_pool(s, traces, o) {
             continue;
         }
         let label = holder_label(s, traces, o);
@@ -118,7 +237,11 @@ pub(crate) fn growing_primitive_collections(
         let sources: Vec<SourceRef> = holder_owner_source(s, traces, scripts, o).into_iter().collect();
         out.push(Cluster {
             holder: label,
-            holder_class: kind.class.into(),
+            holder_class: if kind.class.is_empty() {
+                s.class(o).name.clone()
+            } else {
+                kind.class.into()
+            },
             holder_id: id,
             holder_nodes: 1,
             // Estimated from the store's bytes (capacity included).

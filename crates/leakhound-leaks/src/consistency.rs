@@ -1,13 +1,19 @@
 //! Same-process, in-order, same-V8 checks, and id lookups across snapshots.
 
 use leakhound_heap::{HeapSnapshot, NodeId, NodeType};
-use rayon::prelude::*;
 
 use crate::model::LeakError;
 
-/// id → ordinal for one snapshot: a dense table over odd (V8 heap object) ids when they
-/// are compact (the usual case: ids grow with allocations), else sorted pairs.
-pub(crate) enum IdIndex {
+/// id → ordinal for one snapshot, and the snapshot's newest odd id.
+pub(crate) struct IdIndex {
+    map: IdMap,
+    /// [`HeapSnapshot::max_js_object_id`], kept from the build.
+    max_js_object_id: u32,
+}
+
+/// A dense table over odd (V8 heap object) ids when they are compact (the usual case: ids
+/// grow with allocations), else sorted pairs.
+enum IdMap {
     /// `slots[(id - 1) / 2]` = ordinal + 1 (0: absent); `even` holds the even (embedder) ids.
     Dense { slots: Vec<u32>, even: Vec<(u32, NodeId)> },
     /// Sorted (id, ordinal) pairs.
@@ -16,8 +22,31 @@ pub(crate) enum IdIndex {
 
 impl IdIndex {
     pub(crate) fn build(s: &HeapSnapshot) -> IdIndex {
+        let max_js_object_id = s.max_js_object_id();
+        IdIndex {
+            map: IdMap::build(s, max_js_object_id),
+            max_js_object_id,
+        }
+    }
+
+    /// The snapshot's newest odd id ([`HeapSnapshot::max_js_object_id`]).
+    pub(crate) fn max_js_object_id(&self) -> u32 {
+        self.max_js_object_id
+    }
+
+    pub(crate) fn get(&self, id: u32) -> Option<NodeId> {
+        self.map.get(id)
+    }
+
+    pub(crate) fn contains(&self, id: u32) -> bool {
+        self.get(id).is_some()
+    }
+}
+
+impl IdMap {
+    fn build(s: &HeapSnapshot, max_odd: u32) -> IdMap {
         let n = s.node_count();
-        let max_odd = s.max_js_object_id() as usize;
+        let max_odd = max_odd as usize;
         if max_odd / 2 <= 8 * n + 1024 {
             let mut slots = vec![0u32; max_odd / 2 + 1];
             let mut even = Vec::new();
@@ -30,28 +59,25 @@ impl IdIndex {
                 }
             }
             even.sort_unstable();
-            IdIndex::Dense { slots, even }
+            IdMap::Dense { slots, even }
         } else {
             let mut pairs: Vec<(u32, NodeId)> = (0..n as NodeId).map(|o| (s.id(o), o)).collect();
             pairs.sort_unstable();
-            IdIndex::Sorted(pairs)
+            IdMap::Sorted(pairs)
         }
     }
-    pub(crate) fn get(&self, id: u32) -> Option<NodeId> {
+    fn get(&self, id: u32) -> Option<NodeId> {
         let find = |v: &[(u32, NodeId)]| v.binary_search_by_key(&id, |p| p.0).ok().map(|i| v[i].1);
         match self {
-            IdIndex::Dense { slots, even } => {
+            IdMap::Dense { slots, even } => {
                 if id % 2 == 1 {
                     slots.get((id / 2) as usize).copied().filter(|&x| x != 0).map(|x| x - 1)
                 } else {
                     find(even)
                 }
             }
-            IdIndex::Sorted(pairs) => find(pairs),
+            IdMap::Sorted(pairs) => find(pairs),
         }
-    }
-    pub(crate) fn contains(&self, id: u32) -> bool {
-        self.get(id).is_some()
     }
 }
 
@@ -65,9 +91,8 @@ impl IdIndex {
 /// ids are needed, or as many as the sample holds when it holds fewer, and at least one.
 pub(crate) fn check_consistency(snaps: &[&HeapSnapshot], ids: &[IdIndex]) -> Result<Vec<String>, LeakError> {
     let mut warnings = Vec::new();
-    // Each snapshot's newest object id, once, the snapshots in parallel (one pass over
-    // every node id each).
-    let max_ids: Vec<u32> = snaps.par_iter().map(|s| s.max_js_object_id()).collect();
+    // Each snapshot's newest object id, found once when its index was built.
+    let max_ids: Vec<u32> = ids.iter().map(IdIndex::max_js_object_id).collect();
     for i in 1..snaps.len() {
         let (a, b) = (snaps[i - 1], snaps[i]);
         if a.node_type_names() != b.node_type_names() || a.edge_type_names() != b.edge_type_names() {

@@ -6,11 +6,11 @@
 //! each logger holds. The finder picks a cluster's roots among them in the last snapshot
 //! and counts them in every snapshot with the same rule, so its numbers agree.
 
-use leakhound_heap::{HeapSnapshot, NodeId, NodeType};
+use leakhound_heap::{EdgeType, HeapSnapshot, NodeId, NodeType};
 use rayon::prelude::*;
 
 use crate::nodes::{is_internal, is_reportable, same_kind};
-use crate::timers::{TimerLists, is_timer_link};
+use crate::timers::TimerLists;
 use crate::trace::Traces;
 
 /// No node.
@@ -36,6 +36,12 @@ pub(crate) fn direct_holders(
     wanted: &(dyn Fn(NodeId) -> bool + Sync),
 ) -> Vec<NodeId> {
     let n = s.node_count();
+    // `is_timer_link` by string index: one comparison per node instead of a string's.
+    let links: Vec<u32> = ["_idleNext", "_idlePrev"]
+        .iter()
+        .flat_map(|t| s.strings().find_all(t))
+        .collect();
+    let is_link = |e| s.edge_type(e) == EdgeType::Property && links.contains(&s.edge_name_or_index(e));
     // What each node is, on every core: the walk below is sequential (a node's answer
     // comes from its parent's) and touches only these bits and the trace.
     let flags: Vec<u8> = (0..n as NodeId)
@@ -47,7 +53,7 @@ pub(crate) fn direct_holders(
             }
             if wanted(o) {
                 f |= WANTED;
-                if traces.parent_edge(o).is_some_and(|e| is_timer_link(s, e)) {
+                if traces.parent_edge(o).is_some_and(is_link) {
                     f |= TIMER_LINK;
                 }
             }

@@ -109,6 +109,11 @@ pub(crate) fn holder_owner_source(
 pub(crate) fn holder_owner(s: &HeapSnapshot, traces: &Traces, holder: NodeId) -> Option<(NodeId, String)> {
     let mut cur = holder;
     for _ in 0..8 {
+        // A WeakMap's value: owned as the WeakMap is.
+        if let Some((_, map)) = traces.parent_edge(cur).and_then(|e| weakmap_entry(s, traces, e)) {
+            cur = map;
+            continue;
+        }
         let p = traces.parent(cur)?;
         if let Some(var) = variable_name(s, traces, cur) {
             // p is the Context; its retainer on the trace is usually the closure.
@@ -161,6 +166,13 @@ pub(crate) fn anchored_label(s: &HeapSnapshot, traces: &Traces, holder: NodeId) 
             anchored = true;
             anchor = p;
             break;
+        }
+        // A WeakMap's value, reached from its key: the WeakMap's `get(key)`, labelled from
+        // the WeakMap on (V8 names the key-to-value edge after the WeakMap's table).
+        if let Some((key, map)) = weakmap_entry(s, traces, e) {
+            parts.push(format!("get({key})"));
+            cur = map;
+            continue;
         }
         match s.edge_type(e) {
             EdgeType::Property | EdgeType::Shortcut => {
@@ -224,6 +236,34 @@ pub(crate) fn anchored_label(s: &HeapSnapshot, traces: &Traces, holder: NodeId) 
     (out, anchor)
 }
 
+/// For an edge V8 names after a WeakMap entry (from the key to the value): the key's
+/// class and the WeakMap, when the trace reaches the WeakMap's table from it.
+fn weakmap_entry(s: &HeapSnapshot, traces: &Traces, e: leakhound_heap::EdgeId) -> Option<(String, NodeId)> {
+    if s.edge_type(e) != EdgeType::Internal {
+        return None;
+    }
+    let name = s.edge_name(e);
+    let (key, table_id) = ephemeron_key(&name)?;
+    let map = s
+        .node_by_id(table_id)
+        .and_then(|t| traces.parent(t))
+        .filter(|&m| s.raw_name(m) == "WeakMap")?;
+    Some((key.to_owned(), map))
+}
+
+/// The key's class and the table's V8 id of an edge V8 names after a WeakMap entry
+/// (`1 / part of key (Server @89681) -> value (Array @90177) pair in WeakMap (table
+/// @90175)`); `None` for any other name.
+fn ephemeron_key(name: &str) -> Option<(&str, u32)> {
+    let (_, rest) = name.split_once("part of key (")?;
+    let (key, rest) = rest.split_once(" @")?;
+    let (pair, table) = rest.rsplit_once("(table @")?;
+    if !pair.ends_with("pair in WeakMap ") {
+        return None;
+    }
+    Some((key, table.strip_suffix(')')?.parse().ok()?))
+}
+
 /// Whether `s` can follow a `.` in JavaScript: an identifier, or a class's private name
 /// (`#all`).
 pub(crate) fn is_identifier(s: &str) -> bool {
@@ -235,4 +275,31 @@ pub(crate) fn is_identifier(s: &str) -> bool {
 
 pub(crate) fn is_process_object(s: &HeapSnapshot, o: NodeId) -> bool {
     s.node_type(o) == NodeType::Object && s.raw_name(o) == "process"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ephemeron_key;
+
+    #[test]
+    fn weakmap_entry_edges_give_the_key_class_and_the_table_id() {
+        assert_eq!(
+            ephemeron_key("1 / part of key (Server @89681) -> value (Array @90177) pair in WeakMap (table @90175)"),
+            Some(("Server", 90175))
+        );
+        assert_eq!(
+            ephemeron_key("part of key (Object @3) -> value (Map @5) pair in WeakMap (table @7)"),
+            Some(("Object", 7))
+        );
+        // The other ephemeron tables, and plain names, are not WeakMap entries.
+        assert_eq!(
+            ephemeron_key("part of key (Object @3) -> value (Map @5) pair in ephemeron table (table @7)"),
+            None
+        );
+        assert_eq!(ephemeron_key("table"), None);
+        assert_eq!(
+            ephemeron_key("part of key (Server @1) -> value (Array @2) pair in WeakMap (table @x)"),
+            None
+        );
+    }
 }

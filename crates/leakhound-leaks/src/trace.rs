@@ -5,6 +5,7 @@
 //! traces read as the app's own references (`Server → _events.request → handler → …`).
 
 use leakhound_heap::{EdgeId, EdgeType, HeapSnapshot, NodeId, NodeType};
+use rayon::prelude::*;
 
 /// `parent_edge[n]` = the edge by which BFS first reached `n` (`u32::MAX` for the root
 /// and for nodes no trace reaches). Three `u32` per node.
@@ -47,8 +48,30 @@ impl Traces {
         .collect();
         let gc_roots: Vec<u32> = find("(GC roots)");
         let root = s.root();
-        // Reached: the root, and every node with a parent.
-        let reached = |v: NodeId, parent_node: &[NodeId]| v == root || parent_node[v as usize] != NONE;
+        // One bit per node: the nodes the BFS never enters (code, and the internals
+        // above by name), found on every core; and the nodes reached so far. Bits keep
+        // the BFS's random reads in cache where the per-node arrays would not be.
+        let words = n.div_ceil(64);
+        let blocked: Vec<u64> = (0..words)
+            .into_par_iter()
+            .map(|w| {
+                let mut bits = 0u64;
+                for b in 0..64 {
+                    let o = w * 64 + b;
+                    if o >= n {
+                        break;
+                    }
+                    let o = o as NodeId;
+                    if s.node_type(o) == NodeType::Code || blocked_target_names.contains(&s.raw_name_index(o)) {
+                        bits |= 1 << b;
+                    }
+                }
+                bits
+            })
+            .collect();
+        let is_set = |bits: &[u64], v: NodeId| bits[v as usize / 64] & (1 << (v % 64)) != 0;
+        let mut reached = vec![0u64; words];
+        reached[root as usize / 64] |= 1 << (root % 64);
         let mut queue: Vec<NodeId> = vec![root];
         let mut deferred: Vec<(NodeId, EdgeId)> = Vec::new();
         let follow = |e: EdgeId, to: NodeId, from: NodeId| -> bool {
@@ -59,10 +82,7 @@ impl Traces {
             if !t.has_index_name() && blocked_edge_names.contains(&s.edge_name_or_index(e)) {
                 return false;
             }
-            if matches!(s.node_type(to), NodeType::Code) {
-                return false;
-            }
-            !blocked_target_names.contains(&s.raw_name_index(to))
+            !is_set(&blocked, to)
         };
         let mut head = 0;
         loop {
@@ -71,7 +91,7 @@ impl Traces {
                 head += 1;
                 for e in s.edges(u) {
                     let v = s.edge_target(e);
-                    if reached(v, &parent_node) || !follow(e, v, u) {
+                    if is_set(&reached, v) || !follow(e, v, u) {
                         continue;
                     }
                     if u == root && s.node_type(v) == NodeType::Synthetic && gc_roots.contains(&s.raw_name_index(v)) {
@@ -80,14 +100,16 @@ impl Traces {
                     }
                     parent_edge[v as usize] = e;
                     parent_node[v as usize] = u;
+                    reached[v as usize / 64] |= 1 << (v % 64);
                     queue.push(v);
                 }
             }
             let mut progressed = false;
             while let Some((v, e)) = deferred.pop() {
-                if !reached(v, &parent_node) {
+                if !is_set(&reached, v) {
                     parent_edge[v as usize] = e;
                     parent_node[v as usize] = root;
+                    reached[v as usize / 64] |= 1 << (v % 64);
                     queue.push(v);
                     progressed = true;
                 }

@@ -958,3 +958,47 @@ fn a_map_and_a_set_of_numbers_whose_tables_grow_are_named_by_their_variables() {
     let (doc, code) = leaks(&snapshots("number_map", true, twin.path()));
     assert_eq!((code, doc["verdict"].as_str()), (Some(0), Some("no_leak")), "{doc:#}");
 }
+
+#[test]
+fn an_object_of_numbers_keyed_by_a_new_id_is_named_by_its_variable() {
+    // Timestamps are heap numbers, never reported: only the element store grows.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (doc, code) = leaks(&snapshots("number_object", false, dir.path()));
+    assert_eq!((code, doc["verdict"].as_str()), (Some(1), Some("leak")), "{doc:#}");
+    let c = &doc["clusters"][0];
+    assert_eq!(c["holder"], "lastSeenById", "{doc:#}");
+    assert_eq!(c["holder_class"], "Object", "{c:#}");
+    assert_eq!(c["pattern"], "unbounded_collection", "{c:#}");
+    assert_eq!(c["unit"], "(property slot)", "{c:#}");
+    assert!(
+        c["source"]
+            .as_str()
+            .unwrap_or("")
+            .contains("/tests/shapes/number_object.js:"),
+        "{c:#}"
+    );
+    // Slots of capacity: one per entry and the store's slack.
+    let rate = c["per_request"]["count"].as_f64().unwrap_or(f64::NAN);
+    assert!((0.9..=2.2).contains(&rate), "{rate} slots per request: {c:#}");
+    let twin = tempfile::tempdir().expect("tempdir");
+    let (doc, code) = leaks(&snapshots("number_object", true, twin.path()));
+    assert_eq!((code, doc["verdict"].as_str()), (Some(0), Some("no_leak")), "{doc:#}");
+}
+
+#[test]
+fn a_weakmap_value_under_a_long_lived_key_is_named_by_the_weakmap_and_key() {
+    let top = check_shape(&Expect {
+        shape: "weakmap_value",
+        holder: "auditByServer.get(Server)",
+        pattern: "unbounded_collection",
+        source_in_app: true,
+        per_request: 1.0,
+    });
+    assert!(
+        top["sources"][0]["what"]
+            .as_str()
+            .unwrap_or("")
+            .contains("holds `auditByServer`"),
+        "{top:#}"
+    );
+}
