@@ -164,8 +164,10 @@ pub(crate) fn stack_witnesses(s: &HeapSnapshot, traces: &Traces, holders: &[Node
 }
 
 /// The most common allocation stacks of `nodes` (see [`stack_witnesses`]), at most
-/// [`MAX_ALLOCATION_STACKS`], most objects first (ties: the earlier trace node). Empty
-/// when none has a recorded stack.
+/// [`MAX_ALLOCATION_STACKS`]: those with a frame of the app's own code first (a few
+/// objects made by Node's internals, a GC observer's entries, must not hide the app's
+/// stack), then most objects first (ties: the earlier trace node). Empty when none has
+/// a recorded stack.
 pub(crate) fn allocation_stacks(s: &HeapSnapshot, nodes: &[NodeId]) -> Vec<AllocationStack> {
     if !s.has_allocation_traces() {
         return Vec::new();
@@ -195,7 +197,13 @@ pub(crate) fn allocation_stacks(s: &HeapSnapshot, nodes: &[NodeId]) -> Vec<Alloc
         e.1 = e.1.min(t);
     }
     let mut stacks: Vec<(u64, u32, Vec<StackFrame>)> = by_frames.into_iter().map(|(f, (n, t))| (n, t, f)).collect();
-    stacks.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let has_user = |frames: &[StackFrame]| frames.iter().any(|f| f.origin == FrameOrigin::User);
+    stacks.sort_by(|a, b| {
+        has_user(&b.2)
+            .cmp(&has_user(&a.2))
+            .then(b.0.cmp(&a.0))
+            .then(a.1.cmp(&b.1))
+    });
     stacks
         .into_iter()
         .take(MAX_ALLOCATION_STACKS)
