@@ -349,6 +349,92 @@ mod tests {
         );
     }
 
+    /// `node --trace-warnings` (v20.20) on a script adding 11 listeners to an
+    /// EventEmitter, an AbortSignal and a subclass's Symbol event: its stderr as printed.
+    const NODE20_TRACE_WARNINGS: &str = "\
+(node:15542) MaxListenersExceededWarning: Possible EventEmitter memory leak detected. 11 close listeners added to [EventEmitter]. MaxListeners is 10. Use emitter.setMaxListeners() to increase limit
+    at genericNodeError (node:internal/errors:984:15)
+    at wrappedFn (node:internal/errors:538:14)
+    at _addListener (node:events:598:17)
+    at EventEmitter.addListener (node:events:616:10)
+    at add (/tmp/conns-try/w.js:3:20)
+    at Object.<anonymous> (/tmp/conns-try/w.js:4:30)
+    at Module._compile (node:internal/modules/cjs/loader:1521:14)
+    at Module._extensions..js (node:internal/modules/cjs/loader:1623:10)
+    at Module.load (node:internal/modules/cjs/loader:1266:32)
+    at Module._load (node:internal/modules/cjs/loader:1091:12)
+(node:15542) MaxListenersExceededWarning: Possible EventTarget memory leak detected. 11 abort listeners added to [AbortSignal]. MaxListeners is 10. Use events.setMaxListeners() to increase limit
+    at [kNewListener] (node:internal/event_target:566:17)
+    at [kNewListener] (node:internal/abort_controller:240:24)
+    at EventTarget.addEventListener (node:internal/event_target:690:23)
+    at Object.<anonymous> (/tmp/conns-try/w.js:6:40)
+    at Module._compile (node:internal/modules/cjs/loader:1521:14)
+    at node:internal/main/run_main_module:28:49
+(node:15542) MaxListenersExceededWarning: Possible EventEmitter memory leak detected. 11 Symbol(kTick) listeners added to [Hub]. MaxListeners is 10. Use emitter.setMaxListeners() to increase limit
+    at genericNodeError (node:internal/errors:984:15)
+    at wrappedFn (node:internal/errors:538:14)
+    at _addListener (node:events:598:17)
+    at Hub.addListener (node:events:616:10)
+    at Object.<anonymous> (/tmp/conns-try/w.js:11:32)
+listening on 3000";
+
+    /// Kind, class, event, count and where added, of one warning.
+    type Row<'a> = (&'a str, Option<&'a str>, &'a str, u64, Option<&'a str>);
+
+    #[test]
+    fn reads_real_trace_warnings_output_of_node_20() {
+        let mut w = NodeWarnings::new();
+        for line in NODE20_TRACE_WARNINGS.lines() {
+            w.feed(line);
+        }
+        let got: Vec<Row<'_>> = w
+            .warnings()
+            .iter()
+            .map(|x| {
+                (
+                    x.emitter_kind.as_str(),
+                    x.emitter_class.as_deref(),
+                    x.event.as_str(),
+                    x.listener_count,
+                    x.added_at(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "EventEmitter",
+                    Some("EventEmitter"),
+                    "close",
+                    11,
+                    Some("add (/tmp/conns-try/w.js:3:20)")
+                ),
+                (
+                    "EventTarget",
+                    Some("AbortSignal"),
+                    "abort",
+                    11,
+                    Some("Object.<anonymous> (/tmp/conns-try/w.js:6:40)")
+                ),
+                (
+                    "EventEmitter",
+                    Some("Hub"),
+                    "Symbol(kTick)",
+                    11,
+                    Some("Object.<anonymous> (/tmp/conns-try/w.js:11:32)")
+                ),
+            ]
+        );
+        assert!(
+            w.warnings()
+                .iter()
+                .all(|x| x.pid == Some(15542) && x.max_listeners == Some(10))
+        );
+        assert_eq!(w.warnings()[0].stack.len(), 10);
+        assert_eq!(w.warnings()[2].stack.len(), 5, "the app's own line ends the stack");
+    }
+
     #[test]
     fn a_warning_leaves_the_hunt_undecided_with_what_would_decide_it() {
         assert_eq!(undecided(&[], true), None);

@@ -272,10 +272,11 @@ fn the_fixed_twin_is_no_leak_and_node_never_warns() {
 fn with_fresh_connections_nodes_warning_keeps_the_hunt_from_no_leak() {
     // The old load: each phase's connections are closed before its snapshot, so the
     // listeners are freed before the heap is looked at. Node's warning is the evidence.
+    // With --trace-warnings, node's stack says where the listener is added.
     let h = hunt(
         "socket_listener.js",
         &["--calm-down-ms", "300", "--fresh-connections"],
-        &[],
+        &[("NODE_OPTIONS", "--trace-warnings")],
     );
     let ctx = h.context();
     assert!(h.doc["connections"].is_null(), "{ctx}");
@@ -290,4 +291,10 @@ fn with_fresh_connections_nodes_warning_keeps_the_hunt_from_no_leak() {
     );
     let next = h.doc["what_would_decide"].as_str().unwrap_or_default();
     assert!(next.contains("without --fresh-connections"), "{ctx}");
+    let added_at = h.doc["node_warnings"][0]["added_at"].as_str().unwrap_or_default();
+    assert!(
+        added_at.contains("conns_apps/socket_listener.js:"),
+        "the stack's first app frame: {added_at}\n{ctx}"
+    );
+    assert!(next.contains(&format!("the listener added at {added_at}")), "{ctx}");
 }
