@@ -7,7 +7,9 @@
 //! Real `leakhound hunt`s of two small servers of our own (`tests/conns_apps/`): the leak
 //! (`socket_listener.js`, a `close` listener per request on `req.socket`, never removed)
 //! and its fixed twin (`socket_listener_fixed.js`, which removes it when the response is
-//! done). Both keep node's default keep-alive timeout (5 s), so the load must keep its
+//! done), and `socket_timeout.js` (`res.connection.setTimeout(ms, cb)` and
+//! `req.socket.once('error', …)` per request). They keep node's default keep-alive
+//! timeout (5 s; the twin's test sets 2 s and waits 3 s), so the load must keep its
 //! connections warm between phases. Every hunt is small (100 warm-up requests, 2 phases
 //! of 300, 10 connections) and killed past [`HUNT_LIMIT`]; at most two run at once.
 
@@ -242,6 +244,34 @@ fn a_listener_per_request_on_a_kept_socket_is_a_leak_named_with_nodes_warning() 
         page.contains("11 close listeners added to [Socket]"),
         "the page shows node's warning"
     );
+}
+
+#[test]
+fn timeout_callbacks_and_once_error_handlers_per_request_are_named_per_event() {
+    let h = hunt("socket_timeout.js", &["--calm-down-ms", "300"], &[]);
+    let ctx = h.context();
+    assert_eq!(h.code, Some(1), "expected exit 1 (leak)\n{ctx}");
+    assert_connections_kept(&h);
+    // One cluster per event, each one listener per request, each with its line.
+    for (event, line) in [("timeout", "socket_timeout.js:14:"), ("error", "socket_timeout.js:17:")] {
+        let holder = format!("Socket._events.{event}");
+        let c = h.doc["clusters"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["holder"] == holder.as_str()))
+            .unwrap_or_else(|| panic!("no cluster {holder}\n{ctx}"));
+        assert_eq!(c["pattern"], "listener_accumulation", "{ctx}");
+        let per_request = c["per_request"]["count"].as_f64().unwrap_or(0.0);
+        assert!((0.9..=1.2).contains(&per_request), "{holder}: {per_request}\n{ctx}");
+        assert!(
+            c["source"].as_str().unwrap_or_default().contains(line),
+            "{holder}: source {}\n{ctx}",
+            c["source"]
+        );
+        let warned = h.doc["node_warnings"]
+            .as_array()
+            .is_some_and(|ws| ws.iter().any(|w| w["event"] == event && w["emitter_class"] == "Socket"));
+        assert!(warned, "node warned of the {event} listeners\n{ctx}");
+    }
 }
 
 #[test]
