@@ -244,6 +244,10 @@ pub struct HuntOptions {
     pub track_allocations: bool,
     /// Take a sampling heap profile over the load phases (`--sample-allocations`).
     pub sample_allocations: bool,
+    /// Open the built-in load's connections anew for each phase and close them at its
+    /// end (`--fresh-connections`), instead of keeping them open from the warm-up to the
+    /// calm-down.
+    pub fresh_connections: bool,
 }
 
 /// Settings of a hunt.
@@ -302,6 +306,12 @@ pub struct HuntConfig {
     /// Run V8's sampling heap profiler (survivors only) from the baseline to the last
     /// snapshot and write it as `allocations.heapprofile` in the output folder.
     pub sample_allocations: bool,
+    /// Keep the built-in load's keep-alive connections open from before the baseline to
+    /// the end of the calm-down (one pool handed from phase to phase, kept from idling
+    /// out between phases by one marked request per connection idle for a second), so
+    /// that what the app piles on a connection per request is alive in every snapshot.
+    /// False with `--fresh-connections` or a load command.
+    pub keep_connections: bool,
 }
 
 fn free_port() -> Result<u16, ConfigError> {
@@ -426,6 +436,7 @@ impl HuntConfig {
             follow_isolates: !o.main_only,
             track_allocations: o.track_allocations,
             sample_allocations: o.sample_allocations,
+            keep_connections: o.load_command.is_none() && !o.fresh_connections,
         })
     }
 }
@@ -565,6 +576,7 @@ mod tests {
             main_only: false,
             track_allocations: false,
             sample_allocations: false,
+            fresh_connections: false,
         }
     }
 

@@ -72,7 +72,10 @@ impl Tracked {
 }
 
 /// The script that installs the request counter; true when installed (or already there).
+/// The load's keep-warm requests between phases (marked with
+/// [`leakhound_load::KEEP_WARM_HEADER`]) are not counted: the counts are the load's.
 fn counter_script() -> String {
+    let keep_warm = leakhound_load::KEEP_WARM_HEADER;
     format!(
         r"(() => {{
   const key = Symbol.for('{COUNTER_KEY}');
@@ -86,7 +89,11 @@ fn counter_script() -> String {
   }} catch {{ dc = null; }}
   if (!dc || typeof dc.channel !== 'function') return false;
   const state = {{ n: 0 }};
-  state.on = () => {{ state.n++; }};
+  state.on = (m) => {{
+    const h = m && m.request && m.request.headers;
+    if (h && h['{keep_warm}']) return;
+    state.n++;
+  }};
   state.channel = dc.channel('http.server.request.start');
   state.channel.subscribe(state.on);
   Object.defineProperty(globalThis, key, {{ value: state, configurable: true, enumerable: false, writable: false }});

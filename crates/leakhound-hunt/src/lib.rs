@@ -16,7 +16,9 @@
 //! snapshots' private folder), `lock` (one leakhound per attached process), `error`,
 //! `config`, `sampling` (one memory-sampling step, shared), `discovery` (the isolates of
 //! an app: node children in `/proc`, worker threads through `NodeWorker`; shared), `outcome` (events, records,
-//! verdict), then `run` (the hunt) and `watch`.
+//! verdict), `node_warnings` (node's `MaxListenersExceededWarning` read from the app's
+//! output), `kept` (the load's connections kept open across the phases), then `run` (the
+//! hunt) and `watch`.
 
 pub mod capture;
 pub mod capture_hook;
@@ -26,8 +28,10 @@ mod error;
 pub mod evidence;
 pub mod heap_profile;
 mod isolates;
+mod kept;
 mod listening;
 mod lock;
+pub mod node_warnings;
 mod out_dir;
 mod outcome;
 mod phase;
@@ -42,9 +46,11 @@ pub use config::{
 pub use error::{Failure, HuntError, Stage};
 pub use leakhound_inspector::{Isolate, IsolateKind};
 pub use lock::{LockError, TargetLock, lock_target, try_lock_capture};
+pub use node_warnings::{ListenerWarning, NodeWarnings};
 pub use out_dir::{OutDir, OutDirError};
 pub use outcome::{
-    CalmDown, HuntEvent, HuntOutcome, IsolateOutcome, PhaseRecord, RequestsMethod, SnapshotRecord, Verdict,
+    CalmDown, HuntEvent, HuntOutcome, IsolateOutcome, KeptConnections, PhaseRecord, RequestsMethod, SnapshotRecord,
+    Verdict,
 };
 pub use phase::{PhaseKind, SnapshotLabel, UnknownPhase, UnknownSnapshotLabel};
 pub use run::hunt;

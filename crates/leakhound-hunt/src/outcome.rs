@@ -168,6 +168,37 @@ pub struct HuntOutcome {
     /// Every isolate of the app that was followed, the main process first: its own memory
     /// series, floor, snapshots, leak finder and verdict. One entry for a single process.
     pub processes: Vec<IsolateOutcome>,
+    /// Node's `MaxListenersExceededWarning`s read from the app's output, grouped by
+    /// emitter class and event, in the order node first printed each; empty when node
+    /// printed none (or the app's output was not read: an attached app).
+    pub node_warnings: Vec<crate::node_warnings::ListenerWarning>,
+    /// The built-in load's connections kept open across the phases; None when they were
+    /// not (`--fresh-connections`, a load command).
+    pub connections: Option<KeptConnections>,
+}
+
+/// The keep-alive connections a hunt kept open from before the baseline to the end of the
+/// calm-down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KeptConnections {
+    /// Connections the load keeps (`--connections`).
+    pub connections: usize,
+    /// Connections opened in all; more than `connections` when the app closed some and
+    /// the load opened new ones.
+    pub opened: u64,
+    /// Connections still open at the end of the calm-down.
+    pub open_at_end: usize,
+    /// Keep-warm requests sent between phases (one per connection idle for a second,
+    /// marked `x-leakhound-keep-warm: 1`); not in `requests_sent` nor in any count of
+    /// requests served.
+    pub keep_warm_requests: u64,
+}
+
+impl KeptConnections {
+    /// Connections the app closed during the hunt (each replaced by a new one).
+    pub fn closed_by_app(&self) -> u64 {
+        self.opened.saturating_sub(self.connections as u64)
+    }
 }
 
 /// How an isolate's per-request rates are normalised.

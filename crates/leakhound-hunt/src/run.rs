@@ -18,9 +18,12 @@ use crate::config::{AppTarget, HuntConfig, LoadKind};
 use crate::error::{Failure, HuntError, Stage};
 use crate::heap_profile::HeapProfileRecord;
 use crate::isolates::{Registry, RegistryParts, Tracked, served_at};
+use crate::kept::Kept;
 use crate::listening::{ListensElsewhere, path_of, port_of};
+use crate::node_warnings::NodeWarnings;
 use crate::outcome::{
-    CalmDown, HuntEvent, HuntOutcome, IsolateOutcome, PhaseRecord, RequestsMethod, SnapshotRecord, Verdict, decide,
+    CalmDown, HuntEvent, HuntOutcome, IsolateOutcome, KeptConnections, PhaseRecord, RequestsMethod, SnapshotRecord,
+    Verdict, decide,
 };
 use crate::phase::{PhaseKind, SnapshotLabel};
 use crate::sampling::{Clock, sample};
@@ -123,6 +126,14 @@ struct Ctx {
     sampling: bool,
     /// The sampling heap profile, once taken.
     heap_profile: Option<HeapProfileRecord>,
+    /// Node's listener warnings read from the app's output.
+    node_warnings: Arc<std::sync::Mutex<NodeWarnings>>,
+    /// The built-in load's connections, kept open across the phases.
+    kept: Kept,
+    /// What was kept, once the connections are closed.
+    connections: Option<KeptConnections>,
+    /// Keep-warm requests sent before each snapshot of the current series, in order.
+    keep_warm_at_snapshot: Vec<u64>,
 }
 
 impl Ctx {
@@ -353,6 +364,8 @@ impl Ctx {
     /// at a time, once the headroom check lets each. An isolate other than the main one
     /// that exits meanwhile leaves the series.
     async fn snapshot(&mut self, label: SnapshotLabel, index: usize) -> Result<(), HuntError> {
+        self.keep_warm_at_snapshot.truncate(index);
+        self.keep_warm_at_snapshot.push(self.kept.keep_warm_sent());
         for i in 0..self.iso.len() {
             if !self.iso[i].in_series {
                 continue;
@@ -451,6 +464,7 @@ impl Ctx {
     /// files are removed (they cannot be compared with the next ones) and the phases will
     /// be run again; the warm-up and the memory samples stay.
     fn discard_series(&mut self) {
+        self.keep_warm_at_snapshot.clear();
         for s in self.snapshots.drain(..) {
             let _ = std::fs::remove_file(&s.path);
         }
@@ -544,11 +558,20 @@ impl Ctx {
                 let shared = self.shared.clone();
                 let events = self.events.clone();
                 let total = spec.requests.unwrap_or(0);
-                let fut = leakhound_load::run(&spec, move |done| {
-                    shared.requests.store(before + done, Ordering::SeqCst);
-                    let _ = events.send(HuntEvent::LoadProgress { phase, done, total });
-                });
-                let report = match self.race_app(stage.clone(), fut).await? {
+                // The kept connections (a fresh pool, closed after the phase, when they
+                // are not kept).
+                let mut pool = self.kept.take().await;
+                let fut = async move {
+                    let r = leakhound_load::run_kept(&spec, &mut pool, move |done| {
+                        shared.requests.store(before + done, Ordering::SeqCst);
+                        let _ = events.send(HuntEvent::LoadProgress { phase, done, total });
+                    })
+                    .await;
+                    (r, pool)
+                };
+                let (r, pool) = self.race_app(stage.clone(), fut).await?;
+                self.kept.give_back(pool);
+                let report = match r {
                     Ok(r) => r,
                     Err(e) => return Err(self.fail(stage, e).await),
                 };
@@ -817,6 +840,7 @@ async fn hunt_in(
     let _stop = StopOnDrop(registry.clone());
     let ready_seen = Arc::new(AtomicBool::new(false));
     let listen_lines = Arc::new(std::sync::Mutex::new(VecDeque::new()));
+    let node_warnings = Arc::new(std::sync::Mutex::new(NodeWarnings::new()));
 
     events.send(HuntEvent::Step("starting the app".into())).ok();
     let started = {
@@ -824,6 +848,7 @@ async fn hunt_in(
         let pattern = cfg.ready_pattern.clone();
         let seen = ready_seen.clone();
         let said = listen_lines.clone();
+        let warned = node_warnings.clone();
         start_app(&cfg.target, cfg.ready_timeout, move |line: OutputLine| {
             if let Some(p) = &pattern
                 && line.line.contains(p.as_str())
@@ -838,6 +863,9 @@ async fn hunt_in(
                 }
                 said.push_back(line.line.chars().take(160).collect());
             }
+            if let Ok(mut warned) = warned.lock() {
+                warned.feed(&line.line);
+            }
             let _ = fwd.send(HuntEvent::AppOutput(line));
         })
         .await?
@@ -851,6 +879,11 @@ async fn hunt_in(
     let pid = process.as_ref().map(|p| p.pid()).unwrap_or_else(|| session.pid());
     events.send(HuntEvent::Started { pid }).ok();
     let session = Arc::new(session);
+    let kept_spec = match (&cfg.load, cfg.keep_connections) {
+        (LoadKind::Builtin(spec), true) => Some(spec.clone()),
+        _ => None,
+    };
+    let kept = Kept::new(kept_spec, shared.paused.clone());
     let mut ctx = Ctx {
         cfg,
         out_dir: out_dir.to_owned(),
@@ -867,8 +900,15 @@ async fn hunt_in(
         listen_lines,
         sampling: false,
         heap_profile: None,
+        node_warnings,
+        kept,
+        connections: None,
+        keep_warm_at_snapshot: Vec::new(),
     };
     let result = run_phases(&mut ctx).await;
+    // The kept connections are closed before the app is stopped, on every path.
+    let kept = ctx.kept.close().await;
+    ctx.connections = ctx.connections.or(kept);
     if ctx.cfg.track_allocations && ctx.process.is_none() {
         // An attached app keeps running: its allocation tracking ends with the hunt.
         let _ = ctx.session.stop_tracking_allocations().await;
@@ -1003,6 +1043,13 @@ async fn run_phases_inner(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
     }
     let phases = ctx.cfg.phases as u32;
     let mut restarts = 0;
+    // The connections the phases keep are open before the baseline (whatever the warm-up
+    // was), so their sockets are old in every snapshot and only what piles on them is new.
+    if let Err(e) = ctx.kept.open().await {
+        ctx.warnings.push(format!(
+            "the load's connections could not be opened before the baseline ({e}): each phase opens its own"
+        ));
+    }
     // Every isolate there is by now (the workers the warm-up reached) is in the series.
     ctx.registry.discover(root).await;
     let base = 'series: loop {
@@ -1058,6 +1105,7 @@ async fn run_phases_inner(ctx: &mut Ctx) -> Result<CalmDown, HuntError> {
         return Err(ctx.fail(Stage::CalmDown, e).await);
     }
     let after = ctx.floor_point(Stage::CalmDown).await?;
+    ctx.connections = ctx.kept.close().await;
     for st in &mut ctx.iso {
         if st.alive() {
             st.after = st.last_floor;
@@ -1171,6 +1219,7 @@ async fn analyse_isolate(
     counting: Counting,
     calm_waited_ms: u64,
     all_snapshots: &[SnapshotRecord],
+    keep_warm_per_step: &[u64],
 ) -> Result<IsolateOutcome, HuntError> {
     let processes = counting.processes;
     let iso = st.isolate();
@@ -1207,6 +1256,9 @@ async fn analyse_isolate(
     let leaks = if whole_series {
         let mut opts = cfg.leak_options.clone();
         (opts.requests_per_step, opts.requests_per_step_each) = requests_per_step(&own_phases);
+        if !counted {
+            add_keep_warm(&mut opts, keep_warm_per_step);
+        }
         let paths = st.snapshots.iter().map(|s| s.path.clone()).collect();
         find_in(paths, opts, all_snapshots).await?
     } else {
@@ -1301,8 +1353,20 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
         iso,
         registry,
         heap_profile,
+        node_warnings,
+        connections,
+        keep_warm_at_snapshot,
         ..
     } = ctx;
+    let node_warnings = node_warnings.lock().map(|w| w.warnings().to_vec()).unwrap_or_default();
+    if let Some(k) = &connections
+        && k.closed_by_app() > 0
+    {
+        warnings.push(format!(
+            "the app closed {} of the load's kept connections during the hunt (each reopened): what it piles on a connection's socket is freed with it, so a per-connection leak may look smaller or be missed (a keep-alive timeout shorter than a snapshot's pause, or `connection: close` answers)",
+            k.closed_by_app()
+        ));
+    }
     let _ = events.send(HuntEvent::Step("analysing the snapshots".into()));
     warnings.extend(registry.warnings.lock().map(|w| w.clone()).unwrap_or_default());
     let requests_per_phase = phases
@@ -1311,6 +1375,10 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
         .map(|p| p.requests)
         .unwrap_or(cfg.requests_per_phase);
     let calm_waited_ms = calm_down.waited_ms;
+    let keep_warm_per_step: Vec<u64> = keep_warm_at_snapshot
+        .windows(2)
+        .map(|w| w[1].saturating_sub(w[0]))
+        .collect();
     let processes_count = iso
         .iter()
         .filter(|s| s.isolate().kind != IsolateKind::WorkerThread)
@@ -1337,6 +1405,7 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
             },
             calm_waited_ms,
             &snapshots,
+            &keep_warm_per_step,
         )
         .await?;
         let who = if single {
@@ -1433,10 +1502,21 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
                 .to_owned(),
         );
     }
+    // Node itself warned that listeners pile up on an emitter: no "no leak" then, but
+    // what would decide it.
+    if verdict == Verdict::NoLeak
+        && let Some((why, next)) = crate::node_warnings::undecided(&node_warnings, connections.is_some())
+    {
+        verdict = Verdict::Inconclusive;
+        reason = why;
+        what_would_decide = Some(next);
+    }
     Ok(HuntOutcome {
         verdict,
         reason,
         what_would_decide,
+        node_warnings,
+        connections,
         pid,
         command_line: cfg.command_line,
         url: cfg.url,
@@ -1524,6 +1604,24 @@ fn requests_per_step(phases: &[PhaseRecord]) -> (Option<f64>, Vec<f64>) {
     }
 }
 
+/// Adds the keep-warm requests sent between consecutive snapshots (`per_step[i]`: from
+/// snapshot `i` to `i + 1`) to the load the leak finder divides by: the app served them
+/// too, between the phases. Nothing changes when none were sent.
+fn add_keep_warm(opts: &mut LeakOptions, per_step: &[u64]) {
+    if per_step.iter().all(|n| *n == 0) {
+        return;
+    }
+    let Some(mean) = opts.requests_per_step else { return };
+    if opts.requests_per_step_each.len() != per_step.len() {
+        opts.requests_per_step_each = vec![mean; per_step.len()];
+    }
+    for (each, extra) in opts.requests_per_step_each.iter_mut().zip(per_step) {
+        *each += *extra as f64;
+    }
+    let n = opts.requests_per_step_each.len().max(1) as f64;
+    opts.requests_per_step = Some(opts.requests_per_step_each.iter().sum::<f64>() / n);
+}
+
 fn analyse_snapshots(paths: &[PathBuf], opts: &LeakOptions) -> Result<LeakReport, Failure> {
     let (loaded, prepared): (Vec<_>, Vec<_>) = leakhound_leaks::load_series(paths, &|_, _| {})?.into_iter().unzip();
     let snaps: Vec<&leakhound_heap::HeapSnapshot> = loaded.iter().map(|l| &l.snapshot).collect();
@@ -1558,6 +1656,24 @@ mod tests {
         // An exact 1-per-request leak grows by 880 from target to final.
         assert_eq!(opts.requests_between(1, 2).map(|r| 880.0 / r), Some(1.0));
         assert_eq!(requests_per_step(&[phase(PhaseKind::Load(1), 0)]), (None, Vec::new()));
+    }
+
+    #[test]
+    fn keep_warm_requests_between_snapshots_count_as_load_of_their_step() {
+        let mut opts = LeakOptions {
+            requests_per_step: Some(300.0),
+            ..LeakOptions::default()
+        };
+        add_keep_warm(&mut opts, &[0, 0]);
+        assert_eq!(
+            (opts.requests_per_step, opts.requests_per_step_each.len()),
+            (Some(300.0), 0)
+        );
+        // 10 keep-warm requests while the target snapshot was written and load-2 began.
+        add_keep_warm(&mut opts, &[0, 10]);
+        assert_eq!(opts.requests_per_step_each, vec![300.0, 310.0]);
+        assert_eq!(opts.requests_between(1, 2), Some(310.0));
+        assert_eq!(opts.requests_per_step, Some(305.0));
     }
 
     #[test]

@@ -177,6 +177,17 @@ pub(crate) fn anchored_label(s: &HeapSnapshot, traces: &Traces, holder: NodeId) 
         match s.edge_type(e) {
             EdgeType::Property | EdgeType::Shortcut => {
                 let name = s.edge_name(e).into_owned();
+                if name == OWNER_SYMBOL && cur != holder {
+                    // The JS owner of a native handle (a `net.Socket` its `TCP` handle
+                    // keeps): named by its class, as the app knows it
+                    // (`Socket._events.close`), and anchored at the server that accepted
+                    // it, so that one holder on each connection of a server is one
+                    // cluster, not one per connection.
+                    parts.push(s.class(cur).name.clone());
+                    anchored = true;
+                    anchor = accepting_server(s, cur).unwrap_or(cur);
+                    break;
+                }
                 if is_global_object(s, p) {
                     parts.push(name);
                     anchored = true;
@@ -262,6 +273,19 @@ fn ephemeron_key(name: &str) -> Option<(&str, u32)> {
         return None;
     }
     Some((key, table.strip_suffix(')')?.parse().ok()?))
+}
+
+/// The edge from a native handle's JS wrapper (`TCP`, `Pipe`) to the object that owns
+/// it (the `net.Socket`), as V8 names node's `owner_symbol` property.
+const OWNER_SYMBOL: &str = "<symbol owner_symbol>";
+
+/// The server that accepted `socket` (its `server` property, which node's `net` sets on
+/// every socket a server accepts), if it is one.
+fn accepting_server(s: &HeapSnapshot, socket: NodeId) -> Option<NodeId> {
+    s.edges(socket)
+        .find(|&e| s.edge_type(e) == EdgeType::Property && s.edge_name(e) == "server")
+        .map(|e| s.edge_target(e))
+        .filter(|&o| s.node_type(o) == NodeType::Object)
 }
 
 /// Whether `s` can follow a `.` in JavaScript: an identifier, or a class's private name

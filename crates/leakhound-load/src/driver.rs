@@ -2,8 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,9 +14,10 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::LoadError;
+use crate::pool::{ConnectionPool, Net};
 use crate::report::{Latency, LoadReport};
 use crate::spec::{LoadSpec, Prepared};
-use crate::target::{Conn, connect, resolve};
+use crate::target::Conn;
 
 /// How often [`run`] reports progress.
 const PROGRESS_EVERY: Duration = Duration::from_millis(50);
@@ -33,25 +33,6 @@ const BACKOFF_MAX: Duration = Duration::from_millis(200);
 
 /// Highest latency the histogram tracks (larger values are clamped): one hour, in µs.
 const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
-
-/// Where to connect, shared by the connect phase and the workers.
-struct Net {
-    addrs: Vec<SocketAddr>,
-    /// Index into `addrs` of the address that accepted last.
-    addr_hint: AtomicUsize,
-    timeout: Duration,
-}
-
-impl Net {
-    async fn connect(&self) -> io::Result<Conn> {
-        let first = self.addr_hint.load(Ordering::Relaxed);
-        let (conn, used) = connect(&self.addrs, first, self.timeout).await?;
-        if used != first {
-            self.addr_hint.store(used, Ordering::Relaxed);
-        }
-        Ok(conn)
-    }
-}
 
 /// State shared by all workers of one run.
 struct Shared {
@@ -82,13 +63,18 @@ enum Outcome {
     Failed,
 }
 
+/// One request of `spec`: its method, path, headers and body.
+pub(crate) fn request_of(spec: &Prepared) -> Request<Full<Bytes>> {
+    let mut req = Request::new(Full::new(spec.body.clone()));
+    *req.method_mut() = spec.method.clone();
+    *req.uri_mut() = spec.target.path.clone();
+    *req.headers_mut() = spec.headers.clone();
+    req
+}
+
 impl Shared {
     fn request(&self) -> Request<Full<Bytes>> {
-        let mut req = Request::new(Full::new(self.spec.body.clone()));
-        *req.method_mut() = self.spec.method.clone();
-        *req.uri_mut() = self.spec.target.path.clone();
-        *req.headers_mut() = self.spec.headers.clone();
-        req
+        request_of(&self.spec)
     }
 
     /// Claims the next request number, waits for its slot in the rate schedule, and returns
@@ -159,6 +145,7 @@ impl Shared {
                 tokio::time::timeout(timeout, exchange).await;
             match result {
                 Ok(Ok(Some(status))) => {
+                    c.idle_since = Instant::now();
                     return Outcome::Response {
                         status,
                         latency: started.elapsed(),
@@ -184,8 +171,9 @@ impl Shared {
     }
 }
 
-/// One worker: requests in sequence on one connection, reconnecting as needed.
-async fn worker(shared: Arc<Shared>, mut conn: Option<Conn>) -> Tally {
+/// One worker: requests in sequence on one connection, reconnecting as needed. Returns
+/// what it counted and its connection, if still open.
+async fn worker(shared: Arc<Shared>, mut conn: Option<Conn>) -> (Tally, Option<Conn>) {
     let mut tally = Tally::default();
     let mut backoff = BACKOFF_MIN;
     while shared.claim().await {
@@ -222,7 +210,7 @@ async fn worker(shared: Arc<Shared>, mut conn: Option<Conn>) -> Tally {
         }
         shared.done.fetch_add(1, Ordering::Relaxed);
     }
-    tally
+    (tally, conn)
 }
 
 /// Drives the load described by `spec` against a live server and measures it.
@@ -257,12 +245,32 @@ async fn worker(shared: Arc<Shared>, mut conn: Option<Conn>) -> Tally {
 /// Not resumable, but safe to drop: dropping the future aborts all worker tasks and closes
 /// their connections (requests in flight are cut off and not reported).
 pub async fn run(spec: &LoadSpec, progress: impl Fn(u64) + Send + Sync) -> Result<LoadReport, LoadError> {
+    // A pool of its own, dropped at the end: every connection is closed.
+    let mut pool = ConnectionPool::new();
+    run_kept(spec, &mut pool, progress).await
+}
+
+/// [`run`] on connections kept in `pool`: the phase uses the pool's open connections to
+/// the same URL first (opening only what is missing), and puts every connection that is
+/// still open back when it ends, so the next phase, or
+/// [`ConnectionPool::keep_warm`] between phases, goes on with the same sockets. A
+/// connection the server closed meanwhile is replaced, as within a phase.
+///
+/// # Errors
+///
+/// As [`run`]. On an error, connections taken from the pool may be closed.
+///
+/// # Cancel safety
+///
+/// As [`run`]: dropping the future closes the connections it took from the pool.
+pub async fn run_kept(
+    spec: &LoadSpec,
+    pool: &mut ConnectionPool,
+    progress: impl Fn(u64) + Send + Sync,
+) -> Result<LoadReport, LoadError> {
     let prepared = spec.prepare()?;
     let url = prepared.target.url.clone();
-    let addrs = resolve(&prepared.target).await.map_err(|source| LoadError::Connect {
-        url: url.clone(),
-        source,
-    })?;
+    let net = pool.net_for(&prepared).await?;
     let workers = match prepared.requests {
         Some(n) => usize::try_from(n).map_or(prepared.connections, |n| n.min(prepared.connections)),
         None => prepared.connections,
@@ -271,18 +279,14 @@ pub async fn run(spec: &LoadSpec, progress: impl Fn(u64) + Send + Sync) -> Resul
         reason: format!("cannot create the latency histogram: {e}"),
     })?;
 
-    // Open the first connections concurrently; the phase starts once they are open.
-    let net = Arc::new(Net {
-        addrs,
-        addr_hint: AtomicUsize::new(0),
-        timeout: prepared.request_timeout,
-    });
+    // The pool's connections first; open the missing ones concurrently; the phase starts
+    // once they are open.
+    let mut conns: Vec<Option<Conn>> = pool.take(workers).into_iter().map(Some).collect();
     let mut connecting = JoinSet::new();
-    for _ in 0..workers {
+    for _ in conns.len()..workers {
         let net = Arc::clone(&net);
         connecting.spawn(async move { net.connect().await });
     }
-    let mut conns = Vec::with_capacity(workers);
     let mut first_error = None;
     while let Some(joined) = connecting.join_next().await {
         match joined {
@@ -325,7 +329,8 @@ pub async fn run(spec: &LoadSpec, progress: impl Fn(u64) + Send + Sync) -> Resul
         tokio::select! {
             joined = running.join_next() => match joined {
                 None => break,
-                Some(Ok(tally)) => {
+                Some(Ok((tally, conn))) => {
+                    pool.put_back(conn);
                     total.ok += tally.ok;
                     total.client_err += tally.client_err;
                     total.server_err += tally.server_err;

@@ -7,6 +7,11 @@
 //!   `duration`, an optional total `rate_per_s` on a shared schedule. It returns a
 //!   [`LoadReport`] with counts per status class, errors, throughput and latency percentiles
 //!   (hdrhistogram, µs resolution); [`LoadReport::summary_line`] formats it for humans.
+//! - [`run_kept`] is [`run`] on a [`ConnectionPool`] handed from one phase to the next:
+//!   the same keep-alive sockets serve every phase, so what a server piles on a
+//!   connection per request (a `close` listener on `req.socket`) lives through them all;
+//!   [`ConnectionPool::keep_warm`] keeps the connections from idling out between phases
+//!   (one marked request, [`KEEP_WARM_HEADER`], per connection idle for a second).
 //! - [`wait_ready`] polls a URL until the server answers, for a server that was just started.
 //! - [`run_external`] runs an [`ExternalLoad`] command (`sh -c`), forwarding its output lines.
 //!
@@ -38,14 +43,16 @@
 mod driver;
 mod error;
 mod external;
+mod pool;
 mod ready;
 mod report;
 mod spec;
 mod target;
 
-pub use driver::run;
+pub use driver::{run, run_kept};
 pub use error::LoadError;
 pub use external::{EXTERNAL_TAIL_LINES, ExternalLoad, ExternalReport, run_external};
+pub use pool::{ConnectionPool, DEFAULT_KEEP_WARM_IDLE, KEEP_WARM_HEADER, KeepWarm, KeepWarmOptions};
 pub use ready::{READY_POLL_INTERVAL, wait_ready};
 pub use report::{Latency, LoadReport};
 pub use spec::{DEFAULT_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT, LoadSpec, MAX_CONNECTIONS};

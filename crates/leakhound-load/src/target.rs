@@ -131,6 +131,8 @@ impl Drop for AbortOnDrop {
 #[derive(Debug)]
 pub(crate) struct Conn {
     pub sender: SendRequest<Full<Bytes>>,
+    /// When its last response ended (or it was opened): how long it has been idle.
+    pub idle_since: tokio::time::Instant,
     _driver: AbortOnDrop,
 }
 
@@ -164,6 +166,7 @@ pub(crate) async fn connect(addrs: &[SocketAddr], first: usize, timeout: Duratio
     Ok((
         Conn {
             sender,
+            idle_since: tokio::time::Instant::now(),
             _driver: AbortOnDrop(driver),
         },
         index,

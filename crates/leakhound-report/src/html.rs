@@ -115,6 +115,9 @@ fn header(r: &HuntJson, v: &Verdict) -> Markup {
                 @if let Some(next) = &r.what_would_decide {
                     p.hint { b { "To decide: " } (next) }
                 }
+                @for nw in &r.node_warnings {
+                    p.hint { b { "Node warned: " } (nw.text.strip_prefix("node warned: ").unwrap_or(&nw.text)) }
+                }
                 @if let Some(h) = r.active_resources.as_ref().filter(|h| h.growing) {
                     p.hint { b { "Handles grow: " } "active handles " (h.first) " → " (h.last) " (" (format!("{:+.2}", h.per_request)) " per request), still open after the load stopped" }
                 }
@@ -134,6 +137,9 @@ fn header(r: &HuntJson, v: &Verdict) -> Markup {
                         }
                     }
                     div { dt { "Duration" } dd { (format::duration_ms(end_ms)) } }
+                    @if let Some(c) = &r.connections {
+                        div { dt { "Connections" } dd { (c.text()) } }
+                    }
                 }
             }
         }

@@ -133,6 +133,116 @@ pub struct HuntJson {
     /// otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub without_cluster: Option<String>,
+    /// Node's own `MaxListenersExceededWarning`s, read from the app's output, one per
+    /// emitter class and event, in the order node first printed each; empty when it
+    /// printed none. A hunt with one is never `no_leak`.
+    #[serde(default)]
+    pub node_warnings: Vec<NodeWarningJson>,
+    /// The built-in load's keep-alive connections, kept open from before the baseline to
+    /// the end of the calm-down; absent when they were not (`--fresh-connections`, a load
+    /// command).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<ConnectionsJson>,
+}
+
+/// Node's warning that listeners pile up on one event of an emitter
+/// (`(node:PID) MaxListenersExceededWarning: Possible EventEmitter memory leak detected.
+/// 11 close listeners added to [Socket]. …`), grouped over the emitters of one class that
+/// warned for that event.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeWarningJson {
+    /// The warning's name: `MaxListenersExceededWarning`.
+    pub name: String,
+    /// `EventEmitter` or `EventTarget`.
+    pub emitter_kind: String,
+    /// The emitter's class as node inspects it (`Socket`, `AbortSignal`); absent when the
+    /// line does not name it (node ≤ 14).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emitter_class: Option<String>,
+    /// The event (`close`, `Symbol(kFoo)`).
+    pub event: String,
+    /// The listener count node reported (the highest over the emitters).
+    pub listener_count: u64,
+    /// The limit node reported (node ≥ 20); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_listeners: Option<u64>,
+    /// How many emitters of this class warned for this event (node warns once each).
+    pub emitters_warned: u64,
+    /// The pid in the first warning's `(node:PID)`; absent when it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// Where the listener was added, from a `--trace-warnings` stack: its first frame
+    /// outside node's own code; absent without the stack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_at: Option<String>,
+    /// The first warning's line as node printed it.
+    pub message: String,
+    /// One line for people: `node warned: 11 close listeners added to [Socket]`.
+    pub text: String,
+}
+
+impl NodeWarningJson {
+    /// The wire form of one grouped warning.
+    pub fn from_warning(w: &leakhound_hunt::ListenerWarning) -> NodeWarningJson {
+        NodeWarningJson {
+            name: leakhound_hunt::node_warnings::MAX_LISTENERS_WARNING.to_owned(),
+            emitter_kind: w.emitter_kind.clone(),
+            emitter_class: w.emitter_class.clone(),
+            event: w.event.clone(),
+            listener_count: w.listener_count,
+            max_listeners: w.max_listeners,
+            emitters_warned: w.emitters_warned,
+            pid: w.pid,
+            added_at: w.added_at().map(str::to_owned),
+            message: w.message.clone(),
+            text: w.to_string(),
+        }
+    }
+}
+
+/// The load's connections kept open across the hunt's phases.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConnectionsJson {
+    /// Always true (the object is absent when connections were not kept).
+    pub kept: bool,
+    /// Connections the load keeps (`--connections`).
+    pub connections: usize,
+    /// Connections opened in all (more than `connections` when the app closed some).
+    pub opened: u64,
+    /// Connections the app closed during the hunt, each replaced by a new one.
+    pub closed_by_app: u64,
+    /// Connections still open at the end of the calm-down.
+    pub open_at_end: usize,
+    /// Requests sent between phases to keep idle connections open (marked
+    /// `x-leakhound-keep-warm: 1`); not in `requests_sent` or any request count.
+    pub keep_warm_requests: u64,
+}
+
+impl ConnectionsJson {
+    /// The wire form of the kept connections.
+    pub fn from_kept(k: &leakhound_hunt::KeptConnections) -> ConnectionsJson {
+        ConnectionsJson {
+            kept: true,
+            connections: k.connections,
+            opened: k.opened,
+            closed_by_app: k.closed_by_app(),
+            open_at_end: k.open_at_end,
+            keep_warm_requests: k.keep_warm_requests,
+        }
+    }
+
+    /// `10 connections kept open from the warm-up to the calm-down (0 closed by the app;
+    /// 23 keep-warm requests between phases)`.
+    pub fn text(&self) -> String {
+        format!(
+            "{} connection{} kept open from before the baseline to the calm-down ({} closed by the app; {} keep-warm request{} between phases)",
+            self.connections,
+            if self.connections == 1 { "" } else { "s" },
+            self.closed_by_app,
+            self.keep_warm_requests,
+            if self.keep_warm_requests == 1 { "" } else { "s" },
+        )
+    }
 }
 
 /// One isolate of the app in a hunt: a process's main thread or a worker thread.
@@ -673,6 +783,8 @@ impl HuntJson {
                 })
                 .collect(),
             without_cluster: None,
+            node_warnings: o.node_warnings.iter().map(NodeWarningJson::from_warning).collect(),
+            connections: o.connections.as_ref().map(ConnectionsJson::from_kept),
             active_resources: ActiveResourcesJson::from_samples(&o.samples),
             clusters: leaks
                 .clusters
@@ -727,6 +839,9 @@ pub fn write_hunt_text(r: &HuntJson, w: &mut dyn std::io::Write) -> std::io::Res
     writeln!(w, "{headline}: {}", r.reason)?;
     if let Some(next) = &r.what_would_decide {
         writeln!(w, "   to decide: {next}")?;
+    }
+    for nw in &r.node_warnings {
+        writeln!(w, "   {}", nw.text)?;
     }
     writeln!(
         w,
@@ -799,6 +914,9 @@ pub fn write_hunt_text(r: &HuntJson, w: &mut dyn std::io::Write) -> std::io::Res
     }
     if r.processes.len() > 1 {
         write_processes_text(r, w)?;
+    }
+    if let Some(c) = &r.connections {
+        writeln!(w, "   connections: {}", c.text())?;
     }
     for l in &r.load {
         writeln!(
@@ -1063,6 +1181,44 @@ mod tests {
             text(&doc).contains("rates are per request sent: the requests the app served could not be counted"),
             "{}",
             text(&doc)
+        );
+    }
+
+    #[test]
+    fn nodes_listener_warning_and_the_kept_connections_are_in_text_and_html() {
+        let recorded = include_str!("../../../tests/golden/hunt-demo.json");
+        let mut doc: HuntJson = serde_json::from_str(recorded).expect("the recorded hunt");
+        let mut warnings = leakhound_hunt::NodeWarnings::new();
+        warnings.feed("(node:4711) MaxListenersExceededWarning: Possible EventEmitter memory leak detected. 11 close listeners added to [Socket]. MaxListeners is 10. Use emitter.setMaxListeners() to increase limit");
+        warnings.feed("(node:4711) MaxListenersExceededWarning: Possible EventEmitter memory leak detected. 11 close listeners added to [Socket]. MaxListeners is 10. Use emitter.setMaxListeners() to increase limit");
+        doc.node_warnings = warnings.warnings().iter().map(NodeWarningJson::from_warning).collect();
+        doc.connections = Some(ConnectionsJson::from_kept(&leakhound_hunt::KeptConnections {
+            connections: 10,
+            opened: 12,
+            open_at_end: 10,
+            keep_warm_requests: 7,
+        }));
+        let mut out = Vec::new();
+        write_hunt_text(&doc, &mut out).expect("text");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(
+            text.contains("\n   node warned: 11 close listeners added to [Socket] (on 2 emitters)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("connections: 10 connections kept open from before the baseline to the calm-down (2 closed by the app; 7 keep-warm requests between phases)"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&doc).expect("json");
+        assert_eq!(json["node_warnings"][0]["emitter_class"], "Socket");
+        assert_eq!(json["node_warnings"][0]["emitters_warned"], 2);
+        assert_eq!(json["connections"]["closed_by_app"], 2);
+        let mut page = Vec::new();
+        crate::html::write_html(&doc, &mut page).expect("html");
+        let page = String::from_utf8(page).expect("utf-8");
+        assert!(
+            page.contains("Node warned: </b>11 close listeners added to [Socket]"),
+            "the page"
         );
     }
 

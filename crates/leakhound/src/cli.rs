@@ -300,6 +300,15 @@ pub struct LoadArgs {
     /// Run this shell command once as the warm-up instead (with LEAKHOUND_URL).
     #[arg(long, value_name = "CMD")]
     pub warmup_load: Option<String>,
+    /// Open the built-in load's connections anew for each phase and close them at its
+    /// end. By default they are kept open from before the baseline to the end of the
+    /// calm-down, as browsers, load balancers and proxies keep theirs, so that what the
+    /// app piles on a connection per request (a listener on `req.socket`) is in every
+    /// snapshot; between phases each connection idle for a second gets one request
+    /// marked `x-leakhound-keep-warm: 1` (left out of the request counts) so that the
+    /// app's keep-alive timeout does not close it.
+    #[arg(long)]
+    pub fresh_connections: bool,
 }
 
 /// How a hunt runs: phases, sampling, snapshots, the leak finder's threshold.
@@ -678,6 +687,7 @@ fn hunt_options(app: AppArgs, load: LoadArgs, run: HuntRunArgs) -> leakhound_hun
         main_only: run.main_only,
         track_allocations: run.track_allocations,
         sample_allocations: run.sample_allocations,
+        fresh_connections: load.fresh_connections,
     }
 }
 

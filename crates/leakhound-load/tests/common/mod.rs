@@ -12,7 +12,8 @@ use std::time::Duration;
 /// Node server: counts requests (except `/count` and `/last`), remembers the last one, and
 /// answers with `?status=` (default 200) after `?delay=` ms with `?size=` bytes (default 64).
 /// `CLOSE_EVERY=n` sends `connection: close` on every n-th counted request; `EXIT_AFTER=n`
-/// exits (a crash, for the client) after answering the n-th. `PORT` (default 0) and
+/// exits (a crash, for the client) after answering the n-th. `KEEP_ALIVE_MS` sets the
+/// server's `keepAliveTimeout` (node's default, 5 s, without it). `PORT` (default 0) and
 /// `START_DELAY_MS` delay the listen. Prints `PORT <n>` once listening.
 const SERVER_JS: &str = r#"
 const http = require('http');
@@ -40,6 +41,7 @@ const server = http.createServer((req, res) => {
     if (delay > 0) setTimeout(send, delay); else send();
   });
 });
+if (process.env.KEEP_ALIVE_MS) server.keepAliveTimeout = Number(process.env.KEEP_ALIVE_MS);
 server.on('connection', () => { conns++; });
 const listen = () => server.listen(port, '127.0.0.1', () => console.log('PORT ' + server.address().port));
 if (startDelay > 0) setTimeout(listen, startDelay); else listen();

@@ -1,6 +1,6 @@
 //! Colour for text reports on a terminal. The renderers write plain text; [`Highlight`]
 //! colours the few lines a person looks for first (the verdict, cluster headlines,
-//! warnings, fixes) by what they start with, so colour never changes what is printed and
+//! warnings, node's own listener warnings, fixes) by what they start with, so colour never changes what is printed and
 //! a report piped to a file or a test is byte for byte the plain one.
 //!
 //! Whether to colour is [`color_enabled`]: `--color always|never` decide; `auto` colours
@@ -62,6 +62,7 @@ fn paint_of(line: &[u8]) -> Option<Paint> {
         .or_else(|| word(BOLD_GREEN, "NO LEAK"))
         .or_else(|| word(BOLD_YELLOW, "INCONCLUSIVE"))
         .or_else(|| word(YELLOW, "warning:"))
+        .or_else(|| word(YELLOW, "   node warned:"))
         .or_else(|| word(BOLD_YELLOW, "no cluster:"))
         .or_else(|| word(CYAN, "   fix:"))
         .or_else(|| {
@@ -152,7 +153,7 @@ mod tests {
         String::from_utf8(h.inner).unwrap()
     }
 
-    const REPORT: &str = "LEAK: 1 growing cluster\n\n#1 unbounded_collection — cache holds 3\n   fix: bound it\nwarning: few points\nplain line #2 \nNO LEAK: flat";
+    const REPORT: &str = "LEAK: 1 growing cluster\n   node warned: 11 close listeners added to [Socket]\n\n#1 unbounded_collection — cache holds 3\n   fix: bound it\nwarning: few points\nplain line #2 \nNO LEAK: flat";
 
     #[test]
     fn off_is_byte_for_byte_the_plain_text() {
@@ -163,7 +164,9 @@ mod tests {
     fn on_colours_only_the_lines_a_person_looks_for() {
         let out = colour(REPORT, true);
         assert!(
-            out.starts_with("\x1b[1;31mLEAK\x1b[0m: 1 growing cluster\n\n"),
+            out.starts_with(
+                "\x1b[1;31mLEAK\x1b[0m: 1 growing cluster\n\x1b[33m   node warned:\x1b[0m 11 close listeners added to [Socket]\n\n"
+            ),
             "{out:?}"
         );
         assert!(
