@@ -244,6 +244,9 @@ pub struct HuntOptions {
     pub track_allocations: bool,
     /// Take a sampling heap profile over the load phases (`--sample-allocations`).
     pub sample_allocations: bool,
+    /// The longest timers (their duration, ms) the hunt waits for before a `settled`
+    /// snapshot (`--settle-max-wait`); 0: never waits.
+    pub settle_max_wait_ms: u64,
 }
 
 /// Settings of a hunt.
@@ -302,6 +305,10 @@ pub struct HuntConfig {
     /// Run V8's sampling heap profiler (survivors only) from the baseline to the last
     /// snapshot and write it as `allocations.heapprofile` in the output folder.
     pub sample_allocations: bool,
+    /// When the leak finder's clusters include one-shot timers (a timer list of duration
+    /// `d`) and `d` is at most this, the hunt waits until `d` plus a margin after the load
+    /// stopped and takes a `settled` snapshot (`settle`); zero: never.
+    pub settle_max_wait: Duration,
 }
 
 fn free_port() -> Result<u16, ConfigError> {
@@ -426,6 +433,7 @@ impl HuntConfig {
             follow_isolates: !o.main_only,
             track_allocations: o.track_allocations,
             sample_allocations: o.sample_allocations,
+            settle_max_wait: Duration::from_millis(o.settle_max_wait_ms),
         })
     }
 }
@@ -565,6 +573,7 @@ mod tests {
             main_only: false,
             track_allocations: false,
             sample_allocations: false,
+            settle_max_wait_ms: 60_000,
         }
     }
 

@@ -168,6 +168,9 @@ pub struct HuntOutcome {
     /// Every isolate of the app that was followed, the main process first: its own memory
     /// series, floor, snapshots, leak finder and verdict. One entry for a single process.
     pub processes: Vec<IsolateOutcome>,
+    /// The main process's settle record (as its [`IsolateOutcome::settle`]): present when
+    /// its clusters included a list of Node's timers.
+    pub settle: Option<crate::settle::Settle>,
 }
 
 /// How an isolate's per-request rates are normalised.
@@ -232,6 +235,10 @@ pub struct IsolateOutcome {
     pub leaks: LeakReport,
     /// What happened to it that the reader should know ("exited at 4.2 s; …"), if anything.
     pub note: Option<String>,
+    /// When its clusters included a list of Node's timers: the settle step's record (the
+    /// `settled` snapshot taken once one-shot timers were due, and the clusters it
+    /// dropped), see [`crate::Settle`].
+    pub settle: Option<crate::settle::Settle>,
 }
 
 /// The hunt's verdict, its one-sentence reason and, when inconclusive, what would decide

@@ -60,3 +60,37 @@ impl TimerLists {
         found
     }
 }
+
+/// The duration in ms of the Node timer list a cluster's holder is, read from its label:
+/// `Some(8000)` for a holder `timerListMap[8000]` of class `TimersList` (Node keeps one
+/// list per duration in `timerListMap`, keyed by the duration in ms); `None` for any
+/// other holder, or a list reached by another path (whose label names no duration).
+///
+/// A heap snapshot taken without numeric values (as leakhound takes them) cannot tell a
+/// one-shot `setTimeout` from a `setInterval` of the same duration: both keep
+/// `_repeat` as a number or `null`, neither of which the snapshot records. A list of
+/// one-shot timers that grew may simply not be due yet; a snapshot taken this long after
+/// the load stopped decides it.
+pub fn timer_list_duration_ms(holder: &str, holder_class: &str) -> Option<u64> {
+    if holder_class != TIMERS_LIST {
+        return None;
+    }
+    let key = holder.strip_prefix("timerListMap[")?.strip_suffix(']')?;
+    key.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timer_lists_duration_comes_from_its_key_in_timer_list_map() {
+        assert_eq!(timer_list_duration_ms("timerListMap[8000]", "TimersList"), Some(8000));
+        assert_eq!(timer_list_duration_ms("timerListMap[1]", "TimersList"), Some(1));
+        // Not a timer list, or a label that names no duration.
+        assert_eq!(timer_list_duration_ms("timerListMap[8000]", "Map"), None);
+        assert_eq!(timer_list_duration_ms("timerListQueue._heap[1]", "TimersList"), None);
+        assert_eq!(timer_list_duration_ms("timerListMap[x]", "TimersList"), None);
+        assert_eq!(timer_list_duration_ms("timerListMap", "TimersList"), None);
+    }
+}

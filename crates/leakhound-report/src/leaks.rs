@@ -171,6 +171,10 @@ pub struct ClusterJson {
     /// Listener count for `listener_accumulation` (Node warns above 10 by default:
     /// `maxListeners`).
     pub listener_count: Option<u64>,
+    /// For a list of Node's timers (`timerListMap[8000]`): their duration and whether
+    /// they may simply not be due yet; absent for other holders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer_list: Option<TimerListJson>,
     /// One-line fix hint.
     pub fix_hint: String,
     /// Retainer trace from the GC root to a representative leaked object.
@@ -246,6 +250,28 @@ pub fn allocation_stacks_json(stacks: &[AllocationStack]) -> Vec<AllocationStack
                 .collect(),
         })
         .collect()
+}
+
+/// A cluster that is one of Node's timer lists (one per duration, in `timerListMap`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TimerListJson {
+    /// The timers' duration, ms.
+    pub duration_ms: u64,
+    /// What the snapshots say about them: for `leaks`, that one-shot timers
+    /// (`setTimeout`, a TTL cache's expiry) may simply not be due yet, and that a snapshot
+    /// taken their duration after the load stopped decides it (a snapshot cannot tell
+    /// them from `setInterval`s, which never are); for `hunt`, what its settled snapshot
+    /// showed.
+    pub note: String,
+}
+
+/// The note of a timer list of `duration_ms` seen in snapshots alone (`leaks`).
+pub fn pending_timers_note(duration_ms: u64) -> String {
+    let after = leakhound_hunt::wait_after_load_ms(duration_ms);
+    format!(
+        "if these are one-shot timers (setTimeout: a TTL cache's or a session's expiry), they may simply not be due yet when the last snapshot was taken: a snapshot taken {} after the load stopped decides it (the heap cannot tell them from setInterval timers, which never are; `leakhound hunt` takes that snapshot itself)",
+        format::duration_ms(after as f64)
+    )
 }
 
 /// Rates per unit of load.
@@ -447,6 +473,10 @@ pub fn cluster_json(c: &Cluster) -> ClusterJson {
         string_bytes_per_snapshot: c.string_bytes_per_snapshot.clone(),
         lint_findings: Vec::new(),
         listener_count: c.listener_count,
+        timer_list: leakhound_leaks::timer_list_duration_ms(&c.holder, &c.holder_class).map(|d| TimerListJson {
+            duration_ms: d,
+            note: pending_timers_note(d),
+        }),
         fix_hint: c.fix_hint.to_owned(),
         trace: c
             .trace
@@ -598,6 +628,9 @@ pub fn write_cluster_text(i: usize, c: &Cluster, requests_per_step: Option<f64>,
             "   listeners: {} on one event (Node warns above the default maxListeners of 10)",
             format::count(n)
         )?;
+    }
+    if let Some(d) = leakhound_leaks::timer_list_duration_ms(&c.holder, &c.holder_class) {
+        writeln!(w, "   timers of {d} ms: {}", pending_timers_note(d))?;
     }
     match c.sources.split_first() {
         Some((s, rest)) => {
