@@ -6,7 +6,9 @@
 //! snapshots alone, though everything goes once the timers fire.
 //!
 //! So when a cluster is a list of timers of duration `d` that are one-shot (counted in the
-//! live app: [`CENSUS_FUNCTION`]) or of unknown kind, the hunt waits until `d` plus a
+//! live app: [`CENSUS_FUNCTION`]; where they cannot be counted, as the final snapshot has
+//! them: a one-shot timer's `_repeat` is null, recorded as an edge to the null oddball, a
+//! repeating one's is its period, a number the snapshot leaves out), the hunt waits until `d` plus a
 //! margin ([`wait_after_load_ms`]) after the last load with no load running, takes a
 //! `settled` snapshot (headroom checked first, as every snapshot) and keeps only the
 //! clusters the leak finder still finds with the settled snapshot in the final's place
@@ -20,7 +22,7 @@
 //! This module is the pure part (records, decisions, wording); `run/settling.rs` drives
 //! the app.
 
-use leakhound_leaks::{Cluster, LeakReport, timer_list_duration_ms};
+use leakhound_leaks::{Cluster, LeakReport, TimerList};
 
 use crate::outcome::{CalmDown, SnapshotRecord, Verdict};
 
@@ -45,26 +47,36 @@ pub struct PendingTimers {
     /// The timers of that duration in the live app after the calm-down; `None` when they
     /// could not be counted (Deno, a refused inspector call).
     pub counted: Option<TimerCount>,
+    /// The list's timers in the final snapshot, one-shot (a `_repeat` edge to null) or
+    /// repeating: what decides when the live app's could not be counted.
+    pub in_final: TimerList,
 }
 
 impl PendingTimers {
-    /// Whether the timers may be one-shot timers not yet due: they are counted as such,
-    /// or could not be counted, or have all fired already (none left). Not when every
-    /// timer of the duration left repeats (`setInterval`: never due).
+    /// Whether the timers may be one-shot timers not yet due: the live app's are one-shot
+    /// or have all fired already (none left); where they could not be counted, the final
+    /// snapshot's are one-shot. Not when every timer of the duration repeats
+    /// (`setInterval`: never due).
     pub fn may_come_due(&self) -> bool {
-        match self.counted {
-            Some(c) => !(c.one_shot == 0 && c.repeating > 0),
-            None => true,
-        }
+        !self.all_repeat()
     }
 
-    /// `one-shot timers of 8000 ms`, `timers of 8000 ms` when their kind is not known,
-    /// `repeating timers (setInterval) of 60000 ms`.
+    /// Every timer of the duration left repeats (in the live app, or in the final
+    /// snapshot when the app's could not be counted).
+    fn all_repeat(&self) -> bool {
+        let (one_shot, repeating) = match self.counted {
+            Some(c) => (c.one_shot, c.repeating),
+            None => (self.in_final.one_shot, self.in_final.repeating),
+        };
+        one_shot == 0 && repeating > 0
+    }
+
+    /// `one-shot timers of 8000 ms`, `repeating timers (setInterval) of 60000 ms`.
     pub fn describe(&self) -> String {
-        let kind = match self.counted {
-            Some(c) if c.one_shot == 0 && c.repeating > 0 => "repeating timers (setInterval)",
-            Some(_) => "one-shot timers",
-            None => "timers",
+        let kind = if self.all_repeat() {
+            "repeating timers (setInterval)"
+        } else {
+            "one-shot timers"
         };
         format!("{kind} of {} ms", self.duration_ms)
     }
@@ -144,22 +156,24 @@ pub fn wait_after_load_ms(duration_ms: u64) -> u64 {
     duration_ms + 1000 + duration_ms / 20
 }
 
-/// The clusters of `report` that are lists of Node's timers, with their durations (ms).
-pub fn timer_clusters(report: &LeakReport) -> Vec<(String, u64)> {
+/// The clusters of `report` that are lists of Node's timers, with their timers in the
+/// final snapshot.
+pub fn timer_clusters(report: &LeakReport) -> Vec<(String, TimerList)> {
     report
         .clusters
         .iter()
-        .filter_map(|c| timer_list_duration_ms(&c.holder, &c.holder_class).map(|d| (c.holder.clone(), d)))
+        .filter_map(|c| c.timer_list.map(|t| (c.holder.clone(), t)))
         .collect()
 }
 
 /// Joins the timer clusters with what the live app had pending (`census`, `None` when it
 /// could not be counted).
-pub fn pending_timers(clusters: Vec<(String, u64)>, census: Option<&[TimerCount]>) -> Vec<PendingTimers> {
+pub fn pending_timers(clusters: Vec<(String, TimerList)>, census: Option<&[TimerCount]>) -> Vec<PendingTimers> {
     clusters
         .into_iter()
-        .map(|(holder, duration_ms)| PendingTimers {
+        .map(|(holder, in_final)| PendingTimers {
             counted: census.map(|c| {
+                let duration_ms = in_final.duration_ms;
                 c.iter()
                     .find(|t| t.duration_ms == duration_ms)
                     .copied()
@@ -170,7 +184,8 @@ pub fn pending_timers(clusters: Vec<(String, u64)>, census: Option<&[TimerCount]
                     })
             }),
             holder,
-            duration_ms,
+            duration_ms: in_final.duration_ms,
+            in_final,
         })
         .collect()
 }
@@ -342,20 +357,34 @@ mod tests {
         }
     }
 
+    fn in_final(duration_ms: u64, one_shot: u64, repeating: u64) -> TimerList {
+        TimerList {
+            duration_ms,
+            one_shot,
+            repeating,
+        }
+    }
+
     #[test]
     fn only_timers_that_all_repeat_are_never_due() {
         let list = |counted| PendingTimers {
             holder: "timerListMap[5000]".into(),
             duration_ms: 5000,
             counted,
+            in_final: in_final(5000, 300, 0),
         };
         assert!(list(Some(count(5000, 300, 0))).may_come_due());
         // Fired already (counted after the calm-down): the settled snapshot shows it.
         assert!(list(Some(count(5000, 0, 0))).may_come_due());
         // Some one-shot among intervals: a settled snapshot decides.
         assert!(list(Some(count(5000, 3, 300))).may_come_due());
-        // Not counted (Deno): may be.
+        // Not counted: the final snapshot's say.
         assert!(list(None).may_come_due());
+        let intervals = PendingTimers {
+            in_final: in_final(5000, 0, 300),
+            ..list(None)
+        };
+        assert!(!intervals.may_come_due());
         assert!(!list(Some(count(5000, 0, 300))).may_come_due());
         assert_eq!(
             list(Some(count(5000, 0, 300))).describe(),
@@ -368,14 +397,17 @@ mod tests {
     fn pending_timers_are_matched_by_duration() {
         let census = [count(30000, 0, 1), count(5000, 120, 0)];
         let p = pending_timers(
-            vec![("timerListMap[5000]".into(), 5000), ("timerListMap[7000]".into(), 7000)],
+            vec![
+                ("timerListMap[5000]".into(), in_final(5000, 300, 0)),
+                ("timerListMap[7000]".into(), in_final(7000, 300, 0)),
+            ],
             Some(&census),
         );
         assert_eq!(p[0].counted, Some(count(5000, 120, 0)));
         // None of that duration left: counted as none, not unknown.
         assert_eq!(p[1].counted, Some(count(7000, 0, 0)));
         assert_eq!(
-            pending_timers(vec![("timerListMap[5000]".into(), 5000)], None)[0].counted,
+            pending_timers(vec![("timerListMap[5000]".into(), in_final(5000, 300, 0))], None)[0].counted,
             None
         );
     }
@@ -402,6 +434,7 @@ mod tests {
                 holder: "timerListMap[5000]".into(),
                 duration_ms: 5000,
                 counted: Some(count(5000, 600, 0)),
+                in_final: in_final(5000, 600, 0),
             }],
             status,
             snapshot: None,

@@ -106,6 +106,7 @@ pub(crate) fn growing_primitive_arrays(
             string_bytes_per_snapshot: Vec::new(),
             source_unknown_why: None,
             app_scripts: Vec::new(),
+            timer_list: None,
         });
     }
     out

@@ -257,19 +257,44 @@ pub fn allocation_stacks_json(stacks: &[AllocationStack]) -> Vec<AllocationStack
 pub struct TimerListJson {
     /// The timers' duration, ms.
     pub duration_ms: u64,
-    /// What the snapshots say about them: for `leaks`, that one-shot timers
-    /// (`setTimeout`, a TTL cache's expiry) may simply not be due yet, and that a snapshot
-    /// taken their duration after the load stopped decides it (a snapshot cannot tell
-    /// them from `setInterval`s, which never are); for `hunt`, what its settled snapshot
+    /// Its one-shot timers (`setTimeout`) in the last snapshot: their `_repeat` is null.
+    pub one_shot: u64,
+    /// Its repeating timers (`setInterval`) in the last snapshot.
+    pub repeating: u64,
+    /// What that means: for `leaks`, that one-shot timers (a TTL cache's expiry) may simply
+    /// not be due yet, and that a snapshot taken their duration after the load stopped
+    /// decides it, or that repeating ones never are; for `hunt`, what its settled snapshot
     /// showed.
     pub note: String,
 }
 
-/// The note of a timer list of `duration_ms` seen in snapshots alone (`leaks`).
-pub fn pending_timers_note(duration_ms: u64) -> String {
-    let after = leakhound_hunt::wait_after_load_ms(duration_ms);
+impl TimerListJson {
+    /// The wire form of a timer list seen in snapshots alone (`leaks`).
+    pub fn of(t: &leakhound_leaks::TimerList) -> TimerListJson {
+        TimerListJson {
+            duration_ms: t.duration_ms,
+            one_shot: t.one_shot,
+            repeating: t.repeating,
+            note: timers_note(t),
+        }
+    }
+}
+
+/// The note of a timer list seen in snapshots alone (`leaks`): one-shot timers may not be
+/// due yet, repeating ones never are.
+pub fn timers_note(t: &leakhound_leaks::TimerList) -> String {
+    if t.one_shot == 0 && t.repeating > 0 {
+        return "repeating timers (setInterval): they never come due, so the list grows until they are cleared"
+            .to_owned();
+    }
+    let after = leakhound_hunt::wait_after_load_ms(t.duration_ms);
     format!(
-        "if these are one-shot timers (setTimeout: a TTL cache's or a session's expiry), they may simply not be due yet when the last snapshot was taken: a snapshot taken {} after the load stopped decides it (the heap cannot tell them from setInterval timers, which never are; `leakhound hunt` takes that snapshot itself)",
+        "{} one-shot timers (setTimeout: a TTL cache's or a session's expiry){}: they may simply not be due yet when the last snapshot was taken, and what they free goes when they fire; a snapshot taken {} after the load stopped decides it (`leakhound hunt` takes that snapshot itself)",
+        format::count(t.one_shot),
+        match t.repeating {
+            0 => String::new(),
+            n => format!(" and {} repeating", format::count(n)),
+        },
         format::duration_ms(after as f64)
     )
 }
@@ -473,10 +498,7 @@ pub fn cluster_json(c: &Cluster) -> ClusterJson {
         string_bytes_per_snapshot: c.string_bytes_per_snapshot.clone(),
         lint_findings: Vec::new(),
         listener_count: c.listener_count,
-        timer_list: leakhound_leaks::timer_list_duration_ms(&c.holder, &c.holder_class).map(|d| TimerListJson {
-            duration_ms: d,
-            note: pending_timers_note(d),
-        }),
+        timer_list: c.timer_list.as_ref().map(TimerListJson::of),
         fix_hint: c.fix_hint.to_owned(),
         trace: c
             .trace
@@ -629,8 +651,8 @@ pub fn write_cluster_text(i: usize, c: &Cluster, requests_per_step: Option<f64>,
             format::count(n)
         )?;
     }
-    if let Some(d) = leakhound_leaks::timer_list_duration_ms(&c.holder, &c.holder_class) {
-        writeln!(w, "   timers of {d} ms: {}", pending_timers_note(d))?;
+    if let Some(t) = &c.timer_list {
+        writeln!(w, "   timers of {} ms: {}", t.duration_ms, timers_note(t))?;
     }
     match c.sources.split_first() {
         Some((s, rest)) => {

@@ -312,6 +312,16 @@ fn a_ttl_cache_whose_timers_are_not_due_yet_is_no_leak_once_settled() {
         .find(|c| c["holder"] == format!("timerListMap[{TTL_MS}]"))
         .unwrap_or_else(|| panic!("the timer list is a cluster: {:?}", holders(&leaks["clusters"])));
     assert_eq!(timer_list["timer_list"]["duration_ms"].as_u64(), Some(TTL_MS));
+    // One-shot in the snapshot itself: their `_repeat` is null.
+    assert!(
+        timer_list["timer_list"]["one_shot"].as_u64().unwrap_or(0) >= 300,
+        "{timer_list:#}"
+    );
+    assert_eq!(
+        timer_list["timer_list"]["repeating"].as_u64(),
+        Some(0),
+        "{timer_list:#}"
+    );
     let note = timer_list["timer_list"]["note"].as_str().unwrap_or("");
     assert!(
         note.contains("may simply not be due yet") && note.contains("after the load stopped decides it"),
@@ -327,7 +337,7 @@ fn a_ttl_cache_whose_timers_are_not_due_yet_is_no_leak_once_settled() {
     );
     let (_, text) = leaks_of(&run, &[]);
     assert!(
-        text.contains(&format!("timers of {TTL_MS} ms: if these are one-shot timers")),
+        text.contains(&format!("timers of {TTL_MS} ms: ")) && text.contains(" one-shot timers (setTimeout"),
         "{text}"
     );
 }
@@ -409,4 +419,50 @@ fn intervals_are_never_waited_for() {
         run.elapsed
     );
     run.assert_app_gone();
+    // Offline too, the snapshots say they repeat (no `_repeat` edge: a number there).
+    let (code, out) = leaks_of(&run, &["--json", "--requests-per-step", "300"]);
+    assert_eq!(code, Some(1), "{out}");
+    let leaks: Value = serde_json::from_str(&out).expect("leaks --json");
+    let timer_list = &leaks["clusters"][0]["timer_list"];
+    assert_eq!(timer_list["one_shot"].as_u64(), Some(0), "{timer_list:#}");
+    assert!(timer_list["repeating"].as_u64().unwrap_or(0) >= 300, "{timer_list:#}");
+    assert!(
+        timer_list["note"].as_str().unwrap_or("").contains("never come due"),
+        "{timer_list:#}"
+    );
+}
+
+/// An app gone while the hunt waits for its timers gives no settled snapshot: the
+/// clusters of the three snapshots stand, and the verdict says the timers may not have
+/// been due, why nothing decided it, and what would.
+#[test]
+fn an_app_gone_during_the_wait_leaves_the_leak_with_what_would_decide_it() {
+    let run = hunt("settle_apps/ttl_dies.js", &[]);
+    let ctx = run.context();
+    assert_eq!(run.code, Some(1), "the three snapshots' leak stands\n{ctx}");
+    let doc = run.json();
+    let settle = &doc["settle"];
+    assert_eq!(settle["status"], "not_settled", "{settle:#}\n{ctx}");
+    let why = settle["why_not"].as_str().unwrap_or("");
+    assert!(why.starts_with("the app stopped while waiting for them"), "{why}");
+    let next = doc["what_would_decide"].as_str().unwrap_or("");
+    assert!(
+        next.contains("after the load stops, with the app still running"),
+        "{next}"
+    );
+    assert!(
+        doc["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("were still pending at the final snapshot"),
+        "{ctx}"
+    );
+    assert!(
+        doc["snapshots"]
+            .as_array()
+            .is_some_and(|s| s.iter().all(|s| s["label"] != "settled")),
+        "no settled snapshot\n{ctx}"
+    );
+    run.assert_app_gone();
+    run.assert_no_partial_files();
 }
