@@ -132,7 +132,9 @@ pub struct HuntOutcome {
     pub verdict: Verdict,
     /// Why, in one sentence.
     pub reason: String,
-    /// With [`Verdict::Inconclusive`], what would decide it (more load, a longer run).
+    /// With [`Verdict::Inconclusive`], what would decide it (more load, a longer run);
+    /// with a [`Verdict::Leak`] whose one-shot timers could not be settled, what would tell
+    /// whether they free what grew ([`crate::SettleStatus::NotSettled`]).
     pub what_would_decide: Option<String>,
     /// Pid of the app.
     pub pid: u32,

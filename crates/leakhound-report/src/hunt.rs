@@ -77,8 +77,10 @@ pub struct HuntJson {
     pub verdict: VerdictJson,
     /// One sentence: why the verdict.
     pub reason: String,
-    /// With `verdict: "inconclusive"`, what would decide it ("more load: …"); absent
-    /// otherwise.
+    /// With `verdict: "inconclusive"`, what would decide it ("more load: …"); with a
+    /// `leak` whose clusters include one-shot timers that could not be waited for
+    /// (`settle.status: "not_settled"`), what would tell whether they free what grew;
+    /// absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub what_would_decide: Option<String>,
     /// The app: command line or attached pid.
@@ -345,7 +347,8 @@ pub struct ProcessJson {
     pub verdict: VerdictJson,
     /// Why, in one sentence.
     pub reason: String,
-    /// With `verdict: "inconclusive"`, what would decide it.
+    /// With `verdict: "inconclusive"`, what would decide it; with a `leak` whose timers
+    /// could not be settled, what would tell (as the top-level field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub what_would_decide: Option<String>,
     /// Requests its HTTP servers handled during the hunt, counted in it; absent when they

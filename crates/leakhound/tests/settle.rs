@@ -388,6 +388,16 @@ fn timers_longer_than_the_wait_allowed_leave_the_leak_with_what_would_decide_it(
     );
     let reason = doc["reason"].as_str().unwrap_or("");
     assert!(reason.contains("may free what the clusters hold"), "{reason}");
+    // The timer list's cluster says the same.
+    let timers = doc["clusters"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["holder"] == format!("timerListMap[{TTL_MS}]")))
+        .unwrap_or_else(|| panic!("the timer list is a cluster\n{ctx}"));
+    let note = timers["timer_list"]["note"].as_str().unwrap_or("");
+    assert!(
+        note.contains("no settled snapshot was taken") && note.contains("--settle-max-wait 5s"),
+        "{note}"
+    );
     assert!(
         run.elapsed < Duration::from_secs(TTL_MS / 1000 + 20),
         "it did not wait for the timers"
@@ -407,6 +417,14 @@ fn intervals_are_never_waited_for() {
     assert_eq!(settle["status"], "repeating", "{settle:#}\n{ctx}");
     assert_eq!(settle["timers"][0]["one_shot"].as_u64(), Some(0), "{settle:#}");
     assert!(settle["timers"][0]["repeating"].as_u64().unwrap_or(0) > 0, "{settle:#}");
+    assert!(
+        doc["clusters"][0]["timer_list"]["note"]
+            .as_str()
+            .unwrap_or("")
+            .contains("they never come due"),
+        "{ctx}"
+    );
+    assert!(doc.get("what_would_decide").is_none(), "{ctx}");
     assert!(
         doc["snapshots"]
             .as_array()
