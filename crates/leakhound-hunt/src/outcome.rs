@@ -170,8 +170,9 @@ pub struct HuntOutcome {
     /// Every isolate of the app that was followed, the main process first: its own memory
     /// series, floor, snapshots, leak finder and verdict. One entry for a single process.
     pub processes: Vec<IsolateOutcome>,
-    /// The main process's settle record (as its [`IsolateOutcome::settle`]): present when
-    /// its clusters included a list of Node's timers.
+    /// The settle record of the main process, or else of the first isolate that has one
+    /// (a cluster's primary serves nothing; each isolate's is its
+    /// [`IsolateOutcome::settle`]): present when clusters included a list of Node's timers.
     pub settle: Option<crate::settle::Settle>,
 }
 

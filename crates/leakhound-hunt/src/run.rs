@@ -1389,7 +1389,8 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
             .flat_map(|p| p.leaks.warnings.iter().cloned())
             .collect(),
     };
-    let settle = processes.first().and_then(|p| p.settle.clone());
+    // The main process's, or (a cluster's primary serves nothing) the first isolate's.
+    let settle = processes.iter().find_map(|p| p.settle.clone());
     let (mut verdict, mut reason, mut what_would_decide) = if single {
         let calm = Settle::effective_calm_down(settle.as_ref(), calm_down);
         crate::settle::annotate(

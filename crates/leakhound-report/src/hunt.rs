@@ -136,7 +136,8 @@ pub struct HuntJson {
     /// otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub without_cluster: Option<String>,
-    /// When the main process's clusters included a list of Node's timers (a TTL cache's
+    /// When the main process's clusters (else the first isolate's that did; each isolate
+    /// has its own in `processes[].settle`) included a list of Node's timers (a TTL cache's
     /// `setTimeout(() => cache.delete(key), d)` per request): whether the hunt waited for
     /// them to come due and took a `settled` snapshot, and which clusters it dropped or
     /// kept; absent otherwise.

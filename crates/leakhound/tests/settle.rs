@@ -128,9 +128,14 @@ impl Run {
     }
 }
 
-/// `leakhound hunt --json` of `app_file` (under `tests/`) with a small bounded load,
-/// `TTL_MS` set, and `extra` arguments.
+/// `leakhound hunt --json` of `app_file` (under `tests/`) with a small bounded load
+/// (300 requests per phase), `TTL_MS` set, and `extra` arguments.
 fn hunt(app_file: &str, extra: &[&str]) -> Run {
+    hunt_n(app_file, 300, extra)
+}
+
+/// [`hunt`] with `requests` per phase.
+fn hunt_n(app_file: &str, requests: u64, extra: &[&str]) -> Run {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("snapshots");
     let pid_file = dir.path().join("app.pid");
@@ -140,7 +145,7 @@ fn hunt(app_file: &str, extra: &[&str]) -> Run {
             "hunt",
             "--json",
             "--requests",
-            "300",
+            &requests.to_string(),
             "--warmup",
             "100",
             "--phases",
@@ -481,6 +486,48 @@ fn an_app_gone_during_the_wait_leaves_the_leak_with_what_would_decide_it() {
             .is_some_and(|s| s.iter().all(|s| s["label"] != "settled")),
         "no settled snapshot\n{ctx}"
     );
+    run.assert_app_gone();
+    run.assert_no_partial_files();
+}
+
+/// In a cluster, each worker that served the load settles on its own: its timer list and
+/// cache are dropped by its own settled snapshot, and the app is no leak.
+#[test]
+fn each_cluster_worker_settles_its_own_ttl_cache() {
+    let run = hunt_n("settle_apps/ttl_cluster.js", 600, &[]);
+    let ctx = run.context();
+    assert_eq!(run.code, Some(0), "no leak\n{ctx}");
+    let doc = run.json();
+    assert_eq!(doc["verdict"], "no_leak", "{ctx}");
+    let workers: Vec<&Value> = doc["processes"]
+        .as_array()
+        .map(|p| p.iter().filter(|p| p["kind"] == "cluster_worker").collect())
+        .unwrap_or_default();
+    assert_eq!(workers.len(), 2, "{ctx}");
+    let mut settled = 0;
+    for w in &workers {
+        assert_eq!(w["verdict"], "no_leak", "{}\n{ctx}", w["name"]);
+        if w["settle"]["status"] == "settled" {
+            settled += 1;
+            // The timer list and the cache (whose label in a block-scoped context is not
+            // what this test is about).
+            let dropped = holders(&w["settle"]["dropped_clusters"]);
+            assert!(
+                dropped.len() >= 2 && dropped.contains(&format!("timerListMap[{TTL_MS}]")),
+                "{:#}",
+                w["settle"]
+            );
+            assert!(
+                w["snapshots"]
+                    .as_array()
+                    .is_some_and(|s| s.iter().any(|s| s["label"] == "settled")),
+                "{ctx}"
+            );
+        }
+    }
+    assert!(settled >= 1, "a worker that served the load settled\n{ctx}");
+    // The top-level record is a worker's: the primary serves nothing.
+    assert_eq!(doc["settle"]["status"], "settled", "{ctx}");
     run.assert_app_gone();
     run.assert_no_partial_files();
 }
