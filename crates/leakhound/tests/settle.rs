@@ -2,8 +2,10 @@
 //! entries are deleted by one-shot `setTimeout`s longer than the hunt's phases is no leak
 //! once a `settled` snapshot is taken after the timers are due; the same cache whose
 //! timers delete the wrong key stays a leak, named by the cache; timers the hunt may not
-//! wait for leave the leak with what would decide it; intervals are never waited for;
-//! and `leaks` on the three snapshots alone says the timers may not be due yet.
+//! wait for, or an app gone during the wait, leave the leak with what would decide it;
+//! intervals are never waited for; each cluster worker settles its own cache; an attached
+//! app settles and is left running; and `leaks` on the three snapshots alone says the
+//! timers may not be due yet (or, for intervals, never are).
 //!
 //! The test servers are `tests/settle_apps/` (a TTL of 5 s). Each hunt is small (100
 //! warm-up requests, 2 phases of 300) and bounded by [`HUNT_LIMIT`]; at most two run at
@@ -530,4 +532,64 @@ fn each_cluster_worker_settles_its_own_ttl_cache() {
     assert_eq!(doc["settle"]["status"], "settled", "{ctx}");
     run.assert_app_gone();
     run.assert_no_partial_files();
+}
+
+/// A running app hunted with `--attach` settles too (the settled snapshot through the
+/// same path, headroom checked), and is left running.
+#[test]
+fn an_attached_ttl_cache_settles_and_is_left_running() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut app = Command::new("node")
+        .arg("--inspect-port=0")
+        .arg(app("settle_apps/ttl.js"))
+        .env("PORT", port.to_string())
+        .env("TTL_MS", TTL_MS.to_string())
+        .env_remove("PID_FILE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start node");
+    // Let node install its SIGUSR1 handler and listen.
+    std::thread::sleep(Duration::from_millis(700));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _slot = Slot::take();
+    let started = Instant::now();
+    let out = Command::new(BIN)
+        .args([
+            "hunt",
+            "--json",
+            "--requests",
+            "300",
+            "--warmup",
+            "100",
+            "--calm-down-ms",
+            "300",
+            "--url",
+            &format!("http://127.0.0.1:{port}/"),
+            "--attach",
+            &app.id().to_string(),
+            "--out-dir",
+        ])
+        .arg(dir.path().join("snapshots"))
+        .output()
+        .expect("run leakhound hunt");
+    let alive = app.try_wait().expect("try_wait").is_none();
+    let _ = app.kill();
+    let _ = app.wait();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let ctx = format!("after {:?}\n{stderr}", started.elapsed());
+    assert!(alive, "an attached app is never stopped\n{ctx}");
+    assert_eq!(out.status.code(), Some(0), "no leak\n{ctx}");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(doc["verdict"], "no_leak", "{ctx}");
+    assert_eq!(doc["settle"]["status"], "settled", "{:#}\n{ctx}", doc["settle"]);
+    assert!(
+        holders(&doc["settle"]["dropped_clusters"]).contains(&"cache".to_owned()),
+        "{:#}",
+        doc["settle"]
+    );
 }
