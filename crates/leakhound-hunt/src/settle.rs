@@ -8,9 +8,9 @@
 //! So when a cluster is a list of timers of duration `d` that are one-shot (counted in the
 //! live app: [`CENSUS_FUNCTION`]; where they cannot be counted, as the final snapshot has
 //! them: a one-shot timer's `_repeat` is null, recorded as an edge to the null oddball, a
-//! repeating one's is its period, a number the snapshot leaves out), the hunt waits until `d` plus a
-//! margin ([`wait_after_load_ms`]) after the last load with no load running, takes a
-//! `settled` snapshot (headroom checked first, as every snapshot) and keeps only the
+//! repeating one's is its period, a number the snapshot leaves out), the hunt waits until
+//! `d` plus a margin ([`wait_after_load_ms`]) after the last load with no load running,
+//! takes a `settled` snapshot (headroom checked first, as every snapshot) and keeps only the
 //! clusters the leak finder still finds with the settled snapshot in the final's place
 //! (memlab's "final": taken after the action is undone). Clusters it drops are reported
 //! as such ([`DroppedCluster`]), so the verdict has evidence either way. When no settled
