@@ -248,6 +248,9 @@ pub struct HuntOptions {
     /// end (`--fresh-connections`), instead of keeping them open from the warm-up to the
     /// calm-down.
     pub fresh_connections: bool,
+    /// The longest timers (their duration, ms) the hunt waits for before a `settled`
+    /// snapshot (`--settle-max-wait`); 0: never waits.
+    pub settle_max_wait_ms: u64,
 }
 
 /// Settings of a hunt.
@@ -312,6 +315,10 @@ pub struct HuntConfig {
     /// that what the app piles on a connection per request is alive in every snapshot.
     /// False with `--fresh-connections` or a load command.
     pub keep_connections: bool,
+    /// When the leak finder's clusters include one-shot timers (a timer list of duration
+    /// `d`) and `d` is at most this, the hunt waits until `d` plus a margin after the load
+    /// stopped and takes a `settled` snapshot (`settle`); zero: never.
+    pub settle_max_wait: Duration,
 }
 
 fn free_port() -> Result<u16, ConfigError> {
@@ -437,6 +444,7 @@ impl HuntConfig {
             track_allocations: o.track_allocations,
             sample_allocations: o.sample_allocations,
             keep_connections: o.load_command.is_none() && !o.fresh_connections,
+            settle_max_wait: Duration::from_millis(o.settle_max_wait_ms),
         })
     }
 }
@@ -577,6 +585,7 @@ mod tests {
             track_allocations: false,
             sample_allocations: false,
             fresh_connections: false,
+            settle_max_wait_ms: 60_000,
         }
     }
 

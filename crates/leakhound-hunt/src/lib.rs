@@ -10,15 +10,18 @@
 //!
 //! Sequence: spawn → ready → warm-up → GC, floor, **baseline** → (load phase → GC, floor,
 //! snapshot) × phases (the first is the **target**, the last the **final**) → calm-down
-//! (wait, GC, floor) → stop the app → analyse.
+//! (wait, GC, floor) → the leak finder on each isolate's series, the app still running →
+//! when its clusters include timers that may be one-shot, wait until they are due and take
+//! a **settled** snapshot (`settle`) → stop the app → verdicts.
 //!
 //! Modules, lowest first: `phase` (names of phases and snapshots), `out_dir` (the
 //! snapshots' private folder), `lock` (one leakhound per attached process), `error`,
 //! `config`, `sampling` (one memory-sampling step, shared), `discovery` (the isolates of
 //! an app: node children in `/proc`, worker threads through `NodeWorker`; shared), `outcome` (events, records,
 //! verdict), `node_warnings` (node's `MaxListenersExceededWarning` read from the app's
-//! output), `kept` (the load's connections kept open across the phases), then `run` (the
-//! hunt) and `watch`.
+//! output), `kept` (the load's connections kept open across the phases), `settle`
+//! (pending one-shot timers: when a hunt takes a `settled` snapshot, and what it makes of
+//! it), then `run` (the hunt; `run/settling.rs` drives the settle step) and `watch`.
 
 pub mod capture;
 pub mod capture_hook;
@@ -37,6 +40,7 @@ mod outcome;
 mod phase;
 mod run;
 mod sampling;
+mod settle;
 mod watch;
 
 pub use config::{
@@ -54,6 +58,7 @@ pub use outcome::{
 };
 pub use phase::{PhaseKind, SnapshotLabel, UnknownPhase, UnknownSnapshotLabel};
 pub use run::hunt;
+pub use settle::{DroppedCluster, PendingTimers, Settle, SettleStatus, TimerCount, wait_after_load_ms};
 pub use watch::{
     HookAction, HookFuture, MAX_FLOOR_POINTS, MAX_KEPT_SAMPLES, TargetHook, TargetKey, TargetStatus, WatchEvent,
     WatchOutcome, judge as judge_watch, watch,

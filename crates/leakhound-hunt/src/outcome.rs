@@ -132,7 +132,9 @@ pub struct HuntOutcome {
     pub verdict: Verdict,
     /// Why, in one sentence.
     pub reason: String,
-    /// With [`Verdict::Inconclusive`], what would decide it (more load, a longer run).
+    /// With [`Verdict::Inconclusive`], what would decide it (more load, a longer run);
+    /// with a [`Verdict::Leak`] whose one-shot timers could not be settled, what would tell
+    /// whether they free what grew ([`crate::SettleStatus::NotSettled`]).
     pub what_would_decide: Option<String>,
     /// Pid of the app.
     pub pid: u32,
@@ -168,6 +170,10 @@ pub struct HuntOutcome {
     /// Every isolate of the app that was followed, the main process first: its own memory
     /// series, floor, snapshots, leak finder and verdict. One entry for a single process.
     pub processes: Vec<IsolateOutcome>,
+    /// The settle record of the main process, or else of the first isolate that has one
+    /// (a cluster's primary serves nothing; each isolate's is its
+    /// [`IsolateOutcome::settle`]): present when clusters included a list of Node's timers.
+    pub settle: Option<crate::settle::Settle>,
     /// Node's `MaxListenersExceededWarning`s read from the app's output, grouped by
     /// emitter class and event, in the order node first printed each; empty when node
     /// printed none (or the app's output was not read: an attached app).
@@ -263,6 +269,10 @@ pub struct IsolateOutcome {
     pub leaks: LeakReport,
     /// What happened to it that the reader should know ("exited at 4.2 s; …"), if anything.
     pub note: Option<String>,
+    /// When its clusters included a list of Node's timers: the settle step's record (the
+    /// `settled` snapshot taken once one-shot timers were due, and the clusters it
+    /// dropped), see [`crate::Settle`].
+    pub settle: Option<crate::settle::Settle>,
 }
 
 /// The hunt's verdict, its one-sentence reason and, when inconclusive, what would decide

@@ -3,7 +3,8 @@
 //! A hunt runs `warmup`, `load-1` … `load-N` and `calm-down`, and takes a snapshot
 //! `baseline` before the first load phase and one after each: `target` after `load-1`,
 //! `final` after the last, `final-1` … in between (memlab's baseline/target/final, with
-//! more snapshots when `--phases` asks). Their text forms are what the JSON report and the
+//! more snapshots when `--phases` asks), and `settled` after the calm-down when pending
+//! one-shot timers call for it. Their text forms are what the JSON report and the
 //! snapshot files have always used; [`std::fmt::Display`] gives them and
 //! [`std::str::FromStr`] reads them back.
 
@@ -75,6 +76,11 @@ pub enum SnapshotLabel {
     Intermediate(u32),
     /// After the last load phase: `final`.
     Final,
+    /// Taken after the calm-down, once one-shot timers pending at the final snapshot are
+    /// due (their duration after the load stopped): `settled`. Taken only when the leak
+    /// finder's clusters include such timers (`settle`); memlab's "final", taken after the
+    /// action is undone.
+    Settled,
 }
 
 impl SnapshotLabel {
@@ -96,13 +102,14 @@ impl fmt::Display for SnapshotLabel {
             SnapshotLabel::Target => f.write_str("target"),
             SnapshotLabel::Intermediate(n) => write!(f, "final-{n}"),
             SnapshotLabel::Final => f.write_str("final"),
+            SnapshotLabel::Settled => f.write_str("settled"),
         }
     }
 }
 
 /// A text that is not a snapshot label.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a snapshot label (baseline, target, final-N, final)")]
+#[error("{0:?} is not a snapshot label (baseline, target, final-N, final, settled)")]
 pub struct UnknownSnapshotLabel(pub String);
 
 impl FromStr for SnapshotLabel {
@@ -113,6 +120,7 @@ impl FromStr for SnapshotLabel {
             "baseline" => Ok(SnapshotLabel::Baseline),
             "target" => Ok(SnapshotLabel::Target),
             "final" => Ok(SnapshotLabel::Final),
+            "settled" => Ok(SnapshotLabel::Settled),
             _ => s
                 .strip_prefix("final-")
                 .and_then(|n| n.parse().ok())
@@ -149,7 +157,7 @@ mod tests {
         let labels: Vec<String> = (1..=4).map(|i| SnapshotLabel::after_phase(i, 4).to_string()).collect();
         assert_eq!(labels, ["target", "final-1", "final-2", "final"]);
         assert_eq!(SnapshotLabel::after_phase(2, 2), SnapshotLabel::Final);
-        for l in ["baseline", "target", "final-2", "final"] {
+        for l in ["baseline", "target", "final-2", "final", "settled"] {
             assert_eq!(l.parse::<SnapshotLabel>().map(|x| x.to_string()).as_deref(), Ok(l));
         }
         assert!("final-0".parse::<SnapshotLabel>().is_err());

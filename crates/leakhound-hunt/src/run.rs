@@ -27,6 +27,9 @@ use crate::outcome::{
 };
 use crate::phase::{PhaseKind, SnapshotLabel};
 use crate::sampling::{Clock, sample};
+use crate::settle::Settle;
+
+mod settling;
 
 /// How many times a series is started again after V8's object ids were reset under it.
 const MAX_SERIES_RESTARTS: u32 = 2;
@@ -67,6 +70,10 @@ struct IsoState {
     last_floor: Option<MemorySample>,
     /// What the report should say about it.
     notes: Vec<String>,
+    /// Its leak finder's report, when found while the app still ran (`settling.rs`).
+    leaks: Option<LeakReport>,
+    /// What the settle step did, when its clusters included a list of timers.
+    settle: Option<Settle>,
 }
 
 impl IsoState {
@@ -85,6 +92,8 @@ impl IsoState {
             after: None,
             last_floor: None,
             notes: Vec::new(),
+            leaks: None,
+            settle: None,
         }
     }
 
@@ -906,6 +915,10 @@ async fn hunt_in(
         keep_warm_at_snapshot: Vec::new(),
     };
     let result = run_phases(&mut ctx).await;
+    if result.is_ok() {
+        // With the app still alive: clusters of one-shot timers get a settled snapshot.
+        ctx.settle().await;
+    }
     // The kept connections are closed before the app is stopped, on every path.
     let kept = ctx.kept.close().await;
     ctx.connections = ctx.connections.or(kept);
@@ -1226,18 +1239,8 @@ async fn analyse_isolate(
     let mut samples = st.tracked.samples.lock().await.clone();
     samples.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
     let served_total = st.checkpoints.last().map(|c| c.1);
-    let counted = st.tracked.counting && processes > 1 && served_total.is_some_and(|n| n > 0);
-    let mut own_phases = phases.to_vec();
+    let (own_phases, counted) = own_phases(&st, phases, processes);
     if counted {
-        for p in own_phases.iter_mut().filter(|p| p.kind.is_load()) {
-            p.requests = st
-                .served_per_phase
-                .iter()
-                .rev()
-                .find(|(k, _)| *k == p.kind)
-                .map(|(_, n)| *n)
-                .unwrap_or(0);
-        }
         let mut cps = st.checkpoints.clone();
         cps.sort_by_key(|c| c.0);
         for s in &mut samples {
@@ -1253,7 +1256,9 @@ async fn analyse_isolate(
             .retain(|k| *k != leakhound_leaks::MemoryKind::Native);
     }
     let whole_series = st.in_series && st.snapshots.len() == cfg.phases + 1;
-    let leaks = if whole_series {
+    let leaks = if let Some(found) = st.leaks.clone() {
+        found
+    } else if whole_series {
         let mut opts = cfg.leak_options.clone();
         (opts.requests_per_step, opts.requests_per_step_each) = requests_per_step(&own_phases);
         if !counted {
@@ -1295,15 +1300,24 @@ async fn analyse_isolate(
                 returned_to_baseline: false,
                 waited_ms: 0,
             });
+            let calm = Settle::effective_calm_down(st.settle.as_ref(), calm);
             decide(&leaks, &floor, &floor_last_phase, &calm, &own_phases)
         }
-        Some(calm) if exited_ms.is_none() => decide(&leaks, &floor, &floor_last_phase, calm, &own_phases),
+        Some(calm) if exited_ms.is_none() => decide(
+            &leaks,
+            &floor,
+            &floor_last_phase,
+            &Settle::effective_calm_down(st.settle.as_ref(), *calm),
+            &own_phases,
+        ),
         _ => (
             Verdict::Inconclusive,
             "it exited during the hunt, before its memory could be judged".to_owned(),
             Some("a hunt in which it lives from the baseline to the calm-down".to_owned()),
         ),
     };
+    let (verdict, reason, what_would_decide) =
+        crate::settle::annotate((verdict, reason, what_would_decide), st.settle.as_ref());
     Ok(IsolateOutcome {
         isolate: iso,
         verdict,
@@ -1339,6 +1353,7 @@ async fn analyse_isolate(
         calm_down,
         leaks,
         note: (!notes.is_empty()).then(|| notes.join("; ")),
+        settle: st.settle,
     })
 }
 
@@ -1443,8 +1458,14 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
             .flat_map(|p| p.leaks.warnings.iter().cloned())
             .collect(),
     };
+    // The main process's, or (a cluster's primary serves nothing) the first isolate's.
+    let settle = processes.iter().find_map(|p| p.settle.clone());
     let (mut verdict, mut reason, mut what_would_decide) = if single {
-        decide(&leaks, &floor, &floor_last_phase, &calm_down, &phases)
+        let calm = Settle::effective_calm_down(settle.as_ref(), calm_down);
+        crate::settle::annotate(
+            decide(&leaks, &floor, &floor_last_phase, &calm, &phases),
+            settle.as_ref(),
+        )
     } else {
         combine(&processes)
     };
@@ -1533,6 +1554,7 @@ async fn analyse(ctx: Ctx, pid: u32, calm_down: CalmDown) -> Result<HuntOutcome,
         cluster_isolates,
         processes,
         heap_profile,
+        settle,
     })
 }
 
@@ -1602,6 +1624,27 @@ fn requests_per_step(phases: &[PhaseRecord]) -> (Option<f64>, Vec<f64>) {
     } else {
         (None, Vec::new())
     }
+}
+
+/// Isolate `st`'s load phases in the unit its rates divide by: with several processes and
+/// its requests counted in it, each load phase's requests are those it served; else the
+/// requests sent. The flag: whether they were counted.
+fn own_phases(st: &IsoState, phases: &[PhaseRecord], processes: usize) -> (Vec<PhaseRecord>, bool) {
+    let served_total = st.checkpoints.last().map(|c| c.1);
+    let counted = st.tracked.counting && processes > 1 && served_total.is_some_and(|n| n > 0);
+    let mut own = phases.to_vec();
+    if counted {
+        for p in own.iter_mut().filter(|p| p.kind.is_load()) {
+            p.requests = st
+                .served_per_phase
+                .iter()
+                .rev()
+                .find(|(k, _)| *k == p.kind)
+                .map(|(_, n)| *n)
+                .unwrap_or(0);
+        }
+    }
+    (own, counted)
 }
 
 /// Adds the keep-warm requests sent between consecutive snapshots (`per_step[i]`: from

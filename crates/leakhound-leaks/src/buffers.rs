@@ -166,6 +166,7 @@ pub(crate) fn growing_buffers(
             string_bytes_per_snapshot: Vec::new(),
             source_unknown_why: None,
             app_scripts: Vec::new(),
+            timer_list: None,
         });
     }
     out

@@ -114,6 +114,7 @@ pub(crate) fn build_cluster(
         string_bytes_per_snapshot: Vec::new(),
         source_unknown_why: None,
         app_scripts: Vec::new(),
+        timer_list: crate::timers::timer_list_of(s, label, holder),
     }
 }
 

@@ -42,3 +42,4 @@ pub use pattern::Pattern;
 pub use retainer_tree::{ClassPick, RetainerTree, largest_instances, path_to_root, pick_class, retainer_tree};
 pub use series::{FileProgress, SnapshotFileError, load_series, open_snapshot};
 pub use source::{MAX_APP_SCRIPTS, SourceKind, SourceRef};
+pub use timers::{TimerList, timer_list_duration_ms};

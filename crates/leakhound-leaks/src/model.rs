@@ -215,6 +215,9 @@ pub struct Cluster {
     /// Why `source` is not in the app's own code, and what would find it (`hunt
     /// --track-allocations`); `None` when a source is the app's.
     pub source_unknown_why: Option<String>,
+    /// For a list of Node's timers (`timerListMap[8000]`): its duration and how many of
+    /// its timers are one-shot or repeating in the last snapshot; `None` for other holders.
+    pub timer_list: Option<crate::timers::TimerList>,
     /// With `source_unknown_why`: the app's own scripts the last snapshot has code of (not
     /// Node's, not under `node_modules`), at most [`crate::MAX_APP_SCRIPTS`], sorted, where
     /// a source-level search (the lint rule of the cluster's pattern) may find the code

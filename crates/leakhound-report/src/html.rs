@@ -52,6 +52,9 @@ fn page(r: &HuntJson) -> Markup {
                     }
                     (floor(r))
                     (calm_down_and_phases(r))
+                    @if let Some(settle) = &r.settle {
+                        (settle_section(settle))
+                    }
                     (load(r))
                     (clusters(r))
                     (allocations(r))
@@ -382,6 +385,60 @@ fn calm_down_and_phases(r: &HuntJson) -> Markup {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The settle step: the timer lists that called for it, the settled snapshot and the
+/// clusters it dropped or kept (or why there was none, and what would decide it).
+fn settle_section(s: &crate::hunt::SettleJson) -> Markup {
+    html! {
+        section #settle {
+            h2 { "Pending timers: the settled snapshot" }
+            p {
+                @match s.status.as_str() {
+                    "settled" => { span.no { "✓ Settled" } }
+                    "repeating" => { span.yes { "↻ Repeating timers" } }
+                    _ => { span.yes { "? Not settled" } }
+                }
+                " " (s.summary) "."
+            }
+            table {
+                thead { tr { th { "Timer list" } th { "Duration" } th { "One-shot pending" } th { "Repeating pending" } } }
+                tbody {
+                    @for t in &s.timers {
+                        tr {
+                            td { code { (t.holder) } }
+                            td { (format::duration_ms(t.duration_ms as f64)) }
+                            td { (t.one_shot.map_or_else(|| "not counted".to_owned(), format::count)) }
+                            td { (t.repeating.map_or_else(|| "not counted".to_owned(), format::count)) }
+                        }
+                    }
+                }
+            }
+            @if !s.dropped_clusters.is_empty() {
+                h3 { "Dropped: grew only until the final snapshot" }
+                table {
+                    thead { tr { th { "Holder" } th { "Pattern" } th { "Counts (baseline → final)" } th { "Settled" } th { "Why" } } }
+                    tbody {
+                        @for d in &s.dropped_clusters {
+                            tr {
+                                td { code { (d.holder) } " " span.muted { "(" (d.holder_class) ")" } }
+                                td { (d.pattern) }
+                                td { (format::counts_across(&d.counts_per_snapshot)) }
+                                td { (d.settled_count.map_or_else(|| "gone".to_owned(), format::count)) }
+                                td { (d.why) }
+                            }
+                        }
+                    }
+                }
+            }
+            @if let Some(next) = &s.what_would_decide {
+                p.hint { b { "To decide: " } (next) }
+            }
+            @if let Some(path) = &s.snapshot {
+                p.note { "Settled snapshot: " code { (path) } }
             }
         }
     }

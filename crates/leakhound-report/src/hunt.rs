@@ -5,6 +5,7 @@
 use leakhound_hunt::{HuntOutcome, IsolateKind, IsolateOutcome, PhaseKind, SnapshotLabel, Verdict};
 use serde::{Deserialize, Serialize};
 
+use crate::format;
 use crate::leaks::{ClusterJson, ClusterOriginJson, NotGrowingJson};
 
 /// A verdict on the wire: `"leak"` or `"no_leak"`.
@@ -76,8 +77,10 @@ pub struct HuntJson {
     pub verdict: VerdictJson,
     /// One sentence: why the verdict.
     pub reason: String,
-    /// With `verdict: "inconclusive"`, what would decide it ("more load: …"); absent
-    /// otherwise.
+    /// With `verdict: "inconclusive"`, what would decide it ("more load: …"); with a
+    /// `leak` whose clusters include one-shot timers that could not be waited for
+    /// (`settle.status: "not_settled"`), what would tell whether they free what grew;
+    /// absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub what_would_decide: Option<String>,
     /// The app: command line or attached pid.
@@ -143,6 +146,185 @@ pub struct HuntJson {
     /// command).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connections: Option<ConnectionsJson>,
+    /// When the main process's clusters (else the first isolate's that did; each isolate
+    /// has its own in `processes[].settle`) included a list of Node's timers (a TTL cache's
+    /// `setTimeout(() => cache.delete(key), d)` per request): whether the hunt waited for
+    /// them to come due and took a `settled` snapshot, and which clusters it dropped or
+    /// kept; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle: Option<SettleJson>,
+}
+
+/// The settle step: a hunt whose clusters include a list of timers of duration `d` waits
+/// until `d` plus a margin after the load stopped (no load running), takes a `settled`
+/// snapshot and keeps only the clusters the leak finder still finds with it in the
+/// final's place (memlab's "final": after the action is undone).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SettleJson {
+    /// `settled` (a settled snapshot was taken and compared), `repeating` (every timer
+    /// of those durations repeats, `setInterval`: never due, nothing waited for) or
+    /// `not_settled` (no settled snapshot: `why_not`, `what_would_decide`).
+    pub status: String,
+    /// The growing timer lists that called for it.
+    pub timers: Vec<SettleTimersJson>,
+    /// Path of the `settled` snapshot; absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    /// Time from the end of the last load phase to the settled snapshot, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_load_ms: Option<u64>,
+    /// Clusters of the baseline/target/final snapshots that the settled snapshot no
+    /// longer shows growing: not leaks, what the timers were about to free.
+    pub dropped_clusters: Vec<DroppedClusterJson>,
+    /// Holders of the clusters the settled snapshot still shows growing (in `clusters`).
+    pub kept_clusters: Vec<String>,
+    /// The calm-down's check again, read after a GC right after the settled snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calm_down: Option<CalmDownJson>,
+    /// With `not_settled`: why no settled snapshot was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why_not: Option<String>,
+    /// With `not_settled`: what would decide whether the clusters are leaks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub what_would_decide: Option<String>,
+    /// The whole step in one sentence, as the text and HTML reports say it.
+    pub summary: String,
+}
+
+/// One growing timer list the settle step was about.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SettleTimersJson {
+    /// The cluster's holder: `timerListMap[8000]`.
+    pub holder: String,
+    /// The timers' duration, ms.
+    pub duration_ms: u64,
+    /// Pending one-shot timers (`setTimeout`) of that duration in the app after the
+    /// calm-down; absent when they could not be counted (Deno).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub one_shot: Option<u64>,
+    /// Pending repeating timers (`setInterval`) of that duration then; absent when they
+    /// could not be counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeating: Option<u64>,
+}
+
+/// A cluster the settled snapshot dropped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DroppedClusterJson {
+    /// Its holder.
+    pub holder: String,
+    /// Its holder's class.
+    pub holder_class: String,
+    /// Its pattern.
+    pub pattern: String,
+    /// Class of what accumulated.
+    pub root_class: String,
+    /// Its counts in the snapshots before the settled one, baseline first.
+    pub counts_per_snapshot: Vec<u64>,
+    /// Its count in the settled snapshot, when the leak finder still saw its holder;
+    /// absent: gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_count: Option<u64>,
+    /// Why it was dropped: `pending one-shot timers of 8000 ms: gone in a snapshot taken
+    /// 9 s after the load stopped`.
+    pub why: String,
+}
+
+impl SettleJson {
+    /// The wire form of a settle record.
+    pub fn from_settle(s: &leakhound_hunt::Settle) -> SettleJson {
+        use leakhound_hunt::SettleStatus;
+        let why = s.dropped_why();
+        let after = format::duration_ms(s.after_load_ms.unwrap_or(0) as f64);
+        let summary = match &s.status {
+            SettleStatus::Settled => {
+                let dropped: Vec<&str> = s.dropped.iter().map(|d| d.holder.as_str()).collect();
+                let back = match &s.calm_down {
+                    Some(c) if c.returned_to_baseline => "; memory back at the baseline",
+                    Some(_) => "; memory still above the baseline",
+                    None => "",
+                };
+                format!(
+                    "{}: a snapshot taken {after} after the load stopped, once they were due, {}{}{back}",
+                    s.timers_text(),
+                    match dropped.len() {
+                        0 => "still shows every cluster growing".to_owned(),
+                        n => format!(
+                            "no longer shows {} growing ({})",
+                            format::plural(n as u64, "cluster", "clusters"),
+                            dropped.join(", ")
+                        ),
+                    },
+                    match (s.dropped.is_empty(), s.kept.len()) {
+                        (true, _) | (false, 0) => String::new(),
+                        (false, _) => format!("; still growing: {}", s.kept.join(", ")),
+                    },
+                )
+            }
+            SettleStatus::Repeating => format!("{}: never due, so no settled snapshot was needed", s.timers_text()),
+            SettleStatus::NotSettled {
+                why: why_not,
+                what_would_decide,
+            } => format!(
+                "{} may not have been due at the final snapshot, and no settled snapshot was taken ({why_not}); to decide: {what_would_decide}",
+                s.timers_text()
+            ),
+        };
+        let (why_not, what_would_decide) = match &s.status {
+            SettleStatus::NotSettled { why, what_would_decide } => (Some(why.clone()), Some(what_would_decide.clone())),
+            _ => (None, None),
+        };
+        SettleJson {
+            status: s.status.as_str().to_owned(),
+            timers: s
+                .pending
+                .iter()
+                .map(|p| SettleTimersJson {
+                    holder: p.holder.clone(),
+                    duration_ms: p.duration_ms,
+                    one_shot: p.counted.map(|c| c.one_shot),
+                    repeating: p.counted.map(|c| c.repeating),
+                })
+                .collect(),
+            snapshot: s.snapshot.as_ref().map(|r| r.path.display().to_string()),
+            after_load_ms: s.after_load_ms,
+            dropped_clusters: s
+                .dropped
+                .iter()
+                .map(|d| DroppedClusterJson {
+                    holder: d.holder.clone(),
+                    holder_class: d.holder_class.clone(),
+                    pattern: d.pattern.clone(),
+                    root_class: d.root_class.clone(),
+                    counts_per_snapshot: d.counts_per_snapshot.clone(),
+                    settled_count: d.settled_count,
+                    why: why.clone(),
+                })
+                .collect(),
+            kept_clusters: s.kept.clone(),
+            calm_down: s.calm_down.as_ref().map(calm_down_json),
+            why_not,
+            what_would_decide,
+            summary,
+        }
+    }
+
+    /// The note a kept timer-list cluster carries in a hunt (`timer_list.note`): what
+    /// the settle step showed about it.
+    fn cluster_note(&self) -> String {
+        match self.status.as_str() {
+            "settled" => format!(
+                "still growing in the settled snapshot taken {} after the load stopped, once one-shot timers of this duration were due: not merely pending",
+                format::duration_ms(self.after_load_ms.unwrap_or(0) as f64)
+            ),
+            "repeating" => "every pending timer of this duration repeats (setInterval): they never come due".to_owned(),
+            _ => format!(
+                "they may simply not be due yet; no settled snapshot was taken ({}); to decide: {}",
+                self.why_not.as_deref().unwrap_or(""),
+                self.what_would_decide.as_deref().unwrap_or("")
+            ),
+        }
+    }
 }
 
 /// Node's warning that listeners pile up on one event of an emitter
@@ -245,6 +427,18 @@ impl ConnectionsJson {
     }
 }
 
+/// Gives the timer-list clusters of `clusters` the note of what `settle` showed.
+fn note_timer_lists(clusters: &mut [ClusterJson], settle: Option<&SettleJson>) {
+    let Some(settle) = settle else { return };
+    for c in clusters {
+        if let Some(t) = &mut c.timer_list
+            && settle.timers.iter().any(|p| p.holder == c.holder)
+        {
+            t.note = settle.cluster_note();
+        }
+    }
+}
+
 /// One isolate of the app in a hunt: a process's main thread or a worker thread.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProcessJson {
@@ -264,7 +458,8 @@ pub struct ProcessJson {
     pub verdict: VerdictJson,
     /// Why, in one sentence.
     pub reason: String,
-    /// With `verdict: "inconclusive"`, what would decide it.
+    /// With `verdict: "inconclusive"`, what would decide it; with a `leak` whose timers
+    /// could not be settled, what would tell (as the top-level field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub what_would_decide: Option<String>,
     /// Requests its HTTP servers handled during the hunt, counted in it; absent when they
@@ -304,6 +499,10 @@ pub struct ProcessJson {
     /// What happened to it that matters (`exited at 4.2 s; …`), if anything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Its settle step, as the top-level `settle`; absent when its clusters had no list
+    /// of timers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle: Option<SettleJson>,
 }
 
 /// An allocation site of the sampling heap profile: one function, all its stacks.
@@ -617,6 +816,16 @@ impl ProcessJson {
     pub fn from_outcome(p: &IsolateOutcome) -> ProcessJson {
         let per_phase = p.requests_per_phase.first().map(|n| *n as f64);
         let leaks = crate::leaks::leaks_json(&[], &p.leaks, per_phase);
+        let settle = p.settle.as_ref().map(SettleJson::from_settle);
+        let mut clusters: Vec<ClusterJson> = leaks
+            .clusters
+            .into_iter()
+            .map(|mut c| {
+                c.origin = origin(&p.isolate);
+                c
+            })
+            .collect();
+        note_timer_lists(&mut clusters, settle.as_ref());
         ProcessJson {
             pid: p.isolate.pid,
             kind: p.isolate.kind.as_str().to_owned(),
@@ -636,16 +845,10 @@ impl ProcessJson {
             snapshots: p.snapshots.iter().map(snapshot_json).collect(),
             floor: floor_json(&p.floor, &p.floor_last_phase),
             calm_down: p.calm_down.as_ref().map(calm_down_json),
-            clusters: leaks
-                .clusters
-                .into_iter()
-                .map(|mut c| {
-                    c.origin = origin(&p.isolate);
-                    c
-                })
-                .collect(),
+            clusters,
             memory: p.samples.iter().map(MemoryPointJson::from_sample).collect(),
             note: p.note.clone(),
+            settle,
         }
     }
 
@@ -670,6 +873,20 @@ impl HuntJson {
             return None;
         }
         let kinds = |k: &[String]| k.join(", ");
+        // The JS heap's rise under load was the pending timers' entries: said so, rather than
+        // measured against the flat margin.
+        let js_heap_rose = self
+            .floor
+            .growing
+            .iter()
+            .chain(&self.floor.growing_last_phase)
+            .any(|k| k == "js_heap");
+        if self.verdict != VerdictJson::Leak && js_heap_rose && self.settled_back_at_baseline() {
+            return Some(
+                "the floor of js_heap rose under load while one-shot timers were pending, and memory was back at the baseline once they were due (settle)"
+                    .to_owned(),
+            );
+        }
         if self.verdict == VerdictJson::Leak {
             let what = if self.floor.growing.is_empty() {
                 &self.floor.growing_last_phase
@@ -695,6 +912,14 @@ impl HuntJson {
             kinds(&self.floor.growing_last_phase),
             leakhound_leaks::FLAT_BYTES_PER_REQUEST
         ))
+    }
+
+    /// Whether a settled snapshot was taken and memory read after it was back at the
+    /// baseline.
+    pub fn settled_back_at_baseline(&self) -> bool {
+        self.settle
+            .as_ref()
+            .is_some_and(|s| s.status == "settled" && s.calm_down.as_ref().is_some_and(|c| c.returned_to_baseline))
     }
 
     /// Time spent in the load phases, ms (warm-up and calm-down excluded).
@@ -816,7 +1041,9 @@ impl HuntJson {
                     .collect()
             }),
             allocation_flame: o.heap_profile.as_ref().map(|p| p.folded.clone()).unwrap_or_default(),
+            settle: o.settle.as_ref().map(SettleJson::from_settle),
         };
+        note_timer_lists(&mut report.clusters, report.settle.as_ref());
         // One explanation of memory that grew without a cluster, shared with the text and
         // HTML reports.
         report.without_cluster = crate::no_cluster::no_cluster_note(&report).map(|n| n.paragraph());
@@ -888,6 +1115,8 @@ pub fn write_hunt_text(r: &HuntJson, w: &mut dyn std::io::Write) -> std::io::Res
     let c = &r.calm_down;
     let after = if c.returned_to_baseline {
         "returned to baseline".to_owned()
+    } else if r.settled_back_at_baseline() {
+        "still above the baseline while one-shot timers were pending; back at it once they were due".to_owned()
     } else if r.verdict == VerdictJson::NoLeak {
         format!(
             "stayed {} above the baseline, bounded (not growing under load)",
@@ -902,6 +1131,9 @@ pub fn write_hunt_text(r: &HuntJson, w: &mut dyn std::io::Write) -> std::io::Res
         format::bytes(c.baseline_heap_used_bytes),
         format::bytes(c.after_heap_used_bytes),
     )?;
+    if let Some(s) = &r.settle {
+        writeln!(w, "   settle: {}", s.summary)?;
+    }
     if let Some(h) = &r.active_resources {
         writeln!(
             w,
@@ -1086,6 +1318,9 @@ fn write_cluster_json_text(i: usize, c: &crate::leaks::ClusterJson, w: &mut dyn 
     if let Some(n) = c.listener_count {
         writeln!(w, "   listeners: {n} on one event (Node's default maxListeners is 10)")?;
     }
+    if let Some(t) = &c.timer_list {
+        writeln!(w, "   timers of {} ms: {}", t.duration_ms, t.note)?;
+    }
     match &c.source {
         Some(source) if c.source_confidence == "allocation_stack" => {
             writeln!(w, "   source (from the allocation stacks): {source}{}", c.source_note())?
@@ -1220,6 +1455,45 @@ mod tests {
             page.contains("Node warned: </b>11 close listeners added to [Socket]"),
             "the page"
         );
+    }
+
+    #[test]
+    fn a_settled_hunt_says_what_the_settled_snapshot_dropped_in_text_and_html() {
+        let recorded = include_str!("../../../tests/golden/hunt-demo.json");
+        let mut doc: HuntJson = serde_json::from_str(recorded).expect("the recorded hunt");
+        let settle: SettleJson = serde_json::from_value(serde_json::json!({
+            "status": "settled",
+            "timers": [{ "holder": "timerListMap[8000]", "duration_ms": 8000, "one_shot": 600, "repeating": 0 }],
+            "snapshot": "out/04-settled.heapsnapshot",
+            "after_load_ms": 9400,
+            "dropped_clusters": [{
+                "holder": "sessionCache",
+                "holder_class": "Map",
+                "pattern": "unbounded_collection",
+                "root_class": "Session",
+                "counts_per_snapshot": [0, 300, 600],
+                "why": "pending one-shot timers of 8000 ms: gone in a snapshot taken 9.4 s after the load stopped"
+            }],
+            "kept_clusters": [],
+            "summary": "one-shot timers of 8000 ms: a snapshot taken 9.4 s after the load stopped, once they were due, no longer shows 1 cluster growing (sessionCache)"
+        }))
+        .expect("a settle record");
+        doc.settle = Some(settle);
+        let mut text = Vec::new();
+        write_hunt_text(&doc, &mut text).expect("text");
+        let text = String::from_utf8(text).expect("utf-8");
+        assert!(
+            text.contains("   settle: one-shot timers of 8000 ms: a snapshot taken 9.4 s after the load stopped"),
+            "{text}"
+        );
+        let mut html = Vec::new();
+        crate::html::write_html(&doc, &mut html).expect("html");
+        let html = String::from_utf8(html).expect("utf-8");
+        assert!(html.contains("<section id=\"settle\">"), "the settle section");
+        assert!(html.contains("sessionCache") && html.contains("gone in a snapshot taken 9.4 s"));
+        // And it reads back the same: additive JSON.
+        let again: HuntJson = serde_json::from_str(&serde_json::to_string(&doc).expect("json")).expect("parses");
+        assert_eq!(again.settle.map(|s| s.dropped_clusters.len()), Some(1));
     }
 
     #[test]

@@ -171,6 +171,10 @@ pub struct ClusterJson {
     /// Listener count for `listener_accumulation` (Node warns above 10 by default:
     /// `maxListeners`).
     pub listener_count: Option<u64>,
+    /// For a list of Node's timers (`timerListMap[8000]`): their duration and whether
+    /// they may simply not be due yet; absent for other holders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer_list: Option<TimerListJson>,
     /// One-line fix hint.
     pub fix_hint: String,
     /// Retainer trace from the GC root to a representative leaked object.
@@ -246,6 +250,53 @@ pub fn allocation_stacks_json(stacks: &[AllocationStack]) -> Vec<AllocationStack
                 .collect(),
         })
         .collect()
+}
+
+/// A cluster that is one of Node's timer lists (one per duration, in `timerListMap`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TimerListJson {
+    /// The timers' duration, ms.
+    pub duration_ms: u64,
+    /// Its one-shot timers (`setTimeout`) in the last snapshot: their `_repeat` is null.
+    pub one_shot: u64,
+    /// Its repeating timers (`setInterval`) in the last snapshot.
+    pub repeating: u64,
+    /// What that means: for `leaks`, that one-shot timers (a TTL cache's expiry) may simply
+    /// not be due yet, and that a snapshot taken their duration after the load stopped
+    /// decides it, or that repeating ones never are; for `hunt`, what its settled snapshot
+    /// showed.
+    pub note: String,
+}
+
+impl TimerListJson {
+    /// The wire form of a timer list seen in snapshots alone (`leaks`).
+    pub fn of(t: &leakhound_leaks::TimerList) -> TimerListJson {
+        TimerListJson {
+            duration_ms: t.duration_ms,
+            one_shot: t.one_shot,
+            repeating: t.repeating,
+            note: timers_note(t),
+        }
+    }
+}
+
+/// The note of a timer list seen in snapshots alone (`leaks`): one-shot timers may not be
+/// due yet, repeating ones never are.
+pub fn timers_note(t: &leakhound_leaks::TimerList) -> String {
+    if t.one_shot == 0 && t.repeating > 0 {
+        return "repeating timers (setInterval): they never come due, so the list grows until they are cleared"
+            .to_owned();
+    }
+    let after = leakhound_hunt::wait_after_load_ms(t.duration_ms);
+    format!(
+        "{} one-shot timers (setTimeout: a TTL cache's or a session's expiry){}: they may simply not be due yet when the last snapshot was taken, and what they free goes when they fire; a snapshot taken {} after the load stopped decides it (`leakhound hunt` takes that snapshot itself)",
+        format::count(t.one_shot),
+        match t.repeating {
+            0 => String::new(),
+            n => format!(" and {} repeating", format::count(n)),
+        },
+        format::duration_ms(after as f64)
+    )
 }
 
 /// Rates per unit of load.
@@ -447,6 +498,7 @@ pub fn cluster_json(c: &Cluster) -> ClusterJson {
         string_bytes_per_snapshot: c.string_bytes_per_snapshot.clone(),
         lint_findings: Vec::new(),
         listener_count: c.listener_count,
+        timer_list: c.timer_list.as_ref().map(TimerListJson::of),
         fix_hint: c.fix_hint.to_owned(),
         trace: c
             .trace
@@ -598,6 +650,9 @@ pub fn write_cluster_text(i: usize, c: &Cluster, requests_per_step: Option<f64>,
             "   listeners: {} on one event (Node warns above the default maxListeners of 10)",
             format::count(n)
         )?;
+    }
+    if let Some(t) = &c.timer_list {
+        writeln!(w, "   timers of {} ms: {}", t.duration_ms, timers_note(t))?;
     }
     match c.sources.split_first() {
         Some((s, rest)) => {

@@ -377,6 +377,15 @@ pub struct HuntRunArgs {
     /// measurement (rounds from 0.5x to 1.1x), and no more RSS (bench/RESULTS.md).
     #[arg(long)]
     pub sample_allocations: bool,
+    /// The longest timers a hunt waits for. When a cluster is a list of Node's timers of
+    /// duration d (a TTL cache's `setTimeout(() => cache.delete(key), d)` per request)
+    /// that are not all intervals, and d is at most this, the hunt waits until d and a
+    /// margin (1 s + 5 %) have passed since the load stopped, takes a `settled` snapshot
+    /// and keeps only the clusters still growing with it in the final's place; the
+    /// clusters it drops are reported. Longer timers leave the clusters as they are, with
+    /// what would decide them. 0: never wait.
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub settle_max_wait: Duration,
 }
 
 /// Where the app's output goes (`--app-output`).
@@ -688,6 +697,7 @@ fn hunt_options(app: AppArgs, load: LoadArgs, run: HuntRunArgs) -> leakhound_hun
         track_allocations: run.track_allocations,
         sample_allocations: run.sample_allocations,
         fresh_connections: load.fresh_connections,
+        settle_max_wait_ms: run.settle_max_wait.as_millis() as u64,
     }
 }
 

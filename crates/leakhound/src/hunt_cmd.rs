@@ -213,6 +213,10 @@ async fn show_progress(
             HuntEvent::Started { pid } if attached => say(format!("leakhound: attached to pid {pid}")),
             HuntEvent::Started { pid } => say(format!("leakhound: app started, pid {pid}")),
             HuntEvent::Step(s) => {
+                // A wait for pending timers may be long: said on its own line too.
+                if s.starts_with("settle: ") {
+                    say(format!("leakhound: {s}"));
+                }
                 step = s;
                 bar.set_message(format!("{step} {last_mem}"));
             }
