@@ -327,7 +327,9 @@ fn the_demo_hunt_shows_the_same_sections_and_content() {
         texts(&html, "<dl class=\"meta\"", "</dl>"),
         [
             "App node ./demo-server.js PID 13022 Load sent to http://127.0.0.1:45163/ \
-          Requests sent 650 (300 per phase) Duration 2.7 s"
+          Requests sent 650 (300 per phase) Duration 2.7 s Connections 10 connections kept \
+          open from before the baseline to the calm-down (0 closed by the app; 10 keep-warm \
+          requests between phases)"
         ]
     );
     // Tables: floor, calm-down, phases, load, snapshots (first data row of each).
