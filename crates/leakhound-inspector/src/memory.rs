@@ -26,6 +26,11 @@ use crate::session::Session;
 /// Key under which the injected observer keeps its state on `globalThis`.
 const GC_STATE_KEY: &str = "leakhound.gc";
 
+/// The class of the GC observer's state object in the target, as a heap snapshot names
+/// it: what hangs off an object of this class is leakhound's own memory (the leak finder's
+/// `is_own_instrumentation` knows it by this name).
+pub(crate) const OWN_STATE_CLASS: &str = "LeakhoundGcState";
+
 /// Lower bound of the timeout for `HeapProfiler.collectGarbage` (a full GC of a multi-GB heap
 /// takes many seconds).
 const MIN_GC_TIMEOUT: Duration = Duration::from_secs(120);
@@ -214,7 +219,10 @@ fn install_script() -> String {
   if (typeof PO !== 'function') throw new Error('PerformanceObserver is not available in this node version');
   // windows: [start, end] (performance.now() times) of GCs requested through the inspector,
   // whose entries V8 does not flag as forced; end is Infinity while the request runs.
-  const state = {{ events: [], dropped: 0, windows: [], gc: {{}} }};
+  // An instance of a class of leakhound's name, so that a heap snapshot names it: its
+  // ring of GC events, which fills across snapshots, is leakhound's own memory whichever
+  // path (the global's Symbol property, the observer's closure) reaches it.
+  const state = Object.assign(new (class {OWN_STATE_CLASS} {{}})(), {{ events: [], dropped: 0, windows: [], gc: {{}} }});
   try {{ state.v8 = process.getBuiltinModule?.('node:v8') ?? process.mainModule?.require('v8'); }} catch {{}}
   const kinds = {{ 1: 'minor', 4: 'major', 8: 'incremental', 16: 'weakcb' }};
   const bounds = [{buckets}];

@@ -7,11 +7,19 @@ use crate::nodes::{fn_name, is_global_object, is_internal};
 use crate::source::{ScriptMap, SourceKind, SourceRef};
 use crate::trace::Traces;
 
+/// The class leakhound gives its GC observer's state in the target (the inspector
+/// crate's `OWN_STATE_CLASS`; this crate does not depend on it).
+const OWN_STATE_CLASS: &str = "LeakhoundGcState";
+
 /// Whether `o` hangs off leakhound's own instrumentation in the target (the GC observer's
-/// state under `Symbol.for('leakhound.…')`): not the app's memory.
+/// state under `Symbol.for('leakhound.…')`, an object of class `LeakhoundGcState`,
+/// whichever path reaches it): not the app's memory.
 pub(crate) fn is_own_instrumentation(s: &HeapSnapshot, traces: &Traces, o: NodeId) -> bool {
     let mut cur = o;
     for _ in 0..32 {
+        if s.node_type(cur) == NodeType::Object && s.raw_name(cur) == OWN_STATE_CLASS {
+            return true;
+        }
         let Some(e) = traces.parent_edge(cur) else { return false };
         if !s.edge_type(e).has_index_name()
             && s.strings()
@@ -303,7 +311,30 @@ pub(crate) fn is_process_object(s: &HeapSnapshot, o: NodeId) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::ephemeron_key;
+    use super::{ephemeron_key, is_own_instrumentation};
+    use crate::trace::Traces;
+
+    /// A snapshot of the root, a holder object named `holder_name` under the root's
+    /// element edge, its `events` array and one event object in it.
+    fn own_state_snapshot(holder_name: &str) -> leakhound_heap::HeapSnapshot {
+        let text = format!(
+            r#"{{"snapshot":{{"meta":{{"node_fields":["type","name","id","self_size","edge_count","detachedness"],"node_types":[["hidden","array","string","object","code","closure","regexp","number","native","synthetic"],"string","number","number","number","number"],"edge_fields":["type","name_or_index","to_node"],"edge_types":[["context","element","property","internal","hidden","shortcut","weak"],"string_or_number","node"],"location_fields":["object_index","script_id","line","column"]}},"node_count":4,"edge_count":3}},"nodes":[9,0,1,0,1,0, 3,1,3,32,1,0, 3,2,5,16,1,0, 3,3,7,48,0,0],"edges":[1,1,6, 2,4,12, 1,0,18],"locations":[],"strings":["","{holder_name}","Array","Object","events"]}}"#
+        );
+        leakhound_heap::load_with(text.as_bytes(), leakhound_heap::Analysis::Graph, &mut |_| {})
+            .expect("a valid snapshot")
+            .snapshot
+    }
+
+    #[test]
+    fn what_hangs_off_the_gc_observers_state_is_leakhounds_own_whatever_the_path() {
+        let s = own_state_snapshot("LeakhoundGcState");
+        let traces = Traces::compute(&s);
+        assert!(is_own_instrumentation(&s, &traces, 3), "the event under the state");
+        assert!(is_own_instrumentation(&s, &traces, 1), "the state itself");
+        let s = own_state_snapshot("Registry");
+        let traces = Traces::compute(&s);
+        assert!(!is_own_instrumentation(&s, &traces, 3), "an app's object");
+    }
 
     #[test]
     fn weakmap_entry_edges_give_the_key_class_and_the_table_id() {
