@@ -7,13 +7,13 @@
 use leakhound_heap::{EdgeType, HeapSnapshot, NodeId, NodeType};
 use rayon::prelude::*;
 
-use crate::cluster::trace_steps;
+use crate::cluster::{HolderGrowth, holder_growth_cluster};
 use crate::consistency::IdIndex;
-use crate::holder::{holder_label, holder_owner_source, is_bounded_pool, is_own_instrumentation};
+use crate::holder::{holder_label, is_bounded_pool, is_own_instrumentation};
 use crate::model::{Cluster, LeakOptions, PerRequest};
 use crate::nodes::{is_internal, is_reportable};
 use crate::pattern::Pattern;
-use crate::source::{ScriptMap, SourceRef};
+use crate::source::ScriptMap;
 use crate::trace::Traces;
 
 /// A kind of collection of primitives, as its backing store shows it.
@@ -232,50 +232,37 @@ pub(crate) fn growing_primitive_collections(
             objects: Vec::new(),
             string_bytes: None,
         });
-        let is_root = vec![false; s.node_count()];
-        let pattern = Pattern::UNBOUNDED_COLLECTION;
-        let sources: Vec<SourceRef> = holder_owner_source(s, traces, scripts, o).into_iter().collect();
-        out.push(Cluster {
-            holder: label,
-            holder_class: if kind.class.is_empty() {
-                s.class(o).name.clone()
-            } else {
-                kind.class.into()
+        out.push(holder_growth_cluster(
+            s,
+            traces,
+            scripts,
+            o,
+            HolderGrowth {
+                label,
+                class: if kind.class.is_empty() {
+                    s.class(o).name.clone()
+                } else {
+                    kind.class.into()
+                },
+                // Estimated from the store's bytes (capacity included).
+                unit: kind.unit,
+                pattern: Pattern::UNBOUNDED_COLLECTION,
+                count: growth / kind.slot_bytes,
+                counts_per_snapshot: counts,
+                retained_size_bytes: s.retained_size(o),
+                holder_retained_per_snapshot: snaps
+                    .iter()
+                    .zip(ids)
+                    .map(|(snap, ix)| {
+                        ix.get(id)
+                            .filter(|_| snap.is_fully_analyzed())
+                            .map(|x| snap.retained_size(x))
+                    })
+                    .collect(),
+                per_request,
+                external_share: 0.0,
             },
-            holder_id: id,
-            holder_nodes: 1,
-            // Estimated from the store's bytes (capacity included).
-            root_class: kind.unit.into(),
-            unit: kind.unit.into(),
-            pattern,
-            count: growth / kind.slot_bytes,
-            object_count: 0,
-            retained_size_bytes: s.retained_size(o),
-            counts_per_snapshot: counts,
-            holder_retained_per_snapshot: snaps
-                .iter()
-                .zip(ids)
-                .map(|(snap, ix)| {
-                    ix.get(id)
-                        .filter(|_| snap.is_fully_analyzed())
-                        .map(|x| snap.retained_size(x))
-                })
-                .collect(),
-            objects: Vec::new(),
-            brought_along: Vec::new(),
-            source: sources.first().cloned(),
-            sources,
-            fix_hint: pattern.fix_hint(),
-            trace: trace_steps(s, traces, o, o, &is_root),
-            listener_count: None,
-            per_request,
-            external_share: 0.0,
-            allocation_stacks: Vec::new(),
-            string_bytes_per_snapshot: Vec::new(),
-            source_unknown_why: None,
-            app_scripts: Vec::new(),
-            timer_list: None,
-        });
+        ));
     }
     out
 }

@@ -8,13 +8,13 @@ use std::collections::HashSet;
 
 use leakhound_heap::{EdgeType, HeapSnapshot, NodeId, NodeType};
 
-use crate::cluster::trace_steps;
+use crate::cluster::{HolderGrowth, holder_growth_cluster};
 use crate::consistency::IdIndex;
-use crate::holder::{holder_label, holder_owner_source, is_own_instrumentation};
+use crate::holder::{holder_label, is_own_instrumentation};
 use crate::model::{Cluster, LeakOptions, PerRequest};
 use crate::nodes::is_internal;
 use crate::pattern::Pattern;
-use crate::source::{ScriptMap, SourceRef};
+use crate::source::ScriptMap;
 use crate::trace::Traces;
 
 /// The classes whose bytes are an ArrayBuffer's backing store.
@@ -129,45 +129,32 @@ pub(crate) fn growing_buffers(
             objects: Vec::new(),
             string_bytes: None,
         });
-        let is_root = vec![false; s.node_count()];
-        let pattern = Pattern::EXTERNAL_MEMORY;
-        let sources: Vec<SourceRef> = holder_owner_source(s, traces, scripts, v).into_iter().collect();
-        out.push(Cluster {
-            holder: label,
-            holder_class: s.class(v).name.clone(),
-            holder_id: s.id(v),
-            holder_nodes: 1,
-            root_class: "byte".into(),
-            unit: "byte".into(),
-            pattern,
-            count: growth,
-            object_count: 0,
-            retained_size_bytes: sizes[last_i],
-            counts_per_snapshot: sizes.clone(),
-            holder_retained_per_snapshot: snaps
-                .iter()
-                .zip(ids)
-                .map(|(snap, ix)| {
-                    value_in(snap, ix, owner_id, ty, &name)
-                        .filter(|_| snap.is_fully_analyzed())
-                        .map(|x| snap.retained_size(x))
-                })
-                .collect(),
-            objects: Vec::new(),
-            brought_along: Vec::new(),
-            source: sources.first().cloned(),
-            sources,
-            fix_hint: pattern.fix_hint(),
-            trace: trace_steps(s, traces, v, v, &is_root),
-            listener_count: None,
-            per_request,
-            external_share: 1.0,
-            allocation_stacks: Vec::new(),
-            string_bytes_per_snapshot: Vec::new(),
-            source_unknown_why: None,
-            app_scripts: Vec::new(),
-            timer_list: None,
-        });
+        out.push(holder_growth_cluster(
+            s,
+            traces,
+            scripts,
+            v,
+            HolderGrowth {
+                label,
+                class: s.class(v).name.clone(),
+                unit: "byte",
+                pattern: Pattern::EXTERNAL_MEMORY,
+                count: growth,
+                counts_per_snapshot: sizes.clone(),
+                retained_size_bytes: sizes[last_i],
+                holder_retained_per_snapshot: snaps
+                    .iter()
+                    .zip(ids)
+                    .map(|(snap, ix)| {
+                        value_in(snap, ix, owner_id, ty, &name)
+                            .filter(|_| snap.is_fully_analyzed())
+                            .map(|x| snap.retained_size(x))
+                    })
+                    .collect(),
+                per_request,
+                external_share: 1.0,
+            },
+        ));
     }
     out
 }

@@ -401,6 +401,68 @@ pub(crate) fn cluster_facts<'s>(
     }
 }
 
+/// What a cluster measured on one holder's bytes says (a growing backing store, a
+/// growing Buffer): no leaked object of its own, so its count is an estimate in `unit`.
+pub(crate) struct HolderGrowth {
+    /// The holder's label (`holder_label`).
+    pub(crate) label: String,
+    /// Its DevTools class.
+    pub(crate) class: String,
+    /// What the count counts (`byte`, `(element slot)`).
+    pub(crate) unit: &'static str,
+    pub(crate) pattern: Pattern,
+    /// Growth from the target to the last snapshot, in `unit`.
+    pub(crate) count: u64,
+    /// Per snapshot, in `unit`.
+    pub(crate) counts_per_snapshot: Vec<u64>,
+    pub(crate) retained_size_bytes: u64,
+    /// The holder's retained size per snapshot, where the snapshot has it.
+    pub(crate) holder_retained_per_snapshot: Vec<Option<u64>>,
+    pub(crate) per_request: Option<PerRequest>,
+    /// The share off the JS heap: 1 for a Buffer's bytes.
+    pub(crate) external_share: f64,
+}
+
+/// The cluster of a holder `holder` of the last snapshot whose bytes grow (`g`): its
+/// trace, and the function holding it as its source.
+pub(crate) fn holder_growth_cluster(
+    s: &HeapSnapshot,
+    traces: &Traces,
+    scripts: &ScriptMap,
+    holder: NodeId,
+    g: HolderGrowth,
+) -> Cluster {
+    let sources: Vec<SourceRef> = holder_owner_source(s, traces, scripts, holder).into_iter().collect();
+    Cluster {
+        holder: g.label,
+        holder_class: g.class,
+        holder_id: s.id(holder),
+        holder_nodes: 1,
+        root_class: g.unit.into(),
+        unit: g.unit.into(),
+        pattern: g.pattern,
+        count: g.count,
+        object_count: 0,
+        retained_size_bytes: g.retained_size_bytes,
+        counts_per_snapshot: g.counts_per_snapshot,
+        holder_retained_per_snapshot: g.holder_retained_per_snapshot,
+        objects: Vec::new(),
+        brought_along: Vec::new(),
+        source: sources.first().cloned(),
+        sources,
+        fix_hint: g.pattern.fix_hint(),
+        trace: trace_steps(s, traces, holder, holder, &vec![false; s.node_count()]),
+        listener_count: None,
+        per_request: g.per_request,
+        external_share: g.external_share,
+        allocation_stacks: Vec::new(),
+        string_bytes_per_snapshot: Vec::new(),
+        source_unknown_why: None,
+        app_scripts: Vec::new(),
+        timer_list: None,
+    }
+}
+
 /// The retainer trace of `sample` in `s`, root first, as report steps, with `holder` and
 /// the nodes `is_root` marks flagged.
 pub(crate) fn trace_steps(
