@@ -16,46 +16,16 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::Slot;
+
+mod support;
 
 const BIN: &str = env!("CARGO_BIN_EXE_leakhound");
 /// A hunt that runs longer than this is killed and fails its test.
 const HUNT_LIMIT: Duration = Duration::from_secs(60);
-
-/// A counting semaphore: at most two hunts at once on a 2-core machine.
-struct Slots {
-    free: Mutex<usize>,
-    cv: Condvar,
-}
-
-static SLOTS: Slots = Slots {
-    free: Mutex::new(2),
-    cv: Condvar::new(),
-};
-
-/// One of the two hunt slots, released on drop.
-struct Slot;
-
-impl Slot {
-    fn take() -> Slot {
-        let mut free = SLOTS.free.lock().unwrap_or_else(|e| e.into_inner());
-        while *free == 0 {
-            free = SLOTS.cv.wait(free).unwrap_or_else(|e| e.into_inner());
-        }
-        *free -= 1;
-        Slot
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        *SLOTS.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        SLOTS.cv.notify_one();
-    }
-}
 
 fn app(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -8,14 +8,15 @@
 //! ([`Slot`]) so parallel tests on a 2-core machine do not starve each other. Each app
 //! writes its pid to `$PID_FILE`, and every test checks the app is gone afterwards.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::{Slot, read_all};
+
+mod support;
 
 const BIN: &str = env!("CARGO_BIN_EXE_leakhound");
 const WARMUP: u64 = 100;
@@ -23,38 +24,6 @@ const REQUESTS: u64 = 300;
 const PHASES: u64 = 2;
 /// A hunt that runs longer than this is killed and fails its test.
 const HUNT_LIMIT: Duration = Duration::from_secs(90);
-
-/// A counting semaphore: at most two hunts at once.
-struct Slots {
-    free: Mutex<usize>,
-    cv: Condvar,
-}
-
-static SLOTS: Slots = Slots {
-    free: Mutex::new(2),
-    cv: Condvar::new(),
-};
-
-/// One of the two hunt slots, released on drop.
-struct Slot;
-
-impl Slot {
-    fn take() -> Slot {
-        let mut free = SLOTS.free.lock().unwrap_or_else(|e| e.into_inner());
-        while *free == 0 {
-            free = SLOTS.cv.wait(free).unwrap_or_else(|e| e.into_inner());
-        }
-        *free -= 1;
-        Slot
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        *SLOTS.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        SLOTS.cv.notify_one();
-    }
-}
 
 fn app(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps").join(name)
@@ -132,16 +101,6 @@ impl Finished {
             self.stdout.chars().take(2000).collect::<String>()
         )
     }
-}
-
-fn read_all(mut r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = r.read_to_end(&mut buf);
-        let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
-    });
-    rx
 }
 
 /// Starts `leakhound ARGS -- node APP` with `PID_FILE` (in `dir`) and `env` set.

@@ -11,13 +11,15 @@
 //! warm-up requests, 2 phases of 300) and bounded by [`HUNT_LIMIT`]; at most two run at
 //! once.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Condvar, Mutex, mpsc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::{Slot, read_all};
+
+mod support;
 
 const BIN: &str = env!("CARGO_BIN_EXE_leakhound");
 /// The test servers' TTL, ms.
@@ -25,42 +27,8 @@ const TTL_MS: u64 = 5000;
 /// A hunt that runs longer than this is killed and fails its test.
 const HUNT_LIMIT: Duration = Duration::from_secs(75);
 
-static FREE_SLOTS: Mutex<usize> = Mutex::new(2);
-static SLOT_FREED: Condvar = Condvar::new();
-
-/// One of two hunt slots, released on drop.
-struct Slot;
-
-impl Slot {
-    fn take() -> Slot {
-        let mut free = FREE_SLOTS.lock().unwrap_or_else(|e| e.into_inner());
-        while *free == 0 {
-            free = SLOT_FREED.wait(free).unwrap_or_else(|e| e.into_inner());
-        }
-        *free -= 1;
-        Slot
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        *FREE_SLOTS.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        SLOT_FREED.notify_one();
-    }
-}
-
 fn app(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(path)
-}
-
-fn read_all(mut r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = r.read_to_end(&mut buf);
-        let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
-    });
-    rx
 }
 
 /// A finished leakhound run.

@@ -14,44 +14,15 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Condvar, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::Slot;
+
+mod support;
 
 const REQUESTS: u64 = 300;
-
-/// At most two node servers at once on a 2-core machine.
-struct Slots {
-    free: Mutex<usize>,
-    cv: Condvar,
-}
-
-static SLOTS: Slots = Slots {
-    free: Mutex::new(2),
-    cv: Condvar::new(),
-};
-
-/// One of the two slots, released on drop.
-struct Slot;
-
-impl Slot {
-    fn take() -> Slot {
-        let mut free = SLOTS.free.lock().unwrap_or_else(|e| e.into_inner());
-        while *free == 0 {
-            free = SLOTS.cv.wait(free).unwrap_or_else(|e| e.into_inner());
-        }
-        *free -= 1;
-        Slot
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        *SLOTS.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        SLOTS.cv.notify_one();
-    }
-}
 
 fn tests_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests")
